@@ -1,0 +1,121 @@
+"""The composition root: config → engine → services → core → channels → web server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.cards import CardTokens, QrImages
+from bot.channels.base import Channel
+from bot.channels.telegram import TelegramChannel
+from bot.channels.web import WebChannel
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.context import Services
+from bot.core import Core
+from bot.handlers import build_router
+from bot.i18n import I18n
+from bot.invites import create_invite
+from bot.storage import database
+from bot.storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+CARD_KEY_NAME = "card_signing_key"
+
+
+@dataclass
+class Application:
+    settings: Settings
+    engine: AsyncEngine
+    core: Core
+    web: web.Application
+    channels: list[Channel] = field(default_factory=list)
+
+    def channel(self, name: str) -> Channel | None:
+        return next((c for c in self.channels if c.name == name), None)
+
+    async def close(self) -> None:
+        for channel in self.channels:
+            await channel.stop()
+        await self.engine.dispose()
+
+
+async def card_signing_key(settings: Settings, uow: UnitOfWork) -> bytes:
+    """The configured key, else one generated once and kept in the database."""
+    configured = settings.card.secret.get_secret_value()
+    if configured:
+        return configured.encode()
+    async with uow:
+        key = await uow.secrets.get_or_create(CARD_KEY_NAME, lambda: secrets.token_hex(32))
+        await uow.commit()
+    return key.encode()
+
+
+async def build(settings: Settings, clock: Clock | None = None) -> Application:
+    """Assemble everything; the database must already be migrated."""
+    clock = clock or SystemClock()
+    engine = database.create_engine(settings.database.url, echo=settings.database.echo)
+    sessions = database.session_factory(engine)
+    services = Services(
+        settings=settings,
+        clock=clock,
+        i18n=I18n(settings.locale.available, settings.locale.default),
+        card_tokens=CardTokens(await card_signing_key(settings, UnitOfWork(sessions)),
+                               timedelta(minutes=settings.card.token_ttl_minutes)),
+        qr=QrImages(),
+        timezone=ZoneInfo(settings.shop.timezone),
+    )
+    core = Core(services, sessions, build_router())
+    app = web.Application()
+    application = Application(settings, engine, core, app)
+    if settings.web.chat_enabled:
+        web_channel = WebChannel(core, settings.web.base_url())
+        web_channel.install(app)
+        application.channels.append(web_channel)
+    if settings.telegram.token is not None:
+        telegram = TelegramChannel(settings.telegram, core, settings.web.base_url())
+        telegram.install(app)
+        application.channels.append(telegram)
+    return application
+
+
+async def admin_invite_links(application: Application) -> list[str]:
+    """While nobody administers the program, a fresh one-time admin link per start."""
+    settings = application.settings
+    if settings.admins:
+        return []
+    async with application.core.unit_of_work() as uow:
+        if await uow.staff.has_admin():
+            return []
+        payload = await create_invite(uow, "admin", None, application.core.services.clock.now())
+        await uow.commit()
+    return [channel.info().deep_link(payload) for channel in application.channels]
+
+
+async def serve(settings: Settings) -> None:
+    """Run until cancelled (Ctrl+C): migrations, web server, channels."""
+    await database.upgrade(settings.database.url)
+    application = await build(settings)
+    runner = web.AppRunner(application.web)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.web.host, settings.web.port)
+    await site.start()
+    try:
+        for channel in application.channels:
+            await channel.start()
+        if application.channel("web"):
+            print(f"Web chat: {settings.web.base_url()}/", flush=True)
+        for link in await admin_invite_links(application):
+            print(f"One-time admin link: {link}", flush=True)
+        await asyncio.Event().wait()
+    finally:
+        await application.close()
+        await runner.cleanup()

@@ -1,0 +1,46 @@
+"""The channel boundary. An adapter turns platform input into core events and core replies
+into platform calls; it can also send on its own initiative (triggers, broadcasts).
+
+An adapter must render text (with its buttons); pictures and contact requests fall back to
+text on a platform that has nothing better.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from bot.context import ChannelInfo
+from bot.replies import AskContact, Picture, Reply, Text
+
+
+class Channel(ABC):
+    name: str
+
+    @abstractmethod
+    def info(self) -> ChannelInfo: ...
+
+    @abstractmethod
+    async def send_text(self, recipient: str, reply: Text) -> None: ...
+
+    async def send_picture(self, recipient: str, reply: Picture) -> None:
+        await self.send_text(recipient, Text(reply.caption, reply.buttons))
+
+    async def ask_contact(self, recipient: str, reply: AskContact) -> None:
+        await self.send_text(recipient, Text(reply.text))
+
+    async def send(self, recipient: str, replies: Sequence[Reply]) -> None:
+        for reply in replies:
+            match reply:
+                case Text():
+                    await self.send_text(recipient, reply)
+                case Picture():
+                    await self.send_picture(recipient, reply)
+                case AskContact():
+                    await self.ask_contact(recipient, reply)
+
+    async def start(self) -> None:
+        """Connect to the platform (called once the web server is up)."""
+
+    async def stop(self) -> None:
+        """Disconnect and release resources."""

@@ -1,0 +1,181 @@
+"""Telegram through aiogram 3: long polling by default, or a webhook on the app's own
+aiohttp server guarded by the secret token. The adapter only translates."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+
+from aiogram import Bot, Dispatcher, F, Router
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
+from aiogram.types import (
+    BotCommand,
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+
+from bot.channels.base import Channel
+from bot.config import TelegramSettings
+from bot.context import ChannelInfo
+from bot.core import Core
+from bot.events import Event, EventKind, SharedContact, UserRef
+from bot.lru import LruCache
+from bot.replies import AskContact, Keyboard, Picture, Reply, Text
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+MENU_COMMANDS = ("start", "card", "balance", "status", "settings", "rules")
+
+
+def inline_keyboard(rows: Keyboard) -> InlineKeyboardMarkup | None:
+    if not rows:
+        return None
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [InlineKeyboardButton(text=b.label, url=b.url) if b.url
+         else InlineKeyboardButton(text=b.label, callback_data=b.payload) for b in row]
+        for row in rows
+    ])
+
+
+def user_ref(user) -> UserRef:  # type: ignore[no-untyped-def]
+    name = " ".join(part for part in (user.first_name, user.last_name) if part)
+    return UserRef(CHANNEL, str(user.id), display_name=name or None,
+                   language_code=user.language_code)
+
+
+def message_event(message: Message, update_id: int) -> Event:
+    user = user_ref(message.from_user)
+    event_id = str(update_id)
+    if message.contact is not None:
+        contact = SharedContact(
+            phone=message.contact.phone_number,
+            is_own=message.contact.user_id == message.from_user.id,  # type: ignore[union-attr]
+            first_name=message.contact.first_name,
+        )
+        return Event(user, EventKind.CONTACT, contact=contact, event_id=event_id)
+    if message.text is not None:
+        return Event.from_text(user, message.text, event_id=event_id)
+    return Event(user, EventKind.UNSUPPORTED, event_id=event_id)
+
+
+class TelegramChannel(Channel):
+    name = CHANNEL
+
+    def __init__(self, settings: TelegramSettings, core: Core, public_url: str) -> None:
+        if settings.token is None:
+            raise ValueError("telegram.token is not set")
+        self.settings = settings
+        self.core = core
+        self.public_url = public_url.rstrip("/")
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.api_base))
+        self.bot = Bot(settings.token.get_secret_value(), session=session)
+        self.dispatcher = Dispatcher()
+        self.dispatcher.include_router(self._router())
+        self.username = ""
+        self._photo_ids: LruCache[str, str] = LruCache(4096)  # picture cache key → file id
+        self._polling: asyncio.Task[None] | None = None
+        self._info = ChannelInfo(CHANNEL, verified_contacts=True, deep_link=self.deep_link)
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+        self.webhook_secret = secret or secrets.token_urlsafe(32)
+
+    def info(self) -> ChannelInfo:
+        return self._info
+
+    def deep_link(self, payload: str) -> str:
+        return f"https://t.me/{self.username}?start={payload}"
+
+    # --- inbound -------------------------------------------------------------------------
+
+    def _router(self) -> Router:
+        router = Router(name="loyalty")
+        router.message.register(self._on_message, F.chat.type == "private")
+        router.callback_query.register(self._on_callback)
+        return router
+
+    async def _on_message(self, message: Message, event_update: Update) -> None:
+        event = message_event(message, event_update.update_id)
+        replies = await self.core.handle(event, self._info)
+        await self._deliver(message.chat.id, replies, after_contact=event.kind is EventKind.CONTACT)
+
+    async def _on_callback(self, callback: CallbackQuery, event_update: Update) -> None:
+        event = Event(user_ref(callback.from_user), EventKind.BUTTON, payload=callback.data,
+                      event_id=str(event_update.update_id))
+        await callback.answer()
+        replies = await self.core.handle(event, self._info)
+        await self._deliver(callback.from_user.id, replies)
+
+    def install(self, app: web.Application) -> None:
+        """Serve the webhook on the shared aiohttp server (a wrong secret gets 401)."""
+        if self.settings.mode == "webhook":
+            SimpleRequestHandler(self.dispatcher, self.bot, secret_token=self.webhook_secret
+                                 ).register(app, path=self.settings.webhook_path)
+
+    async def start(self) -> None:
+        me = await self.bot.get_me()  # once at start, never per update
+        self.username = me.username or ""
+        await self.bot.set_my_commands([BotCommand(command=c, description=f"/{c}")
+                                        for c in MENU_COMMANDS])
+        if self.settings.mode == "webhook":
+            url = self.settings.webhook_url or self.public_url + self.settings.webhook_path
+            await self.bot.set_webhook(url, secret_token=self.webhook_secret,
+                                       allowed_updates=["message", "callback_query"])
+            log.info("telegram webhook set to %s", url)
+        else:
+            await self.bot.delete_webhook()
+            self._polling = asyncio.create_task(self.dispatcher.start_polling(
+                self.bot, handle_signals=False, close_bot_session=False,
+                allowed_updates=["message", "callback_query"]))
+            log.info("telegram long polling started as @%s", self.username)
+
+    async def stop(self) -> None:
+        if self._polling is not None:
+            await self.dispatcher.stop_polling()
+            await asyncio.gather(self._polling, return_exceptions=True)
+        await self.bot.session.close()
+
+    # --- outbound ------------------------------------------------------------------------
+
+    async def _deliver(self, chat_id: int, replies: list[Reply], after_contact: bool = False) -> None:
+        try:
+            if after_contact and replies and isinstance(replies[0], Text) and not replies[0].buttons:
+                # the contact is shared: the first plain answer takes the share button away
+                await self.bot.send_message(chat_id, replies[0].text,
+                                            reply_markup=ReplyKeyboardRemove())
+                replies = replies[1:]
+            await self.send(str(chat_id), replies)
+        except TelegramForbiddenError:
+            log.info("telegram chat %s blocked the bot", chat_id)
+        except TelegramAPIError:
+            log.exception("could not answer telegram chat %s", chat_id)
+
+    async def send_text(self, recipient: str, reply: Text) -> None:
+        await self.bot.send_message(int(recipient), reply.text,
+                                    reply_markup=inline_keyboard(reply.buttons))
+
+    async def send_picture(self, recipient: str, reply: Picture) -> None:
+        cached = self._photo_ids.get(reply.cache_key) if reply.cache_key else None
+        photo = cached or BufferedInputFile(reply.image, filename="card.png")
+        sent = await self.bot.send_photo(int(recipient), photo, caption=reply.caption,
+                                         reply_markup=inline_keyboard(reply.buttons))
+        if reply.cache_key and sent.photo:
+            self._photo_ids.put(reply.cache_key, sent.photo[-1].file_id)
+
+    async def ask_contact(self, recipient: str, reply: AskContact) -> None:
+        markup = ReplyKeyboardMarkup(
+            keyboard=[[KeyboardButton(text=reply.button_label, request_contact=True)]],
+            resize_keyboard=True, one_time_keyboard=True,
+        )
+        await self.bot.send_message(int(recipient), reply.text, reply_markup=markup)

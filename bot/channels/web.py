@@ -1,0 +1,148 @@
+"""The web chat served by the app itself: the embedded default channel, a site widget too.
+
+The browser keeps a random id in an HttpOnly cookie (the person's identity on this
+channel) and talks over a WebSocket: it sends typed text and pressed buttons and receives
+the core's replies as JSON. A phone typed here is never verified.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+from html import escape
+from collections import defaultdict
+from pathlib import Path
+from string import Template
+from urllib.parse import quote
+
+from aiohttp import WSMsgType, web
+
+from bot.channels.base import Channel
+from bot.context import ChannelInfo
+from bot.core import Core
+from bot.events import Event, EventKind, UserRef
+from bot.replies import AskContact, Keyboard, Picture, Text
+
+log = logging.getLogger(__name__)
+
+COOKIE = "loyalty_web"
+MAX_MESSAGE_BYTES = 64 * 1024
+STATIC_DIR = Path(__file__).with_name("web_static")
+
+
+def _language(request: web.Request) -> str | None:
+    """The browser's first preferred language ("en-GB,en;q=0.9" → "en-GB")."""
+    return request.headers.get("Accept-Language", "").split(",")[0].split(";")[0].strip() or None
+
+
+def _buttons(rows: Keyboard) -> list[list[dict[str, str]]]:
+    return [
+        [{k: v for k, v in (("label", b.label), ("payload", b.payload), ("url", b.url)) if v}
+         for b in row]
+        for row in rows
+    ]
+
+
+class WebChannel(Channel):
+    name = "web"
+
+    def __init__(self, core: Core, base_url: str) -> None:
+        self.core = core
+        self.base_url = base_url.rstrip("/")
+        self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
+        self._info = ChannelInfo(self.name, verified_contacts=False, deep_link=self.deep_link)
+        self._page = Template((STATIC_DIR / "index.html").read_text(encoding="utf-8"))
+
+    def info(self) -> ChannelInfo:
+        return self._info
+
+    def deep_link(self, payload: str) -> str:
+        return f"{self.base_url}/?start={quote(payload)}"
+
+    def install(self, app: web.Application) -> None:
+        app.router.add_get("/", self.page)
+        app.router.add_get("/web/ws", self.websocket)
+        app.router.add_static("/web/static", STATIC_DIR)
+
+    async def page(self, request: web.Request) -> web.StreamResponse:
+        i18n = self.core.services.i18n
+        t = i18n.translator(i18n.choose(_language(request)))
+        html = self._page.substitute(
+            lang=t.locale,
+            title=escape(self.core.services.settings.shop.name),
+            placeholder=escape(t.gettext("Type a message")),
+            send=escape(t.gettext("Send")),
+            offline=escape(t.gettext("Connection lost, reconnecting…")),
+        )
+        response = web.Response(text=html, content_type="text/html")
+        if COOKIE not in request.cookies:
+            response.set_cookie(COOKIE, secrets.token_urlsafe(24), httponly=True,
+                                samesite="Lax", max_age=10 * 365 * 24 * 3600)
+        return response
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        visitor = request.cookies.get(COOKIE)
+        if not visitor or len(visitor) > 64:
+            raise web.HTTPUnauthorized(text="open the chat page first")
+        ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, heartbeat=30)
+        await ws.prepare(request)
+        self._sockets[visitor].add(ws)
+        user = UserRef(self.name, visitor, language_code=_language(request))
+        try:
+            async for message in ws:
+                if message.type is WSMsgType.TEXT:
+                    event = self._event(user, message.data)
+                    if event is not None:
+                        await self.send(visitor, await self.core.handle(event, self._info))
+        finally:
+            self._sockets[visitor].discard(ws)
+            if not self._sockets[visitor]:
+                del self._sockets[visitor]
+        return ws
+
+    @staticmethod
+    def _event(user: UserRef, raw: str) -> Event | None:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        kind = data.get("type")
+        if kind == "text" and isinstance(data.get("text"), str):
+            return Event.from_text(user, data["text"])
+        if kind == "button" and isinstance(data.get("payload"), str):
+            return Event(user, EventKind.BUTTON, payload=data["payload"])
+        if kind == "file":
+            return Event(user, EventKind.UNSUPPORTED)
+        return None
+
+    async def _push(self, recipient: str, message: dict) -> None:
+        for ws in list(self._sockets.get(recipient, ())):
+            try:
+                await ws.send_json(message)
+            except ConnectionError:
+                log.info("web chat %s went away", recipient)
+
+    def is_online(self, recipient: str) -> bool:
+        return bool(self._sockets.get(recipient))
+
+    async def send_text(self, recipient: str, reply: Text) -> None:
+        await self._push(recipient, {"type": "text", "text": reply.text,
+                                     "buttons": _buttons(reply.buttons)})
+
+    async def send_picture(self, recipient: str, reply: Picture) -> None:
+        image = "data:image/png;base64," + base64.b64encode(reply.image).decode()
+        await self._push(recipient, {"type": "picture", "image": image, "caption": reply.caption,
+                                     "buttons": _buttons(reply.buttons)})
+
+    async def ask_contact(self, recipient: str, reply: AskContact) -> None:
+        await self._push(recipient, {"type": "ask_contact", "text": reply.text,
+                                     "button_label": reply.button_label})
+
+    async def stop(self) -> None:
+        for sockets in list(self._sockets.values()):
+            for ws in list(sockets):
+                await ws.close()

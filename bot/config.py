@@ -1,0 +1,128 @@
+"""The one typed configuration object: a TOML file, overridden by environment variables.
+
+Environment variables use the prefix ``LOYALTY_`` and ``__`` between sections, e.g.
+``LOYALTY_TELEGRAM__TOKEN=123:abc`` or ``LOYALTY_DATABASE__URL=postgresql+asyncpg://...``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_PATH = Path("config.toml")
+CONFIG_ENV = "LOYALTY_CONFIG"
+
+
+class ShopSettings(BaseModel):
+    name: str = "Our shop"
+    policy_url: str = "https://example.com/privacy"
+    timezone: str = "Europe/Moscow"
+    currency: str = "RUB"
+    phone_region: str = "RU"  # how to read numbers typed without a country code
+
+
+class DatabaseSettings(BaseModel):
+    url: str = "sqlite+aiosqlite:///loyalty.db"
+    echo: bool = False
+
+
+class WebSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""  # how the outside world reaches this server; defaults to http://host:port
+    chat_enabled: bool = True
+
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+class TelegramSettings(BaseModel):
+    token: SecretStr | None = None
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str = ""  # public https URL ending in webhook_path; defaults to web.public_url + path
+    webhook_path: str = "/telegram/webhook"
+    webhook_secret: SecretStr | None = None
+    api_base: str = "https://api.telegram.org"
+
+
+class CardSettings(BaseModel):
+    secret: SecretStr = SecretStr("")  # HMAC key for QR tokens; generated into the database if empty
+    token_ttl_minutes: int = Field(default=10, ge=1, le=24 * 60)
+
+
+class Tier(BaseModel):
+    code: str
+    name: str = ""  # shown to customers (translated when it is one of the default names)
+    min_purchases: int
+    cashback_percent: int
+    spend_share_percent: int
+
+
+def _default_tiers() -> list[Tier]:
+    return [
+        Tier(code="silver", name="Silver", min_purchases=1, cashback_percent=3, spend_share_percent=25),
+        Tier(code="gold", name="Gold", min_purchases=5, cashback_percent=5, spend_share_percent=75),
+        Tier(code="platinum", name="Platinum", min_purchases=7, cashback_percent=7, spend_share_percent=100),
+    ]
+
+
+class ProgramSettings(BaseModel):
+    welcome_bonus: int = Field(default=100, ge=0)
+    welcome_bonus_days: int = Field(default=90, ge=1)
+    purchase_points_days: int = Field(default=365, ge=1)
+    max_discount_percent: int = Field(default=15, ge=0, le=100)
+    tiers: list[Tier] = Field(default_factory=_default_tiers)
+
+
+class LocaleSettings(BaseModel):
+    default: str = "ru"
+    available: list[str] = Field(default_factory=lambda: ["ru", "en"])
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LOYALTY_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    admins: list[str] = Field(default_factory=list)  # "telegram:12345", "web:<id>"
+    shop: ShopSettings = Field(default_factory=ShopSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    card: CardSettings = Field(default_factory=CardSettings)
+    program: ProgramSettings = Field(default_factory=ProgramSettings)
+    locale: LocaleSettings = Field(default_factory=LocaleSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read the config file (``path``, else ``$LOYALTY_CONFIG``, else ./config.toml if it
+    exists; otherwise the embedded defaults) with environment overrides on top."""
+    chosen = path or os.environ.get(CONFIG_ENV)
+    if chosen and not Path(chosen).exists():
+        raise FileNotFoundError(f"config file not found: {chosen}")
+    toml_file = Path(chosen) if chosen else DEFAULT_CONFIG_PATH
+
+    class FileSettings(Settings):
+        model_config = SettingsConfigDict(toml_file=toml_file)
+
+    return FileSettings()

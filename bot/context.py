@@ -1,0 +1,95 @@
+"""What a handler gets besides the event: the unit of work, the clock, the translator,
+the conversation state and the services, all bound for one event."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING, Any
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.events import UserRef
+from bot.i18n import I18n, Translator
+from bot.ledger import Ledger
+from bot.storage.models import Customer, Identity
+from bot.storage.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from bot.cards import CardTokens, QrImages
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    """What the core needs to know about the channel an event came from."""
+
+    name: str
+    verified_contacts: bool  # it has a "share my contact" button that proves the number
+    deep_link: Callable[[str], str]  # a link that opens this bot with /start <payload>
+
+
+@dataclass(slots=True)
+class ConversationState:
+    """The step of a multi-step flow; saved with the rest of the event's changes."""
+
+    name: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    changed: bool = False
+    forgotten: bool = False  # the person's data was deleted: nothing to save
+
+    def go(self, name: str | None, **data: Any) -> None:
+        self.name, self.data, self.changed = name, dict(data), True
+
+    def clear(self) -> None:
+        self.go(None)
+
+    def forget(self) -> None:
+        self.forgotten = True
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Long-lived parts built once by the composition root."""
+
+    settings: Settings
+    clock: Clock
+    i18n: I18n
+    card_tokens: CardTokens
+    qr: QrImages
+    timezone: tzinfo
+
+
+@dataclass(slots=True)
+class Context:
+    services: Services
+    uow: UnitOfWork
+    channel: ChannelInfo
+    user: UserRef
+    identity: Identity
+    role: str | None
+    t: Translator
+    state: ConversationState
+    ledger: Ledger
+
+    @property
+    def customer(self) -> Customer | None:
+        return self.identity.customer
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def now(self) -> datetime:
+        return self.services.clock.now()
+
+    def local(self, moment: datetime) -> datetime:
+        """A moment in the shop's time zone, for showing dates."""
+        return moment.astimezone(self.services.timezone)
+
+    def _(self, message: str) -> str:
+        return self.t.gettext(message)
+
+    def set_locale(self, locale: str) -> None:
+        self.t = self.services.i18n.translator(locale)

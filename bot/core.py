@@ -1,0 +1,80 @@
+"""The conversation core: one unit of work per inbound event, whatever the channel."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from bot.context import ChannelInfo, Context, ConversationState, Services
+from bot.events import Event
+from bot.ledger import Ledger
+from bot.replies import Reply, Text
+from bot.routing import Router
+from bot.storage.models import Identity
+from bot.storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+class Core:
+    def __init__(self, services: Services, sessions: async_sessionmaker, router: Router) -> None:
+        self.services = services
+        self.sessions = sessions
+        self.router = router
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions)
+
+    async def handle(self, event: Event, channel: ChannelInfo) -> list[Reply]:
+        """Handle one event in one transaction. Never raises: a failure is logged, rolled
+        back as a whole, and the user is asked to try again."""
+        try:
+            return await self._handle(event, channel)
+        except Exception:
+            log.exception("failed to handle %s event from %s:%s", event.kind.value,
+                          channel.name, event.user.external_id)
+            t = self.services.i18n.translator(self.services.i18n.choose(event.user.language_code))
+            return [Text(t.gettext("Something went wrong on our side. Please try again in a minute."))]
+
+    async def _handle(self, event: Event, channel: ChannelInfo) -> list[Reply]:
+        services = self.services
+        async with self.unit_of_work() as uow:
+            now = services.clock.now()
+            if event.event_id and not await uow.processed_events.claim(channel.name, event.event_id, now):
+                log.info("skipping redelivered %s event %s", channel.name, event.event_id)
+                return []
+            identity = await self._identity(uow, event, now)
+            conversation = await uow.conversations.get(identity.id)
+            state = (ConversationState(conversation.state, dict(conversation.data or {}))
+                     if conversation else ConversationState())
+            customer = identity.customer
+            locale = services.i18n.choose(customer.locale if customer else None,
+                                          identity.locale, event.user.language_code)
+            ctx = Context(
+                services=services, uow=uow, channel=channel, user=event.user, identity=identity,
+                role=await self._role(uow, identity), t=services.i18n.translator(locale),
+                state=state, ledger=Ledger(uow, services.clock),
+            )
+            replies = await self.router.dispatch(event, ctx)
+            if state.changed and not state.forgotten:
+                await uow.conversations.save(identity.id, state.name, state.data, now)
+            await uow.commit()
+            return replies
+
+    async def _identity(self, uow: UnitOfWork, event: Event, now) -> Identity:  # type: ignore[no-untyped-def]
+        user = event.user
+        identity = await uow.identities.get(user.channel, user.external_id)
+        if identity is None:
+            identity = await uow.identities.add(Identity(
+                channel=user.channel, external_id=user.external_id, reachable=True,
+                created_at=now, last_seen_at=now, customer=None,
+            ))
+        else:
+            identity.last_seen_at = now
+        return identity
+
+    async def _role(self, uow: UnitOfWork, identity: Identity) -> str | None:
+        if f"{identity.channel}:{identity.external_id}" in self.services.settings.admins:
+            return "admin"
+        return await uow.staff.role(identity.id)

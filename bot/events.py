@@ -1,0 +1,53 @@
+"""What the core receives: one event type with typed kinds, whatever the channel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class EventKind(Enum):
+    TEXT = "text"
+    COMMAND = "command"  # "/start ref_abc" → command="start", payload="ref_abc"
+    BUTTON = "button"  # a pressed button's payload
+    CONTACT = "contact"  # a contact shared with the messenger's own button
+    UNSUPPORTED = "unsupported"  # sticker, voice, location, ...
+
+
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    """A person as the channel knows them."""
+
+    channel: str
+    external_id: str
+    display_name: str | None = None
+    language_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SharedContact:
+    phone: str
+    is_own: bool  # the messenger vouches that this is the sender's own number
+    first_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    user: UserRef
+    kind: EventKind
+    text: str = ""
+    command: str | None = None
+    payload: str | None = None
+    contact: SharedContact | None = None
+    event_id: str | None = None  # the platform's id, for handling redeliveries once
+
+    @classmethod
+    def from_text(cls, user: UserRef, text: str, event_id: str | None = None) -> Event:
+        """A typed message; "/cmd payload" becomes a command event."""
+        stripped = text.strip()
+        if stripped.startswith("/") and len(stripped) > 1:
+            head, _, rest = stripped[1:].partition(" ")
+            command = head.split("@", 1)[0].lower()  # "/start@shop_bot" in group-style links
+            return cls(user, EventKind.COMMAND, text=stripped, command=command,
+                       payload=rest.strip() or None, event_id=event_id)
+        return cls(user, EventKind.TEXT, text=text, event_id=event_id)

@@ -1,0 +1,62 @@
+"""Balance & history: available and pending points, what burns next, the last operations."""
+
+from __future__ import annotations
+
+from bot.context import Context
+from bot.events import Event
+from bot.handlers.menu import menu_button
+from bot.i18n import N_
+from bot.replies import Button, Reply, Text, keyboard
+from bot.routing import Router
+from bot.storage.models import PointOperation
+
+router = Router()
+
+HISTORY_LENGTH = 10
+
+REASONS = {
+    "welcome": N_("welcome bonus"),
+    "purchase": N_("purchase"),
+    "refund": N_("refund"),
+    "gift": N_("gift"),
+    "profile": N_("profile bonus"),
+    "review": N_("review bonus"),
+    "referral": N_("referral bonus"),
+    "reward": N_("reward"),
+    "adjustment": N_("adjustment"),
+    "expiry": N_("expired"),
+}
+
+
+def operation_line(ctx: Context, operation: PointOperation) -> str:
+    sign = "+" if operation.amount > 0 else "−"
+    reason = REASONS.get(operation.reason)
+    return "• {date} {sign}{points} {reason}".format(
+        date=ctx.t.date(ctx.local(operation.created_at).date()),
+        sign=sign,
+        points=ctx.t.number(abs(operation.amount)),
+        reason=ctx._(reason) if reason else operation.reason,
+    )
+
+
+@router.command("balance")
+@router.button("balance")
+async def show_balance(event: Event, ctx: Context) -> list[Reply]:
+    _ = ctx._
+    assert ctx.customer is not None
+    summary = await ctx.ledger.summary(ctx.customer.id, HISTORY_LENGTH)
+    lines = [_("Available: {points}").format(points=ctx.t.points(summary.available))]
+    if summary.pending:
+        lines.append(_("Pending: {points} (they become spendable soon)").format(
+            points=ctx.t.points(summary.pending)))
+    if summary.next_expiry is not None:
+        lines.append(_("Next to burn: {points} on {date}").format(
+            points=ctx.t.points(summary.next_expiry.points),
+            date=ctx.t.date(ctx.local(summary.next_expiry.at).date())))
+    lines.append("")
+    if summary.recent:
+        lines.append(_("Last operations:"))
+        lines.extend(operation_line(ctx, operation) for operation in summary.recent)
+    else:
+        lines.append(_("No operations yet."))
+    return [Text("\n".join(lines), keyboard([Button(_("💳 Card"), "card"), menu_button(ctx)]))]

@@ -1,0 +1,49 @@
+"""The loyalty card: a QR code with a signed short-lived token, the number under it."""
+
+from __future__ import annotations
+
+from bot.cards import TOKEN_PREFIX, format_card_number
+from bot.context import Context
+from bot.events import Event, EventKind
+from bot.handlers.menu import menu_button
+from bot.replies import Button, Picture, Reply, Text, keyboard
+from bot.routing import Router
+from bot.tiers import current_tier, tier_label
+
+router = Router()
+
+
+@router.command("card")
+@router.button("card")
+async def show_card(event: Event, ctx: Context) -> list[Reply]:
+    customer = ctx.customer
+    assert customer is not None
+    token = ctx.services.card_tokens.issue(customer.id, ctx.now)
+    image = ctx.services.qr.png(ctx.channel.deep_link(TOKEN_PREFIX + token))
+    tier = current_tier(customer.purchase_count, ctx.settings.program.tiers)
+    balance = await ctx.ledger.balance(customer.id)
+    caption = "\n".join([
+        customer.name or "",
+        ctx._("Card № {number}").format(number=format_card_number(customer.card_number)),
+        ctx._("Tier: {tier} · Balance: {points}").format(
+            tier=tier_label(tier, ctx._), points=ctx.t.points(balance)),
+        "",
+        ctx._("Show this QR code at the checkout. It renews every {minutes} minutes; the "
+              "card number works too.").format(
+            minutes=int(ctx.services.card_tokens.ttl.total_seconds() // 60)),
+    ])
+    buttons = keyboard([Button(ctx._("💰 Balance & history"), "balance"), menu_button(ctx)])
+    return [Picture(image, caption, buttons, cache_key=token)]
+
+
+@router.gate
+async def scanned_card(event: Event, ctx: Context) -> list[Reply] | None:
+    """Someone opened a card's QR link. Only staff will serve it at checkout; anyone else
+    learns nothing but that it is a loyalty card."""
+    if not (event.kind is EventKind.COMMAND and event.command == "start"
+            and (event.payload or "").startswith(TOKEN_PREFIX)):
+        return None
+    text = ctx._("This is a loyalty card of {shop}.").format(shop=ctx.settings.shop.name)
+    if ctx.customer is None or ctx.customer.registered_at is None:
+        text += "\n" + ctx._("Want your own? Send /start to join.")
+    return [Text(text)]

@@ -1,0 +1,242 @@
+"""Sign-up: consent, phone, name, birthday, then the welcome bonus.
+
+The steps form a table; the current step is the first one not done, read from what is
+stored (consent on the identity, then the customer's phone, name, registration). So a
+restart, a second worker or a second /start continues exactly where the person stopped.
+Nothing personal is stored before consent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.birthday import parse_birthday
+from bot.cards import new_card_number
+from bot.context import Context
+from bot.events import Event, EventKind
+from bot.handlers.fallback import unsupported_text
+from bot.handlers.menu import main_menu
+from bot.handlers.rules import rules_text
+from bot.phones import normalize_phone
+from bot.replies import AskContact, Button, Reply, Text, keyboard
+from bot.routing import Router
+from bot.storage.models import Customer
+
+router = Router()
+
+MAX_NAME_LENGTH = 64
+MAX_SOURCE_LENGTH = 64
+PHONE_EXAMPLE = "+7 900 123-45-67"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    name: str
+    done: Callable[[Context], bool]
+    prompt: Callable[[Context], list[Reply]]
+    accept: Callable[[Event, Context], Awaitable[list[Reply]]]
+
+
+def is_member(ctx: Context) -> bool:
+    return ctx.customer is not None and ctx.customer.registered_at is not None
+
+
+# --- consent -----------------------------------------------------------------------------
+
+def consent_prompt(ctx: Context) -> list[Reply]:
+    _ = ctx._
+    greeting = _("Hello! This is the loyalty program of {shop}.").format(shop=ctx.settings.shop.name)
+    consent = _("To join, please agree to the processing of your personal data (phone, name, "
+                "birthday) under our privacy policy.")
+    return [Text(
+        "\n\n".join([greeting, rules_text(ctx), consent]),
+        keyboard(
+            [Button(_("✅ I agree, join"), "consent:yes")],
+            [Button(_("Privacy policy"), url=ctx.settings.shop.policy_url)],
+            [Button("Русский", "lang:ru"), Button("English", "lang:en")],
+        ),
+    )]
+
+
+async def accept_consent(event: Event, ctx: Context) -> list[Reply]:
+    if event.kind is EventKind.BUTTON and event.payload == "consent:yes":
+        ctx.identity.consent_at = ctx.now
+        return phone_prompt(ctx)
+    return [Text(ctx._("To join, press «I agree» below."))] + consent_prompt(ctx)
+
+
+# --- phone -------------------------------------------------------------------------------
+
+def phone_prompt(ctx: Context) -> list[Reply]:
+    _ = ctx._
+    if ctx.channel.verified_contacts:
+        text = _("Please share your phone number with the button below: it becomes your "
+                 "card's account.")
+    else:
+        text = _("Please type your phone number, for example {example}.").format(example=PHONE_EXAMPLE)
+    return [AskContact(text, _("📱 Share my phone number"))]
+
+
+async def accept_phone(event: Event, ctx: Context) -> list[Reply]:
+    _ = ctx._
+    region = ctx.settings.shop.phone_region
+    if event.kind is EventKind.CONTACT and event.contact is not None:
+        if not event.contact.is_own:
+            return [Text(_("This contact is not yours. Please share your own number with the "
+                           "button."))] + phone_prompt(ctx)
+        phone, verified = normalize_phone(event.contact.phone, region), True
+    elif event.kind is EventKind.TEXT and not ctx.channel.verified_contacts:
+        phone, verified = normalize_phone(event.text, region), False
+    elif event.kind is EventKind.TEXT:
+        return [Text(_("Please use the «Share my phone number» button: it confirms the number "
+                       "is yours."))] + phone_prompt(ctx)
+    else:
+        return phone_prompt(ctx)
+    if phone is None:
+        return [Text(_("That doesn't look like a phone number. Example: {example}.").format(
+            example=PHONE_EXAMPLE))] + phone_prompt(ctx)
+    return await attach_customer(ctx, phone, verified)
+
+
+async def attach_customer(ctx: Context, phone: str, verified: bool) -> list[Reply]:
+    """Link to the customer who owns this verified phone, or create a new one. A typed,
+    unverified phone never links to anybody."""
+    existing = await ctx.uow.customers.by_verified_phone(phone) if verified else None
+    if existing is not None:
+        ctx.identity.customer = existing
+        if is_member(ctx):
+            return [main_menu(ctx, ctx._("Welcome back, {name}! This messenger is now linked to "
+                                         "your card.").format(name=existing.name or ""))]
+    else:
+        ctx.identity.customer = await ctx.uow.customers.add(
+            Customer(
+                phone=phone, phone_verified=verified, consent_at=ctx.identity.consent_at or ctx.now,
+                source=ctx.identity.source, locale=ctx.identity.locale, created_at=ctx.now,
+                purchase_count=0, notify_promotions=True, notify_reminders=True, notify_digest=True,
+            ),
+            new_card_number,
+        )
+    return [Text(ctx._("Thank you, the number is saved."))] + current_step(ctx).prompt(ctx)
+
+
+# --- name --------------------------------------------------------------------------------
+
+def profile_name_of(ctx: Context) -> str | None:
+    """The name the messenger profile shows, as a one-tap suggestion."""
+    name = " ".join((ctx.user.display_name or "").split())
+    return name[:MAX_NAME_LENGTH] or None
+
+
+def name_prompt(ctx: Context) -> list[Reply]:
+    profile_name = profile_name_of(ctx)
+    buttons = keyboard([Button(ctx._("Use «{name}»").format(name=profile_name), "name:profile")]
+                       if profile_name else [])
+    return [Text(ctx._("How should we call you?"), buttons)]
+
+
+async def accept_name(event: Event, ctx: Context) -> list[Reply]:
+    if event.kind is EventKind.BUTTON and event.payload == "name:profile":
+        name = profile_name_of(ctx) or ""
+    elif event.kind is EventKind.TEXT:
+        name = " ".join(event.text.split())
+    else:
+        return name_prompt(ctx)
+    if not name or len(name) > MAX_NAME_LENGTH:
+        return [Text(ctx._("Please send your name, up to {limit} characters.").format(
+            limit=MAX_NAME_LENGTH))] + name_prompt(ctx)
+    assert ctx.customer is not None
+    ctx.customer.name = name
+    return birthday_prompt(ctx)
+
+
+# --- birthday ----------------------------------------------------------------------------
+
+def birthday_prompt(ctx: Context) -> list[Reply]:
+    _ = ctx._
+    return [Text(
+        _("When is your birthday? Send it as DD.MM.YYYY, or DD.MM if you'd rather keep the "
+          "year to yourself. A gift is waiting for you on the day."),
+        keyboard([Button(_("Skip"), "birthday:skip")]),
+    )]
+
+
+async def accept_birthday(event: Event, ctx: Context) -> list[Reply]:
+    assert ctx.customer is not None
+    if event.kind is EventKind.BUTTON and event.payload == "birthday:skip":
+        return await finish(ctx)
+    if event.kind is not EventKind.TEXT:
+        return birthday_prompt(ctx)
+    try:
+        birthday = parse_birthday(event.text, ctx.local(ctx.now).date())
+    except ValueError:
+        return [Text(ctx._("Please send the date as DD.MM.YYYY, for example 14.03.1990, or "
+                           "DD.MM."))] + birthday_prompt(ctx)
+    customer = ctx.customer
+    customer.birth_day, customer.birth_month, customer.birth_year = (
+        birthday.day, birthday.month, birthday.year)
+    return await finish(ctx)
+
+
+async def finish(ctx: Context) -> list[Reply]:
+    customer = ctx.customer
+    assert customer is not None
+    customer.registered_at = ctx.now
+    program = ctx.settings.program
+    text = ctx._("Welcome to the program, {name}!").format(name=customer.name)
+    if program.welcome_bonus > 0:
+        await ctx.ledger.earn(customer.id, program.welcome_bonus, "welcome",
+                              timedelta(days=program.welcome_bonus_days))
+        text += "\n" + ctx._("Your welcome bonus: +{points}.").format(
+            points=ctx.t.points(program.welcome_bonus))
+    text += "\n" + ctx._("Your card is in the menu: show its QR code at the checkout.")
+    return [main_menu(ctx, text)]
+
+
+STEPS = (
+    Step("consent", lambda ctx: ctx.identity.consent_at is not None, consent_prompt, accept_consent),
+    Step("phone", lambda ctx: ctx.customer is not None, phone_prompt, accept_phone),
+    Step("name", lambda ctx: bool(ctx.customer and ctx.customer.name), name_prompt, accept_name),
+    Step("birthday", is_member, birthday_prompt, accept_birthday),
+)
+
+
+def current_step(ctx: Context) -> Step:
+    return next(step for step in STEPS if not step.done(ctx))
+
+
+# --- the gate ----------------------------------------------------------------------------
+
+@router.gate
+async def sign_up(event: Event, ctx: Context) -> list[Reply] | None:
+    """Everyone who has not finished signing up talks to the sign-up flow."""
+    if is_member(ctx):
+        return None
+    step = current_step(ctx)
+    if event.kind is EventKind.BUTTON and (event.payload or "").startswith("lang:"):
+        choose_language(ctx, (event.payload or "").removeprefix("lang:"))
+        return step.prompt(ctx)
+    if event.kind is EventKind.COMMAND:
+        if event.command == "start":
+            remember_source(ctx, event.payload)
+            if step.name != "consent":
+                return [Text(ctx._("Let's continue where we stopped."))] + step.prompt(ctx)
+        return step.prompt(ctx)
+    if event.kind is EventKind.UNSUPPORTED:
+        return [Text(unsupported_text(ctx))] + step.prompt(ctx)
+    return await step.accept(event, ctx)
+
+
+def choose_language(ctx: Context, code: str) -> None:
+    if code in ctx.services.i18n.available:
+        ctx.identity.locale = code
+        if ctx.customer is not None:
+            ctx.customer.locale = code
+        ctx.set_locale(code)
+
+
+def remember_source(ctx: Context, payload: str | None) -> None:
+    """The deep-link payload of the first /start: an acquisition tag or a referral code."""
+    if payload and ctx.identity.source is None:
+        ctx.identity.source = payload[:MAX_SOURCE_LENGTH]

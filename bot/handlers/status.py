@@ -1,0 +1,42 @@
+"""Status: the current tier, what it gives, and how far the next one is."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from bot.context import Context
+from bot.events import Event
+from bot.handlers.menu import menu_button
+from bot.replies import Reply, Text, keyboard
+from bot.routing import Router
+from bot.tiers import current_tier, next_tier, tier_label
+
+router = Router()
+
+
+@router.command("status")
+@router.button("status")
+async def show_status(event: Event, ctx: Context) -> list[Reply]:
+    _ = ctx._
+    assert ctx.customer is not None
+    program = ctx.settings.program
+    count = ctx.customer.purchase_count
+    tier, upcoming = current_tier(count, program.tiers), next_tier(count, program.tiers)
+    lines = [_("Your tier: {tier}").format(tier=tier_label(tier, _))]
+    if tier is not None:
+        share = Decimal(program.max_discount_percent * tier.spend_share_percent) / 100
+        lines += [
+            _("• {percent} of every purchase comes back in points").format(
+                percent=ctx.t.percent(tier.cashback_percent)),
+            _("• points can pay up to {percent} of a purchase").format(percent=ctx.t.percent(share)),
+        ]
+    lines.append(_("Purchases so far: {n}").format(n=count))
+    if upcoming is None:
+        lines.append(_("This is the highest tier. Thank you for staying with us!"))
+    else:
+        left = upcoming.min_purchases - count
+        lines.append(ctx.t.ngettext(
+            "{n} purchase to {tier}: {percent} back in points.",
+            "{n} purchases to {tier}: {percent} back in points.", left,
+        ).format(n=left, tier=tier_label(upcoming, _), percent=ctx.t.percent(upcoming.cashback_percent)))
+    return [Text("\n".join(lines), keyboard([menu_button(ctx)]))]

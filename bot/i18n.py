@@ -1,0 +1,97 @@
+"""Translations (gettext catalogs under locales/) and locale-aware formatting.
+
+The locale is decided once per event and a ``Translator`` is bound for the handlers.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+import logging
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from babel.dates import format_date
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal, format_percent
+
+log = logging.getLogger(__name__)
+
+DOMAIN = "messages"
+LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+
+
+def _load_catalog(locales_dir: Path, locale: str) -> gettext.NullTranslations:
+    """The compiled .mo file; compiled in memory from the .po when missing or older."""
+    base = locales_dir / locale / "LC_MESSAGES"
+    po, mo = base / f"{DOMAIN}.po", base / f"{DOMAIN}.mo"
+    if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
+        with mo.open("rb") as fp:
+            return gettext.GNUTranslations(fp)
+    if not po.exists():
+        log.warning("no translations for %s in %s; showing source texts", locale, locales_dir)
+        return gettext.NullTranslations()
+    with po.open("rb") as fp:
+        catalog = read_po(fp, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+@dataclass(frozen=True, slots=True)
+class Translator:
+    locale: str
+    catalog: gettext.NullTranslations
+
+    def gettext(self, message: str) -> str:
+        return self.catalog.gettext(message)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self.catalog.ngettext(singular, plural, n)
+
+    def number(self, value: int | Decimal) -> str:
+        return format_decimal(value, locale=self.locale)
+
+    def percent(self, value: int | Decimal) -> str:
+        """15 → "15%" (en) / "15 %" (ru); 3.75 → "3.75%"."""
+        return format_percent(Decimal(value) / 100, format="#,##0.##%", locale=self.locale)
+
+    def points(self, n: int) -> str:
+        """ "1 500 баллов" / "1,500 points", with the right plural form."""
+        return self.ngettext("{n} point", "{n} points", n).format(n=self.number(n))
+
+    def date(self, value: date) -> str:
+        return format_date(value, format="long", locale=self.locale)
+
+
+class I18n:
+    """Catalogs for every available locale, loaded once."""
+
+    def __init__(self, available: list[str], default: str, locales_dir: Path = LOCALES_DIR) -> None:
+        if default not in available:
+            raise ValueError(f"default locale {default!r} is not among {available}")
+        self.available = list(available)
+        self.default = default
+        self._translators = {
+            code: Translator(code, _load_catalog(locales_dir, code)) for code in available
+        }
+
+    def choose(self, *candidates: str | None) -> str:
+        """The first supported candidate ("en-GB" counts as "en"), else the default."""
+        for candidate in candidates:
+            code = (candidate or "").split("-")[0].split("_")[0].lower()
+            if code in self._translators:
+                return code
+        return self.default
+
+    def translator(self, locale: str) -> Translator:
+        return self._translators.get(locale) or self._translators[self.default]
+
+
+def N_(message: str) -> str:
+    """Mark a text for extraction; translated later where the locale is known."""
+    return message

@@ -1,0 +1,142 @@
+"""The points ledger: points live in lots, each with its own expiry.
+
+Rules that always hold: the balance is the sum of the live lots; it is never negative;
+spending takes the lots that expire first; every change is an operation row with a reason,
+written in the caller's transaction (the ledger never commits).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.clock import Clock
+from bot.storage.models import PointLot, PointOperation
+from bot.storage.uow import UnitOfWork
+
+
+class InsufficientPoints(Exception):
+    def __init__(self, requested: int, available: int) -> None:
+        super().__init__(f"requested {requested} points, {available} available")
+        self.requested = requested
+        self.available = available
+
+
+@dataclass(frozen=True, slots=True)
+class NextExpiry:
+    points: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceSummary:
+    available: int
+    pending: int
+    next_expiry: NextExpiry | None
+    recent: Sequence[PointOperation]
+
+
+class Ledger:
+    def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
+        self.uow = uow
+        self.clock = clock
+
+    async def earn(
+        self,
+        customer_id: int,
+        points: int,
+        reason: str,
+        lifetime: timedelta,
+        *,
+        reference: str | None = None,
+        note: str | None = None,
+        hold: timedelta = timedelta(0),
+    ) -> PointOperation:
+        """Add a lot of ``points`` that burns after ``lifetime`` (spendable after ``hold``)."""
+        if points <= 0:
+            raise ValueError("points to earn must be positive")
+        now = self.clock.now()
+        operation = await self.uow.lots.add_operation(
+            PointOperation(customer_id=customer_id, kind="earn", reason=reason, amount=points,
+                           reference=reference, note=note, created_at=now)
+        )
+        self.uow.lots.add_lot(
+            PointLot(customer_id=customer_id, operation_id=operation.id, reason=reason,
+                     amount=points, remaining=points, created_at=now,
+                     available_at=now + hold, expires_at=now + lifetime)
+        )
+        return operation
+
+    async def spend(
+        self,
+        customer_id: int,
+        points: int,
+        reason: str,
+        *,
+        reference: str | None = None,
+        note: str | None = None,
+    ) -> PointOperation:
+        """Take ``points`` from the lots that expire first; all or nothing."""
+        if points <= 0:
+            raise ValueError("points to spend must be positive")
+        now = self.clock.now()
+        await self.uow.customers.lock(customer_id)
+        lots = await self.uow.lots.open_lots(customer_id, now)
+        available = sum(lot.remaining for lot in lots)
+        if points > available:
+            raise InsufficientPoints(points, available)
+        operation = await self.uow.lots.add_operation(
+            PointOperation(customer_id=customer_id, kind="spend", reason=reason, amount=-points,
+                           reference=reference, note=note, created_at=now)
+        )
+        left = points
+        for lot in lots:
+            taken = min(lot.remaining, left)
+            lot.remaining -= taken
+            self.uow.lots.add_spend(operation.id, lot.id, taken)
+            left -= taken
+            if left == 0:
+                break
+        await self.uow.session.flush()
+        return operation
+
+    async def expire_due(self, limit: int = 10_000) -> int:
+        """Burn lots whose time has come: one "expire" operation per customer. Returns the
+        points burnt. Balances never count such lots anyway; this records the fact."""
+        now = self.clock.now()
+        lots = await self.uow.lots.due_to_expire(now, limit)
+        burnt: dict[int, int] = defaultdict(int)
+        for lot in lots:
+            burnt[lot.customer_id] += lot.remaining
+            lot.remaining = 0
+        for customer_id, points in burnt.items():
+            await self.uow.lots.add_operation(
+                PointOperation(customer_id=customer_id, kind="expire", reason="expiry",
+                               amount=-points, created_at=now)
+            )
+        return sum(burnt.values())
+
+    async def balance(self, customer_id: int) -> int:
+        return await self.uow.lots.available_balance(customer_id, self.clock.now())
+
+    async def summary(self, customer_id: int, recent: int = 10) -> BalanceSummary:
+        now = self.clock.now()
+        lots = await self.uow.lots.live_lots(customer_id, now)
+        available = sum(lot.remaining for lot in lots if lot.available_at <= now)
+        pending = sum(lot.remaining for lot in lots if lot.available_at > now)
+        return BalanceSummary(
+            available=available,
+            pending=pending,
+            next_expiry=_next_expiry(lots),
+            recent=await self.uow.lots.recent_operations(customer_id, recent),
+        )
+
+
+def _next_expiry(lots: Sequence[PointLot]) -> NextExpiry | None:
+    """The earliest expiry date among live lots and how many points burn then."""
+    if not lots:
+        return None
+    first = min(lot.expires_at for lot in lots)
+    return NextExpiry(sum(lot.remaining for lot in lots if lot.expires_at == first), first)

@@ -1,0 +1,225 @@
+"""Database tables. Points are integers; timestamps are timezone-aware UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every database (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use the injected clock")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if getattr(dialect, "name", "") == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+# SQLite only auto-increments INTEGER PRIMARY KEY, so big ids are plain integers there.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    card_number: Mapped[str] = mapped_column(String(16), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    phone_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    name: Mapped[str | None] = mapped_column(String(64))
+    birth_day: Mapped[int | None] = mapped_column(SmallInteger)
+    birth_month: Mapped[int | None] = mapped_column(SmallInteger)
+    birth_year: Mapped[int | None] = mapped_column(SmallInteger)
+    locale: Mapped[str | None] = mapped_column(String(8))
+    source: Mapped[str | None] = mapped_column(String(64))
+    consent_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    registered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    purchase_count: Mapped[int] = mapped_column(Integer, default=0)
+    notify_promotions: Mapped[bool] = mapped_column(Boolean, default=True)
+    notify_reminders: Mapped[bool] = mapped_column(Boolean, default=True)
+    notify_digest: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    identities: Mapped[list[Identity]] = relationship(back_populates="customer")
+
+    __table_args__ = (
+        # One verified phone is one customer; typed (unverified) phones may repeat.
+        Index(
+            "uq_customers_verified_phone",
+            "phone",
+            unique=True,
+            sqlite_where=text("phone_verified = 1"),
+            postgresql_where=text("phone_verified"),
+        ),
+    )
+
+
+class Identity(Base):
+    """A person as one channel knows them (channel + external id)."""
+
+    __tablename__ = "identities"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
+    locale: Mapped[str | None] = mapped_column(String(8))
+    consent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    source: Mapped[str | None] = mapped_column(String(64))
+    reachable: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    customer: Mapped[Customer | None] = relationship(back_populates="identities")
+
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+
+class Conversation(Base):
+    """Where an identity stands in a multi-step flow; stored so a restart continues it."""
+
+    __tablename__ = "conversations"
+
+    identity_id: Mapped[int] = mapped_column(
+        ForeignKey("identities.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class PointOperation(Base):
+    """Every change of a customer's points, with its reason."""
+
+    __tablename__ = "point_operations"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # earn | spend | expire | adjust
+    reason: Mapped[str] = mapped_column(String(32))  # welcome, purchase, gift, ...
+    amount: Mapped[int] = mapped_column(Integer)  # signed: + earned, - spent or expired
+    reference: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class PointLot(Base):
+    """Points earned together, with their own expiry; ``remaining`` shrinks as they are spent."""
+
+    __tablename__ = "point_lots"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    operation_id: Mapped[int] = mapped_column(
+        ForeignKey("point_operations.id", ondelete="CASCADE")
+    )
+    reason: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(Integer)
+    remaining: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    available_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        Index("ix_point_lots_customer_expiry", "customer_id", "expires_at"),
+        Index("ix_point_lots_expiry_open", "expires_at", sqlite_where=text("remaining > 0"),
+              postgresql_where=text("remaining > 0")),
+    )
+
+
+class PointSpend(Base):
+    """How many points one spending operation took from one lot (so it can be reversed)."""
+
+    __tablename__ = "point_spends"
+
+    operation_id: Mapped[int] = mapped_column(
+        ForeignKey("point_operations.id", ondelete="CASCADE"), primary_key=True
+    )
+    lot_id: Mapped[int] = mapped_column(
+        ForeignKey("point_lots.id", ondelete="CASCADE"), primary_key=True
+    )
+    amount: Mapped[int] = mapped_column(Integer)
+
+
+class ProcessedEvent(Base):
+    """Inbound platform events already handled (a redelivered update is handled once)."""
+
+    __tablename__ = "processed_events"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+
+    identity_id: Mapped[int] = mapped_column(
+        ForeignKey("identities.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(16))  # admin | cashier
+    invited_by: Mapped[int | None] = mapped_column(Id)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class StaffInvite(Base):
+    __tablename__ = "staff_invites"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[int | None] = mapped_column(Id)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_by: Mapped[int | None] = mapped_column(Id)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class AppSecret(Base):
+    """Secrets generated by the installation itself (e.g. the QR signing key)."""
+
+    __tablename__ = "app_secrets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))

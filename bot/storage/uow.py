@@ -1,0 +1,51 @@
+"""The unit of work: one session per inbound event or job; commit in one place."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.storage.repositories import (
+    Conversations,
+    Customers,
+    Identities,
+    Lots,
+    ProcessedEvents,
+    Secrets,
+    StaffMembers,
+)
+
+
+class UnitOfWork:
+    """``async with uow: ...; await uow.commit()``; anything not committed is rolled back."""
+
+    session: AsyncSession
+
+    def __init__(self, sessions: async_sessionmaker) -> None:
+        self._sessions = sessions
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._sessions()
+        self.processed_events = ProcessedEvents(self.session)
+        self.identities = Identities(self.session)
+        self.customers = Customers(self.session)
+        self.conversations = Conversations(self.session)
+        self.lots = Lots(self.session)
+        self.staff = StaffMembers(self.session)
+        self.secrets = Secrets(self.session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.session.close()  # rolls back whatever was not committed
+
+    async def commit(self) -> None:
+        await self.session.commit()
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
