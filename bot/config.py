@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,7 +22,11 @@ DEFAULT_CONFIG_PATH = Path("config.toml")
 CONFIG_ENV = "LOYALTY_CONFIG"
 
 
-class ShopSettings(BaseModel):
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo in config.toml is an error, not a default
+
+
+class ShopSettings(Section):
     name: str = "Our shop"
     policy_url: str = "https://example.com/privacy"
     timezone: str = "Europe/Moscow"
@@ -30,12 +34,12 @@ class ShopSettings(BaseModel):
     phone_region: str = "RU"  # how to read numbers typed without a country code
 
 
-class DatabaseSettings(BaseModel):
+class DatabaseSettings(Section):
     url: str = "sqlite+aiosqlite:///loyalty.db"
     echo: bool = False
 
 
-class WebSettings(BaseModel):
+class WebSettings(Section):
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str = ""  # how the outside world reaches this server; defaults to http://host:port
@@ -45,7 +49,7 @@ class WebSettings(BaseModel):
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
-class TelegramSettings(BaseModel):
+class TelegramSettings(Section):
     token: SecretStr | None = None
     mode: Literal["polling", "webhook"] = "polling"
     webhook_url: str = ""  # public https URL ending in webhook_path; defaults to web.public_url + path
@@ -54,12 +58,12 @@ class TelegramSettings(BaseModel):
     api_base: str = "https://api.telegram.org"
 
 
-class CardSettings(BaseModel):
+class CardSettings(Section):
     secret: SecretStr = SecretStr("")  # HMAC key for QR tokens; generated into the database if empty
     token_ttl_minutes: int = Field(default=10, ge=1, le=24 * 60)
 
 
-class Tier(BaseModel):
+class Tier(Section):
     code: str
     name: str = ""  # shown to customers (translated when it is one of the default names)
     min_purchases: int
@@ -75,7 +79,7 @@ def _default_tiers() -> list[Tier]:
     ]
 
 
-class ProgramSettings(BaseModel):
+class ProgramSettings(Section):
     welcome_bonus: int = Field(default=100, ge=0)
     welcome_bonus_days: int = Field(default=90, ge=1)
     purchase_points_days: int = Field(default=365, ge=1)
@@ -83,7 +87,7 @@ class ProgramSettings(BaseModel):
     tiers: list[Tier] = Field(default_factory=_default_tiers)
 
 
-class LocaleSettings(BaseModel):
+class LocaleSettings(Section):
     default: str = "ru"
     available: list[str] = Field(default_factory=lambda: ["ru", "en"])
 

@@ -58,7 +58,7 @@ class Translator:
 
     def percent(self, value: int | Decimal) -> str:
         """15 → "15%" (en) / "15 %" (ru); 3.75 → "3.75%"."""
-        return format_percent(Decimal(value) / 100, format="#,##0.##%", locale=self.locale)
+        return format_percent(Decimal(value) / 100, locale=self.locale, decimal_quantization=False)
 
     def points(self, n: int) -> str:
         """ "1 500 баллов" / "1,500 points", with the right plural form."""

@@ -19,6 +19,7 @@ WEB_LIKE = channel_info("web", verified_contacts=False)
 
 
 def text_of(replies: list[Reply]) -> str:
+    """All the text a person reads, with no-break spaces shown as plain ones."""
     parts = []
     for reply in replies:
         match reply:
@@ -26,7 +27,7 @@ def text_of(replies: list[Reply]) -> str:
                 parts.append(text)
             case Picture(caption=caption):
                 parts.append(caption)
-    return "\n".join(parts)
+    return "\n".join(parts).replace("\xa0", " ").replace("\u202f", " ")
 
 
 def payloads_of(replies: list[Reply]) -> list[str]:

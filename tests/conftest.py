@@ -66,3 +66,13 @@ def chat(app: Application) -> Callable[..., ChatUser]:
         return ChatUser(app.core, channel, external_id, **kwargs)
 
     return person
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def any_db_url(request: pytest.FixtureRequest, db_url: str) -> str:
+    """The same test on SQLite and on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return db_url
+    url = request.getfixturevalue("pg_database_url")
+    await database.upgrade(url)
+    return url

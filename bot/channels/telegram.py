@@ -113,7 +113,10 @@ class TelegramChannel(Channel):
     async def _on_callback(self, callback: CallbackQuery, event_update: Update) -> None:
         event = Event(user_ref(callback.from_user), EventKind.BUTTON, payload=callback.data,
                       event_id=str(event_update.update_id))
-        await callback.answer()
+        try:  # stops the button's spinner; fails for presses older than ~15 s
+            await callback.answer()
+        except TelegramAPIError as exc:  # the press itself must not be lost
+            log.info("could not acknowledge telegram callback %s: %s", callback.id, exc)
         replies = await self.core.handle(event, self._info)
         await self._deliver(callback.from_user.id, replies)
 
@@ -142,8 +145,13 @@ class TelegramChannel(Channel):
 
     async def stop(self) -> None:
         if self._polling is not None:
-            await self.dispatcher.stop_polling()
+            if not self._polling.done():
+                try:
+                    await self.dispatcher.stop_polling()
+                except RuntimeError:  # "Polling is not started": the task has not run yet
+                    self._polling.cancel()
             await asyncio.gather(self._polling, return_exceptions=True)
+            self._polling = None
         await self.bot.session.close()
 
     # --- outbound ------------------------------------------------------------------------

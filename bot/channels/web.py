@@ -15,7 +15,7 @@ from html import escape
 from collections import defaultdict
 from pathlib import Path
 from string import Template
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from aiohttp import WSMsgType, web
 
@@ -28,6 +28,7 @@ from bot.replies import AskContact, Keyboard, Picture, Text
 log = logging.getLogger(__name__)
 
 COOKIE = "loyalty_web"
+MAX_COOKIE_LENGTH = 64
 MAX_MESSAGE_BYTES = 64 * 1024
 STATIC_DIR = Path(__file__).with_name("web_static")
 
@@ -35,6 +36,10 @@ STATIC_DIR = Path(__file__).with_name("web_static")
 def _language(request: web.Request) -> str | None:
     """The browser's first preferred language ("en-GB,en;q=0.9" → "en-GB")."""
     return request.headers.get("Accept-Language", "").split(",")[0].split(";")[0].strip() or None
+
+
+def _valid_visitor(value: str) -> bool:
+    return 0 < len(value) <= MAX_COOKIE_LENGTH
 
 
 def _buttons(rows: Keyboard) -> list[list[dict[str, str]]]:
@@ -77,14 +82,16 @@ class WebChannel(Channel):
             offline=escape(t.gettext("Connection lost, reconnecting…")),
         )
         response = web.Response(text=html, content_type="text/html")
-        if COOKIE not in request.cookies:
+        if not _valid_visitor(request.cookies.get(COOKIE, "")):  # missing, or mangled: start afresh
             response.set_cookie(COOKIE, secrets.token_urlsafe(24), httponly=True,
                                 samesite="Lax", max_age=10 * 365 * 24 * 3600)
         return response
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
-        visitor = request.cookies.get(COOKIE)
-        if not visitor or len(visitor) > 64:
+        if not self._same_origin(request):
+            raise web.HTTPForbidden(text="cross-origin chat connections are not allowed")
+        visitor = request.cookies.get(COOKIE, "")
+        if not _valid_visitor(visitor):
             raise web.HTTPUnauthorized(text="open the chat page first")
         ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, heartbeat=30)
         await ws.prepare(request)
@@ -101,6 +108,16 @@ class WebChannel(Channel):
             if not self._sockets[visitor]:
                 del self._sockets[visitor]
         return ws
+
+    def _same_origin(self, request: web.Request) -> bool:
+        """A browser names the page that opens a WebSocket; only our own page may, so that
+        another site (even a same-site one, which gets the Lax cookie) cannot talk as the
+        visitor. Clients that are not browsers send no Origin."""
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return True
+        netloc = urlsplit(origin).netloc.lower()
+        return bool(netloc) and netloc in {request.host.lower(), urlsplit(self.base_url).netloc.lower()}
 
     @staticmethod
     def _event(user: UserRef, raw: str) -> Event | None:

@@ -5,16 +5,31 @@
   const input = document.getElementById("input");
   const status = document.getElementById("status");
   const params = new URLSearchParams(location.search);
+  const RETRY_MIN_MS = 1500;
+  const RETRY_MAX_MS = 15000;
   let startPayload = params.get("start");
   let socket = null;
+  let retryMs = RETRY_MIN_MS;
 
+  // A reload must not repeat the deep link's /start.
   if (startPayload !== null) history.replaceState(null, "", location.pathname);
 
   function scrollDown() { log.scrollTop = log.scrollHeight; }
 
+  // Only plain web links may become link buttons (no javascript:, data:, ...).
+  function safeUrl(url) {
+    try {
+      const parsed = new URL(url, location.href);
+      return parsed.protocol === "https:" || parsed.protocol === "http:" ? parsed.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
   function bubble(who) {
     const item = document.createElement("li");
     item.className = "msg msg--" + who;
+    item.dataset.testid = who === "bot" ? "bot-message" : "my-message";
     log.appendChild(item);
     return item;
   }
@@ -22,65 +37,93 @@
   function addText(item, text) {
     const span = document.createElement("span");
     span.className = "msg__text";
-    span.textContent = text;
+    span.dataset.testid = "message-text";
+    span.textContent = typeof text === "string" ? text : "";
     item.appendChild(span);
   }
 
   function addButtons(item, rows) {
-    if (!rows || !rows.length) return;
+    if (!Array.isArray(rows) || !rows.length) return;
     const box = document.createElement("div");
     box.className = "buttons";
     for (const row of rows) {
+      if (!Array.isArray(row)) continue;
       const line = document.createElement("div");
       line.className = "buttons__row";
       for (const b of row) {
+        if (!b || typeof b.label !== "string") continue;
         let el;
         if (b.url) {
+          const href = safeUrl(b.url);
+          if (href === null) continue;
           el = document.createElement("a");
-          el.href = b.url; el.target = "_blank"; el.rel = "noopener";
-        } else {
+          el.href = href; el.target = "_blank"; el.rel = "noopener noreferrer";
+          el.dataset.testid = "link-button";
+        } else if (typeof b.payload === "string") {
           el = document.createElement("button");
           el.type = "button";
+          el.dataset.testid = "chat-button";
           el.dataset.payload = b.payload;
           el.addEventListener("click", () => {
-            addMine(b.label);
-            send({ type: "button", payload: b.payload });
+            if (send({ type: "button", payload: b.payload })) addMine(b.label);
           });
+        } else {
+          continue;
         }
         el.textContent = b.label;
         line.appendChild(el);
       }
-      box.appendChild(line);
+      if (line.children.length) box.appendChild(line);
     }
-    item.appendChild(box);
+    if (box.children.length) item.appendChild(box);
   }
 
   function addMine(text) { addText(bubble("me"), text); scrollDown(); }
 
+  function askForPhone(label) {
+    input.type = "tel";
+    input.autocomplete = "tel";
+    input.placeholder = label || input.dataset.placeholder;
+    input.focus();
+  }
+
+  function askForText() {
+    input.type = "text";
+    input.autocomplete = "off";
+    input.placeholder = input.dataset.placeholder;
+  }
+
   function render(reply) {
+    if (!reply || !["text", "picture", "ask_contact"].includes(reply.type)) return;
     const item = bubble("bot");
     if (reply.type === "picture") {
-      const img = document.createElement("img");
-      img.src = reply.image; img.alt = "QR";
-      item.appendChild(img);
+      // The server sends the card's QR code inline; nothing else may be loaded from here.
+      if (typeof reply.image === "string" && reply.image.startsWith("data:image/png;base64,")) {
+        const img = document.createElement("img");
+        img.alt = "QR";
+        img.dataset.testid = "picture";
+        img.addEventListener("load", scrollDown);  // it gets its height only once decoded
+        img.src = reply.image;
+        item.appendChild(img);
+      }
       addText(item, reply.caption);
     } else {
       addText(item, reply.text);
     }
-    if (reply.type === "ask_contact") {
-      input.type = "tel";
-      input.placeholder = reply.button_label;
-      input.focus();
-    } else {
-      input.type = "text";
-      input.placeholder = input.dataset.placeholder;
-    }
+    if (reply.type === "ask_contact") askForPhone(reply.button_label);
+    else askForText();
     addButtons(item, reply.buttons);
     scrollDown();
   }
 
+  // True if the message went out; false while (re)connecting, so nothing is lost silently.
   function send(message) {
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+    if (!socket || socket.readyState !== WebSocket.OPEN) {
+      status.hidden = false;
+      return false;
+    }
+    socket.send(JSON.stringify(message));
+    return true;
   }
 
   function connect() {
@@ -88,21 +131,30 @@
     socket = new WebSocket(scheme + location.host + "/web/ws");
     socket.addEventListener("open", () => {
       status.hidden = true;
+      retryMs = RETRY_MIN_MS;
       if (!log.children.length || startPayload !== null) {
         send({ type: "text", text: startPayload ? "/start " + startPayload : "/start" });
         startPayload = null;
       }
     });
-    socket.addEventListener("message", (e) => render(JSON.parse(e.data)));
-    socket.addEventListener("close", () => { status.hidden = false; setTimeout(connect, 1500); });
+    socket.addEventListener("message", (e) => {
+      let reply;
+      try { reply = JSON.parse(e.data); } catch (err) { return; }
+      render(reply);
+    });
+    socket.addEventListener("close", () => {
+      status.hidden = false;
+      setTimeout(connect, retryMs);
+      retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+    });
   }
 
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const text = input.value.trim();
     if (!text) return;
+    if (!send({ type: "text", text })) return;  // keep the typed text until we are back
     addMine(text);
-    send({ type: "text", text });
     input.value = "";
   });
 

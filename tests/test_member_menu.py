@@ -1,0 +1,196 @@
+"""What a member sees from the main menu: card, balance, status, rules, settings."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.cards import TOKEN_PREFIX, InvalidToken, format_card_number
+from bot.replies import Picture
+from bot.storage.models import Customer, Identity, PointLot
+from tests.chat import payloads_of, text_of
+
+
+async def the_customer(app) -> Customer:  # type: ignore[no-untyped-def]
+    async with app.core.unit_of_work() as uow:
+        return (await uow.session.execute(select(Customer))).scalar_one()
+
+
+async def test_card_is_a_qr_picture_with_number_tier_and_balance(app, chat, clock):
+    ivan = chat("42")
+    await ivan.sign_up()
+    replies = await ivan.press("card")
+    [card] = replies
+    assert isinstance(card, Picture)
+    assert card.image.startswith(b"\x89PNG")
+    customer = await the_customer(app)
+    assert format_card_number(customer.card_number) in card.caption
+    assert "Ivan Petrov" in card.caption
+    assert "Участник" in card.caption and "100 баллов" in card.caption
+
+
+async def test_card_qr_token_is_signed_short_lived_and_stable_within_a_slot(app, chat, clock):
+    ivan = chat("42")
+    await ivan.sign_up()
+    first = (await ivan.press("card"))[0]
+    clock.advance(seconds=20)
+    again = (await ivan.press("card"))[0]
+    assert first.cache_key == again.cache_key and first.image is again.image  # rendered once
+    tokens = app.core.services.card_tokens
+    customer = await the_customer(app)
+    assert tokens.verify(first.cache_key, clock.now()).customer_id == customer.id
+    clock.advance(minutes=16)
+    try:
+        tokens.verify(first.cache_key, clock.now())
+        raise AssertionError("a week-old screenshot must not work")
+    except InvalidToken:
+        pass
+
+
+async def test_balance_shows_available_next_expiry_and_history(app, chat, clock):
+    ivan = chat("42")
+    await ivan.sign_up()
+    replies = await ivan.press("balance")
+    text = text_of(replies)
+    assert "Доступно: 100 баллов" in text
+    assert "Сгорят ближайшими: 100 баллов — 31 мая 2026 г." in text
+    assert "+100 приветственный бонус" in text
+
+
+async def test_status_before_the_first_purchase_points_to_silver(app, chat):
+    ivan = chat("42")
+    await ivan.sign_up()
+    text = text_of(await ivan.send("/status"))
+    assert "Ваш уровень: Участник" in text
+    assert "Ещё 1 покупка до уровня «Серебро»: 3 % возврата баллами." in text
+
+
+async def test_status_counts_purchases_to_the_next_tier(app, chat):
+    ivan = chat("42")
+    await ivan.sign_up()
+    async with app.core.unit_of_work() as uow:
+        customer = (await uow.session.execute(select(Customer))).scalar_one()
+        customer.purchase_count = 3
+        await uow.commit()
+    text = text_of(await ivan.press("status"))
+    assert "Ваш уровень: Серебро" in text
+    assert "баллами можно оплатить до 3,75 % покупки" in text
+    assert "Ещё 2 покупки до уровня «Золото»" in text
+
+
+async def test_rules_are_written_from_the_configuration(app, chat):
+    ivan = chat("42")
+    await ivan.sign_up()
+    text = text_of(await ivan.press("rules"))
+    assert "Серебро 3 %, Золото 5 %, Платина 7 %" in text
+    assert "до 15 % покупки" in text
+    assert "365 дней" in text
+
+
+async def test_language_switch_answers_in_english_from_then_on(app, chat):
+    ivan = chat("42")
+    await ivan.sign_up()
+    replies = await ivan.press("settings:lang:en")
+    assert "Language: English" in text_of(replies)
+    assert "Available: 100 points" in text_of(await ivan.press("balance"))
+    assert (await the_customer(app)).locale == "en"
+
+
+async def test_notification_opt_outs_toggle(app, chat):
+    ivan = chat("42")
+    await ivan.sign_up()
+    replies = await ivan.press("settings:topic:promotions")
+    assert "☐ Акции и новости" in [b.label for r in replies for row in r.buttons for b in row]
+    customer = await the_customer(app)
+    assert not customer.notify_promotions and customer.notify_reminders
+    await ivan.press("settings:topic:promotions")
+    assert (await the_customer(app)).notify_promotions
+
+
+async def test_delete_my_data_asks_first_then_erases_everything(app, chat):
+    ivan = chat("42")
+    await ivan.sign_up()
+    replies = await ivan.press("settings:delete")
+    assert "навсегда" in text_of(replies) and "settings:delete:confirm" in payloads_of(replies)
+    assert await the_customer(app)  # nothing deleted yet
+    replies = await ivan.press("settings:delete:confirm")
+    assert "Ваши данные удалены" in text_of(replies)
+    async with app.core.unit_of_work() as uow:
+        assert (await uow.session.execute(select(Customer))).first() is None
+        assert (await uow.session.execute(select(Identity))).first() is None
+        assert (await uow.session.execute(select(PointLot))).first() is None
+    replies = await ivan.send("/start")
+    assert "consent:yes" in payloads_of(replies)
+
+
+async def test_unknown_text_and_commands_get_the_menu_with_a_hint(app, chat):
+    ivan = chat("42")
+    await ivan.sign_up()
+    for text in ("привет", "/unknown", "x" * 5000):
+        replies = await ivan.send(text)
+        assert "Не совсем понял" in text_of(replies)
+        assert "card" in payloads_of(replies)
+
+
+async def test_stickers_get_a_polite_answer(app, chat):
+    ivan = chat("42")
+    await ivan.sign_up()
+    assert "Я понимаю текст и кнопки" in text_of(await ivan.sticker())
+
+
+async def test_a_sticker_mid_sign_up_repeats_the_current_question(app, chat):
+    ivan = chat("42")
+    await ivan.send("/start")
+    await ivan.press("consent:yes")
+    await ivan.share_contact("+79001234567")
+    text = text_of(await ivan.sticker())
+    assert "Я понимаю текст и кнопки" in text and "Как к вам обращаться?" in text
+
+
+async def test_stale_buttons_are_answered_with_the_menu(app, chat):
+    ivan = chat("42")
+    await ivan.sign_up()
+    replies = await ivan.press("birthday:skip")
+    assert "Эта кнопка уже не действует" in text_of(replies)
+
+
+async def test_someone_scanning_a_card_learns_only_that_it_is_a_loyalty_card(app, chat):
+    ivan = chat("42")
+    await ivan.sign_up()
+    token = (await ivan.press("card"))[0].cache_key
+    stranger = chat("99")
+    text = text_of(await stranger.send(f"/start {TOKEN_PREFIX}{token}"))
+    assert "Это карта программы лояльности «Coffee Point»" in text
+    assert "Ivan" not in text and "100" not in text
+
+
+async def test_a_database_failure_says_try_later_and_writes_nothing(app, chat, monkeypatch):
+    ivan = chat("42")
+    await ivan.send("/start")
+
+    async def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("disk I/O error")
+
+    monkeypatch.setattr("bot.storage.repositories.Customers.add", broken)
+    await ivan.press("consent:yes")
+    replies = await ivan.share_contact("+79001234567")
+    assert "Попробуйте, пожалуйста, через минуту" in text_of(replies)
+    async with app.core.unit_of_work() as uow:
+        assert (await uow.session.execute(select(Customer))).first() is None
+
+
+async def test_a_redelivered_event_is_handled_once(app, chat):
+    ivan = chat("42")
+    assert await ivan.send("/start", event_id="1001")
+    assert await ivan.send("/start", event_id="1001") == []
+
+
+async def test_welcome_bonus_burns_after_its_lifetime(app, chat, clock):
+    ivan = chat("42")
+    await ivan.sign_up()
+    clock.advance(days=90)
+    assert "Доступно: 0 баллов" in text_of(await ivan.press("balance"))
+    async with app.core.unit_of_work() as uow:
+        lot = (await uow.session.execute(select(PointLot))).scalar_one()
+    assert lot.expires_at - lot.created_at == timedelta(days=90)

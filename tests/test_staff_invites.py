@@ -1,0 +1,30 @@
+"""One-time staff invite links."""
+
+from __future__ import annotations
+
+from bot.app import admin_invite_links
+from bot.invites import create_invite
+from tests.chat import text_of
+
+
+async def test_admin_link_printed_at_start_makes_its_first_opener_admin_once(app, chat):
+    [link] = await admin_invite_links(app)
+    payload = link.split("?start=")[1]
+    owner = chat("1")
+    text = text_of(await owner.send(f"/start {payload}"))
+    assert "Теперь вы администратор в «Coffee Point»" in text
+    assert "/start" in text  # may join as a customer too
+    thief = chat("2")
+    assert "уже использована" in text_of(await thief.send(f"/start {payload}"))
+    assert await admin_invite_links(app) == []  # an admin exists now
+
+
+async def test_cashier_invite(app, chat, clock):
+    async with app.core.unit_of_work() as uow:
+        payload = await create_invite(uow, "cashier", None, clock.now())
+        await uow.commit()
+    assert "Теперь вы кассир" in text_of(await chat("5").send(f"/start {payload}"))
+
+
+async def test_forged_invite_is_refused(app, chat):
+    assert "недействительна" in text_of(await chat("5").send("/start staff-forged"))

@@ -1,0 +1,275 @@
+"""The web chat as a browser uses it: the page, its cookie and the WebSocket, over real HTTP."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession, CookieJar, WSMsgType, WSServerHandshakeError
+from aiohttp.client import ClientWebSocketResponse
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+
+from bot.app import build
+from bot.cards import TOKEN_PREFIX, format_card_number
+from bot.channels.web import COOKIE
+from bot.storage.models import Customer
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TIMEOUT = 5.0
+
+Message = dict[str, Any]
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[TestClient]:  # type: ignore[no-untyped-def]
+    async with TestClient(TestServer(app.web)) as client:
+        yield client
+
+
+@asynccontextmanager
+async def another_browser(client: TestClient) -> AsyncIterator[ClientSession]:
+    """A second visitor on the same server: a session with its own cookie jar."""
+    async with ClientSession(base_url=str(client.make_url("/")),
+                             cookie_jar=CookieJar(unsafe=True)) as session:
+        yield session
+
+
+async def new_tab(client: TestClient | ClientSession, **headers: str) -> ClientWebSocketResponse:
+    """Open the page (which hands out the cookie, once) and its WebSocket."""
+    page = await client.get("/", headers=headers)
+    assert page.status == 200
+    return await client.ws_connect("/web/ws", headers=headers)
+
+
+def body(message: Message) -> str:
+    return message.get("text") or message.get("caption") or ""
+
+
+def payloads(message: Message) -> list[str]:
+    return [b["payload"] for row in message.get("buttons", []) for b in row if "payload" in b]
+
+
+async def receive(ws: ClientWebSocketResponse) -> Message:
+    message = await ws.receive(timeout=TIMEOUT)
+    assert message.type is WSMsgType.TEXT, message
+    return json.loads(message.data)
+
+
+async def until(ws: ClientWebSocketResponse, expected: str) -> Message:
+    """The first message containing ``expected``; whatever comes before it is skipped."""
+    seen = []
+    while True:
+        message = await receive(ws)
+        seen.append(body(message))
+        if expected in body(message):
+            return message
+        assert len(seen) < 10, f"{expected!r} never came; got {seen}"
+
+
+async def say(ws: ClientWebSocketResponse, text: str) -> None:
+    await ws.send_json({"type": "text", "text": text})
+
+
+async def press(ws: ClientWebSocketResponse, payload: str) -> None:
+    await ws.send_json({"type": "button", "payload": payload})
+
+
+async def sign_up(ws: ClientWebSocketResponse, phone: str = "+79001234567", name: str = "Anna") -> Message:
+    await say(ws, "/start")
+    greeting = await until(ws, "Здравствуйте")
+    assert "consent:yes" in payloads(greeting)
+    await press(ws, "consent:yes")
+    ask = await receive(ws)
+    assert ask["type"] == "ask_contact" and "Введите номер телефона" in ask["text"]
+    assert ask["button_label"]
+    await say(ws, phone)
+    name_prompt = await until(ws, "Как к вам обращаться?")
+    assert "name:profile" not in payloads(name_prompt)  # the web knows no profile name
+    await say(ws, name)
+    birthday = await until(ws, "день рождения")
+    assert payloads(birthday) == ["birthday:skip"]
+    await press(ws, "birthday:skip")
+    return await until(ws, "Добро пожаловать в программу")
+
+
+async def customers(app) -> list[Customer]:  # type: ignore[no-untyped-def]
+    async with app.core.unit_of_work() as uow:
+        return list((await uow.session.execute(select(Customer))).scalars())
+
+
+# --- the page ------------------------------------------------------------------------------
+
+async def test_page_sets_an_http_only_cookie_once_and_speaks_russian_by_default(client):
+    first = await client.get("/")
+    assert first.status == 200 and first.content_type == "text/html"
+    cookie = first.cookies[COOKIE]
+    assert len(cookie.value) >= 32
+    assert cookie["httponly"] and cookie["samesite"] == "Lax" and int(cookie["max-age"]) > 0
+    html = await first.text()
+    assert '<html lang="ru">' in html
+    assert "<title>Coffee Point</title>" in html
+    assert 'placeholder="Напишите сообщение"' in html and ">Отправить</button>" in html
+    assert "Связь потеряна, переподключаемся…" in html
+    assert "$" not in html  # every placeholder of the template was filled
+
+    again = await client.get("/")
+    assert COOKIE not in again.cookies  # the visitor keeps their identity
+
+
+async def test_page_follows_the_browser_language(client):
+    page = await client.get("/", headers={"Accept-Language": "en-GB,en;q=0.9,ru;q=0.5"})
+    html = await page.text()
+    assert '<html lang="en">' in html
+    assert 'placeholder="Type a message"' in html and ">Send</button>" in html
+    assert "Connection lost, reconnecting…" in html
+
+
+async def test_unknown_browser_language_falls_back_to_the_default(client):
+    html = await (await client.get("/", headers={"Accept-Language": "de-DE"})).text()
+    assert '<html lang="ru">' in html and "Напишите сообщение" in html
+
+
+async def test_a_mangled_cookie_is_replaced(client):
+    client.session.cookie_jar.update_cookies({COOKIE: "x" * 100})
+    page = await client.get("/")
+    assert COOKIE in page.cookies and page.cookies[COOKIE].value != "x" * 100
+
+
+async def test_shop_name_is_escaped_in_the_page(settings, clock):
+    odd = settings.model_copy(update={"shop": settings.shop.model_copy(
+        update={"name": '<script>alert(1)</script> "Tom & Jerry"'})})
+    application = await build(odd, clock)
+    try:
+        async with TestClient(TestServer(application.web)) as client:
+            html = await (await client.get("/")).text()
+    finally:
+        await application.close()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &quot;Tom &amp; Jerry&quot;" in html
+
+
+async def test_static_files_are_served(client):
+    for name, kind in (("chat.js", "javascript"), ("chat.css", "text/css")):
+        response = await client.get(f"/web/static/{name}")
+        assert response.status == 200 and kind in response.content_type
+
+
+# --- the WebSocket -------------------------------------------------------------------------
+
+async def test_websocket_without_the_cookie_is_refused(client):
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await client.ws_connect("/web/ws")
+    assert refused.value.status == 401
+
+
+async def test_websocket_from_another_origin_is_refused(client):
+    await client.get("/")
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await client.ws_connect("/web/ws", headers={"Origin": "http://evil.example"})
+    assert refused.value.status == 403
+    own = await client.ws_connect("/web/ws", headers={"Origin": f"http://{client.host}:{client.port}"})
+    await say(own, "/start")
+    assert "Здравствуйте" in body(await receive(own))
+
+
+async def test_whole_sign_up_over_the_websocket(client, app, clock):
+    ws = await new_tab(client)
+    welcome = await sign_up(ws, phone="+7 (900) 123-45-67", name="Anna")
+    assert welcome["type"] == "text"
+    assert "Добро пожаловать в программу, Anna!" in welcome["text"]
+    assert "+100 баллов" in welcome["text"]
+    assert {"card", "balance", "status", "settings", "rules"} <= set(payloads(welcome))
+
+    [customer] = await customers(app)
+    assert customer.phone == "+79001234567" and not customer.phone_verified
+    assert customer.name == "Anna" and customer.registered_at == clock.now()
+
+
+async def test_greeting_buttons_carry_payloads_or_links(client):
+    ws = await new_tab(client)
+    await say(ws, "/start")
+    greeting = await receive(ws)
+    buttons = [b for row in greeting["buttons"] for b in row]
+    assert all(set(b) in ({"label", "payload"}, {"label", "url"}) for b in buttons)
+    assert "https://example.com/privacy" in [b.get("url") for b in buttons]
+
+
+async def test_card_button_answers_with_a_png_data_url_and_the_card_number(client, app):
+    ws = await new_tab(client)
+    await sign_up(ws)
+    await press(ws, "card")
+    card = await receive(ws)
+    assert card["type"] == "picture"
+    prefix = "data:image/png;base64,"
+    assert card["image"].startswith(prefix)
+    png = base64.b64decode(card["image"].removeprefix(prefix), validate=True)
+    assert png.startswith(PNG_SIGNATURE) and png[12:16] == b"IHDR"
+
+    [customer] = await customers(app)
+    assert f"Карта № {format_card_number(customer.card_number)}" in card["caption"]
+    assert "Anna" in card["caption"]
+    assert {"balance", "menu"} <= set(payloads(card))
+
+
+async def test_garbage_and_unknown_messages_are_ignored_and_the_socket_stays_open(client):
+    ws = await new_tab(client)
+    await say(ws, "/start")
+    assert "Здравствуйте" in body(await receive(ws))
+    for junk in ("not json", "[1, 2]", '"text"', "null", "{}", '{"type": "sticker"}',
+                 '{"type": "text"}', '{"type": "text", "text": 5}', '{"type": "button"}',
+                 '{"type": "button", "payload": ["consent:yes"]}', "{" * 1000):
+        await ws.send_str(junk)
+    await ws.send_bytes(b"\x00\x01binary")
+    # Nothing was answered: the very next message is the reply to a real press.
+    await press(ws, "consent:yes")
+    reply = await receive(ws)
+    assert reply["type"] == "ask_contact"
+    assert not ws.closed
+
+
+async def test_two_tabs_of_one_browser_both_get_the_replies(client, app):
+    tab1 = await new_tab(client)
+    await say(tab1, "/start")
+    assert "Здравствуйте" in body(await receive(tab1))
+    tab2 = await new_tab(client)  # the same cookie jar: the same visitor
+    await say(tab2, "/start")
+    for tab in (tab1, tab2):  # both see the answer to the second tab
+        assert "Здравствуйте" in body(await receive(tab))
+
+    async with another_browser(client) as stranger:
+        other = await new_tab(stranger)
+        await press(tab1, "consent:yes")
+        for tab in (tab1, tab2):
+            assert (await receive(tab))["type"] == "ask_contact"
+        # The other visitor got nothing: their next message answers their own /start.
+        await say(other, "/start")
+        first = await receive(other)
+        assert first["type"] == "text" and "Здравствуйте" in first["text"]
+
+    await tab2.close()  # the other tab goes on alone
+    await say(tab1, "+79001234567")
+    await until(tab1, "Как к вам обращаться?")
+
+
+async def test_card_deep_link_tells_a_stranger_it_is_a_loyalty_card(client, app, clock):
+    owner = await new_tab(client)
+    await sign_up(owner)
+    [customer] = await customers(app)
+    token = app.core.services.card_tokens.issue(customer.id, clock.now())
+    link = app.channel("web").deep_link(TOKEN_PREFIX + token)
+    assert link.startswith("http://127.0.0.1:8080/?start=card-")
+
+    async with another_browser(client) as stranger_browser:
+        stranger = await new_tab(stranger_browser)
+        await say(stranger, f"/start {TOKEN_PREFIX}{token}")  # what the page sends for ?start=
+        reply = await receive(stranger)
+    assert reply["type"] == "text"
+    assert "Это карта программы лояльности «Coffee Point»." in reply["text"]
+    assert "Хотите свою? Отправьте /start" in reply["text"]
+    assert customer.card_number not in reply["text"]
+    assert len(await customers(app)) == 1
