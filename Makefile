@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 locales/%/LC_MESSAGES/messages.mo: locales/%/LC_MESSAGES/messages.po $(STAMP)
-	$(BIN)/pybabel compile --use-fuzzy -d locales -D messages -l $*
+	$(BIN)/pybabel compile -d locales -D messages -l $*
 
 # PostgreSQL and Chromium for the storage and browser tests (apt-get, only when missing).
 system-deps:
@@ -34,7 +34,7 @@ messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 -k N_ \
 		--no-location --omit-header --sort-output -o locales/messages.pot .
 	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages \
-		--no-location --omit-header --width 100
+		--width 100 --ignore-obsolete
 
 bench: install
 	$(BIN)/python bench/inbound.py

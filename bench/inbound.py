@@ -312,7 +312,7 @@ class Scenario:
 
 
 async def measure(scenario: Scenario, factory: UpdateFactory, warmup: int, count: int,
-                  concurrency: int, profile: cProfile.Profile | None = None,
+                  concurrency: int, profile: Any = None,
                   recording: Callable[[bool], None] | None = None) -> Result:
     await run(scenario.dispatcher, scenario.bot,
               factory.make(scenario.bot, warmup, scenario.text), concurrency)
@@ -321,10 +321,10 @@ async def measure(scenario: Scenario, factory: UpdateFactory, warmup: int, count
     if recording is not None:
         recording(True)
     if profile is not None:
-        profile.enable()
+        profile.start()
     latencies, seconds = await run(scenario.dispatcher, scenario.bot, updates, concurrency)
     if profile is not None:
-        profile.disable()
+        profile.stop()
     if recording is not None:
         recording(False)
     sent = scenario.session.requests["sendMessage"] - sent_before
@@ -364,7 +364,38 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def print_profile(profile: cProfile.Profile, limit: int) -> None:
+class CProfiler:
+    def __init__(self) -> None:
+        self.profile = cProfile.Profile()
+
+    def start(self) -> None:
+        self.profile.enable()
+
+    def stop(self) -> None:
+        self.profile.disable()
+
+    def report(self, limit: int) -> None:
+        print_cprofile(self.profile, limit)
+
+
+class PyInstrumentProfiler:
+    def __init__(self) -> None:
+        from pyinstrument import Profiler
+
+        self.profiler = Profiler(interval=0.0005, async_mode="enabled")
+
+    def start(self) -> None:
+        self.profiler.start()
+
+    def stop(self) -> None:
+        self.profiler.stop()
+
+    def report(self, limit: int) -> None:
+        print("\n--- pyinstrument (wall clock) of the measured core run ---")
+        print(self.profiler.output_text(unicode=True, color=False, show_all=False))
+
+
+def print_cprofile(profile: cProfile.Profile, limit: int) -> None:
     for key in ("tottime", "cumulative"):
         out = io.StringIO()
         stats = pstats.Stats(profile, stream=out)
@@ -401,8 +432,10 @@ async def main(argv: Sequence[str] | None = None) -> int:
                         help="also measure both scenarios at this concurrency (0: skip)")
     parser.add_argument("--reuse", type=Path, default=None,
                         help="use this database file; seeded (with --customers) when missing")
-    parser.add_argument("--profile", action="store_true",
-                        help="cProfile the judged core run and print the top functions")
+    parser.add_argument("--profile", nargs="?", const="cprofile", default=None,
+                        choices=("cprofile", "pyinstrument"),
+                        help="profile the judged core run (cProfile by default; pyinstrument "
+                             "gives wall-clock time including awaits, if installed)")
     parser.add_argument("--profile-limit", type=int, default=30)
     args = parser.parse_args(argv)
 
@@ -452,7 +485,8 @@ async def main(argv: Sequence[str] | None = None) -> int:
             if replies != 1:
                 raise SystemExit(f"the probe /balance got {replies} replies")
 
-            profile = cProfile.Profile() if args.profile else None
+            profile = {None: lambda: None, "cprofile": CProfiler,
+                       "pyinstrument": PyInstrumentProfiler}[args.profile]()
             results = [await measure(echo, factory, args.warmup, args.updates, args.concurrency)]
             results.append(await measure(core, factory, args.warmup, args.updates,
                                          args.concurrency, profile, statements.record))
@@ -484,7 +518,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
         for statement, n in statements.counts.most_common(12):
             print(f"  {n / args.updates:5.2f}  {statement}")
         if profile is not None:
-            print_profile(profile, args.profile_limit)
+            profile.report(args.profile_limit)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -44,7 +44,7 @@ class Core:
             if event.event_id and not await uow.processed_events.claim(channel.name, event.event_id, now):
                 log.info("skipping redelivered %s event %s", channel.name, event.event_id)
                 return []
-            identity = await self._identity(uow, event, now)
+            identity = await uow.identities.claim(event.user.channel, event.user.external_id, now)
             conversation = await uow.conversations.get(identity.id)
             state = (ConversationState(conversation.state, dict(conversation.data or {}))
                      if conversation else ConversationState())
@@ -61,18 +61,6 @@ class Core:
                 await uow.conversations.save(identity.id, state.name, state.data, now)
             await uow.commit()
             return replies
-
-    async def _identity(self, uow: UnitOfWork, event: Event, now) -> Identity:  # type: ignore[no-untyped-def]
-        user = event.user
-        identity = await uow.identities.get(user.channel, user.external_id)
-        if identity is None:
-            identity = await uow.identities.add(Identity(
-                channel=user.channel, external_id=user.external_id, reachable=True,
-                created_at=now, last_seen_at=now, customer=None,
-            ))
-        else:
-            identity.last_seen_at = now
-        return identity
 
     async def _role(self, uow: UnitOfWork, identity: Identity) -> str | None:
         if f"{identity.channel}:{identity.external_id}" in self.services.settings.admins:

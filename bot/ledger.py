@@ -83,7 +83,7 @@ class Ledger:
             raise ValueError("points to spend must be positive")
         now = self.clock.now()
         await self.uow.customers.lock(customer_id)
-        lots = await self.uow.lots.open_lots(customer_id, now)
+        lots = await self.uow.lots.live_lots(customer_id, now, spendable_only=True)
         available = sum(lot.remaining for lot in lots)
         if points > available:
             raise InsufficientPoints(points, available)

@@ -124,8 +124,12 @@ async def sign_up(bot: Bot, user_id: int = IVAN, first_update_id: int = 1) -> li
 async def test_start_connects_and_long_polls(bot: Bot):
     api = bot.api
     assert len(api.calls_to("getMe")) >= 1
-    [commands] = api.calls_to("setMyCommands")
-    assert {c["command"] for c in commands.params["commands"]} >= {"start", "card", "balance"}
+    default, russian, english = api.calls_to("setMyCommands")
+    assert "language_code" not in default.params
+    assert {c["command"] for c in default.params["commands"]} >= {"start", "card", "balance"}
+    assert {c["description"] for c in russian.params["commands"]} >= {"Моя карта"}
+    assert english.params["language_code"] == "en"
+    assert {c["description"] for c in english.params["commands"]} >= {"My card"}
     assert len(api.calls_to("deleteWebhook")) == 1
     assert api.calls_to("setWebhook") == []
     polls = await api.wait_for("getUpdates")

@@ -31,13 +31,13 @@ from bot.config import TelegramSettings
 from bot.context import ChannelInfo
 from bot.core import Core
 from bot.events import Event, EventKind, SharedContact, UserRef
+from bot.handlers.menu import MENU_COMMANDS
 from bot.lru import LruCache
 from bot.replies import AskContact, Keyboard, Picture, Reply, Text
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
-MENU_COMMANDS = ("start", "card", "balance", "status", "settings", "rules")
 
 
 def inline_keyboard(rows: Keyboard) -> InlineKeyboardMarkup | None:
@@ -129,8 +129,7 @@ class TelegramChannel(Channel):
     async def start(self) -> None:
         me = await self.bot.get_me()  # once at start, never per update
         self.username = me.username or ""
-        await self.bot.set_my_commands([BotCommand(command=c, description=f"/{c}")
-                                        for c in MENU_COMMANDS])
+        await self._publish_commands()
         if self.settings.mode == "webhook":
             url = self.settings.webhook_url or self.public_url + self.settings.webhook_path
             await self.bot.set_webhook(url, secret_token=self.webhook_secret,
@@ -142,6 +141,16 @@ class TelegramChannel(Channel):
                 self.bot, handle_signals=False, close_bot_session=False,
                 allowed_updates=["message", "callback_query"]))
             log.info("telegram long polling started as @%s", self.username)
+
+    async def _publish_commands(self) -> None:
+        """The command menu in every language; the default one for everybody else."""
+        i18n = self.core.services.i18n
+        for locale in [None, *i18n.available]:
+            t = i18n.translator(locale or i18n.default)
+            await self.bot.set_my_commands(
+                [BotCommand(command=name, description=t.gettext(text)) for name, text in MENU_COMMANDS],
+                language_code=locale,
+            )
 
     async def stop(self) -> None:
         if self._polling is not None:

@@ -78,13 +78,15 @@ class WebChannel(Channel):
             lang=t.locale,
             title=escape(self.core.services.settings.shop.name),
             placeholder=escape(t.gettext("Type a message")),
+            phone_placeholder=escape(t.gettext("Your phone number")),
             send=escape(t.gettext("Send")),
             offline=escape(t.gettext("Connection lost, reconnecting…")),
         )
         response = web.Response(text=html, content_type="text/html")
         if not _valid_visitor(request.cookies.get(COOKIE, "")):  # missing, or mangled: start afresh
             response.set_cookie(COOKIE, secrets.token_urlsafe(24), httponly=True,
-                                samesite="Lax", max_age=10 * 365 * 24 * 3600)
+                                samesite="Lax", secure=self.base_url.startswith("https://"),
+                                max_age=10 * 365 * 24 * 3600)
         return response
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
@@ -156,8 +158,8 @@ class WebChannel(Channel):
                                      "buttons": _buttons(reply.buttons)})
 
     async def ask_contact(self, recipient: str, reply: AskContact) -> None:
-        await self._push(recipient, {"type": "ask_contact", "text": reply.text,
-                                     "button_label": reply.button_label})
+        # no contact button on the web: the page turns its input into a phone field
+        await self._push(recipient, {"type": "ask_contact", "text": reply.text})
 
     async def stop(self) -> None:
         for sockets in list(self._sockets.values()):

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from bot.context import Context
 from bot.events import Event
+from bot.i18n import N_
 from bot.replies import Button, Reply, Text, keyboard
 from bot.routing import Router
 
 router = Router()
+
+# Commands a messenger may list in its own menu (Telegram's "Menu" button).
+MENU_COMMANDS = (
+    ("start", N_("Main menu")),
+    ("card", N_("My card")),
+    ("balance", N_("Balance and history")),
+    ("status", N_("My tier")),
+    ("settings", N_("Settings")),
+    ("rules", N_("Program rules")),
+)
 
 
 def menu_button(ctx: Context) -> Button:

@@ -47,6 +47,19 @@ class Identities:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def claim(self, channel: str, event_id: str, now: datetime) -> bool:
+        """Record the event as handled; False when it already was."""
+        stmt = _insert_ignoring_duplicates(self.session, ProcessedEvent).values(
+            channel=channel, event_id=event_id, processed_at=now
+        )
+        result = await self.session.execute(stmt)
+        return result.rowcount == 1
+
+
+class Identities:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
     async def get(self, channel: str, external_id: str) -> Identity | None:
         stmt = (
             select(Identity)
@@ -55,9 +68,23 @@ class Identities:
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def add(self, identity: Identity) -> Identity:
-        self.session.add(identity)
-        await self.session.flush()
+    async def claim(self, channel: str, external_id: str, now: datetime) -> Identity:
+        """The identity, created on first contact and locked for this transaction, so two
+        events of one person are handled one after the other (on PostgreSQL; SQLite
+        transactions are serialized anyway)."""
+        await self.session.execute(
+            _insert_ignoring_duplicates(self.session, Identity).values(
+                channel=channel, external_id=external_id, reachable=True,
+                created_at=now, last_seen_at=now)
+        )
+        stmt = (
+            select(Identity)
+            .where(Identity.channel == channel, Identity.external_id == external_id)
+            .options(selectinload(Identity.customer))
+            .with_for_update(of=Identity)
+        )
+        identity = (await self.session.execute(stmt)).scalar_one()
+        identity.last_seen_at = now
         return identity
 
     async def of_customer(self, customer_id: int) -> Sequence[Identity]:
@@ -143,40 +170,25 @@ class Lots:
     def add_spend(self, operation_id: int, lot_id: int, amount: int) -> None:
         self.session.add(PointSpend(operation_id=operation_id, lot_id=lot_id, amount=amount))
 
-    async def open_lots(self, customer_id: int, now: datetime) -> Sequence[PointLot]:
-        """Spendable lots, those that expire first first."""
-        stmt = (
-            select(PointLot)
-            .where(
-                PointLot.customer_id == customer_id,
-                PointLot.remaining > 0,
-                PointLot.expires_at > now,
-                PointLot.available_at <= now,
-            )
-            .order_by(PointLot.expires_at, PointLot.id)
-        )
-        return (await self.session.execute(stmt)).scalars().all()
+    @staticmethod
+    def _live(customer_id: int, now: datetime, spendable_only: bool) -> list:  # type: ignore[type-arg]
+        """Conditions of unexpired lots with points left (and, if asked, spendable now)."""
+        conditions = [PointLot.customer_id == customer_id, PointLot.remaining > 0,
+                      PointLot.expires_at > now]
+        if spendable_only:
+            conditions.append(PointLot.available_at <= now)
+        return conditions
 
-    async def live_lots(self, customer_id: int, now: datetime) -> Sequence[PointLot]:
-        """Unexpired lots with points left, spendable or still pending."""
-        stmt = (
-            select(PointLot)
-            .where(
-                PointLot.customer_id == customer_id,
-                PointLot.remaining > 0,
-                PointLot.expires_at > now,
-            )
-            .order_by(PointLot.expires_at, PointLot.id)
-        )
+    async def live_lots(self, customer_id: int, now: datetime, *, spendable_only: bool = False
+                        ) -> Sequence[PointLot]:
+        """Unexpired lots with points left, those that expire first first."""
+        stmt = (select(PointLot).where(*self._live(customer_id, now, spendable_only))
+                .order_by(PointLot.expires_at, PointLot.id))
         return (await self.session.execute(stmt)).scalars().all()
 
     async def available_balance(self, customer_id: int, now: datetime) -> int:
         stmt = select(func.coalesce(func.sum(PointLot.remaining), 0)).where(
-            PointLot.customer_id == customer_id,
-            PointLot.remaining > 0,
-            PointLot.expires_at > now,
-            PointLot.available_at <= now,
-        )
+            *self._live(customer_id, now, spendable_only=True))
         return int((await self.session.execute(stmt)).scalar_one())
 
     async def due_to_expire(self, now: datetime, limit: int) -> Sequence[PointLot]:

@@ -80,10 +80,10 @@
 
   function addMine(text) { addText(bubble("me"), text); scrollDown(); }
 
-  function askForPhone(label) {
+  function askForPhone() {
     input.type = "tel";
     input.autocomplete = "tel";
-    input.placeholder = label || input.dataset.placeholder;
+    input.placeholder = input.dataset.phonePlaceholder;
     input.focus();
   }
 
@@ -110,7 +110,7 @@
     } else {
       addText(item, reply.text);
     }
-    if (reply.type === "ask_contact") askForPhone(reply.button_label);
+    if (reply.type === "ask_contact") askForPhone();
     else askForText();
     addButtons(item, reply.buttons);
     scrollDown();

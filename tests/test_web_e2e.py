@@ -1,0 +1,199 @@
+"""The web chat in a real browser: headless Chromium, driven by Selenium, against the real
+server listening on 127.0.0.1.
+
+The server runs in the test's event loop; Selenium's blocking calls run in a worker thread
+(``asyncio.to_thread``) so that the loop keeps serving the page and the WebSocket meanwhile.
+Debian's Chromium and ChromeDriver are used directly, so Selenium Manager never downloads
+anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import subprocess
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.chrome.webdriver import WebDriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+from sqlalchemy import select
+
+from bot.cards import format_card_number
+from bot.storage.models import Customer
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+WAIT_SECONDS = 20
+PNG_PREFIX = "data:image/png;base64,"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+NAME = "Anna <i>Smith</i>"  # markup in a name must show up as typed, never as markup
+BIRTHDAY = "14.03.1990"
+CHROMIUM_FLAGS = (
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-proxy-server",
+    "--window-size=600,1000", "--lang=ru-RU",
+)
+
+
+@pytest.fixture
+def chromium() -> None:
+    """Skip where there is no browser; in CI a missing browser is a failure."""
+    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.is_file()]
+    if missing:
+        reason = (f"browser test needs {' and '.join(missing)} "
+                  "(Debian: apt-get install chromium chromium-driver)")
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but the {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture
+async def live_url(app) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
+    """The real app on 127.0.0.1, on a port the OS picks."""
+    runner = web.AppRunner(app.web, shutdown_timeout=2)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}/"
+    finally:
+        await app.channel("web").stop()  # close the browser's socket rather than wait for it
+        await runner.cleanup()
+
+
+def open_browser(profile: Path) -> WebDriver:
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile}")
+    options.add_experimental_option("prefs", {"intl.accept_languages": "ru-RU,ru"})
+    service = Service(str(CHROMEDRIVER), log_output=subprocess.DEVNULL)
+    return webdriver.Chrome(service=service, options=options)
+
+
+class ChatPage:
+    """The chat as a person sees it; elements are found by their data-testid."""
+
+    def __init__(self, driver: WebDriver) -> None:
+        self.driver = driver
+        self.wait = WebDriverWait(driver, WAIT_SECONDS)
+
+    def until(self, condition: Callable[[WebDriver], Any], what: str) -> Any:
+        return self.wait.until(condition, f"waited {WAIT_SECONDS}s for {what}")
+
+    @property
+    def input(self) -> WebElement:
+        return self.driver.find_element(By.CSS_SELECTOR, '[data-testid="chat-input"]')
+
+    def bot_says(self, text: str) -> WebElement:
+        """The latest bot message containing ``text`` (waiting for it to arrive)."""
+        def find(driver: WebDriver) -> WebElement | bool:
+            for message in reversed(driver.find_elements(By.CSS_SELECTOR, '[data-testid="bot-message"]')):
+                if text in message.text:
+                    return message
+            return False
+        return self.until(find, f"a bot message with {text!r}")
+
+    def press(self, payload: str) -> None:
+        """Click the latest button sending ``payload``."""
+        def clickable(driver: WebDriver) -> WebElement | bool:
+            buttons = driver.find_elements(By.CSS_SELECTOR,
+                                           f'[data-testid="chat-button"][data-payload="{payload}"]')
+            return buttons[-1] if buttons and buttons[-1].is_displayed() and buttons[-1].is_enabled() else False
+        self.until(clickable, f"a {payload!r} button").click()
+
+    def type(self, text: str) -> None:
+        self.input.send_keys(text, Keys.ENTER)
+        self.until(lambda d: self.input.get_attribute("value") == "", f"{text!r} to be sent")
+
+    def my_messages(self) -> list[str]:
+        return [m.text for m in self.driver.find_elements(By.CSS_SELECTOR, '[data-testid="my-message"]')]
+
+
+def sign_up_in_browser(driver: WebDriver, url: str) -> None:
+    driver.get(url)
+    chat = ChatPage(driver)
+    assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "ru"
+    assert chat.input.get_attribute("placeholder") == "Напишите сообщение"
+    greeting = chat.bot_says("Здравствуйте! Это программа лояльности «Coffee Point».")
+    policy = greeting.find_element(By.CSS_SELECTOR, '[data-testid="link-button"]')
+    assert policy.get_attribute("href") == "https://example.com/privacy"
+    assert policy.get_attribute("rel") == "noopener noreferrer"
+
+    chat.press("consent:yes")
+    chat.bot_says("Введите номер телефона")
+    chat.until(lambda d: chat.input.get_attribute("type") == "tel", "a phone field")
+    assert chat.input.get_attribute("placeholder") == "Ваш номер телефона"
+    chat.type("+7 900 123-45-67")
+
+    chat.bot_says("Как к вам обращаться?")  # the web has no profile name to offer
+    chat.until(lambda d: chat.input.get_attribute("type") == "text", "a text field again")
+    chat.type(NAME)
+
+    chat.bot_says("день рождения")
+    chat.type(BIRTHDAY)
+
+    welcome = chat.bot_says(f"Добро пожаловать в программу, {NAME}!")
+    assert "+100 баллов" in welcome.text
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="chat-log"] i')
+    assert chat.my_messages() == ["✅ Согласен, присоединиться", "+7 900 123-45-67", NAME, BIRTHDAY]
+    assert not driver.find_element(By.CSS_SELECTOR, '[data-testid="status"]').is_displayed()
+
+
+def show_card_in_browser(driver: WebDriver, card_number: str) -> None:
+    chat = ChatPage(driver)
+    chat.press("card")
+    image = chat.until(EC.visibility_of_element_located((By.CSS_SELECTOR, '[data-testid="picture"]')),
+                       "the card's QR code")
+    chat.until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image),
+               "the QR code to be decoded")
+    source = image.get_attribute("src")
+    assert source.startswith(PNG_PREFIX)
+    assert base64.b64decode(source.removeprefix(PNG_PREFIX), validate=True).startswith(PNG_SIGNATURE)
+    assert image.size["width"] > 100 and image.size["height"] > 100
+
+    caption = image.find_element(By.XPATH, "following-sibling::*[@data-testid='message-text']")
+    assert f"Карта № {card_number}" in caption.text
+    assert caption.location["y"] >= image.location["y"] + image.size["height"]  # under the QR code
+    assert caption.is_displayed()
+
+
+def close_browser(driver: WebDriver, screenshot: Path) -> None:
+    try:
+        driver.save_screenshot(str(screenshot))
+    finally:
+        driver.quit()
+
+
+async def the_customer(app) -> Customer:  # type: ignore[no-untyped-def]
+    async with app.core.unit_of_work() as uow:
+        [customer] = (await uow.session.execute(select(Customer))).scalars().all()
+        return customer
+
+
+async def test_sign_up_and_show_the_card_in_a_real_browser(chromium, live_url, app, tmp_path):
+    driver = await asyncio.to_thread(open_browser, tmp_path / "chromium-profile")
+    try:
+        await asyncio.to_thread(sign_up_in_browser, driver, live_url)
+        customer = await the_customer(app)
+        assert customer.name == NAME and customer.phone == "+79001234567"
+        assert not customer.phone_verified
+        await asyncio.to_thread(show_card_in_browser, driver, format_card_number(customer.card_number))
+    finally:
+        await asyncio.to_thread(close_browser, driver, tmp_path / "web-chat.png")
+    assert (tmp_path / "web-chat.png").stat().st_size > 0
