@@ -43,8 +43,12 @@ class Application:
         return next((c for c in self.channels if c.name == name), None)
 
     async def close(self) -> None:
+        """Stop taking input, let the events in flight finish, then release everything."""
         for channel in self.channels:
             await channel.stop()
+        await self.core.drain()
+        for channel in self.channels:
+            await channel.close()
         await self.engine.dispose()
 
 
@@ -117,5 +121,5 @@ async def serve(settings: Settings) -> None:
             print(f"One-time admin link: {link}", flush=True)
         await asyncio.Event().wait()
     finally:
+        await runner.cleanup()  # no new webhook or web chat requests
         await application.close()
-        await runner.cleanup()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -22,6 +23,7 @@ class Core:
         self.services = services
         self.sessions = sessions
         self.router = router
+        self._in_flight: set[asyncio.Task[object]] = set()
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)
@@ -29,6 +31,11 @@ class Core:
     async def handle(self, event: Event, channel: ChannelInfo) -> list[Reply]:
         """Handle one event in one transaction. Never raises: a failure is logged, rolled
         back as a whole, and the user is asked to try again."""
+        task = asyncio.current_task()
+        if task is not None and task not in self._in_flight:
+            # the whole task, so that sending the replies counts as in flight too
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
         try:
             return await self._handle(event, channel)
         except Exception:
@@ -36,6 +43,12 @@ class Core:
                           channel.name, event.user.external_id)
             t = self.services.i18n.translator(self.services.i18n.choose(event.user.language_code))
             return [Text(t.gettext("Something went wrong on our side. Please try again in a minute."))]
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for the events being handled (at shutdown), at most ``timeout`` seconds."""
+        others = self._in_flight - {asyncio.current_task()}
+        if others:
+            await asyncio.wait(others, timeout=timeout)
 
     async def _handle(self, event: Event, channel: ChannelInfo) -> list[Reply]:
         services = self.services

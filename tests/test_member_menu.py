@@ -194,3 +194,22 @@ async def test_welcome_bonus_burns_after_its_lifetime(app, chat, clock):
     async with app.core.unit_of_work() as uow:
         lot = (await uow.session.execute(select(PointLot))).scalar_one()
     assert lot.expires_at - lot.created_at == timedelta(days=90)
+
+
+async def test_shutdown_lets_the_event_in_flight_finish(app, chat):
+    import asyncio
+
+    original = app.core.router.dispatch
+    started = asyncio.Event()
+
+    async def slow(event, ctx):  # type: ignore[no-untyped-def]
+        started.set()
+        await asyncio.sleep(0.2)
+        return await original(event, ctx)
+
+    app.core.router.dispatch = slow
+    answer = asyncio.create_task(chat("42").send("/start"))
+    await started.wait()
+    await app.close()
+    assert answer.done()
+    assert "Здравствуйте" in text_of(answer.result())

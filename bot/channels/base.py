@@ -43,4 +43,7 @@ class Channel(ABC):
         """Connect to the platform (called once the web server is up)."""
 
     async def stop(self) -> None:
-        """Disconnect and release resources."""
+        """Stop taking new input (events already taken are still answered)."""
+
+    async def close(self) -> None:
+        """Release the platform client once nothing is in flight."""

@@ -161,6 +161,8 @@ class TelegramChannel(Channel):
                     self._polling.cancel()
             await asyncio.gather(self._polling, return_exceptions=True)
             self._polling = None
+
+    async def close(self) -> None:
         await self.bot.session.close()
 
     # --- outbound ------------------------------------------------------------------------
