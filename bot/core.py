@@ -58,7 +58,7 @@ class Core:
                 log.info("skipping redelivered %s event %s", channel.name, event.event_id)
                 return []
             identity = await uow.identities.claim(event.user.channel, event.user.external_id, now)
-            conversation = await uow.conversations.get(identity.id)
+            conversation = identity.conversation
             state = (ConversationState(conversation.state, dict(conversation.data or {}))
                      if conversation else ConversationState())
             customer = identity.customer
@@ -66,16 +66,16 @@ class Core:
                                           identity.locale, event.user.language_code)
             ctx = Context(
                 services=services, uow=uow, channel=channel, user=event.user, identity=identity,
-                role=await self._role(uow, identity), t=services.i18n.translator(locale),
+                role=self._role(identity), t=services.i18n.translator(locale),
                 state=state, ledger=Ledger(uow, services.clock),
             )
             replies = await self.router.dispatch(event, ctx)
             if state.changed and not state.forgotten:
-                await uow.conversations.save(identity.id, state.name, state.data, now)
+                uow.conversations.save(identity, state.name, state.data, now)
             await uow.commit()
             return replies
 
-    async def _role(self, uow: UnitOfWork, identity: Identity) -> str | None:
+    def _role(self, identity: Identity) -> str | None:
         if f"{identity.channel}:{identity.external_id}" in self.services.settings.admins:
             return "admin"
-        return await uow.staff.role(identity.id)
+        return identity.staff.role if identity.staff else None

@@ -8,11 +8,12 @@ from __future__ import annotations
 import gettext
 import io
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from babel import Locale
 from babel.dates import format_date
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -46,6 +47,10 @@ def _load_catalog(locales_dir: Path, locale: str) -> gettext.NullTranslations:
 class Translator:
     locale: str
     catalog: gettext.NullTranslations
+    babel_locale: Locale = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "babel_locale", Locale.parse(self.locale))
 
     def gettext(self, message: str) -> str:
         return self.catalog.gettext(message)
@@ -54,18 +59,18 @@ class Translator:
         return self.catalog.ngettext(singular, plural, n)
 
     def number(self, value: int | Decimal) -> str:
-        return format_decimal(value, locale=self.locale)
+        return format_decimal(value, locale=self.babel_locale)
 
     def percent(self, value: int | Decimal) -> str:
         """15 → "15%" (en) / "15 %" (ru); 3.75 → "3.75%"."""
-        return format_percent(Decimal(value) / 100, locale=self.locale, decimal_quantization=False)
+        return format_percent(Decimal(value) / 100, locale=self.babel_locale, decimal_quantization=False)
 
     def points(self, n: int) -> str:
         """ "1 500 баллов" / "1,500 points", with the right plural form."""
         return self.ngettext("{n} point", "{n} points", n).format(n=self.number(n))
 
     def date(self, value: date) -> str:
-        return format_date(value, format="long", locale=self.locale)
+        return format_date(value, format="long", locale=self.babel_locale)
 
 
 class I18n:

@@ -23,6 +23,7 @@ from aiogram.types import (
     ReplyKeyboardRemove,
     Update,
 )
+from aiogram.methods.base import Response
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
@@ -36,6 +37,11 @@ from bot.lru import LruCache
 from bot.replies import AskContact, Keyboard, Picture, Reply, Text
 
 log = logging.getLogger(__name__)
+
+# aiogram parses every API answer as Response[<type>]; pydantic caches such generic classes
+# only weakly, so under garbage-collection pressure it rebuilt them (~9 ms each) again and
+# again. Holding them here keeps the cache warm for the calls this adapter makes.
+_RESPONSE_TYPES = (Response[Message], Response[bool])
 
 CHANNEL = "telegram"
 

@@ -16,7 +16,10 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if make_url(url).get_backend_name() == "sqlite":
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        # One connection: SQLite has one writer anyway, and waiting for the pool is fair
+        # and cheap, where waiting in SQLite's busy handler is neither.
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30},
+                                     pool_size=1, max_overflow=0, pool_timeout=120)
         _serialize_sqlite_writers(engine)
         return engine
     return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10)

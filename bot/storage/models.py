@@ -112,6 +112,8 @@ class Identity(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     customer: Mapped[Customer | None] = relationship(back_populates="identities")
+    conversation: Mapped[Conversation | None] = relationship(passive_deletes=True)
+    staff: Mapped[Staff | None] = relationship(passive_deletes=True)
 
     __table_args__ = (UniqueConstraint("channel", "external_id"),)
 

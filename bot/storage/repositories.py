@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from bot.storage.models import (
     AppSecret,
@@ -22,6 +22,10 @@ from bot.storage.models import (
     Staff,
     StaffInvite,
 )
+
+
+# "Last seen" is kept to the minute: no write on every message just for it.
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
 
 def _insert_ignoring_duplicates(session: AsyncSession, table: type):  # type: ignore[no-untyped-def]
@@ -43,48 +47,34 @@ class ProcessedEvents:
         return result.rowcount == 1
 
 
-class Identities:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def claim(self, channel: str, event_id: str, now: datetime) -> bool:
-        """Record the event as handled; False when it already was."""
-        stmt = _insert_ignoring_duplicates(self.session, ProcessedEvent).values(
-            channel=channel, event_id=event_id, processed_at=now
-        )
-        result = await self.session.execute(stmt)
-        return result.rowcount == 1
+# Built once: this runs for every inbound event.
+_IDENTITY = (
+    select(Identity)
+    .where(Identity.channel == bindparam("channel"), Identity.external_id == bindparam("external_id"))
+    .options(joinedload(Identity.customer), joinedload(Identity.conversation),
+             joinedload(Identity.staff))
+    .with_for_update(of=Identity)
+)
 
 
 class Identities:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    async def get(self, channel: str, external_id: str) -> Identity | None:
-        stmt = (
-            select(Identity)
-            .where(Identity.channel == channel, Identity.external_id == external_id)
-            .options(selectinload(Identity.customer))
-        )
-        return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def claim(self, channel: str, external_id: str, now: datetime) -> Identity:
-        """The identity, created on first contact and locked for this transaction, so two
-        events of one person are handled one after the other (on PostgreSQL; SQLite
-        transactions are serialized anyway)."""
-        await self.session.execute(
-            _insert_ignoring_duplicates(self.session, Identity).values(
-                channel=channel, external_id=external_id, reachable=True,
-                created_at=now, last_seen_at=now)
-        )
-        stmt = (
-            select(Identity)
-            .where(Identity.channel == channel, Identity.external_id == external_id)
-            .options(selectinload(Identity.customer))
-            .with_for_update(of=Identity)
-        )
-        identity = (await self.session.execute(stmt)).scalar_one()
-        identity.last_seen_at = now
+        """The identity with its customer, conversation and staff role, created on first
+        contact and locked for this transaction, so two events of one person are handled
+        one after the other (on PostgreSQL; SQLite transactions are serialized anyway)."""
+        key = {"channel": channel, "external_id": external_id}
+        identity = (await self.session.execute(_IDENTITY, key)).unique().scalar_one_or_none()
+        if identity is None:
+            await self.session.execute(
+                _insert_ignoring_duplicates(self.session, Identity).values(
+                    **key, reachable=True, created_at=now, last_seen_at=now)
+            )
+            identity = (await self.session.execute(_IDENTITY, key)).unique().scalar_one()
+        if now - identity.last_seen_at >= LAST_SEEN_RESOLUTION:
+            identity.last_seen_at = now
         return identity
 
     async def of_customer(self, customer_id: int) -> Sequence[Identity]:
@@ -140,16 +130,12 @@ class Conversations:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, identity_id: int) -> Conversation | None:
-        return await self.session.get(Conversation, identity_id)
-
-    async def save(self, identity_id: int, state: str | None, data: dict, now: datetime) -> None:
-        conversation = await self.get(identity_id)
-        if conversation is None:
-            self.session.add(
-                Conversation(identity_id=identity_id, state=state, data=data, updated_at=now)
-            )
+    def save(self, identity: Identity, state: str | None, data: dict, now: datetime) -> None:
+        if identity.conversation is None:
+            identity.conversation = Conversation(
+                identity_id=identity.id, state=state, data=data, updated_at=now)
         else:
+            conversation = identity.conversation
             conversation.state, conversation.data, conversation.updated_at = state, data, now
 
 
@@ -216,9 +202,6 @@ class StaffMembers:
 
     async def has_admin(self) -> bool:
         return await self.session.scalar(select(Staff.identity_id).where(Staff.role == "admin").limit(1)) is not None
-
-    async def role(self, identity_id: int) -> str | None:
-        return await self.session.scalar(select(Staff.role).where(Staff.identity_id == identity_id))
 
     async def grant(self, identity_id: int, role: str, invited_by: int | None, now: datetime) -> None:
         staff = await self.session.get(Staff, identity_id)
