@@ -23,12 +23,15 @@ from bot.core import Core
 from bot.handlers import build_router
 from bot.i18n import I18n
 from bot.invites import create_invite
+from bot.keys import derive
+from bot.notify import Notifier
+from bot.scheduler import build_scheduler
 from bot.storage import database
 from bot.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-CARD_KEY_NAME = "card_signing_key"
+SECRET_NAME = "installation_secret"
 
 
 @dataclass
@@ -52,13 +55,14 @@ class Application:
         await self.engine.dispose()
 
 
-async def card_signing_key(settings: Settings, uow: UnitOfWork) -> bytes:
-    """The configured key, else one generated once and kept in the database."""
+async def installation_secret(settings: Settings, uow: UnitOfWork) -> bytes:
+    """The configured secret, else one generated once and kept in the database. It signs
+    QR tokens and web chat cookies and keys the hashes of erased phones."""
     configured = settings.card.secret.get_secret_value()
     if configured:
         return configured.encode()
     async with uow:
-        key = await uow.secrets.get_or_create(CARD_KEY_NAME, lambda: secrets.token_hex(32))
+        key = await uow.secrets.get_or_create(SECRET_NAME, lambda: secrets.token_hex(32))
         await uow.commit()
     return key.encode()
 
@@ -68,16 +72,19 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
     clock = clock or SystemClock()
     engine = database.create_engine(settings.database.url, echo=settings.database.echo)
     sessions = database.session_factory(engine)
+    secret = await installation_secret(settings, UnitOfWork(sessions))
     services = Services(
         settings=settings,
         clock=clock,
         i18n=I18n(settings.locale.available, settings.locale.default),
-        card_tokens=CardTokens(await card_signing_key(settings, UnitOfWork(sessions)),
+        card_tokens=CardTokens(derive(secret, "card-token"),
                                timedelta(minutes=settings.card.token_ttl_minutes)),
+        secret=secret,
         qr=QrImages(),
         timezone=ZoneInfo(settings.shop.timezone),
     )
-    core = Core(services, sessions, build_router())
+    notifier = Notifier(sessions, services.i18n, settings)
+    core = Core(services, sessions, build_router(), notifier)
     app = web.Application()
     application = Application(settings, engine, core, app)
     if settings.web.chat_enabled:
@@ -88,6 +95,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
         telegram = TelegramChannel(settings.telegram, core, settings.web.base_url())
         telegram.install(app)
         application.channels.append(telegram)
+    notifier.channels.update({channel.name: channel for channel in application.channels})
     return application
 
 
@@ -99,6 +107,7 @@ async def admin_invite_links(application: Application) -> list[str]:
     async with application.core.unit_of_work() as uow:
         if await uow.staff.has_admin():
             return []
+        await uow.staff.revoke_bootstrap_invites()  # only the link printed last works
         payload = await create_invite(uow, "admin", None, application.core.services.clock.now())
         await uow.commit()
     return [channel.info().deep_link(payload) for channel in application.channels]
@@ -106,20 +115,24 @@ async def admin_invite_links(application: Application) -> list[str]:
 
 async def serve(settings: Settings) -> None:
     """Run until cancelled (Ctrl+C): migrations, web server, channels."""
-    await database.upgrade(settings.database.url)
+    await database.prepare(settings.database.url)
     application = await build(settings)
     runner = web.AppRunner(application.web)
     await runner.setup()
     site = web.TCPSite(runner, settings.web.host, settings.web.port)
     await site.start()
+    scheduler = build_scheduler(application.core)
     try:
         for channel in application.channels:
             await channel.start()
+        scheduler.start()
         if application.channel("web"):
             print(f"Web chat: {settings.web.base_url()}/", flush=True)
         for link in await admin_invite_links(application):
             print(f"One-time admin link: {link}", flush=True)
         await asyncio.Event().wait()
     finally:
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
         await runner.cleanup()  # no new webhook or web chat requests
         await application.close()

@@ -67,8 +67,9 @@ class InvalidToken(Exception):
 
 
 class CardTokens:
-    """Issues and verifies QR tokens. Tokens are issued per time slot, so one customer
-    opening the card twice within a slot gets the same token (and the same cached image)."""
+    """Issues and verifies QR tokens. Tokens are issued per time slot (half the TTL), so
+    one customer opening the card twice within a slot gets the same token (and the same
+    cached image); a token never lives longer than the TTL, and at least half of it."""
 
     def __init__(self, key: bytes, ttl: timedelta) -> None:
         if len(key) < 16:
@@ -77,9 +78,14 @@ class CardTokens:
         self.ttl = ttl
         self._slot = max(60, int(ttl.total_seconds()) // 2)
 
+    @property
+    def guaranteed_minutes(self) -> int:
+        """How long a just-issued token stays valid at the least."""
+        return (int(self.ttl.total_seconds()) - self._slot) // 60
+
     def issue(self, customer_id: int, now: datetime) -> str:
         slot_start = int(now.timestamp()) // self._slot * self._slot
-        expires = slot_start + self._slot + int(self.ttl.total_seconds())
+        expires = slot_start + int(self.ttl.total_seconds())  # so at least half the TTL ahead
         body = _PACKED.pack(customer_id, expires)
         return _b64(body + self._sign(body))
 

@@ -67,6 +67,7 @@ class Tier(Section):
     code: str
     name: str = ""  # shown to customers (translated when it is one of the default names)
     min_purchases: int
+    min_spend: int = 0  # in currency units; used when program.tier_basis = "spend"
     cashback_percent: int
     spend_share_percent: int
 
@@ -79,12 +80,37 @@ def _default_tiers() -> list[Tier]:
     ]
 
 
+class Reward(Section):
+    code: str
+    name: str
+    points: int = Field(ge=1)
+
+
+def _default_rewards() -> list[Reward]:
+    return [
+        Reward(code="coffee", name="A cup of coffee", points=150),
+        Reward(code="dessert", name="A dessert", points=250),
+    ]
+
+
 class ProgramSettings(Section):
     welcome_bonus: int = Field(default=100, ge=0)
     welcome_bonus_days: int = Field(default=90, ge=1)
     purchase_points_days: int = Field(default=365, ge=1)
+    purchase_points_hold_days: int = Field(default=0, ge=0)  # before they can be spent
     max_discount_percent: int = Field(default=15, ge=0, le=100)
+    tier_basis: Literal["purchases", "spend"] = "purchases"
     tiers: list[Tier] = Field(default_factory=_default_tiers)
+    profile_bonus: int = Field(default=50, ge=0)
+    profile_bonus_days: int = Field(default=365, ge=1)
+    review_bonus: int = Field(default=20, ge=0)
+    review_bonus_days: int = Field(default=90, ge=1)
+    low_rating_alert: int = Field(default=3, ge=1, le=5)  # this rating or lower alerts admins
+    referral_bonus: int = Field(default=200, ge=0)
+    referral_bonus_days: int = Field(default=180, ge=1)
+    referral_daily_cap: int = Field(default=5, ge=0)  # bonuses one referrer may earn a day
+    refund_points_min_days: int = Field(default=30, ge=1)  # returned points live at least this
+    rewards: list[Reward] = Field(default_factory=_default_rewards)
 
 
 class LocaleSettings(Section):

@@ -13,6 +13,7 @@ from bot.config import Settings
 from bot.events import UserRef
 from bot.i18n import I18n, Translator
 from bot.ledger import Ledger
+from bot.notify import Notification
 from bot.storage.models import Customer, Identity
 from bot.storage.uow import UnitOfWork
 
@@ -58,11 +59,13 @@ class Services:
     card_tokens: CardTokens
     qr: QrImages
     timezone: tzinfo
+    secret: bytes  # the installation secret; derive a key per purpose (bot.keys)
 
 
 @dataclass(slots=True)
 class Context:
     services: Services
+    now: datetime  # one moment for the whole event
     uow: UnitOfWork
     channel: ChannelInfo
     user: UserRef
@@ -71,18 +74,27 @@ class Context:
     t: Translator
     state: ConversationState
     ledger: Ledger
+    notifications: list[Notification] = field(default_factory=list)  # sent after commit
 
     @property
     def customer(self) -> Customer | None:
         return self.identity.customer
 
     @property
-    def settings(self) -> Settings:
-        return self.services.settings
+    def is_member(self) -> bool:
+        """Signed up: consented, phone given, registration finished."""
+        return self.customer is not None and self.customer.registered_at is not None
 
     @property
-    def now(self) -> datetime:
-        return self.services.clock.now()
+    def member(self) -> Customer:
+        """The customer, for handlers that run only for members (after the sign-up gate)."""
+        if self.customer is None or self.customer.registered_at is None:
+            raise RuntimeError("a member-only handler ran for someone who has not joined")
+        return self.customer
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
 
     def local(self, moment: datetime) -> datetime:
         """A moment in the shop's time zone, for showing dates."""
@@ -91,5 +103,14 @@ class Context:
     def _(self, message: str) -> str:
         return self.t.gettext(message)
 
-    def set_locale(self, locale: str) -> None:
-        self.t = self.services.i18n.translator(locale)
+    def notify(self, notification: Notification) -> None:
+        self.notifications.append(notification)
+
+    def choose_language(self, code: str) -> None:
+        """The person picked a language: remember it and answer in it from now on."""
+        if code not in self.services.i18n.available:
+            return
+        self.identity.locale = code
+        if self.customer is not None:
+            self.customer.locale = code
+        self.t = self.services.i18n.translator(code)

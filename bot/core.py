@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.context import ChannelInfo, Context, ConversationState, Services
 from bot.events import Event
 from bot.ledger import Ledger
+from bot.notify import Notifier
 from bot.replies import Reply, Text
 from bot.routing import Router
 from bot.storage.models import Identity
@@ -18,12 +22,21 @@ from bot.storage.uow import UnitOfWork
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class PersonQueue:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    waiting: int = 0
+
+
 class Core:
-    def __init__(self, services: Services, sessions: async_sessionmaker, router: Router) -> None:
+    def __init__(self, services: Services, sessions: async_sessionmaker, router: Router,
+                 notifier: Notifier) -> None:
         self.services = services
         self.sessions = sessions
         self.router = router
+        self.notifier = notifier
         self._in_flight: set[asyncio.Task[object]] = set()
+        self._people: dict[tuple[str, str], PersonQueue] = {}
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)
@@ -37,12 +50,28 @@ class Core:
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
         try:
-            return await self._handle(event, channel)
+            async with self._turn_of(event.user.channel, event.user.external_id):
+                return await self._handle(event, channel)
         except Exception:
             log.exception("failed to handle %s event from %s:%s", event.kind.value,
                           channel.name, event.user.external_id)
             t = self.services.i18n.translator(self.services.i18n.choose(event.user.language_code))
             return [Text(t.gettext("Something went wrong on our side. Please try again in a minute."))]
+
+    @contextlib.asynccontextmanager
+    async def _turn_of(self, channel: str, external_id: str) -> AsyncIterator[None]:
+        """One person's events are handled one at a time, in the order they arrived (a
+        quickly typed name and birthday must not swap); different people run in parallel."""
+        key = (channel, external_id)
+        queue = self._people.setdefault(key, PersonQueue())
+        queue.waiting += 1
+        try:
+            async with queue.lock:  # asyncio.Lock wakes its waiters first come, first served
+                yield
+        finally:
+            queue.waiting -= 1
+            if queue.waiting == 0:
+                del self._people[key]
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait for the events being handled (at shutdown), at most ``timeout`` seconds."""
@@ -65,7 +94,8 @@ class Core:
             locale = services.i18n.choose(customer.locale if customer else None,
                                           identity.locale, event.user.language_code)
             ctx = Context(
-                services=services, uow=uow, channel=channel, user=event.user, identity=identity,
+                services=services, now=now, uow=uow, channel=channel, user=event.user,
+                identity=identity,
                 role=self._role(identity), t=services.i18n.translator(locale),
                 state=state, ledger=Ledger(uow, services.clock),
             )
@@ -73,7 +103,8 @@ class Core:
             if state.changed and not state.forgotten:
                 uow.conversations.save(identity, state.name, state.data, now)
             await uow.commit()
-            return replies
+        await self.notifier.deliver(ctx.notifications)
+        return replies
 
     def _role(self, identity: Identity) -> str | None:
         if f"{identity.channel}:{identity.external_id}" in self.services.settings.admins:

@@ -28,7 +28,6 @@ class UserRef:
 class SharedContact:
     phone: str
     is_own: bool  # the messenger vouches that this is the sender's own number
-    first_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from babel import Locale
 from babel.dates import format_date
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal, format_percent
+from babel.numbers import format_currency, format_decimal, format_percent, get_currency_symbol
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,13 @@ class Translator:
         """ "1 500 баллов" / "1,500 points", with the right plural form."""
         return self.ngettext("{n} point", "{n} points", n).format(n=self.number(n))
 
+    def money(self, minor: int, currency: str) -> str:
+        """150050 minor units of RUB → "1 500,50 ₽" (ru) / "RUB 1,500.50" (en)."""
+        return format_currency(Decimal(minor) / 100, currency, locale=self.babel_locale)
+
+    def currency_symbol(self, currency: str) -> str:
+        return get_currency_symbol(currency, locale=self.babel_locale)
+
     def date(self, value: date) -> str:
         return format_date(value, format="long", locale=self.babel_locale)
 
@@ -92,6 +99,10 @@ class I18n:
             if code in self._translators:
                 return code
         return self.default
+
+    def language_name(self, code: str) -> str:
+        """A language in its own words ("Русский", "English"), as language pickers show it."""
+        return Locale.parse(code).get_display_name(code).capitalize()
 
     def translator(self, locale: str) -> Translator:
         return self._translators.get(locale) or self._translators[self.default]

@@ -7,7 +7,6 @@ written in the caller's transaction (the ledger never commits).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -53,6 +52,8 @@ class Ledger:
         reference: str | None = None,
         note: str | None = None,
         hold: timedelta = timedelta(0),
+        purchase_id: int | None = None,
+        actor: int | None = None,
     ) -> PointOperation:
         """Add a lot of ``points`` that burns after ``lifetime`` (spendable after ``hold``)."""
         if points <= 0:
@@ -60,7 +61,8 @@ class Ledger:
         now = self.clock.now()
         operation = await self.uow.lots.add_operation(
             PointOperation(customer_id=customer_id, kind="earn", reason=reason, amount=points,
-                           reference=reference, note=note, created_at=now)
+                           reference=reference, note=note, purchase_id=purchase_id,
+                           actor_identity_id=actor, created_at=now)
         )
         self.uow.lots.add_lot(
             PointLot(customer_id=customer_id, operation_id=operation.id, reason=reason,
@@ -77,6 +79,8 @@ class Ledger:
         *,
         reference: str | None = None,
         note: str | None = None,
+        purchase_id: int | None = None,
+        actor: int | None = None,
     ) -> PointOperation:
         """Take ``points`` from the lots that expire first; all or nothing."""
         if points <= 0:
@@ -89,34 +93,70 @@ class Ledger:
             raise InsufficientPoints(points, available)
         operation = await self.uow.lots.add_operation(
             PointOperation(customer_id=customer_id, kind="spend", reason=reason, amount=-points,
-                           reference=reference, note=note, created_at=now)
+                           reference=reference, note=note, purchase_id=purchase_id,
+                           actor_identity_id=actor, created_at=now)
         )
+        await self._take(operation, lots, points)
+        return operation
+
+    async def take_back(
+        self,
+        customer_id: int,
+        points: int,
+        reason: str,
+        *,
+        purchase_id: int | None = None,
+        reference: str | None = None,
+        actor: int | None = None,
+    ) -> int:
+        """Withdraw up to ``points`` given earlier (a refunded purchase's cashback): first
+        from the lots that purchase created, spent or pending, then from the others; never
+        below zero. Returns how many points were actually taken."""
+        now = self.clock.now()
+        await self.uow.customers.lock(customer_id)
+        own = await self.uow.lots.lot_ids_of_purchase(purchase_id) if purchase_id else set()
+        lots = sorted(await self.uow.lots.live_lots(customer_id, now),
+                      key=lambda lot: lot.id not in own)  # stable: then by expiry
+        taken = min(points, sum(lot.remaining for lot in lots))
+        if taken <= 0:
+            return 0
+        operation = await self.uow.lots.add_operation(
+            PointOperation(customer_id=customer_id, kind="spend", reason=reason, amount=-taken,
+                           reference=reference, purchase_id=purchase_id,
+                           actor_identity_id=actor, created_at=now)
+        )
+        await self._take(operation, lots, taken)
+        return taken
+
+    async def _take(self, operation: PointOperation, lots: Sequence[PointLot], points: int) -> None:
         left = points
         for lot in lots:
             taken = min(lot.remaining, left)
-            lot.remaining -= taken
-            self.uow.lots.add_spend(operation.id, lot.id, taken)
-            left -= taken
+            if taken:
+                lot.remaining -= taken
+                self.uow.lots.add_spend(operation.id, lot.id, taken)
+                left -= taken
             if left == 0:
                 break
         await self.uow.session.flush()
-        return operation
 
-    async def expire_due(self, limit: int = 10_000) -> int:
+    async def expire_due(self, limit: int = 1_000) -> int:
         """Burn lots whose time has come: one "expire" operation per customer. Returns the
         points burnt. Balances never count such lots anyway; this records the fact."""
         now = self.clock.now()
-        lots = await self.uow.lots.due_to_expire(now, limit)
-        burnt: dict[int, int] = defaultdict(int)
-        for lot in lots:
-            burnt[lot.customer_id] += lot.remaining
-            lot.remaining = 0
-        for customer_id, points in burnt.items():
-            await self.uow.lots.add_operation(
-                PointOperation(customer_id=customer_id, kind="expire", reason="expiry",
-                               amount=-points, created_at=now)
-            )
-        return sum(burnt.values())
+        burnt = 0
+        for customer_id in await self.uow.lots.customers_with_due_lots(now, limit):
+            await self.uow.customers.lock(customer_id)  # a spend in flight finishes first
+            lots = await self.uow.lots.due_lots_of(customer_id, now)
+            points = sum(lot.remaining for lot in lots)
+            for lot in lots:
+                lot.remaining = 0
+            if points:
+                await self.uow.lots.add_operation(
+                    PointOperation(customer_id=customer_id, kind="expire", reason="expiry",
+                                   amount=-points, created_at=now))
+                burnt += points
+        return burnt
 
     async def balance(self, customer_id: int) -> int:
         return await self.uow.lots.available_balance(customer_id, self.clock.now())

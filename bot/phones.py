@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import phonenumbers
 
 MAX_TYPED_LENGTH = 32
@@ -18,3 +20,12 @@ def normalize_phone(text: str, region: str) -> str | None:
     if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@functools.cache
+def example_phone(region: str) -> str:
+    """A mobile number as people of ``region`` write it, for hints: "+7 912 345-67-89"."""
+    number = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    if number is None:
+        return "+1 201 555 0123"
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)

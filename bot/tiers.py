@@ -1,25 +1,42 @@
-"""Tiers by purchase count: which one a customer holds and what the next one needs."""
+"""Tiers: by purchase count (default) or by total spend, as the program says."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.config import Tier
+from bot.config import ProgramSettings, Tier
 from bot.i18n import N_
-
-
-def current_tier(purchase_count: int, tiers: list[Tier]) -> Tier | None:
-    reached = [tier for tier in tiers if purchase_count >= tier.min_purchases]
-    return max(reached, key=lambda tier: tier.min_purchases, default=None)
-
-
-def next_tier(purchase_count: int, tiers: list[Tier]) -> Tier | None:
-    ahead = [tier for tier in tiers if purchase_count < tier.min_purchases]
-    return min(ahead, key=lambda tier: tier.min_purchases, default=None)
-
+from bot.money import MINOR_PER_UNIT
 
 # The default tier names (and "Member", before the first purchase), for the catalogs.
 DEFAULT_TIER_NAMES = (N_("Member"), N_("Silver"), N_("Gold"), N_("Platinum"))
+
+
+def _threshold(tier: Tier, program: ProgramSettings) -> int:
+    return tier.min_spend if program.tier_basis == "spend" else tier.min_purchases
+
+
+def _progress(purchases: int, spent_minor: int, program: ProgramSettings) -> int:
+    return spent_minor // MINOR_PER_UNIT if program.tier_basis == "spend" else purchases
+
+
+def _reached(tier: Tier, purchases: int, spent_minor: int, program: ProgramSettings) -> bool:
+    return purchases > 0 and _progress(purchases, spent_minor, program) >= _threshold(tier, program)
+
+
+def current_tier(purchases: int, program: ProgramSettings, spent_minor: int = 0) -> Tier | None:
+    reached = [t for t in program.tiers if _reached(t, purchases, spent_minor, program)]
+    return max(reached, key=lambda tier: _threshold(tier, program), default=None)
+
+
+def next_tier(purchases: int, program: ProgramSettings, spent_minor: int = 0) -> tuple[Tier, int] | None:
+    """The next tier and what is left to reach it: purchases, or currency units of spend."""
+    ahead = [t for t in program.tiers if not _reached(t, purchases, spent_minor, program)]
+    upcoming = min(ahead, key=lambda tier: _threshold(tier, program), default=None)
+    if upcoming is None:
+        return None
+    left = _threshold(upcoming, program) - _progress(purchases, spent_minor, program)
+    return upcoming, max(left, 1)
 
 
 def tier_label(tier: Tier | None, translate: Callable[[str], str]) -> str:

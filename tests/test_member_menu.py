@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from sqlalchemy import select
 
 from bot.cards import TOKEN_PREFIX, InvalidToken, format_card_number
 from bot.replies import Picture
 from bot.storage.models import Customer, Identity, PointLot
 from tests.chat import payloads_of, text_of
+from tests.conftest import START
 
 
 async def the_customer(app) -> Customer:  # type: ignore[no-untyped-def]
@@ -40,12 +43,30 @@ async def test_card_qr_token_is_signed_short_lived_and_stable_within_a_slot(app,
     tokens = app.core.services.card_tokens
     customer = await the_customer(app)
     assert tokens.verify(first.cache_key, clock.now()).customer_id == customer.id
-    clock.advance(minutes=16)
-    try:
-        tokens.verify(first.cache_key, clock.now())
-        raise AssertionError("a week-old screenshot must not work")
-    except InvalidToken:
-        pass
+
+
+async def test_card_qr_token_never_outlives_its_ttl(app, chat, clock):
+    ivan = chat("42")
+    await ivan.sign_up()
+    tokens = app.core.services.card_tokens
+    for offset in (0, 1, 299, 300, 599):  # anywhere within a 5-minute slot
+        clock.set(START + timedelta(seconds=offset))
+        issued = clock.now()
+        token = tokens.issue(1, issued)
+        clock.set(issued + timedelta(minutes=tokens.guaranteed_minutes) - timedelta(seconds=1))
+        assert tokens.verify(token, clock.now()).customer_id == 1
+        with pytest.raises(InvalidToken):
+            tokens.verify(token, issued + tokens.ttl + timedelta(seconds=1))
+    with pytest.raises(InvalidToken):
+        tokens.verify(token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1], issued)
+
+
+async def test_another_installations_token_is_refused(app, chat, clock):
+    from bot.cards import CardTokens
+
+    elsewhere = CardTokens(b"another-shop-secret-key", app.core.services.card_tokens.ttl)
+    with pytest.raises(InvalidToken):
+        app.core.services.card_tokens.verify(elsewhere.issue(1, clock.now()), clock.now())
 
 
 async def test_balance_shows_available_next_expiry_and_history(app, chat, clock):
@@ -54,7 +75,7 @@ async def test_balance_shows_available_next_expiry_and_history(app, chat, clock)
     replies = await ivan.press("balance")
     text = text_of(replies)
     assert "Доступно: 100 баллов" in text
-    assert "Сгорят ближайшими: 100 баллов — 31 мая 2026 г." in text
+    assert "Ближайшее сгорание: 100 баллов — 31 мая 2026 г." in text
     assert "+100 приветственный бонус" in text
 
 
@@ -168,16 +189,58 @@ async def test_someone_scanning_a_card_learns_only_that_it_is_a_loyalty_card(app
 async def test_a_database_failure_says_try_later_and_writes_nothing(app, chat, monkeypatch):
     ivan = chat("42")
     await ivan.send("/start")
+    await ivan.press("consent:yes")
+    await ivan.share_contact("+79001234567")
+    await ivan.press("name:profile")
 
     async def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("disk I/O error")
 
-    monkeypatch.setattr("bot.storage.repositories.Customers.add", broken)
-    await ivan.press("consent:yes")
-    replies = await ivan.share_contact("+79001234567")
+    # the last step writes the birthday and registration, then fails on the welcome bonus
+    monkeypatch.setattr("bot.ledger.Ledger.earn", broken)
+    replies = await ivan.send("14.03.1990")
     assert "Попробуйте, пожалуйста, через минуту" in text_of(replies)
+    customer = await the_customer(app)
+    assert customer.registered_at is None and customer.birth_day is None
     async with app.core.unit_of_work() as uow:
+        assert (await uow.session.execute(select(PointLot))).first() is None
+    monkeypatch.undo()
+    assert "Добро пожаловать" in text_of(await ivan.send("14.03.1990"))  # and it can be retried
+
+
+async def test_one_persons_quick_messages_are_handled_in_order(app, chat):
+    import asyncio
+
+    ivan = chat("42")
+    await ivan.send("/start")
+    await ivan.press("consent:yes")
+    await ivan.share_contact("+79001234567")
+    await asyncio.gather(ivan.send("Иван"), ivan.send("14.03.1990"))
+    customer = await the_customer(app)
+    assert customer.name == "Иван" and customer.birth_day == 14
+
+
+async def test_an_admin_who_deletes_their_data_stays_an_admin(app, chat, clock):
+    from bot.app import admin_invite_links
+
+    owner = chat("1")
+    await owner.sign_up()
+    [link] = await admin_invite_links(app)
+    await owner.send("/start " + link.split("?start=")[1])
+    await owner.press("settings:delete:confirm")
+    async with app.core.unit_of_work() as uow:
+        assert await uow.staff.has_admin()
         assert (await uow.session.execute(select(Customer))).first() is None
+    assert "consent:yes" in payloads_of(await owner.send("/start"))  # may join again
+
+
+async def test_joining_again_after_deleting_gives_no_second_welcome_bonus(app, chat):
+    ivan = chat("42")
+    await ivan.sign_up(phone="+79001234567")
+    await ivan.press("settings:delete:confirm")
+    replies = await ivan.sign_up(phone="+79001234567")
+    assert "Добро пожаловать" in text_of(replies) and "бонус" not in text_of(replies)
+    assert "Доступно: 0 баллов" in text_of(await ivan.press("balance"))
 
 
 async def test_a_redelivered_event_is_handled_once(app, chat):

@@ -38,3 +38,16 @@ async def test_migrations_match_the_models(any_db_url):
     finally:
         await engine.dispose()
     assert diff == []
+
+
+async def test_start_migrates_sqlite_but_asks_for_an_explicit_upgrade_on_postgresql(
+        tmp_path, pg_database_url):
+    import pytest
+
+    sqlite = f"sqlite+aiosqlite:///{tmp_path / 'new.db'}"
+    await database.prepare(sqlite)
+    assert await database.schema_is_current(sqlite)
+    with pytest.raises(SystemExit, match="db upgrade"):
+        await database.prepare(pg_database_url)
+    await database.upgrade(pg_database_url)
+    await database.prepare(pg_database_url)

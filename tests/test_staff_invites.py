@@ -28,3 +28,20 @@ async def test_cashier_invite(app, chat, clock):
 
 async def test_forged_invite_is_refused(app, chat):
     assert "недействительна" in text_of(await chat("5").send("/start staff-forged"))
+
+
+async def test_only_the_admin_link_printed_last_works(app, chat):
+    [old] = await admin_invite_links(app)
+    [new] = await admin_invite_links(app)  # printed again at the next start
+    assert "недействительна" in text_of(await chat("1").send("/start " + old.split("?start=")[1]))
+    assert "администратор" in text_of(await chat("2").send("/start " + new.split("?start=")[1]))
+
+
+async def test_invites_expire_after_a_day(app, chat, clock):
+    from datetime import timedelta
+
+    async with app.core.unit_of_work() as uow:
+        payload = await create_invite(uow, "cashier", None, clock.now())
+        await uow.commit()
+    clock.advance(hours=24, seconds=1)
+    assert "устарела" in text_of(await chat("5").send(f"/start {payload}"))

@@ -272,3 +272,11 @@ async def test_card_deep_link_tells_a_stranger_it_is_a_loyalty_card(client, app,
     assert "Хотите свою? Отправьте /start" in reply["text"]
     assert customer.card_number not in reply["text"]
     assert len(await customers(app)) == 1
+
+
+async def test_a_made_up_cookie_is_nobody(client):
+    """The visitor id is signed by the server: a guessed or copied-and-edited id is refused."""
+    client.session.cookie_jar.update_cookies({COOKIE: "someone-elses-id.0000"})
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await client.ws_connect("/web/ws")
+    assert refused.value.status == 401

@@ -151,7 +151,7 @@ def sign_up_in_browser(driver: WebDriver, url: str) -> None:
     welcome = chat.bot_says(f"Добро пожаловать в программу, {NAME}!")
     assert "+100 баллов" in welcome.text
     assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="chat-log"] i')
-    assert chat.my_messages() == ["✅ Согласен, присоединиться", "+7 900 123-45-67", NAME, BIRTHDAY]
+    assert chat.my_messages() == ["✅ Даю согласие", "+7 900 123-45-67", NAME, BIRTHDAY]
     assert not driver.find_element(By.CSS_SELECTOR, '[data-testid="status"]').is_displayed()
 
 

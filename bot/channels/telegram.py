@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -33,15 +32,11 @@ from bot.context import ChannelInfo
 from bot.core import Core
 from bot.events import Event, EventKind, SharedContact, UserRef
 from bot.handlers.menu import MENU_COMMANDS
+from bot.keys import derive
 from bot.lru import LruCache
 from bot.replies import AskContact, Keyboard, Picture, Reply, Text
 
 log = logging.getLogger(__name__)
-
-# aiogram parses every API answer as Response[<type>]; pydantic caches such generic classes
-# only weakly, so under garbage-collection pressure it rebuilt them (~9 ms each) again and
-# again. Holding them here keeps the cache warm for the calls this adapter makes.
-_RESPONSE_TYPES = (Response[Message], Response[bool])
 
 CHANNEL = "telegram"
 
@@ -66,10 +61,10 @@ def message_event(message: Message, update_id: int) -> Event:
     user = user_ref(message.from_user)
     event_id = str(update_id)
     if message.contact is not None:
+        phone = message.contact.phone_number
         contact = SharedContact(
-            phone=message.contact.phone_number,
+            phone=phone if phone.startswith("+") else "+" + phone,  # Telegram omits the "+"
             is_own=message.contact.user_id == message.from_user.id,  # type: ignore[union-attr]
-            first_name=message.contact.first_name,
         )
         return Event(user, EventKind.CONTACT, contact=contact, event_id=event_id)
     if message.text is not None:
@@ -92,10 +87,16 @@ class TelegramChannel(Channel):
         self.dispatcher.include_router(self._router())
         self.username = ""
         self._photo_ids: LruCache[str, str] = LruCache(4096)  # picture cache key → file id
+        # aiogram parses each answer as Response[<type>], a pydantic generic class cached only
+        # weakly: under garbage-collection pressure it was rebuilt (~9 ms) again and again
+        # (bench/inbound.py). Holding the ones this adapter uses keeps the cache warm.
+        self._response_types = (Response[Message], Response[bool])
         self._polling: asyncio.Task[None] | None = None
         self._info = ChannelInfo(CHANNEL, verified_contacts=True, deep_link=self.deep_link)
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
-        self.webhook_secret = secret or secrets.token_urlsafe(32)
+        # without a configured secret, one derived from the token: the same in every instance
+        self.webhook_secret = secret or derive(settings.token.get_secret_value().encode(),
+                                               "telegram-webhook").hex()
 
     def info(self) -> ChannelInfo:
         return self._info

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import hmac
 import secrets
 from html import escape
 from collections import defaultdict
@@ -23,6 +24,7 @@ from bot.channels.base import Channel
 from bot.context import ChannelInfo
 from bot.core import Core
 from bot.events import Event, EventKind, UserRef
+from bot.keys import derive, keyed_hash
 from bot.replies import AskContact, Keyboard, Picture, Text
 
 log = logging.getLogger(__name__)
@@ -38,8 +40,25 @@ def _language(request: web.Request) -> str | None:
     return request.headers.get("Accept-Language", "").split(",")[0].split(";")[0].strip() or None
 
 
-def _valid_visitor(value: str) -> bool:
-    return 0 < len(value) <= MAX_COOKIE_LENGTH
+class VisitorCookies:
+    """The visitor id in the cookie is issued and signed by this server: a made-up value is
+    nobody, so no one can pose as another web chat visitor."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def issue(self) -> str:
+        visitor = secrets.token_urlsafe(18)
+        return f"{visitor}.{self._sign(visitor)}"
+
+    def visitor(self, cookie: str) -> str | None:
+        visitor, _, signature = cookie.partition(".")
+        if not visitor or len(cookie) > MAX_COOKIE_LENGTH:
+            return None
+        return visitor if hmac.compare_digest(signature, self._sign(visitor)) else None
+
+    def _sign(self, visitor: str) -> str:
+        return keyed_hash(self._key, visitor)[:32]
 
 
 def _buttons(rows: Keyboard) -> list[list[dict[str, str]]]:
@@ -55,6 +74,7 @@ class WebChannel(Channel):
 
     def __init__(self, core: Core, base_url: str) -> None:
         self.core = core
+        self.cookies = VisitorCookies(derive(core.services.secret, "web-visitor"))
         self.base_url = base_url.rstrip("/")
         self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
         self._info = ChannelInfo(self.name, verified_contacts=False, deep_link=self.deep_link)
@@ -83,8 +103,8 @@ class WebChannel(Channel):
             offline=escape(t.gettext("Connection lost, reconnecting…")),
         )
         response = web.Response(text=html, content_type="text/html")
-        if not _valid_visitor(request.cookies.get(COOKIE, "")):  # missing, or mangled: start afresh
-            response.set_cookie(COOKIE, secrets.token_urlsafe(24), httponly=True,
+        if self.cookies.visitor(request.cookies.get(COOKIE, "")) is None:  # missing or forged
+            response.set_cookie(COOKIE, self.cookies.issue(), httponly=True,
                                 samesite="Lax", secure=self.base_url.startswith("https://"),
                                 max_age=10 * 365 * 24 * 3600)
         return response
@@ -92,8 +112,8 @@ class WebChannel(Channel):
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         if not self._same_origin(request):
             raise web.HTTPForbidden(text="cross-origin chat connections are not allowed")
-        visitor = request.cookies.get(COOKIE, "")
-        if not _valid_visitor(visitor):
+        visitor = self.cookies.visitor(request.cookies.get(COOKIE, ""))
+        if visitor is None:
             raise web.HTTPUnauthorized(text="open the chat page first")
         ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, heartbeat=30)
         await ws.prepare(request)
@@ -144,9 +164,6 @@ class WebChannel(Channel):
                 await ws.send_json(message)
             except ConnectionError:
                 log.info("web chat %s went away", recipient)
-
-    def is_online(self, recipient: str) -> bool:
-        return bool(self._sockets.get(recipient))
 
     async def send_text(self, recipient: str, reply: Text) -> None:
         await self._push(recipient, {"type": "text", "text": reply.text,

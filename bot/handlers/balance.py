@@ -26,16 +26,16 @@ REASONS = {
     "adjustment": N_("adjustment"),
     "expiry": N_("expired"),
 }
+OTHER = N_("other")
 
 
 def operation_line(ctx: Context, operation: PointOperation) -> str:
     sign = "+" if operation.amount > 0 else "−"
-    reason = REASONS.get(operation.reason)
-    return "• {date} {sign}{points} {reason}".format(
+    return ctx._("• {date} {sign}{points} {reason}").format(
         date=ctx.t.date(ctx.local(operation.created_at).date()),
         sign=sign,
         points=ctx.t.number(abs(operation.amount)),
-        reason=ctx._(reason) if reason else operation.reason,
+        reason=ctx._(REASONS.get(operation.reason, OTHER)),
     )
 
 
@@ -43,8 +43,7 @@ def operation_line(ctx: Context, operation: PointOperation) -> str:
 @router.button("balance")
 async def show_balance(event: Event, ctx: Context) -> list[Reply]:
     _ = ctx._
-    assert ctx.customer is not None
-    summary = await ctx.ledger.summary(ctx.customer.id, HISTORY_LENGTH)
+    summary = await ctx.ledger.summary(ctx.member.id, HISTORY_LENGTH)
     lines = [_("Available: {points}").format(points=ctx.t.points(summary.available))]
     if summary.pending:
         lines.append(_("Pending: {points} (they become spendable soon)").format(

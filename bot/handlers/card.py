@@ -16,11 +16,10 @@ router = Router()
 @router.command("card")
 @router.button("card")
 async def show_card(event: Event, ctx: Context) -> list[Reply]:
-    customer = ctx.customer
-    assert customer is not None
+    customer = ctx.member
     token = ctx.services.card_tokens.issue(customer.id, ctx.now)
     image = ctx.services.qr.png(ctx.channel.deep_link(TOKEN_PREFIX + token))
-    tier = current_tier(customer.purchase_count, ctx.settings.program.tiers)
+    tier = current_tier(customer.purchase_count, ctx.settings.program, customer.total_spent)
     balance = await ctx.ledger.balance(customer.id)
     caption = "\n".join([
         customer.name or "",
@@ -28,9 +27,9 @@ async def show_card(event: Event, ctx: Context) -> list[Reply]:
         ctx._("Tier: {tier} · Balance: {points}").format(
             tier=tier_label(tier, ctx._), points=ctx.t.points(balance)),
         "",
-        ctx._("Show this QR code at the checkout. It renews every {minutes} minutes; the "
-              "card number works too.").format(
-            minutes=int(ctx.services.card_tokens.ttl.total_seconds() // 60)),
+        ctx._("Show this QR code at the checkout within {minutes} minutes; later, open the "
+              "card again for a fresh one. The card number works too.").format(
+            minutes=ctx.services.card_tokens.guaranteed_minutes),
     ])
     buttons = keyboard([Button(ctx._("💰 Balance & history"), "balance"), menu_button(ctx)])
     return [Picture(image, caption, buttons, cache_key=token)]
@@ -44,6 +43,6 @@ async def scanned_card(event: Event, ctx: Context) -> list[Reply] | None:
             and (event.payload or "").startswith(TOKEN_PREFIX)):
         return None
     text = ctx._("This is a loyalty card of {shop}.").format(shop=ctx.settings.shop.name)
-    if ctx.customer is None or ctx.customer.registered_at is None:
+    if not ctx.is_member:
         text += "\n" + ctx._("Want your own? Send /start to join.")
     return [Text(text)]

@@ -40,8 +40,7 @@ def main_menu(ctx: Context, text: str | None = None) -> Text:
 @router.command("start")
 async def start(event: Event, ctx: Context) -> list[Reply]:
     """/start of a customer who has already joined (the sign-up gate takes the others)."""
-    name = ctx.customer.name if ctx.customer else None
-    return [main_menu(ctx, ctx._("Welcome back, {name}!").format(name=name or ""))]
+    return [main_menu(ctx, ctx._("Welcome back, {name}!").format(name=ctx.member.name or ""))]
 
 
 @router.command("menu", "help")

@@ -29,12 +29,14 @@ def rules_text(ctx: Context) -> str:
         _("• Joining is free and gives {points} at once.").format(
             points=ctx.t.points(program.welcome_bonus)),
         _("• Every purchase brings points back: {earn} of the amount paid.").format(earn=earn),
-        _("• 1 point = 1 {currency} of discount. Points can pay up to {max} of a purchase, "
-          "of which your tier allows: {spend}.").format(
-            currency=ctx.settings.shop.currency, max=ctx.t.percent(program.max_discount_percent),
-            spend=spend),
-        _("• Purchase points last {days} days; the points that burn first are spent first.").format(
-            days=program.purchase_points_days),
+        _("• 1 point = 1 {currency} of discount. Points can pay up to {max} of a purchase; "
+          "the share of it open to each tier: {spend}.").format(
+            currency=ctx.t.currency_symbol(ctx.settings.shop.currency),
+            max=ctx.t.percent(program.max_discount_percent), spend=spend),
+        ctx.t.ngettext(
+            "• Purchase points last {days} day; the points that burn first are spent first.",
+            "• Purchase points last {days} days; the points that burn first are spent first.",
+            program.purchase_points_days).format(days=program.purchase_points_days),
         _("• Points can't be exchanged for cash."),
     ]
     return "\n".join(lines)

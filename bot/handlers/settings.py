@@ -8,11 +8,9 @@ from bot.handlers.menu import menu_button
 from bot.i18n import N_
 from bot.replies import Button, Reply, Text, keyboard
 from bot.routing import Router
-from bot.storage.models import Customer
+from bot.keys import phone_fingerprint
 
 router = Router()
-
-LANGUAGE_NAMES = {"ru": "Русский", "en": "English"}
 
 # Message categories a customer can switch off; purchase confirmations always arrive.
 TOPICS = {
@@ -24,12 +22,11 @@ TOPICS = {
 
 def settings_screen(ctx: Context, intro: str | None = None) -> Text:
     _ = ctx._
-    customer = ctx.customer
-    assert customer is not None
+    customer = ctx.member
+    i18n = ctx.services.i18n
     languages = [
-        Button(("✓ " if code == ctx.t.locale else "") + LANGUAGE_NAMES.get(code, code),
-               f"settings:lang:{code}")
-        for code in ctx.services.i18n.available
+        Button(("✓ " if code == ctx.t.locale else "") + i18n.language_name(code), f"settings:lang:{code}")
+        for code in i18n.available
     ]
     topics = [
         [Button(("✅ " if getattr(customer, field) else "☐ ") + _(label), f"settings:topic:{topic}")]
@@ -59,32 +56,31 @@ async def settings(event: Event, ctx: Context) -> list[Reply]:
 
 
 def change_language(ctx: Context, code: str) -> list[Reply]:
-    if code in ctx.services.i18n.available:
-        assert ctx.customer is not None
-        ctx.customer.locale = ctx.identity.locale = code
-        ctx.set_locale(code)
-    return [settings_screen(ctx, ctx._("Language: {name}").format(name=LANGUAGE_NAMES.get(code, code)))]
+    ctx.choose_language(code)
+    name = ctx.services.i18n.language_name(ctx.t.locale)
+    return [settings_screen(ctx, ctx._("Language: {name}").format(name=name))]
 
 
 def toggle_topic(ctx: Context, topic: str) -> list[Reply]:
     if topic in TOPICS:
         field = TOPICS[topic][0]
-        setattr(ctx.customer, field, not getattr(ctx.customer, field))
+        setattr(ctx.member, field, not getattr(ctx.member, field))
     return [settings_screen(ctx)]
 
 
 async def delete_data(ctx: Context, confirmed: bool) -> list[Reply]:
     _ = ctx._
-    customer = ctx.customer
-    assert isinstance(customer, Customer)
+    customer = ctx.member
     if not confirmed:
         balance = await ctx.ledger.balance(customer.id)
         return [Text(
-            _("This deletes your card, your {points} and your history for good, in every "
-              "messenger. Delete?").format(points=ctx.t.points(balance)),
+            _("This deletes your card, your points (now {points}) and your history for good, "
+              "in every messenger. Delete?").format(points=ctx.t.points(balance)),
             keyboard([Button(_("Yes, delete everything"), "settings:delete:confirm")],
                      [Button(_("Cancel"), "settings")]),
         )]
-    await ctx.uow.customers.erase(customer.id)
+    fingerprint = (phone_fingerprint(ctx.services.secret, customer.phone)
+                   if customer.phone and customer.phone_verified else None)
+    await ctx.uow.customers.erase(customer.id, fingerprint, ctx.now)
     ctx.state.forget()
     return [Text(_("Your data is deleted. If you want to come back, send /start."))]

@@ -19,7 +19,8 @@ from bot.events import Event, EventKind
 from bot.handlers.fallback import unsupported_text
 from bot.handlers.menu import main_menu
 from bot.handlers.rules import rules_text
-from bot.phones import normalize_phone
+from bot.keys import phone_fingerprint
+from bot.phones import example_phone, normalize_phone
 from bot.replies import AskContact, Button, Reply, Text, keyboard
 from bot.routing import Router
 from bot.storage.models import Customer
@@ -28,7 +29,6 @@ router = Router()
 
 MAX_NAME_LENGTH = 64
 MAX_SOURCE_LENGTH = 64
-PHONE_EXAMPLE = "+7 900 123-45-67"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +39,18 @@ class Step:
     accept: Callable[[Event, Context], Awaitable[list[Reply]]]
 
 
-def is_member(ctx: Context) -> bool:
-    return ctx.customer is not None and ctx.customer.registered_at is not None
+def joining(ctx: Context) -> Customer:
+    """The customer being signed up (the steps after the phone have one)."""
+    if ctx.customer is None:
+        raise RuntimeError("a sign-up step after the phone ran without a customer")
+    return ctx.customer
 
 
 # --- consent -----------------------------------------------------------------------------
 
 def consent_prompt(ctx: Context) -> list[Reply]:
     _ = ctx._
+    i18n = ctx.services.i18n
     greeting = _("Hello! This is the loyalty program of {shop}.").format(shop=ctx.settings.shop.name)
     consent = _("To join, please agree to the processing of your personal data (phone, name, "
                 "birthday) under our privacy policy.")
@@ -55,7 +59,7 @@ def consent_prompt(ctx: Context) -> list[Reply]:
         keyboard(
             [Button(_("✅ I agree, join"), "consent:yes")],
             [Button(_("Privacy policy"), url=ctx.settings.shop.policy_url)],
-            [Button("Русский", "lang:ru"), Button("English", "lang:en")],
+            [Button(i18n.language_name(code), f"lang:{code}") for code in i18n.available],
         ),
     )]
 
@@ -75,7 +79,8 @@ def phone_prompt(ctx: Context) -> list[Reply]:
         text = _("Please share your phone number with the button below: it becomes your "
                  "card's account.")
     else:
-        text = _("Please type your phone number, for example {example}.").format(example=PHONE_EXAMPLE)
+        text = _("Please type your phone number, for example {example}.").format(
+            example=example_phone(ctx.settings.shop.phone_region))
     return [AskContact(text, _("📱 Share my phone number"))]
 
 
@@ -96,7 +101,7 @@ async def accept_phone(event: Event, ctx: Context) -> list[Reply]:
         return phone_prompt(ctx)
     if phone is None:
         return [Text(_("That doesn't look like a phone number. Example: {example}.").format(
-            example=PHONE_EXAMPLE))] + phone_prompt(ctx)
+            example=example_phone(ctx.settings.shop.phone_region)))] + phone_prompt(ctx)
     return await attach_customer(ctx, phone, verified)
 
 
@@ -106,7 +111,7 @@ async def attach_customer(ctx: Context, phone: str, verified: bool) -> list[Repl
     existing = await ctx.uow.customers.by_verified_phone(phone) if verified else None
     if existing is not None:
         ctx.identity.customer = existing
-        if is_member(ctx):
+        if ctx.is_member:
             return [main_menu(ctx, ctx._("Welcome back, {name}! This messenger is now linked to "
                                          "your card.").format(name=existing.name or ""))]
     else:
@@ -146,8 +151,7 @@ async def accept_name(event: Event, ctx: Context) -> list[Reply]:
     if not name or len(name) > MAX_NAME_LENGTH:
         return [Text(ctx._("Please send your name, up to {limit} characters.").format(
             limit=MAX_NAME_LENGTH))] + name_prompt(ctx)
-    assert ctx.customer is not None
-    ctx.customer.name = name
+    joining(ctx).name = name
     return birthday_prompt(ctx)
 
 
@@ -163,7 +167,6 @@ def birthday_prompt(ctx: Context) -> list[Reply]:
 
 
 async def accept_birthday(event: Event, ctx: Context) -> list[Reply]:
-    assert ctx.customer is not None
     if event.kind is EventKind.BUTTON and event.payload == "birthday:skip":
         return await finish(ctx)
     if event.kind is not EventKind.TEXT:
@@ -173,19 +176,18 @@ async def accept_birthday(event: Event, ctx: Context) -> list[Reply]:
     except ValueError:
         return [Text(ctx._("Please send the date as DD.MM.YYYY, for example 14.03.1990, or "
                            "DD.MM."))] + birthday_prompt(ctx)
-    customer = ctx.customer
+    customer = joining(ctx)
     customer.birth_day, customer.birth_month, customer.birth_year = (
         birthday.day, birthday.month, birthday.year)
     return await finish(ctx)
 
 
 async def finish(ctx: Context) -> list[Reply]:
-    customer = ctx.customer
-    assert customer is not None
+    customer = joining(ctx)
     customer.registered_at = ctx.now
     program = ctx.settings.program
     text = ctx._("Welcome to the program, {name}!").format(name=customer.name)
-    if program.welcome_bonus > 0:
+    if program.welcome_bonus > 0 and not await joined_before(ctx, customer):
         await ctx.ledger.earn(customer.id, program.welcome_bonus, "welcome",
                               timedelta(days=program.welcome_bonus_days))
         text += "\n" + ctx._("Your welcome bonus: +{points}.").format(
@@ -194,11 +196,18 @@ async def finish(ctx: Context) -> list[Reply]:
     return [main_menu(ctx, text)]
 
 
+async def joined_before(ctx: Context, customer: Customer) -> bool:
+    """This verified phone belonged to someone who deleted their data: no second bonus."""
+    if not (customer.phone and customer.phone_verified):
+        return False
+    return await ctx.uow.customers.was_erased(phone_fingerprint(ctx.services.secret, customer.phone))
+
+
 STEPS = (
     Step("consent", lambda ctx: ctx.identity.consent_at is not None, consent_prompt, accept_consent),
     Step("phone", lambda ctx: ctx.customer is not None, phone_prompt, accept_phone),
     Step("name", lambda ctx: bool(ctx.customer and ctx.customer.name), name_prompt, accept_name),
-    Step("birthday", is_member, birthday_prompt, accept_birthday),
+    Step("birthday", lambda ctx: ctx.is_member, birthday_prompt, accept_birthday),
 )
 
 
@@ -211,11 +220,11 @@ def current_step(ctx: Context) -> Step:
 @router.gate
 async def sign_up(event: Event, ctx: Context) -> list[Reply] | None:
     """Everyone who has not finished signing up talks to the sign-up flow."""
-    if is_member(ctx):
+    if ctx.is_member:
         return None
     step = current_step(ctx)
     if event.kind is EventKind.BUTTON and (event.payload or "").startswith("lang:"):
-        choose_language(ctx, (event.payload or "").removeprefix("lang:"))
+        ctx.choose_language((event.payload or "").removeprefix("lang:"))
         return step.prompt(ctx)
     if event.kind is EventKind.COMMAND:
         if event.command == "start":
@@ -226,14 +235,6 @@ async def sign_up(event: Event, ctx: Context) -> list[Reply] | None:
     if event.kind is EventKind.UNSUPPORTED:
         return [Text(unsupported_text(ctx))] + step.prompt(ctx)
     return await step.accept(event, ctx)
-
-
-def choose_language(ctx: Context, code: str) -> None:
-    if code in ctx.services.i18n.available:
-        ctx.identity.locale = code
-        if ctx.customer is not None:
-            ctx.customer.locale = code
-        ctx.set_locale(code)
 
 
 def remember_source(ctx: Context, payload: str | None) -> None:

@@ -20,14 +20,17 @@ async def accept_invite(event: Event, ctx: Context) -> list[Reply] | None:
             and (event.payload or "").startswith(INVITE_PREFIX)):
         return None
     token = (event.payload or "").removeprefix(INVITE_PREFIX)
-    role = await ctx.uow.staff.use_invite(hash_token(token), ctx.identity.id, ctx.now)
-    if role is None:
-        return [Text(ctx._("This invite link has already been used or is not valid. Please ask "
-                           "the owner for a new one."))]
-    await ctx.uow.staff.grant(ctx.identity.id, role, None, ctx.now)
+    invite = await ctx.uow.staff.use_invite(hash_token(token), ctx.identity.id, ctx.now)
+    if invite is None:
+        return [Text(ctx._("This invite link has already been used, has expired or is not "
+                           "valid. Please ask the owner for a new one."))]
+    if invite.created_by is None:  # the first admin: the other printed links die with it
+        await ctx.uow.staff.revoke_bootstrap_invites()
+    role = invite.role
+    await ctx.uow.staff.grant(ctx.identity.id, role, invite.outlet_id, invite.created_by, ctx.now)
     ctx.role = "admin" if ctx.role == "admin" else role
     text = ctx._("You are now {role} of {shop}.").format(
         role=ctx._(ROLE_NAMES[role]), shop=ctx.settings.shop.name)
-    if ctx.customer is None or ctx.customer.registered_at is None:
+    if not ctx.is_member:
         text += "\n" + ctx._("To get your own loyalty card as well, send /start.")
     return [Text(text)]

@@ -7,6 +7,7 @@ from decimal import Decimal
 from bot.context import Context
 from bot.events import Event
 from bot.handlers.menu import menu_button
+from bot.money import MINOR_PER_UNIT
 from bot.replies import Reply, Text, keyboard
 from bot.routing import Router
 from bot.tiers import current_tier, next_tier, tier_label
@@ -18,10 +19,9 @@ router = Router()
 @router.button("status")
 async def show_status(event: Event, ctx: Context) -> list[Reply]:
     _ = ctx._
-    assert ctx.customer is not None
     program = ctx.settings.program
-    count = ctx.customer.purchase_count
-    tier, upcoming = current_tier(count, program.tiers), next_tier(count, program.tiers)
+    count, spent = ctx.member.purchase_count, ctx.member.total_spent
+    tier, upcoming = current_tier(count, program, spent), next_tier(count, program, spent)
     lines = [_("Your tier: {tier}").format(tier=tier_label(tier, _))]
     if tier is not None:
         share = Decimal(program.max_discount_percent * tier.spend_share_percent) / 100
@@ -33,10 +33,15 @@ async def show_status(event: Event, ctx: Context) -> list[Reply]:
     lines.append(_("Purchases so far: {n}").format(n=count))
     if upcoming is None:
         lines.append(_("This is the highest tier. Thank you for staying with us!"))
+    elif program.tier_basis == "spend":
+        following, left = upcoming
+        lines.append(_("{amount} more in purchases to {tier}: {percent} back in points.").format(
+            amount=ctx.t.money(left * MINOR_PER_UNIT, ctx.settings.shop.currency),
+            tier=tier_label(following, _), percent=ctx.t.percent(following.cashback_percent)))
     else:
-        left = upcoming.min_purchases - count
+        following, left = upcoming
         lines.append(ctx.t.ngettext(
             "{n} purchase to {tier}: {percent} back in points.",
             "{n} purchases to {tier}: {percent} back in points.", left,
-        ).format(n=left, tier=tier_label(upcoming, _), percent=ctx.t.percent(upcoming.cashback_percent)))
+        ).format(n=left, tier=tier_label(following, _), percent=ctx.t.percent(following.cashback_percent)))
     return [Text("\n".join(lines), keyboard([menu_button(ctx)]))]

@@ -1,0 +1,17 @@
+"""The jobs that run on their own, on APScheduler in the app's process."""
+
+from __future__ import annotations
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.core import Core
+from bot.scheduler.housekeeping import expire_points, forget_old_event_ids
+
+
+def build_scheduler(core: Core) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(timezone=core.services.timezone)
+    scheduler.add_job(expire_points, "cron", minute=5, args=[core], id="expire-points",
+                      coalesce=True, max_instances=1)
+    scheduler.add_job(forget_old_event_ids, "cron", hour=4, minute=15, args=[core],
+                      id="forget-event-ids", coalesce=True, max_instances=1)
+    return scheduler

@@ -7,6 +7,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -61,6 +64,29 @@ def _run_alembic(url: str, action: str, revision: str) -> None:
 async def upgrade(url: str, revision: str = "head") -> None:
     """Apply migrations. Alembic drives its own event loop, so it runs in a thread."""
     await asyncio.to_thread(_run_alembic, url, "upgrade", revision)
+
+
+def _current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def schema_is_current(url: str) -> bool:
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(_current_revision) == head
+    finally:
+        await engine.dispose()
+
+
+async def prepare(url: str) -> None:
+    """At start: a SQLite file is migrated by itself; a server database must already be
+    (``loyalty-bot db upgrade``, run once per deployment, not by every instance)."""
+    if make_url(url).get_backend_name() == "sqlite":
+        await upgrade(url)
+    elif not await schema_is_current(url):
+        raise SystemExit("the database schema is not up to date: run `loyalty-bot db upgrade`")
 
 
 async def downgrade(url: str, revision: str) -> None:

@@ -8,6 +8,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -74,6 +75,13 @@ class Customer(Base):
     consent_at: Mapped[datetime] = mapped_column(UtcDateTime())
     registered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     purchase_count: Mapped[int] = mapped_column(Integer, default=0)
+    total_spent: Mapped[int] = mapped_column(BigInteger, default=0)  # minor units, net of refunds
+    email: Mapped[str | None] = mapped_column(String(254))
+    heard_from: Mapped[str | None] = mapped_column(String(64))
+    profile_completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    referral_code: Mapped[str | None] = mapped_column(String(16), unique=True)
+    referred_by: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    referral_rewarded_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     notify_promotions: Mapped[bool] = mapped_column(Boolean, default=True)
     notify_reminders: Mapped[bool] = mapped_column(Boolean, default=True)
     notify_digest: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -145,6 +153,10 @@ class PointOperation(Base):
     amount: Mapped[int] = mapped_column(Integer)  # signed: + earned, - spent or expired
     reference: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
+    purchase_id: Mapped[int | None] = mapped_column(
+        ForeignKey("purchases.id", ondelete="SET NULL"), index=True)
+    actor_identity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("identities.id", ondelete="SET NULL"))  # the staff member who did it
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
@@ -169,6 +181,7 @@ class PointLot(Base):
         Index("ix_point_lots_customer_expiry", "customer_id", "expires_at"),
         Index("ix_point_lots_expiry_open", "expires_at", sqlite_where=text("remaining > 0"),
               postgresql_where=text("remaining > 0")),
+        CheckConstraint("amount > 0 AND remaining >= 0 AND remaining <= amount", name="points"),
     )
 
 
@@ -203,6 +216,7 @@ class Staff(Base):
         ForeignKey("identities.id", ondelete="CASCADE"), primary_key=True
     )
     role: Mapped[str] = mapped_column(String(16))  # admin | cashier
+    outlet_id: Mapped[int | None] = mapped_column(ForeignKey("outlets.id", ondelete="SET NULL"))
     invited_by: Mapped[int | None] = mapped_column(Id)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -212,10 +226,22 @@ class StaffInvite(Base):
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     role: Mapped[str] = mapped_column(String(16))
+    outlet_id: Mapped[int | None] = mapped_column(ForeignKey("outlets.id", ondelete="SET NULL"))
     created_by: Mapped[int | None] = mapped_column(Id)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     used_by: Mapped[int | None] = mapped_column(Id)
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class ErasedPhone(Base):
+    """A keyed hash of each verified phone whose owner deleted their data: joining again
+    is welcome, the welcome bonus a second time is not."""
+
+    __tablename__ = "erased_phones"
+
+    phone_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class AppSecret(Base):
@@ -225,3 +251,87 @@ class AppSecret(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[str] = mapped_column(String(128))
+
+
+class Outlet(Base):
+    """A point of sale: staff work at one, a till's API key belongs to one."""
+
+    __tablename__ = "outlets"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class PosKey(Base):
+    """A till's API key; only its SHA-256 is stored."""
+
+    __tablename__ = "pos_keys"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    outlet_id: Mapped[int] = mapped_column(ForeignKey("outlets.id", ondelete="CASCADE"))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class Purchase(Base):
+    """A purchase at an outlet, unique by its receipt there (so a retry changes nothing)."""
+
+    __tablename__ = "purchases"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    outlet_id: Mapped[int] = mapped_column(ForeignKey("outlets.id"))
+    receipt_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"))  # kept, anonymous, if the customer leaves
+    amount: Mapped[int] = mapped_column(BigInteger)  # minor units
+    points_spent: Mapped[int] = mapped_column(Integer)
+    points_earned: Mapped[int] = mapped_column(Integer)
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_returned: Mapped[int] = mapped_column(Integer, default=0)  # of points_spent, by refunds
+    points_reversed: Mapped[int] = mapped_column(Integer, default=0)  # of points_earned, by refunds
+    balance_after: Mapped[int] = mapped_column(Integer)
+    tier_after: Mapped[str | None] = mapped_column(String(32))
+    request_hash: Mapped[str] = mapped_column(String(64))  # what was asked, to spot a changed retry
+    source: Mapped[str] = mapped_column(String(8))  # chat | pos | import
+    actor_identity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("identities.id", ondelete="SET NULL"))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("outlet_id", "receipt_id"),
+        Index("ix_purchases_customer_occurred", "customer_id", "occurred_at"),
+    )
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    purchase_id: Mapped[int] = mapped_column(ForeignKey("purchases.id", ondelete="CASCADE"))
+    refund_key: Mapped[str | None] = mapped_column(String(64))  # the till's id, for retries
+    amount: Mapped[int] = mapped_column(BigInteger)
+    points_returned: Mapped[int] = mapped_column(Integer)
+    points_reversed: Mapped[int] = mapped_column(Integer)
+    actor_identity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("identities.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (UniqueConstraint("purchase_id", "refund_key"),)
+
+
+class Review(Base):
+    """A customer's rating of one purchase (points for it once)."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    purchase_id: Mapped[int] = mapped_column(ForeignKey("purchases.id", ondelete="CASCADE"),
+                                             unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    rating: Mapped[int] = mapped_column(SmallInteger)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

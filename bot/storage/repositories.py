@@ -13,12 +13,17 @@ from sqlalchemy.orm import joinedload
 from bot.storage.models import (
     AppSecret,
     Conversation,
+    ErasedPhone,
+    Outlet,
     Customer,
     Identity,
     PointLot,
     PointOperation,
     PointSpend,
+    PosKey,
     ProcessedEvent,
+    Purchase,
+    Refund,
     Staff,
     StaffInvite,
 )
@@ -77,10 +82,6 @@ class Identities:
             identity.last_seen_at = now
         return identity
 
-    async def of_customer(self, customer_id: int) -> Sequence[Identity]:
-        stmt = select(Identity).where(Identity.customer_id == customer_id)
-        return (await self.session.execute(stmt)).scalars().all()
-
 
 class Customers:
     def __init__(self, session: AsyncSession) -> None:
@@ -115,15 +116,25 @@ class Customers:
             select(Customer.id).where(Customer.id == customer_id).with_for_update()
         )
 
-    async def erase(self, customer_id: int) -> None:
-        """Delete a person for good: the customer, their identities in every channel, their
-        points and history (by foreign-key cascades). Their objects leave the session."""
-        await self.session.execute(delete(Identity).where(Identity.customer_id == customer_id))
+    async def erase(self, customer_id: int, phone_hash: str | None, now: datetime) -> None:
+        """Delete a person for good: the customer, their points and history (by foreign-key
+        cascades) and their identities in every channel, except an identity that holds a
+        staff role, which stays, anonymous, so the shop keeps its cashier or admin. Their
+        objects leave the session."""
+        staff = select(Staff.identity_id)
+        await self.session.execute(
+            delete(Identity).where(Identity.customer_id == customer_id, Identity.id.not_in(staff)))
+        await self.session.execute(
+            update(Identity).where(Identity.customer_id == customer_id)
+            .values(customer_id=None, consent_at=None, source=None))
+        if phone_hash is not None:
+            await self.session.execute(_insert_ignoring_duplicates(self.session, ErasedPhone)
+                                       .values(phone_hash=phone_hash, erased_at=now))
         await self.session.execute(delete(Customer).where(Customer.id == customer_id))
         self.session.expunge_all()
 
-    async def count(self) -> int:
-        return (await self.session.execute(select(func.count(Customer.id)))).scalar_one()
+    async def was_erased(self, phone_hash: str) -> bool:
+        return await self.session.get(ErasedPhone, phone_hash) is not None
 
 
 class Conversations:
@@ -177,13 +188,34 @@ class Lots:
             *self._live(customer_id, now, spendable_only=True))
         return int((await self.session.execute(stmt)).scalar_one())
 
-    async def due_to_expire(self, now: datetime, limit: int) -> Sequence[PointLot]:
-        stmt = (
-            select(PointLot)
-            .where(PointLot.remaining > 0, PointLot.expires_at <= now)
-            .order_by(PointLot.customer_id, PointLot.id)
-            .limit(limit)
-        )
+    async def count_operations(self, customer_id: int, reason: str, since: datetime) -> int:
+        stmt = select(func.count(PointOperation.id)).where(
+            PointOperation.customer_id == customer_id, PointOperation.reason == reason,
+            PointOperation.created_at >= since)
+        return (await self.session.execute(stmt)).scalar_one()
+
+    async def lot_ids_of_purchase(self, purchase_id: int) -> set[int]:
+        stmt = (select(PointLot.id).join(PointOperation, PointLot.operation_id == PointOperation.id)
+                .where(PointOperation.purchase_id == purchase_id))
+        return set((await self.session.execute(stmt)).scalars())
+
+    async def latest_expiry_spent_by(self, purchase_id: int) -> datetime | None:
+        """The latest expiry among the lots a purchase's spending took points from."""
+        stmt = (select(func.max(PointLot.expires_at))
+                .join(PointSpend, PointSpend.lot_id == PointLot.id)
+                .join(PointOperation, PointSpend.operation_id == PointOperation.id)
+                .where(PointOperation.purchase_id == purchase_id, PointOperation.kind == "spend",
+                       PointOperation.reason == "purchase"))
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def customers_with_due_lots(self, now: datetime, limit: int) -> Sequence[int]:
+        stmt = (select(PointLot.customer_id).where(PointLot.remaining > 0, PointLot.expires_at <= now)
+                .distinct().order_by(PointLot.customer_id).limit(limit))
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def due_lots_of(self, customer_id: int, now: datetime) -> Sequence[PointLot]:
+        stmt = select(PointLot).where(PointLot.customer_id == customer_id, PointLot.remaining > 0,
+                                      PointLot.expires_at <= now)
         return (await self.session.execute(stmt)).scalars().all()
 
     async def recent_operations(self, customer_id: int, limit: int) -> Sequence[PointOperation]:
@@ -196,36 +228,107 @@ class Lots:
         return (await self.session.execute(stmt)).scalars().all()
 
 
+class Purchases:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def by_receipt(self, outlet_id: int, receipt_id: str) -> Purchase | None:
+        stmt = select(Purchase).where(Purchase.outlet_id == outlet_id,
+                                      Purchase.receipt_id == receipt_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def get(self, purchase_id: int) -> Purchase | None:
+        return await self.session.get(Purchase, purchase_id)
+
+    async def add(self, purchase: Purchase) -> Purchase:
+        self.session.add(purchase)
+        await self.session.flush()
+        return purchase
+
+    async def refund_by_key(self, purchase_id: int, refund_key: str) -> Refund | None:
+        stmt = select(Refund).where(Refund.purchase_id == purchase_id, Refund.refund_key == refund_key)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    def add_refund(self, refund: Refund) -> None:
+        self.session.add(refund)
+
+    async def count_of(self, customer_id: int) -> int:
+        stmt = select(func.count(Purchase.id)).where(Purchase.customer_id == customer_id)
+        return (await self.session.execute(stmt)).scalar_one()
+
+
+class Outlets:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def default(self) -> Outlet:
+        """The first outlet (the migration creates "Main")."""
+        stmt = select(Outlet).order_by(Outlet.id).limit(1)
+        return (await self.session.execute(stmt)).scalar_one()
+
+    async def by_name(self, name: str) -> Outlet | None:
+        return (await self.session.execute(select(Outlet).where(Outlet.name == name))).scalar_one_or_none()
+
+    async def get(self, outlet_id: int) -> Outlet | None:
+        return await self.session.get(Outlet, outlet_id)
+
+    async def all(self) -> Sequence[Outlet]:
+        return (await self.session.execute(select(Outlet).order_by(Outlet.id))).scalars().all()
+
+    async def add(self, name: str, now: datetime) -> Outlet:
+        outlet = Outlet(name=name, created_at=now)
+        self.session.add(outlet)
+        await self.session.flush()
+        return outlet
+
+    async def add_key(self, outlet_id: int, key_hash: str, label: str | None, now: datetime) -> PosKey:
+        key = PosKey(outlet_id=outlet_id, key_hash=key_hash, label=label, created_at=now)
+        self.session.add(key)
+        await self.session.flush()
+        return key
+
+    async def by_key_hash(self, key_hash: str) -> PosKey | None:
+        stmt = select(PosKey).where(PosKey.key_hash == key_hash, PosKey.revoked_at.is_(None))
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+
 class StaffMembers:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def has_admin(self) -> bool:
-        return await self.session.scalar(select(Staff.identity_id).where(Staff.role == "admin").limit(1)) is not None
+        stmt = select(Staff.identity_id).where(Staff.role == "admin").limit(1)
+        return await self.session.scalar(stmt) is not None
 
-    async def grant(self, identity_id: int, role: str, invited_by: int | None, now: datetime) -> None:
+    async def grant(self, identity_id: int, role: str, outlet_id: int | None,
+                    invited_by: int | None, now: datetime) -> None:
         staff = await self.session.get(Staff, identity_id)
         if staff is None:
-            self.session.add(
-                Staff(identity_id=identity_id, role=role, invited_by=invited_by, created_at=now)
-            )
-        elif staff.role != "admin":  # an invite never demotes an admin
+            self.session.add(Staff(identity_id=identity_id, role=role, outlet_id=outlet_id,
+                                   invited_by=invited_by, created_at=now))
+            return
+        if staff.role != "admin":  # an invite never demotes an admin
             staff.role = role
+        staff.outlet_id = outlet_id or staff.outlet_id
 
-    async def add_invite(self, token_hash: str, role: str, created_by: int | None, now: datetime) -> None:
-        self.session.add(
-            StaffInvite(token_hash=token_hash, role=role, created_by=created_by, created_at=now)
-        )
+    def add_invite(self, invite: StaffInvite) -> None:
+        self.session.add(invite)
 
-    async def use_invite(self, token_hash: str, identity_id: int, now: datetime) -> str | None:
-        """Mark an unused invite as used by this identity; return its role, or None."""
-        stmt = (
-            update(StaffInvite)
-            .where(StaffInvite.token_hash == token_hash, StaffInvite.used_at.is_(None))
-            .values(used_by=identity_id, used_at=now)
-            .returning(StaffInvite.role)
-        )
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+    async def use_invite(self, token_hash: str, identity_id: int, now: datetime) -> StaffInvite | None:
+        """Mark an unused, unexpired invite as used by this identity; None if there is none."""
+        invite = await self.session.get(StaffInvite, token_hash, with_for_update=True)
+        if invite is None or invite.used_at is not None or (
+                invite.expires_at is not None and invite.expires_at <= now):
+            return None
+        invite.used_by, invite.used_at = identity_id, now
+        await self.session.flush()
+        return invite
+
+    async def revoke_bootstrap_invites(self) -> None:
+        """Forget the unused admin links printed at start (made by nobody)."""
+        await self.session.execute(delete(StaffInvite).where(
+            StaffInvite.role == "admin", StaffInvite.created_by.is_(None),
+            StaffInvite.used_at.is_(None)))
 
 
 class Secrets:

@@ -11,7 +11,9 @@ from bot.storage.repositories import (
     Customers,
     Identities,
     Lots,
+    Outlets,
     ProcessedEvents,
+    Purchases,
     Secrets,
     StaffMembers,
 )
@@ -32,6 +34,8 @@ class UnitOfWork:
         self.customers = Customers(self.session)
         self.conversations = Conversations(self.session)
         self.lots = Lots(self.session)
+        self.purchases = Purchases(self.session)
+        self.outlets = Outlets(self.session)
         self.staff = StaffMembers(self.session)
         self.secrets = Secrets(self.session)
         return self
@@ -46,6 +50,3 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         await self.session.commit()
-
-    async def rollback(self) -> None:
-        await self.session.rollback()

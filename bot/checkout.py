@@ -1,0 +1,286 @@
+"""Purchases and refunds: the points rules of the program, applied in one transaction.
+
+Rules (defaults in config): the tier that applies to a purchase counts that purchase (the
+first one is at Silver); points pay at most ``amount × max discount × tier share`` and never
+more than the balance; cashback is earned on the part paid with money only; points are
+whole currency units, always rounded down. A purchase is unique by (outlet, receipt): the
+same request again returns the recorded result and changes nothing.
+
+A refund (full or partial) reverses proportionally: the cashback is taken back (first from
+the purchase's own lot, never below zero) and the spent points come back as one new lot
+that lives until the latest expiry of the lots they were taken from, and at least
+``refund_points_min_days``. A full refund takes the purchase off the purchase count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.clock import Clock
+from bot.config import ProgramSettings, Tier
+from bot.ledger import Ledger
+from bot.money import MINOR_PER_UNIT
+from bot.storage.models import Customer, Purchase, Refund
+from bot.storage.uow import UnitOfWork
+from bot.tiers import current_tier
+
+
+class CheckoutError(Exception):
+    """A request the rules refuse; ``code`` is stable (the API returns it)."""
+
+    code = "checkout_error"
+
+
+class SpendAboveCap(CheckoutError):
+    code = "spend_above_cap"
+
+    def __init__(self, requested: int, cap: int) -> None:
+        super().__init__(f"{requested} points requested, at most {cap} allowed")
+        self.requested, self.cap = requested, cap
+
+
+class ReceiptConflict(CheckoutError):
+    code = "receipt_conflict"
+
+
+class UnknownReceipt(CheckoutError):
+    code = "unknown_receipt"
+
+
+class RefundTooLarge(CheckoutError):
+    code = "refund_too_large"
+
+    def __init__(self, refundable: int) -> None:
+        super().__init__(f"at most {refundable} minor units can still be refunded")
+        self.refundable = refundable
+
+
+class FutureDate(CheckoutError):
+    code = "future_date"
+
+
+class CustomerGone(CheckoutError):
+    code = "customer_not_found"
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseResult:
+    purchase_id: int
+    receipt_id: str
+    customer_id: int
+    amount: int  # minor units
+    earned: int
+    spent: int
+    balance: int
+    tier: str | None
+    tier_before: str | None
+    replayed: bool  # True when this receipt was already recorded
+    referrer_rewarded: int | None = None  # the referrer's customer id, when this paid them
+
+    @property
+    def tier_changed(self) -> bool:
+        return self.tier != self.tier_before
+
+
+@dataclass(frozen=True, slots=True)
+class RefundResult:
+    purchase_id: int
+    receipt_id: str
+    customer_id: int | None
+    amount: int
+    refunded_total: int
+    points_returned: int
+    points_reversed: int
+    balance: int
+    replayed: bool
+
+
+def spend_cap(amount: int, balance: int, tier: Tier | None, program: ProgramSettings) -> int:
+    """The most points a purchase of ``amount`` (minor units) may take: 4,000 at 15 % max
+    discount is 600, of which Silver (25 %) may pay 150, Gold (75 %) 450, Platinum 600."""
+    share = tier.spend_share_percent if tier else 0
+    by_rules = amount * program.max_discount_percent * share // (100 * 100 * MINOR_PER_UNIT)
+    return max(0, min(balance, by_rules))
+
+
+def cashback(paid: int, tier: Tier | None) -> int:
+    """Points for the part paid with money (minor units), rounded down."""
+    return paid * (tier.cashback_percent if tier else 0) // (100 * MINOR_PER_UNIT)
+
+
+def request_fingerprint(customer_id: int, amount: int, spend: int) -> str:
+    raw = json.dumps([customer_id, amount, spend])
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class Checkout:
+    def __init__(self, uow: UnitOfWork, clock: Clock, program: ProgramSettings) -> None:
+        self.uow = uow
+        self.clock = clock
+        self.program = program
+        self.ledger = Ledger(uow, clock)
+
+    def tier_for_next_purchase(self, customer: Customer, amount: int) -> Tier | None:
+        return current_tier(customer.purchase_count + 1, self.program, customer.total_spent + amount)
+
+    async def cap_for(self, customer: Customer, amount: int) -> int:
+        balance = await self.ledger.balance(customer.id)
+        return spend_cap(amount, balance, self.tier_for_next_purchase(customer, amount), self.program)
+
+    async def purchase(
+        self,
+        *,
+        customer_id: int,
+        outlet_id: int,
+        receipt_id: str,
+        amount: int,
+        spend: int = 0,
+        occurred_at: datetime | None = None,
+        source: str = "pos",
+        actor: int | None = None,
+    ) -> PurchaseResult:
+        now = self.clock.now()
+        if occurred_at is not None and occurred_at > now:
+            raise FutureDate("a purchase can't happen in the future")
+        await self.uow.customers.lock(customer_id)
+        fingerprint = request_fingerprint(customer_id, amount, spend)
+        existing = await self.uow.purchases.by_receipt(outlet_id, receipt_id)
+        if existing is not None:
+            if existing.request_hash != fingerprint:
+                raise ReceiptConflict(f"receipt {receipt_id} is already recorded with other data")
+            return self._replay(existing)
+        customer = await self.uow.customers.get(customer_id)
+        if customer is None:
+            raise CustomerGone(f"no customer {customer_id}")
+        tier_before = current_tier(customer.purchase_count, self.program, customer.total_spent)
+        tier = self.tier_for_next_purchase(customer, amount)
+        cap = spend_cap(amount, await self.ledger.balance(customer_id), tier, self.program)
+        if spend < 0 or spend > cap:
+            raise SpendAboveCap(spend, cap)
+        purchase = await self.uow.purchases.add(Purchase(
+            outlet_id=outlet_id, receipt_id=receipt_id, customer_id=customer_id, amount=amount,
+            points_spent=spend, points_earned=0, refunded_amount=0, points_returned=0,
+            points_reversed=0, balance_after=0, tier_after=tier.code if tier else None,
+            request_hash=fingerprint, source=source, actor_identity_id=actor,
+            occurred_at=occurred_at or now, created_at=now,
+        ))
+        if spend:
+            await self.ledger.spend(customer_id, spend, "purchase", reference=receipt_id,
+                                    purchase_id=purchase.id, actor=actor)
+        earned = cashback(amount - spend * MINOR_PER_UNIT, tier)
+        if earned:
+            await self.ledger.earn(customer_id, earned, "purchase",
+                                   timedelta(days=self.program.purchase_points_days),
+                                   hold=timedelta(days=self.program.purchase_points_hold_days),
+                                   reference=receipt_id, purchase_id=purchase.id, actor=actor)
+        customer.purchase_count += 1
+        customer.total_spent += amount
+        referrer = await self._reward_referral(customer, purchase.id)
+        purchase.points_earned = earned
+        purchase.balance_after = await self.ledger.balance(customer_id)
+        return PurchaseResult(purchase.id, receipt_id, customer_id, amount, earned, spend,
+                              purchase.balance_after, purchase.tier_after,
+                              tier_before.code if tier_before else None, replayed=False,
+                              referrer_rewarded=referrer)
+
+    async def _reward_referral(self, customer: Customer, purchase_id: int) -> int | None:
+        """After a referred customer's first purchase both sides get the referral bonus
+        (the referrer at most ``referral_daily_cap`` times a day). Returns the referrer's id
+        when they were rewarded."""
+        program = self.program
+        if (customer.referred_by is None or customer.referral_rewarded_at is not None
+                or program.referral_bonus <= 0):
+            return None
+        now = self.clock.now()
+        customer.referral_rewarded_at = now
+        lifetime = timedelta(days=program.referral_bonus_days)
+        await self.ledger.earn(customer.id, program.referral_bonus, "referral", lifetime,
+                               purchase_id=purchase_id)
+        referrer = customer.referred_by
+        paid_today = await self.uow.lots.count_operations(referrer, "referral", now - timedelta(days=1))
+        if paid_today >= program.referral_daily_cap:
+            return None
+        await self.ledger.earn(referrer, program.referral_bonus, "referral", lifetime,
+                               reference=f"friend:{customer.id}")
+        return referrer
+
+    def _replay(self, purchase: Purchase) -> PurchaseResult:
+        return PurchaseResult(purchase.id, purchase.receipt_id, purchase.customer_id or 0,
+                              purchase.amount, purchase.points_earned, purchase.points_spent,
+                              purchase.balance_after, purchase.tier_after, purchase.tier_after,
+                              replayed=True)
+
+    async def refund(
+        self,
+        *,
+        outlet_id: int,
+        receipt_id: str,
+        amount: int | None = None,
+        refund_key: str | None = None,
+        actor: int | None = None,
+    ) -> RefundResult:
+        """Refund ``amount`` minor units of a purchase (all that is left when None)."""
+        purchase = await self.uow.purchases.by_receipt(outlet_id, receipt_id)
+        if purchase is None:
+            raise UnknownReceipt(f"no purchase with receipt {receipt_id}")
+        customer_id = purchase.customer_id
+        if customer_id is not None:
+            await self.uow.customers.lock(customer_id)
+        if refund_key is not None:
+            done = await self.uow.purchases.refund_by_key(purchase.id, refund_key)
+            if done is not None:
+                return await self._refund_result(purchase, done, replayed=True)
+        refundable = purchase.amount - purchase.refunded_amount
+        amount = refundable if amount is None else amount
+        if amount <= 0 or amount > refundable:
+            raise RefundTooLarge(refundable)
+        kept = refundable - amount
+        keep_earned = purchase.points_earned * kept // purchase.amount
+        keep_spent = purchase.points_spent * kept // purchase.amount
+        reverse = purchase.points_earned - purchase.points_reversed - keep_earned
+        give_back = purchase.points_spent - purchase.points_returned - keep_spent
+        reversed_now = 0
+        if customer_id is not None:
+            reversed_now = await self._reverse(purchase, customer_id, reverse, give_back, actor)
+            await self._recount(customer_id, amount, full=kept == 0)
+        refund = Refund(purchase_id=purchase.id, refund_key=refund_key, amount=amount,
+                        points_returned=give_back, points_reversed=reversed_now,
+                        actor_identity_id=actor, created_at=self.clock.now())
+        self.uow.purchases.add_refund(refund)
+        purchase.refunded_amount += amount
+        purchase.points_returned += give_back
+        purchase.points_reversed += reverse  # a shortfall is forgiven, not carried over
+        return await self._refund_result(purchase, refund, replayed=False)
+
+    async def _reverse(self, purchase: Purchase, customer_id: int, reverse: int, give_back: int,
+                       actor: int | None) -> int:
+        taken = 0
+        if reverse > 0:
+            taken = await self.ledger.take_back(customer_id, reverse, "refund",
+                                                purchase_id=purchase.id,
+                                                reference=purchase.receipt_id, actor=actor)
+        if give_back > 0:
+            now = self.clock.now()
+            latest = await self.uow.lots.latest_expiry_spent_by(purchase.id)
+            until = max(latest or now, now + timedelta(days=self.program.refund_points_min_days))
+            await self.ledger.earn(customer_id, give_back, "refund", until - now,
+                                   reference=purchase.receipt_id, purchase_id=purchase.id,
+                                   actor=actor)
+        return taken
+
+    async def _recount(self, customer_id: int, amount: int, full: bool) -> None:
+        customer = await self.uow.customers.get(customer_id)
+        if customer is None:
+            return
+        customer.total_spent = max(0, customer.total_spent - amount)
+        if full:
+            customer.purchase_count = max(0, customer.purchase_count - 1)
+
+    async def _refund_result(self, purchase: Purchase, refund: Refund, replayed: bool) -> RefundResult:
+        balance = await self.ledger.balance(purchase.customer_id) if purchase.customer_id else 0
+        return RefundResult(purchase.id, purchase.receipt_id, purchase.customer_id, refund.amount,
+                            purchase.refunded_amount, refund.points_returned,
+                            refund.points_reversed, balance, replayed)

@@ -1,0 +1,39 @@
+"""Periodic upkeep: burn expired points on the ledger, forget old inbound event ids."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import delete
+
+from bot.core import Core
+from bot.ledger import Ledger
+from bot.storage.models import ProcessedEvent
+
+log = logging.getLogger(__name__)
+
+# Platforms redeliver within hours; Telegram may reuse update ids after a week of silence.
+KEEP_EVENT_IDS = timedelta(days=2)
+
+
+async def expire_points(core: Core) -> int:
+    """Record the burning of every lot past its expiry, a batch per transaction."""
+    total = 0
+    while True:
+        async with core.unit_of_work() as uow:
+            burnt = await Ledger(uow, core.services.clock).expire_due()
+            await uow.commit()
+        if not burnt:
+            break
+        total += burnt
+    if total:
+        log.info("expired %d points", total)
+    return total
+
+
+async def forget_old_event_ids(core: Core) -> None:
+    async with core.unit_of_work() as uow:
+        cutoff = core.services.clock.now() - KEEP_EVENT_IDS
+        await uow.session.execute(delete(ProcessedEvent).where(ProcessedEvent.processed_at < cutoff))
+        await uow.commit()

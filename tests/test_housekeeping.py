@@ -1,0 +1,34 @@
+"""Upkeep jobs: expired points are recorded as burnt; old inbound event ids are forgotten."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.scheduler import build_scheduler
+from bot.scheduler.housekeeping import expire_points, forget_old_event_ids
+from bot.storage.models import ProcessedEvent
+from tests.chat import text_of
+
+
+async def test_expired_welcome_bonus_is_recorded_as_burnt(app, chat, clock):
+    ivan = chat("42")
+    await ivan.sign_up()
+    clock.advance(days=91)
+    assert await expire_points(app.core) == 100
+    assert await expire_points(app.core) == 0  # once
+    assert "−100 сгорание" in text_of(await ivan.press("balance"))
+
+
+async def test_old_event_ids_are_forgotten(app, chat, clock):
+    await chat("42").send("/start", event_id="7")
+    clock.advance(days=3)
+    await chat("42").send("/menu", event_id="8")
+    await forget_old_event_ids(app.core)
+    async with app.core.unit_of_work() as uow:
+        ids = (await uow.session.execute(select(ProcessedEvent.event_id))).scalars().all()
+    assert ids == ["8"]
+
+
+def test_the_jobs_are_scheduled_by_id(app):
+    scheduler = build_scheduler(app.core)
+    assert {job.id for job in scheduler.get_jobs()} == {"expire-points", "forget-event-ids"}
