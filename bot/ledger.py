@@ -69,6 +69,7 @@ class Ledger:
                      amount=points, remaining=points, created_at=now,
                      available_at=now + hold, expires_at=now + lifetime)
         )
+        await self.uow.session.flush()  # the new lot counts in the balance at once
         return operation
 
     async def spend(

@@ -1,0 +1,54 @@
+"""What a customer is told after a purchase or a refund made by a cashier or a till.
+Rendered in the customer's own language when delivered (see bot/notify.py)."""
+
+from __future__ import annotations
+
+from bot.checkout import PurchaseResult, RefundResult
+from bot.config import Settings
+from bot.i18n import Translator
+from bot.notify import Notification
+from bot.replies import Button, Reply, Text, keyboard
+from bot.tiers import tier_label
+
+RATINGS = range(1, 6)
+
+
+def review_payload(purchase_id: int, rating: int) -> str:
+    return f"review:{purchase_id}:{rating}"
+
+
+def purchase_notice(result: PurchaseResult, settings: Settings) -> Notification:
+    def render(t: Translator) -> list[Reply]:
+        _ = t.gettext
+        lines = [_("Thank you for your purchase of {amount}!").format(
+            amount=t.money(result.amount, settings.shop.currency))]
+        if result.spent:
+            lines.append(_("Paid with points: {points}.").format(points=t.points(result.spent)))
+        if result.earned:
+            lines.append(_("Earned: +{points}.").format(points=t.points(result.earned)))
+        lines.append(_("Balance: {points}.").format(points=t.points(result.balance)))
+        if result.tier_changed and result.tier:
+            tier = next((x for x in settings.program.tiers if x.code == result.tier), None)
+            lines.append(_("Congratulations, your new tier is {tier}!").format(
+                tier=tier_label(tier, _)))
+        lines += ["", _("How was your visit? Rate it from 1 to 5:")]
+        stars = [Button(str(rating), review_payload(result.purchase_id, rating)) for rating in RATINGS]
+        return [Text("\n".join(lines), keyboard(stars))]
+
+    return Notification(render, customer_id=result.customer_id)
+
+
+def refund_notice(result: RefundResult, settings: Settings) -> Notification:
+    def render(t: Translator) -> list[Reply]:
+        _ = t.gettext
+        lines = [_("Your purchase {receipt} was refunded: {amount}.").format(
+            receipt=result.receipt_id, amount=t.money(result.amount, settings.shop.currency))]
+        if result.points_returned:
+            lines.append(_("Points returned: +{points}.").format(points=t.points(result.points_returned)))
+        if result.points_reversed:
+            lines.append(_("Points for it withdrawn: −{points}.").format(
+                points=t.points(result.points_reversed)))
+        lines.append(_("Balance: {points}.").format(points=t.points(result.balance)))
+        return [Text("\n".join(lines))]
+
+    return Notification(render, customer_id=result.customer_id)
