@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import api as pos_api
 from bot.cards import CardTokens, QrImages
 from bot.channels.base import Channel
 from bot.channels.telegram import TelegramChannel
@@ -87,6 +88,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
     core = Core(services, sessions, build_router(), notifier)
     app = web.Application()
     application = Application(settings, engine, core, app)
+    pos_api.install(app, core)
     if settings.web.chat_enabled:
         web_channel = WebChannel(core, settings.web.base_url())
         web_channel.install(app)

@@ -79,6 +79,7 @@ class PurchaseResult:
     tier_before: str | None
     replayed: bool  # True when this receipt was already recorded
     referrer_rewarded: int | None = None  # the referrer's customer id, when this paid them
+    referral_bonus: int = 0  # what this customer got for having been invited
 
     @property
     def tier_changed(self) -> bool:
@@ -145,14 +146,13 @@ class Checkout:
         now = self.clock.now()
         if occurred_at is not None and occurred_at > now:
             raise FutureDate("a purchase can't happen in the future")
-        await self.uow.customers.lock(customer_id)
+        customer = await self.uow.customers.lock(customer_id)
         fingerprint = request_fingerprint(customer_id, amount, spend)
-        existing = await self.uow.purchases.by_receipt(outlet_id, receipt_id)
+        existing = await self.uow.purchases.by_receipt(outlet_id, receipt_id, lock=True)
         if existing is not None:
             if existing.request_hash != fingerprint:
                 raise ReceiptConflict(f"receipt {receipt_id} is already recorded with other data")
             return self._replay(existing)
-        customer = await self.uow.customers.get(customer_id)
         if customer is None:
             raise CustomerGone(f"no customer {customer_id}")
         tier_before = current_tier(customer.purchase_count, self.program, customer.total_spent)
@@ -178,22 +178,22 @@ class Checkout:
                                    reference=receipt_id, purchase_id=purchase.id, actor=actor)
         customer.purchase_count += 1
         customer.total_spent += amount
-        referrer = await self._reward_referral(customer, purchase.id)
+        bonus, referrer = await self._reward_referral(customer, purchase.id)
         purchase.points_earned = earned
         purchase.balance_after = await self.ledger.balance(customer_id)
         return PurchaseResult(purchase.id, receipt_id, customer_id, amount, earned, spend,
                               purchase.balance_after, purchase.tier_after,
                               tier_before.code if tier_before else None, replayed=False,
-                              referrer_rewarded=referrer)
+                              referrer_rewarded=referrer, referral_bonus=bonus)
 
-    async def _reward_referral(self, customer: Customer, purchase_id: int) -> int | None:
+    async def _reward_referral(self, customer: Customer, purchase_id: int) -> tuple[int, int | None]:
         """After a referred customer's first purchase both sides get the referral bonus
-        (the referrer at most ``referral_daily_cap`` times a day). Returns the referrer's id
-        when they were rewarded."""
+        (the referrer at most ``referral_daily_cap`` times a day). Returns the customer's
+        bonus and the referrer's id when they were rewarded too."""
         program = self.program
         if (customer.referred_by is None or customer.referral_rewarded_at is not None
                 or program.referral_bonus <= 0):
-            return None
+            return 0, None
         now = self.clock.now()
         customer.referral_rewarded_at = now
         lifetime = timedelta(days=program.referral_bonus_days)
@@ -202,10 +202,10 @@ class Checkout:
         referrer = customer.referred_by
         paid_today = await self.uow.lots.count_operations(referrer, "referral", now - timedelta(days=1))
         if paid_today >= program.referral_daily_cap:
-            return None
+            return program.referral_bonus, None
         await self.ledger.earn(referrer, program.referral_bonus, "referral", lifetime,
                                reference=f"friend:{customer.id}")
-        return referrer
+        return program.referral_bonus, referrer
 
     def _replay(self, purchase: Purchase) -> PurchaseResult:
         return PurchaseResult(purchase.id, purchase.receipt_id, purchase.customer_id or 0,
@@ -223,12 +223,16 @@ class Checkout:
         actor: int | None = None,
     ) -> RefundResult:
         """Refund ``amount`` minor units of a purchase (all that is left when None)."""
-        purchase = await self.uow.purchases.by_receipt(outlet_id, receipt_id)
-        if purchase is None:
+        found = await self.uow.purchases.by_receipt(outlet_id, receipt_id)
+        if found is None:
             raise UnknownReceipt(f"no purchase with receipt {receipt_id}")
-        customer_id = purchase.customer_id
+        customer_id = found.customer_id
         if customer_id is not None:
             await self.uow.customers.lock(customer_id)
+        # re-read under lock: a refund that ran meanwhile must be seen, not repeated
+        purchase = await self.uow.purchases.by_receipt(outlet_id, receipt_id, lock=True)
+        if purchase is None:  # purchases are never deleted; kept for the type checker
+            raise UnknownReceipt(f"no purchase with receipt {receipt_id}")
         if refund_key is not None:
             done = await self.uow.purchases.refund_by_key(purchase.id, refund_key)
             if done is not None:

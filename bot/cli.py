@@ -1,4 +1,5 @@
-"""The command line: ``loyalty-bot [--config PATH] run | db upgrade``."""
+"""The command line: ``loyalty-bot [--config PATH] run | db upgrade | import FILE |
+outlets add|list | keys create|list|revoke``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 import logging
 import sys
 
+from bot.api import manage
 from bot.config import CONFIG_ENV, load_settings
 from bot.storage import database
 
@@ -22,7 +24,32 @@ def parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply all migrations")
+    manage.add_commands(commands)  # outlets add|list, keys create|list|revoke
+    add_import_command(commands)
     return main
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def add_import_command(commands) -> None:  # type: ignore[no-untyped-def]
+    load = commands.add_parser(
+        "import", help="load an existing customer base from a CSV file",
+        description="Columns: phone (required), name, birthday (DD.MM.YYYY or DD.MM), "
+                    "balance (opening points). Delimiter , or ; and UTF-8 (Excel's BOM is fine).")
+    load.add_argument("file", help="the CSV file, e.g. customers.csv")
+    load.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
+    load.add_argument("--region", help="how to read phones without a country code "
+                                       "(default: shop.phone_region)")
+    load.add_argument("--balance-days", type=_positive_int, metavar="N",
+                      help="opening balances burn after N days (default: program.purchase_points_days)")
+    load.add_argument("--no-rejected-file", action="store_true",
+                      help="don't write the rejected rows next to the file "
+                           "(customers.csv → customers.rejected.csv)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(database.upgrade(settings.database.url))
         print("database is up to date")
         return 0
+    if args.command in ("outlets", "keys"):
+        return asyncio.run(manage.run(args, settings))
+    if args.command == "import":
+        from bot.importer import run_import
+
+        return asyncio.run(run_import(
+            settings, args.file, dry_run=args.dry_run, region=args.region,
+            balance_days=args.balance_days, rejected_file=not args.no_rejected_file))
     from bot.app import serve
 
     with contextlib.suppress(KeyboardInterrupt):

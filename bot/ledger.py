@@ -115,7 +115,7 @@ class Ledger:
         below zero. Returns how many points were actually taken."""
         now = self.clock.now()
         await self.uow.customers.lock(customer_id)
-        own = await self.uow.lots.lot_ids_of_purchase(purchase_id) if purchase_id else set()
+        own = await self.uow.lots.cashback_lot_ids(purchase_id) if purchase_id else set()
         lots = sorted(await self.uow.lots.live_lots(customer_id, now),
                       key=lambda lot: lot.id not in own)  # stable: then by expiry
         taken = min(points, sum(lot.remaining for lot in lots))

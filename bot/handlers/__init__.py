@@ -5,19 +5,35 @@ from __future__ import annotations
 from bot.handlers import (
     balance,
     card,
+    checkout,
+    checkout_confirm,
+    checkout_draft,
+    checkout_points,
+    checkout_reward,
+    desk,
     fallback,
+    feedback,
     menu,
+    profile,
+    referral,
+    refund,
+    rewards,
     rules,
     settings,
     signup,
     staff,
     status,
+    team,
 )
 from bot.routing import Router
 
-# Gates run in this order: staff invites and card scans work for anyone, sign-up comes
-# before everything else, and unsupported input is answered once someone is a member.
-MODULES = (staff, card, signup, fallback, menu, balance, status, rules, settings)
+# Gates run in this order: staff invites and card scans work for anyone, the staff's own
+# routes (checkout, refunds, the staff list) come before sign-up (a cashier need not be a
+# customer; anyone else is refused there), sign-up comes before everything else, and
+# unsupported input is answered once someone is a member.
+MODULES = (staff, card, desk, checkout, checkout_draft, checkout_points, checkout_confirm,
+           checkout_reward, refund, team, signup, fallback, menu, balance, status, rules, settings, rewards,
+           referral, feedback, profile)
 
 
 def build_router() -> Router:

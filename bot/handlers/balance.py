@@ -25,6 +25,7 @@ REASONS = {
     "reward": N_("reward"),
     "adjustment": N_("adjustment"),
     "expiry": N_("expired"),
+    "import": N_("opening balance"),
 }
 OTHER = N_("other")
 

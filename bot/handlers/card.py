@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.cards import TOKEN_PREFIX, format_card_number
 from bot.context import Context
 from bot.events import Event, EventKind
+from bot.handlers.checkout import serve_scanned_card
 from bot.handlers.menu import menu_button
 from bot.replies import Button, Picture, Reply, Text, keyboard
 from bot.routing import Router
@@ -37,11 +38,13 @@ async def show_card(event: Event, ctx: Context) -> list[Reply]:
 
 @router.gate
 async def scanned_card(event: Event, ctx: Context) -> list[Reply] | None:
-    """Someone opened a card's QR link. Only staff will serve it at checkout; anyone else
-    learns nothing but that it is a loyalty card."""
+    """Someone opened a card's QR link. Staff get the checkout screen for that customer;
+    anyone else learns nothing but that it is a loyalty card."""
     if not (event.kind is EventKind.COMMAND and event.command == "start"
             and (event.payload or "").startswith(TOKEN_PREFIX)):
         return None
+    if ctx.role is not None:
+        return await serve_scanned_card(ctx, (event.payload or "").removeprefix(TOKEN_PREFIX))
     text = ctx._("This is a loyalty card of {shop}.").format(shop=ctx.settings.shop.name)
     if not ctx.is_member:
         text += "\n" + ctx._("Want your own? Send /start to join.")

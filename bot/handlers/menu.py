@@ -16,6 +16,9 @@ MENU_COMMANDS = (
     ("card", N_("My card")),
     ("balance", N_("Balance and history")),
     ("status", N_("My tier")),
+    ("rewards", N_("Rewards")),
+    ("friends", N_("Invite a friend")),
+    ("feedback", N_("Rate a visit")),
     ("settings", N_("Settings")),
     ("rules", N_("Program rules")),
 )
@@ -31,10 +34,21 @@ def main_menu(ctx: Context, text: str | None = None) -> Text:
         text or _("What would you like to see?"),
         keyboard(
             [Button(_("💳 Card"), "card"), Button(_("💰 Balance & history"), "balance")],
-            [Button(_("⭐ Status"), "status"), Button(_("📋 Rules"), "rules")],
-            [Button(_("⚙️ Settings"), "settings")],
+            [Button(_("⭐ Status"), "status"), Button(_("🎁 Rewards"), "rewards")],
+            [Button(_("🤝 Invite a friend"), "friends"), Button(_("💬 Feedback"), "feedback")],
+            profile_row(ctx),
+            [Button(_("⚙️ Settings"), "settings"), Button(_("📋 Rules"), "rules")],
         ),
     )
+
+
+def profile_row(ctx: Context) -> list[Button]:
+    """While the profile bonus is still to be had, the menu offers it."""
+    bonus, customer = ctx.settings.program.profile_bonus, ctx.customer
+    if bonus <= 0 or customer is None or customer.profile_completed_at is not None:
+        return []
+    return [Button(ctx._("📝 Complete my profile: +{points}").format(points=ctx.t.points(bonus)),
+                   "profile")]
 
 
 @router.command("start")

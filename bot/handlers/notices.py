@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bot.checkout import PurchaseResult, RefundResult
 from bot.config import Settings
+from bot.handlers.referral import referral_notice
 from bot.i18n import Translator
 from bot.notify import Notification
 from bot.replies import Button, Reply, Text, keyboard
@@ -26,6 +27,9 @@ def purchase_notice(result: PurchaseResult, settings: Settings) -> Notification:
             lines.append(_("Paid with points: {points}.").format(points=t.points(result.spent)))
         if result.earned:
             lines.append(_("Earned: +{points}.").format(points=t.points(result.earned)))
+        if result.referral_bonus:
+            lines.append(_("And +{points} for joining on a friend's invitation.").format(
+                points=t.points(result.referral_bonus)))
         lines.append(_("Balance: {points}.").format(points=t.points(result.balance)))
         if result.tier_changed and result.tier:
             tier = next((x for x in settings.program.tiers if x.code == result.tier), None)
@@ -36,6 +40,15 @@ def purchase_notice(result: PurchaseResult, settings: Settings) -> Notification:
         return [Text("\n".join(lines), keyboard(stars))]
 
     return Notification(render, customer_id=result.customer_id)
+
+
+def purchase_notifications(result: PurchaseResult, settings: Settings) -> list[Notification]:
+    """Everyone a recorded purchase concerns: its customer, and the friend who invited them
+    when this first purchase paid the referral bonus."""
+    notifications = [purchase_notice(result, settings)]
+    if result.referrer_rewarded is not None:
+        notifications.append(referral_notice(result.referrer_rewarded, settings))
+    return notifications
 
 
 def refund_notice(result: RefundResult, settings: Settings) -> Notification:

@@ -32,11 +32,14 @@ def settings_screen(ctx: Context, intro: str | None = None) -> Text:
         [Button(("✅ " if getattr(customer, field) else "☐ ") + _(label), f"settings:topic:{topic}")]
         for topic, (field, label) in TOPICS.items()
     ]
+    profile_label = (_("📝 My profile") if customer.profile_completed_at
+                     else _("📝 Complete my profile"))
     text = _("Settings. Tap a message type to switch it on or off; purchase confirmations "
              "always arrive.")
     return Text(
         f"{intro}\n\n{text}" if intro else text,
-        keyboard(languages, *topics, [Button(_("🗑 Delete my data"), "settings:delete")],
+        keyboard(languages, *topics, [Button(profile_label, "profile")],
+                 [Button(_("🗑 Delete my data"), "settings:delete")],
                  [menu_button(ctx)]),
     )
 

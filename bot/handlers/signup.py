@@ -18,6 +18,7 @@ from bot.context import Context
 from bot.events import Event, EventKind
 from bot.handlers.fallback import unsupported_text
 from bot.handlers.menu import main_menu
+from bot.handlers.referral import attribute_referral
 from bot.handlers.rules import rules_text
 from bot.keys import phone_fingerprint
 from bot.phones import example_phone, normalize_phone
@@ -123,7 +124,8 @@ async def attach_customer(ctx: Context, phone: str, verified: bool) -> list[Repl
             ),
             new_card_number,
         )
-    return [Text(ctx._("Thank you, the number is saved."))] + current_step(ctx).prompt(ctx)
+        await attribute_referral(ctx, joining(ctx))
+    return [Text(ctx._("Thank you, the number is saved."))] + await next_step(ctx)
 
 
 # --- name --------------------------------------------------------------------------------
@@ -152,7 +154,7 @@ async def accept_name(event: Event, ctx: Context) -> list[Reply]:
         return [Text(ctx._("Please send your name, up to {limit} characters.").format(
             limit=MAX_NAME_LENGTH))] + name_prompt(ctx)
     joining(ctx).name = name
-    return birthday_prompt(ctx)
+    return await next_step(ctx)
 
 
 # --- birthday ----------------------------------------------------------------------------
@@ -215,6 +217,15 @@ def current_step(ctx: Context) -> Step:
     return next(step for step in STEPS if not step.done(ctx))
 
 
+async def next_step(ctx: Context) -> list[Reply]:
+    """The next question, or the welcome when nothing is left to ask: the birthday of a
+    customer enrolled at the till or imported is already known, and set once."""
+    step = current_step(ctx)
+    if step.name == "birthday" and ctx.customer is not None and ctx.customer.birth_month is not None:
+        return await finish(ctx)
+    return step.prompt(ctx)
+
+
 # --- the gate ----------------------------------------------------------------------------
 
 @router.gate
@@ -230,7 +241,7 @@ async def sign_up(event: Event, ctx: Context) -> list[Reply] | None:
         if event.command == "start":
             remember_source(ctx, event.payload)
             if step.name != "consent":
-                return [Text(ctx._("Let's continue where we stopped."))] + step.prompt(ctx)
+                return [Text(ctx._("Let's continue where we stopped."))] + await next_step(ctx)
         return step.prompt(ctx)
     if event.kind is EventKind.UNSUPPORTED:
         return [Text(unsupported_text(ctx))] + step.prompt(ctx)

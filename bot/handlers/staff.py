@@ -1,11 +1,13 @@
-"""Staff invite links: whoever opens one becomes a cashier or an admin (once)."""
+"""Staff invite links: an admin makes one with /invite; whoever opens it becomes a cashier
+or an admin (once, within 24 hours)."""
 
 from __future__ import annotations
 
 from bot.context import Context
 from bot.events import Event, EventKind
+from bot.handlers.desk import ADMIN, desk, staff_only
 from bot.i18n import N_
-from bot.invites import INVITE_PREFIX, hash_token
+from bot.invites import INVITE_LIFETIME, INVITE_PREFIX, ROLES, create_invite, hash_token
 from bot.replies import Reply, Text
 from bot.routing import Router
 
@@ -33,4 +35,35 @@ async def accept_invite(event: Event, ctx: Context) -> list[Reply] | None:
         role=ctx._(ROLE_NAMES[role]), shop=ctx.settings.shop.name)
     if not ctx.is_member:
         text += "\n" + ctx._("To get your own loyalty card as well, send /start.")
-    return [Text(text)]
+    return [Text(text), desk(ctx)]
+
+
+router.gate(staff_only(router, ADMIN))  # after the invite gate: anyone may open a link
+
+
+@router.command("invite")
+async def invite(event: Event, ctx: Context) -> list[Reply]:
+    """/invite cashier, /invite admin, optionally with the outlet's name: /invite cashier Mall"""
+    _ = ctx._
+    role, _sep, wanted = (event.payload or "").strip().partition(" ")
+    role, wanted, outlet = role.lower(), wanted.strip(), None
+    if role not in ROLES:
+        return [Text(_("Send /invite cashier or /invite admin, optionally with the outlet's "
+                       "name: /invite cashier {outlet}").format(
+            outlet=(await ctx.uow.outlets.default()).name))]
+    if wanted:
+        outlets = await ctx.uow.outlets.all()
+        outlet = next((o for o in outlets if o.name.casefold() == wanted.casefold()), None)
+        if outlet is None:
+            return [Text(_("There is no outlet «{name}». The outlets: {outlets}.").format(
+                name=wanted, outlets=", ".join(o.name for o in outlets)))]
+    payload = await create_invite(ctx.uow, role, ctx.identity.id, ctx.now,
+                                  outlet.id if outlet else None)
+    where = _("Outlet: {outlet}.").format(outlet=outlet.name) if outlet else ""
+    return [Text("\n".join(filter(None, [
+        _("A one-time invite link (role: {role}), valid for {hours} hours:").format(
+            role=_(ROLE_NAMES[role]), hours=int(INVITE_LIFETIME.total_seconds() // 3600)),
+        ctx.channel.deep_link(payload),
+        where,
+        _("Send it only to that person: whoever opens it first gets the role."),
+    ])))]

@@ -91,7 +91,8 @@ class Customers:
         return await self.session.get(Customer, customer_id)
 
     async def by_verified_phone(self, phone: str) -> Customer | None:
-        stmt = select(Customer).where(Customer.phone == phone, Customer.phone_verified.is_(True))
+        stmt = select(Customer).where(Customer.phone == phone,
+                                      Customer.phone_verified == True)  # noqa: E712 (the partial index)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def by_card_number(self, card_number: str) -> Customer | None:
@@ -109,12 +110,14 @@ class Customers:
         await self.session.flush()
         return customer
 
-    async def lock(self, customer_id: int) -> None:
+    async def lock(self, customer_id: int) -> Customer | None:
         """Serialize points changes of one customer (row lock on PostgreSQL; SQLite
-        transactions are already serialized by BEGIN IMMEDIATE)."""
-        await self.session.execute(
-            select(Customer.id).where(Customer.id == customer_id).with_for_update()
-        )
+        transactions are already serialized by BEGIN IMMEDIATE) and return the customer as
+        it is now: what this session read before waiting for the lock may be stale."""
+        await self.session.flush()  # our own pending changes survive the re-read
+        stmt = (select(Customer).where(Customer.id == customer_id).with_for_update()
+                .execution_options(populate_existing=True))
+        return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def erase(self, customer_id: int, phone_hash: str | None, now: datetime) -> None:
         """Delete a person for good: the customer, their points and history (by foreign-key
@@ -180,7 +183,8 @@ class Lots:
                         ) -> Sequence[PointLot]:
         """Unexpired lots with points left, those that expire first first."""
         stmt = (select(PointLot).where(*self._live(customer_id, now, spendable_only))
-                .order_by(PointLot.expires_at, PointLot.id))
+                .order_by(PointLot.expires_at, PointLot.id)
+                .execution_options(populate_existing=True))  # fresh after the customer lock
         return (await self.session.execute(stmt)).scalars().all()
 
     async def available_balance(self, customer_id: int, now: datetime) -> int:
@@ -194,9 +198,11 @@ class Lots:
             PointOperation.created_at >= since)
         return (await self.session.execute(stmt)).scalar_one()
 
-    async def lot_ids_of_purchase(self, purchase_id: int) -> set[int]:
+    async def cashback_lot_ids(self, purchase_id: int) -> set[int]:
+        """The lots of a purchase's cashback (not its refund returns or referral bonus)."""
         stmt = (select(PointLot.id).join(PointOperation, PointLot.operation_id == PointOperation.id)
-                .where(PointOperation.purchase_id == purchase_id))
+                .where(PointOperation.purchase_id == purchase_id, PointOperation.kind == "earn",
+                       PointOperation.reason == "purchase"))
         return set((await self.session.execute(stmt)).scalars())
 
     async def latest_expiry_spent_by(self, purchase_id: int) -> datetime | None:
@@ -214,8 +220,9 @@ class Lots:
         return (await self.session.execute(stmt)).scalars().all()
 
     async def due_lots_of(self, customer_id: int, now: datetime) -> Sequence[PointLot]:
-        stmt = select(PointLot).where(PointLot.customer_id == customer_id, PointLot.remaining > 0,
-                                      PointLot.expires_at <= now)
+        stmt = (select(PointLot).where(PointLot.customer_id == customer_id, PointLot.remaining > 0,
+                                       PointLot.expires_at <= now)
+                .execution_options(populate_existing=True))
         return (await self.session.execute(stmt)).scalars().all()
 
     async def recent_operations(self, customer_id: int, limit: int) -> Sequence[PointOperation]:
@@ -232,9 +239,14 @@ class Purchases:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def by_receipt(self, outlet_id: int, receipt_id: str) -> Purchase | None:
+    async def by_receipt(self, outlet_id: int, receipt_id: str, *, lock: bool = False) -> Purchase | None:
+        """The purchase; with ``lock``, row-locked and re-read (after waiting for the lock,
+        what this session held may be stale)."""
         stmt = select(Purchase).where(Purchase.outlet_id == outlet_id,
                                       Purchase.receipt_id == receipt_id)
+        if lock:
+            await self.session.flush()
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def get(self, purchase_id: int) -> Purchase | None:

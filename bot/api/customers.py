@@ -1,0 +1,82 @@
+"""The customer a till means (a card number, a QR token or a phone), enrolment at the
+till, and the card summary the till shows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bot.api.http import ApiError, invalid
+from bot.api.payloads import EnrolForm
+from bot.cards import TOKEN_PREFIX, CardTokens, InvalidToken, new_card_number, normalize_card_number
+from bot.config import ProgramSettings
+from bot.storage.models import Customer
+from bot.storage.uow import UnitOfWork
+from bot.tiers import current_tier
+
+ENROLLED_AT_TILL = "pos"  # the customer's acquisition source
+
+
+def _typed_number(text: str) -> bool:
+    return all(ch.isdigit() or ch in " -" for ch in text)
+
+
+async def by_card(uow: UnitOfWork, tokens: CardTokens, text: str, now: datetime) -> Customer:
+    """A typed card number (its check digit must match) or a scanned QR token, with or
+    without the ``card-`` prefix of the deep link."""
+    text = text.strip()
+    if _typed_number(text):
+        number = normalize_card_number(text)
+        if number is None:
+            raise invalid("invalid_card_number",
+                          "this is not a card number: check the digits (12, the last is a check digit)")
+        customer = await uow.customers.by_card_number(number)
+    else:
+        try:
+            token = tokens.verify(text.removeprefix(TOKEN_PREFIX), now)
+        except InvalidToken:
+            raise invalid("invalid_card_token", "the QR code is forged or expired: ask the "
+                                                "customer to open the card again") from None
+        customer = await uow.customers.get(token.customer_id)
+    if customer is None:
+        raise ApiError(404, "card_not_found", "no customer has this card")
+    return customer
+
+
+async def by_phone(uow: UnitOfWork, phone: str) -> Customer:
+    """Only a verified phone (shared in a messenger or given at a till) finds a customer."""
+    customer = await uow.customers.by_verified_phone(phone)
+    if customer is None:
+        raise ApiError(404, "customer_not_found", "no customer has this phone")
+    return customer
+
+
+async def enrol(uow: UnitOfWork, form: EnrolForm, now: datetime) -> tuple[Customer, bool]:
+    """The customer with this phone, created if there is none (True when created). The
+    phone given at the till counts as verified: when the person opens the bot and shares
+    the same number, it is the same account, and the bot finishes the profile."""
+    existing = await uow.customers.by_verified_phone(form.phone)
+    if existing is not None:
+        return existing, False
+    birthday = form.birthday
+    customer = Customer(
+        phone=form.phone, phone_verified=True, name=form.name,
+        birth_day=birthday.day if birthday else None,
+        birth_month=birthday.month if birthday else None,
+        birth_year=birthday.year if birthday else None,
+        source=ENROLLED_AT_TILL, consent_at=now, registered_at=None, created_at=now,
+        purchase_count=0, total_spent=0,
+        notify_promotions=True, notify_reminders=True, notify_digest=True,
+    )
+    return await uow.customers.add(customer, new_card_number), True
+
+
+def card_summary(customer: Customer, balance: int, program: ProgramSettings) -> dict[str, Any]:
+    tier = current_tier(customer.purchase_count, program, customer.total_spent)
+    return {
+        "card_number": customer.card_number,
+        "name": customer.name,
+        "tier": tier.code if tier else None,
+        "balance": balance,
+        "purchase_count": customer.purchase_count,
+    }

@@ -1,0 +1,65 @@
+"""POS API keys: random, shown once, stored only as SHA-256. A key belongs to one outlet,
+so the key a till presents decides where its purchases were made."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+
+from bot.api.http import ApiError
+from bot.storage.models import Outlet, PosKey
+from bot.storage.uow import UnitOfWork
+
+KEY_BYTES = 32
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def bearer_key(authorization: str | None) -> str:
+    """The key from ``Authorization: Bearer <key>`` (checked against the database later)."""
+    scheme, _, key = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise _unauthorized("send the outlet's API key as Authorization: Bearer <key>")
+    return key.strip()
+
+
+async def authenticate(uow: UnitOfWork, key: str) -> PosKey:
+    pos_key = await uow.outlets.by_key_hash(hash_key(key))
+    if pos_key is None:
+        raise _unauthorized("unknown or revoked API key")
+    return pos_key
+
+
+async def create_key(uow: UnitOfWork, outlet_name: str, label: str | None,
+                     now: datetime) -> tuple[PosKey, str]:
+    """A new key for the outlet; the key itself is returned once and never stored."""
+    outlet = await uow.outlets.by_name(outlet_name)
+    if outlet is None:
+        raise LookupError(f"no outlet named {outlet_name!r}")
+    key = secrets.token_urlsafe(KEY_BYTES)
+    return await uow.outlets.add_key(outlet.id, hash_key(key), label, now), key
+
+
+async def revoke_key(uow: UnitOfWork, reference: str, now: datetime) -> PosKey | None:
+    """Revoke a key given by its id (as ``keys list`` shows) or by the whole key."""
+    pos_key = await uow.outlets.by_key_hash(hash_key(reference))
+    if pos_key is None and reference.isdigit():
+        pos_key = await uow.session.get(PosKey, int(reference))
+    if pos_key is not None and pos_key.revoked_at is None:
+        pos_key.revoked_at = now
+    return pos_key
+
+
+async def all_keys(uow: UnitOfWork) -> Sequence[tuple[PosKey, str]]:
+    stmt = select(PosKey, Outlet.name).join(Outlet, Outlet.id == PosKey.outlet_id).order_by(PosKey.id)
+    return [(key, name) for key, name in (await uow.session.execute(stmt)).all()]

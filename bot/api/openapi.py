@@ -1,0 +1,177 @@
+"""The OpenAPI 3.1 description of the POS API, served at /api/v1/openapi.json.
+tests/test_pos_openapi.py checks that every route is described and the document is valid."""
+
+from __future__ import annotations
+
+from typing import Any
+
+AMOUNT_PATTERN = r"^\d{1,12}(\.\d{1,2})?$"
+
+ROUNDING = ("Amounts are decimal strings with a dot and at most two decimals (\"1500.00\"); "
+            "points are whole currency units, always rounded down.")
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _object(required: list[str], **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": properties,
+            "additionalProperties": False}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {str(status): {"$ref": f"#/components/responses/{_ERRORS[status][0]}"}
+            for status in statuses}
+
+
+_ERRORS = {
+    400: ("BadRequest", "Malformed JSON (`malformed_json`) or a body of the wrong shape "
+                        "(`invalid_request`: a missing, unknown or mistyped field)."),
+    401: ("Unauthorized", "No API key, or an unknown or revoked one (`unauthorized`)."),
+    404: ("NotFound", "`card_not_found`, `customer_not_found` or `unknown_receipt`."),
+    409: ("Conflict", "`receipt_conflict` (the receipt is recorded with other data) or "
+                      "`refund_too_large` (with `refundable`)."),
+    422: ("Unprocessable", "A value the rules refuse: `invalid_amount`, `invalid_phone`, "
+                           "`invalid_card_number`, `invalid_card_token`, `invalid_birthday`, "
+                           "`invalid_name`, `invalid_receipt_id`, `invalid_refund_id`, "
+                           "`invalid_spend_points`, `invalid_date`, `future_date`, "
+                           "`spend_above_cap` (with `cap` and `requested`)."),
+}
+
+_SCHEMAS: dict[str, Any] = {
+    "Amount": {"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["1500.00"],
+               "description": ROUNDING},
+    "Tier": {"type": ["string", "null"], "description": "Tier code; null before the first purchase.",
+             "examples": ["silver"]},
+    "Error": {
+        "type": "object", "required": ["error", "message"],
+        "properties": {"error": {"type": "string", "description": "A stable code."},
+                       "message": {"type": "string", "description": "For people; may change."},
+                       "cap": {"type": "integer"}, "requested": {"type": "integer"},
+                       "refundable": _ref("Amount")},
+    },
+    "Card": _object(
+        ["card_number", "name", "tier", "balance", "purchase_count"],
+        card_number={"type": "string", "examples": ["400012345674"]},
+        name={"type": ["string", "null"]},
+        tier=_ref("Tier"),
+        balance={"type": "integer", "minimum": 0, "description": "Points available now."},
+        purchase_count={"type": "integer", "minimum": 0},
+        spend_cap={"type": "integer", "minimum": 0,
+                   "description": "With ?amount=: the most points this purchase may take."},
+    ),
+    "Enrolment": _object(
+        ["phone"],
+        phone={"type": "string", "examples": ["+7 900 123-45-67"]},
+        name={"type": ["string", "null"], "maxLength": 64},
+        birthday={"type": ["string", "null"], "description": "DD.MM.YYYY or DD.MM",
+                  "examples": ["14.03.1990"]},
+    ),
+    "PurchaseRequest": {
+        **_object(
+            ["amount", "receipt_id"],
+            card={"type": "string", "description": "Card number (spaces allowed) or the QR "
+                                                   "token, with or without `card-`."},
+            phone={"type": "string", "description": "A verified phone (instead of card)."},
+            amount=_ref("Amount"),
+            receipt_id={"type": "string", "minLength": 1, "maxLength": 64,
+                        "description": "Unique per outlet; a retry with it changes nothing."},
+            spend_points={"type": ["integer", "null"], "minimum": 0},
+            occurred_at={"type": ["string", "null"], "format": "date-time",
+                         "description": "With a UTC offset; never in the future."},
+        ),
+        "oneOf": [{"required": ["card"]}, {"required": ["phone"]}],
+    },
+    "Purchase": _object(
+        ["purchase_id", "receipt_id", "amount", "earned", "spent", "balance", "tier"],
+        purchase_id={"type": "integer"}, receipt_id={"type": "string"}, amount=_ref("Amount"),
+        earned={"type": "integer", "minimum": 0}, spent={"type": "integer", "minimum": 0},
+        balance={"type": "integer", "minimum": 0}, tier=_ref("Tier"),
+    ),
+    "RefundRequest": _object(
+        [],
+        amount={**_ref("Amount"), "description": "Absent: all that is left of the purchase."},
+        refund_id={"type": ["string", "null"], "minLength": 1, "maxLength": 64,
+                   "description": "The till's id of this refund; a retry with it changes nothing."},
+    ),
+    "Refund": _object(
+        ["receipt_id", "refunded", "refunded_total", "points_returned", "points_reversed",
+         "balance"],
+        receipt_id={"type": "string"}, refunded=_ref("Amount"), refunded_total=_ref("Amount"),
+        points_returned={"type": "integer", "minimum": 0,
+                         "description": "Spent points given back (a new lot)."},
+        points_reversed={"type": "integer", "minimum": 0,
+                         "description": "Earned points taken back."},
+        balance={"type": "integer", "minimum": 0},
+    ),
+}
+
+
+def _paths() -> dict[str, Any]:
+    card = _json(_ref("Card"), "The customer's card.")
+    return {
+        "/api/v1/cards/{card}": {"get": {
+            "operationId": "lookupCard", "summary": "Look up a card",
+            "parameters": [
+                {"name": "card", "in": "path", "required": True, "schema": {"type": "string"},
+                 "description": "Card number (digits, spaces allowed) or QR token."},
+                {"name": "amount", "in": "query", "required": False, "schema": _ref("Amount"),
+                 "description": "The purchase amount, to get `spend_cap`."},
+            ],
+            "responses": {"200": card, **_errors(401, 404, 422)},
+        }},
+        "/api/v1/customers": {"post": {
+            "operationId": "enrolCustomer", "summary": "Enrol a customer at the till",
+            "description": "The phone counts as verified: the person who later shares it in "
+                           "the bot is the same customer. An existing phone answers 200 with "
+                           "that customer and changes nothing.",
+            "requestBody": {"required": True,
+                            "content": {"application/json": {"schema": _ref("Enrolment")}}},
+            "responses": {"201": card, "200": card, **_errors(400, 401, 422)},
+        }},
+        "/api/v1/purchases": {"post": {
+            "operationId": "recordPurchase", "summary": "Record a purchase",
+            "description": "Idempotent by receipt_id within the outlet: a retry answers 200 "
+                           "with the same body. " + ROUNDING,
+            "requestBody": {"required": True,
+                            "content": {"application/json": {"schema": _ref("PurchaseRequest")}}},
+            "responses": {"201": _json(_ref("Purchase"), "Recorded."),
+                          "200": _json(_ref("Purchase"), "Already recorded (a retry)."),
+                          **_errors(400, 401, 404, 409, 422)},
+        }},
+        "/api/v1/purchases/{receipt_id}/refund": {"post": {
+            "operationId": "refundPurchase", "summary": "Refund a purchase, fully or partly",
+            "parameters": [{"name": "receipt_id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "requestBody": {"required": False,
+                            "content": {"application/json": {"schema": _ref("RefundRequest")}}},
+            "responses": {"200": _json(_ref("Refund"), "Refunded."),
+                          **_errors(400, 401, 404, 409, 422)},
+        }},
+        "/api/v1/openapi.json": {"get": {
+            "operationId": "openapi", "summary": "This description", "security": [],
+            "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document.")},
+        }},
+    }
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Loyalty POS API", "version": "1.0.0",
+                 "description": "For till software. Send the outlet's key as "
+                                "`Authorization: Bearer <key>`. Errors are "
+                                "`{\"error\": code, \"message\": text}`. " + ROUNDING},
+        "security": [{"apiKey": []}],
+        "paths": _paths(),
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+            "schemas": _SCHEMAS,
+            "responses": {name: _json(_ref("Error"), text) for name, text in _ERRORS.values()},
+        },
+    }

@@ -1,0 +1,152 @@
+"""Request bodies of the POS API, checked and turned into typed values.
+
+A wrong shape (not an object, a missing or unknown field, a wrong JSON type) is 400; a
+well-formed value the rules refuse (an amount of "1,500.00", a phone that is no phone)
+is 422 with a code that says which. Unknown fields are refused rather than ignored: a
+typo in ``spend_points`` must not quietly record a purchase without the discount.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from bot.api.http import bad_request, invalid
+from bot.birthday import Birthday, parse_birthday
+from bot.money import InvalidAmount, parse_api_amount
+from bot.phones import normalize_phone
+
+MAX_ID_LENGTH = 64
+MAX_NAME_LENGTH = 64
+
+_AMOUNT_PROBLEMS = {
+    "format": 'amounts are decimal strings with a dot and at most 2 decimals, e.g. "1500.00"',
+    "zero": "the amount must be more than zero",
+    "too_large": "the amount is too large",
+}
+
+
+class Fields:
+    """Typed access to the fields of one JSON object (null counts as absent)."""
+
+    def __init__(self, body: dict[str, Any], allowed: tuple[str, ...]) -> None:
+        unknown = sorted(set(body) - set(allowed))
+        if unknown:
+            raise bad_request(f"unknown field(s): {', '.join(unknown)}")
+        self.body = body
+
+    def text(self, name: str, *, required: bool = False) -> str | None:
+        value = self.body.get(name)
+        if value is None and required:
+            raise bad_request(f"{name} is required")
+        if value is not None and not isinstance(value, str):
+            raise bad_request(f"{name} must be a string")
+        return value
+
+    def integer(self, name: str) -> int | None:
+        value = self.body.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise bad_request(f"{name} must be an integer")
+        return value
+
+    def amount(self, name: str, *, required: bool = False) -> int | None:
+        value = self.body.get(name)
+        if value is None:
+            if required:
+                raise bad_request(f"{name} is required")
+            return None
+        return amount(value)
+
+
+def amount(value: object) -> int:
+    """A decimal string ("1500.00") as minor units, or 422 invalid_amount."""
+    try:
+        return parse_api_amount(value)  # type: ignore[arg-type]  # it refuses non-strings too
+    except InvalidAmount as error:
+        raise invalid("invalid_amount", _AMOUNT_PROBLEMS[error.reason]) from None
+
+
+def identifier(value: str | None, code: str, what: str) -> str | None:
+    if value is not None and not (0 < len(value) <= MAX_ID_LENGTH and value.isprintable()):
+        raise invalid(code, f"{what} must be 1 to {MAX_ID_LENGTH} printable characters")
+    return value
+
+
+def phone(value: str, region: str) -> str:
+    normalized = normalize_phone(value, region)
+    if normalized is None:
+        raise invalid("invalid_phone", "not a valid phone number")
+    return normalized
+
+
+def moment(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise invalid("invalid_date", "occurred_at must be ISO 8601 with a UTC offset, "
+                                      "e.g. 2026-03-02T12:30:00+03:00")
+    return parsed
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseForm:
+    card: str | None
+    phone: str | None
+    amount: int  # minor units
+    receipt_id: str
+    spend: int
+    occurred_at: datetime | None
+
+
+def purchase_form(body: dict[str, Any], region: str) -> PurchaseForm:
+    fields = Fields(body, ("card", "phone", "amount", "receipt_id", "spend_points", "occurred_at"))
+    card, typed_phone = fields.text("card"), fields.text("phone")
+    if (card is None) == (typed_phone is None):
+        raise bad_request("give either card or phone")
+    spend = fields.integer("spend_points") or 0
+    if spend < 0:
+        raise invalid("invalid_spend_points", "spend_points can't be negative")
+    receipt = identifier(fields.text("receipt_id", required=True), "invalid_receipt_id", "receipt_id")
+    return PurchaseForm(
+        card=card, phone=phone(typed_phone, region) if typed_phone is not None else None,
+        amount=fields.amount("amount", required=True) or 0, receipt_id=receipt or "", spend=spend,
+        occurred_at=moment(fields.text("occurred_at")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RefundForm:
+    amount: int | None  # None: all that is left
+    refund_id: str | None
+
+
+def refund_form(body: dict[str, Any]) -> RefundForm:
+    fields = Fields(body, ("amount", "refund_id"))
+    refund_id = identifier(fields.text("refund_id"), "invalid_refund_id", "refund_id")
+    return RefundForm(fields.amount("amount"), refund_id)
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolForm:
+    phone: str
+    name: str | None
+    birthday: Birthday | None
+
+
+def enrol_form(body: dict[str, Any], region: str, today: date) -> EnrolForm:
+    fields = Fields(body, ("phone", "name", "birthday"))
+    typed_phone = fields.text("phone", required=True) or ""
+    name = " ".join((fields.text("name") or "").split()) or None
+    if name is not None and len(name) > MAX_NAME_LENGTH:
+        raise invalid("invalid_name", f"the name may have at most {MAX_NAME_LENGTH} characters")
+    typed_birthday = fields.text("birthday")
+    try:
+        birthday = parse_birthday(typed_birthday, today) if typed_birthday is not None else None
+    except ValueError:
+        raise invalid("invalid_birthday", "birthday must be DD.MM.YYYY or DD.MM") from None
+    return EnrolForm(phone(typed_phone, region), name, birthday)

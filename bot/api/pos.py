@@ -1,0 +1,217 @@
+"""The POS HTTP API for till software, under /api/v1: look up a card, enrol a customer,
+record a purchase (idempotent by receipt), refund. Each request is one transaction that
+starts by checking the API key, and the key decides the outlet. The customer's notice is
+sent after the commit, in the background, so a slow messenger never holds up the till.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from aiohttp import web
+from sqlalchemy.exc import IntegrityError
+
+from bot.api import openapi
+from bot.api.customers import by_card, by_phone, card_summary, enrol
+from bot.api.http import ApiError, api_errors, json_object
+from bot.api.keys import authenticate, bearer_key
+from bot.api.payloads import amount, enrol_form, purchase_form, refund_form
+from bot.checkout import (
+    Checkout,
+    CheckoutError,
+    CustomerGone,
+    FutureDate,
+    PurchaseResult,
+    ReceiptConflict,
+    RefundResult,
+    RefundTooLarge,
+    SpendAboveCap,
+    UnknownReceipt,
+    spend_cap,
+)
+from bot.core import Core
+from bot.handlers.notices import purchase_notifications, refund_notice
+from bot.ledger import Ledger
+from bot.money import api_amount
+from bot.notify import Notification
+from bot.storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/api/v1"
+CLOCK_SKEW = timedelta(minutes=2)  # a till's clock this far ahead still counts as "now"
+T = TypeVar("T")
+
+_STATUS = {SpendAboveCap: 422, FutureDate: 422, ReceiptConflict: 409, RefundTooLarge: 409,
+           UnknownReceipt: 404, CustomerGone: 404}
+
+
+def refused(error: CheckoutError) -> ApiError:
+    if isinstance(error, SpendAboveCap):
+        return ApiError(422, error.code, f"at most {error.cap} points may pay for this purchase",
+                        cap=error.cap, requested=error.requested)
+    if isinstance(error, RefundTooLarge):
+        left = api_amount(error.refundable)
+        return ApiError(409, error.code, f"at most {left} can still be refunded", refundable=left)
+    return ApiError(_STATUS.get(type(error), 422), error.code, str(error))
+
+
+def purchase_body(result: PurchaseResult) -> dict[str, Any]:
+    return {"purchase_id": result.purchase_id, "receipt_id": result.receipt_id,
+            "amount": api_amount(result.amount), "earned": result.earned,
+            "spent": result.spent, "balance": result.balance, "tier": result.tier}
+
+
+def refund_body(result: RefundResult) -> dict[str, Any]:
+    return {"receipt_id": result.receipt_id, "refunded": api_amount(result.amount),
+            "refunded_total": api_amount(result.refunded_total),
+            "points_returned": result.points_returned,
+            "points_reversed": result.points_reversed, "balance": result.balance}
+
+
+class PosApi:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.services = core.services
+        self.program = core.services.settings.program
+        self.region = core.services.settings.shop.phone_region
+        self._notices: set[asyncio.Task[None]] = set()
+
+    # --- routes (the key is checked first, then the request, then the rules) -----------
+
+    async def card(self, request: web.Request) -> web.Response:
+        now = self.services.clock.now()
+
+        async def work(uow: UnitOfWork, outlet_id: int) -> dict[str, Any]:
+            typed = request.query.get("amount")
+            purchase_amount = amount(typed) if typed is not None else None
+            customer = await by_card(uow, self.services.card_tokens, request.match_info["card"], now)
+            checkout = Checkout(uow, self.services.clock, self.program)
+            balance = await checkout.ledger.balance(customer.id)
+            body = card_summary(customer, balance, self.program)
+            if purchase_amount is not None:
+                tier = checkout.tier_for_next_purchase(customer, purchase_amount)
+                body["spend_cap"] = spend_cap(purchase_amount, balance, tier, self.program)
+            return body
+
+        return web.json_response(await self._transaction(request, work))
+
+    async def enrol(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        now = self.services.clock.now()
+        today = now.astimezone(self.services.timezone).date()
+
+        async def work(uow: UnitOfWork, outlet_id: int) -> tuple[dict[str, Any], bool]:
+            form = enrol_form(json_object(raw), self.region, today)
+            customer, created = await enrol(uow, form, now)
+            balance = 0 if created else await Ledger(uow, self.services.clock).balance(customer.id)
+            return card_summary(customer, balance, self.program), created
+
+        body, created = await self._transaction(request, work)
+        return web.json_response(body, status=201 if created else 200)
+
+    async def purchase(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        now = self.services.clock.now()
+
+        async def work(uow: UnitOfWork, outlet_id: int) -> PurchaseResult:
+            form = purchase_form(json_object(raw), self.region)
+            if form.card is not None:
+                customer = await by_card(uow, self.services.card_tokens, form.card, now)
+            else:
+                customer = await by_phone(uow, form.phone or "")
+            return await Checkout(uow, self.services.clock, self.program).purchase(
+                customer_id=customer.id, outlet_id=outlet_id, receipt_id=form.receipt_id,
+                amount=form.amount, spend=form.spend, occurred_at=_at_most_now(form.occurred_at, now),
+                source="pos")
+
+        result = await self._transaction(request, work)
+        if not result.replayed:
+            for notification in purchase_notifications(result, self.services.settings):
+                self._notify(notification)
+        return web.json_response(purchase_body(result), status=200 if result.replayed else 201)
+
+    async def refund(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+
+        async def work(uow: UnitOfWork, outlet_id: int) -> RefundResult:
+            form = refund_form(json_object(raw, empty_ok=True))
+            return await Checkout(uow, self.services.clock, self.program).refund(
+                outlet_id=outlet_id, receipt_id=request.match_info["receipt_id"],
+                amount=form.amount, refund_key=form.refund_id)
+
+        result = await self._transaction(request, work)
+        if not result.replayed and result.customer_id is not None:
+            self._notify(refund_notice(result, self.services.settings))
+        return web.json_response(refund_body(result))
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    async def _transaction(self, request: web.Request,
+                           work: Callable[[UnitOfWork, int], Awaitable[T]]) -> T:
+        """Authenticate and do the work in one transaction. A unique-constraint race (the
+        same receipt or phone arriving twice at once) is retried once: the second attempt
+        sees the winner's row and answers as a replay, or as a conflict."""
+        key = bearer_key(request.headers.get("Authorization"))
+        for attempt in (1, 2):
+            try:
+                async with self.core.unit_of_work() as uow:
+                    pos_key = await authenticate(uow, key)
+                    result = await work(uow, pos_key.outlet_id)
+                    await uow.commit()
+                    return result
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                log.info("POS request lost a unique-constraint race; retrying once")
+            except CheckoutError as error:
+                raise refused(error) from None
+        raise AssertionError("unreachable")
+
+    def _notify(self, notification: Notification) -> None:
+        task = asyncio.create_task(self._deliver(notification))
+        self._notices.add(task)
+        task.add_done_callback(self._notices.discard)
+
+    async def _deliver(self, notification: Notification) -> None:
+        try:
+            await self.core.notifier.deliver([notification])
+        except Exception:  # best effort: the purchase is recorded whatever happens here
+            log.exception("could not deliver a POS notice")
+
+    async def notices_sent(self, _app: web.Application | None = None) -> None:
+        """Wait for the notices on their way (at shutdown, and in tests)."""
+        while self._notices:
+            await asyncio.gather(*self._notices)
+
+
+def _at_most_now(moment: datetime | None, now: datetime) -> datetime | None:
+    if moment is not None and now < moment <= now + CLOCK_SKEW:
+        return now
+    return moment
+
+
+POS_API = web.AppKey("pos_api", PosApi)
+
+
+def install(app: web.Application, core: Core) -> PosApi:
+    api = PosApi(core)
+    app.middlewares.append(api_errors)
+    app.router.add_get(f"{PREFIX}/cards/{{card}}", api.card, allow_head=False)
+    app.router.add_post(f"{PREFIX}/customers", api.enrol)
+    app.router.add_post(f"{PREFIX}/purchases", api.purchase)
+    app.router.add_post(f"{PREFIX}/purchases/{{receipt_id:.+}}/refund", api.refund)
+    spec = openapi.document()
+
+    async def description(_request: web.Request) -> web.Response:
+        return web.json_response(spec)
+
+    app.router.add_get(f"{PREFIX}/openapi.json", description, allow_head=False)
+    app.on_shutdown.append(api.notices_sent)
+    app[POS_API] = api
+    return api
+

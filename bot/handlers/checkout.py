@@ -1,0 +1,123 @@
+"""The cashier at checkout, step one: find the customer by the card's QR code, the card
+number or the phone, and show who it is. The next steps: checkout_draft (amount, earn or
+pay with points), checkout_confirm (record it), checkout_reward (give a reward).
+
+States: ``checkout.find`` (typing a card number or a phone) → ``checkout.amount``
+{customer_id} → ``checkout.draft`` / ``checkout.points`` {customer_id, outlet_id, amount,
+receipt, spend}. The receipt id is made with the draft, so a confirmation tapped twice
+records one purchase.
+"""
+
+from __future__ import annotations
+
+from bot.cards import CARD_DIGITS, InvalidToken, format_card_number, normalize_card_number
+from bot.checkout import Checkout
+from bot.config import Reward
+from bot.context import Context
+from bot.events import Event
+from bot.handlers.desk import STAFF, staff_only
+from bot.phones import normalize_phone
+from bot.replies import Button, Reply, Text, keyboard
+from bot.routing import Router
+from bot.storage.models import Customer
+from bot.tiers import current_tier, tier_label
+
+router = Router()
+router.gate(staff_only(router, STAFF))
+
+
+def checkout_of(ctx: Context) -> Checkout:
+    return Checkout(ctx.uow, ctx.services.clock, ctx.settings.program)
+
+
+def money(ctx: Context, minor: int) -> str:
+    return ctx.t.money(minor, ctx.settings.shop.currency)
+
+
+def cancel_button(ctx: Context, receipt: str = "") -> Button:
+    return Button(ctx._("✖ Cancel"), f"co.cancel:{receipt}")
+
+
+def no_checkout(ctx: Context) -> list[Reply]:
+    """For a button of a checkout that is no longer the open one."""
+    return [Text(ctx._("This checkout is no longer open. Send /checkout to serve a customer."))]
+
+
+@router.command("checkout")
+@router.button("co.start")
+async def start_checkout(event: Event, ctx: Context) -> list[Reply]:
+    ctx.state.go("checkout.find")
+    return [Text(ctx._("Type the customer's card number or phone number (or scan the QR code "
+                       "of their card with the phone camera)."))]
+
+
+@router.state("checkout.find")
+async def find_customer(event: Event, ctx: Context) -> list[Reply]:
+    _ = ctx._
+    digits = "".join(ch for ch in event.text if not ch.isspace() and ch != "-")
+    phone = normalize_phone(event.text.strip(), ctx.settings.shop.phone_region)
+    if digits.isdigit() and len(digits) == CARD_DIGITS:
+        number = normalize_card_number(digits)
+        customer = await ctx.uow.customers.by_card_number(number) if number else None
+        if customer is None and phone is not None:  # twelve digits may be a phone, too
+            customer = await ctx.uow.customers.by_verified_phone(phone)
+        if customer is None and number is None:
+            return [Text(_("This card number has a typo: its last (check) digit does not match. "
+                           "Please check the number and type it again."))]
+    elif phone is not None:
+        customer = await ctx.uow.customers.by_verified_phone(phone)
+    else:
+        return [Text(_("That is neither a card number ({digits} digits) nor a phone number. "
+                       "Please type one of them.").format(digits=CARD_DIGITS))]
+    if customer is None:
+        return [Text(_("No customer has this card number or phone. Please check it, or ask the "
+                       "customer to show the card in the bot."))]
+    return await customer_screen(ctx, customer)
+
+
+async def serve_scanned_card(ctx: Context, token: str) -> list[Reply]:
+    """A staff member opened a card's QR link: the checkout screen for that customer."""
+    try:
+        card = ctx.services.card_tokens.verify(token, ctx.now)
+    except InvalidToken:
+        card = None
+    customer = await ctx.uow.customers.get(card.customer_id) if card else None
+    if customer is None:
+        return [Text(ctx._("This QR code is not valid any more. Please ask the customer to open "
+                           "the card in the bot again and scan the new code."))]
+    return await customer_screen(ctx, customer)
+
+
+@router.button("co.customer")
+async def customer_again(event: Event, ctx: Context) -> list[Reply]:
+    customer_id = (event.payload or "").partition(":")[2]
+    customer = await ctx.uow.customers.get(int(customer_id)) if customer_id.isdigit() else None
+    if customer is None:
+        return [Text(ctx._("This customer is no longer in the program."))]
+    return await customer_screen(ctx, customer)
+
+
+def customer_lines(ctx: Context, customer: Customer, balance: int) -> list[str]:
+    tier = current_tier(customer.purchase_count, ctx.settings.program, customer.total_spent)
+    return [
+        ctx._("Customer: {name}").format(name=customer.name or "—"),
+        ctx._("Card № {number}").format(number=format_card_number(customer.card_number)),
+        ctx._("Tier: {tier} · Balance: {points}").format(
+            tier=tier_label(tier, ctx._), points=ctx.t.points(balance)),
+    ]
+
+
+def affordable_rewards(ctx: Context, balance: int) -> list[Reward]:
+    return [reward for reward in ctx.settings.program.rewards if reward.points <= balance]
+
+
+def reward_button(ctx: Context, balance: int) -> list[Button]:
+    return [Button(ctx._("🎁 Give a reward"), "co.gifts")] if affordable_rewards(ctx, balance) else []
+
+
+async def customer_screen(ctx: Context, customer: Customer) -> list[Reply]:
+    balance = await ctx.ledger.balance(customer.id)
+    ctx.state.go("checkout.amount", customer_id=customer.id)
+    lines = customer_lines(ctx, customer, balance)
+    lines += ["", ctx._("Type the purchase amount, for example 1500 or 1500,50.")]
+    return [Text("\n".join(lines), keyboard(reward_button(ctx, balance), [cancel_button(ctx)]))]

@@ -1,0 +1,61 @@
+"""The cashier at checkout: how many points pay for the draft's purchase, the cap (the
+most the rules allow for it, within the balance) or another number up to it."""
+
+from __future__ import annotations
+
+from bot.context import Context
+from bot.events import Event
+from bot.handlers.checkout import cancel_button, no_checkout
+from bot.handlers.checkout_draft import cap_of, draft_screen, open_draft, summary
+from bot.handlers.desk import STAFF, staff_only
+from bot.replies import Button, Reply, Text, keyboard
+from bot.routing import Router
+
+router = Router()
+router.gate(staff_only(router, STAFF))
+
+
+@router.button("co.spend")
+async def choose_points(event: Event, ctx: Context) -> list[Reply]:
+    customer = await open_draft(event, ctx)
+    if customer is None:
+        return no_checkout(ctx)
+    _, cap = await cap_of(ctx, customer)
+    if cap == 0:
+        return await draft_screen(ctx, customer)
+    receipt = ctx.state.data["receipt"]
+    return [Text(ctx._("How many points does the customer pay with?"), keyboard(
+        [Button(ctx._("Pay {points}").format(points=ctx.t.points(cap)), f"co.pay:{receipt}:{cap}")],
+        [Button(ctx._("✏️ Another number"), f"co.other:{receipt}")],
+        [cancel_button(ctx, receipt)]))]
+
+
+@router.button("co.pay")
+async def pay(event: Event, ctx: Context) -> list[Reply]:
+    customer = await open_draft(event, ctx)
+    points = (event.payload or "").split(":")[-1]
+    return await summary(ctx, customer, int(points)) if customer and points.isdigit() else no_checkout(ctx)
+
+
+@router.button("co.other")
+async def other_points(event: Event, ctx: Context) -> list[Reply]:
+    customer = await open_draft(event, ctx)
+    if customer is None:
+        return no_checkout(ctx)
+    _, cap = await cap_of(ctx, customer)
+    ctx.state.go("checkout.points", **ctx.state.data)
+    return [Text(ctx._("Type how many points to pay, from 1 to {cap}.").format(cap=cap),
+                 keyboard([cancel_button(ctx, ctx.state.data["receipt"])]))]
+
+
+@router.state("checkout.points")
+async def typed_points(event: Event, ctx: Context) -> list[Reply]:
+    customer = await ctx.uow.customers.get(ctx.state.data["customer_id"])
+    if customer is None:
+        ctx.state.clear()
+        return [Text(ctx._("This customer is no longer in the program."))]
+    _, cap = await cap_of(ctx, customer)
+    text = "".join(event.text.split())
+    if not text.isdigit() or not 1 <= int(text) <= cap:
+        return [Text(ctx._("Please type a whole number of points from 1 to {cap}.").format(cap=cap))]
+    return await summary(ctx, customer, int(text))

@@ -1,0 +1,84 @@
+"""The staff's desk: routes only staff may use, and what staff see on /start.
+
+Staff routes are taken by a gate that runs before the sign-up gate, so a cashier need not
+be a customer. The role is checked on every event; anyone else gets a polite refusal and
+nothing changes. A command abandons a half-typed input, and so does a button, except that
+the buttons of a staff flow keep its state (each carries the id of the draft it belongs
+to, and its handler checks it).
+"""
+
+from __future__ import annotations
+
+from bot.context import Context
+from bot.events import Event, EventKind
+from bot.handlers.menu import start
+from bot.handlers.signup import sign_up
+from bot.i18n import N_
+from bot.replies import Button, Reply, Text, keyboard
+from bot.routing import Gate, Router
+from bot.storage.models import Outlet
+
+router = Router()
+
+STAFF = ("cashier", "admin")
+ADMIN = ("admin",)
+REFUSALS = {
+    STAFF: N_("Sorry, this is only for the shop's staff."),
+    ADMIN: N_("Sorry, only an administrator can do this."),
+}
+ROUTED = (EventKind.COMMAND, EventKind.BUTTON, EventKind.TEXT)
+STAFF_FLOWS = ("checkout.", "refund.")  # states the staff's buttons carry on
+
+
+def staff_only(routes: Router, roles: tuple[str, ...]) -> Gate:
+    """A gate that serves ``routes`` (a module's own router) to these roles only."""
+
+    async def gate(event: Event, ctx: Context) -> list[Reply] | None:
+        handler = routes.resolve(event, ctx.state.name) if event.kind in ROUTED else None
+        if handler is None:
+            return None
+        if ctx.role not in roles:
+            if event.kind is EventKind.TEXT:  # a flow left over from when they were staff
+                ctx.state.clear()
+            return [Text(ctx._(REFUSALS[roles]))]
+        if ctx.state.name and (event.kind is EventKind.COMMAND or (
+                event.kind is EventKind.BUTTON and not ctx.state.name.startswith(STAFF_FLOWS))):
+            ctx.state.clear()
+        return await handler(event, ctx)
+
+    return gate
+
+
+async def outlet_of(ctx: Context) -> Outlet:
+    """The outlet a staff member works at; the first one for admins listed in the config."""
+    staff = ctx.identity.staff
+    if staff is not None and staff.outlet_id is not None:
+        outlet = await ctx.uow.outlets.get(staff.outlet_id)
+        if outlet is not None:
+            return outlet
+    return await ctx.uow.outlets.default()
+
+
+def desk(ctx: Context) -> Text:
+    _ = ctx._
+    lines = [_("At the checkout: scan the customer's QR code with the phone camera, or send "
+               "/checkout and type the card number or the phone."),
+             _("Refund a purchase: /refund <receipt>, or /refund <receipt> <amount> for a part.")]
+    buttons = [Button(_("🧾 Checkout"), "co.start")]
+    if ctx.role == "admin":
+        lines.append(_("Staff: /invite cashier or /invite admin for a one-time link, /staff "
+                       "for the list."))
+        buttons.append(Button(_("👥 Staff"), "staff.list"))
+    return Text("\n".join(lines), keyboard(buttons))
+
+
+@router.gate
+async def staff_start(event: Event, ctx: Context) -> list[Reply] | None:
+    """/start of a staff member: the usual answer (sign-up or the menu), then the desk."""
+    if not (ctx.role and event.kind is EventKind.COMMAND and event.command == "start"
+            and not event.payload):
+        return None
+    if ctx.state.name:
+        ctx.state.clear()
+    usual = await sign_up(event, ctx) or await start(event, ctx)
+    return [*usual, desk(ctx)]

@@ -1,0 +1,106 @@
+"""Invite a friend: a personal deep link; both sides get the referral bonus after the
+friend's first purchase (paid by ``Checkout._reward_referral``).
+
+A friend is attributed once, when their customer is created at sign-up from a first
+/start with ``ref-<code>``. Nobody refers themselves: not the same customer, not the same
+phone, not a phone whose owner deleted their data and came back. Unknown codes count as a
+plain acquisition source.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Settings
+from bot.context import Context
+from bot.events import Event
+from bot.handlers.menu import menu_button
+from bot.i18n import Translator
+from bot.keys import phone_fingerprint
+from bot.notify import Notification
+from bot.replies import Reply, Text, keyboard
+from bot.routing import Router
+from bot.storage.models import Customer
+
+router = Router()
+
+REFERRAL_PREFIX = "ref-"
+CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # nothing to misread: no 0/o, 1/l/i
+CODE_LENGTH = 8
+
+
+def new_referral_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+async def customer_by_code(session: AsyncSession, code: str) -> Customer | None:
+    stmt = select(Customer).where(Customer.referral_code == code)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def referral_code_of(ctx: Context, customer: Customer) -> str:
+    """The customer's code, made on first use (unique: a collision draws again)."""
+    while customer.referral_code is None:
+        code = new_referral_code()
+        if await customer_by_code(ctx.uow.session, code) is None:
+            customer.referral_code = code
+    return customer.referral_code
+
+
+async def attribute_referral(ctx: Context, customer: Customer) -> None:
+    """Sign-up created ``customer``: if the first /start carried a friend's code, the friend
+    becomes the referrer, unless it is the same person."""
+    source = ctx.identity.source or ""
+    if not source.startswith(REFERRAL_PREFIX):
+        return
+    referrer = await customer_by_code(ctx.uow.session, source.removeprefix(REFERRAL_PREFIX))
+    if referrer is None or referrer.id == customer.id:
+        return
+    if referrer.phone is not None and referrer.phone == customer.phone:
+        return
+    if customer.phone_verified and customer.phone and await ctx.uow.customers.was_erased(
+            phone_fingerprint(ctx.services.secret, customer.phone)):
+        return  # joined before and deleted their data: not a new friend
+    customer.referred_by = referrer.id
+
+
+async def friends_of(session: AsyncSession, customer_id: int) -> tuple[int, int]:
+    """How many friends joined by this customer's link, and how many of them bought."""
+    stmt = select(func.count(Customer.id), func.count(Customer.referral_rewarded_at)).where(
+        Customer.referred_by == customer_id)
+    joined, bought = (await session.execute(stmt)).one()
+    return joined, bought
+
+
+@router.command("friends")
+@router.button("friends")
+async def invite(event: Event, ctx: Context) -> list[Reply]:
+    _ = ctx._
+    customer = ctx.member
+    link = ctx.channel.deep_link(REFERRAL_PREFIX + await referral_code_of(ctx, customer))
+    bonus = ctx.settings.program.referral_bonus
+    if bonus > 0:
+        rule = _("Send this personal link to a friend. When they join through it and make "
+                 "their first purchase, you both get {points}.").format(points=ctx.t.points(bonus))
+    else:
+        rule = _("Send this personal link to a friend: it opens our loyalty program.")
+    lines = [rule, "", link]
+    joined, bought = await friends_of(ctx.uow.session, customer.id)
+    if joined:
+        lines += ["", _("Friends who joined: {joined}; made a purchase: {bought}.").format(
+            joined=ctx.t.number(joined), bought=ctx.t.number(bought))]
+    return [Text("\n".join(lines), keyboard([menu_button(ctx)]))]
+
+
+def referral_notice(referrer_id: int, settings: Settings) -> Notification:
+    """For the referrer, when a purchase paid them (``PurchaseResult.referrer_rewarded``)."""
+    points = settings.program.referral_bonus
+
+    def render(t: Translator) -> list[Reply]:
+        return [Text(t.gettext("Your friend made their first purchase: +{points} for the "
+                               "invitation. Thank you!").format(points=t.points(points)))]
+
+    return Notification(render, customer_id=referrer_id)

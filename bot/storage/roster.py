@@ -1,0 +1,51 @@
+"""The staff as an admin sees them. (Queries by name, like bot/storage/repositories.py;
+they never commit.)"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.storage.models import Customer, Identity, Outlet, Staff
+
+
+@dataclass(frozen=True, slots=True)
+class StaffEntry:
+    identity_id: int
+    role: str
+    channel: str
+    external_id: str
+    name: str | None  # from their customer profile, if they joined the program too
+    outlet: str | None
+
+
+_ENTRIES = (
+    select(Staff.identity_id, Staff.role, Identity.channel, Identity.external_id, Customer.name,
+           Outlet.name)
+    .join(Identity, Identity.id == Staff.identity_id)
+    .outerjoin(Customer, Customer.id == Identity.customer_id)
+    .outerjoin(Outlet, Outlet.id == Staff.outlet_id)
+)
+
+
+class Roster:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def entries(self) -> list[StaffEntry]:
+        rows = await self.session.execute(_ENTRIES.order_by(Staff.role, Staff.created_at, Staff.identity_id))
+        return [StaffEntry(*row) for row in rows.all()]
+
+    async def entry(self, identity_id: int) -> StaffEntry | None:
+        row = (await self.session.execute(_ENTRIES.where(Staff.identity_id == identity_id))).first()
+        return StaffEntry(*row) if row else None
+
+    async def remove(self, identity_id: int) -> bool:
+        staff = await self.session.get(Staff, identity_id)
+        if staff is None:
+            return False
+        await self.session.delete(staff)
+        await self.session.flush()
+        return True

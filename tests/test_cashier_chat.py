@@ -1,0 +1,410 @@
+"""The cashier in the chat: scan or type the card, the amount, earn or pay with points,
+confirm; both sides are told; refunds; rewards; and nobody else gets in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.cards import luhn_check_digit
+from bot.invites import create_invite
+from bot.ledger import Ledger
+from bot.replies import Reply
+from bot.storage.models import Customer, Identity, PointOperation, Purchase
+from tests.chat import WEB_LIKE, ChatUser, payloads_of, text_of
+
+
+@dataclass
+class Outbox:
+    """Stands in for the Telegram channel when the notifier delivers to customers."""
+
+    name: str = "telegram"
+    sent: list[tuple[str, str]] = field(default_factory=list)
+
+    async def send(self, recipient: str, replies: list[Reply]) -> None:
+        self.sent.append((recipient, text_of(list(replies))))
+
+    def to(self, recipient: str) -> list[str]:
+        return [text for who, text in self.sent if who == recipient]
+
+
+@pytest.fixture
+def outbox(app) -> Outbox:  # type: ignore[no-untyped-def]
+    box = Outbox()
+    app.core.notifier.channels["telegram"] = box
+    return box
+
+
+async def hire(app, chat, clock, external_id: str = "7", role: str = "cashier", **kw) -> ChatUser:  # type: ignore[no-untyped-def]
+    async with app.core.unit_of_work() as uow:
+        payload = await create_invite(uow, role, None, clock.now())
+        await uow.commit()
+    person = chat(external_id, name="Kate", **kw)
+    await person.send(f"/start {payload}")
+    return person
+
+
+async def customer(app) -> Customer:  # type: ignore[no-untyped-def]
+    async with app.core.unit_of_work() as uow:
+        return (await uow.session.execute(select(Customer))).scalar_one()
+
+
+async def identity_id(app, external_id: str) -> int:  # type: ignore[no-untyped-def]
+    async with app.core.unit_of_work() as uow:
+        return (await uow.session.execute(
+            select(Identity.id).where(Identity.external_id == external_id))).scalar_one()
+
+
+async def purchases(app) -> list[Purchase]:  # type: ignore[no-untyped-def]
+    async with app.core.unit_of_work() as uow:
+        return list((await uow.session.execute(select(Purchase))).scalars())
+
+
+async def balance(app) -> int:  # type: ignore[no-untyped-def]
+    async with app.core.unit_of_work() as uow:
+        return await Ledger(uow, app.core.services.clock).balance((await customer(app)).id)
+
+
+async def give(app, points: int) -> None:  # type: ignore[no-untyped-def]
+    async with app.core.unit_of_work() as uow:
+        await Ledger(uow, app.core.services.clock).earn(
+            (await customer(app)).id, points, "gift", timedelta(days=30))
+        await uow.commit()
+
+
+def labels_of(replies: list[Reply]) -> list[str]:
+    return [b.label for reply in replies for row in getattr(reply, "buttons", ()) for b in row]
+
+
+def button(replies: list[Reply], prefix: str) -> str:
+    [payload] = [p for p in payloads_of(replies) if p.startswith(prefix)]
+    return payload
+
+
+async def scan(ivan: ChatUser, kate: ChatUser) -> list[Reply]:
+    """The customer opens the card; the cashier scans its QR code (a /start card-… link)."""
+    [card] = await ivan.press("card")
+    return await kate.send(f"/start card-{card.cache_key}")
+
+
+async def test_scan_amount_spend_confirm_and_both_are_told(app, chat, clock, outbox):
+    ivan = chat("42")
+    await ivan.sign_up()  # 100 welcome points
+    kate = await hire(app, chat, clock)
+
+    text = text_of(await scan(ivan, kate))
+    assert "Покупатель: Ivan Petrov" in text
+    assert "Уровень: Участник · Баланс: 100 баллов" in text
+    assert "Введите сумму покупки, например 1500 или 1500,50" in text
+
+    draft = await kate.send("4000")
+    assert "Покупка: 4 000,00 ₽" in text_of(draft)
+    # 4,000 × 15 % × Silver's 25 % = 150, but the balance is 100
+    assert "Баллами можно оплатить до 100 баллов" in text_of(draft)
+    choice = await kate.press(button(draft, "co.spend:"))
+    assert "Сколько баллов списать?" in text_of(choice)
+    summary = await kate.press(button(choice, "co.pay:"))
+    text = text_of(summary)
+    assert "Оплачено баллами: 100 баллов" in text
+    assert "К оплате деньгами: 3 900,00 ₽" in text
+    assert "Будет начислено: 117 баллов" in text  # 3 % of the 3,900 paid with money
+
+    result = text_of(await kate.press(button(summary, "co.ok:")))
+    assert "✅ Записано." in result
+    assert "Начислено: +117 баллов" in result and "Баланс покупателя: 117 баллов" in result
+    assert "Новый уровень: Серебро!" in result
+    [notice] = outbox.to("42")
+    assert "Спасибо за покупку на 4 000,00 ₽!" in notice
+    assert "Оплачено баллами: 100 баллов." in notice and "Баланс: 117 баллов." in notice
+    assert "Поздравляем, ваш новый уровень — Серебро!" in notice
+
+    cashier = await identity_id(app, "7")
+    [purchase] = await purchases(app)
+    assert (purchase.source, purchase.actor_identity_id, purchase.amount) == ("chat", cashier, 400_000)
+    assert purchase.receipt_id.startswith("C-") and len(purchase.receipt_id) == 8
+    async with app.core.unit_of_work() as uow:
+        operations = (await uow.session.execute(select(PointOperation).where(
+            PointOperation.purchase_id == purchase.id))).scalars().all()
+    assert sorted(op.amount for op in operations) == [-100, 117]
+    assert {op.actor_identity_id for op in operations} == {cashier}  # the audit trail
+
+
+async def test_typed_card_number_and_the_earn_path_in_english(app, chat, clock, outbox):
+    ivan = chat("42")
+    await ivan.sign_up()
+    kate = await hire(app, chat, clock, language="en")
+    number = (await customer(app)).card_number
+    assert "card number or phone number" in text_of(await kate.send("/checkout"))
+    text = text_of(await kate.send(f"{number[:4]} {number[4:8]} {number[8:]}"))
+    assert "Customer: Ivan Petrov" in text and "Balance: 100 points" in text
+    draft = await kate.send("1 500,50")
+    summary = await kate.press(button(draft, "co.earn:"))
+    assert "Points to earn: 45 points" in text_of(summary)
+    assert "Paid with points" not in text_of(summary)
+    result = text_of(await kate.press(button(summary, "co.ok:")))
+    assert "Earned: +45 points" in result and "Customer's balance: 145 points" in result
+    assert "Спасибо за покупку на 1 500,50 ₽!" in outbox.to("42")[0]  # in the customer's language
+
+
+async def test_a_phone_finds_the_customer_and_typos_get_a_clear_answer(app, chat, clock):
+    ivan = chat("42")
+    await ivan.sign_up(phone="+79001234567")
+    kate = await hire(app, chat, clock)
+    await kate.send("/checkout")
+    number = (await customer(app)).card_number
+    typo = number[:-1] + str((int(number[-1]) + 1) % 10)
+    assert "опечатка" in text_of(await kate.send(typo))
+    body = "12345678901"
+    assert "нет" in text_of(await kate.send(body + luhn_check_digit(body)))  # valid, nobody's
+    assert "Это не номер карты (12 цифр) и не номер телефона" in text_of(await kate.send("hello"))
+    assert "Покупателя с таким номером" in text_of(await kate.send("+7 900 555-44-33"))
+    assert "Покупатель: Ivan Petrov" in text_of(await kate.send("8 (900) 123-45-67"))
+
+
+@pytest.mark.parametrize("typed, answer", [
+    ("abc", "Введите её так: 1500 или 1500,50"),
+    ("-5", "Введите её так: 1500 или 1500,50"),
+    ("1e9", "Введите её так: 1500 или 1500,50"),
+    ("1,500", "Введите её так: 1500 или 1500,50"),  # a thousand or one and a half? refused
+    ("0", "Сумма должна быть больше нуля"),
+    ("100000000", "слишком много для одной покупки"),
+])
+async def test_bad_amounts_are_explained_and_the_amount_is_asked_again(app, chat, clock, typed, answer):
+    ivan = chat("42")
+    await ivan.sign_up()
+    kate = await hire(app, chat, clock)
+    await scan(ivan, kate)
+    assert answer in text_of(await kate.send(typed))
+    assert "Покупка: 1 500,00 ₽" in text_of(await kate.send("1500"))
+    assert await purchases(app) == []
+
+
+async def test_another_number_of_points_up_to_the_cap(app, chat, clock, outbox):
+    ivan = chat("42")
+    await ivan.sign_up()
+    kate = await hire(app, chat, clock)
+    await scan(ivan, kate)
+    draft = await kate.send("4000")
+    choice = await kate.press(button(draft, "co.spend:"))
+    assert "от 1 до 100" in text_of(await kate.press(button(choice, "co.other:")))
+    assert "целое число баллов от 1 до 100" in text_of(await kate.send("500"))
+    assert "целое число баллов от 1 до 100" in text_of(await kate.send("abc"))
+    summary = await kate.send("40")
+    assert "Оплачено баллами: 40 баллов" in text_of(summary)
+    await kate.press(button(summary, "co.ok:"))
+    assert [p.points_spent for p in await purchases(app)] == [40]
+
+
+async def test_a_double_tap_on_confirm_records_once(app, chat, clock, outbox):
+    ivan = chat("42")
+    await ivan.sign_up()
+    kate = await hire(app, chat, clock)
+    await scan(ivan, kate)
+    summary = await kate.press(button(await kate.send("1000"), "co.earn:"))
+    confirm = button(summary, "co.ok:")
+    await kate.press(confirm)
+    again = text_of(await kate.press(confirm))
+    assert "Эта покупка уже записана." in again and "Начислено: +30 баллов" in again
+    assert len(await purchases(app)) == 1 and len(outbox.to("42")) == 1
+    assert await balance(app) == 130
+
+
+async def test_a_balance_that_shrank_meanwhile_shows_the_new_cap(app, chat, clock, outbox):
+    ivan = chat("42")
+    await ivan.sign_up()
+    kate = await hire(app, chat, clock)
+    await scan(ivan, kate)
+    choice = await kate.press(button(await kate.send("4000"), "co.spend:"))
+    summary = await kate.press(button(choice, "co.pay:"))
+    async with app.core.unit_of_work() as uow:  # spent elsewhere in the meantime
+        await Ledger(uow, clock).spend((await customer(app)).id, 70, "reward")
+        await uow.commit()
+    text = text_of(await kate.press(button(summary, "co.ok:")))
+    assert "Баланс покупателя изменился: баллами теперь можно оплатить не больше 30 баллов" in text
+    assert await purchases(app) == [] and outbox.sent == []
+    choice = await kate.press(button(kate.last, "co.spend:"))
+    await kate.press(button(await kate.press(button(choice, "co.pay:")), "co.ok:"))
+    assert [p.points_spent for p in await purchases(app)] == [30]
+
+
+async def test_cancel_records_nothing_and_old_buttons_are_stale(app, chat, clock):
+    ivan = chat("42")
+    await ivan.sign_up()
+    kate = await hire(app, chat, clock)
+    await scan(ivan, kate)
+    summary = await kate.press(button(await kate.send("1000"), "co.earn:"))
+    assert "ничего не записано" in text_of(await kate.press(button(summary, "co.cancel:")))
+    assert "уже закрыто" in text_of(await kate.press(button(summary, "co.ok:")))
+    assert await purchases(app) == []
+
+
+async def test_refund_in_full_from_the_result_message(app, chat, clock, outbox):
+    ivan = chat("42")
+    await ivan.sign_up()
+    kate = await hire(app, chat, clock)
+    await scan(ivan, kate)
+    choice = await kate.press(button(await kate.send("4000"), "co.spend:"))
+    result = await kate.press(button(await kate.press(button(choice, "co.pay:")), "co.ok:"))
+    assert await balance(app) == 117
+    receipt = button(result, "rf.ask:").partition(":")[2]
+
+    ask = await kate.press(button(result, "rf.ask:"))
+    assert f"Вернуть 4 000,00 ₽ по покупке {receipt}" in text_of(ask)
+    done = text_of(await kate.press(button(ask, "rf.ok:")))
+    assert f"Возвращено 4 000,00 ₽ по покупке {receipt}" in done
+    assert "Баллы возвращены: +100 баллов" in done and "Баллы списаны: −117 баллов" in done
+    assert "Баланс покупателя: 100 баллов" in done
+    assert await balance(app) == 100
+    assert f"Оформлен возврат по покупке {receipt}: 4 000,00 ₽." in outbox.to("42")[-1]
+
+    assert "уже оформлен" in text_of(await kate.press(button(ask, "rf.ok:")))  # a double tap
+    assert await balance(app) == 100 and len(outbox.to("42")) == 2
+    assert "уже возвращена полностью" in text_of(await kate.send(f"/refund {receipt}"))
+
+
+async def test_partial_refund_by_command_and_its_errors(app, chat, clock, outbox):
+    ivan = chat("42")
+    await ivan.sign_up()
+    kate = await hire(app, chat, clock)
+    await scan(ivan, kate)
+    result = await kate.press(button(await kate.press(button(await kate.send("4000"), "co.earn:")),
+                                     "co.ok:"))
+    receipt = button(result, "rf.ask:").partition(":")[2]
+    assert await balance(app) == 220
+
+    assert "/refund <чек>" in text_of(await kate.send("/refund"))
+    assert "Покупки с чеком C-ZZZZZZ в этой точке нет" in text_of(await kate.send("/refund C-ZZZZZZ"))
+    assert "не больше 4 000,00 ₽" in text_of(await kate.send(f"/refund {receipt} 5000"))
+    assert "1500 или 1500,50" in text_of(await kate.send(f"/refund {receipt} lots"))
+    ask = await kate.send(f"/refund {receipt.lower()} 1000")  # typed as the cashier heard it
+    assert f"Вернуть 1 000,00 ₽ по покупке {receipt} (4 000,00 ₽)" in text_of(ask)
+    done = text_of(await kate.press(button(ask, "rf.ok:")))
+    assert "Баллы списаны: −30 баллов" in done and await balance(app) == 190
+    async with app.core.unit_of_work() as uow:
+        operation = (await uow.session.execute(select(PointOperation).where(
+            PointOperation.reason == "refund"))).scalar_one()
+    assert operation.actor_identity_id == await identity_id(app, "7")
+    ask = await kate.send(f"/refund {receipt[2:]}")  # without the "C-"
+    assert f"Вернуть 3 000,00 ₽ по покупке {receipt}" in text_of(ask)
+    assert "Возврат отменён" in text_of(await kate.press(button(ask, "rf.no:")))
+    assert "уже закрыт" in text_of(await kate.press(button(ask, "rf.ok:")))
+
+
+async def test_the_cashier_gives_a_reward_paid_with_points(app, chat, clock, outbox):
+    ivan = chat("42")
+    await ivan.sign_up()
+    kate = await hire(app, chat, clock)
+    assert "co.gifts" not in payloads_of(await scan(ivan, kate))  # 100 points buy nothing yet
+    await give(app, 100)
+    screen = await scan(ivan, kate)
+    rewards = await kate.press(button(screen, "co.gifts"))
+    assert labels_of(rewards) == ["Чашка кофе — 150 баллов", "✖ Отмена"]  # no dessert: 250
+    ask = await kate.press(button(rewards, "co.gift:coffee"))
+    assert "Выдать «Чашка кофе» за 150 баллов?" in text_of(ask)
+    given = text_of(await kate.press(button(ask, "co.give:")))
+    assert "Выдано: Чашка кофе. Баланс покупателя: 50 баллов." in given
+    assert "уже выдан" in text_of(await kate.press(button(ask, "co.give:")))
+    assert await balance(app) == 50
+    assert "Ваш подарок: Чашка кофе! Оплачено баллами: 150 баллов. Баланс: 50 баллов." in outbox.to("42")
+    async with app.core.unit_of_work() as uow:
+        operation = (await uow.session.execute(select(PointOperation).where(
+            PointOperation.reason == "reward"))).scalar_one()
+    assert (operation.amount, operation.actor_identity_id) == (-150, await identity_id(app, "7"))
+    draft = text_of(await kate.send("300"))  # and the purchase that goes with it
+    assert "Покупка: 300,00 ₽" in draft and "Баланс: 50 баллов" in draft
+
+
+async def test_a_customer_scanning_a_card_learns_only_that_it_is_a_loyalty_card(app, chat, clock):
+    ivan = chat("42")
+    await ivan.sign_up()
+    anna = chat("43", name="Anna")
+    await anna.sign_up(phone="+79001112233")
+    text = text_of(await scan(ivan, anna))
+    assert text == "Это карта программы лояльности «Coffee Point»."
+    stranger = text_of(await scan(ivan, chat("44")))
+    assert "Это карта программы лояльности" in stranger and "Ivan" not in stranger
+
+
+async def test_a_forged_or_expired_qr_code_is_refused_politely(app, chat, clock):
+    ivan = chat("42")
+    await ivan.sign_up()
+    kate = await hire(app, chat, clock)
+    refused = "Этот QR-код больше не действует. Попросите покупателя заново открыть карту"
+    assert refused in text_of(await kate.send("/start card-AAAAforged"))
+    [card] = await ivan.press("card")
+    clock.advance(hours=1)
+    text = text_of(await kate.send(f"/start card-{card.cache_key}"))
+    assert refused in text and "Ivan" not in text
+
+
+@pytest.mark.parametrize("typed", ["/checkout", "/refund C-AAAAAA", "/invite cashier", "/staff"])
+async def test_customers_are_refused_staff_commands(app, chat, clock, typed):
+    ivan = chat("42")
+    await ivan.sign_up()
+    assert "Извините, это" in text_of(await ivan.send(typed))
+    assert "Извините, это" in text_of(await chat("99").send(typed))  # not even a member
+
+
+@pytest.mark.parametrize("payload", ["co.start", "co.ok:C-AAAAAA:0", "co.earn:C-AAAAAA", "co.gifts",
+                                     "co.give:abcd", "rf.ask:C-AAAAAA", "rf.ok:abcd", "staff.list",
+                                     "staff.rm:1", "staff.rm-ok:1"])
+async def test_customers_pressing_stale_staff_buttons_are_refused(app, chat, clock, payload):
+    ivan = chat("42")
+    await ivan.sign_up()
+    assert "Извините, это" in text_of(await ivan.press(payload))
+
+
+async def test_a_cashier_removed_mid_checkout_can_not_go_on(app, chat, clock, outbox):
+    ivan = chat("42")
+    await ivan.sign_up()
+    kate = await hire(app, chat, clock)
+    await scan(ivan, kate)
+    summary = await kate.press(button(await kate.send("1000"), "co.earn:"))
+    owner = await hire(app, chat, clock, "1", "admin")
+    kate_id = await identity_id(app, "7")
+    await owner.press(f"staff.rm-ok:{kate_id}")
+    assert "только для сотрудников" in text_of(await kate.press(button(summary, "co.ok:")))
+    assert "только для сотрудников" in text_of(await kate.send("2000"))
+    assert await purchases(app) == []
+    assert "co.start" not in payloads_of(await kate.send("/start"))  # no desk any more
+
+
+async def test_staff_see_the_checkout_on_start(app, chat, clock):
+    kate = await hire(app, chat, clock)
+    replies = await kate.send("/start")
+    assert "/checkout" in text_of(replies) and "co.start" in payloads_of(replies)
+    assert "consent:yes" in payloads_of(replies)  # and may join as a customer
+    await kate.sign_up(phone="+79007654321")
+    replies = await kate.send("/start")
+    assert "card" in payloads_of(replies) and "co.start" in payloads_of(replies)
+    assert "staff.list" not in payloads_of(replies)  # for admins only
+    ivan = chat("42")
+    await ivan.sign_up()
+    assert "co.start" not in payloads_of(await ivan.send("/start"))
+
+
+async def test_purchases_count_by_outlet_receipt(app, chat, clock, outbox):
+    ivan = chat("42")
+    await ivan.sign_up()
+    kate = await hire(app, chat, clock)
+    for amount in ("100", "200"):
+        await scan(ivan, kate)
+        await kate.press(button(await kate.press(button(await kate.send(amount), "co.earn:")), "co.ok:"))
+    async with app.core.unit_of_work() as uow:
+        count = await uow.session.scalar(select(func.count(func.distinct(Purchase.receipt_id))))
+    assert count == 2
+
+
+async def test_the_same_flow_in_the_web_chat(app, chat, clock):
+    ivan = chat("w-42", channel=WEB_LIKE)
+    await ivan.sign_up(phone="+79001234567")  # typed, so unverified: only the card finds him
+    kate = await hire(app, chat, clock, "w-7", channel=WEB_LIKE)
+    await kate.send("/checkout")
+    assert "Покупателя с таким номером" in text_of(await kate.send("+79001234567"))
+    await kate.send((await customer(app)).card_number)
+    summary = await kate.press(button(await kate.send("1000"), "co.earn:"))
+    assert "Начислено: +30 баллов" in text_of(await kate.press(button(summary, "co.ok:")))
+    assert [p.source for p in await purchases(app)] == ["chat"]

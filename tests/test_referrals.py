@@ -1,0 +1,127 @@
+"""Invite a friend: a personal link; both get the referral bonus after the friend's first
+purchase; nobody refers themselves; the referrer is paid at most a few times a day."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from bot.handlers.referral import referral_notice
+from bot.storage.models import Customer
+from tests.chat import WEB_LIKE, payloads_of, text_of
+from tests.test_feedback import IVAN_PHONE, buy, customer_by_phone, record_telegram
+
+MARIA_PHONE = "+79007654321"
+
+
+def link_payload(replies) -> str:  # type: ignore[no-untyped-def]
+    match = re.search(r"\?start=(ref-[a-z0-9]+)", text_of(replies))
+    assert match, text_of(replies)
+    return match[1]
+
+
+async def test_the_invite_screen_shows_a_personal_link_and_the_rule(app, chat):
+    ivan = chat("42")
+    await ivan.sign_up()
+    assert "friends" in payloads_of(await ivan.send("/menu"))
+    replies = await ivan.press("friends")
+    text = text_of(replies)
+    assert "вы оба получите 200 баллов" in text
+    payload = link_payload(replies)
+    assert f"https://telegram.test/?start={payload}" in text
+    assert link_payload(await ivan.send("/friends")) == payload  # made once, kept
+    assert (await customer_by_phone(app)).referral_code == payload.removeprefix("ref-")
+
+
+async def test_a_friend_by_the_link_and_the_referrer_both_get_the_bonus_after_the_first_purchase(
+        app, chat):
+    sent = record_telegram(app)
+    ivan, maria = chat("42"), chat("43", name="Maria")
+    await ivan.sign_up()
+    link = link_payload(await ivan.press("friends"))
+    await maria.send(f"/start {link}")
+    await maria.sign_up(phone=MARIA_PHONE)
+    referrer = await customer_by_phone(app)
+    friend = await customer_by_phone(app, MARIA_PHONE)
+    assert friend.referred_by == referrer.id and friend.source == link
+
+    first = await buy(app, MARIA_PHONE, "R1")
+    assert first.referrer_rewarded == referrer.id
+    assert first.balance == 100 + 45 + 200
+    assert (await buy(app, MARIA_PHONE, "R2")).referrer_rewarded is None  # the first one only
+    assert "Доступно: 300 баллов" in text_of(await ivan.press("balance"))
+    assert "Друзей присоединилось: 1; сделали покупку: 1." in text_of(await ivan.press("friends"))
+
+    await app.core.notifier.deliver([referral_notice(first.referrer_rewarded, app.settings)])
+    assert sent.texts_to("42") == ["Ваш друг сделал первую покупку: +200 баллов за приглашение. "
+                                   "Спасибо!"]
+
+
+async def test_ones_own_link_never_refers_oneself(app, chat):
+    ivan = chat("42")
+    await ivan.sign_up()
+    link = link_payload(await ivan.press("friends"))
+    # the same person from a second account with the same verified phone: the same customer
+    second_account = chat("77")
+    await second_account.send(f"/start {link}")
+    await second_account.sign_up()
+    ivan_row = await customer_by_phone(app)
+    assert ivan_row.referred_by is None
+    assert (await buy(app, IVAN_PHONE, "R1")).referrer_rewarded is None
+
+
+async def test_a_phone_typed_in_the_web_chat_can_not_refer_itself_in_a_messenger(app, chat):
+    on_web = chat("web-1", channel=WEB_LIKE)
+    await on_web.sign_up(phone=IVAN_PHONE)  # typed, not verified
+    link = link_payload(await on_web.press("friends"))
+    in_telegram = chat("42")
+    await in_telegram.send(f"/start {link}")
+    await in_telegram.sign_up(phone=IVAN_PHONE)  # verified: a new customer, the same phone
+    customers = await all_customers(app)
+    assert len(customers) == 2 and all(c.referred_by is None for c in customers)
+
+
+async def test_an_unknown_code_is_only_a_source(app, chat):
+    maria = chat("43", name="Maria")
+    await maria.send("/start ref-nosuchcode")
+    await maria.sign_up(phone=MARIA_PHONE)
+    friend = await customer_by_phone(app, MARIA_PHONE)
+    assert friend.referred_by is None and friend.source == "ref-nosuchcode"
+
+
+async def test_coming_back_after_deleting_ones_data_is_not_a_new_friend(app, chat):
+    ivan, maria = chat("42"), chat("43", name="Maria")
+    await ivan.sign_up()
+    link = link_payload(await ivan.press("friends"))
+    await maria.sign_up(phone=MARIA_PHONE)
+    await maria.press("settings:delete:confirm")
+    await maria.send(f"/start {link}")
+    await maria.sign_up(phone=MARIA_PHONE)
+    assert (await customer_by_phone(app, MARIA_PHONE)).referred_by is None
+
+
+async def test_the_referrer_is_paid_at_most_the_daily_cap(app, chat, settings, clock):
+    settings.program.referral_daily_cap = 2
+    ivan = chat("42")
+    await ivan.sign_up()
+    link = link_payload(await ivan.press("friends"))
+    friends = [f"+7900111000{n}" for n in range(4)]
+    for n, phone in enumerate(friends):
+        friend = chat(f"5{n}", name=f"Friend {n}")
+        await friend.send(f"/start {link}")
+        await friend.sign_up(phone=phone)
+    referrer = (await customer_by_phone(app)).id
+
+    paid = [(await buy(app, phone, f"R{n}")).referrer_rewarded
+            for n, phone in enumerate(friends[:3])]
+    assert paid == [referrer, referrer, None]  # the third friend's bonus is over the cap
+    assert (await buy(app, friends[2], "R2b")).balance == 100 + 45 + 200 + 45  # friend still paid
+    clock.advance(days=1, seconds=1)
+    assert (await buy(app, friends[3], "R3")).referrer_rewarded == referrer
+    assert "Доступно: 700 баллов" in text_of(await ivan.press("balance"))  # 100 + 3 × 200
+
+
+async def all_customers(app) -> list[Customer]:  # type: ignore[no-untyped-def]
+    async with app.core.unit_of_work() as uow:
+        return list((await uow.session.execute(select(Customer))).scalars())
