@@ -36,8 +36,9 @@ messages: $(STAMP)
 	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages \
 		--width 100 --ignore-obsolete
 
-bench: install
+bench: install system-deps
 	$(BIN)/python bench/inbound.py
+	$(BIN)/python bench/checkout.py
 
 clean:
 	rm -rf $(VENV) locales/*/LC_MESSAGES/*.mo
