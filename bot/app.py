@@ -24,7 +24,7 @@ from bot.core import Core
 from bot.handlers import build_router
 from bot.i18n import I18n
 from bot.invites import create_invite
-from bot.keys import derive
+from bot.keys import SECRET_NAME, derive
 from bot.notify import Notifier
 from bot.scheduler import build_scheduler
 from bot.storage import database
@@ -32,7 +32,6 @@ from bot.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-SECRET_NAME = "installation_secret"
 
 
 @dataclass

@@ -28,6 +28,9 @@ from bot.storage.uow import UnitOfWork
 from bot.tiers import current_tier
 
 
+BACKDATED = timedelta(days=1)
+
+
 class CheckoutError(Exception):
     """A request the rules refuse; ``code`` is stable (the API returns it)."""
 
@@ -58,6 +61,10 @@ class RefundTooLarge(CheckoutError):
         self.refundable = refundable
 
 
+class RefundConflict(CheckoutError):
+    code = "refund_conflict"
+
+
 class FutureDate(CheckoutError):
     code = "future_date"
 
@@ -80,6 +87,7 @@ class PurchaseResult:
     replayed: bool  # True when this receipt was already recorded
     referrer_rewarded: int | None = None  # the referrer's customer id, when this paid them
     referral_bonus: int = 0  # what this customer got for having been invited
+    backdated: bool = False  # an old receipt entered later: nobody needs telling about it
 
     @property
     def tier_changed(self) -> bool:
@@ -171,9 +179,12 @@ class Checkout:
             await self.ledger.spend(customer_id, spend, "purchase", reference=receipt_id,
                                     purchase_id=purchase.id, actor=actor)
         earned = cashback(amount - spend * MINOR_PER_UNIT, tier)
+        # the points of an old receipt live from the day of that purchase, not from today
+        lifetime = timedelta(days=self.program.purchase_points_days) - (now - purchase.occurred_at)
+        if lifetime <= timedelta(0):
+            earned = 0
         if earned:
-            await self.ledger.earn(customer_id, earned, "purchase",
-                                   timedelta(days=self.program.purchase_points_days),
+            await self.ledger.earn(customer_id, earned, "purchase", lifetime,
                                    hold=timedelta(days=self.program.purchase_points_hold_days),
                                    reference=receipt_id, purchase_id=purchase.id, actor=actor)
         customer.purchase_count += 1
@@ -184,7 +195,8 @@ class Checkout:
         return PurchaseResult(purchase.id, receipt_id, customer_id, amount, earned, spend,
                               purchase.balance_after, purchase.tier_after,
                               tier_before.code if tier_before else None, replayed=False,
-                              referrer_rewarded=referrer, referral_bonus=bonus)
+                              referrer_rewarded=referrer, referral_bonus=bonus,
+                              backdated=now - purchase.occurred_at > BACKDATED)
 
     async def _reward_referral(self, customer: Customer, purchase_id: int) -> tuple[int, int | None]:
         """After a referred customer's first purchase both sides get the referral bonus
@@ -200,7 +212,9 @@ class Checkout:
         await self.ledger.earn(customer.id, program.referral_bonus, "referral", lifetime,
                                purchase_id=purchase_id)
         referrer = customer.referred_by
-        paid_today = await self.uow.lots.count_operations(referrer, "referral", now - timedelta(days=1))
+        await self.uow.customers.lock(referrer)  # two friends buying at once: one cap
+        paid_today = await self.uow.lots.count_operations(
+            referrer, "referral", now - timedelta(days=1), reference_prefix="friend:")
         if paid_today >= program.referral_daily_cap:
             return program.referral_bonus, None
         await self.ledger.earn(referrer, program.referral_bonus, "referral", lifetime,
@@ -233,9 +247,13 @@ class Checkout:
         purchase = await self.uow.purchases.by_receipt(outlet_id, receipt_id, lock=True)
         if purchase is None:  # purchases are never deleted; kept for the type checker
             raise UnknownReceipt(f"no purchase with receipt {receipt_id}")
+        if refund_key is None and amount is None:
+            refund_key = "rest"  # "refund all that is left", retried, is the same refund
         if refund_key is not None:
             done = await self.uow.purchases.refund_by_key(purchase.id, refund_key)
             if done is not None:
+                if amount is not None and amount != done.amount:
+                    raise RefundConflict(f"refund {refund_key} was recorded with another amount")
                 return await self._refund_result(purchase, done, replayed=True)
         refundable = purchase.amount - purchase.refunded_amount
         amount = refundable if amount is None else amount
@@ -261,11 +279,8 @@ class Checkout:
 
     async def _reverse(self, purchase: Purchase, customer_id: int, reverse: int, give_back: int,
                        actor: int | None) -> int:
-        taken = 0
-        if reverse > 0:
-            taken = await self.ledger.take_back(customer_id, reverse, "refund",
-                                                purchase_id=purchase.id,
-                                                reference=purchase.receipt_id, actor=actor)
+        """Give the spent points back first, then take the cashback back: the two net out,
+        so cashback the customer already spent is not simply forgiven."""
         if give_back > 0:
             now = self.clock.now()
             latest = await self.uow.lots.latest_expiry_spent_by(purchase.id)
@@ -273,7 +288,10 @@ class Checkout:
             await self.ledger.earn(customer_id, give_back, "refund", until - now,
                                    reference=purchase.receipt_id, purchase_id=purchase.id,
                                    actor=actor)
-        return taken
+        if reverse <= 0:
+            return 0
+        return await self.ledger.take_back(customer_id, reverse, "refund", purchase_id=purchase.id,
+                                           reference=purchase.receipt_id, actor=actor)
 
     async def _recount(self, customer_id: int, amount: int, full: bool) -> None:
         customer = await self.uow.customers.get(customer_id)

@@ -36,7 +36,7 @@ from bot.birthday import parse_birthday
 from bot.cards import new_card_number
 from bot.clock import Clock, SystemClock
 from bot.config import ProgramSettings, Settings
-from bot.keys import phone_fingerprint
+from bot.keys import SECRET_NAME, phone_fingerprint
 from bot.ledger import Ledger
 from bot.phones import normalize_phone
 from bot.storage import database
@@ -233,8 +233,6 @@ async def erased_phone_key(uow: UnitOfWork, configured: bytes | None) -> bytes |
     nobody can have erased their data)."""
     if configured:
         return configured
-    from bot.app import SECRET_NAME
-
     row = await uow.session.get(AppSecret, SECRET_NAME)
     return row.value.encode() if row is not None else None
 
@@ -283,8 +281,7 @@ async def import_customers(
         customer = await uow.customers.add(
             Customer(phone=row.phone, phone_verified=True, name=row.name, birth_day=day,
                      birth_month=month, birth_year=year, source=SOURCE, consent_at=now,
-                     registered_at=None, created_at=now, purchase_count=0, total_spent=0,
-                     notify_promotions=True, notify_reminders=True, notify_digest=True),
+                     registered_at=None, created_at=now),
             new_card_number,
         )
         if row.balance:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+# Where the installation secret is kept when the config sets none (table app_secrets).
+SECRET_NAME = "installation_secret"
+
 
 def derive(master: bytes, purpose: str) -> bytes:
     return hmac.new(master, purpose.encode(), hashlib.sha256).digest()

@@ -76,3 +76,11 @@ async def any_db_url(request: pytest.FixtureRequest, db_url: str) -> str:
     url = request.getfixturevalue("pg_database_url")
     await database.upgrade(url)
     return url
+
+
+@pytest.fixture
+async def sessions(any_db_url: str) -> AsyncIterator:  # type: ignore[type-arg]
+    """A session factory on each database (SQLite, then PostgreSQL)."""
+    engine = database.create_engine(any_db_url)
+    yield database.session_factory(engine)
+    await engine.dispose()

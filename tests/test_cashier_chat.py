@@ -9,12 +9,25 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from bot.app import build
 from bot.cards import luhn_check_digit
+from bot.checkout import Checkout
+from bot.config import Settings
+from bot.handlers import checkout_confirm
 from bot.invites import create_invite
 from bot.ledger import Ledger
 from bot.replies import Reply
-from bot.storage.models import Customer, Identity, PointOperation, Purchase
-from tests.chat import WEB_LIKE, ChatUser, payloads_of, text_of
+from bot.storage import database
+from bot.storage.models import (
+    Customer,
+    Identity,
+    PointOperation,
+    Purchase,
+    Refund,
+    Staff,
+    StaffInvite,
+)
+from tests.chat import TELEGRAM_LIKE, WEB_LIKE, ChatUser, payloads_of, text_of
 
 
 @dataclass
@@ -75,6 +88,31 @@ async def give(app, points: int) -> None:  # type: ignore[no-untyped-def]
         await uow.commit()
 
 
+async def customer_of(app, external_id: str) -> int:  # type: ignore[no-untyped-def]
+    async with app.core.unit_of_work() as uow:
+        return (await uow.session.execute(
+            select(Identity.customer_id).where(Identity.external_id == external_id))).scalar_one()
+
+
+async def points_of(app, external_id: str) -> int:  # type: ignore[no-untyped-def]
+    async with app.core.unit_of_work() as uow:
+        return await Ledger(uow, app.core.services.clock).balance(await customer_of(app, external_id))
+
+
+async def give_to(app, external_id: str, points: int) -> None:  # type: ignore[no-untyped-def]
+    async with app.core.unit_of_work() as uow:
+        await Ledger(uow, app.core.services.clock).earn(
+            await customer_of(app, external_id), points, "gift", timedelta(days=30))
+        await uow.commit()
+
+
+async def footprint(app) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """How many rows the records a staff button could write have."""
+    async with app.core.unit_of_work() as uow:
+        return {table.__name__: await uow.session.scalar(select(func.count()).select_from(table))
+                for table in (Purchase, PointOperation, Refund, Staff, StaffInvite)}
+
+
 def labels_of(replies: list[Reply]) -> list[str]:
     return [b.label for reply in replies for row in getattr(reply, "buttons", ()) for b in row]
 
@@ -88,6 +126,22 @@ async def scan(ivan: ChatUser, kate: ChatUser) -> list[Reply]:
     """The customer opens the card; the cashier scans its QR code (a /start card-… link)."""
     [card] = await ivan.press("card")
     return await kate.send(f"/start card-{card.cache_key}")
+
+
+async def at_the_till(app, chat, clock) -> tuple[ChatUser, ChatUser]:  # type: ignore[no-untyped-def]
+    """Ivan (a member with 100 points) at the till of Kate, a cashier who scanned his card."""
+    ivan = chat("42")
+    await ivan.sign_up()
+    kate = await hire(app, chat, clock)
+    await scan(ivan, kate)
+    return ivan, kate
+
+
+async def bought(kate: ChatUser, amount: str) -> str:
+    """The cashier records a purchase of the customer at the till (earning points); its receipt."""
+    result = await kate.press(button(await kate.press(button(await kate.send(amount), "co.earn:")),
+                                     "co.ok:"))
+    return button(result, "rf.ask:").partition(":")[2]
 
 
 async def test_scan_amount_spend_confirm_and_both_are_told(app, chat, clock, outbox):
@@ -173,25 +227,20 @@ async def test_a_phone_finds_the_customer_and_typos_get_a_clear_answer(app, chat
     ("100000000", "слишком много для одной покупки"),
 ])
 async def test_bad_amounts_are_explained_and_the_amount_is_asked_again(app, chat, clock, typed, answer):
-    ivan = chat("42")
-    await ivan.sign_up()
-    kate = await hire(app, chat, clock)
-    await scan(ivan, kate)
+    _, kate = await at_the_till(app, chat, clock)
     assert answer in text_of(await kate.send(typed))
     assert "Покупка: 1 500,00 ₽" in text_of(await kate.send("1500"))
     assert await purchases(app) == []
 
 
 async def test_another_number_of_points_up_to_the_cap(app, chat, clock, outbox):
-    ivan = chat("42")
-    await ivan.sign_up()
-    kate = await hire(app, chat, clock)
-    await scan(ivan, kate)
+    _, kate = await at_the_till(app, chat, clock)
     draft = await kate.send("4000")
     choice = await kate.press(button(draft, "co.spend:"))
-    assert "от 1 до 100" in text_of(await kate.press(button(choice, "co.other:")))
-    assert "целое число баллов от 1 до 100" in text_of(await kate.send("500"))
-    assert "целое число баллов от 1 до 100" in text_of(await kate.send("abc"))
+    assert "сколько баллов списать: от 1 до 100 баллов." in text_of(
+        await kate.press(button(choice, "co.other:")))
+    assert "Введите целое число от 1 до 100 баллов." in text_of(await kate.send("500"))
+    assert "Введите целое число от 1 до 100 баллов." in text_of(await kate.send("abc"))
     summary = await kate.send("40")
     assert "Оплачено баллами: 40 баллов" in text_of(summary)
     await kate.press(button(summary, "co.ok:"))
@@ -199,10 +248,7 @@ async def test_another_number_of_points_up_to_the_cap(app, chat, clock, outbox):
 
 
 async def test_a_double_tap_on_confirm_records_once(app, chat, clock, outbox):
-    ivan = chat("42")
-    await ivan.sign_up()
-    kate = await hire(app, chat, clock)
-    await scan(ivan, kate)
+    _, kate = await at_the_till(app, chat, clock)
     summary = await kate.press(button(await kate.send("1000"), "co.earn:"))
     confirm = button(summary, "co.ok:")
     await kate.press(confirm)
@@ -213,10 +259,7 @@ async def test_a_double_tap_on_confirm_records_once(app, chat, clock, outbox):
 
 
 async def test_a_balance_that_shrank_meanwhile_shows_the_new_cap(app, chat, clock, outbox):
-    ivan = chat("42")
-    await ivan.sign_up()
-    kate = await hire(app, chat, clock)
-    await scan(ivan, kate)
+    _, kate = await at_the_till(app, chat, clock)
     choice = await kate.press(button(await kate.send("4000"), "co.spend:"))
     summary = await kate.press(button(choice, "co.pay:"))
     async with app.core.unit_of_work() as uow:  # spent elsewhere in the meantime
@@ -231,21 +274,64 @@ async def test_a_balance_that_shrank_meanwhile_shows_the_new_cap(app, chat, cloc
 
 
 async def test_cancel_records_nothing_and_old_buttons_are_stale(app, chat, clock):
-    ivan = chat("42")
-    await ivan.sign_up()
-    kate = await hire(app, chat, clock)
-    await scan(ivan, kate)
+    _, kate = await at_the_till(app, chat, clock)
     summary = await kate.press(button(await kate.send("1000"), "co.earn:"))
     assert "ничего не записано" in text_of(await kate.press(button(summary, "co.cancel:")))
     assert "уже закрыто" in text_of(await kate.press(button(summary, "co.ok:")))
     assert await purchases(app) == []
 
 
+async def test_a_receipt_a_till_takes_meanwhile_gets_the_draft_a_new_one_on_postgresql(
+        pg_database_url, clock, monkeypatch):
+    """The confirmation checks the draft's receipt id, then records under the customer's lock.
+    On PostgreSQL a till may record that receipt id in between (on SQLite the event's
+    transaction holds the write lock from the start): the conflict reaches the handler, which
+    gives the draft a new id and asks to confirm once more."""
+    await database.upgrade(pg_database_url)
+    settings = Settings(database={"url": pg_database_url}, shop={"name": "Coffee Point"},
+                        card={"secret": "test-signing-key-0123456789"})
+    app = await build(settings, clock)
+    try:
+        def chat(external_id: str, **kw) -> ChatUser:  # type: ignore[no-untyped-def]
+            return ChatUser(app.core, TELEGRAM_LIKE, external_id, **kw)
+
+        ivan = chat("42")
+        await ivan.sign_up()
+        kate = await hire(app, chat, clock)
+        await scan(ivan, kate)
+        summary = await kate.press(button(await kate.send("1000"), "co.earn:"))
+        taken = button(summary, "co.ok:").split(":")[1]
+        real_checkout_of = checkout_confirm.checkout_of
+
+        def racing_checkout_of(ctx):  # type: ignore[no-untyped-def]
+            checkout = real_checkout_of(ctx)
+            record = checkout.purchase
+
+            async def till_first(**draft):  # type: ignore[no-untyped-def]
+                async with app.core.unit_of_work() as uow:  # a till, in its own transaction
+                    await Checkout(uow, clock, settings.program).purchase(
+                        customer_id=draft["customer_id"], outlet_id=draft["outlet_id"],
+                        receipt_id=draft["receipt_id"], amount=99_900)
+                    await uow.commit()
+                return await record(**draft)
+
+            checkout.purchase = till_first
+            return checkout
+
+        monkeypatch.setattr(checkout_confirm, "checkout_of", racing_checkout_of)
+        again = await kate.press(button(summary, "co.ok:"))
+        monkeypatch.undo()
+        assert "Проверьте и подтвердите" in text_of(again)
+        assert button(again, "co.ok:").split(":")[1] != taken
+        assert "✅ Записано." in text_of(await kate.press(button(again, "co.ok:")))
+        recorded = sorted((p.amount, p.source, p.receipt_id == taken) for p in await purchases(app))
+        assert recorded == [(99_900, "pos", True), (100_000, "chat", False)]
+    finally:
+        await app.close()
+
+
 async def test_refund_in_full_from_the_result_message(app, chat, clock, outbox):
-    ivan = chat("42")
-    await ivan.sign_up()
-    kate = await hire(app, chat, clock)
-    await scan(ivan, kate)
+    _, kate = await at_the_till(app, chat, clock)
     choice = await kate.press(button(await kate.send("4000"), "co.spend:"))
     result = await kate.press(button(await kate.press(button(choice, "co.pay:")), "co.ok:"))
     assert await balance(app) == 117
@@ -266,13 +352,8 @@ async def test_refund_in_full_from_the_result_message(app, chat, clock, outbox):
 
 
 async def test_partial_refund_by_command_and_its_errors(app, chat, clock, outbox):
-    ivan = chat("42")
-    await ivan.sign_up()
-    kate = await hire(app, chat, clock)
-    await scan(ivan, kate)
-    result = await kate.press(button(await kate.press(button(await kate.send("4000"), "co.earn:")),
-                                     "co.ok:"))
-    receipt = button(result, "rf.ask:").partition(":")[2]
+    _, kate = await at_the_till(app, chat, clock)
+    receipt = await bought(kate, "4000")
     assert await balance(app) == 220
 
     assert "/refund <чек>" in text_of(await kate.send("/refund"))
@@ -301,9 +382,10 @@ async def test_the_cashier_gives_a_reward_paid_with_points(app, chat, clock, out
     await give(app, 100)
     screen = await scan(ivan, kate)
     rewards = await kate.press(button(screen, "co.gifts"))
+    assert "Покупатель: Ivan Petrov, баланс: 200 баллов" in text_of(rewards)
     assert labels_of(rewards) == ["Чашка кофе — 150 баллов", "✖ Отмена"]  # no dessert: 250
-    ask = await kate.press(button(rewards, "co.gift:coffee"))
-    assert "Выдать «Чашка кофе» за 150 баллов?" in text_of(ask)
+    ask = await kate.press(button(rewards, "co.gift:"))
+    assert "Выдать «Чашка кофе» за 150 баллов? Покупатель: Ivan Petrov." in text_of(ask)
     given = text_of(await kate.press(button(ask, "co.give:")))
     assert "Выдано: Чашка кофе. Баланс покупателя: 50 баллов." in given
     assert "уже выдан" in text_of(await kate.press(button(ask, "co.give:")))
@@ -315,6 +397,74 @@ async def test_the_cashier_gives_a_reward_paid_with_points(app, chat, clock, out
     assert (operation.amount, operation.actor_identity_id) == (-150, await identity_id(app, "7"))
     draft = text_of(await kate.send("300"))  # and the purchase that goes with it
     assert "Покупка: 300,00 ₽" in draft and "Баланс: 50 баллов" in draft
+
+
+async def test_an_old_screen_of_another_customer_acts_on_nobody(app, chat, clock, outbox):
+    """The cashier scans Ivan, then Olga, then taps a button on Ivan's old screen."""
+    ivan, olga = chat("42"), chat("43", name="Olga")
+    await ivan.sign_up()
+    await olga.sign_up(phone="+79001112233")
+    await give_to(app, "42", 100)
+    await give_to(app, "43", 100)  # 200 points each: a cup of coffee (150) for either
+    kate = await hire(app, chat, clock)
+    ivan_screen = await scan(ivan, kate)
+    ivan_rewards = await kate.press(button(ivan_screen, "co.gifts"))
+    assert "Покупатель: Ivan Petrov" in text_of(ivan_rewards)
+    olga_screen = await scan(olga, kate)
+    assert "Покупатель: Olga" in text_of(olga_screen)
+    before = await footprint(app)
+
+    for stale in (button(ivan_screen, "co.gifts"), button(ivan_rewards, "co.gift:"),
+                  button(ivan_rewards, "co.cancel:"), button(ivan_screen, "co.cancel:")):
+        assert "Этот экран устарел" in text_of(await kate.press(stale)), stale
+    assert await footprint(app) == before
+    assert (await points_of(app, "42"), await points_of(app, "43")) == (200, 200)
+    assert outbox.sent == []
+
+    # Olga's checkout is still open, and its own buttons name her
+    assert "Покупатель: Olga" in text_of(await kate.send("300"))
+    rewards = await kate.press(button(kate.last, "co.gifts"))
+    ask = await kate.press(button(rewards, "co.gift:"))
+    assert "Выдать «Чашка кофе» за 150 баллов? Покупатель: Olga." in text_of(ask)
+    await kate.press(button(ask, "co.give:"))
+    assert (await points_of(app, "42"), await points_of(app, "43")) == (200, 50)
+
+
+async def test_a_refund_confirmed_after_another_refund_refunds_only_what_was_shown(
+        app, chat, clock, outbox):
+    _, kate = await at_the_till(app, chat, clock)
+    receipt = await bought(kate, "4000")
+    ask = await kate.send(f"/refund {receipt}")  # the rest: all of it
+    assert f"Вернуть 4 000,00 ₽ по покупке {receipt}" in text_of(ask)
+
+    anna = await hire(app, chat, clock, "8")  # meanwhile another cashier refunds a part
+    await anna.press(button(await anna.send(f"/refund {receipt} 1000"), "rf.ok:"))
+    assert await balance(app) == 190
+
+    text = text_of(await kate.press(button(ask, "rf.ok:")))
+    assert f"Покупка {receipt} с тех пор изменилась: по ней можно вернуть только 3 000,00 ₽" in text
+    assert "Ничего не возвращено" in text
+    [purchase] = await purchases(app)
+    assert purchase.refunded_amount == 100_000 and await balance(app) == 190
+    assert (await footprint(app))["Refund"] == 1
+    assert "Вернуть 3 000,00 ₽" in text_of(await kate.send(f"/refund {receipt}"))
+
+
+async def test_a_refund_refused_for_another_reason_is_not_called_an_unknown_receipt(
+        app, chat, clock, outbox):
+    _, kate = await at_the_till(app, chat, clock)
+    receipt = await bought(kate, "4000")
+    ask = await kate.send(f"/refund {receipt} 1000")
+    key = button(ask, "rf.ok:").partition(":")[2]
+    [purchase] = await purchases(app)
+    async with app.core.unit_of_work() as uow:  # the same refund key, recorded with 500,00 ₽
+        await Checkout(uow, clock, app.core.services.settings.program).refund(
+            outlet_id=purchase.outlet_id, receipt_id=receipt, amount=50_000, refund_key=key)
+        await uow.commit()
+    text = text_of(await kate.press(button(ask, "rf.ok:")))
+    assert "Этот возврат уже оформлен" in text and "Покупки с чеком" not in text
+    [purchase] = await purchases(app)
+    assert purchase.refunded_amount == 50_000
 
 
 async def test_a_customer_scanning_a_card_learns_only_that_it_is_a_loyalty_card(app, chat, clock):
@@ -348,20 +498,23 @@ async def test_customers_are_refused_staff_commands(app, chat, clock, typed):
     assert "Извините, это" in text_of(await chat("99").send(typed))  # not even a member
 
 
-@pytest.mark.parametrize("payload", ["co.start", "co.ok:C-AAAAAA:0", "co.earn:C-AAAAAA", "co.gifts",
-                                     "co.give:abcd", "rf.ask:C-AAAAAA", "rf.ok:abcd", "staff.list",
+@pytest.mark.parametrize("payload", ["co.start", "co.ok:C-AAAAAA:0", "co.earn:C-AAAAAA", "co.gifts:1",
+                                     "co.gift:1:coffee", "co.give:abcd", "co.pay:C-AAAAAA:100",
+                                     "co.cancel:1:", "rf.ask:C-AAAAAA", "rf.ok:abcd", "staff.list",
                                      "staff.rm:1", "staff.rm-ok:1"])
 async def test_customers_pressing_stale_staff_buttons_are_refused(app, chat, clock, payload):
+    await hire(app, chat, clock)  # identity 1: a cashier «staff.rm-ok:1» would remove
     ivan = chat("42")
     await ivan.sign_up()
+    await give(app, 100)  # enough for a reward
+    before = await footprint(app)
     assert "Извините, это" in text_of(await ivan.press(payload))
+    assert await footprint(app) == before  # no purchase, no points, no refund, nobody removed
+    assert await balance(app) == 200
 
 
 async def test_a_cashier_removed_mid_checkout_can_not_go_on(app, chat, clock, outbox):
-    ivan = chat("42")
-    await ivan.sign_up()
-    kate = await hire(app, chat, clock)
-    await scan(ivan, kate)
+    _, kate = await at_the_till(app, chat, clock)
     summary = await kate.press(button(await kate.send("1000"), "co.earn:"))
     owner = await hire(app, chat, clock, "1", "admin")
     kate_id = await identity_id(app, "7")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,7 +18,6 @@ from bot.checkout import (
 from bot.clock import FrozenClock
 from bot.config import ProgramSettings
 from bot.ledger import Ledger
-from bot.storage import database
 from bot.storage.models import Customer, PointLot
 from bot.storage.uow import UnitOfWork
 from tests.test_ledger import new_customer
@@ -27,13 +25,6 @@ from tests.test_ledger import new_customer
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 PROGRAM = ProgramSettings()
 SILVER, GOLD, PLATINUM = PROGRAM.tiers
-
-
-@pytest.fixture
-async def sessions(any_db_url: str) -> AsyncIterator:  # type: ignore[type-arg]
-    engine = database.create_engine(any_db_url)
-    yield database.session_factory(engine)
-    await engine.dispose()
 
 
 @pytest.fixture
@@ -130,8 +121,10 @@ async def test_a_full_refund_reverses_points_and_the_purchase_count(sessions, cl
     assert result.balance == 500
     row = await customer_row(sessions, customer)
     assert (row.purchase_count, row.total_spent) == (0, 0)
+    again = await refund(sessions, clock, "R1")  # a retried full refund: the same, once
+    assert again.replayed and again.balance == 500
     with pytest.raises(RefundTooLarge):
-        await refund(sessions, clock, "R1")
+        await refund(sessions, clock, "R1", 1_00, key="more")
 
 
 async def test_a_partial_refund_reverses_in_proportion_and_is_idempotent_by_key(sessions, clock):
@@ -169,3 +162,20 @@ async def test_cashback_already_spent_is_taken_back_only_as_far_as_the_balance_g
         await uow.commit()
     result = await refund(sessions, clock, "R1")
     assert (result.points_reversed, result.balance) == (50, 0)
+
+
+async def test_an_old_receipt_earns_points_that_live_from_its_day_and_tells_nobody(sessions, clock):
+    from bot.handlers.notices import purchase_notifications
+    from bot.config import Settings
+
+    customer = await new_customer(sessions, clock)
+    month_ago = await buy(sessions, clock, customer, "R1", 1000_00, occurred_at=NOW - timedelta(days=30))
+    assert month_ago.earned == 30 and month_ago.backdated
+    assert purchase_notifications(month_ago, Settings()) == []
+    async with UnitOfWork(sessions) as uow:
+        lot = (await uow.session.execute(select(PointLot))).scalar_one()
+    assert lot.expires_at == NOW - timedelta(days=30) + timedelta(days=PROGRAM.purchase_points_days)
+    ancient = await buy(sessions, clock, customer, "R2", 1000_00, occurred_at=NOW - timedelta(days=400))
+    assert ancient.earned == 0  # its points would have burnt already
+    fresh = await buy(sessions, clock, customer, "R3", 1000_00)
+    assert not fresh.backdated and len(purchase_notifications(fresh, Settings())) == 1

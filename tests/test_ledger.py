@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,26 +11,16 @@ from sqlalchemy import func, select
 from bot.cards import new_card_number
 from bot.clock import FrozenClock
 from bot.ledger import InsufficientPoints, Ledger
-from bot.storage import database
 from bot.storage.models import Customer, PointLot, PointOperation
 from bot.storage.uow import UnitOfWork
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-async def sessions(any_db_url: str) -> AsyncIterator:  # type: ignore[type-arg]
-    engine = database.create_engine(any_db_url)
-    yield database.session_factory(engine)
-    await engine.dispose()
-
-
 async def new_customer(sessions, clock: FrozenClock) -> int:  # type: ignore[no-untyped-def]
     async with UnitOfWork(sessions) as uow:
         customer = await uow.customers.add(
-            Customer(consent_at=clock.now(), created_at=clock.now(), purchase_count=0,
-                     phone_verified=False, notify_promotions=True, notify_reminders=True,
-                     notify_digest=True),
+            Customer(consent_at=clock.now(), created_at=clock.now()),
             new_card_number,
         )
         await uow.commit()

@@ -250,8 +250,22 @@ async def test_a_full_refund_reverses_the_points_and_the_customer_is_told(till, 
                     "points_returned": 150, "points_reversed": 115, "balance": 500}
     await till.app.web[POS_API].notices_sent()
     assert len(messenger.sent) == 2
-    status, body = await till.refund("R1")
-    assert (status, body["error"], body["refundable"]) == (409, "refund_too_large", "0.00")
+    retried_status, retried = await till.refund("R1")  # the till did not hear the answer
+    assert (retried_status, retried) == (200, body)
+    await till.app.web[POS_API].notices_sent()
+    assert len(messenger.sent) == 2  # and the customer is not told twice
+
+
+async def test_a_partial_refund_needs_an_id_and_an_id_reused_for_another_amount_is_refused(till):
+    card = await member(till, points=500)
+    await till.buy(card=card["card_number"], amount="4000.00", receipt_id="R1")
+    status, body = await till.refund("R1", {"amount": "1000.00"})
+    assert (status, body["error"]) == (400, "invalid_request")
+    assert (await till.refund("R1", {"amount": "1000.00", "refund_id": "a"}))[0] == 200
+    status, body = await till.refund("R1", {"amount": "2000.00", "refund_id": "a"})
+    assert (status, body["error"]) == (409, "refund_conflict")
+    status, body = await till.refund("R1", {"amount": "3500.00", "refund_id": "b"})
+    assert (status, body["error"], body["refundable"]) == (409, "refund_too_large", "3000.00")
 
 
 async def test_partial_refunds_are_idempotent_by_refund_id(till):
@@ -262,9 +276,9 @@ async def test_partial_refunds_are_idempotent_by_refund_id(till):
     again = await till.refund("2026%2F17", {"amount": "2000.00", "refund_id": "ret-1"})
     assert first == again and first[0] == 200
     assert (first[1]["points_returned"], first[1]["points_reversed"]) == (50, 59)
-    status, body = await till.refund("2026%2F17", {"amount": "2000.01"})
+    status, body = await till.refund("2026%2F17", {"amount": "2000.01", "refund_id": "ret-2"})
     assert (status, body["error"], body["refundable"]) == (409, "refund_too_large", "2000.00")
-    assert (await till.refund("2026%2F17", {"amount": "0"}))[1]["error"] == "invalid_amount"
+    assert (await till.refund("2026%2F17", {"amount": "0", "refund_id": "r"}))[1]["error"] == "invalid_amount"
     assert (await till.refund("2026%2F17", {"refund_id": ""}))[1]["error"] == "invalid_refund_id"
     assert (await till.refund("2026%2F17", {"reason": "x"}))[0] == 400
     status, body = await till.refund("R404")

@@ -57,7 +57,7 @@ async def test_real_answers_match_the_described_schemas(till):
     bought = await till.buy(card=card["card_number"], amount="100.00", receipt_id="R1",
                             spend_points=3)
     check(spec, "Purchase", bought[1])
-    check(spec, "Refund", (await till.refund("R1", {"amount": "50"}))[1])
+    check(spec, "Refund", (await till.refund("R1", {"amount": "50", "refund_id": "r-1"}))[1])
     errors = [(f"{PREFIX}/cards/{{card}}", "get", await till.card(UNKNOWN_CARD)),
               (f"{PREFIX}/purchases", "post", await till.buy(phone=PHONE)),
               (f"{PREFIX}/purchases/{{receipt_id}}/refund", "post",

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from bot.config import Settings
 from bot.storage.models import Identity, Purchase, Staff, StaffInvite
-from tests.chat import ChatUser, payloads_of, text_of
+from tests.chat import WEB_LIKE, ChatUser, payloads_of, text_of
 from tests.test_cashier_chat import Outbox, button, identity_id, scan
 
 OWNER = "1"  # telegram:1 is an admin by the config file
@@ -96,23 +96,35 @@ async def test_the_staff_list_and_removing_a_cashier(app, chat, outbox):
 
     replies = await anna.send("/staff")
     text = text_of(replies)
-    assert "• Администратор: 2 (telegram)" in text
-    assert "• Кассир: Kate (telegram)" in text
-    assert "Администраторы из файла настроек: telegram:1" in text
+    assert "• Администратор: Telegram 2" in text  # not a customer: the channel and the id
+    assert "• Кассир: Kate (Telegram)" in text  # a customer too: her name
+    assert "Администраторы из файла настроек: Telegram 1" in text
+    assert "telegram" not in text
     assert f"staff.rm:{kate_id}" in payloads_of(replies)
     assert f"staff.rm:{anna_id}" not in payloads_of(replies)  # not oneself
 
     ask = await anna.press(f"staff.rm:{kate_id}")
-    assert "Кассир Kate (telegram): убрать из сотрудников?" in text_of(ask)
+    assert "Кассир Kate (Telegram): убрать из сотрудников?" in text_of(ask)
     assert "Никого не убрали" in text_of(await anna.press("staff.keep"))
     assert await count(app, Staff) == 2
     done = await anna.press(button(ask, "staff.rm-ok:"))
-    assert "Kate (telegram) больше не сотрудник." in text_of(done)
-    assert outbox.to("7") == ["Вы больше не кассир в «Coffee Point»."]
+    assert "Kate (Telegram) больше не сотрудник." in text_of(done)
+    assert outbox.to("7") == ["Вас убрали из сотрудников «Coffee Point»."]
     assert "только для сотрудников" in text_of(await kate.send("/checkout"))
     assert "Этого человека уже нет среди сотрудников" in text_of(await anna.press(button(ask, "staff.rm-ok:")))
     async with app.core.unit_of_work() as uow:  # she keeps her own card
         assert (await uow.session.get(Identity, kate_id)).customer_id is not None
+
+
+async def test_the_staff_list_names_people_readably_in_english(app, chat):
+    owner = chat(OWNER, name="Olga", language="en")
+    await owner.sign_up(phone="+79005550011")  # the admin from the config joined the program
+    visitor = "Vx3kQ9mZp2LwT7rYc8N1bA4d"  # a web chat visitor's id is long: it is cut
+    await invited(owner, chat(visitor, channel=WEB_LIKE, name=None))
+    text = text_of(await owner.send("/staff"))
+    assert "Administrators from the config file: Olga (Telegram)" in text
+    assert "• Cashier: Web chat Vx3kQ9mZ…" in text
+    assert visitor not in text and "web" not in text
 
 
 async def test_an_admin_can_not_remove_themselves(app, chat):

@@ -65,8 +65,6 @@ async def enrol(uow: UnitOfWork, form: EnrolForm, now: datetime) -> tuple[Custom
         birth_month=birthday.month if birthday else None,
         birth_year=birthday.year if birthday else None,
         source=ENROLLED_AT_TILL, consent_at=now, registered_at=None, created_at=now,
-        purchase_count=0, total_spent=0,
-        notify_promotions=True, notify_reminders=True, notify_digest=True,
     )
     return await uow.customers.add(customer, new_card_number), True
 

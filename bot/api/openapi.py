@@ -25,8 +25,9 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
+    """The error answers of an operation; every one may also fail with 500."""
     return {str(status): {"$ref": f"#/components/responses/{_ERRORS[status][0]}"}
-            for status in statuses}
+            for status in (*statuses, 500)}
 
 
 _ERRORS = {
@@ -34,13 +35,16 @@ _ERRORS = {
                         "(`invalid_request`: a missing, unknown or mistyped field)."),
     401: ("Unauthorized", "No API key, or an unknown or revoked one (`unauthorized`)."),
     404: ("NotFound", "`card_not_found`, `customer_not_found` or `unknown_receipt`."),
-    409: ("Conflict", "`receipt_conflict` (the receipt is recorded with other data) or "
+    409: ("Conflict", "`receipt_conflict` (the receipt is recorded with other data), "
+                      "`refund_conflict` (the refund_id is recorded with another amount) or "
                       "`refund_too_large` (with `refundable`)."),
     422: ("Unprocessable", "A value the rules refuse: `invalid_amount`, `invalid_phone`, "
                            "`invalid_card_number`, `invalid_card_token`, `invalid_birthday`, "
                            "`invalid_name`, `invalid_receipt_id`, `invalid_refund_id`, "
                            "`invalid_spend_points`, `invalid_date`, `future_date`, "
                            "`spend_above_cap` (with `cap` and `requested`)."),
+    500: ("InternalError", "Something failed on the server (`internal_error`); it is logged. "
+                           "Retrying is safe: purchases and refunds are idempotent."),
 }
 
 _SCHEMAS: dict[str, Any] = {
@@ -95,9 +99,11 @@ _SCHEMAS: dict[str, Any] = {
     ),
     "RefundRequest": _object(
         [],
-        amount={**_ref("Amount"), "description": "Absent: all that is left of the purchase."},
+        amount={**_ref("Amount"), "description": "Absent: all that is left of the purchase "
+                                                 "(a retry of that changes nothing)."},
         refund_id={"type": ["string", "null"], "minLength": 1, "maxLength": 64,
-                   "description": "The till's id of this refund; a retry with it changes nothing."},
+                   "description": "The till's id of this refund, required with `amount`; a "
+                                  "retry with it changes nothing."},
     ),
     "Refund": _object(
         ["receipt_id", "refunded", "refunded_total", "points_returned", "points_reversed",

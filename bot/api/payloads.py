@@ -128,7 +128,10 @@ class RefundForm:
 def refund_form(body: dict[str, Any]) -> RefundForm:
     fields = Fields(body, ("amount", "refund_id"))
     refund_id = identifier(fields.text("refund_id"), "invalid_refund_id", "refund_id")
-    return RefundForm(fields.amount("amount"), refund_id)
+    amount = fields.amount("amount")
+    if amount is not None and refund_id is None:  # else a retried partial refund refunds twice
+        raise bad_request("a partial refund needs a refund_id, so that a retry is recognised")
+    return RefundForm(amount, refund_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from bot.checkout import (
     FutureDate,
     PurchaseResult,
     ReceiptConflict,
+    RefundConflict,
     RefundResult,
     RefundTooLarge,
     SpendAboveCap,
@@ -46,8 +47,7 @@ PREFIX = "/api/v1"
 CLOCK_SKEW = timedelta(minutes=2)  # a till's clock this far ahead still counts as "now"
 T = TypeVar("T")
 
-_STATUS = {SpendAboveCap: 422, FutureDate: 422, ReceiptConflict: 409, RefundTooLarge: 409,
-           UnknownReceipt: 404, CustomerGone: 404}
+_STATUS = {FutureDate: 422, ReceiptConflict: 409, RefundConflict: 409, UnknownReceipt: 404}
 
 
 def refused(error: CheckoutError) -> ApiError:
@@ -57,6 +57,8 @@ def refused(error: CheckoutError) -> ApiError:
     if isinstance(error, RefundTooLarge):
         left = api_amount(error.refundable)
         return ApiError(409, error.code, f"at most {left} can still be refunded", refundable=left)
+    if isinstance(error, CustomerGone):  # no internal ids for the till
+        return ApiError(404, error.code, "this customer is no longer in the program")
     return ApiError(_STATUS.get(type(error), 422), error.code, str(error))
 
 

@@ -5,7 +5,8 @@ pay with points), checkout_confirm (record it), checkout_reward (give a reward).
 States: ``checkout.find`` (typing a card number or a phone) → ``checkout.amount``
 {customer_id} → ``checkout.draft`` / ``checkout.points`` {customer_id, outlet_id, amount,
 receipt, spend}. The receipt id is made with the draft, so a confirmation tapped twice
-records one purchase.
+records one purchase. Every button names what it acts on (the customer, the draft's receipt
+or a key) and is refused once that is not what the checkout has open.
 """
 
 from __future__ import annotations
@@ -34,13 +35,34 @@ def money(ctx: Context, minor: int) -> str:
     return ctx.t.money(minor, ctx.settings.shop.currency)
 
 
-def cancel_button(ctx: Context, receipt: str = "") -> Button:
-    return Button(ctx._("✖ Cancel"), f"co.cancel:{receipt}")
+def cancel_button(ctx: Context, customer_id: int, receipt: str = "") -> Button:
+    return Button(ctx._("✖ Cancel"), f"co.cancel:{customer_id}:{receipt}")
 
 
 def no_checkout(ctx: Context) -> list[Reply]:
     """For a button of a checkout that is no longer the open one."""
     return [Text(ctx._("This checkout is no longer open. Send /checkout to serve a customer."))]
+
+
+def out_of_date(ctx: Context) -> list[Reply]:
+    """For a button of another customer's screen than the one open now."""
+    return [Text(ctx._("This screen is out of date: the checkout has moved on to another "
+                       "customer. Nothing was done."))]
+
+
+def not_serving(ctx: Context, customer_id: str) -> list[Reply] | None:
+    """Why a button of this customer's screen can't act now; None when they are the one at
+    the checkout (a button never acts on whoever happens to be open)."""
+    if not (ctx.state.name or "").startswith("checkout."):
+        return no_checkout(ctx)
+    if str(ctx.state.data.get("customer_id")) != customer_id:
+        return out_of_date(ctx)
+    return None
+
+
+def called(customer: Customer) -> str:
+    """How a confirmation names the customer: the name, else the card number."""
+    return customer.name or format_card_number(customer.card_number)
 
 
 @router.command("checkout")
@@ -111,8 +133,10 @@ def affordable_rewards(ctx: Context, balance: int) -> list[Reward]:
     return [reward for reward in ctx.settings.program.rewards if reward.points <= balance]
 
 
-def reward_button(ctx: Context, balance: int) -> list[Button]:
-    return [Button(ctx._("🎁 Give a reward"), "co.gifts")] if affordable_rewards(ctx, balance) else []
+def reward_button(ctx: Context, customer_id: int, balance: int) -> list[Button]:
+    if not affordable_rewards(ctx, balance):
+        return []
+    return [Button(ctx._("🎁 Give a reward"), f"co.gifts:{customer_id}")]
 
 
 async def customer_screen(ctx: Context, customer: Customer) -> list[Reply]:
@@ -120,4 +144,5 @@ async def customer_screen(ctx: Context, customer: Customer) -> list[Reply]:
     ctx.state.go("checkout.amount", customer_id=customer.id)
     lines = customer_lines(ctx, customer, balance)
     lines += ["", ctx._("Type the purchase amount, for example 1500 or 1500,50.")]
-    return [Text("\n".join(lines), keyboard(reward_button(ctx, balance), [cancel_button(ctx)]))]
+    buttons = keyboard(reward_button(ctx, customer.id, balance), [cancel_button(ctx, customer.id)])
+    return [Text("\n".join(lines), buttons)]

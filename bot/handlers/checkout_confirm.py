@@ -6,7 +6,7 @@ from __future__ import annotations
 from bot.checkout import CustomerGone, PurchaseResult, ReceiptConflict, SpendAboveCap
 from bot.context import Context
 from bot.events import Event
-from bot.handlers.checkout import checkout_of, money, no_checkout
+from bot.handlers.checkout import checkout_of, money, no_checkout, out_of_date
 from bot.handlers.checkout_draft import draft_screen, new_receipt_id, open_draft, summary
 from bot.handlers.desk import STAFF, outlet_of, staff_only
 from bot.handlers.notices import purchase_notifications
@@ -39,7 +39,10 @@ async def confirm(event: Event, ctx: Context) -> list[Reply]:
         return await draft_screen(ctx, customer, ctx._(
             "The customer's balance has changed: points may now pay at most {points}.").format(
             points=ctx.t.points(error.cap)))
-    except ReceiptConflict:  # another draft took this receipt id first: confirm once more
+    except ReceiptConflict:
+        # a till or another draft took this receipt id after the check above, which is not under
+        # the customer's lock (on PostgreSQL another transaction can commit in between; see
+        # test_a_receipt_a_till_takes_meanwhile_…): a new receipt id, and confirm once more
         ctx.state.go("checkout.draft", **{**data, "receipt": await new_receipt_id(ctx, data["outlet_id"])})
         return await summary(ctx, customer, data["spend"])
     except CustomerGone:
@@ -73,14 +76,19 @@ def result_screen(ctx: Context, purchase: Purchase | None, result: PurchaseResul
 
 @router.button("co.cancel")
 async def cancel(event: Event, ctx: Context) -> list[Reply]:
-    receipt = (event.payload or "").partition(":")[2]
+    """``co.cancel:<customer_id>:<receipt>`` (no receipt before there is a draft): closes the
+    checkout if it is still this customer's (and this draft's)."""
+    customer_id, _, receipt = (event.payload or "").partition(":")[2].partition(":")
     data = ctx.state.data
     if receipt and await ctx.uow.purchases.by_receipt(
             data.get("outlet_id") or (await outlet_of(ctx)).id, receipt) is not None:
         return [Text(ctx._("This purchase is already recorded. To undo it, refund it: "
                            "/refund {receipt}").format(receipt=receipt))]
-    if (ctx.state.name or "").startswith("checkout.") and receipt in ("", data.get("receipt")):
-        ctx.state.clear()
-    elif receipt:  # an old draft's button; the open one stays
+    if not (ctx.state.name or "").startswith("checkout."):
+        return [Text(ctx._("Cancelled; nothing was recorded."))]
+    if str(data.get("customer_id")) != customer_id:
+        return out_of_date(ctx)
+    if receipt not in ("", data.get("receipt")):  # an old draft's button; the open one stays
         return no_checkout(ctx)
+    ctx.state.clear()
     return [Text(ctx._("Cancelled; nothing was recorded."))]

@@ -91,7 +91,7 @@ async def draft_screen(ctx: Context, customer: Customer, note: str | None = None
                  f"co.spend:{receipt}")
     return [Text("\n".join(lines), keyboard(
         [Button(_("➕ Earn points"), f"co.earn:{receipt}")], [pay] if cap else [],
-        reward_button(ctx, balance), [cancel_button(ctx, receipt)]))]
+        reward_button(ctx, customer.id, balance), [cancel_button(ctx, customer.id, receipt)]))]
 
 
 async def open_draft(event: Event, ctx: Context) -> Customer | None:
@@ -129,4 +129,4 @@ async def summary(ctx: Context, customer: Customer, spend: int) -> list[Reply]:
                       amount=money(ctx, amount - spend * MINOR_PER_UNIT))]
     lines.append(_("Points to earn: {points}").format(points=ctx.t.points(earned)))
     return [Text("\n".join(lines), keyboard(
-        [Button(_("✅ Confirm"), f"co.ok:{receipt}:{spend}")], [cancel_button(ctx, receipt)]))]
+        [Button(_("✅ Confirm"), f"co.ok:{receipt}:{spend}")], [cancel_button(ctx, customer.id, receipt)]))]

@@ -15,8 +15,9 @@ router = Router()
 router.gate(staff_only(router, STAFF))
 
 
-@router.button("co.spend")
+@router.button("co.spend", "co.other")
 async def choose_points(event: Event, ctx: Context) -> list[Reply]:
+    """«Pay with points» offers the cap or another number; «Another number» asks for it."""
     customer = await open_draft(event, ctx)
     if customer is None:
         return no_checkout(ctx)
@@ -24,10 +25,14 @@ async def choose_points(event: Event, ctx: Context) -> list[Reply]:
     if cap == 0:
         return await draft_screen(ctx, customer)
     receipt = ctx.state.data["receipt"]
+    cancel = [cancel_button(ctx, customer.id, receipt)]
+    if (event.payload or "").startswith("co.other:"):
+        ctx.state.go("checkout.points", **ctx.state.data)
+        return [Text(ctx._("Type how many points to pay, from 1 to {points}.").format(
+            points=ctx.t.points(cap)), keyboard(cancel))]
     return [Text(ctx._("How many points does the customer pay with?"), keyboard(
         [Button(ctx._("Pay {points}").format(points=ctx.t.points(cap)), f"co.pay:{receipt}:{cap}")],
-        [Button(ctx._("✏️ Another number"), f"co.other:{receipt}")],
-        [cancel_button(ctx, receipt)]))]
+        [Button(ctx._("✏️ Another number"), f"co.other:{receipt}")], cancel))]
 
 
 @router.button("co.pay")
@@ -35,17 +40,6 @@ async def pay(event: Event, ctx: Context) -> list[Reply]:
     customer = await open_draft(event, ctx)
     points = (event.payload or "").split(":")[-1]
     return await summary(ctx, customer, int(points)) if customer and points.isdigit() else no_checkout(ctx)
-
-
-@router.button("co.other")
-async def other_points(event: Event, ctx: Context) -> list[Reply]:
-    customer = await open_draft(event, ctx)
-    if customer is None:
-        return no_checkout(ctx)
-    _, cap = await cap_of(ctx, customer)
-    ctx.state.go("checkout.points", **ctx.state.data)
-    return [Text(ctx._("Type how many points to pay, from 1 to {cap}.").format(cap=cap),
-                 keyboard([cancel_button(ctx, ctx.state.data["receipt"])]))]
 
 
 @router.state("checkout.points")
@@ -57,5 +51,6 @@ async def typed_points(event: Event, ctx: Context) -> list[Reply]:
     _, cap = await cap_of(ctx, customer)
     text = "".join(event.text.split())
     if not text.isdigit() or not 1 <= int(text) <= cap:
-        return [Text(ctx._("Please type a whole number of points from 1 to {cap}.").format(cap=cap))]
+        return [Text(ctx._("Please type a whole number from 1 to {points}.").format(
+            points=ctx.t.points(cap)))]
     return await summary(ctx, customer, int(text))

@@ -1,19 +1,20 @@
 """The cashier gives a reward from the catalog (settings.program.rewards), paid 100 % with
 points: a ledger spend with the reason "reward", made by the cashier (audited).
 
-States: ``checkout.reward`` {customer_id, code, key} while confirming; ``checkout.rewarded``
-afterwards, so a second tap on «Give» gives nothing more.
+Buttons name the customer (``co.gifts:<customer_id>``, ``co.gift:<customer_id>:<code>``), so
+a screen left over from another customer acts on nobody. States: ``checkout.reward``
+{customer_id, code, key} while confirming; ``checkout.rewarded`` afterwards, so a second tap
+on «Give» gives nothing more.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 
 from bot.config import Reward
 from bot.context import Context
 from bot.events import Event
-from bot.handlers.checkout import affordable_rewards, cancel_button, no_checkout
+from bot.handlers.checkout import affordable_rewards, called, cancel_button, no_checkout, not_serving
 from bot.handlers.desk import STAFF, staff_only
 from bot.i18n import Translator
 from bot.ledger import InsufficientPoints
@@ -25,45 +26,49 @@ router = Router()
 router.gate(staff_only(router, STAFF))
 
 
-def reward_name(reward: Reward, translate: Callable[[str], str]) -> str:
-    return translate(reward.name)
-
-
-def customer_in_checkout(ctx: Context) -> int | None:
-    if (ctx.state.name or "").startswith("checkout."):
-        return ctx.state.data.get("customer_id")
-    return None
-
-
 @router.button("co.gifts")
 async def list_rewards(event: Event, ctx: Context) -> list[Reply]:
-    customer_id = customer_in_checkout(ctx)
-    if customer_id is None:
-        return no_checkout(ctx)
-    balance = await ctx.ledger.balance(customer_id)
+    """``co.gifts:<customer_id>``: the rewards this customer's balance buys."""
+    customer_id = (event.payload or "").partition(":")[2]
+    refusal = not_serving(ctx, customer_id)
+    if refusal is not None:
+        return refusal
+    customer = await ctx.uow.customers.get(int(customer_id))
+    if customer is None:
+        ctx.state.clear()
+        return [Text(ctx._("This customer is no longer in the program."))]
+    balance = await ctx.ledger.balance(customer.id)
     rewards = affordable_rewards(ctx, balance)
     if not rewards:
         return [Text(ctx._("Not enough points for any reward: the balance is {points}.").format(
             points=ctx.t.points(balance)))]
     buttons = [[Button(ctx._("{reward} — {points}").format(
-        reward=reward_name(r, ctx._), points=ctx.t.points(r.points)), f"co.gift:{r.code}")]
+        reward=ctx._(r.name), points=ctx.t.points(r.points)), f"co.gift:{customer.id}:{r.code}")]
         for r in rewards]
-    return [Text(ctx._("Which reward? The balance is {points}.").format(
-        points=ctx.t.points(balance)), keyboard(*buttons, [cancel_button(ctx)]))]
+    return [Text(ctx._("Which reward? Customer: {name}, balance: {points}.").format(
+        name=called(customer), points=ctx.t.points(balance)),
+        keyboard(*buttons, [cancel_button(ctx, customer.id)]))]
 
 
 @router.button("co.gift")
 async def choose_reward(event: Event, ctx: Context) -> list[Reply]:
-    customer_id = customer_in_checkout(ctx)
-    code = (event.payload or "").partition(":")[2]
+    """``co.gift:<customer_id>:<code>``: confirm giving this reward to this customer."""
+    _, customer_id, code = ((event.payload or "") + "::").split(":")[:3]
+    refusal = not_serving(ctx, customer_id)
+    if refusal is not None:
+        return refusal
     reward = next((r for r in ctx.settings.program.rewards if r.code == code), None)
-    if customer_id is None or reward is None:
+    if reward is None:
         return no_checkout(ctx)
+    customer = await ctx.uow.customers.get(int(customer_id))
+    if customer is None:
+        ctx.state.clear()
+        return [Text(ctx._("This customer is no longer in the program."))]
     key = secrets.token_hex(4)
-    ctx.state.go("checkout.reward", customer_id=customer_id, code=code, key=key)
-    return [Text(ctx._("Give «{reward}» for {points}?").format(
-        reward=reward_name(reward, ctx._), points=ctx.t.points(reward.points)),
-        keyboard([Button(ctx._("🎁 Give"), f"co.give:{key}")], [cancel_button(ctx)]))]
+    ctx.state.go("checkout.reward", customer_id=customer.id, code=code, key=key)
+    return [Text(ctx._("Give «{reward}» for {points}? Customer: {name}.").format(
+        reward=ctx._(reward.name), points=ctx.t.points(reward.points), name=called(customer)),
+        keyboard([Button(ctx._("🎁 Give"), f"co.give:{key}")], [cancel_button(ctx, customer.id)]))]
 
 
 @router.button("co.give")
@@ -87,7 +92,7 @@ async def give_reward(event: Event, ctx: Context) -> list[Reply]:
     balance = await ctx.ledger.balance(customer_id)
     ctx.notify(reward_notice(reward, balance, customer_id))
     return [Text(ctx._("🎁 Given: {reward}. Customer's balance: {points}.").format(
-        reward=reward_name(reward, ctx._), points=ctx.t.points(balance)), keyboard(
+        reward=ctx._(reward.name), points=ctx.t.points(balance)), keyboard(
         [Button(ctx._("🧾 Purchase for this customer"), f"co.customer:{customer_id}")],
         [Button(ctx._("🧾 Next customer"), "co.start")]))]
 
@@ -96,7 +101,7 @@ def reward_notice(reward: Reward, balance: int, customer_id: int) -> Notificatio
     def render(t: Translator) -> list[Reply]:
         return [Text(t.gettext("Enjoy your reward: {reward}! Paid with points: {points}. "
                                "Balance: {balance}.").format(
-            reward=reward_name(reward, t.gettext), points=t.points(reward.points),
+            reward=t.gettext(reward.name), points=t.points(reward.points),
             balance=t.points(balance)))]
 
     return Notification(render, customer_id=customer_id)

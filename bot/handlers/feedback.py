@@ -10,6 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.cards import format_card_number
 from bot.context import Context
 from bot.events import Event, EventKind
 from bot.handlers.fallback import not_understood
@@ -45,7 +46,7 @@ async def rating_alert(ctx: Context, customer: Customer, purchase: Purchase,
                        rating: int) -> Notification:
     """For every admin, at once: who rated which purchase how low."""
     outlet = await ctx.uow.outlets.get(purchase.outlet_id)
-    name, phone = customer.name or "—", customer.phone or "—"
+    name, card = customer.name or "—", format_card_number(customer.card_number)
     amount, currency = purchase.amount, ctx.settings.shop.currency
     day, place = ctx.local(purchase.occurred_at).date(), outlet.name if outlet else "—"
 
@@ -53,7 +54,7 @@ async def rating_alert(ctx: Context, customer: Customer, purchase: Purchase,
         _ = t.gettext
         return [Text("\n".join([
             _("⚠️ Low rating: {rating} of 5").format(rating=rating),
-            _("Customer: {name}, {phone}").format(name=name, phone=phone),
+            _("Customer: {name}, card {card}").format(name=name, card=card),
             _("Purchase: {amount} on {date}, {outlet}").format(
                 amount=t.money(amount, currency), date=t.date(day), outlet=place),
         ]))]
@@ -62,12 +63,12 @@ async def rating_alert(ctx: Context, customer: Customer, purchase: Purchase,
 
 
 def comment_alert(customer: Customer, review: Review) -> Notification:
-    name, phone = customer.name or "—", customer.phone or "—"
+    name, card = customer.name or "—", format_card_number(customer.card_number)
     rating, comment = review.rating, review.comment or ""
 
     def render(t: Translator) -> list[Reply]:
-        heading = t.gettext("💬 Comment to the rating {rating} of 5 from {name}, {phone}:")
-        return [Text(heading.format(rating=rating, name=name, phone=phone) + "\n" + comment)]
+        heading = t.gettext("💬 Comment to the rating {rating} of 5 from {name}, card {card}:")
+        return [Text(heading.format(rating=rating, name=name, card=card) + "\n" + comment)]
 
     return Notification(render, admins=True)
 
@@ -90,6 +91,8 @@ async def rate(event: Event, ctx: Context) -> list[Reply]:
         return await not_understood(event, ctx)  # not theirs to rate: nothing to tell
     if await review_of(ctx.uow.session, purchase.id) is not None:
         return [main_menu(ctx, _("You have already rated this visit. Thank you!"))]
+    if purchase.refunded_amount >= purchase.amount:
+        return [main_menu(ctx, _("This purchase was refunded, so there is nothing to rate."))]
     rating = parsed[1]
     ctx.uow.session.add(Review(purchase_id=purchase.id, customer_id=customer.id, rating=rating,
                                created_at=ctx.now))

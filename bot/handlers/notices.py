@@ -45,6 +45,8 @@ def purchase_notice(result: PurchaseResult, settings: Settings) -> Notification:
 def purchase_notifications(result: PurchaseResult, settings: Settings) -> list[Notification]:
     """Everyone a recorded purchase concerns: its customer, and the friend who invited them
     when this first purchase paid the referral bonus."""
+    if result.backdated:
+        return []
     notifications = [purchase_notice(result, settings)]
     if result.referrer_rewarded is not None:
         notifications.append(referral_notice(result.referrer_rewarded, settings))

@@ -1,6 +1,8 @@
 """Refunds by staff: ``/refund <receipt>`` (all that is left of the purchase) or
 ``/refund <receipt> <amount>`` (a part), or the «Refund» button under a recorded purchase;
-then a confirmation. The confirmation carries a refund key, so a second tap records nothing.
+then a confirmation. The confirmation carries a refund key, so a second tap records nothing,
+and the amount it shows is the one refunded: if the purchase was refunded elsewhere meanwhile
+and less is left, nothing is refunded.
 
 State: ``refund.confirm`` {outlet_id, receipt, amount, key}, then ``refund.done``.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from bot.checkout import CheckoutError, RefundTooLarge
+from bot.checkout import RefundConflict, RefundTooLarge, UnknownReceipt
 from bot.context import Context
 from bot.events import Event
 from bot.handlers.checkout import checkout_of, money
@@ -70,13 +72,13 @@ async def ask(ctx: Context, typed: str, amount: int | None) -> list[Reply]:
     if amount is not None and amount > left:
         return [Text(_("At most {amount} of the purchase {receipt} can still be refunded.").format(
             amount=money(ctx, left), receipt=purchase.receipt_id))]
+    amount = left if amount is None else amount  # the amount shown is the one refunded
     key = secrets.token_hex(4)
     ctx.state.go("refund.confirm", outlet_id=purchase.outlet_id, receipt=purchase.receipt_id,
                  amount=amount, key=key)
     text = _("Refund {amount} of the purchase {receipt} ({total})? The points are settled "
              "in proportion: those earned for it are withdrawn, those paid with come back.").format(
-        amount=money(ctx, amount or left), receipt=purchase.receipt_id,
-        total=money(ctx, purchase.amount))
+        amount=money(ctx, amount), receipt=purchase.receipt_id, total=money(ctx, purchase.amount))
     return [Text(text, keyboard([Button(_("↩️ Refund"), f"rf.ok:{key}")],
                                 [Button(_("✖ Cancel"), f"rf.no:{key}")]))]
 
@@ -97,11 +99,18 @@ async def confirm_refund(event: Event, ctx: Context) -> list[Reply]:
         result = await checkout_of(ctx).refund(
             outlet_id=data["outlet_id"], receipt_id=data["receipt"], amount=data["amount"],
             refund_key=data["key"], actor=ctx.identity.id)
-    except RefundTooLarge as error:
+    except RefundTooLarge as error:  # refunded elsewhere since it was shown
         ctx.state.clear()
-        return [Text(_("At most {amount} of the purchase {receipt} can still be refunded.").format(
+        if error.refundable <= 0:
+            return [Text(_("The purchase {receipt} is already refunded in full.").format(
+                receipt=data["receipt"]))]
+        return [Text(_("The purchase {receipt} has changed since: only {amount} of it can still "
+                       "be refunded. Nothing was refunded; send /refund {receipt} again.").format(
             amount=money(ctx, error.refundable), receipt=data["receipt"]))]
-    except CheckoutError:
+    except RefundConflict:  # this refund's key was recorded, with another amount
+        ctx.state.clear()
+        return [Text(_("This refund is already recorded."))]
+    except UnknownReceipt:
         ctx.state.clear()
         return [Text(_("No purchase with the receipt {receipt} at this outlet. Please check the "
                        "receipt.").format(receipt=data["receipt"]))]

@@ -120,7 +120,6 @@ async def attach_customer(ctx: Context, phone: str, verified: bool) -> list[Repl
             Customer(
                 phone=phone, phone_verified=verified, consent_at=ctx.identity.consent_at or ctx.now,
                 source=ctx.identity.source, locale=ctx.identity.locale, created_at=ctx.now,
-                purchase_count=0, notify_promotions=True, notify_reminders=True, notify_digest=True,
             ),
             new_card_number,
         )

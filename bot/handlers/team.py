@@ -6,7 +6,6 @@ from __future__ import annotations
 from bot.context import Context
 from bot.events import Event
 from bot.handlers.desk import ADMIN, staff_only
-from bot.handlers.staff import ROLE_NAMES
 from bot.i18n import N_, Translator
 from bot.notify import Notification
 from bot.replies import Button, Reply, Text, keyboard
@@ -17,43 +16,63 @@ router = Router()
 router.gate(staff_only(router, ADMIN))
 
 ROLE_TITLES = {"admin": N_("Administrator"), "cashier": N_("Cashier")}
+CHANNEL_NAMES = {"telegram": N_("Telegram"), "web": N_("Web chat")}
+SHOWN_ID = 12  # a longer id (a web chat visitor's) is cut: it is for telling people apart
+
+
+def person(ctx: Context, channel: str, external_id: str, name: str | None) -> str:
+    """A person as an admin reads it: the customer's name when they joined the program,
+    else the channel's name and their id there ("Telegram 123456")."""
+    where = ctx._(CHANNEL_NAMES[channel]) if channel in CHANNEL_NAMES else channel
+    if name:
+        return ctx._("{name} ({channel})").format(name=name, channel=where)
+    shown = external_id if len(external_id) <= SHOWN_ID else external_id[:SHOWN_ID - 4] + "…"
+    return ctx._("{channel} {id}").format(channel=where, id=shown)
 
 
 def who(ctx: Context, entry: StaffEntry) -> str:
-    return ctx._("{name} ({channel})").format(name=entry.name or entry.external_id,
-                                              channel=entry.channel)
+    return person(ctx, entry.channel, entry.external_id, entry.name)
 
 
 @router.command("staff")
 @router.button("staff.list")
 async def show_staff(event: Event, ctx: Context) -> list[Reply]:
     _ = ctx._
-    entries = await Roster(ctx.uow.session).entries()
+    roster = Roster(ctx.uow.session)
+    entries = await roster.entries()
     lines = [_("The staff:")]
     for entry in entries:
         line = _("• {role}: {who}").format(role=_(ROLE_TITLES[entry.role]), who=who(ctx, entry))
         lines.append(line + (_(", outlet «{outlet}»").format(outlet=entry.outlet) if entry.outlet else ""))
     if ctx.settings.admins:
-        lines.append(_("Administrators from the config file: {admins}").format(
-            admins=", ".join(ctx.settings.admins)))
+        refs = [(channel, external_id) for channel, _sep, external_id
+                in (admin.partition(":") for admin in ctx.settings.admins)]
+        names = await roster.names(refs)
+        lines.append(_("Administrators from the config file: {admins}").format(admins=", ".join(
+            person(ctx, channel, external_id, names.get((channel, external_id)))
+            for channel, external_id in refs)))
     lines.append(_("Invite someone: /invite cashier or /invite admin."))
     buttons = [[Button(_("Remove {who}").format(who=who(ctx, e)), f"staff.rm:{e.identity_id}")]
                for e in entries if e.identity_id != ctx.identity.id]
     return [Text("\n".join(lines), keyboard(*buttons))]
 
 
-async def target(ctx: Context, event: Event) -> StaffEntry | None:
+async def removable(ctx: Context, event: Event) -> StaffEntry | Text:
+    """The staff member a «Remove» button names, or why they can't be removed."""
     identity_id = (event.payload or "").partition(":")[2]
-    return await Roster(ctx.uow.session).entry(int(identity_id)) if identity_id.isdigit() else None
+    entry = await Roster(ctx.uow.session).entry(int(identity_id)) if identity_id.isdigit() else None
+    if entry is None:
+        return Text(ctx._("This person is not on the staff any more."))
+    if entry.identity_id == ctx.identity.id:
+        return Text(ctx._("You can't remove yourself."))
+    return entry
 
 
 @router.button("staff.rm")
 async def ask_removal(event: Event, ctx: Context) -> list[Reply]:
-    _, entry = ctx._, await target(ctx, event)
-    if entry is None:
-        return [Text(_("This person is not on the staff any more."))]
-    if entry.identity_id == ctx.identity.id:
-        return [Text(_("You can't remove yourself."))]
+    _, entry = ctx._, await removable(ctx, event)
+    if isinstance(entry, Text):
+        return [entry]
     return [Text(_("{role} {who}: remove from the staff?").format(
         who=who(ctx, entry), role=_(ROLE_TITLES[entry.role])), keyboard(
         [Button(_("Yes, remove"), f"staff.rm-ok:{entry.identity_id}")],
@@ -62,14 +81,12 @@ async def ask_removal(event: Event, ctx: Context) -> list[Reply]:
 
 @router.button("staff.rm-ok")
 async def remove(event: Event, ctx: Context) -> list[Reply]:
-    _, entry = ctx._, await target(ctx, event)
-    if entry is None:
-        return [Text(_("This person is not on the staff any more."))]
-    if entry.identity_id == ctx.identity.id:
-        return [Text(_("You can't remove yourself."))]
+    entry = await removable(ctx, event)
+    if isinstance(entry, Text):
+        return [entry]
     await Roster(ctx.uow.session).remove(entry.identity_id)
     ctx.notify(removal_notice(entry, ctx.settings.shop.name))
-    return [Text(_("{who} is not on the staff any more.").format(who=who(ctx, entry)))]
+    return [Text(ctx._("{who} is not on the staff any more.").format(who=who(ctx, entry)))]
 
 
 @router.button("staff.keep")
@@ -79,7 +96,6 @@ async def keep(event: Event, ctx: Context) -> list[Reply]:
 
 def removal_notice(entry: StaffEntry, shop: str) -> Notification:
     def render(t: Translator) -> list[Reply]:
-        return [Text(t.gettext("You are no longer {role} of {shop}.").format(
-            role=t.gettext(ROLE_NAMES[entry.role]), shop=shop))]
+        return [Text(t.gettext("You were removed from the staff of {shop}.").format(shop=shop))]
 
     return Notification(render, identity_id=entry.identity_id)

@@ -86,6 +86,7 @@ class Identities:
 class Customers:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._locked: set[int] = set()
 
     async def get(self, customer_id: int) -> Customer | None:
         return await self.session.get(Customer, customer_id)
@@ -110,14 +111,22 @@ class Customers:
         await self.session.flush()
         return customer
 
+    def release_locks(self) -> None:
+        self._locked.clear()
+
     async def lock(self, customer_id: int) -> Customer | None:
         """Serialize points changes of one customer (row lock on PostgreSQL; SQLite
         transactions are already serialized by BEGIN IMMEDIATE) and return the customer as
-        it is now: what this session read before waiting for the lock may be stale."""
+        it is now: what this session read before waiting for the lock may be stale. Once
+        held, the lock lasts the transaction: locking again costs nothing."""
+        if customer_id in self._locked:
+            return await self.session.get(Customer, customer_id)
         await self.session.flush()  # our own pending changes survive the re-read
         stmt = (select(Customer).where(Customer.id == customer_id).with_for_update()
                 .execution_options(populate_existing=True))
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        customer = (await self.session.execute(stmt)).scalar_one_or_none()
+        self._locked.add(customer_id)
+        return customer
 
     async def erase(self, customer_id: int, phone_hash: str | None, now: datetime) -> None:
         """Delete a person for good: the customer, their points and history (by foreign-key
@@ -192,10 +201,13 @@ class Lots:
             *self._live(customer_id, now, spendable_only=True))
         return int((await self.session.execute(stmt)).scalar_one())
 
-    async def count_operations(self, customer_id: int, reason: str, since: datetime) -> int:
+    async def count_operations(self, customer_id: int, reason: str, since: datetime,
+                               reference_prefix: str | None = None) -> int:
         stmt = select(func.count(PointOperation.id)).where(
             PointOperation.customer_id == customer_id, PointOperation.reason == reason,
             PointOperation.created_at >= since)
+        if reference_prefix is not None:
+            stmt = stmt.where(PointOperation.reference.startswith(reference_prefix, autoescape=True))
         return (await self.session.execute(stmt)).scalar_one()
 
     async def cashback_lot_ids(self, purchase_id: int) -> set[int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import Customer, Identity, Outlet, Staff
@@ -41,6 +41,17 @@ class Roster:
     async def entry(self, identity_id: int) -> StaffEntry | None:
         row = (await self.session.execute(_ENTRIES.where(Staff.identity_id == identity_id))).first()
         return StaffEntry(*row) if row else None
+
+    async def names(self, refs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """The customer names of these (channel, external id) people, for those who joined the
+        program (admins listed in the config file need not have written to the bot yet)."""
+        if not refs:
+            return {}
+        rows = await self.session.execute(
+            select(Identity.channel, Identity.external_id, Customer.name)
+            .join(Customer, Customer.id == Identity.customer_id)
+            .where(tuple_(Identity.channel, Identity.external_id).in_(refs)))
+        return {(channel, external_id): name for channel, external_id, name in rows.all() if name}
 
     async def remove(self, identity_id: int) -> bool:
         staff = await self.session.get(Staff, identity_id)

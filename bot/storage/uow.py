@@ -50,3 +50,4 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         await self.session.commit()
+        self.customers.release_locks()  # row locks end with the transaction
