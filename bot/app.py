@@ -26,6 +26,7 @@ from bot.i18n import I18n
 from bot.invites import create_invite
 from bot.keys import SECRET_NAME, derive
 from bot.notify import Notifier
+from bot.outbox import OutboxSender
 from bot.scheduler import build_scheduler
 from bot.storage import database
 from bot.storage.uow import UnitOfWork
@@ -40,6 +41,7 @@ class Application:
     engine: AsyncEngine
     core: Core
     web: web.Application
+    outbox: OutboxSender
     channels: list[Channel] = field(default_factory=list)
 
     def channel(self, name: str) -> Channel | None:
@@ -50,6 +52,7 @@ class Application:
         for channel in self.channels:
             await channel.stop()
         await self.core.drain()
+        await self.outbox.stop()  # the pass in progress finishes and is recorded
         for channel in self.channels:
             await channel.close()
         await self.engine.dispose()
@@ -83,10 +86,13 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
         qr=QrImages(),
         timezone=ZoneInfo(settings.shop.timezone),
     )
-    notifier = Notifier(sessions, services.i18n, settings)
+    registry: dict[str, Channel] = {}  # by name: who the notifier and the outbox can reach
+    notifier = Notifier(services.i18n, settings, registry)
     core = Core(services, sessions, build_router(), notifier)
+    outbox = OutboxSender(sessions, registry, settings.outbox, clock)
+    notifier.on_enqueued = outbox.wake
     app = web.Application()
-    application = Application(settings, engine, core, app)
+    application = Application(settings, engine, core, app, outbox)
     pos_api.install(app, core)
     if settings.web.chat_enabled:
         web_channel = WebChannel(core, settings.web.base_url())
@@ -96,7 +102,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
         telegram = TelegramChannel(settings.telegram, core, settings.web.base_url())
         telegram.install(app)
         application.channels.append(telegram)
-    notifier.channels.update({channel.name: channel for channel in application.channels})
+    registry.update({channel.name: channel for channel in application.channels})
     return application
 
 
@@ -127,6 +133,7 @@ async def serve(settings: Settings) -> None:
         for channel in application.channels:
             await channel.start()
         scheduler.start()
+        await application.outbox.start()
         if application.channel("web"):
             print(f"Web chat: {settings.web.base_url()}/", flush=True)
         for link in await admin_invite_links(application):

@@ -118,6 +118,12 @@ class LocaleSettings(Section):
     available: list[str] = Field(default_factory=lambda: ["ru", "en"])
 
 
+class OutboxSettings(Section):
+    telegram_per_second: float = Field(default=30, gt=0)  # messages a second, all chats together
+    telegram_per_chat_per_second: float = Field(default=1, gt=0)  # to one chat
+    poll_seconds: float = Field(default=1, gt=0)  # how often the sender looks for due messages
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LOYALTY_", env_nested_delimiter="__", extra="forbid"
@@ -131,6 +137,7 @@ class Settings(BaseSettings):
     card: CardSettings = Field(default_factory=CardSettings)
     program: ProgramSettings = Field(default_factory=ProgramSettings)
     locale: LocaleSettings = Field(default_factory=LocaleSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -102,8 +102,10 @@ class Core:
             replies = await self.router.dispatch(event, ctx)
             if state.changed and not state.forgotten:
                 uow.conversations.save(identity, state.name, state.data, now)
+            queued = await self.notifier.enqueue(uow, ctx.notifications, now)
             await uow.commit()
-        await self.notifier.deliver(ctx.notifications)
+        if queued:
+            self.notifier.on_enqueued()
         return replies
 
     def _role(self, identity: Identity) -> str | None:

@@ -1,30 +1,26 @@
 """Messages to people other than the one who wrote: a customer after a purchase made by a
-cashier or a till, admins about a low rating. Sent after the transaction commits, to the
-channel the person used last, in their language.
-
-(Delivery is direct for now; the outbox with rate limits and retries replaces it.)
+cashier or a till, admins about a low rating. Rendered in the recipient's language for the
+channel they used last and written to the outbox in the same transaction as the change that
+caused them; the outbox sender (bot/outbox.py) delivers them after the commit.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, and_, false, or_, select
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.config import Settings
 from bot.i18n import I18n, Translator
-from bot.replies import Reply
-from bot.storage.models import Customer, Identity, Staff
+from bot.replies import Reply, to_json
+from bot.storage.models import Customer, Identity, OutboxMessage, Staff
 from bot.storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
     from bot.channels.base import Channel
-
-log = logging.getLogger(__name__)
 
 Render = Callable[[Translator], list[Reply]]
 
@@ -35,53 +31,63 @@ class Notification:
     customer_id: int | None = None  # a customer: their most recently used channel
     identity_id: int | None = None  # one identity (a staff member)
     admins: bool = False  # every admin
+    category: str = "service"  # "service" (purchases, refunds, alerts) or "marketing"
 
 
 @dataclass(frozen=True, slots=True)
 class Recipient:
+    identity_id: int
     channel: str
     external_id: str
     locale: str | None
 
 
 class Notifier:
-    def __init__(self, sessions: async_sessionmaker, i18n: I18n, settings: Settings) -> None:
-        self.sessions = sessions
+    def __init__(self, i18n: I18n, settings: Settings, channels: dict[str, Channel]) -> None:
         self.i18n = i18n
         self.settings = settings
-        self.channels: dict[str, Channel] = {}  # registered by the composition root
+        self.channels = channels  # the registry the composition root fills (shared with the sender)
+        self.on_enqueued: Callable[[], None] = lambda: None  # wakes the sender after a commit
 
-    async def deliver(self, notifications: Sequence[Notification]) -> None:
+    async def enqueue(self, uow: UnitOfWork, notifications: Sequence[Notification],
+                      now: datetime) -> int:
+        """Write the messages into the outbox inside ``uow``: they are sent if and only if
+        the caller commits. Returns how many were queued."""
+        queued = 0
         for notification in notifications:
-            for recipient in await self._recipients(notification):
-                channel = self.channels.get(recipient.channel)
-                if channel is None:
-                    continue
+            for recipient in await self._recipients(uow, notification):
                 t = self.i18n.translator(self.i18n.choose(recipient.locale))
-                try:
-                    await channel.send(recipient.external_id, notification.render(t))
-                except Exception:  # one unreachable person must not stop the others
-                    log.exception("could not notify %s:%s", recipient.channel, recipient.external_id)
+                payload = [to_json(reply) for reply in notification.render(t)]
+                if not payload:
+                    continue
+                uow.session.add(OutboxMessage(
+                    channel=recipient.channel, external_id=recipient.external_id,
+                    identity_id=recipient.identity_id, category=notification.category,
+                    payload=payload, status="pending", attempts=0, not_before=now, created_at=now))
+                queued += 1
+        if queued:
+            await uow.session.flush()
+        return queued
 
-    async def _recipients(self, notification: Notification) -> list[Recipient]:
-        async with UnitOfWork(self.sessions) as uow:
-            stmt = (select(Identity.channel, Identity.external_id, Identity.locale, Customer.locale)
-                    .outerjoin(Customer, Identity.customer_id == Customer.id)
-                    .where(Identity.reachable.is_(True), Identity.channel.in_(self.channels)))
-            if notification.customer_id is not None:
-                stmt = (stmt.where(Identity.customer_id == notification.customer_id)
-                        .order_by(Identity.last_seen_at.desc()).limit(1))
-            elif notification.identity_id is not None:
-                stmt = stmt.where(Identity.id == notification.identity_id)
-            elif notification.admins:
-                configured = [tuple(a.split(":", 1)) for a in self.settings.admins if ":" in a]
-                staff = select(Staff.identity_id).where(Staff.role == "admin")
-                stmt = stmt.where(Identity.id.in_(staff) | _any_of(configured))
-            else:
-                return []
-            rows = (await uow.session.execute(stmt)).all()
-        return [Recipient(channel, external, customer_locale or locale)
-                for channel, external, locale, customer_locale in rows]
+    async def _recipients(self, uow: UnitOfWork, notification: Notification) -> list[Recipient]:
+        stmt = (select(Identity.id, Identity.channel, Identity.external_id, Identity.locale,
+                       Customer.locale)
+                .outerjoin(Customer, Identity.customer_id == Customer.id)
+                .where(Identity.reachable.is_(True), Identity.channel.in_(self.channels)))
+        if notification.customer_id is not None:
+            stmt = (stmt.where(Identity.customer_id == notification.customer_id)
+                    .order_by(Identity.last_seen_at.desc()).limit(1))
+        elif notification.identity_id is not None:
+            stmt = stmt.where(Identity.id == notification.identity_id)
+        elif notification.admins:
+            configured = [tuple(a.split(":", 1)) for a in self.settings.admins if ":" in a]
+            staff = select(Staff.identity_id).where(Staff.role == "admin")
+            stmt = stmt.where(Identity.id.in_(staff) | _any_of(configured))
+        else:
+            return []
+        rows = (await uow.session.execute(stmt)).all()
+        return [Recipient(identity_id, channel, external, customer_locale or locale)
+                for identity_id, channel, external, locale, customer_locale in rows]
 
 
 def _any_of(pairs: list[tuple[str, ...]]) -> ColumnElement[bool]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +44,38 @@ Reply = Text | Picture | AskContact
 
 def keyboard(*rows: list[Button] | tuple[Button, ...]) -> Keyboard:
     return tuple(tuple(row) for row in rows if row)
+
+
+# --- stored form (the outbox keeps rendered replies as JSON) ----------------------------
+
+def _buttons_to_json(buttons: Keyboard) -> list[list[dict[str, str | None]]]:
+    return [[{"label": b.label, "payload": b.payload, "url": b.url} for b in row] for row in buttons]
+
+
+def _buttons_from_json(rows: list[list[dict[str, str | None]]]) -> Keyboard:
+    return tuple(tuple(Button(str(b["label"]), b.get("payload"), b.get("url")) for b in row)
+                 for row in rows)
+
+
+def to_json(reply: Reply) -> dict[str, Any]:
+    match reply:
+        case Text(text, buttons):
+            return {"type": "text", "text": text, "buttons": _buttons_to_json(buttons)}
+        case Picture(image, caption, buttons, cache_key):
+            return {"type": "picture", "image": base64.b64encode(image).decode("ascii"),
+                    "caption": caption, "buttons": _buttons_to_json(buttons), "cache_key": cache_key}
+        case AskContact(text, button_label):
+            return {"type": "ask_contact", "text": text, "button_label": button_label}
+    raise TypeError(f"not a reply: {reply!r}")
+
+
+def from_json(data: dict[str, Any]) -> Reply:
+    match data["type"]:
+        case "text":
+            return Text(data["text"], _buttons_from_json(data.get("buttons", [])))
+        case "picture":
+            return Picture(base64.b64decode(data["image"]), data.get("caption", ""),
+                           _buttons_from_json(data.get("buttons", [])), data.get("cache_key"))
+        case "ask_contact":
+            return AskContact(data["text"], data["button_label"])
+    raise ValueError(f"unknown reply type {data['type']!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot.core import Core
@@ -43,6 +44,8 @@ class ChatUser:
     name: str | None = "Ivan Petrov"
     language: str | None = "ru"
     last: list[Reply] = field(default_factory=list)
+    # after each event: send what it queued for other people (the outbox), as the sender would
+    flush: Callable[[], Awaitable[object]] | None = None
 
     @property
     def ref(self) -> UserRef:
@@ -50,6 +53,8 @@ class ChatUser:
 
     async def push(self, event: Event) -> list[Reply]:
         self.last = await self.core.handle(event, self.channel)
+        if self.flush is not None:
+            await self.flush()
         return self.last
 
     async def send(self, text: str, event_id: str | None = None) -> list[Reply]:

@@ -63,6 +63,7 @@ def chat(app: Application) -> Callable[..., ChatUser]:
     """``chat("42")`` is a person writing to the bot through a Telegram-like channel."""
 
     def person(external_id: str = "42", channel: ChannelInfo = TELEGRAM_LIKE, **kwargs) -> ChatUser:  # type: ignore[no-untyped-def]
+        kwargs.setdefault("flush", app.outbox.send_due)
         return ChatUser(app.core, channel, external_id, **kwargs)
 
     return person

@@ -40,6 +40,8 @@ class Outbox:
     async def send(self, recipient: str, replies: list[Reply]) -> None:
         self.sent.append((recipient, text_of(list(replies))))
 
+    deliver = send  # what the outbox sender calls
+
     def to(self, recipient: str) -> list[str]:
         return [text for who, text in self.sent if who == recipient]
 

@@ -26,6 +26,8 @@ class Recorder:
     async def send(self, recipient: str, replies: list[Reply]) -> None:
         self.sent.append((recipient, replies))
 
+    deliver = send  # what the outbox sender calls
+
     def texts_to(self, recipient: str) -> list[str]:
         return [text_of(replies) for who, replies in self.sent if who == recipient]
 

@@ -14,12 +14,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bot.api.keys import hash_key
-from bot.api.pos import POS_API
 from bot.app import Application, build
 from bot.cards import TOKEN_PREFIX, CardTokens, format_card_number
 from bot.checkout import Checkout
 from bot.config import Settings
-from bot.storage.models import Customer, Identity, PointLot, Purchase
+from bot.storage.models import Customer, Identity, OutboxMessage, PointLot, Purchase
 from tests.conftest import START
 from tests.till import PHONE, UNKNOWN_CARD, Recorder, Till, count, member, new_key
 
@@ -158,7 +157,7 @@ async def test_a_purchase_earns_and_the_customer_is_told(till, chat, messenger):
     assert status == 201
     assert body == {"purchase_id": body["purchase_id"], "receipt_id": "R1", "amount": "1500.00",
                     "earned": 43, "spent": 56, "balance": 87, "tier": "silver"}  # 3 % of 1444
-    await till.app.web[POS_API].notices_sent()
+    await till.app.outbox.send_due()
     assert [recipient for recipient, _ in messenger.sent] == ["42"]
     assert "87" in messenger.sent[0][1]
 
@@ -243,16 +242,16 @@ async def test_a_full_refund_reverses_the_points_and_the_customer_is_told(till, 
     await chat("42").sign_up(phone=PHONE)
     card = await member(till, points=400)  # 100 welcome + 400
     await till.buy(card=card["card_number"], amount="4000.00", receipt_id="R1", spend_points=150)
-    await till.app.web[POS_API].notices_sent()
+    await till.app.outbox.send_due()
     status, body = await till.refund("R1")
     assert status == 200
     assert body == {"receipt_id": "R1", "refunded": "4000.00", "refunded_total": "4000.00",
                     "points_returned": 150, "points_reversed": 115, "balance": 500}
-    await till.app.web[POS_API].notices_sent()
+    await till.app.outbox.send_due()
     assert len(messenger.sent) == 2
     retried_status, retried = await till.refund("R1")  # the till did not hear the answer
     assert (retried_status, retried) == (200, body)
-    await till.app.web[POS_API].notices_sent()
+    await till.app.outbox.send_due()
     assert len(messenger.sent) == 2  # and the customer is not told twice
 
 
@@ -313,16 +312,23 @@ async def test_an_unexpected_failure_is_a_logged_500_without_details(till, monke
     assert "secret internals" in caplog.text
 
 
-async def test_a_failed_notice_does_not_fail_the_purchase(till, monkeypatch, caplog):
+async def test_a_messenger_that_is_down_does_not_fail_the_purchase(till, chat, messenger,
+                                                                 monkeypatch, caplog):
+    await chat("42").sign_up(phone=PHONE)
     card = await member(till)
 
     async def down(*args: Any) -> None:
-        raise ConnectionError("no database for notices")
+        raise ConnectionError("messenger unreachable")
 
-    monkeypatch.setattr(till.app.core.notifier, "deliver", down)
+    monkeypatch.setattr(messenger, "deliver", down)
     status, _ = await till.buy(card=card["card_number"], amount="100", receipt_id="R1")
-    await till.app.web[POS_API].notices_sent()
-    assert status == 201 and "could not deliver a POS notice" in caplog.text
+    assert status == 201
+    assert await till.app.outbox.send_due() == 0  # queued with the purchase, retried later
+    async with till.app.core.unit_of_work() as uow:
+        [message] = (await uow.session.execute(select(OutboxMessage))).scalars()
+    assert (message.status, message.attempts) == ("pending", 1)
+    assert "messenger unreachable" in (message.error or "")
+    assert "messenger unreachable" in caplog.text
 
 
 # --- concurrency, on SQLite and on PostgreSQL -------------------------------------------------

@@ -53,7 +53,11 @@ async def test_a_friend_by_the_link_and_the_referrer_both_get_the_bonus_after_th
     assert "Доступно: 300 баллов" in text_of(await ivan.press("balance"))
     assert "Друзей присоединилось: 1; сделали покупку: 1." in text_of(await ivan.press("friends"))
 
-    await app.core.notifier.deliver([referral_notice(first.referrer_rewarded, app.settings)])
+    async with app.core.unit_of_work() as uow:
+        await app.core.notifier.enqueue(uow, [referral_notice(first.referrer_rewarded, app.settings)],
+                                        app.core.services.clock.now())
+        await uow.commit()
+    await app.outbox.send_due()
     assert sent.texts_to("42") == ["Ваш друг сделал первую покупку: +200 баллов за приглашение. "
                                    "Спасибо!"]
 

@@ -85,6 +85,7 @@ async def bot(settings: Settings, clock: FrozenClock, api: FakeBotAPI) -> AsyncI
         channel = application.channel("telegram")
         assert isinstance(channel, TelegramChannel)
         await channel.start()
+        await application.outbox.start()
         yield Bot(application, channel, api)
     finally:
         await application.close()

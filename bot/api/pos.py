@@ -1,14 +1,14 @@
 """The POS HTTP API for till software, under /api/v1: look up a card, enrol a customer,
 record a purchase (idempotent by receipt), refund. Each request is one transaction that
 starts by checking the API key, and the key decides the outlet. The customer's notice is
-sent after the commit, in the background, so a slow messenger never holds up the till.
+written to the outbox in the same transaction and sent after the commit by the outbox
+sender, so a slow messenger never holds up the till.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -81,7 +81,6 @@ class PosApi:
         self.services = core.services
         self.program = core.services.settings.program
         self.region = core.services.settings.shop.phone_region
-        self._notices: set[asyncio.Task[None]] = set()
 
     # --- routes (the key is checked first, then the request, then the rules) -----------
 
@@ -131,10 +130,12 @@ class PosApi:
                 amount=form.amount, spend=form.spend, occurred_at=_at_most_now(form.occurred_at, now),
                 source="pos")
 
-        result = await self._transaction(request, work)
-        if not result.replayed:
-            for notification in purchase_notifications(result, self.services.settings):
-                self._notify(notification)
+        def notices(result: PurchaseResult) -> list[Notification]:
+            if result.replayed:
+                return []
+            return list(purchase_notifications(result, self.services.settings))
+
+        result = await self._transaction(request, work, notices)
         return web.json_response(purchase_body(result), status=200 if result.replayed else 201)
 
     async def refund(self, request: web.Request) -> web.Response:
@@ -146,26 +147,35 @@ class PosApi:
                 outlet_id=outlet_id, receipt_id=request.match_info["receipt_id"],
                 amount=form.amount, refund_key=form.refund_id)
 
-        result = await self._transaction(request, work)
-        if not result.replayed and result.customer_id is not None:
-            self._notify(refund_notice(result, self.services.settings))
+        def notices(result: RefundResult) -> list[Notification]:
+            if result.replayed or result.customer_id is None:
+                return []
+            return [refund_notice(result, self.services.settings)]
+
+        result = await self._transaction(request, work, notices)
         return web.json_response(refund_body(result))
 
     # --- plumbing ----------------------------------------------------------------------
 
     async def _transaction(self, request: web.Request,
-                           work: Callable[[UnitOfWork, int], Awaitable[T]]) -> T:
-        """Authenticate and do the work in one transaction. A unique-constraint race (the
-        same receipt or phone arriving twice at once) is retried once: the second attempt
-        sees the winner's row and answers as a replay, or as a conflict."""
+                           work: Callable[[UnitOfWork, int], Awaitable[T]],
+                           notices: Callable[[T], Sequence[Notification]] = lambda _: ()) -> T:
+        """Authenticate, do the work and queue its notices in one transaction. A
+        unique-constraint race (the same receipt or phone arriving twice at once) is retried
+        once: the second attempt sees the winner's row and answers as a replay, or as a
+        conflict."""
         key = bearer_key(request.headers.get("Authorization"))
         for attempt in (1, 2):
             try:
                 async with self.core.unit_of_work() as uow:
                     pos_key = await authenticate(uow, key)
                     result = await work(uow, pos_key.outlet_id)
+                    queued = await self.core.notifier.enqueue(
+                        uow, notices(result), self.services.clock.now())
                     await uow.commit()
-                    return result
+                if queued:
+                    self.core.notifier.on_enqueued()
+                return result
             except IntegrityError:
                 if attempt == 2:
                     raise
@@ -173,22 +183,6 @@ class PosApi:
             except CheckoutError as error:
                 raise refused(error) from None
         raise AssertionError("unreachable")
-
-    def _notify(self, notification: Notification) -> None:
-        task = asyncio.create_task(self._deliver(notification))
-        self._notices.add(task)
-        task.add_done_callback(self._notices.discard)
-
-    async def _deliver(self, notification: Notification) -> None:
-        try:
-            await self.core.notifier.deliver([notification])
-        except Exception:  # best effort: the purchase is recorded whatever happens here
-            log.exception("could not deliver a POS notice")
-
-    async def notices_sent(self, _app: web.Application | None = None) -> None:
-        """Wait for the notices on their way (at shutdown, and in tests)."""
-        while self._notices:
-            await asyncio.gather(*self._notices)
 
 
 def _at_most_now(moment: datetime | None, now: datetime) -> datetime | None:
@@ -213,7 +207,6 @@ def install(app: web.Application, core: Core) -> PosApi:
         return web.json_response(spec)
 
     app.router.add_get(f"{PREFIX}/openapi.json", description, allow_head=False)
-    app.on_shutdown.append(api.notices_sent)
     app[POS_API] = api
     return api
 

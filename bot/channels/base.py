@@ -14,6 +14,18 @@ from bot.context import ChannelInfo
 from bot.replies import AskContact, Picture, Reply, Text
 
 
+class RetryLater(Exception):
+    """The platform asks to wait this many seconds before sending again (a flood limit)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds} s")
+        self.seconds = seconds
+
+
+class Unreachable(Exception):
+    """The person cannot be written to any more (blocked the bot, deleted the account)."""
+
+
 class Channel(ABC):
     name: str
 
@@ -38,6 +50,11 @@ class Channel(ABC):
                     await self.send_picture(recipient, reply)
                 case AskContact():
                     await self.ask_contact(recipient, reply)
+
+    async def deliver(self, recipient: str, replies: Sequence[Reply]) -> None:
+        """Send on the program's own initiative (the outbox): like ``send``, but platform
+        errors are translated into ``RetryLater`` and ``Unreachable``."""
+        await self.send(recipient, replies)
 
     async def start(self) -> None:
         """Connect to the platform (called once the web server is up)."""

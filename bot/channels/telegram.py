@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
+from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError, TelegramRetryAfter
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
@@ -26,7 +27,7 @@ from aiogram.methods.base import Response
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from bot.channels.base import Channel
+from bot.channels.base import Channel, RetryLater, Unreachable
 from bot.config import TelegramSettings
 from bot.context import ChannelInfo
 from bot.core import Core
@@ -186,6 +187,14 @@ class TelegramChannel(Channel):
             log.info("telegram chat %s blocked the bot", chat_id)
         except TelegramAPIError:
             log.exception("could not answer telegram chat %s", chat_id)
+
+    async def deliver(self, recipient: str, replies: Sequence[Reply]) -> None:
+        try:
+            await self.send(recipient, replies)
+        except TelegramRetryAfter as exc:
+            raise RetryLater(exc.retry_after) from exc
+        except TelegramForbiddenError as exc:
+            raise Unreachable(exc.message) from exc
 
     async def send_text(self, recipient: str, reply: Text) -> None:
         await self.bot.send_message(int(recipient), reply.text,

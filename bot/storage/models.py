@@ -335,3 +335,28 @@ class Review(Base):
     rating: Mapped[int] = mapped_column(SmallInteger)
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OutboxMessage(Base):
+    """A message to a person, written in the transaction that caused it and sent later by
+    the outbox sender (bot/outbox.py). ``payload`` holds the rendered replies."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(64))
+    identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id", ondelete="SET NULL"))
+    category: Mapped[str] = mapped_column(String(16))  # "service" now; "marketing" later
+    payload: Mapped[list] = mapped_column(JSON)  # type: ignore[type-arg]
+    status: Mapped[str] = mapped_column(String(8), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    error: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed', 'blocked')", name="status"),
+        Index("ix_outbox_due", "status", "not_before"),
+    )

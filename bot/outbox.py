@@ -1,0 +1,281 @@
+"""The outbox sender: delivers the messages that transactions wrote into the ``outbox``
+table, per channel, within the platform's rate limits.
+
+A pass claims a small batch of due ``pending`` messages (``sending``, attempts + 1) and
+commits that *before* sending; each result is committed on its own right after the send.
+So a crash can duplicate at most the messages that were in flight (claimed, maybe sent,
+not yet marked ``sent``): on start they go back to ``pending`` and are sent again. A
+message marked ``sent`` is never sent again, and nothing committed is lost.
+
+Outcomes: sent → ``sent``; the platform asks to wait (Telegram 429) → ``pending`` again
+with ``not_before`` = now + retry_after exactly, and the whole channel pauses that long;
+the person blocked the bot → ``blocked`` and their identity unreachable (the notifier
+skips unreachable identities from then on); any other error → ``pending`` with a growing
+backoff, ``failed`` after ``MAX_ATTEMPTS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from bot.channels.base import RetryLater, Unreachable
+from bot.clock import Clock
+from bot.config import OutboxSettings
+from bot.replies import Reply, from_json
+from bot.storage.models import Identity, OutboxMessage
+from bot.storage.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from bot.channels.base import Channel
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+BATCH = 20
+MAX_BACKOFF = timedelta(minutes=10)
+
+
+class TokenBucket:
+    """``rate`` sends a second with bursts of ``capacity`` (1 by default: evenly spaced, so
+    no one-second window ever sees more than the limit). ``reserve`` takes the tokens at
+    once (the balance may go negative) and says how long to wait before using them, so
+    callers that reserve in order are served in order."""
+
+    def __init__(self, rate: float, capacity: float | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.capacity = capacity if capacity is not None else 1.0
+        self.monotonic = monotonic
+        self.tokens = self.capacity
+        self.updated = monotonic()
+
+    def reserve(self, n: float = 1) -> float:
+        now = self.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        self.tokens -= n
+        return max(0.0, -self.tokens / self.rate)
+
+    def pause(self, seconds: float) -> None:
+        """Nothing more for ``seconds`` (the platform said so)."""
+        self.reserve(0)
+        self.tokens = min(self.tokens, -seconds * self.rate)
+
+
+class RateLimits:
+    """Per channel: one bucket for the whole channel and one per chat. Channels without
+    configured limits are not limited."""
+
+    def __init__(self, settings: OutboxSettings, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.rates = {"telegram": (settings.telegram_per_second, settings.telegram_per_chat_per_second)}
+        self.monotonic = monotonic
+        self._overall: dict[str, TokenBucket] = {}
+        self._chats: dict[tuple[str, str], TokenBucket] = {}
+
+    def reserve(self, channel: str, chat: str, n: int = 1) -> float:
+        if channel not in self.rates:
+            return 0.0
+        overall, per_chat = self.rates[channel]
+        wait_chat = self._chat(channel, chat, per_chat).reserve(n)
+        wait_all = self._channel(channel, overall).reserve(n)
+        return max(wait_chat, wait_all)
+
+    def pause(self, channel: str, seconds: float) -> None:
+        if channel in self.rates:
+            self._channel(channel, self.rates[channel][0]).pause(seconds)
+
+    def _channel(self, channel: str, rate: float) -> TokenBucket:
+        if channel not in self._overall:
+            self._overall[channel] = TokenBucket(rate, monotonic=self.monotonic)
+        return self._overall[channel]
+
+    def _chat(self, channel: str, chat: str, rate: float) -> TokenBucket:
+        key = (channel, chat)
+        bucket = self._chats.get(key)
+        if bucket is None or len(self._chats) > 10_000:
+            if len(self._chats) > 10_000:
+                self._chats.clear()  # idle chats: a fresh bucket is a full one anyway
+            bucket = self._chats[key] = TokenBucket(rate, monotonic=self.monotonic)
+        return bucket
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    channel: str
+    external_id: str
+    identity_id: int | None
+    attempts: int
+    replies: list[Reply]
+
+
+class OutboxSender:
+    def __init__(self, sessions: async_sessionmaker, channels: Mapping[str, Channel],
+                 settings: OutboxSettings, clock: Clock, *,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
+        self.sessions = sessions
+        self.channels = channels  # the composition root's registry (shared with the notifier)
+        self.settings = settings
+        self.clock = clock
+        self.limits = RateLimits(settings, monotonic)
+        self.sleep = sleep
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._lock = asyncio.Lock()  # one pass at a time in this process
+
+    # --- life cycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Put back what a crash left in flight, then send in the background."""
+        await self.recover()
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="outbox-sender")
+
+    async def stop(self) -> None:
+        """Finish the pass in progress (its messages are marked) and stop."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
+
+    def wake(self) -> None:
+        """Something was just queued: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def recover(self) -> int:
+        """Messages left ``sending`` by a crash go back to ``pending`` (they may have been
+        sent already: at most those are duplicated)."""
+        async with UnitOfWork(self.sessions) as uow:
+            result = await uow.session.execute(
+                update(OutboxMessage).where(OutboxMessage.status == "sending")
+                .values(status="pending"))
+            await uow.commit()
+        count = result.rowcount or 0  # type: ignore[attr-defined]
+        if count:
+            log.warning("outbox: %d message(s) interrupted by a stop are pending again", count)
+        return count
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await self.send_due()
+                wait = await self._until_next_due()
+            except Exception:  # the database may be away for a moment; keep going
+                log.exception("outbox pass failed")
+                wait = self.settings.poll_seconds
+            if self._stopping:
+                break
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def _until_next_due(self) -> float:
+        async with UnitOfWork(self.sessions) as uow:
+            nearest = (await uow.session.execute(
+                select(func.min(OutboxMessage.not_before))
+                .where(OutboxMessage.status == "pending"))).scalar_one()
+        if nearest is None:
+            return self.settings.poll_seconds
+        if nearest.tzinfo is None:  # an aggregate bypasses the column type on SQLite
+            nearest = nearest.replace(tzinfo=self.clock.now().tzinfo)
+        due_in = (nearest - self.clock.now()).total_seconds()
+        return max(0.0, min(self.settings.poll_seconds, due_in))
+
+    # --- one pass --------------------------------------------------------------------------
+
+    async def send_due(self) -> int:
+        """Send everything due now, batch by batch; returns how many were sent. Tests call
+        this to flush the outbox synchronously."""
+        sent = 0
+        async with self._lock:
+            while not self._stopping or self._task is None:
+                batch = await self._claim()
+                if not batch:
+                    break
+                results = await asyncio.gather(*(self._send(message) for message in batch))
+                sent += sum(results)
+        return sent
+
+    async def _claim(self) -> list[Claimed]:
+        now = self.clock.now()
+        async with UnitOfWork(self.sessions) as uow:
+            stmt = (select(OutboxMessage)
+                    .where(OutboxMessage.status == "pending", OutboxMessage.not_before <= now,
+                           OutboxMessage.channel.in_(list(self.channels)))
+                    .order_by(OutboxMessage.not_before, OutboxMessage.id).limit(BATCH))
+            if uow.session.bind.dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            rows = list((await uow.session.execute(stmt)).scalars())
+            claimed = []
+            for row in rows:
+                row.status = "sending"
+                row.attempts += 1
+                claimed.append(Claimed(row.id, row.channel, row.external_id, row.identity_id,
+                                       row.attempts, [from_json(item) for item in row.payload]))
+            await uow.commit()
+        return claimed
+
+    async def _send(self, message: Claimed) -> bool:
+        channel = self.channels.get(message.channel)
+        wait = self.limits.reserve(message.channel, message.external_id, len(message.replies))
+        if wait:
+            await self.sleep(wait)
+        try:
+            if channel is None:
+                raise LookupError(f"no channel {message.channel!r}")
+            await channel.deliver(message.external_id, message.replies)
+        except RetryLater as later:
+            self.limits.pause(message.channel, later.seconds)
+            await self._finish(message, "pending", error=str(later), attempts=message.attempts - 1,
+                               after=timedelta(seconds=later.seconds))
+        except Unreachable as gone:
+            await self._finish(message, "blocked", error=str(gone) or "unreachable", unreachable=True)
+        except Exception as error:
+            log.warning("outbox: message %d to %s:%s failed (attempt %d): %r", message.id,
+                        message.channel, message.external_id, message.attempts, error)
+            if message.attempts >= MAX_ATTEMPTS:
+                await self._finish(message, "failed", error=repr(error))
+            else:
+                backoff = min(MAX_BACKOFF, timedelta(seconds=2 ** message.attempts))
+                await self._finish(message, "pending", error=repr(error), after=backoff)
+        else:
+            await self._finish(message, "sent")
+            return True
+        return False
+
+    async def _finish(self, message: Claimed, status: str, *, error: str | None = None,
+                      attempts: int | None = None, after: timedelta | None = None,
+                      unreachable: bool = False) -> None:
+        now = self.clock.now()
+        values: dict[str, object] = {"status": status, "error": error[:200] if error else None}
+        if status == "sent":
+            values["sent_at"] = now
+        if attempts is not None:
+            values["attempts"] = attempts
+        if after is not None:
+            values["not_before"] = now + after
+        async with UnitOfWork(self.sessions) as uow:
+            await uow.session.execute(
+                update(OutboxMessage).where(OutboxMessage.id == message.id).values(**values))
+            if unreachable and message.identity_id is not None:
+                await uow.session.execute(
+                    update(Identity).where(Identity.id == message.identity_id).values(reachable=False))
+                await uow.session.execute(  # the rest of their queue will not get through either
+                    update(OutboxMessage).where(OutboxMessage.identity_id == message.identity_id,
+                                                OutboxMessage.status == "pending")
+                    .values(status="blocked", error="unreachable"))
+            await uow.commit()

@@ -1,0 +1,177 @@
+"""The outbox: a notice is queued in the transaction that caused it and sent afterwards by
+the sender, through the real Telegram adapter against the fake Bot API on 127.0.0.1, with
+429 retry_after, blocked users, restarts and rate limits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.app import Application, build
+from bot.clock import SystemClock
+from bot.config import Settings
+from bot.notify import Notification, Notifier
+from bot.outbox import TokenBucket
+from bot.replies import AskContact, Button, Picture, Text, from_json, keyboard, to_json
+from bot.storage.models import Identity, OutboxMessage, Purchase
+from tests.fakes.telegram_api import FakeBotAPI
+from tests.test_cashier_chat import Outbox, button, hire, outbox, scan  # noqa: F401 - outbox is a fixture
+from tests.test_telegram_channel import TOKEN, telegram_settings
+
+
+async def messages(app: Application) -> list[OutboxMessage]:
+    async with app.core.unit_of_work() as uow:
+        return list((await uow.session.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars())
+
+
+async def queue(app: Application, *chat_ids: int, text: str = "Hello") -> None:
+    """One message to each Telegram chat, queued the way a transaction does it."""
+    async with app.core.unit_of_work() as uow:
+        now = app.core.services.clock.now()
+        notifications = []
+        for chat_id in chat_ids:
+            identity = await uow.identities.claim("telegram", str(chat_id), now)
+            await uow.session.flush()
+            notifications.append(Notification(lambda t, c=chat_id: [Text(f"{text} {c}")],
+                                              identity_id=identity.id))
+        await app.core.notifier.enqueue(uow, notifications, now)
+        await uow.commit()
+
+
+def test_replies_survive_the_trip_through_json():
+    replies = [Text("hi", keyboard([Button("A", payload="a"), Button("B", url="https://x.test")])),
+               Picture(b"\x89PNG..", "card", keyboard([Button("C", payload="c")]), cache_key="k"),
+               AskContact("phone?", "Share")]
+    assert [from_json(to_json(reply)) for reply in replies] == replies
+
+
+# --- queued in the same transaction ---------------------------------------------------------
+
+async def test_a_cashier_purchase_queues_the_notice_in_its_own_transaction(
+        app, chat, clock, outbox: Outbox, monkeypatch):
+    ivan = chat("42", flush=None)
+    await ivan.sign_up()
+    kate = await hire(app, chat, clock, flush=None)
+    await scan(ivan, kate)
+    summary = await kate.press(button(await kate.send("1000"), "co.earn:"))
+    confirm = button(summary, "co.ok:")
+
+    original = Notifier.enqueue
+
+    async def then_fail(self: Notifier, *args: Any) -> int:
+        await original(self, *args)
+        raise RuntimeError("the transaction fails after queueing")
+
+    monkeypatch.setattr(Notifier, "enqueue", then_fail)
+    await kate.press(confirm)  # the event fails and is rolled back as a whole
+    async with app.core.unit_of_work() as uow:
+        assert (await uow.session.execute(select(Purchase))).first() is None
+    assert await messages(app) == []  # no purchase, no notice
+
+    monkeypatch.setattr(Notifier, "enqueue", original)
+    await kate.press(confirm)
+    [message] = await messages(app)
+    assert (message.channel, message.external_id, message.status, message.category) == (
+        "telegram", "42", "pending", "service")
+    assert outbox.sent == []  # queued, not sent yet
+    assert await app.outbox.send_due() == 1
+    [notice] = outbox.to("42")
+    assert "Спасибо за покупку на 1 000,00 ₽" in notice
+    assert (await messages(app))[0].status == "sent"
+    assert await app.outbox.send_due() == 0 and len(outbox.sent) == 1
+
+
+# --- through the real Telegram adapter --------------------------------------------------------
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI(token=TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+async def telegram(settings: Settings, api: FakeBotAPI) -> AsyncIterator[Application]:
+    """The application with its Telegram adapter on the fake Bot API and the real clock
+    (retry_after is waited for in real time)."""
+    application = await build(telegram_settings(settings, api), SystemClock())
+    yield application
+    await application.close()
+
+
+async def test_429_waits_exactly_retry_after_and_sends_once(telegram: Application, api: FakeBotAPI):
+    await queue(telegram, 42)
+    api.fail_next("sendMessage", 429, parameters={"retry_after": 1})
+    started = time.monotonic()
+    await telegram.outbox.start()
+    calls = await api.wait_for("sendMessage", 2, timeout=5)
+    elapsed = time.monotonic() - started
+    assert 1.0 <= elapsed < 2.5
+    assert [c.params["text"] for c in calls] == ["Hello 42", "Hello 42"]  # refused, then sent
+    await asyncio.sleep(0.3)
+    assert len(api.calls_to("sendMessage")) == 2  # nothing twice
+    [message] = await messages(telegram)
+    assert (message.status, message.attempts) == ("sent", 1)
+
+
+async def test_a_user_who_blocked_the_bot_becomes_unreachable_and_is_skipped(
+        telegram: Application, api: FakeBotAPI):
+    api.block_chat(43)
+    await queue(telegram, 42, 43)
+    assert await telegram.outbox.send_due() == 1
+    statuses = {m.external_id: m.status for m in await messages(telegram)}
+    assert statuses == {"42": "sent", "43": "blocked"}
+    async with telegram.core.unit_of_work() as uow:
+        reachable = dict((await uow.session.execute(
+            select(Identity.external_id, Identity.reachable))).all())
+    assert reachable == {"42": True, "43": False}
+
+    await queue(telegram, 43, text="Again")  # not even queued any more
+    assert len(await messages(telegram)) == 2
+    assert await telegram.outbox.send_due() == 0
+    assert [str(c.params["chat_id"]) for c in api.calls_to("sendMessage")] == ["42", "43"]
+
+
+async def test_a_restart_resumes_the_queue(settings: Settings, api: FakeBotAPI):
+    first = await build(telegram_settings(settings, api), SystemClock())
+    await queue(first, 1, 2, 3)
+    async with first.core.unit_of_work() as uow:  # a crash while message 1 was in flight
+        await uow.session.execute(update(OutboxMessage).where(OutboxMessage.external_id == "1")
+                                  .values(status="sending", attempts=1))
+        await uow.commit()
+    await first.close()
+    assert api.calls_to("sendMessage") == []
+
+    second = await build(telegram_settings(settings, api), SystemClock())
+    try:
+        await second.outbox.start()
+        await api.wait_for("sendMessage", 3)
+        await asyncio.sleep(0.3)
+        assert sorted(str(c.params["chat_id"]) for c in api.calls_to("sendMessage")) == ["1", "2", "3"]
+        assert {m.status for m in await messages(second)} == {"sent"}
+    finally:
+        await second.close()
+
+
+async def test_forty_chats_at_thirty_a_second_take_over_a_second(telegram: Application, api: FakeBotAPI):
+    await queue(telegram, *range(100, 140))
+    started = time.monotonic()
+    assert await telegram.outbox.send_due() == 40
+    elapsed = time.monotonic() - started
+    assert elapsed >= 39 / 30 - 0.05
+    assert len({str(c.params["chat_id"]) for c in api.calls_to("sendMessage")}) == 40
+
+
+def test_the_token_bucket_spaces_sends_evenly():
+    now = [0.0]
+    bucket = TokenBucket(30, monotonic=lambda: now[0])
+    waits = [bucket.reserve() for _ in range(4)]
+    assert waits == pytest.approx([0, 1 / 30, 2 / 30, 3 / 30])
+    now[0] = 10.0  # idle: full again, but never more than one at once
+    assert bucket.reserve() == 0 and bucket.reserve() == pytest.approx(1 / 30)
+    bucket.pause(2.0)
+    assert bucket.reserve() == pytest.approx(2.0 + 1 / 30)
