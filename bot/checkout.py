@@ -150,6 +150,7 @@ class Checkout:
         occurred_at: datetime | None = None,
         source: str = "pos",
         actor: int | None = None,
+        till: int | None = None,
     ) -> PurchaseResult:
         now = self.clock.now()
         if occurred_at is not None and occurred_at > now:
@@ -172,7 +173,7 @@ class Checkout:
             outlet_id=outlet_id, receipt_id=receipt_id, customer_id=customer_id, amount=amount,
             points_spent=spend, points_earned=0, refunded_amount=0, points_returned=0,
             points_reversed=0, balance_after=0, tier_after=tier.code if tier else None,
-            request_hash=fingerprint, source=source, actor_identity_id=actor,
+            request_hash=fingerprint, source=source, actor_identity_id=actor, pos_key_id=till,
             occurred_at=occurred_at or now, created_at=now,
         ))
         if spend:
@@ -235,6 +236,7 @@ class Checkout:
         amount: int | None = None,
         refund_key: str | None = None,
         actor: int | None = None,
+        till: int | None = None,
     ) -> RefundResult:
         """Refund ``amount`` minor units of a purchase (all that is left when None)."""
         found = await self.uow.purchases.by_receipt(outlet_id, receipt_id)
@@ -270,7 +272,7 @@ class Checkout:
             await self._recount(customer_id, amount, full=kept == 0)
         refund = Refund(purchase_id=purchase.id, refund_key=refund_key, amount=amount,
                         points_returned=give_back, points_reversed=reversed_now,
-                        actor_identity_id=actor, created_at=self.clock.now())
+                        actor_identity_id=actor, pos_key_id=till, created_at=self.clock.now())
         self.uow.purchases.add_refund(refund)
         purchase.refunded_amount += amount
         purchase.points_returned += give_back

@@ -412,3 +412,21 @@ def test_outlets_and_keys_from_the_command_line(db_url, tmp_path, monkeypatch, c
     assert run("keys", "revoke", "1")[0] == 0
     assert "revoked" in run("keys", "list")[1]
     assert database.execute("SELECT revoked_at IS NOT NULL FROM pos_keys").fetchone() == (1,)
+
+
+async def test_purchases_and_refunds_record_which_till_made_them(till):
+    from sqlalchemy import select
+
+    from bot.api.keys import hash_key
+    from bot.storage.models import PosKey, Purchase, Refund
+
+    card = await member(till, points=0)
+    await till.buy(card=card["card_number"], amount="100.00", receipt_id="R1")
+    await till.refund("R1")
+    async with till.app.core.unit_of_work() as uow:
+        key_id = (await uow.session.execute(
+            select(PosKey.id).where(PosKey.key_hash == hash_key(till.key)))).scalar_one()
+        purchase = (await uow.session.execute(select(Purchase))).scalar_one()
+        refund = (await uow.session.execute(select(Refund))).scalar_one()
+    assert purchase.pos_key_id == key_id and refund.pos_key_id == key_id
+    assert purchase.actor_identity_id is None  # no cashier in the chat did it

@@ -39,6 +39,7 @@ from bot.handlers.notices import purchase_notifications, refund_notice
 from bot.ledger import Ledger
 from bot.money import api_amount
 from bot.notify import Notification
+from bot.storage.models import PosKey
 from bot.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class PosApi:
     async def card(self, request: web.Request) -> web.Response:
         now = self.services.clock.now()
 
-        async def work(uow: UnitOfWork, outlet_id: int) -> dict[str, Any]:
+        async def work(uow: UnitOfWork, till: PosKey) -> dict[str, Any]:
             typed = request.query.get("amount")
             purchase_amount = amount(typed) if typed is not None else None
             customer = await by_card(uow, self.services.card_tokens, request.match_info["card"], now)
@@ -106,7 +107,7 @@ class PosApi:
         now = self.services.clock.now()
         today = now.astimezone(self.services.timezone).date()
 
-        async def work(uow: UnitOfWork, outlet_id: int) -> tuple[dict[str, Any], bool]:
+        async def work(uow: UnitOfWork, till: PosKey) -> tuple[dict[str, Any], bool]:
             form = enrol_form(json_object(raw), self.region, today)
             customer, created = await enrol(uow, form, now)
             balance = 0 if created else await Ledger(uow, self.services.clock).balance(customer.id)
@@ -119,16 +120,16 @@ class PosApi:
         raw = await request.read()
         now = self.services.clock.now()
 
-        async def work(uow: UnitOfWork, outlet_id: int) -> PurchaseResult:
+        async def work(uow: UnitOfWork, till: PosKey) -> PurchaseResult:
             form = purchase_form(json_object(raw), self.region)
             if form.card is not None:
                 customer = await by_card(uow, self.services.card_tokens, form.card, now)
             else:
                 customer = await by_phone(uow, form.phone or "")
             return await Checkout(uow, self.services.clock, self.program).purchase(
-                customer_id=customer.id, outlet_id=outlet_id, receipt_id=form.receipt_id,
+                customer_id=customer.id, outlet_id=till.outlet_id, receipt_id=form.receipt_id,
                 amount=form.amount, spend=form.spend, occurred_at=_at_most_now(form.occurred_at, now),
-                source="pos")
+                source="pos", till=till.id)
 
         def notices(result: PurchaseResult) -> list[Notification]:
             if result.replayed:
@@ -141,11 +142,11 @@ class PosApi:
     async def refund(self, request: web.Request) -> web.Response:
         raw = await request.read()
 
-        async def work(uow: UnitOfWork, outlet_id: int) -> RefundResult:
+        async def work(uow: UnitOfWork, till: PosKey) -> RefundResult:
             form = refund_form(json_object(raw, empty_ok=True))
             return await Checkout(uow, self.services.clock, self.program).refund(
-                outlet_id=outlet_id, receipt_id=request.match_info["receipt_id"],
-                amount=form.amount, refund_key=form.refund_id)
+                outlet_id=till.outlet_id, receipt_id=request.match_info["receipt_id"],
+                amount=form.amount, refund_key=form.refund_id, till=till.id)
 
         def notices(result: RefundResult) -> list[Notification]:
             if result.replayed or result.customer_id is None:
@@ -158,7 +159,7 @@ class PosApi:
     # --- plumbing ----------------------------------------------------------------------
 
     async def _transaction(self, request: web.Request,
-                           work: Callable[[UnitOfWork, int], Awaitable[T]],
+                           work: Callable[[UnitOfWork, PosKey], Awaitable[T]],
                            notices: Callable[[T], Sequence[Notification]] = lambda _: ()) -> T:
         """Authenticate, do the work and queue its notices in one transaction. A
         unique-constraint race (the same receipt or phone arriving twice at once) is retried
@@ -169,7 +170,7 @@ class PosApi:
             try:
                 async with self.core.unit_of_work() as uow:
                     pos_key = await authenticate(uow, key)
-                    result = await work(uow, pos_key.outlet_id)
+                    result = await work(uow, pos_key)
                     queued = await self.core.notifier.enqueue(
                         uow, notices(result), self.services.clock.now())
                     await uow.commit()

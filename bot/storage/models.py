@@ -297,7 +297,9 @@ class Purchase(Base):
     request_hash: Mapped[str] = mapped_column(String(64))  # what was asked, to spot a changed retry
     source: Mapped[str] = mapped_column(String(8))  # chat | pos | import
     actor_identity_id: Mapped[int | None] = mapped_column(
-        ForeignKey("identities.id", ondelete="SET NULL"))
+        ForeignKey("identities.id", ondelete="SET NULL"))  # the cashier, in the chat
+    pos_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("pos_keys.id", ondelete="SET NULL"))  # the till, through the POS API
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -318,6 +320,7 @@ class Refund(Base):
     points_reversed: Mapped[int] = mapped_column(Integer)
     actor_identity_id: Mapped[int | None] = mapped_column(
         ForeignKey("identities.id", ondelete="SET NULL"))
+    pos_key_id: Mapped[int | None] = mapped_column(ForeignKey("pos_keys.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (UniqueConstraint("purchase_id", "refund_key"),)
