@@ -1,5 +1,6 @@
 """The command line: ``loyalty-bot [--config PATH] run | db upgrade | import FILE |
-outlets add|list | keys create|list|revoke``."""
+outlets add|list | keys create|list|revoke |
+triggers run|preview [--at]``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+from datetime import datetime
 
 from bot.api import manage
 from bot.config import CONFIG_ENV, load_settings
@@ -26,6 +28,7 @@ def parser() -> argparse.ArgumentParser:
     db_commands.add_parser("upgrade", help="apply all migrations")
     manage.add_commands(commands)  # outlets add|list, keys create|list|revoke
     add_import_command(commands)
+    add_triggers_command(commands)
     return main
 
 
@@ -52,6 +55,24 @@ def add_import_command(commands) -> None:  # type: ignore[no-untyped-def]
                            "(customers.csv → customers.rejected.csv)")
 
 
+def _moment(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError("expected YYYY-MM-DDTHH:MM") from exc
+
+
+def add_triggers_command(commands) -> None:  # type: ignore[no-untyped-def]
+    triggers = commands.add_parser("triggers", help="the automatic triggers pass")
+    actions = triggers.add_subparsers(dest="triggers_command", required=True)
+    for name, text in (("run", "perform the pass as of a moment (e.g. to catch up a missed day)"),
+                       ("preview", "print who would get what and the points it costs; send nothing")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("--at", type=_moment, metavar="YYYY-MM-DDTHH:MM",
+                            help="as of this moment, in the shop's time zone unless it has an "
+                                 "offset (default: now)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
@@ -67,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command in ("outlets", "keys"):
         return asyncio.run(manage.run(args, settings))
+    if args.command == "triggers":
+        from bot.triggers import run_command
+
+        return asyncio.run(run_command(settings, args.triggers_command, args.at))
     if args.command == "import":
         from bot.importer import run_import
 

@@ -7,6 +7,7 @@ Environment variables use the prefix ``LOYALTY_`` and ``__`` between sections, e
 from __future__ import annotations
 
 import os
+from datetime import time
 from pathlib import Path
 from typing import Literal
 
@@ -124,6 +125,51 @@ class OutboxSettings(Section):
     poll_seconds: float = Field(default=1, gt=0)  # how often the sender looks for due messages
 
 
+class Trigger(Section):
+    enabled: bool = True
+    days: int = Field(default=0, ge=0)  # the timing: days without a purchase / before the date
+    gift_points: int = Field(default=0, ge=0)
+    gift_days: int = Field(default=30, ge=1)  # how long the gift points live
+
+
+class WinBack30(Trigger):
+    days: int = Field(default=31, ge=1)  # days without a purchase
+
+
+class WinBack60(Trigger):
+    days: int = Field(default=61, ge=1)
+    gift_points: int = Field(default=300, ge=0)
+    gift_days: int = Field(default=60, ge=1)
+
+
+class WinBack90(Trigger):
+    days: int = Field(default=91, ge=1)
+    gift_points: int = Field(default=300, ge=0)
+    gift_days: int = Field(default=14, ge=1)
+
+
+class BirthdayTrigger(Trigger):
+    days: int = Field(default=3, ge=0)  # days before the birthday
+    gift_points: int = Field(default=500, ge=0)
+
+
+class ExpiryWarning(Trigger):
+    days: int = Field(default=10, ge=0)  # days before a lot burns
+
+
+class TriggersSettings(Section):
+    holdout_percent: int = Field(default=10, ge=0, le=100)  # eligible customers who get nothing
+    quiet_start: time = time(21, 0)  # messages wait from here ... (shop time zone)
+    quiet_end: time = time(10, 0)  # ... until here
+    daily_marketing_cap: int = Field(default=1, ge=0)  # marketing messages a customer a day
+    run_at: time = time(10, 5)  # when the daily pass runs (shop time zone)
+    win_back_30: WinBack30 = Field(default_factory=WinBack30)
+    win_back_60: WinBack60 = Field(default_factory=WinBack60)
+    win_back_90: WinBack90 = Field(default_factory=WinBack90)
+    birthday: BirthdayTrigger = Field(default_factory=BirthdayTrigger)
+    expiry_warning: ExpiryWarning = Field(default_factory=ExpiryWarning)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LOYALTY_", env_nested_delimiter="__", extra="forbid"
@@ -138,6 +184,7 @@ class Settings(BaseSettings):
     program: ProgramSettings = Field(default_factory=ProgramSettings)
     locale: LocaleSettings = Field(default_factory=LocaleSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    triggers: TriggersSettings = Field(default_factory=TriggersSettings)
 
     @classmethod
     def settings_customise_sources(

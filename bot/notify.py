@@ -50,24 +50,34 @@ class Notifier:
         self.on_enqueued: Callable[[], None] = lambda: None  # wakes the sender after a commit
 
     async def enqueue(self, uow: UnitOfWork, notifications: Sequence[Notification],
-                      now: datetime) -> int:
+                      now: datetime, *, not_before: datetime | None = None) -> int:
         """Write the messages into the outbox inside ``uow``: they are sent if and only if
-        the caller commits. Returns how many were queued."""
+        the caller commits, not before ``not_before`` (default: at once). Returns how many
+        were queued."""
         queued = 0
         for notification in notifications:
-            for recipient in await self._recipients(uow, notification):
-                t = self.i18n.translator(self.i18n.choose(recipient.locale))
-                payload = [to_json(reply) for reply in notification.render(t)]
-                if not payload:
-                    continue
-                uow.session.add(OutboxMessage(
-                    channel=recipient.channel, external_id=recipient.external_id,
-                    identity_id=recipient.identity_id, category=notification.category,
-                    payload=payload, status="pending", attempts=0, not_before=now, created_at=now))
-                queued += 1
-        if queued:
-            await uow.session.flush()
+            queued += len(await self.enqueue_one(uow, notification, now, not_before=not_before))
         return queued
+
+    async def enqueue_one(self, uow: UnitOfWork, notification: Notification, now: datetime, *,
+                          not_before: datetime | None = None) -> list[OutboxMessage]:
+        """Like ``enqueue`` for one notification; returns its rows (flushed, with ids)."""
+        rows = []
+        for recipient in await self._recipients(uow, notification):
+            t = self.i18n.translator(self.i18n.choose(recipient.locale))
+            payload = [to_json(reply) for reply in notification.render(t)]
+            if not payload:
+                continue
+            row = OutboxMessage(
+                channel=recipient.channel, external_id=recipient.external_id,
+                identity_id=recipient.identity_id, category=notification.category,
+                payload=payload, status="pending", attempts=0,
+                not_before=not_before or now, created_at=now)
+            uow.session.add(row)
+            rows.append(row)
+        if rows:
+            await uow.session.flush()
+        return rows
 
     async def _recipients(self, uow: UnitOfWork, notification: Notification) -> list[Recipient]:
         stmt = (select(Identity.id, Identity.channel, Identity.external_id, Identity.locale,

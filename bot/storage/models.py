@@ -363,3 +363,25 @@ class OutboxMessage(Base):
         CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed', 'blocked')", name="status"),
         Index("ix_outbox_due", "status", "not_before"),
     )
+
+
+class TriggerSend(Base):
+    """One automatic trigger fired for one customer in one episode (a win-back: the date of
+    the last purchase; a birthday: its year; an expiry warning: the lot): at most once."""
+
+    __tablename__ = "trigger_sends"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    trigger: Mapped[str] = mapped_column(String(32))
+    episode: Mapped[str] = mapped_column(String(32))
+    held_out: Mapped[bool] = mapped_column(Boolean)  # eligible, deliberately sent nothing
+    outbox_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outbox.id", ondelete="SET NULL"))
+    points_given: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("customer_id", "trigger", "episode"),
+        Index("ix_trigger_sends_trigger_created", "trigger", "created_at"),
+    )

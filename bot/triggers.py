@@ -1,0 +1,334 @@
+"""Automatic triggers: the daily pass that brings customers back (win-back 30/60/90), greets
+them before a birthday and warns before points burn.
+
+Each trigger selects its eligible customers as of a moment with one set-based query, then
+every candidate gets one ``trigger_sends`` row per episode (a win-back: the date of the last
+purchase; a birthday: its year; an expiry warning: the first lot that burns), so a trigger
+fires at most once per customer per episode however often the pass runs. A keyed hash puts
+a fixed share of them in the holdout (recorded, nothing sent, no points); the others get
+their gift through the ledger and a "marketing" message through the outbox in the same
+transaction, outside quiet hours and within the daily cap of marketing messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+from sqlalchemy import String, and_, cast, exists, func, select, tuple_
+
+from bot.clock import FrozenClock
+from bot.config import Settings, Trigger, TriggersSettings
+from bot.core import Core
+from bot.i18n import Translator
+from bot.keys import derive, keyed_hash
+from bot.ledger import Ledger
+from bot.notify import Notification
+from bot.replies import Reply, Text
+from bot.storage.models import Customer, Identity, PointLot, Purchase, TriggerSend
+from bot.storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+WIN_BACKS = ("win_back_30", "win_back_60", "win_back_90")
+ORDER = ("birthday", "expiry_warning", "win_back_90", "win_back_60", "win_back_30")  # by priority
+LAST_CATCH_UP = 30  # days the last win-back stays due when no later stage follows
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """What the pass does (or, in a preview, would do) for one customer."""
+
+    trigger: str
+    customer_id: int
+    card_number: str
+    episode: str
+    held_out: bool
+    points: int  # gift points given (0 when held out or when the trigger gives none)
+    action: str  # "message", "gift", "held out"
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    trigger: str
+    customer: Customer
+    episode: str
+    points: int = 0  # an expiry warning: how many burn
+    burns_at: datetime | None = None
+
+
+class _Day:
+    """Shop-local days as UTC instants."""
+
+    def __init__(self, at: datetime, zone: tzinfo) -> None:
+        self.zone = zone
+        self.today = at.astimezone(zone).date()
+
+    def start(self, offset: int) -> datetime:
+        """The start of the local day ``today + offset`` in UTC."""
+        return datetime.combine(self.today + timedelta(days=offset), time(0), self.zone).astimezone(UTC)
+
+
+def quiet_until(at: datetime, settings: TriggersSettings, zone: tzinfo) -> datetime:
+    """``at``, or the end of the quiet hours it falls into (the shop's time zone)."""
+    local = at.astimezone(zone)
+    start, end, now = settings.quiet_start, settings.quiet_end, local.time()
+    quiet = (now >= start or now < end) if start > end else (start <= now < end)
+    if not quiet:
+        return at
+    day = local.date() if now < end else local.date() + timedelta(days=1)
+    return datetime.combine(day, end, zone).astimezone(UTC)
+
+
+def held_out(secret: bytes, percent: int, customer_id: int, trigger: str, episode: str) -> bool:
+    digest = keyed_hash(derive(secret, "trigger-holdout"), f"{customer_id}:{trigger}:{episode}")
+    return int(digest[:8], 16) % 100 < percent
+
+
+def _eligible(at: datetime, channels: Sequence[str]):  # type: ignore[no-untyped-def]
+    """Registered, consented, not opted out of reminders, reachable on some channel."""
+    reachable = exists().where(Identity.customer_id == Customer.id, Identity.reachable.is_(True),
+                               Identity.channel.in_(list(channels)))
+    return and_(Customer.registered_at.is_not(None), Customer.registered_at <= at,
+                Customer.consent_at.is_not(None), Customer.notify_reminders.is_(True), reachable)
+
+
+def _not_sent(trigger: str, episode):  # type: ignore[no-untyped-def]
+    return ~exists().where(TriggerSend.customer_id == Customer.id, TriggerSend.trigger == trigger,
+                           TriggerSend.episode == episode)
+
+
+async def _win_back(uow: UnitOfWork, trigger: str, at: datetime, day: _Day, settings: TriggersSettings,
+                    channels: Sequence[str]) -> list[_Candidate]:
+    """Customers whose last purchase was ``days`` or more days ago, until the next stage."""
+    config: Trigger = getattr(settings, trigger)
+    later = [getattr(settings, t).days for t in WIN_BACKS[WIN_BACKS.index(trigger) + 1:]
+             if getattr(settings, t).enabled and getattr(settings, t).days > config.days]
+    until = min(later) if later else config.days + LAST_CATCH_UP
+    last = (select(Purchase.customer_id.label("customer_id"),
+                   func.max(Purchase.occurred_at).label("last_at"))
+            .where(Purchase.customer_id.is_not(None), Purchase.occurred_at <= at)
+            .group_by(Purchase.customer_id).subquery())
+    # days since the last purchase in [days, until) ⇔ its local date in (today-until, today-days]
+    stmt = (select(Customer, last.c.last_at).join(last, last.c.customer_id == Customer.id)
+            .where(_eligible(at, channels),
+                   last.c.last_at >= day.start(1 - until), last.c.last_at < day.start(1 - config.days))
+            .order_by(Customer.id))
+    rows = (await uow.session.execute(stmt)).all()
+    sent = set((await uow.session.execute(
+        select(TriggerSend.customer_id, TriggerSend.episode)
+        .where(TriggerSend.trigger == trigger,
+               TriggerSend.customer_id.in_([customer.id for customer, _ in rows])))).all())
+    candidates = []
+    for customer, last_at in rows:
+        episode = _as_utc(last_at).astimezone(day.zone).date().isoformat()
+        if (customer.id, episode) not in sent:
+            candidates.append(_Candidate(trigger, customer, episode))
+    return candidates
+
+
+def _birthdays_ahead(today: date, days: int) -> dict[tuple[int, int], date]:
+    """(month, day) of the birthdays celebrated within ``days`` from ``today``, with the
+    date they are celebrated on; 29 February is celebrated on 28 February in other years."""
+    ahead: dict[tuple[int, int], date] = {}
+    for offset in range(days + 1):
+        when = today + timedelta(days=offset)
+        ahead[(when.month, when.day)] = when
+        if (when.month, when.day) == (2, 28) and not _leap(when.year):
+            ahead[(2, 29)] = when
+    return ahead
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+async def _birthday(uow: UnitOfWork, at: datetime, day: _Day, settings: TriggersSettings,
+                    channels: Sequence[str]) -> list[_Candidate]:
+    """Birthdays ``days`` days ahead (or fewer, if a pass was missed); episode: the year."""
+    ahead = _birthdays_ahead(day.today, settings.birthday.days)
+    stmt = (select(Customer)
+            .where(_eligible(at, channels), Customer.birth_month.is_not(None),
+                   tuple_(Customer.birth_month, Customer.birth_day).in_(list(ahead)))
+            .order_by(Customer.id))
+    customers = (await uow.session.execute(stmt)).scalars().all()
+    sent = set((await uow.session.execute(
+        select(TriggerSend.customer_id, TriggerSend.episode)
+        .where(TriggerSend.trigger == "birthday",
+               TriggerSend.customer_id.in_([c.id for c in customers])))).all())
+    candidates = []
+    for customer in customers:
+        episode = str(ahead[(customer.birth_month, customer.birth_day)].year)
+        if (customer.id, episode) not in sent:
+            candidates.append(_Candidate("birthday", customer, episode))
+    return candidates
+
+
+async def _expiry(uow: UnitOfWork, at: datetime, day: _Day, settings: TriggersSettings,
+                  channels: Sequence[str]) -> list[_Candidate]:
+    """Points that burn within ``days`` days (by the end of that local day) and were not
+    warned about: one warning per customer, its episode the first such lot."""
+    not_warned = ~exists().where(TriggerSend.customer_id == PointLot.customer_id,
+                                 TriggerSend.trigger == "expiry_warning",
+                                 TriggerSend.episode == cast(PointLot.id, String))
+    lots = (select(PointLot.customer_id.label("customer_id"),
+                   func.min(PointLot.id).label("lot_id"),
+                   func.sum(PointLot.remaining).label("points"),
+                   func.min(PointLot.expires_at).label("burns_at"))
+            .where(PointLot.remaining > 0, PointLot.expires_at > at,
+                   PointLot.expires_at < day.start(settings.expiry_warning.days + 1), not_warned)
+            .group_by(PointLot.customer_id).subquery())
+    stmt = (select(Customer, lots.c.lot_id, lots.c.points, lots.c.burns_at)
+            .join(lots, lots.c.customer_id == Customer.id)
+            .where(_eligible(at, channels)).order_by(Customer.id))
+    return [_Candidate("expiry_warning", customer, str(lot_id), int(points), _as_utc(burns_at))
+            for customer, lot_id, points, burns_at in (await uow.session.execute(stmt)).all()]
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def _sent_today(uow: UnitOfWork, day: _Day, customer_ids: list[int]) -> dict[int, int]:
+    """Marketing messages each customer got from triggers on this local day."""
+    stmt = (select(TriggerSend.customer_id, func.count())
+            .where(TriggerSend.customer_id.in_(customer_ids), TriggerSend.held_out.is_(False),
+                   TriggerSend.outbox_message_id.is_not(None),
+                   TriggerSend.created_at >= day.start(0), TriggerSend.created_at < day.start(1))
+            .group_by(TriggerSend.customer_id))
+    return {customer_id: n for customer_id, n in (await uow.session.execute(stmt)).all()}
+
+
+async def _candidates(uow: UnitOfWork, at: datetime, day: _Day, settings: TriggersSettings,
+                      channels: Sequence[str]) -> list[_Candidate]:
+    found: list[_Candidate] = []
+    for trigger in ORDER:
+        if not getattr(settings, trigger).enabled:
+            continue
+        if trigger == "birthday":
+            found += await _birthday(uow, at, day, settings, channels)
+        elif trigger == "expiry_warning":
+            found += await _expiry(uow, at, day, settings, channels)
+        else:
+            found += await _win_back(uow, trigger, at, day, settings, channels)
+    return found
+
+
+async def run_pass(core: Core, at: datetime, *, send: bool = True) -> list[Planned]:
+    """The trigger pass as of ``at``; with ``send=False`` a preview that writes nothing."""
+    services = core.services
+    settings = services.settings.triggers
+    channels = list(core.notifier.channels)
+    day = _Day(at, services.timezone)
+    planned: list[Planned] = []
+    async with core.unit_of_work() as uow:
+        candidates = await _candidates(uow, at, day, settings, channels)
+        today = await _sent_today(uow, day, list({c.customer.id for c in candidates}))
+        ledger = Ledger(uow, FrozenClock(at))
+        not_before = quiet_until(at, settings, services.timezone)
+        for candidate in candidates:
+            customer, trigger = candidate.customer, candidate.trigger
+            config: Trigger = getattr(settings, trigger)
+            hold = held_out(services.secret, settings.holdout_percent, customer.id, trigger,
+                            candidate.episode)
+            if not hold and today.get(customer.id, 0) >= settings.daily_marketing_cap:
+                continue  # over the cap today: still due, tried again on the next pass
+            gift = 0 if hold else config.gift_points
+            planned.append(Planned(trigger, customer.id, customer.card_number, candidate.episode,
+                                   hold, gift, "held out" if hold else "gift" if gift else "message"))
+            if not hold:
+                today[customer.id] = today.get(customer.id, 0) + 1
+            if not send:
+                continue
+            message_id = None
+            if not hold:
+                expires = at + timedelta(days=config.gift_days)
+                if gift:
+                    await ledger.earn(customer.id, gift, "gift", timedelta(days=config.gift_days),
+                                      reference=f"trigger:{trigger}:{candidate.episode}")
+                balance = await uow.lots.available_balance(customer.id, at)
+                if candidate.burns_at is not None:
+                    expires = candidate.burns_at
+                render = _renderer(trigger, customer.name, balance, gift or candidate.points,
+                                   expires.astimezone(services.timezone).date())
+                rows = await core.notifier.enqueue_one(
+                    uow, Notification(render, customer_id=customer.id, category="marketing"),
+                    at, not_before=not_before)
+                message_id = rows[0].id if rows else None
+            uow.session.add(TriggerSend(customer_id=customer.id, trigger=trigger,
+                                        episode=candidate.episode, held_out=hold,
+                                        outbox_message_id=message_id, points_given=gift,
+                                        created_at=at))
+            await uow.session.flush()
+        if send:
+            await uow.commit()
+    if send and any(not p.held_out for p in planned):
+        core.notifier.on_enqueued()
+    if send and planned:
+        log.info("trigger pass at %s: %d fired", at.isoformat(), len(planned))
+    return planned
+
+
+def _renderer(trigger: str, name: str | None, balance: int, points: int,
+              expires_on: date) -> Callable[[Translator], list[Reply]]:
+    def render(t: Translator) -> list[Reply]:
+        values = {"name": name or t.gettext("friend"), "balance": t.points(balance),
+                  "points": t.points(points), "expires_on": t.date(expires_on)}
+        return [Text(_text(trigger, t).format(**values))]
+
+    return render
+
+
+def _text(trigger: str, t: Translator) -> str:
+    if trigger == "win_back_30":
+        return t.gettext("{name}, we miss you! You have {balance} on your card: "
+                         "come in and spend them.")
+    if trigger == "win_back_60":
+        return t.gettext("{name}, we miss you! Here is a gift: {points} (valid until "
+                         "{expires_on}). Your balance is now {balance}.")
+    if trigger == "win_back_90":
+        return t.gettext("{name}, a gift of {points} is waiting for you, but only until "
+                         "{expires_on}! Your balance is now {balance}.")
+    if trigger == "birthday":
+        return t.gettext("Happy birthday soon, {name}! Our gift: {points} (valid until "
+                         "{expires_on}). Your balance is now {balance}.")
+    return t.gettext("{name}, {points} on your card burn on {expires_on}: come in and "
+                     "spend them! Your balance: {balance}.")
+
+
+async def scheduled_pass(core: Core) -> None:
+    """The scheduler's daily job: the pass as of now."""
+    await run_pass(core, core.services.clock.now())
+
+
+async def run_command(settings: Settings, command: str, at: datetime | None) -> int:
+    """``loyalty-bot triggers run|preview [--at]``: the pass or its preview, as a table."""
+    from bot.app import build
+
+    application = await build(settings)
+    try:
+        zone = application.core.services.timezone
+        moment = application.core.services.clock.now() if at is None else (
+            at if at.tzinfo else at.replace(tzinfo=zone))
+        planned = await run_pass(application.core, moment.astimezone(UTC),
+                                 send=command == "run")
+    finally:
+        await application.close()
+    print(format_table(planned))
+    verb = "queued" if command == "run" else "would cost"
+    print(f"{len(planned)} customers, {sum(p.points for p in planned)} points {verb}"
+          if command == "preview" else
+          f"{sum(not p.held_out for p in planned)} messages {verb}, "
+          f"{sum(p.held_out for p in planned)} held out, {sum(p.points for p in planned)} points given")
+    return 0
+
+
+def format_table(planned: Sequence[Planned]) -> str:
+    rows = [("trigger", "card", "action", "points")] + [
+        (p.trigger, p.card_number, p.action, str(p.points)) for p in planned]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join("  ".join(cell.rjust(w) if i == 3 else cell.ljust(w)
+                               for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+                     for row in rows)

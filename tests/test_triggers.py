@@ -1,0 +1,210 @@
+"""The trigger pass, moving the clock, not the wall: win-back 30/60/91, birthday −3 (29
+February, New Year), expiry −10, once per episode, quiet hours, cap, opt-outs, holdout,
+preview and the CLI."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from bot import cli
+from bot.storage.models import Customer, Identity, OutboxMessage, Outlet, PointLot, Purchase, TriggerSend
+from bot.triggers import run_command, run_pass
+from tests.test_cashier_chat import Outbox, outbox  # noqa: F401 - outbox is a fixture
+
+MORNING = timedelta(hours=8, minutes=5)  # 11:05 in Moscow: outside quiet hours
+
+
+@pytest.fixture(autouse=True)
+def only(settings):  # type: ignore[no-untyped-def]
+    """No holdout; each test switches on the triggers it is about."""
+    settings.triggers.holdout_percent = 0
+
+    def enable(*names: str) -> None:
+        for name in ("win_back_30", "win_back_60", "win_back_90", "birthday", "expiry_warning"):
+            getattr(settings.triggers, name).enabled = name in names
+
+    return enable
+
+
+def day(d: str) -> datetime:
+    """A date at 11:05 Moscow time (08:05 UTC)."""
+    return datetime.fromisoformat(d).replace(tzinfo=UTC) + MORNING
+
+
+async def customer_id(app) -> int:  # type: ignore[no-untyped-def]
+    async with app.core.unit_of_work() as uow:
+        return (await uow.session.execute(select(Customer.id).order_by(Customer.id))).scalars().first()
+
+
+async def buy(app, at: datetime, receipt: str = "r1") -> None:  # type: ignore[no-untyped-def]
+    customer = await customer_id(app)
+    async with app.core.unit_of_work() as uow:
+        outlet = (await uow.session.execute(select(Outlet))).scalars().first()
+        if outlet is None:
+            outlet = Outlet(name="Main", created_at=at)
+            uow.session.add(outlet)
+            await uow.session.flush()
+        uow.session.add(Purchase(
+            outlet_id=outlet.id, receipt_id=receipt, customer_id=customer,
+            amount=100_00, points_spent=0, points_earned=0, balance_after=0, request_hash="x",
+            source="pos", occurred_at=at, created_at=at))
+        await uow.commit()
+
+
+async def sends(app) -> list[TriggerSend]:  # type: ignore[no-untyped-def]
+    async with app.core.unit_of_work() as uow:
+        return list((await uow.session.execute(select(TriggerSend).order_by(TriggerSend.id))).scalars())
+
+
+async def count(app, what) -> int:  # type: ignore[no-untyped-def]
+    async with app.core.unit_of_work() as uow:
+        return (await uow.session.execute(select(func.count()).select_from(what))).scalar_one()
+
+
+async def signed_up(chat, birthday: str | None = "14.03.1990"):  # type: ignore[no-untyped-def]
+    ivan = chat("42")
+    await ivan.sign_up(birthday=birthday)
+    return ivan
+
+
+async def test_win_back_day_31_61_91(app, chat, clock, only, outbox: Outbox):
+    only("win_back_30", "win_back_60", "win_back_90")
+    await signed_up(chat)
+    await buy(app, day("2026-03-02"))
+    assert await run_pass(app.core, day("2026-04-01")) == []  # day 30
+    [reminder] = await run_pass(app.core, day("2026-04-02"))  # day 31
+    assert (reminder.trigger, reminder.episode, reminder.points) == ("win_back_30", "2026-03-02", 0)
+    clock.set(day("2026-04-02"))
+    await app.outbox.send_due()
+    assert "мы скучаем" in outbox.to("42")[-1] and "100 баллов" in outbox.to("42")[-1]
+    assert await run_pass(app.core, day("2026-05-01")) == []  # day 60
+    [gift] = await run_pass(app.core, day("2026-05-02"))  # day 61
+    assert (gift.trigger, gift.points, gift.action) == ("win_back_60", 300, "gift")
+    [last] = await run_pass(app.core, day("2026-06-01"))  # day 91
+    assert (last.trigger, last.points) == ("win_back_90", 300)
+    async with app.core.unit_of_work() as uow:
+        lot = (await uow.session.execute(select(PointLot).order_by(PointLot.id.desc()))).scalars().first()
+    assert lot.expires_at == day("2026-06-01") + timedelta(days=14)
+    clock.set(day("2026-06-01"))
+    await app.outbox.send_due()
+    assert "300 баллов" in outbox.to("42")[-1] and "до 15 июня 2026 г." in outbox.to("42")[-1]
+
+
+async def test_a_purchase_starts_a_new_episode_and_a_pass_fires_once(app, chat, only, outbox):
+    only("win_back_30")
+    await signed_up(chat)
+    await buy(app, day("2026-03-02"))
+    assert len(await run_pass(app.core, day("2026-04-02"))) == 1
+    assert await run_pass(app.core, day("2026-04-02")) == []  # the same pass again
+    assert await run_pass(app.core, day("2026-04-03")) == []  # and the next day
+    await buy(app, day("2026-04-05"), receipt="r2")
+    assert await run_pass(app.core, day("2026-05-05")) == []  # day 30 of the new episode
+    [again] = await run_pass(app.core, day("2026-05-06"))
+    assert again.episode == "2026-04-05"
+    assert [s.episode for s in await sends(app)] == ["2026-03-02", "2026-04-05"]
+    assert await count(app, OutboxMessage) == 2
+
+
+@pytest.mark.parametrize(("birthday", "pass_on", "episode"), [
+    ("14.03.1990", "2026-03-11", "2026"),
+    ("29.02.1992", "2027-02-25", "2027"),  # non-leap year: celebrated on 28 February
+    ("29.02.1992", "2028-02-26", "2028"),  # leap year: on 29 February
+    ("01.01.1990", "2026-12-29", "2027"),  # across New Year
+])
+async def test_birthday_three_days_before(app, chat, clock, only, outbox, birthday, pass_on,
+                                          episode):
+    only("birthday")
+    await signed_up(chat, birthday)
+    before = datetime.fromisoformat(pass_on).replace(tzinfo=UTC) + MORNING - timedelta(days=1)
+    assert await run_pass(app.core, before) == []
+    [greeting] = await run_pass(app.core, before + timedelta(days=1))
+    assert (greeting.trigger, greeting.episode, greeting.points) == ("birthday", episode, 500)
+    assert await run_pass(app.core, before + timedelta(days=2)) == []  # once a year
+    clock.set(before + timedelta(days=1))
+    await app.outbox.send_due()
+    assert "скоро ваш день рождения" in outbox.to("42")[-1]
+
+
+async def test_expiry_warning_ten_days_before(app, chat, only, outbox, clock):
+    only("expiry_warning")
+    await signed_up(chat)  # the welcome bonus: 100 points that burn in 90 days
+    burns = clock.now() + timedelta(days=90)
+    assert await run_pass(app.core, burns - timedelta(days=11)) == []
+    [warning] = await run_pass(app.core, burns - timedelta(days=10))
+    assert warning.trigger == "expiry_warning"
+    assert await run_pass(app.core, burns - timedelta(days=9)) == []  # once per lot
+    clock.set(burns - timedelta(days=10))
+    await app.outbox.send_due()
+    assert "100 баллов на вашей карте сгорят 31 мая 2026 г." in outbox.to("42")[-1]
+
+
+async def test_opted_out_and_unconsented_customers_get_nothing(app, chat, only, outbox):
+    only("win_back_30")
+    await signed_up(chat)
+    await buy(app, day("2026-03-02"))
+    async with app.core.unit_of_work() as uow:
+        await uow.session.execute(update(Customer).values(notify_reminders=False))
+        await uow.commit()
+    assert await run_pass(app.core, day("2026-04-02")) == []
+    async with app.core.unit_of_work() as uow:
+        await uow.session.execute(update(Customer).values(notify_reminders=True, registered_at=None))
+        await uow.commit()
+    assert await run_pass(app.core, day("2026-04-02")) == []
+    assert await sends(app) == []
+
+
+async def test_holdout_is_recorded_and_gets_nothing(app, chat, only, settings, outbox):
+    only("win_back_60")
+    settings.triggers.holdout_percent = 100
+    await signed_up(chat)
+    await buy(app, day("2026-03-02"))
+    [planned] = await run_pass(app.core, day("2026-05-02"))
+    assert (planned.held_out, planned.points, planned.action) == (True, 0, "held out")
+    [send] = await sends(app)
+    assert (send.held_out, send.outbox_message_id, send.points_given) == (True, None, 0)
+    assert await count(app, OutboxMessage) == 0
+    assert await run_pass(app.core, day("2026-05-03")) == []  # held out for the whole episode
+
+
+async def test_quiet_hours_and_the_daily_cap(app, chat, only, outbox):
+    only("win_back_30", "birthday")
+    await signed_up(chat, "05.04.1990")
+    await buy(app, day("2026-03-02"))
+    late = datetime(2026, 4, 2, 19, 30, tzinfo=UTC)  # 22:30 in Moscow
+    [first] = await run_pass(app.core, late)
+    assert first.trigger == "birthday"  # the cap: one marketing message a day
+    async with app.core.unit_of_work() as uow:
+        message = (await uow.session.execute(select(OutboxMessage))).scalars().one()
+    assert message.category == "marketing"
+    assert message.not_before == datetime(2026, 4, 3, 7, 0, tzinfo=UTC)  # 10:00 the next morning
+    [second] = await run_pass(app.core, day("2026-04-03"))
+    assert second.trigger == "win_back_30"
+
+
+async def test_preview_writes_nothing(app, chat, only, outbox):
+    only("win_back_60")
+    await signed_up(chat)
+    await buy(app, day("2026-03-02"))
+    [planned] = await run_pass(app.core, day("2026-05-02"), send=False)
+    assert (planned.trigger, planned.points) == ("win_back_60", 300)
+    assert await sends(app) == [] and await count(app, OutboxMessage) == 0
+    assert await count(app, PointLot) == 1  # only the welcome bonus
+
+
+async def test_cli_preview_prints_the_table(app, chat, only, settings, capsys):
+    only("win_back_30")
+    await signed_up(chat)
+    await buy(app, day("2026-03-02"))
+    async with app.core.unit_of_work() as uow:  # reachable by a channel the CLI builds too
+        await uow.session.execute(update(Identity).values(channel="web"))
+        await uow.commit()
+    args = cli.parser().parse_args(["triggers", "preview", "--at", "2026-04-02T11:05"])
+    assert await run_command(settings, args.triggers_command, args.at) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["trigger", "card", "action", "points"]
+    assert out[1].split()[0::2] == ["win_back_30", "message"]
+    assert out[-1] == "1 customers, 0 points would cost"
+    assert await sends(app) == []
