@@ -7,11 +7,11 @@ Environment variables use the prefix ``LOYALTY_`` and ``__`` between sections, e
 from __future__ import annotations
 
 import os
-from datetime import time
+from datetime import datetime, time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -157,6 +157,50 @@ class ExpiryWarning(Trigger):
     days: int = Field(default=10, ge=0)  # days before a lot burns
 
 
+class BalanceDigest(Trigger):
+    days_of_month: list[int] = Field(default_factory=lambda: [1, 15])  # local dates it is sent on
+
+    @field_validator("days_of_month")
+    @classmethod
+    def _valid_days(cls, value: list[int]) -> list[int]:
+        if any(not 1 <= d <= 31 for d in value):
+            raise ValueError("days_of_month are 1..31")
+        return value
+
+
+class Holiday(Section):
+    date: str  # "MM-DD", every year
+    name: str  # shown in the greeting (translated when the catalog has it)
+    gift_points: int | None = Field(default=None, ge=0)  # default: triggers.holidays.gift_points
+
+    @field_validator("date")
+    @classmethod
+    def _month_day(cls, value: str) -> str:
+        try:
+            datetime.strptime(f"2000-{value}", "%Y-%m-%d")  # a leap year, so 02-29 is allowed
+        except ValueError:
+            raise ValueError("a holiday date is MM-DD") from None
+        return value
+
+
+def _default_holidays() -> list[Holiday]:
+    return [Holiday(date="01-01", name="New Year"), Holiday(date="03-08", name="International Women's Day")]
+
+
+class Holidays(Trigger):
+    days: int = Field(default=0, ge=0)  # days before the holiday
+    dates: list[Holiday] = Field(default_factory=_default_holidays)
+
+
+class TierNudge(Trigger):
+    enabled: bool = False  # off until its behaviour is covered by tests
+
+
+class ReviewRequest(Trigger):
+    enabled: bool = False  # off until covered by tests and run by an hourly job
+    hours: int = Field(default=3, ge=0)  # after the purchase; purchases older than 2 days are left
+
+
 class TriggersSettings(Section):
     holdout_percent: int = Field(default=10, ge=0, le=100)  # eligible customers who get nothing
     quiet_start: time = time(21, 0)  # messages wait from here ... (shop time zone)
@@ -168,6 +212,10 @@ class TriggersSettings(Section):
     win_back_90: WinBack90 = Field(default_factory=WinBack90)
     birthday: BirthdayTrigger = Field(default_factory=BirthdayTrigger)
     expiry_warning: ExpiryWarning = Field(default_factory=ExpiryWarning)
+    balance_digest: BalanceDigest = Field(default_factory=BalanceDigest)
+    holidays: Holidays = Field(default_factory=Holidays)
+    tier_nudge: TierNudge = Field(default_factory=TierNudge)
+    review_request: ReviewRequest = Field(default_factory=ReviewRequest)
 
 
 class Settings(BaseSettings):

@@ -1,9 +1,12 @@
 """Automatic triggers: the daily pass that brings customers back (win-back 30/60/90), greets
-them before a birthday and warns before points burn.
+them before a birthday and on holidays, warns before points burn, sends the balance digest,
+nudges a customer one purchase short of the next tier and asks for a rating of a purchase.
 
 Each trigger selects its eligible customers as of a moment with one set-based query, then
 every candidate gets one ``trigger_sends`` row per episode (a win-back: the date of the last
-purchase; a birthday: its year; an expiry warning: the first lot that burns), so a trigger
+purchase; a birthday: its year; an expiry warning: the first lot that burns; a digest: its
+date; a holiday: year and date; a tier nudge: the tier and the purchase count; a review
+request: the purchase), so a trigger
 fires at most once per customer per episode however often the pass runs. A keyed hash puts
 a fixed share of them in the holdout (recorded, nothing sent, no points); the others get
 their gift through the ledger and a "marketing" message through the outbox in the same
@@ -16,25 +19,32 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from decimal import Decimal
 
-from sqlalchemy import String, and_, cast, exists, func, select, tuple_
+from sqlalchemy import String, and_, cast, exists, func, or_, select, tuple_
 
 from bot.clock import FrozenClock
-from bot.config import Settings, Trigger, TriggersSettings
+from bot.config import ProgramSettings, Settings, Tier, Trigger, TriggersSettings
 from bot.core import Core
-from bot.i18n import Translator
+from bot.handlers.notices import RATINGS, review_payload
+from bot.i18n import N_, Translator
 from bot.keys import derive, keyed_hash
 from bot.ledger import Ledger
 from bot.notify import Notification
-from bot.replies import Reply, Text
-from bot.storage.models import Customer, Identity, PointLot, Purchase, TriggerSend
+from bot.money import MINOR_PER_UNIT
+from bot.replies import Button, Reply, Text, keyboard
+from bot.storage.models import Customer, Identity, PointLot, Purchase, Review, TriggerSend
+from bot.tiers import current_tier, next_tier, tier_label
 from bot.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 WIN_BACKS = ("win_back_30", "win_back_60", "win_back_90")
-ORDER = ("birthday", "expiry_warning", "win_back_90", "win_back_60", "win_back_30")  # by priority
+ORDER = ("birthday", "holidays", "expiry_warning", "win_back_90", "win_back_60", "win_back_30",
+         "review_request", "tier_nudge", "balance_digest")  # by priority, under the daily cap
 LAST_CATCH_UP = 30  # days the last win-back stays due when no later stage follows
+REVIEW_WINDOW = timedelta(days=2)  # older purchases are not asked about
+DEFAULT_HOLIDAY_NAMES = (N_("New Year"), N_("International Women's Day"))  # for the catalogs
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +67,10 @@ class _Candidate:
     episode: str
     points: int = 0  # an expiry warning: how many burn
     burns_at: datetime | None = None
+    gift: int | None = None  # instead of the trigger's gift_points (a holiday's own)
+    title: str = ""  # a holiday's name
+    tier: Tier | None = None  # a tier nudge: the tier one purchase away
+    purchase: Purchase | None = None  # a review request: the purchase to rate
 
 
 class _Day:
@@ -87,12 +101,13 @@ def held_out(secret: bytes, percent: int, customer_id: int, trigger: str, episod
     return int(digest[:8], 16) % 100 < percent
 
 
-def _eligible(at: datetime, channels: Sequence[str]):  # type: ignore[no-untyped-def]
-    """Registered, consented, not opted out of reminders, reachable on some channel."""
+def _eligible(at: datetime, channels: Sequence[str], topic=Customer.notify_reminders):  # type: ignore[no-untyped-def]
+    """Registered, consented, not opted out of the topic (reminders unless told), reachable
+    on some channel."""
     reachable = exists().where(Identity.customer_id == Customer.id, Identity.reachable.is_(True),
                                Identity.channel.in_(list(channels)))
     return and_(Customer.registered_at.is_not(None), Customer.registered_at <= at,
-                Customer.consent_at.is_not(None), Customer.notify_reminders.is_(True), reachable)
+                Customer.consent_at.is_not(None), topic.is_(True), reachable)
 
 
 def _not_sent(trigger: str, episode):  # type: ignore[no-untyped-def]
@@ -187,6 +202,95 @@ async def _expiry(uow: UnitOfWork, at: datetime, day: _Day, settings: TriggersSe
             for customer, lot_id, points, burns_at in (await uow.session.execute(stmt)).all()]
 
 
+async def _digest(uow: UnitOfWork, at: datetime, day: _Day, settings: TriggersSettings,
+                  channels: Sequence[str]) -> list[_Candidate]:
+    """On the configured days of the month, customers who want the digest; episode: the date.
+    A customer with no purchase ever and no points left is skipped: nothing to tell."""
+    if day.today.day not in settings.balance_digest.days_of_month:
+        return []
+    episode = day.today.isoformat()
+    something = or_(Customer.purchase_count > 0,
+                    exists().where(Purchase.customer_id == Customer.id),
+                    exists().where(PointLot.customer_id == Customer.id, PointLot.remaining > 0,
+                                   PointLot.expires_at > at))
+    stmt = (select(Customer)
+            .where(_eligible(at, channels, Customer.notify_digest), something,
+                   _not_sent("balance_digest", episode))
+            .order_by(Customer.id))
+    return [_Candidate("balance_digest", customer, episode)
+            for customer in (await uow.session.execute(stmt)).scalars()]
+
+
+async def _holidays(uow: UnitOfWork, at: datetime, day: _Day, settings: TriggersSettings,
+                    channels: Sequence[str]) -> list[_Candidate]:
+    """Holidays of the calendar within ``days`` from today (a missed pass catches up), to
+    customers who take offers and news; episode: the year and the date."""
+    config = settings.holidays
+    due = []
+    for offset in range(config.days + 1):
+        when = day.today + timedelta(days=offset)
+        due += [(f"{when.year}-{h.date}", h) for h in config.dates if h.date == when.strftime("%m-%d")]
+    if not due:
+        return []
+    stmt = (select(Customer).where(_eligible(at, channels, Customer.notify_promotions))
+            .order_by(Customer.id))
+    customers = (await uow.session.execute(stmt)).scalars().all()
+    sent = set((await uow.session.execute(
+        select(TriggerSend.customer_id, TriggerSend.episode)
+        .where(TriggerSend.trigger == "holidays", TriggerSend.episode.in_([e for e, _ in due]),
+               TriggerSend.customer_id.in_([c.id for c in customers])))).all())
+    return [_Candidate("holidays", customer, episode, title=holiday.name,
+                       gift=config.gift_points if holiday.gift_points is None else holiday.gift_points)
+            for customer in customers for episode, holiday in due if (customer.id, episode) not in sent]
+
+
+async def _tier_nudge(uow: UnitOfWork, at: datetime, program: ProgramSettings,
+                      channels: Sequence[str]) -> list[_Candidate]:
+    """Customers exactly one purchase short of the next tier (tiers by purchase count only;
+    not before the first purchase); episode: that tier and the purchase count."""
+    if program.tier_basis == "spend":
+        return []
+    short: dict[int, Tier] = {}
+    for tier in program.tiers:
+        count = tier.min_purchases - 1
+        upcoming = next_tier(count, program) if count >= 1 else None
+        if upcoming is not None and upcoming[1] == 1 and upcoming[0].code == tier.code:
+            short[count] = tier
+    if not short:
+        return []
+    stmt = (select(Customer)
+            .where(_eligible(at, channels), Customer.purchase_count.in_(list(short)))
+            .order_by(Customer.id))
+    customers = (await uow.session.execute(stmt)).scalars().all()
+    sent = set((await uow.session.execute(
+        select(TriggerSend.customer_id, TriggerSend.episode)
+        .where(TriggerSend.trigger == "tier_nudge",
+               TriggerSend.customer_id.in_([c.id for c in customers])))).all())
+    candidates = []
+    for customer in customers:
+        tier = short[customer.purchase_count]
+        episode = f"{tier.code}:{customer.purchase_count}"
+        if (customer.id, episode) not in sent:
+            candidates.append(_Candidate("tier_nudge", customer, episode, tier=tier))
+    return candidates
+
+
+async def _review_request(uow: UnitOfWork, at: datetime, settings: TriggersSettings,
+                          channels: Sequence[str]) -> list[_Candidate]:
+    """Purchases made ``hours`` hours ago or earlier (but within two days), not refunded, not
+    rated and not imported; episode: the purchase."""
+    rated = exists().where(Review.purchase_id == Purchase.id)
+    stmt = (select(Customer, Purchase).join(Purchase, Purchase.customer_id == Customer.id)
+            .where(_eligible(at, channels),
+                   Purchase.occurred_at <= at - timedelta(hours=settings.review_request.hours),
+                   Purchase.occurred_at > at - REVIEW_WINDOW, Purchase.refunded_amount == 0,
+                   Purchase.source != "import", ~rated,
+                   _not_sent("review_request", cast(Purchase.id, String)))
+            .order_by(Purchase.id))
+    return [_Candidate("review_request", customer, str(purchase.id), purchase=purchase)
+            for customer, purchase in (await uow.session.execute(stmt)).all()]
+
+
 def _as_utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
@@ -201,30 +305,41 @@ async def _sent_today(uow: UnitOfWork, day: _Day, customer_ids: list[int]) -> di
     return {customer_id: n for customer_id, n in (await uow.session.execute(stmt)).all()}
 
 
-async def _candidates(uow: UnitOfWork, at: datetime, day: _Day, settings: TriggersSettings,
-                      channels: Sequence[str]) -> list[_Candidate]:
+async def _candidates(uow: UnitOfWork, at: datetime, day: _Day, settings: Settings,
+                      channels: Sequence[str], triggers: Sequence[str]) -> list[_Candidate]:
     found: list[_Candidate] = []
+    config = settings.triggers
     for trigger in ORDER:
-        if not getattr(settings, trigger).enabled:
+        if trigger not in triggers or not getattr(config, trigger).enabled:
             continue
         if trigger == "birthday":
-            found += await _birthday(uow, at, day, settings, channels)
+            found += await _birthday(uow, at, day, config, channels)
         elif trigger == "expiry_warning":
-            found += await _expiry(uow, at, day, settings, channels)
+            found += await _expiry(uow, at, day, config, channels)
+        elif trigger == "balance_digest":
+            found += await _digest(uow, at, day, config, channels)
+        elif trigger == "holidays":
+            found += await _holidays(uow, at, day, config, channels)
+        elif trigger == "tier_nudge":
+            found += await _tier_nudge(uow, at, settings.program, channels)
+        elif trigger == "review_request":
+            found += await _review_request(uow, at, config, channels)
         else:
-            found += await _win_back(uow, trigger, at, day, settings, channels)
+            found += await _win_back(uow, trigger, at, day, config, channels)
     return found
 
 
-async def run_pass(core: Core, at: datetime, *, send: bool = True) -> list[Planned]:
-    """The trigger pass as of ``at``; with ``send=False`` a preview that writes nothing."""
+async def run_pass(core: Core, at: datetime, *, send: bool = True,
+                   triggers: Sequence[str] = ORDER) -> list[Planned]:
+    """The trigger pass as of ``at`` (of all triggers, or of those named); with
+    ``send=False`` a preview that writes nothing."""
     services = core.services
     settings = services.settings.triggers
     channels = list(core.notifier.channels)
     day = _Day(at, services.timezone)
     planned: list[Planned] = []
     async with core.unit_of_work() as uow:
-        candidates = await _candidates(uow, at, day, settings, channels)
+        candidates = await _candidates(uow, at, day, services.settings, channels, triggers)
         today = await _sent_today(uow, day, list({c.customer.id for c in candidates}))
         ledger = Ledger(uow, FrozenClock(at))
         not_before = quiet_until(at, settings, services.timezone)
@@ -235,7 +350,7 @@ async def run_pass(core: Core, at: datetime, *, send: bool = True) -> list[Plann
                             candidate.episode)
             if not hold and today.get(customer.id, 0) >= settings.daily_marketing_cap:
                 continue  # over the cap today: still due, tried again on the next pass
-            gift = 0 if hold else config.gift_points
+            gift = 0 if hold else config.gift_points if candidate.gift is None else candidate.gift
             planned.append(Planned(trigger, customer.id, customer.card_number, candidate.episode,
                                    hold, gift, "held out" if hold else "gift" if gift else "message"))
             if not hold:
@@ -251,8 +366,8 @@ async def run_pass(core: Core, at: datetime, *, send: bool = True) -> list[Plann
                 balance = await uow.lots.available_balance(customer.id, at)
                 if candidate.burns_at is not None:
                     expires = candidate.burns_at
-                render = _renderer(trigger, customer.name, balance, gift or candidate.points,
-                                   expires.astimezone(services.timezone).date())
+                render = _renderer(candidate, services.settings, balance, gift or candidate.points,
+                                   expires.astimezone(services.timezone).date(), services.timezone)
                 rows = await core.notifier.enqueue_one(
                     uow, Notification(render, customer_id=customer.id, category="marketing"),
                     at, not_before=not_before)
@@ -271,14 +386,71 @@ async def run_pass(core: Core, at: datetime, *, send: bool = True) -> list[Plann
     return planned
 
 
-def _renderer(trigger: str, name: str | None, balance: int, points: int,
-              expires_on: date) -> Callable[[Translator], list[Reply]]:
+def _renderer(candidate: _Candidate, settings: Settings, balance: int, points: int,
+              expires_on: date, zone: tzinfo) -> Callable[[Translator], list[Reply]]:
+    trigger, customer, program = candidate.trigger, candidate.customer, settings.program
+    name, count, spent = customer.name, customer.purchase_count, customer.total_spent
+    purchase = candidate.purchase
+    bought = (purchase.id, _as_utc(purchase.occurred_at).astimezone(zone).date(),
+              purchase.amount) if purchase is not None else None
+
     def render(t: Translator) -> list[Reply]:
-        values = {"name": name or t.gettext("friend"), "balance": t.points(balance),
+        _ = t.gettext
+        values = {"name": name or _("friend"), "balance": t.points(balance),
                   "points": t.points(points), "expires_on": t.date(expires_on)}
+        if trigger == "holidays":
+            text = (_("{name}, congratulations on {holiday}! Our gift: {points} (valid until "
+                      "{expires_on}). Your balance is now {balance}.") if points else
+                    _("{name}, congratulations on {holiday}! We are always glad to see you."))
+            return [Text(text.format(holiday=_(candidate.title), **values))]
+        extra = [_("Our gift: {points} (valid until {expires_on}).").format(**values)] if (
+            points and trigger in ("balance_digest", "tier_nudge", "review_request")) else []
+        if trigger == "balance_digest":
+            return [Text("\n".join([_("{name}, your balance: {balance}.").format(**values),
+                                    *_tier_lines(t, program, count, spent, settings.shop.currency),
+                                    *extra]))]
+        if trigger == "tier_nudge":
+            tier = candidate.tier
+            assert tier is not None
+            share = Decimal(program.max_discount_percent * tier.spend_share_percent) / 100
+            text = _("{name}, one more purchase and your tier is {tier}:").format(
+                tier=tier_label(tier, _), **values)
+            return [Text("\n".join([
+                text,
+                _("• {percent} of every purchase comes back in points").format(
+                    percent=t.percent(tier.cashback_percent)),
+                _("• points can pay up to {percent} of a purchase").format(percent=t.percent(share)),
+                *extra]))]
+        if trigger == "review_request" and bought is not None:
+            purchase_id, on, amount = bought
+            text = _("How was your visit on {date} ({amount})? Rate it from 1 to 5:").format(
+                date=t.date(on), amount=t.money(amount, settings.shop.currency))
+            stars = [Button(str(rating), review_payload(purchase_id, rating)) for rating in RATINGS]
+            return [Text("\n".join([*extra, text]), keyboard(stars))]
         return [Text(_text(trigger, t).format(**values))]
 
     return render
+
+
+def _tier_lines(t: Translator, program: ProgramSettings, count: int, spent: int,
+                currency: str) -> list[str]:
+    """The tier and how far the next one is, as /status tells it."""
+    _ = t.gettext
+    lines = [_("Your tier: {tier}").format(tier=tier_label(current_tier(count, program, spent), _))]
+    upcoming = next_tier(count, program, spent)
+    if upcoming is None:
+        return lines
+    following, left = upcoming
+    if program.tier_basis == "spend":
+        lines.append(_("{amount} more in purchases to {tier}: {percent} back in points.").format(
+            amount=t.money(left * MINOR_PER_UNIT, currency), tier=tier_label(following, _),
+            percent=t.percent(following.cashback_percent)))
+    else:
+        lines.append(t.ngettext(
+            "{n} purchase to {tier}: {percent} back in points.",
+            "{n} purchases to {tier}: {percent} back in points.", left,
+        ).format(n=left, tier=tier_label(following, _), percent=t.percent(following.cashback_percent)))
+    return lines
 
 
 def _text(trigger: str, t: Translator) -> str:
@@ -301,6 +473,12 @@ def _text(trigger: str, t: Translator) -> str:
 async def scheduled_pass(core: Core) -> None:
     """The scheduler's daily job: the pass as of now."""
     await run_pass(core, core.services.clock.now())
+
+
+async def scheduled_review_requests(core: Core) -> None:
+    """The scheduler's hourly job: review requests fall due hours after a purchase."""
+    if core.services.settings.triggers.review_request.enabled:
+        await run_pass(core, core.services.clock.now(), triggers=("review_request",))
 
 
 async def run_command(settings: Settings, command: str, at: datetime | None) -> int:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 
 from bot import cli
 from bot.storage.models import Customer, Identity, OutboxMessage, Outlet, PointLot, Purchase, TriggerSend
-from bot.triggers import run_command, run_pass
+from bot.triggers import ORDER, run_command, run_pass
 from tests.test_cashier_chat import Outbox, outbox  # noqa: F401 - outbox is a fixture
 
 MORNING = timedelta(hours=8, minutes=5)  # 11:05 in Moscow: outside quiet hours
@@ -23,7 +23,7 @@ def only(settings):  # type: ignore[no-untyped-def]
     settings.triggers.holdout_percent = 0
 
     def enable(*names: str) -> None:
-        for name in ("win_back_30", "win_back_60", "win_back_90", "birthday", "expiry_warning"):
+        for name in ORDER:
             getattr(settings.triggers, name).enabled = name in names
 
     return enable

@@ -115,6 +115,37 @@ _SCHEMAS: dict[str, Any] = {
                          "description": "Earned points taken back."},
         balance={"type": "integer", "minimum": 0},
     ),
+    "ReportGroup": _object(
+        ["size", "came_back", "conversion", "purchases", "revenue", "average_check",
+         "points_spent"],
+        size={"type": "integer", "minimum": 0},
+        came_back={"type": "integer", "minimum": 0},
+        conversion={"type": "number", "description": "Came back, percent of the group."},
+        purchases={"type": "integer", "minimum": 0, "description": "Within the window."},
+        revenue=_ref("Amount"), average_check=_ref("Amount"),
+        points_spent={"type": "integer", "minimum": 0,
+                      "description": "Points spent on purchases within the window."},
+    ),
+    "TriggerStats": _object(
+        ["trigger", "eligible", "sent", "held_out", "delivered", "failed", "points_given",
+         "uplift", "recipients", "holdout"],
+        trigger={"type": "string", "examples": ["win_back_30"]},
+        eligible={"type": "integer", "minimum": 0, "description": "All picked customers."},
+        sent={"type": "integer", "minimum": 0, "description": "Not held out, message queued."},
+        held_out={"type": "integer", "minimum": 0},
+        delivered={"type": "integer", "minimum": 0},
+        failed={"type": "integer", "minimum": 0, "description": "Failed or blocked."},
+        points_given={"type": "integer", "minimum": 0},
+        uplift={"type": "number", "description": "Percentage points: recipients − holdout."},
+        recipients=_ref("ReportGroup"), holdout=_ref("ReportGroup"),
+    ),
+    "TriggerReport": _object(
+        ["from", "to", "window_days", "triggers"],
+        **{"from": {"type": "string", "format": "date"}},
+        to={"type": "string", "format": "date"},
+        window_days={"type": "integer", "minimum": 1},
+        triggers={"type": "array", "items": _ref("TriggerStats")},
+    ),
 }
 
 
@@ -158,6 +189,19 @@ def _paths() -> dict[str, Any]:
                             "content": {"application/json": {"schema": _ref("RefundRequest")}}},
             "responses": {"200": _json(_ref("Refund"), "Refunded."),
                           **_errors(400, 401, 404, 409, 422)},
+        }},
+        "/api/v1/reports/triggers": {"get": {
+            "operationId": "triggerReport", "summary": "Trigger reports",
+            "description": "Per trigger, the sends created on the shop-local days from..to "
+                           "(both included). A customer came back with a purchase within "
+                           "`window_days` after being picked, for recipients and the holdout "
+                           "alike. Any valid key may read it (there are no admin keys yet).",
+            "parameters": [
+                {"name": name, "in": "query", "required": True,
+                 "schema": {"type": "string", "format": "date"}, "description": "YYYY-MM-DD"}
+                for name in ("from", "to")],
+            "responses": {"200": _json(_ref("TriggerReport"), "The report."),
+                          **_errors(401, 422)},
         }},
         "/api/v1/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This description", "security": [],

@@ -1,15 +1,15 @@
 """The POS HTTP API for till software, under /api/v1: look up a card, enrol a customer,
-record a purchase (idempotent by receipt), refund. Each request is one transaction that
-starts by checking the API key, and the key decides the outlet. The customer's notice is
-written to the outbox in the same transaction and sent after the commit by the outbox
-sender, so a slow messenger never holds up the till.
+record a purchase (idempotent by receipt), refund; and the trigger reports. Each request is
+one transaction that starts by checking the API key, and the key decides the outlet. The
+customer's notice is written to the outbox in the same transaction and sent after the commit
+by the outbox sender, so a slow messenger never holds up the till.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -39,6 +39,7 @@ from bot.handlers.notices import purchase_notifications, refund_notice
 from bot.ledger import Ledger
 from bot.money import api_amount
 from bot.notify import Notification
+from bot.reports import WINDOW_DAYS, Group, TriggerStats, trigger_report
 from bot.storage.models import PosKey
 from bot.storage.uow import UnitOfWork
 
@@ -156,6 +157,24 @@ class PosApi:
         result = await self._transaction(request, work, notices)
         return web.json_response(refund_body(result))
 
+    async def trigger_report(self, request: web.Request) -> web.Response:
+        """Trigger reports for the sends of the shop-local days from..to (both included).
+        Any valid POS key may read them: there are no admin API keys yet."""
+        first, last = _day(request, "from"), _day(request, "to")
+        if last < first:
+            raise ApiError(422, "invalid_date", "to must not be before from")
+        zone = self.services.timezone
+        start = datetime.combine(first, time(0), zone)
+        end = datetime.combine(last + timedelta(days=1), time(0), zone)
+
+        async def work(uow: UnitOfWork, till: PosKey) -> list[TriggerStats]:
+            return await trigger_report(uow, start, end, WINDOW_DAYS)
+
+        report = await self._transaction(request, work)
+        return web.json_response({"from": first.isoformat(), "to": last.isoformat(),
+                                  "window_days": WINDOW_DAYS,
+                                  "triggers": [report_body(stats) for stats in report]})
+
     # --- plumbing ----------------------------------------------------------------------
 
     async def _transaction(self, request: web.Request,
@@ -186,6 +205,25 @@ class PosApi:
         raise AssertionError("unreachable")
 
 
+def _day(request: web.Request, name: str) -> date:
+    try:
+        return date.fromisoformat(request.query.get(name, ""))
+    except ValueError:
+        raise ApiError(422, "invalid_date", f"{name} must be a date, YYYY-MM-DD") from None
+
+
+def report_body(stats: TriggerStats) -> dict[str, Any]:
+    def group(g: Group) -> dict[str, Any]:
+        return {"size": g.size, "came_back": g.came_back, "conversion": float(g.conversion),
+                "purchases": g.purchases, "revenue": api_amount(g.revenue),
+                "average_check": api_amount(g.average_check), "points_spent": g.points_spent}
+
+    return {"trigger": stats.trigger, "eligible": stats.eligible, "sent": stats.sent,
+            "held_out": stats.held_out, "delivered": stats.delivered, "failed": stats.failed,
+            "points_given": stats.points_given, "uplift": float(stats.uplift),
+            "recipients": group(stats.recipients), "holdout": group(stats.holdout)}
+
+
 def _at_most_now(moment: datetime | None, now: datetime) -> datetime | None:
     if moment is not None and now < moment <= now + CLOCK_SKEW:
         return now
@@ -202,6 +240,7 @@ def install(app: web.Application, core: Core) -> PosApi:
     app.router.add_post(f"{PREFIX}/customers", api.enrol)
     app.router.add_post(f"{PREFIX}/purchases", api.purchase)
     app.router.add_post(f"{PREFIX}/purchases/{{receipt_id:.+}}/refund", api.refund)
+    app.router.add_get(f"{PREFIX}/reports/triggers", api.trigger_report, allow_head=False)
     spec = openapi.document()
 
     async def description(_request: web.Request) -> web.Response:

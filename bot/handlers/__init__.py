@@ -17,6 +17,7 @@ from bot.handlers import (
     profile,
     referral,
     refund,
+    reports,
     rewards,
     rules,
     settings,
@@ -28,12 +29,12 @@ from bot.handlers import (
 from bot.routing import Router
 
 # Gates run in this order: staff invites and card scans work for anyone, the staff's own
-# routes (checkout, refunds, the staff list) come before sign-up (a cashier need not be a
-# customer; anyone else is refused there), sign-up comes before everything else, and
-# unsupported input is answered once someone is a member.
+# routes (checkout, refunds, the staff list, trigger reports) come before sign-up (a cashier
+# need not be a customer; anyone else is refused there), sign-up comes before everything
+# else, and unsupported input is answered once someone is a member.
 MODULES = (staff, card, desk, checkout, checkout_draft, checkout_points, checkout_confirm,
-           checkout_reward, refund, team, signup, fallback, menu, balance, status, rules, settings, rewards,
-           referral, feedback, profile)
+           checkout_reward, refund, team, reports, signup, fallback, menu, balance, status, rules,
+           settings, rewards, referral, feedback, profile)
 
 
 def build_router() -> Router:

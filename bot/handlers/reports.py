@@ -1,0 +1,71 @@
+"""Trigger reports for admins: /triggers [days] (30 by default) shows, per trigger, what the
+sends of that many past days did and how the recipients compare with the holdout."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.context import Context
+from bot.events import Event
+from bot.handlers.checkout import money
+from bot.handlers.desk import ADMIN, staff_only
+from bot.i18n import N_
+from bot.replies import Reply, Text
+from bot.reports import WINDOW_DAYS, TriggerStats, trigger_report
+from bot.routing import Router
+
+router = Router()
+router.gate(staff_only(router, ADMIN))
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+TITLES = {
+    "win_back_30": N_("Win-back, 1st stage"),
+    "win_back_60": N_("Win-back, 2nd stage"),
+    "win_back_90": N_("Win-back, 3rd stage"),
+    "birthday": N_("Birthday"),
+    "expiry_warning": N_("Points about to burn"),
+}
+
+
+def _signed(ctx: Context, value) -> str:  # type: ignore[no-untyped-def]
+    return ("+" if value > 0 else "") + ctx.t.number(value)
+
+
+def block(ctx: Context, stats: TriggerStats) -> str:
+    _ = ctx._
+    title = _(TITLES[stats.trigger]) if stats.trigger in TITLES else stats.trigger
+    you, hold = stats.recipients, stats.holdout
+    return "\n".join([
+        f"«{title}»",
+        _("Eligible {eligible}: sent {sent}, held out {held}; delivered {delivered}, "
+          "failed or blocked {failed}").format(
+            eligible=stats.eligible, sent=stats.sent, held=stats.held_out,
+            delivered=stats.delivered, failed=stats.failed),
+        _("Came back: {came} of {size} ({conversion}), holdout {hold_came} of {hold_size} "
+          "({hold_conversion}); uplift {uplift} pp").format(
+            came=you.came_back, size=you.size, conversion=ctx.t.percent(you.conversion),
+            hold_came=hold.came_back, hold_size=hold.size,
+            hold_conversion=ctx.t.percent(hold.conversion), uplift=_signed(ctx, stats.uplift)),
+        _("Revenue {revenue} in {purchases} purchases, average check {check}").format(
+            revenue=money(ctx, you.revenue), purchases=you.purchases,
+            check=money(ctx, you.average_check)),
+        _("Points given {given}, spent back {spent}").format(
+            given=ctx.t.number(stats.points_given), spent=ctx.t.number(you.points_spent)),
+    ])
+
+
+@router.command("triggers")
+async def triggers_report(event: Event, ctx: Context) -> list[Reply]:
+    _ = ctx._
+    typed = (event.payload or "").strip()
+    if typed and not (typed.isdigit() and 1 <= int(typed) <= MAX_DAYS):
+        return [Text(_("Send /triggers or /triggers <days>, from 1 to {max}.").format(max=MAX_DAYS))]
+    days = int(typed) if typed else DEFAULT_DAYS
+    end = ctx.services.clock.now()
+    report = await trigger_report(ctx.uow, end - timedelta(days=days), end, WINDOW_DAYS)
+    head = _("Triggers over the last {days} days (a purchase within {window} days after "
+             "the send counts as coming back):").format(days=days, window=WINDOW_DAYS)
+    if not report:
+        return [Text(head + "\n" + _("No trigger fired in this period."))]
+    return [Text("\n\n".join([head, *(block(ctx, stats) for stats in report)]))]
