@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import signal
 from dataclasses import dataclass, field
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -120,8 +121,23 @@ async def admin_invite_links(application: Application) -> list[str]:
     return [channel.info().deep_link(payload) for channel in application.channels]
 
 
+async def _until_stopped() -> None:
+    """Wait for SIGTERM or SIGINT (a service manager's stop, Ctrl+C), so that the shutdown
+    below runs: the messages in flight are recorded as sent, not resent after a restart."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
 async def serve(settings: Settings) -> None:
-    """Run until cancelled (Ctrl+C): migrations, web server, channels."""
+    """Run until stopped (SIGTERM, Ctrl+C): migrations, web server, channels, scheduler,
+    outbox sender; then stop taking input, finish what is in flight and close."""
     await database.prepare(settings.database.url)
     application = await build(settings)
     runner = web.AppRunner(application.web)
@@ -138,7 +154,7 @@ async def serve(settings: Settings) -> None:
             print(f"Web chat: {settings.web.base_url()}/", flush=True)
         for link in await admin_invite_links(application):
             print(f"One-time admin link: {link}", flush=True)
-        await asyncio.Event().wait()
+        await _until_stopped()
     finally:
         if scheduler.running:
             scheduler.shutdown(wait=False)

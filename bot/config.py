@@ -7,11 +7,12 @@ Environment variables use the prefix ``LOYALTY_`` and ``__`` between sections, e
 from __future__ import annotations
 
 import os
+import string
 from datetime import datetime, time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -123,6 +124,14 @@ class OutboxSettings(Section):
     telegram_per_second: float = Field(default=30, gt=0)  # messages a second, all chats together
     telegram_per_chat_per_second: float = Field(default=1, gt=0)  # to one chat
     poll_seconds: float = Field(default=1, gt=0)  # how often the sender looks for due messages
+    claim_lease_seconds: float = Field(default=120, gt=0)  # a claim older than this was cut short
+
+
+#: What a trigger's own text may say: {name}, {balance}, {points} (the gift, or the points
+#: that burn), {expires_on}, and per trigger the extras below.
+PLACEHOLDERS = frozenset({"name", "balance", "points", "expires_on"})
+EXTRA_PLACEHOLDERS = {"holidays": {"holiday"}, "tier_nudge": {"tier"}, "balance_digest": {"tier"},
+                      "review_request": {"date", "amount"}}
 
 
 class Trigger(Section):
@@ -130,6 +139,18 @@ class Trigger(Section):
     days: int = Field(default=0, ge=0)  # the timing: days without a purchase / before the date
     gift_points: int = Field(default=0, ge=0)
     gift_days: int = Field(default=30, ge=1)  # how long the gift points live
+    text: dict[str, str] = Field(default_factory=dict)  # locale -> the shop's own message
+
+    def own_text(self, locale: str) -> str | None:
+        return self.text.get(locale)
+
+
+def _unknown_placeholders(text: str, allowed: set[str] | frozenset[str]) -> list[str]:
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(text) if field is not None]
+    except ValueError as error:  # an unpaired { or }
+        raise ValueError(f"{error} in {text!r} (write {{{{ and }}}} for braces)") from None
+    return sorted({field for field in fields if field not in allowed})
 
 
 class WinBack30(Trigger):
@@ -193,11 +214,10 @@ class Holidays(Trigger):
 
 
 class TierNudge(Trigger):
-    enabled: bool = False  # off until its behaviour is covered by tests
+    pass  # one purchase short of the next tier (tiers by purchase count)
 
 
 class ReviewRequest(Trigger):
-    enabled: bool = False  # off until covered by tests and run by an hourly job
     hours: int = Field(default=3, ge=0)  # after the purchase; purchases older than 2 days are left
 
 
@@ -216,6 +236,21 @@ class TriggersSettings(Section):
     holidays: Holidays = Field(default_factory=Holidays)
     tier_nudge: TierNudge = Field(default_factory=TierNudge)
     review_request: ReviewRequest = Field(default_factory=ReviewRequest)
+
+    @model_validator(mode="after")
+    def _known_placeholders(self) -> TriggersSettings:
+        for name in type(self).model_fields:
+            config = getattr(self, name)
+            if not isinstance(config, Trigger):
+                continue
+            allowed = PLACEHOLDERS | EXTRA_PLACEHOLDERS.get(name, set())
+            for locale, text in config.text.items():
+                if unknown := _unknown_placeholders(text, allowed):
+                    raise ValueError(
+                        f"triggers.{name}.text.{locale}: unknown placeholder(s) "
+                        f"{', '.join('{' + u + '}' for u in unknown)}; "
+                        f"use {', '.join('{' + a + '}' for a in sorted(allowed))}")
+        return self
 
 
 class Settings(BaseSettings):

@@ -1,11 +1,14 @@
 """The outbox sender: delivers the messages that transactions wrote into the ``outbox``
 table, per channel, within the platform's rate limits.
 
-A pass claims a small batch of due ``pending`` messages (``sending``, attempts + 1) and
-commits that *before* sending; each result is committed on its own right after the send.
-So a crash can duplicate at most the messages that were in flight (claimed, maybe sent,
-not yet marked ``sent``): on start they go back to ``pending`` and are sent again. A
-message marked ``sent`` is never sent again, and nothing committed is lost.
+A pass claims a small batch of due ``pending`` messages (``sending``, attempts + 1, a lease
+until ``not_before`` = now + ``claim_lease_seconds``) and commits that *before* sending; each
+result is committed on its own right after the send. So a crash can duplicate at most the
+messages that were in flight (claimed, maybe sent, not yet marked ``sent``): once their
+lease is over they go back to ``pending`` and are sent again. A message marked ``sent`` is
+never sent again, and nothing committed is lost. The lease keeps a starting instance from
+taking back what another live instance is sending; a live sender also takes back, now and
+then, expired claims that are not its own (an instance that died, a lost result commit).
 
 Outcomes: sent → ``sent``; the platform asks to wait (Telegram 429) → ``pending`` again
 with ``not_before`` = now + retry_after exactly, and the whole channel pauses that long;
@@ -130,6 +133,9 @@ class OutboxSender:
         self.clock = clock
         self.limits = RateLimits(settings, monotonic)
         self.sleep = sleep
+        self.lease = timedelta(seconds=settings.claim_lease_seconds)
+        self.monotonic = monotonic
+        self._in_flight: set[int] = set()  # claimed by this sender, result not yet recorded
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
@@ -157,12 +163,17 @@ class OutboxSender:
         self._wake.set()
 
     async def recover(self) -> int:
-        """Messages left ``sending`` by a crash go back to ``pending`` (they may have been
-        sent already: at most those are duplicated)."""
+        """Claims whose lease is over and that are not this sender's own go back to
+        ``pending`` (they may have been sent already: at most those are duplicated); the
+        interrupted attempt does not count."""
+        now = self.clock.now()
         async with UnitOfWork(self.sessions) as uow:
             result = await uow.session.execute(
-                update(OutboxMessage).where(OutboxMessage.status == "sending")
-                .values(status="pending"))
+                update(OutboxMessage)
+                .where(OutboxMessage.status == "sending", OutboxMessage.not_before <= now,
+                       OutboxMessage.id.not_in(list(self._in_flight)))
+                .values(status="pending", not_before=now,
+                        attempts=OutboxMessage.attempts - 1))  # a claim counted one
             await uow.commit()
         count = result.rowcount or 0  # type: ignore[attr-defined]
         if count:
@@ -170,8 +181,12 @@ class OutboxSender:
         return count
 
     async def _run(self) -> None:
+        next_recovery = self.monotonic() + self.lease.total_seconds() / 2
         while not self._stopping:
             try:
+                if self.monotonic() >= next_recovery:
+                    next_recovery = self.monotonic() + self.lease.total_seconds() / 2
+                    await self.recover()
                 await self.send_due()
                 wait = await self._until_next_due()
             except Exception:  # the database may be away for a moment; keep going
@@ -224,6 +239,8 @@ class OutboxSender:
             for row in rows:
                 row.status = "sending"
                 row.attempts += 1
+                row.not_before = now + self.lease
+                self._in_flight.add(row.id)
                 claimed.append(Claimed(row.id, row.channel, row.external_id, row.identity_id,
                                        row.attempts, [from_json(item) for item in row.payload]))
             await uow.commit()
@@ -268,6 +285,12 @@ class OutboxSender:
             values["attempts"] = attempts
         if after is not None:
             values["not_before"] = now + after
+        try:
+            await self._record(message, values, unreachable)
+        finally:
+            self._in_flight.discard(message.id)
+
+    async def _record(self, message: Claimed, values: dict[str, object], unreachable: bool) -> None:
         async with UnitOfWork(self.sessions) as uow:
             await uow.session.execute(
                 update(OutboxMessage).where(OutboxMessage.id == message.id).values(**values))

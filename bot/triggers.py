@@ -32,7 +32,7 @@ from bot.keys import derive, keyed_hash
 from bot.ledger import Ledger
 from bot.notify import Notification
 from bot.money import MINOR_PER_UNIT
-from bot.replies import Button, Reply, Text, keyboard
+from bot.replies import Button, Keyboard, Reply, Text, keyboard
 from bot.storage.models import Customer, Identity, PointLot, Purchase, Review, TriggerSend
 from bot.tiers import current_tier, next_tier, tier_label
 from bot.storage.uow import UnitOfWork
@@ -388,7 +388,10 @@ async def run_pass(core: Core, at: datetime, *, send: bool = True,
 
 def _renderer(candidate: _Candidate, settings: Settings, balance: int, points: int,
               expires_on: date, zone: tzinfo) -> Callable[[Translator], list[Reply]]:
+    """The message in the recipient's language: the shop's own text for that language when
+    the config has one, else the built-in one (review requests keep their rating buttons)."""
     trigger, customer, program = candidate.trigger, candidate.customer, settings.program
+    config: Trigger = getattr(settings.triggers, trigger)
     name, count, spent = customer.name, customer.purchase_count, customer.total_spent
     purchase = candidate.purchase
     bought = (purchase.id, _as_utc(purchase.occurred_at).astimezone(zone).date(),
@@ -397,39 +400,53 @@ def _renderer(candidate: _Candidate, settings: Settings, balance: int, points: i
     def render(t: Translator) -> list[Reply]:
         _ = t.gettext
         values = {"name": name or _("friend"), "balance": t.points(balance),
-                  "points": t.points(points), "expires_on": t.date(expires_on)}
-        if trigger == "holidays":
-            text = (_("{name}, congratulations on {holiday}! Our gift: {points} (valid until "
-                      "{expires_on}). Your balance is now {balance}.") if points else
-                    _("{name}, congratulations on {holiday}! We are always glad to see you."))
-            return [Text(text.format(holiday=_(candidate.title), **values))]
-        extra = [_("Our gift: {points} (valid until {expires_on}).").format(**values)] if (
-            points and trigger in ("balance_digest", "tier_nudge", "review_request")) else []
-        if trigger == "balance_digest":
-            return [Text("\n".join([_("{name}, your balance: {balance}.").format(**values),
-                                    *_tier_lines(t, program, count, spent, settings.shop.currency),
-                                    *extra]))]
-        if trigger == "tier_nudge":
-            tier = candidate.tier
-            assert tier is not None
-            share = Decimal(program.max_discount_percent * tier.spend_share_percent) / 100
-            text = _("{name}, one more purchase and your tier is {tier}:").format(
-                tier=tier_label(tier, _), **values)
-            return [Text("\n".join([
-                text,
-                _("• {percent} of every purchase comes back in points").format(
-                    percent=t.percent(tier.cashback_percent)),
-                _("• points can pay up to {percent} of a purchase").format(percent=t.percent(share)),
-                *extra]))]
-        if trigger == "review_request" and bought is not None:
+                  "points": t.points(points), "expires_on": t.date(expires_on),
+                  "holiday": _(candidate.title) if candidate.title else "",
+                  "tier": tier_label(candidate.tier or current_tier(count, program, spent), _)}
+        stars: Keyboard = ()
+        if bought is not None:
             purchase_id, on, amount = bought
-            text = _("How was your visit on {date} ({amount})? Rate it from 1 to 5:").format(
-                date=t.date(on), amount=t.money(amount, settings.shop.currency))
-            stars = [Button(str(rating), review_payload(purchase_id, rating)) for rating in RATINGS]
-            return [Text("\n".join([*extra, text]), keyboard(stars))]
-        return [Text(_text(trigger, t).format(**values))]
+            values |= {"date": t.date(on), "amount": t.money(amount, settings.shop.currency)}
+            stars = keyboard([Button(str(rating), review_payload(purchase_id, rating))
+                              for rating in RATINGS])
+        own = config.own_text(t.locale)
+        if own is not None:
+            return [Text(own.format(**values), stars)]
+        return [Text(_built_in_text(trigger, t, values, points > 0, candidate, settings), stars)]
 
     return render
+
+
+def _built_in_text(trigger: str, t: Translator, values: dict[str, str], gives: bool,
+                   candidate: _Candidate, settings: Settings) -> str:
+    _, program = t.gettext, settings.program
+    if trigger == "holidays":
+        return (_("{name}, congratulations on {holiday}! Our gift: {points} (valid until "
+                  "{expires_on}). Your balance is now {balance}.") if gives else
+                _("{name}, congratulations on {holiday}! We are always glad to see you.")
+                ).format(**values)
+    extra = [_("Our gift: {points} (valid until {expires_on}).").format(**values)] if (
+        gives and trigger in ("balance_digest", "tier_nudge", "review_request")) else []
+    customer = candidate.customer
+    if trigger == "balance_digest":
+        return "\n".join([_("{name}, your balance: {balance}.").format(**values),
+                          *_tier_lines(t, program, customer.purchase_count, customer.total_spent,
+                                       settings.shop.currency),
+                          *extra])
+    if trigger == "tier_nudge":
+        tier = candidate.tier
+        assert tier is not None
+        share = Decimal(program.max_discount_percent * tier.spend_share_percent) / 100
+        return "\n".join([
+            _("{name}, one more purchase and your tier is {tier}:").format(**values),
+            _("• {percent} of every purchase comes back in points").format(
+                percent=t.percent(tier.cashback_percent)),
+            _("• points can pay up to {percent} of a purchase").format(percent=t.percent(share)),
+            *extra])
+    if trigger == "review_request":
+        return "\n".join([*extra, _("How was your visit on {date} ({amount})? Rate it from 1 to 5:")
+                          .format(**values)])
+    return _text(trigger, t).format(**values)
 
 
 def _tier_lines(t: Translator, program: ProgramSettings, count: int, spent: int,

@@ -32,4 +32,4 @@ async def test_old_event_ids_are_forgotten(app, chat, clock):
 def test_the_jobs_are_scheduled_by_id(app):
     scheduler = build_scheduler(app.core)
     assert {job.id for job in scheduler.get_jobs()} == {"expire-points", "forget-event-ids",
-                                                        "trigger-pass"}
+                                                        "trigger-pass", "review-requests"}

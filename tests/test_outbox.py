@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -175,3 +176,20 @@ def test_the_token_bucket_spaces_sends_evenly():
     assert bucket.reserve() == 0 and bucket.reserve() == pytest.approx(1 / 30)
     bucket.pause(2.0)
     assert bucket.reserve() == pytest.approx(2.0 + 1 / 30)
+
+
+async def test_a_claim_is_taken_back_only_when_its_lease_is_over(app, clock, outbox: Outbox):
+    """Another live instance's claim is left alone; an expired one (its instance died) is
+    sent again, and the interrupted attempt does not count."""
+    await queue(app, 1, 2)
+    lease_end = clock.now() + timedelta(seconds=app.settings.outbox.claim_lease_seconds)
+    async with app.core.unit_of_work() as uow:
+        await uow.session.execute(update(OutboxMessage).where(OutboxMessage.external_id == "1")
+                                  .values(status="sending", attempts=1, not_before=lease_end))
+        await uow.commit()
+    assert await app.outbox.recover() == 0
+    assert await app.outbox.send_due() == 1 and [who for who, _ in outbox.sent] == ["2"]
+    clock.set(lease_end)
+    assert await app.outbox.recover() == 1
+    assert await app.outbox.send_due() == 1 and [who for who, _ in outbox.sent] == ["2", "1"]
+    assert [(m.status, m.attempts) for m in await messages(app)] == [("sent", 1), ("sent", 1)]

@@ -412,6 +412,9 @@ def test_outlets_and_keys_from_the_command_line(db_url, tmp_path, monkeypatch, c
     assert run("keys", "revoke", "1")[0] == 0
     assert "revoked" in run("keys", "list")[1]
     assert database.execute("SELECT revoked_at IS NOT NULL FROM pos_keys").fetchone() == (1,)
+    code, out, _ = run("keys", "create", "--outlet", "Main", "--admin")
+    assert code == 0 and out.startswith("admin key 2 for outlet 'Main'")
+    assert run("keys", "list")[1].splitlines()[1].split("\t")[:3] == ["2", "Main", "admin"]
 
 
 async def test_purchases_and_refunds_record_which_till_made_them(till):

@@ -179,7 +179,7 @@ async def test_anyone_else_is_refused_politely(app, chat, shop):
 @pytest.fixture
 async def till(app) -> AsyncIterator[Till]:  # type: ignore[no-untyped-def]
     async with TestClient(TestServer(app.web)) as client:
-        yield Till(app, client, await new_key(app))
+        yield Till(app, client, await new_key(app, role="admin"))
 
 
 async def test_the_api_answers_the_same_numbers(till, shop):
@@ -210,3 +210,8 @@ async def test_the_api_refuses_bad_dates_and_keys(till, shop):
     status, body = await till.call("GET", "/api/v1/reports/triggers?from=2026-04-01&to=2026-04-30",
                                    key="not-a-key")
     assert (status, body["error"]) == (401, "unauthorized")
+    till_key = await new_key(till.app)  # a till's own key does the checkout, not the reports
+    status, body = await till.call("GET", "/api/v1/reports/triggers?from=2026-04-01&to=2026-04-30",
+                                   key=till_key)
+    assert (status, body["error"]) == (403, "forbidden")
+    assert "keys create" in body["message"]

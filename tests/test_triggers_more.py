@@ -104,3 +104,18 @@ async def test_holiday_greeting_from_the_calendar_once_a_year(app, chat, clock, 
     assert "Cosmonautics Day" in phone.text() and "200 баллов" in phone.text()
     [next_year] = await run_pass(app.core, day("2027-03-08"))
     assert next_year.episode == "2027-03-08"
+
+
+async def test_holiday_days_before_across_new_year(app, chat, clock, only, settings, phone):
+    only("holidays")
+    settings.triggers.holidays.days = 2
+    settings.triggers.holidays.gift_points = 100
+    await signed_up(chat)
+    assert await run_pass(app.core, day("2026-12-29")) == []
+    [greeting] = await run_pass(app.core, day("2026-12-30"))
+    assert (greeting.episode, greeting.points) == ("2027-01-01", 100)
+    assert await run_pass(app.core, day("2027-01-01")) == []  # the day itself: already greeted
+    await delivered(app, clock, day("2026-12-30"))
+    assert "праздником — Новый год" in phone.text() and "100 баллов" in phone.text()
+    [next_year] = await run_pass(app.core, day("2027-12-30"))
+    assert next_year.episode == "2028-01-01"

@@ -68,11 +68,11 @@ class Recorder(Channel):
         self.sent.append((recipient, reply.text))
 
 
-async def new_key(app: Application, outlet: str = "Main") -> str:
+async def new_key(app: Application, outlet: str = "Main", role: str = "till") -> str:
     async with app.core.unit_of_work() as uow:
         if await uow.outlets.by_name(outlet) is None:
             await uow.outlets.add(outlet, START)
-        _, key = await create_key(uow, outlet, None, START)
+        _, key = await create_key(uow, outlet, None, START, role)
         await uow.commit()
     return key
 

@@ -1,5 +1,6 @@
 """POS API keys: random, shown once, stored only as SHA-256. A key belongs to one outlet,
-so the key a till presents decides where its purchases were made."""
+so the key a till presents decides where its purchases were made. A till's key does the
+checkout; an admin key (for the back office) may also read the reports."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from bot.storage.models import Outlet, PosKey
 from bot.storage.uow import UnitOfWork
 
 KEY_BYTES = 32
+ROLES = ("till", "admin")
 
 
 def hash_key(key: str) -> str:
@@ -33,21 +35,26 @@ def bearer_key(authorization: str | None) -> str:
     return key.strip()
 
 
-async def authenticate(uow: UnitOfWork, key: str) -> PosKey:
+async def authenticate(uow: UnitOfWork, key: str, *, admin: bool = False) -> PosKey:
     pos_key = await uow.outlets.by_key_hash(hash_key(key))
     if pos_key is None:
         raise _unauthorized("unknown or revoked API key")
+    if admin and pos_key.role != "admin":
+        raise ApiError(403, "forbidden", "this needs an admin API key "
+                                         "(loyalty-bot keys create --outlet NAME --admin)")
     return pos_key
 
 
 async def create_key(uow: UnitOfWork, outlet_name: str, label: str | None,
-                     now: datetime) -> tuple[PosKey, str]:
+                     now: datetime, role: str = "till") -> tuple[PosKey, str]:
     """A new key for the outlet; the key itself is returned once and never stored."""
+    if role not in ROLES:
+        raise ValueError(f"a key's role is one of {ROLES}")
     outlet = await uow.outlets.by_name(outlet_name)
     if outlet is None:
         raise LookupError(f"no outlet named {outlet_name!r}")
     key = secrets.token_urlsafe(KEY_BYTES)
-    return await uow.outlets.add_key(outlet.id, hash_key(key), label, now), key
+    return await uow.outlets.add_key(outlet.id, hash_key(key), label, now, role), key
 
 
 async def revoke_key(uow: UnitOfWork, reference: str, now: datetime) -> PosKey | None:

@@ -24,6 +24,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     create = keys.add_parser("create", help="create a key (printed once, stored hashed)")
     create.add_argument("--outlet", required=True, help="the outlet's name, e.g. Main")
     create.add_argument("--label", help="a note, e.g. the till's name")
+    create.add_argument("--admin", action="store_true",
+                        help="a back-office key: may also read the reports")
     keys.add_parser("list", help="list the keys (never the keys themselves)")
     keys.add_parser("revoke", help="revoke a key").add_argument(
         "key", metavar="ID_OR_KEY", help="the id shown by `keys list`, or the whole key")
@@ -65,16 +67,18 @@ async def _keys(uow: UnitOfWork, args: argparse.Namespace) -> int:
     if args.keys_command == "list":
         for key, outlet in await all_keys(uow):
             state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
-            print(f"{key.id}\t{outlet}\t{key.label or '-'}\t{key.created_at:%Y-%m-%d}\t{state}")
+            print(f"{key.id}\t{outlet}\t{key.role}\t{key.label or '-'}\t{key.created_at:%Y-%m-%d}\t{state}")
         return 0
     if args.keys_command == "create":
         try:
-            pos_key, secret = await create_key(uow, args.outlet, args.label, now)
+            pos_key, secret = await create_key(uow, args.outlet, args.label, now,
+                                               "admin" if args.admin else "till")
         except LookupError as error:
             _fail(f"{error.args[0]} (see `loyalty-bot outlets list`)")
             return 1
         await uow.commit()
-        print(f"key {pos_key.id} for outlet {args.outlet!r}; it is shown only now, keep it safe:")
+        print(f"{pos_key.role} key {pos_key.id} for outlet {args.outlet!r}; "
+              "it is shown only now, keep it safe:")
         print(secret)
         return 0
     pos_key = await revoke_key(uow, args.key, now)

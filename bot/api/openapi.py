@@ -34,6 +34,7 @@ _ERRORS = {
     400: ("BadRequest", "Malformed JSON (`malformed_json`) or a body of the wrong shape "
                         "(`invalid_request`: a missing, unknown or mistyped field)."),
     401: ("Unauthorized", "No API key, or an unknown or revoked one (`unauthorized`)."),
+    403: ("Forbidden", "A till's key where an admin key is needed (`forbidden`)."),
     404: ("NotFound", "`card_not_found`, `customer_not_found` or `unknown_receipt`."),
     409: ("Conflict", "`receipt_conflict` (the receipt is recorded with other data), "
                       "`refund_conflict` (the refund_id is recorded with another amount) or "
@@ -195,13 +196,13 @@ def _paths() -> dict[str, Any]:
             "description": "Per trigger, the sends created on the shop-local days from..to "
                            "(both included). A customer came back with a purchase within "
                            "`window_days` after being picked, for recipients and the holdout "
-                           "alike. Any valid key may read it (there are no admin keys yet).",
+                           "alike. Needs an admin key (`loyalty-bot keys create --admin`).",
             "parameters": [
                 {"name": name, "in": "query", "required": True,
                  "schema": {"type": "string", "format": "date"}, "description": "YYYY-MM-DD"}
                 for name in ("from", "to")],
             "responses": {"200": _json(_ref("TriggerReport"), "The report."),
-                          **_errors(401, 422)},
+                          **_errors(401, 403, 422)},
         }},
         "/api/v1/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This description", "security": [],

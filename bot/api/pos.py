@@ -158,8 +158,8 @@ class PosApi:
         return web.json_response(refund_body(result))
 
     async def trigger_report(self, request: web.Request) -> web.Response:
-        """Trigger reports for the sends of the shop-local days from..to (both included).
-        Any valid POS key may read them: there are no admin API keys yet."""
+        """Trigger reports for the sends of the shop-local days from..to (both included);
+        admin keys only."""
         first, last = _day(request, "from"), _day(request, "to")
         if last < first:
             raise ApiError(422, "invalid_date", "to must not be before from")
@@ -170,7 +170,7 @@ class PosApi:
         async def work(uow: UnitOfWork, till: PosKey) -> list[TriggerStats]:
             return await trigger_report(uow, start, end, WINDOW_DAYS)
 
-        report = await self._transaction(request, work)
+        report = await self._transaction(request, work, admin=True)
         return web.json_response({"from": first.isoformat(), "to": last.isoformat(),
                                   "window_days": WINDOW_DAYS,
                                   "triggers": [report_body(stats) for stats in report]})
@@ -179,7 +179,8 @@ class PosApi:
 
     async def _transaction(self, request: web.Request,
                            work: Callable[[UnitOfWork, PosKey], Awaitable[T]],
-                           notices: Callable[[T], Sequence[Notification]] = lambda _: ()) -> T:
+                           notices: Callable[[T], Sequence[Notification]] = lambda _: (),
+                           *, admin: bool = False) -> T:
         """Authenticate, do the work and queue its notices in one transaction. A
         unique-constraint race (the same receipt or phone arriving twice at once) is retried
         once: the second attempt sees the winner's row and answers as a replay, or as a
@@ -188,7 +189,7 @@ class PosApi:
         for attempt in (1, 2):
             try:
                 async with self.core.unit_of_work() as uow:
-                    pos_key = await authenticate(uow, key)
+                    pos_key = await authenticate(uow, key, admin=admin)
                     result = await work(uow, pos_key)
                     queued = await self.core.notifier.enqueue(
                         uow, notices(result), self.services.clock.now())

@@ -6,7 +6,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.core import Core
 from bot.scheduler.housekeeping import expire_points, forget_old_event_ids
-from bot.triggers import scheduled_pass
+from bot.triggers import scheduled_pass, scheduled_review_requests
 
 
 def build_scheduler(core: Core) -> AsyncIOScheduler:
@@ -18,4 +18,6 @@ def build_scheduler(core: Core) -> AsyncIOScheduler:
     run_at = core.services.settings.triggers.run_at
     scheduler.add_job(scheduled_pass, "cron", hour=run_at.hour, minute=run_at.minute, args=[core],
                       id="trigger-pass", coalesce=True, max_instances=1)
+    scheduler.add_job(scheduled_review_requests, "cron", minute=35, args=[core],
+                      id="review-requests", coalesce=True, max_instances=1)
     return scheduler

@@ -264,7 +264,8 @@ class Outlet(Base):
 
 
 class PosKey(Base):
-    """A till's API key; only its SHA-256 is stored."""
+    """An API key of an outlet; only its SHA-256 is stored. A "till" key records purchases
+    and refunds; an "admin" key may also read the reports."""
 
     __tablename__ = "pos_keys"
 
@@ -272,6 +273,7 @@ class PosKey(Base):
     outlet_id: Mapped[int] = mapped_column(ForeignKey("outlets.id", ondelete="CASCADE"))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16), default="till", server_default="till")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 

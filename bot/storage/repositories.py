@@ -305,8 +305,9 @@ class Outlets:
         await self.session.flush()
         return outlet
 
-    async def add_key(self, outlet_id: int, key_hash: str, label: str | None, now: datetime) -> PosKey:
-        key = PosKey(outlet_id=outlet_id, key_hash=key_hash, label=label, created_at=now)
+    async def add_key(self, outlet_id: int, key_hash: str, label: str | None, now: datetime,
+                      role: str = "till") -> PosKey:
+        key = PosKey(outlet_id=outlet_id, key_hash=key_hash, label=label, role=role, created_at=now)
         self.session.add(key)
         await self.session.flush()
         return key
