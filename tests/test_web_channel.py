@@ -280,3 +280,34 @@ async def test_a_made_up_cookie_is_nobody(client):
     with pytest.raises(WSServerHandshakeError) as refused:
         await client.ws_connect("/web/ws")
     assert refused.value.status == 401
+
+
+async def test_a_notice_reaches_an_open_page_and_is_not_called_sent_without_one(client, app, clock):
+    from bot.notify import Notification
+    from bot.replies import Text
+    from bot.storage.models import Identity, OutboxMessage
+
+    async def notify_everyone() -> None:
+        async with app.core.unit_of_work() as uow:
+            identity = (await uow.session.execute(select(Identity))).scalars().one()
+            await app.core.notifier.enqueue(
+                uow, [Notification(lambda t: [Text("A notice")], identity_id=identity.id)], clock.now())
+            await uow.commit()
+
+    async def statuses() -> list[tuple[str, str | None]]:
+        async with app.core.unit_of_work() as uow:
+            rows = await uow.session.execute(select(OutboxMessage.status, OutboxMessage.error)
+                                             .order_by(OutboxMessage.id))
+            return [tuple(row) for row in rows.all()]  # type: ignore[misc]
+
+    tab = await new_tab(client)
+    await sign_up(tab)
+    await notify_everyone()
+    assert await app.outbox.send_due() == 1
+    assert body(await receive(tab)) == "A notice"
+    await tab.close()
+    await notify_everyone()
+    assert await app.outbox.send_due() == 0  # nobody to show it to: tried again later
+    [delivered, waiting] = await statuses()
+    assert delivered == ("sent", None)
+    assert waiting[0] == "pending" and "has no page open" in (waiting[1] or "")

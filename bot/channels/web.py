@@ -8,12 +8,13 @@ the core's replies as JSON. A phone typed here is never verified.
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import logging
-import hmac
 import secrets
-from html import escape
 from collections import defaultdict
+from collections.abc import Sequence
+from html import escape
 from pathlib import Path
 from string import Template
 from urllib.parse import quote, urlsplit
@@ -25,9 +26,13 @@ from bot.context import ChannelInfo
 from bot.core import Core
 from bot.events import Event, EventKind, UserRef
 from bot.keys import derive, keyed_hash
-from bot.replies import AskContact, Keyboard, Picture, Text
+from bot.replies import AskContact, Keyboard, Picture, Reply, Text
 
 log = logging.getLogger(__name__)
+
+
+class NotConnected(Exception):
+    """The web visitor has no page open: a message of the program's own can't reach them."""
 
 COOKIE = "loyalty_web"
 MAX_COOKIE_LENGTH = 64
@@ -164,6 +169,13 @@ class WebChannel(Channel):
                 await ws.send_json(message)
             except ConnectionError:
                 log.info("web chat %s went away", recipient)
+
+    async def deliver(self, recipient: str, replies: Sequence[Reply]) -> None:
+        """A message of the program's own (the outbox) reaches only an open page: with none
+        it is not delivered, so the sender retries and then records it as failed."""
+        if not self._sockets.get(recipient):
+            raise NotConnected(f"web visitor {recipient} has no page open")
+        await self.send(recipient, replies)
 
     async def send_text(self, recipient: str, reply: Text) -> None:
         await self._push(recipient, {"type": "text", "text": reply.text,
