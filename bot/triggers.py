@@ -512,18 +512,38 @@ async def run_command(settings: Settings, command: str, at: datetime | None) -> 
     finally:
         await application.close()
     print(format_table(planned))
-    verb = "queued" if command == "run" else "would cost"
-    print(f"{len(planned)} customers, {sum(p.points for p in planned)} points {verb}"
-          if command == "preview" else
-          f"{sum(not p.held_out for p in planned)} messages {verb}, "
-          f"{sum(p.held_out for p in planned)} held out, {sum(p.points for p in planned)} points given")
+    print(format_summary(planned, command))
     return 0
 
 
+#: What a trigger's episode tells about why the customer was picked.
+EPISODE_MEANING = {"win_back_30": "last purchase", "win_back_60": "last purchase",
+                   "win_back_90": "last purchase", "birthday": "birthday year",
+                   "expiry_warning": "first lot that burns", "balance_digest": "digest date",
+                   "holidays": "holiday", "tier_nudge": "next tier:purchases",
+                   "review_request": "purchase"}
+
+
 def format_table(planned: Sequence[Planned]) -> str:
-    rows = [("trigger", "card", "action", "points")] + [
-        (p.trigger, p.card_number, p.action, str(p.points)) for p in planned]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    return "\n".join("  ".join(cell.rjust(w) if i == 3 else cell.ljust(w)
+    rows = [("trigger", "card", "why (episode)", "action", "points")] + [
+        (p.trigger, p.card_number, f"{EPISODE_MEANING.get(p.trigger, '')} {p.episode}".strip(),
+         p.action, str(p.points)) for p in planned]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    return "\n".join("  ".join(cell.rjust(w) if i == 4 else cell.ljust(w)
                                for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
                      for row in rows)
+
+
+def format_summary(planned: Sequence[Planned], command: str) -> str:
+    """Per trigger and in total: messages, held out, points (given, or that it would cost)."""
+    lines = []
+    for trigger in ORDER:
+        mine = [p for p in planned if p.trigger == trigger]
+        if mine:
+            lines.append(f"{trigger}: {sum(not p.held_out for p in mine)} messages, "
+                         f"{sum(p.held_out for p in mine)} held out, {sum(p.points for p in mine)} points")
+    verb = "given" if command == "run" else "it would cost"
+    lines.append(f"total: {sum(not p.held_out for p in planned)} messages, "
+                 f"{sum(p.held_out for p in planned)} held out, "
+                 f"{sum(p.points for p in planned)} points {verb}")
+    return "\n".join(lines)

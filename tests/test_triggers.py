@@ -204,7 +204,10 @@ async def test_cli_preview_prints_the_table(app, chat, only, settings, capsys):
     args = cli.parser().parse_args(["triggers", "preview", "--at", "2026-04-02T11:05"])
     assert await run_command(settings, args.triggers_command, args.at) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["trigger", "card", "action", "points"]
-    assert out[1].split()[0::2] == ["win_back_30", "message"]
-    assert out[-1] == "1 customers, 0 points would cost"
+    assert out[0].split() == ["trigger", "card", "why", "(episode)", "action", "points"]
+    trigger, _, *why, action, points = out[1].split()
+    assert (trigger, why, action, points) == ("win_back_30", ["last", "purchase", "2026-03-02"],
+                                              "message", "0")
+    assert out[-2:] == ["win_back_30: 1 messages, 0 held out, 0 points",
+                        "total: 1 messages, 0 held out, 0 points it would cost"]
     assert await sends(app) == []
