@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import select
 
 from bot.scheduler import build_scheduler
@@ -29,7 +31,12 @@ async def test_old_event_ids_are_forgotten(app, chat, clock):
     assert ids == ["8"]
 
 
-def test_the_jobs_are_scheduled_by_id(app):
-    scheduler = build_scheduler(app.core)
-    assert {job.id for job in scheduler.get_jobs()} == {"expire-points", "forget-event-ids",
-                                                        "trigger-pass", "review-requests"}
+def test_the_jobs_are_scheduled_by_id(app, clock):
+    daily = {"expire-points", "forget-event-ids", "trigger-pass", "review-requests"}
+    clock.set(datetime(2026, 3, 2, 6, 0, tzinfo=UTC))  # 09:00 in Moscow, before the pass at 10:05
+    assert {job.id for job in build_scheduler(app.core).get_jobs()} == daily
+    clock.set(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))  # 12:00: today's pass may have been missed
+    jobs = {job.id: job for job in build_scheduler(app.core).get_jobs()}
+    assert set(jobs) == daily | {"trigger-pass-catch-up"}
+    assert str(jobs["trigger-pass-catch-up"].trigger) == "date[2026-03-02 12:00:30 MSK]"
+    assert str(jobs["review-requests"].trigger) == "cron[minute='35']"

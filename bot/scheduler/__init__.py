@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.core import Core
 from bot.scheduler.housekeeping import expire_points, forget_old_event_ids
 from bot.triggers import scheduled_pass, scheduled_review_requests
+
+CATCH_UP_DELAY = timedelta(seconds=30)  # let the channels connect first
 
 
 def build_scheduler(core: Core) -> AsyncIOScheduler:
@@ -20,4 +24,10 @@ def build_scheduler(core: Core) -> AsyncIOScheduler:
                       id="trigger-pass", coalesce=True, max_instances=1)
     scheduler.add_job(scheduled_review_requests, "cron", minute=35, args=[core],
                       id="review-requests", coalesce=True, max_instances=1)
+    now = core.services.clock.now().astimezone(core.services.timezone)
+    if now.time() > run_at:
+        # Started after today's pass time: today's pass may have been missed while the app
+        # was down. A pass fires once per episode, so running it again is harmless.
+        scheduler.add_job(scheduled_pass, "date", run_date=now + CATCH_UP_DELAY, args=[core],
+                          id="trigger-pass-catch-up")
     return scheduler
