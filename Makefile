@@ -39,6 +39,8 @@ messages: $(STAMP)
 bench: install system-deps
 	$(BIN)/python bench/inbound.py
 	$(BIN)/python bench/checkout.py
+	$(BIN)/python bench/outbox.py
+	$(BIN)/python bench/triggers.py
 
 clean:
 	rm -rf $(VENV) locales/*/LC_MESSAGES/*.mo

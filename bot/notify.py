@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from bot.channels.base import Channel
 
 Render = Callable[[Translator], list[Reply]]
+IN_CHUNK = 5000  # ids in one IN (...) list: well under every database's parameter limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,22 +63,63 @@ class Notifier:
     async def enqueue_one(self, uow: UnitOfWork, notification: Notification, now: datetime, *,
                           not_before: datetime | None = None) -> list[OutboxMessage]:
         """Like ``enqueue`` for one notification; returns its rows (flushed, with ids)."""
-        rows = []
-        for recipient in await self._recipients(uow, notification):
-            t = self.i18n.translator(self.i18n.choose(recipient.locale))
-            payload = [to_json(reply) for reply in notification.render(t)]
-            if not payload:
-                continue
-            row = OutboxMessage(
-                channel=recipient.channel, external_id=recipient.external_id,
-                identity_id=recipient.identity_id, category=notification.category,
-                payload=payload, status="pending", attempts=0,
-                not_before=not_before or now, created_at=now)
-            uow.session.add(row)
-            rows.append(row)
+        rows = [row for recipient in await self._recipients(uow, notification)
+                if (row := self._row(uow, notification, recipient, now, not_before)) is not None]
         if rows:
             await uow.session.flush()
         return rows
+
+    def _row(self, uow: UnitOfWork, notification: Notification, recipient: Recipient,
+             now: datetime, not_before: datetime | None) -> OutboxMessage | None:
+        """The message rendered in the recipient's language, added to the session (None
+        when there is nothing to say)."""
+        t = self.i18n.translator(self.i18n.choose(recipient.locale))
+        payload = [to_json(reply) for reply in notification.render(t)]
+        if not payload:
+            return None
+        row = OutboxMessage(
+            channel=recipient.channel, external_id=recipient.external_id,
+            identity_id=recipient.identity_id, category=notification.category,
+            payload=payload, status="pending", attempts=0,
+            not_before=not_before or now, created_at=now)
+        uow.session.add(row)
+        return row
+
+    async def enqueue_many(self, uow: UnitOfWork, notifications: Sequence[Notification],
+                           now: datetime, *, not_before: datetime | None = None
+                           ) -> list[OutboxMessage | None]:
+        """``enqueue_one`` for many notifications to customers (a trigger pass): their
+        recipients in one query, their rows in one flush. Returns each one's row, or None
+        when the customer cannot be reached."""
+        if any(n.customer_id is None for n in notifications):
+            raise ValueError("enqueue_many is for notifications to customers")
+        recipients = await self._customer_recipients(
+            uow, list({n.customer_id for n in notifications if n.customer_id is not None}))
+        rows: list[OutboxMessage | None] = []
+        for notification in notifications:
+            recipient = recipients.get(notification.customer_id)  # type: ignore[arg-type]
+            rows.append(None if recipient is None else
+                        self._row(uow, notification, recipient, now, not_before))
+        if any(rows):
+            await uow.session.flush()
+        return rows
+
+    async def _customer_recipients(self, uow: UnitOfWork, customer_ids: list[int]
+                                   ) -> dict[int, Recipient]:
+        """Each customer's most recently used reachable identity (as ``_recipients``)."""
+        found: dict[int, Recipient] = {}
+        for start in range(0, len(customer_ids), IN_CHUNK):
+            stmt = (select(Identity.customer_id, Identity.id, Identity.channel,
+                           Identity.external_id, Identity.locale, Customer.locale)
+                    .join(Customer, Identity.customer_id == Customer.id)
+                    .where(Identity.reachable.is_(True), Identity.channel.in_(self.channels),
+                           Identity.customer_id.in_(customer_ids[start:start + IN_CHUNK]))
+                    .order_by(Identity.customer_id, Identity.last_seen_at.desc()))
+            for customer_id, identity_id, channel, external, locale, customer_locale in \
+                    (await uow.session.execute(stmt)).all():
+                found.setdefault(customer_id, Recipient(identity_id, channel, external,
+                                                        customer_locale or locale))
+        return found
 
     async def _recipients(self, uow: UnitOfWork, notification: Notification) -> list[Recipient]:
         stmt = (select(Identity.id, Identity.channel, Identity.external_id, Identity.locale,

@@ -23,9 +23,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
@@ -75,17 +76,28 @@ class TokenBucket:
         self.tokens = min(self.tokens, -seconds * self.rate)
 
 
+BURST_SECONDS = 0.05
+
+
 class RateLimits:
-    """Per channel: one bucket for the whole channel and one per chat. Channels without
-    configured limits are not limited."""
+    """Per channel: one bucket for the whole channel and one per chat, which space the sends
+    evenly, and the actual send times of the last second: a send that went out late pushes
+    the next ones back instead of bunching up with them, and a small margin keeps network
+    jitter from making ``rate`` + 1 arrive within one second. Channels without configured
+    limits are not limited."""
+
+    MARGIN = 0.03  # seconds added to the one-second window (about 3 %)
 
     def __init__(self, settings: OutboxSettings, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.rates = {"telegram": (settings.telegram_per_second, settings.telegram_per_chat_per_second)}
         self.monotonic = monotonic
         self._overall: dict[str, TokenBucket] = {}
         self._chats: dict[tuple[str, str], TokenBucket] = {}
+        self._sent: dict[str, deque[float]] = {}
+        self._paused_until: dict[str, float] = {}
 
     def reserve(self, channel: str, chat: str, n: int = 1) -> float:
+        """Book a place in line; how long to wait before ``acquire``."""
         if channel not in self.rates:
             return 0.0
         overall, per_chat = self.rates[channel]
@@ -93,13 +105,39 @@ class RateLimits:
         wait_all = self._channel(channel, overall).reserve(n)
         return max(wait_chat, wait_all)
 
+    async def acquire(self, channel: str, sleep: Callable[[float], Awaitable[object]],
+                      n: int = 1) -> float:
+        """Right before ``n`` sends: 0 once they may go (and they are counted), or the
+        seconds left of a pause the platform asked for (they should not go now)."""
+        if channel not in self.rates:
+            return 0.0
+        limit = max(1, int(self.rates[channel][0]))
+        n = min(n, limit)
+        sent = self._sent.setdefault(channel, deque(maxlen=limit))
+        while True:
+            now = self.monotonic()
+            held = self._paused_until.get(channel, 0.0) - now
+            if held > 0:
+                return held
+            # all but the newest limit - n sends must have left the window
+            last_to_leave = len(sent) - (limit - n) - 1
+            wait = sent[last_to_leave] + 1.0 + self.MARGIN - now if last_to_leave >= 0 else 0.0
+            if wait <= 0:
+                sent.extend([now] * n)  # no await between the check and the count
+                return 0.0
+            await sleep(wait)
+
     def pause(self, channel: str, seconds: float) -> None:
         if channel in self.rates:
             self._channel(channel, self.rates[channel][0]).pause(seconds)
+            self._paused_until[channel] = max(self._paused_until.get(channel, 0.0),
+                                              self.monotonic() + seconds)
 
     def _channel(self, channel: str, rate: float) -> TokenBucket:
         if channel not in self._overall:
-            self._overall[channel] = TokenBucket(rate, monotonic=self.monotonic)
+            # a short burst makes up for a late send; the window in ``acquire`` caps the second
+            self._overall[channel] = TokenBucket(rate, max(1.0, rate * BURST_SECONDS),
+                                                 monotonic=self.monotonic)
         return self._overall[channel]
 
     def _chat(self, channel: str, chat: str, rate: float) -> TokenBucket:
@@ -110,6 +148,18 @@ class RateLimits:
                 self._chats.clear()  # idle chats: a fresh bucket is a full one anyway
             bucket = self._chats[key] = TokenBucket(rate, monotonic=self.monotonic)
         return bucket
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one send; recorded with the rest of its batch."""
+
+    message: Claimed
+    status: str  # sent, pending (again), blocked, failed
+    error: str | None = None
+    attempts: int | None = None  # corrected count (a wait asked by the platform is no failure)
+    after: timedelta | None = None  # pending again: not before now + after
+    unreachable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,9 +271,13 @@ class OutboxSender:
                 batch = await self._claim()
                 if not batch:
                     break
-                results = await asyncio.gather(*(self._send(message) for message in batch))
-                sent += sum(results)
+                sent += await self._deliver(batch)
         return sent
+
+    async def _deliver(self, batch: list[Claimed]) -> int:
+        outcomes = await asyncio.gather(*(self._send(message) for message in batch))
+        await self._record(outcomes)
+        return sum(outcome.status == "sent" for outcome in outcomes)
 
     async def _claim(self) -> list[Claimed]:
         now = self.clock.now()
@@ -246,59 +300,66 @@ class OutboxSender:
             await uow.commit()
         return claimed
 
-    async def _send(self, message: Claimed) -> bool:
+    async def _send(self, message: Claimed) -> Outcome:
         channel = self.channels.get(message.channel)
         wait = self.limits.reserve(message.channel, message.external_id, len(message.replies))
         if wait:
             await self.sleep(wait)
+        if held := await self.limits.acquire(message.channel, self.sleep, len(message.replies)):
+            # the platform asked the channel to wait while this one was waiting its turn
+            return Outcome(message, "pending", attempts=message.attempts - 1,
+                           after=timedelta(seconds=held), error="the channel is paused")
         try:
             if channel is None:
                 raise LookupError(f"no channel {message.channel!r}")
             await channel.deliver(message.external_id, message.replies)
         except RetryLater as later:
             self.limits.pause(message.channel, later.seconds)
-            await self._finish(message, "pending", error=str(later), attempts=message.attempts - 1,
-                               after=timedelta(seconds=later.seconds))
+            return Outcome(message, "pending", error=str(later), attempts=message.attempts - 1,
+                           after=timedelta(seconds=later.seconds))
         except Unreachable as gone:
-            await self._finish(message, "blocked", error=str(gone) or "unreachable", unreachable=True)
+            return Outcome(message, "blocked", error=str(gone) or "unreachable", unreachable=True)
         except Exception as error:
             log.warning("outbox: message %d to %s:%s failed (attempt %d): %r", message.id,
                         message.channel, message.external_id, message.attempts, error)
             if message.attempts >= MAX_ATTEMPTS:
-                await self._finish(message, "failed", error=repr(error))
-            else:
-                backoff = min(MAX_BACKOFF, timedelta(seconds=2 ** message.attempts))
-                await self._finish(message, "pending", error=repr(error), after=backoff)
-        else:
-            await self._finish(message, "sent")
-            return True
-        return False
+                return Outcome(message, "failed", error=repr(error))
+            backoff = min(MAX_BACKOFF, timedelta(seconds=2 ** message.attempts))
+            return Outcome(message, "pending", error=repr(error), after=backoff)
+        return Outcome(message, "sent")
 
-    async def _finish(self, message: Claimed, status: str, *, error: str | None = None,
-                      attempts: int | None = None, after: timedelta | None = None,
-                      unreachable: bool = False) -> None:
+    async def _record(self, outcomes: Sequence[Outcome]) -> None:
+        """The results of a batch in one transaction (the batch stays in flight until then)."""
         now = self.clock.now()
-        values: dict[str, object] = {"status": status, "error": error[:200] if error else None}
-        if status == "sent":
-            values["sent_at"] = now
-        if attempts is not None:
-            values["attempts"] = attempts
-        if after is not None:
-            values["not_before"] = now + after
         try:
-            await self._record(message, values, unreachable)
+            async with UnitOfWork(self.sessions) as uow:
+                sent = [o.message.id for o in outcomes if o.status == "sent"]
+                if sent:
+                    await uow.session.execute(
+                        update(OutboxMessage).where(OutboxMessage.id.in_(sent))
+                        .values(status="sent", sent_at=now, error=None))
+                for outcome in outcomes:
+                    if outcome.status != "sent":
+                        await self._record_failure(uow, outcome, now)
+                await uow.commit()
         finally:
-            self._in_flight.discard(message.id)
+            self._in_flight.difference_update(o.message.id for o in outcomes)
 
-    async def _record(self, message: Claimed, values: dict[str, object], unreachable: bool) -> None:
-        async with UnitOfWork(self.sessions) as uow:
+    @staticmethod
+    async def _record_failure(uow: UnitOfWork, outcome: Outcome, now: datetime) -> None:
+        message = outcome.message
+        values: dict[str, object] = {"status": outcome.status,
+                                     "error": outcome.error[:200] if outcome.error else None}
+        if outcome.attempts is not None:
+            values["attempts"] = outcome.attempts
+        if outcome.after is not None:
+            values["not_before"] = now + outcome.after
+        await uow.session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == message.id).values(**values))
+        if outcome.unreachable and message.identity_id is not None:
             await uow.session.execute(
-                update(OutboxMessage).where(OutboxMessage.id == message.id).values(**values))
-            if unreachable and message.identity_id is not None:
-                await uow.session.execute(
-                    update(Identity).where(Identity.id == message.identity_id).values(reachable=False))
-                await uow.session.execute(  # the rest of their queue will not get through either
-                    update(OutboxMessage).where(OutboxMessage.identity_id == message.identity_id,
-                                                OutboxMessage.status == "pending")
-                    .values(status="blocked", error="unreachable"))
-            await uow.commit()
+                update(Identity).where(Identity.id == message.identity_id).values(reachable=False))
+            await uow.session.execute(  # the rest of their queue will not get through either
+                update(OutboxMessage).where(OutboxMessage.identity_id == message.identity_id,
+                                            OutboxMessage.status == "pending")
+                .values(status="blocked", error="unreachable"))

@@ -2,15 +2,15 @@
 them before a birthday and on holidays, warns before points burn, sends the balance digest,
 nudges a customer one purchase short of the next tier and asks for a rating of a purchase.
 
-Each trigger selects its eligible customers as of a moment with one set-based query, then
+Each trigger selects its eligible customers as of a moment with set-based queries, then
 every candidate gets one ``trigger_sends`` row per episode (a win-back: the date of the last
 purchase; a birthday: its year; an expiry warning: the first lot that burns; a digest: its
 date; a holiday: year and date; a tier nudge: the tier and the purchase count; a review
-request: the purchase), so a trigger
-fires at most once per customer per episode however often the pass runs. A keyed hash puts
-a fixed share of them in the holdout (recorded, nothing sent, no points); the others get
-their gift through the ledger and a "marketing" message through the outbox in the same
-transaction, outside quiet hours and within the daily cap of marketing messages.
+request: the purchase), so a trigger fires at most once per customer per episode however
+often the pass runs. A keyed hash puts a fixed share of them in the holdout (recorded,
+nothing sent, no points); the others get their gift through the ledger and a "marketing"
+message through the outbox in the same transaction as their ``trigger_sends`` row (batches
+of customers), outside quiet hours and within the daily cap of marketing messages.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
+from typing import Any, NamedTuple
 
-from sqlalchemy import String, and_, cast, exists, func, or_, select, tuple_
+from sqlalchemy import Select, String, and_, cast, exists, func, or_, select, tuple_
+from sqlalchemy.exc import IntegrityError
 
 from bot.clock import FrozenClock
 from bot.config import ProgramSettings, Settings, Tier, Trigger, TriggersSettings
@@ -29,7 +31,7 @@ from bot.core import Core
 from bot.handlers.notices import RATINGS, review_payload
 from bot.i18n import N_, Translator
 from bot.keys import derive, keyed_hash
-from bot.ledger import Ledger
+from bot.ledger import Grant, Ledger
 from bot.notify import Notification
 from bot.money import MINOR_PER_UNIT
 from bot.replies import Button, Keyboard, Reply, Text, keyboard
@@ -44,6 +46,9 @@ ORDER = ("birthday", "holidays", "expiry_warning", "win_back_90", "win_back_60",
          "review_request", "tier_nudge", "balance_digest")  # by priority, under the daily cap
 LAST_CATCH_UP = 30  # days the last win-back stays due when no later stage follows
 REVIEW_WINDOW = timedelta(days=2)  # older purchases are not asked about
+IN_CHUNK = 5000  # ids in one IN (...) list: under every database's parameter limit
+SEND_BATCH = 2000  # candidates whose gifts, messages and rows are written together
+ID_RANGE = 50_000  # customer ids selected at a time
 DEFAULT_HOLIDAY_NAMES = (N_("New Year"), N_("International Women's Day"))  # for the catalogs
 
 
@@ -60,10 +65,31 @@ class Planned:
     action: str  # "message", "gift", "held out"
 
 
+class Person(NamedTuple):
+    """What a trigger needs to know of a customer: a few columns, not the ORM object (a
+    digest day picks nearly everyone, and a pass holds them all)."""
+
+    id: int
+    card_number: str
+    name: str | None
+    purchase_count: int
+    total_spent: int
+    birth_month: int | None
+    birth_day: int | None
+
+
+PERSON = (Customer.id, Customer.card_number, Customer.name, Customer.purchase_count,
+          Customer.total_spent, Customer.birth_month, Customer.birth_day)
+
+
+async def _people(uow: UnitOfWork, stmt: Select[Any]) -> list[Person]:
+    return [Person(*row) for row in (await uow.session.execute(stmt)).all()]
+
+
 @dataclass(frozen=True, slots=True)
 class _Candidate:
     trigger: str
-    customer: Customer
+    customer: Person
     episode: str
     points: int = 0  # an expiry warning: how many burn
     burns_at: datetime | None = None
@@ -101,12 +127,26 @@ def held_out(secret: bytes, percent: int, customer_id: int, trigger: str, episod
     return int(digest[:8], 16) % 100 < percent
 
 
-def _eligible(at: datetime, channels: Sequence[str], topic=Customer.notify_reminders):  # type: ignore[no-untyped-def]
-    """Registered, consented, not opted out of the topic (reminders unless told), reachable
-    on some channel."""
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """What one round of selection looks at: the moment, its local day, the channels that
+    can deliver, and a range of customer ids (a pass goes through the customers in ranges,
+    so its memory does not grow with their number)."""
+
+    at: datetime
+    day: _Day
+    channels: Sequence[str]
+    first_id: int
+    last_id: int
+
+
+def _eligible(scope: _Scope, topic=Customer.notify_reminders):  # type: ignore[no-untyped-def]
+    """In the scope's range, registered, consented, not opted out of the topic (reminders
+    unless told), reachable on some channel."""
     reachable = exists().where(Identity.customer_id == Customer.id, Identity.reachable.is_(True),
-                               Identity.channel.in_(list(channels)))
-    return and_(Customer.registered_at.is_not(None), Customer.registered_at <= at,
+                               Identity.channel.in_(list(scope.channels)))
+    return and_(Customer.id.between(scope.first_id, scope.last_id),
+                Customer.registered_at.is_not(None), Customer.registered_at <= scope.at,
                 Customer.consent_at.is_not(None), topic.is_(True), reachable)
 
 
@@ -115,33 +155,72 @@ def _not_sent(trigger: str, episode):  # type: ignore[no-untyped-def]
                            TriggerSend.episode == episode)
 
 
-async def _win_back(uow: UnitOfWork, trigger: str, at: datetime, day: _Day, settings: TriggersSettings,
-                    channels: Sequence[str]) -> list[_Candidate]:
-    """Customers whose last purchase was ``days`` or more days ago, until the next stage."""
+def _window(trigger: str, settings: TriggersSettings) -> tuple[int, int]:
+    """A win-back stage is due from ``days`` days without a purchase until the next stage."""
     config: Trigger = getattr(settings, trigger)
     later = [getattr(settings, t).days for t in WIN_BACKS[WIN_BACKS.index(trigger) + 1:]
              if getattr(settings, t).enabled and getattr(settings, t).days > config.days]
-    until = min(later) if later else config.days + LAST_CATCH_UP
+    return config.days, min(later) if later else config.days + LAST_CATCH_UP
+
+
+async def _last_purchases(uow: UnitOfWork, scope: _Scope,
+                          settings: TriggersSettings) -> list[tuple[int, datetime]]:
+    """(customer id, last purchase) of the eligible customers whose last purchase falls in
+    some enabled win-back stage's window: one pass over the purchases for all the stages."""
+    windows = [_window(t, settings) for t in WIN_BACKS if getattr(settings, t).enabled]
+    if not windows:
+        return []
+    day = scope.day
     last = (select(Purchase.customer_id.label("customer_id"),
                    func.max(Purchase.occurred_at).label("last_at"))
-            .where(Purchase.customer_id.is_not(None), Purchase.occurred_at <= at)
+            .where(Purchase.customer_id.between(scope.first_id, scope.last_id),
+                   Purchase.occurred_at <= scope.at)
             .group_by(Purchase.customer_id).subquery())
     # days since the last purchase in [days, until) ⇔ its local date in (today-until, today-days]
-    stmt = (select(Customer, last.c.last_at).join(last, last.c.customer_id == Customer.id)
-            .where(_eligible(at, channels),
-                   last.c.last_at >= day.start(1 - until), last.c.last_at < day.start(1 - config.days))
-            .order_by(Customer.id))
-    rows = (await uow.session.execute(stmt)).all()
-    sent = set((await uow.session.execute(
-        select(TriggerSend.customer_id, TriggerSend.episode)
-        .where(TriggerSend.trigger == trigger,
-               TriggerSend.customer_id.in_([customer.id for customer, _ in rows])))).all())
-    candidates = []
-    for customer, last_at in rows:
-        episode = _as_utc(last_at).astimezone(day.zone).date().isoformat()
-        if (customer.id, episode) not in sent:
-            candidates.append(_Candidate(trigger, customer, episode))
-    return candidates
+    stmt = (select(Customer.id, last.c.last_at).join(last, last.c.customer_id == Customer.id)
+            .where(_eligible(scope),
+                   last.c.last_at >= day.start(1 - max(until for _, until in windows)),
+                   last.c.last_at < day.start(1 - min(days for days, _ in windows))))
+    return [(customer_id, _as_utc(last_at))
+            for customer_id, last_at in (await uow.session.execute(stmt)).all()]
+
+
+async def _sent(uow: UnitOfWork, trigger: str, customer_ids: Sequence[int]) -> set[tuple[int, str]]:
+    """(customer id, episode) of the trigger's earlier sends to these customers."""
+    found: set[tuple[int, str]] = set()
+    for start in range(0, len(customer_ids), IN_CHUNK):
+        found.update((await uow.session.execute(
+            select(TriggerSend.customer_id, TriggerSend.episode)
+            .where(TriggerSend.trigger == trigger,
+                   TriggerSend.customer_id.in_(customer_ids[start:start + IN_CHUNK])))).all())
+    return found
+
+
+async def _customers(uow: UnitOfWork, customer_ids: Sequence[int]) -> list[Person]:
+    """These customers, by id."""
+    ordered = sorted(customer_ids)
+    found: list[Person] = []
+    for start in range(0, len(ordered), IN_CHUNK):
+        found += await _people(uow, select(*PERSON).where(
+            Customer.id.in_(ordered[start:start + IN_CHUNK])).order_by(Customer.id))
+    return found
+
+
+async def _win_back(uow: UnitOfWork, trigger: str, day: _Day, settings: TriggersSettings,
+                    lasts: Sequence[tuple[int, datetime]]) -> list[_Candidate]:
+    """Customers whose last purchase was ``days`` or more days ago, until the next stage;
+    only the few not yet sent this episode are loaded."""
+    days, until = _window(trigger, settings)
+    after, before = day.start(1 - until), day.start(1 - days)
+    rows = [(customer_id, last_at) for customer_id, last_at in lasts if after <= last_at < before]
+    sent = await _sent(uow, trigger, [customer_id for customer_id, _ in rows])
+    due = {}
+    for customer_id, last_at in rows:
+        episode = last_at.astimezone(day.zone).date().isoformat()
+        if (customer_id, episode) not in sent:
+            due[customer_id] = episode
+    return [_Candidate(trigger, customer, due[customer.id])
+            for customer in await _customers(uow, list(due))]
 
 
 def _birthdays_ahead(today: date, days: int) -> dict[tuple[int, int], date]:
@@ -160,29 +239,23 @@ def _leap(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
-async def _birthday(uow: UnitOfWork, at: datetime, day: _Day, settings: TriggersSettings,
-                    channels: Sequence[str]) -> list[_Candidate]:
+async def _birthday(uow: UnitOfWork, scope: _Scope, settings: TriggersSettings) -> list[_Candidate]:
     """Birthdays ``days`` days ahead (or fewer, if a pass was missed); episode: the year."""
-    ahead = _birthdays_ahead(day.today, settings.birthday.days)
-    stmt = (select(Customer)
-            .where(_eligible(at, channels), Customer.birth_month.is_not(None),
-                   tuple_(Customer.birth_month, Customer.birth_day).in_(list(ahead)))
-            .order_by(Customer.id))
-    customers = (await uow.session.execute(stmt)).scalars().all()
-    sent = set((await uow.session.execute(
-        select(TriggerSend.customer_id, TriggerSend.episode)
-        .where(TriggerSend.trigger == "birthday",
-               TriggerSend.customer_id.in_([c.id for c in customers])))).all())
+    ahead = _birthdays_ahead(scope.day.today, settings.birthday.days)
+    customers = await _people(uow, select(*PERSON)
+                              .where(_eligible(scope), Customer.birth_month.is_not(None),
+                                     tuple_(Customer.birth_month, Customer.birth_day).in_(list(ahead)))
+                              .order_by(Customer.id))
+    sent = await _sent(uow, "birthday", [c.id for c in customers])
     candidates = []
     for customer in customers:
-        episode = str(ahead[(customer.birth_month, customer.birth_day)].year)
+        episode = str(ahead[(customer.birth_month or 0, customer.birth_day or 0)].year)
         if (customer.id, episode) not in sent:
             candidates.append(_Candidate("birthday", customer, episode))
     return candidates
 
 
-async def _expiry(uow: UnitOfWork, at: datetime, day: _Day, settings: TriggersSettings,
-                  channels: Sequence[str]) -> list[_Candidate]:
+async def _expiry(uow: UnitOfWork, scope: _Scope, settings: TriggersSettings) -> list[_Candidate]:
     """Points that burn within ``days`` days (by the end of that local day) and were not
     warned about: one warning per customer, its episode the first such lot."""
     not_warned = ~exists().where(TriggerSend.customer_id == PointLot.customer_id,
@@ -192,60 +265,60 @@ async def _expiry(uow: UnitOfWork, at: datetime, day: _Day, settings: TriggersSe
                    func.min(PointLot.id).label("lot_id"),
                    func.sum(PointLot.remaining).label("points"),
                    func.min(PointLot.expires_at).label("burns_at"))
-            .where(PointLot.remaining > 0, PointLot.expires_at > at,
-                   PointLot.expires_at < day.start(settings.expiry_warning.days + 1), not_warned)
+            .where(PointLot.customer_id.between(scope.first_id, scope.last_id),
+                   PointLot.remaining > 0, PointLot.expires_at > scope.at,
+                   PointLot.expires_at < scope.day.start(settings.expiry_warning.days + 1),
+                   not_warned)
             .group_by(PointLot.customer_id).subquery())
-    stmt = (select(Customer, lots.c.lot_id, lots.c.points, lots.c.burns_at)
+    stmt = (select(*PERSON, lots.c.lot_id, lots.c.points, lots.c.burns_at)
             .join(lots, lots.c.customer_id == Customer.id)
-            .where(_eligible(at, channels)).order_by(Customer.id))
-    return [_Candidate("expiry_warning", customer, str(lot_id), int(points), _as_utc(burns_at))
-            for customer, lot_id, points, burns_at in (await uow.session.execute(stmt)).all()]
+            .where(_eligible(scope)).order_by(Customer.id))
+    return [_Candidate("expiry_warning", Person(*row[:-3]), str(row[-3]), int(row[-2]),
+                       _as_utc(row[-1]))
+            for row in (await uow.session.execute(stmt)).all()]
 
 
-async def _digest(uow: UnitOfWork, at: datetime, day: _Day, settings: TriggersSettings,
-                  channels: Sequence[str]) -> list[_Candidate]:
+async def _digest(uow: UnitOfWork, scope: _Scope, settings: TriggersSettings) -> list[_Candidate]:
     """On the configured days of the month, customers who want the digest; episode: the date.
     A customer with no purchase ever and no points left is skipped: nothing to tell."""
-    if day.today.day not in settings.balance_digest.days_of_month:
+    today = scope.day.today
+    if today.day not in settings.balance_digest.days_of_month:
         return []
-    episode = day.today.isoformat()
+    episode = today.isoformat()
     something = or_(Customer.purchase_count > 0,
                     exists().where(Purchase.customer_id == Customer.id),
                     exists().where(PointLot.customer_id == Customer.id, PointLot.remaining > 0,
-                                   PointLot.expires_at > at))
-    stmt = (select(Customer)
-            .where(_eligible(at, channels, Customer.notify_digest), something,
+                                   PointLot.expires_at > scope.at))
+    stmt = (select(*PERSON)
+            .where(_eligible(scope, Customer.notify_digest), something,
                    _not_sent("balance_digest", episode))
             .order_by(Customer.id))
-    return [_Candidate("balance_digest", customer, episode)
-            for customer in (await uow.session.execute(stmt)).scalars()]
+    return [_Candidate("balance_digest", customer, episode) for customer in await _people(uow, stmt)]
 
 
-async def _holidays(uow: UnitOfWork, at: datetime, day: _Day, settings: TriggersSettings,
-                    channels: Sequence[str]) -> list[_Candidate]:
+async def _holidays(uow: UnitOfWork, scope: _Scope, settings: TriggersSettings) -> list[_Candidate]:
     """Holidays of the calendar within ``days`` from today (a missed pass catches up), to
     customers who take offers and news; episode: the year and the date."""
     config = settings.holidays
     due = []
     for offset in range(config.days + 1):
-        when = day.today + timedelta(days=offset)
+        when = scope.day.today + timedelta(days=offset)
         due += [(f"{when.year}-{h.date}", h) for h in config.dates if h.date == when.strftime("%m-%d")]
     if not due:
         return []
-    stmt = (select(Customer).where(_eligible(at, channels, Customer.notify_promotions))
-            .order_by(Customer.id))
-    customers = (await uow.session.execute(stmt)).scalars().all()
-    sent = set((await uow.session.execute(
-        select(TriggerSend.customer_id, TriggerSend.episode)
-        .where(TriggerSend.trigger == "holidays", TriggerSend.episode.in_([e for e, _ in due]),
-               TriggerSend.customer_id.in_([c.id for c in customers])))).all())
-    return [_Candidate("holidays", customer, episode, title=holiday.name,
-                       gift=config.gift_points if holiday.gift_points is None else holiday.gift_points)
-            for customer in customers for episode, holiday in due if (customer.id, episode) not in sent]
+    candidates = []
+    for episode, holiday in due:
+        stmt = (select(*PERSON)
+                .where(_eligible(scope, Customer.notify_promotions),
+                       _not_sent("holidays", episode))
+                .order_by(Customer.id))
+        gift = config.gift_points if holiday.gift_points is None else holiday.gift_points
+        candidates += [_Candidate("holidays", customer, episode, title=holiday.name, gift=gift)
+                       for customer in await _people(uow, stmt)]
+    return candidates
 
 
-async def _tier_nudge(uow: UnitOfWork, at: datetime, program: ProgramSettings,
-                      channels: Sequence[str]) -> list[_Candidate]:
+async def _tier_nudge(uow: UnitOfWork, scope: _Scope, program: ProgramSettings) -> list[_Candidate]:
     """Customers exactly one purchase short of the next tier (tiers by purchase count only;
     not before the first purchase); episode: that tier and the purchase count."""
     if program.tier_basis == "spend":
@@ -258,14 +331,10 @@ async def _tier_nudge(uow: UnitOfWork, at: datetime, program: ProgramSettings,
             short[count] = tier
     if not short:
         return []
-    stmt = (select(Customer)
-            .where(_eligible(at, channels), Customer.purchase_count.in_(list(short)))
-            .order_by(Customer.id))
-    customers = (await uow.session.execute(stmt)).scalars().all()
-    sent = set((await uow.session.execute(
-        select(TriggerSend.customer_id, TriggerSend.episode)
-        .where(TriggerSend.trigger == "tier_nudge",
-               TriggerSend.customer_id.in_([c.id for c in customers])))).all())
+    customers = await _people(uow, select(*PERSON)
+                              .where(_eligible(scope), Customer.purchase_count.in_(list(short)))
+                              .order_by(Customer.id))
+    sent = await _sent(uow, "tier_nudge", [c.id for c in customers])
     candidates = []
     for customer in customers:
         tier = short[customer.purchase_count]
@@ -275,20 +344,19 @@ async def _tier_nudge(uow: UnitOfWork, at: datetime, program: ProgramSettings,
     return candidates
 
 
-async def _review_request(uow: UnitOfWork, at: datetime, settings: TriggersSettings,
-                          channels: Sequence[str]) -> list[_Candidate]:
+async def _review_request(uow: UnitOfWork, scope: _Scope, settings: TriggersSettings) -> list[_Candidate]:
     """Purchases made ``hours`` hours ago or earlier (but within two days), not refunded, not
     rated and not imported; episode: the purchase."""
     rated = exists().where(Review.purchase_id == Purchase.id)
-    stmt = (select(Customer, Purchase).join(Purchase, Purchase.customer_id == Customer.id)
-            .where(_eligible(at, channels),
-                   Purchase.occurred_at <= at - timedelta(hours=settings.review_request.hours),
-                   Purchase.occurred_at > at - REVIEW_WINDOW, Purchase.refunded_amount == 0,
+    stmt = (select(*PERSON, Purchase).join(Purchase, Purchase.customer_id == Customer.id)
+            .where(_eligible(scope),
+                   Purchase.occurred_at <= scope.at - timedelta(hours=settings.review_request.hours),
+                   Purchase.occurred_at > scope.at - REVIEW_WINDOW, Purchase.refunded_amount == 0,
                    Purchase.source != "import", ~rated,
                    _not_sent("review_request", cast(Purchase.id, String)))
             .order_by(Purchase.id))
-    return [_Candidate("review_request", customer, str(purchase.id), purchase=purchase)
-            for customer, purchase in (await uow.session.execute(stmt)).all()]
+    return [_Candidate("review_request", Person(*row[:-1]), str(row[-1].id), purchase=row[-1])
+            for row in (await uow.session.execute(stmt)).all()]
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -297,93 +365,137 @@ def _as_utc(value: datetime) -> datetime:
 
 async def _sent_today(uow: UnitOfWork, day: _Day, customer_ids: list[int]) -> dict[int, int]:
     """Marketing messages each customer got from triggers on this local day."""
-    stmt = (select(TriggerSend.customer_id, func.count())
-            .where(TriggerSend.customer_id.in_(customer_ids), TriggerSend.held_out.is_(False),
-                   TriggerSend.outbox_message_id.is_not(None),
-                   TriggerSend.created_at >= day.start(0), TriggerSend.created_at < day.start(1))
-            .group_by(TriggerSend.customer_id))
-    return {customer_id: n for customer_id, n in (await uow.session.execute(stmt)).all()}
+    found: dict[int, int] = {}
+    for start in range(0, len(customer_ids), IN_CHUNK):
+        stmt = (select(TriggerSend.customer_id, func.count())
+                .where(TriggerSend.customer_id.in_(customer_ids[start:start + IN_CHUNK]),
+                       TriggerSend.held_out.is_(False), TriggerSend.outbox_message_id.is_not(None),
+                       TriggerSend.created_at >= day.start(0), TriggerSend.created_at < day.start(1))
+                .group_by(TriggerSend.customer_id))
+        found.update((customer_id, n) for customer_id, n in (await uow.session.execute(stmt)).all())
+    return found
 
 
-async def _candidates(uow: UnitOfWork, at: datetime, day: _Day, settings: Settings,
-                      channels: Sequence[str], triggers: Sequence[str]) -> list[_Candidate]:
+async def _candidates(uow: UnitOfWork, scope: _Scope, settings: Settings,
+                      triggers: Sequence[str]) -> list[_Candidate]:
     found: list[_Candidate] = []
     config = settings.triggers
+    lasts: list[tuple[int, datetime]] | None = None  # shared by the win-back stages
     for trigger in ORDER:
         if trigger not in triggers or not getattr(config, trigger).enabled:
             continue
         if trigger == "birthday":
-            found += await _birthday(uow, at, day, config, channels)
+            found += await _birthday(uow, scope, config)
         elif trigger == "expiry_warning":
-            found += await _expiry(uow, at, day, config, channels)
+            found += await _expiry(uow, scope, config)
         elif trigger == "balance_digest":
-            found += await _digest(uow, at, day, config, channels)
+            found += await _digest(uow, scope, config)
         elif trigger == "holidays":
-            found += await _holidays(uow, at, day, config, channels)
+            found += await _holidays(uow, scope, config)
         elif trigger == "tier_nudge":
-            found += await _tier_nudge(uow, at, settings.program, channels)
+            found += await _tier_nudge(uow, scope, settings.program)
         elif trigger == "review_request":
-            found += await _review_request(uow, at, config, channels)
+            found += await _review_request(uow, scope, config)
         else:
-            found += await _win_back(uow, trigger, at, day, config, channels)
+            if lasts is None:
+                lasts = await _last_purchases(uow, scope, config)
+            found += await _win_back(uow, trigger, scope.day, config, lasts)
     return found
 
 
 async def run_pass(core: Core, at: datetime, *, send: bool = True,
                    triggers: Sequence[str] = ORDER) -> list[Planned]:
     """The trigger pass as of ``at`` (of all triggers, or of those named); with
-    ``send=False`` a preview that writes nothing."""
+    ``send=False`` a preview that writes nothing. Customers are taken in ranges of ids."""
     services = core.services
-    settings = services.settings.triggers
-    channels = list(core.notifier.channels)
     day = _Day(at, services.timezone)
     planned: list[Planned] = []
     async with core.unit_of_work() as uow:
-        candidates = await _candidates(uow, at, day, services.settings, channels, triggers)
-        today = await _sent_today(uow, day, list({c.customer.id for c in candidates}))
-        ledger = Ledger(uow, FrozenClock(at))
-        not_before = quiet_until(at, settings, services.timezone)
-        for candidate in candidates:
-            customer, trigger = candidate.customer, candidate.trigger
-            config: Trigger = getattr(settings, trigger)
-            hold = held_out(services.secret, settings.holdout_percent, customer.id, trigger,
-                            candidate.episode)
-            if not hold and today.get(customer.id, 0) >= settings.daily_marketing_cap:
-                continue  # over the cap today: still due, tried again on the next pass
-            gift = 0 if hold else config.gift_points if candidate.gift is None else candidate.gift
-            planned.append(Planned(trigger, customer.id, customer.card_number, candidate.episode,
-                                   hold, gift, "held out" if hold else "gift" if gift else "message"))
-            if not hold:
-                today[customer.id] = today.get(customer.id, 0) + 1
-            if not send:
-                continue
-            message_id = None
-            if not hold:
-                expires = at + timedelta(days=config.gift_days)
-                if gift:
-                    await ledger.earn(customer.id, gift, "gift", timedelta(days=config.gift_days),
-                                      reference=f"trigger:{trigger}:{candidate.episode}")
-                balance = await uow.lots.available_balance(customer.id, at)
-                if candidate.burns_at is not None:
-                    expires = candidate.burns_at
-                render = _renderer(candidate, services.settings, balance, gift or candidate.points,
-                                   expires.astimezone(services.timezone).date(), services.timezone)
-                rows = await core.notifier.enqueue_one(
-                    uow, Notification(render, customer_id=customer.id, category="marketing"),
-                    at, not_before=not_before)
-                message_id = rows[0].id if rows else None
-            uow.session.add(TriggerSend(customer_id=customer.id, trigger=trigger,
-                                        episode=candidate.episode, held_out=hold,
-                                        outbox_message_id=message_id, points_given=gift,
-                                        created_at=at))
-            await uow.session.flush()
-        if send:
-            await uow.commit()
+        first, last = (await uow.session.execute(select(func.min(Customer.id),
+                                                        func.max(Customer.id)))).one()
+        for start in range(first or 0, (last or -1) + 1, ID_RANGE):
+            scope = _Scope(at, day, list(core.notifier.channels), start, start + ID_RANGE - 1)
+            due = await _decide(core, uow, scope, triggers)
+            planned += [planned_of(*item) for item in due]
+            if send:
+                await _send(core, uow, at, due)
     if send and any(not p.held_out for p in planned):
         core.notifier.on_enqueued()
     if send and planned:
         log.info("trigger pass at %s: %d fired", at.isoformat(), len(planned))
     return planned
+
+
+async def _decide(core: Core, uow: UnitOfWork, scope: _Scope,
+                  triggers: Sequence[str]) -> list[tuple[_Candidate, bool, int]]:
+    """The candidates of the scope that go ahead: (candidate, held out, gift points), the
+    holdout decided and the daily cap applied by trigger priority."""
+    services = core.services
+    settings = services.settings.triggers
+    candidates = await _candidates(uow, scope, services.settings, triggers)
+    today = await _sent_today(uow, scope.day, list({c.customer.id for c in candidates}))
+    due: list[tuple[_Candidate, bool, int]] = []
+    for candidate in candidates:
+        customer, trigger = candidate.customer, candidate.trigger
+        config: Trigger = getattr(settings, trigger)
+        hold = held_out(services.secret, settings.holdout_percent, customer.id, trigger,
+                        candidate.episode)
+        if not hold and today.get(customer.id, 0) >= settings.daily_marketing_cap:
+            continue  # over the cap today: still due, tried again on the next pass
+        gift = 0 if hold else config.gift_points if candidate.gift is None else candidate.gift
+        if not hold:
+            today[customer.id] = today.get(customer.id, 0) + 1
+        due.append((candidate, hold, gift))
+    return due
+
+
+def planned_of(candidate: _Candidate, hold: bool, gift: int) -> Planned:
+    return Planned(candidate.trigger, candidate.customer.id, candidate.customer.card_number,
+                   candidate.episode, hold, gift,
+                   "held out" if hold else "gift" if gift else "message")
+
+
+async def _send(core: Core, uow: UnitOfWork, at: datetime,
+                due: Sequence[tuple[_Candidate, bool, int]]) -> None:
+    """Gifts, messages and ``trigger_sends`` rows of the pass, in batches: a few statements
+    per batch rather than a round trip per gift, balance, recipient and row. Each batch is
+    its own transaction, and the session forgets it once committed, so a digest to a
+    million customers does not hold a million rows; a pass cut short leaves whole batches,
+    and the next pass sends the rest (each customer still once per episode)."""
+    services = core.services
+    settings, zone = services.settings, services.timezone
+    ledger = Ledger(uow, FrozenClock(at))
+    not_before = quiet_until(at, settings.triggers, zone)
+    balances = await uow.lots.available_balances(
+        list({candidate.customer.id for candidate, hold, _ in due if not hold}), at)
+    for start in range(0, len(due), SEND_BATCH):
+        batch = due[start:start + SEND_BATCH]
+        configs: list[Trigger] = [getattr(settings.triggers, c.trigger) for c, _, _ in batch]
+        await ledger.earn_many([Grant(c.customer.id, gift, timedelta(days=config.gift_days),
+                                      f"trigger:{c.trigger}:{c.episode}")
+                                for (c, _, gift), config in zip(batch, configs, strict=True)
+                                if gift], "gift")
+        notifications = []
+        for (candidate, hold, gift), config in zip(batch, configs, strict=True):
+            if hold:
+                continue
+            customer_id = candidate.customer.id
+            balances[customer_id] = balance = balances.get(customer_id, 0) + gift
+            expires = candidate.burns_at or at + timedelta(days=config.gift_days)
+            render = _renderer(candidate, settings, balance, gift or candidate.points,
+                               expires.astimezone(zone).date(), zone)
+            notifications.append(Notification(render, customer_id=customer_id,
+                                              category="marketing"))
+        rows = iter(await core.notifier.enqueue_many(uow, notifications, at, not_before=not_before)
+                    if notifications else [])
+        for candidate, hold, gift in batch:
+            row = None if hold else next(rows)
+            uow.session.add(TriggerSend(customer_id=candidate.customer.id, trigger=candidate.trigger,
+                                        episode=candidate.episode, held_out=hold,
+                                        outbox_message_id=row.id if row is not None else None,
+                                        points_given=gift, created_at=at))
+        await uow.commit()
+        uow.session.expunge_all()
 
 
 def _renderer(candidate: _Candidate, settings: Settings, balance: int, points: int,
@@ -489,13 +601,22 @@ def _text(trigger: str, t: Translator) -> str:
 
 async def scheduled_pass(core: Core) -> None:
     """The scheduler's daily job: the pass as of now."""
-    await run_pass(core, core.services.clock.now())
+    await _run_scheduled(core, ORDER)
 
 
 async def scheduled_review_requests(core: Core) -> None:
     """The scheduler's hourly job: review requests fall due hours after a purchase."""
     if core.services.settings.triggers.review_request.enabled:
-        await run_pass(core, core.services.clock.now(), triggers=("review_request",))
+        await _run_scheduled(core, ("review_request",))
+
+
+async def _run_scheduled(core: Core, triggers: Sequence[str]) -> None:
+    try:
+        await run_pass(core, core.services.clock.now(), triggers=triggers)
+    except IntegrityError:
+        # another instance's pass recorded the same sends first (trigger_sends is unique);
+        # this one was rolled back whole and the next pass picks up whatever it left
+        log.info("trigger pass skipped: another pass ran at the same moment")
 
 
 async def run_command(settings: Settings, command: str, at: datetime | None) -> int:

@@ -15,9 +15,9 @@ from sqlalchemy import select, update
 
 from bot.app import Application, build
 from bot.clock import SystemClock
-from bot.config import Settings
+from bot.config import DatabaseSettings, OutboxSettings, Settings
 from bot.notify import Notification, Notifier
-from bot.outbox import TokenBucket
+from bot.outbox import RateLimits, TokenBucket
 from bot.replies import AskContact, Button, Picture, Text, from_json, keyboard, to_json
 from bot.storage.models import Identity, OutboxMessage, Purchase
 from tests.fakes.telegram_api import FakeBotAPI
@@ -96,10 +96,11 @@ async def api() -> AsyncIterator[FakeBotAPI]:
 
 
 @pytest.fixture
-async def telegram(settings: Settings, api: FakeBotAPI) -> AsyncIterator[Application]:
-    """The application with its Telegram adapter on the fake Bot API and the real clock
-    (retry_after is waited for in real time)."""
-    application = await build(telegram_settings(settings, api), SystemClock())
+async def telegram(settings: Settings, any_db_url: str, api: FakeBotAPI) -> AsyncIterator[Application]:
+    """The application on each database (SQLite, PostgreSQL) with its Telegram adapter on
+    the fake Bot API and the real clock (retry_after is waited for in real time)."""
+    on_database = settings.model_copy(update={"database": DatabaseSettings(url=any_db_url)})
+    application = await build(telegram_settings(on_database, api), SystemClock())
     yield application
     await application.close()
 
@@ -176,6 +177,27 @@ def test_the_token_bucket_spaces_sends_evenly():
     assert bucket.reserve() == 0 and bucket.reserve() == pytest.approx(1 / 30)
     bucket.pause(2.0)
     assert bucket.reserve() == pytest.approx(2.0 + 1 / 30)
+
+
+async def test_late_sends_push_the_next_ones_back_and_a_pause_holds_the_rest():
+    """The real send times decide: never more than 30 in any 1.03 s, however the sends were
+    spaced before; and after a 429 the sends waiting their turn do not go out."""
+    now = [0.0]
+    limits = RateLimits(OutboxSettings(telegram_per_second=30), monotonic=lambda: now[0])
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    for _ in range(30):  # all late, at the same instant
+        assert await limits.acquire("telegram", sleep) == 0
+    assert slept == []
+    assert await limits.acquire("telegram", sleep) == 0  # the 31st waits for the window
+    assert slept == [pytest.approx(1.03)]
+    limits.pause("telegram", 2.0)
+    assert await limits.acquire("telegram", sleep) == pytest.approx(2.0)  # held, not sent
+    assert await limits.acquire("web", sleep) == 0  # unlimited channels are never held
 
 
 async def test_a_claim_is_taken_back_only_when_its_lease_is_over(app, clock, outbox: Outbox):

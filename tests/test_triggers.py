@@ -39,8 +39,8 @@ async def customer_id(app) -> int:  # type: ignore[no-untyped-def]
         return (await uow.session.execute(select(Customer.id).order_by(Customer.id))).scalars().first()
 
 
-async def buy(app, at: datetime, receipt: str = "r1") -> None:  # type: ignore[no-untyped-def]
-    customer = await customer_id(app)
+async def buy(app, at: datetime, receipt: str = "r1", customer: int | None = None) -> None:  # type: ignore[no-untyped-def]
+    customer = customer or await customer_id(app)
     async with app.core.unit_of_work() as uow:
         outlet = (await uow.session.execute(select(Outlet))).scalars().first()
         if outlet is None:
@@ -211,3 +211,20 @@ async def test_cli_preview_prints_the_table(app, chat, only, settings, capsys):
     assert out[-2:] == ["win_back_30: 1 messages, 0 held out, 0 points",
                         "total: 1 messages, 0 held out, 0 points it would cost"]
     assert await sends(app) == []
+
+
+async def test_a_pass_goes_through_the_customers_in_id_ranges(app, chat, only, outbox, monkeypatch):
+    only("win_back_30", "birthday")
+    monkeypatch.setattr("bot.triggers.ID_RANGE", 1)  # one customer per range
+    for person in ("42", "43", "44"):
+        await chat(person).sign_up(birthday="05.04.1990")
+    async with app.core.unit_of_work() as uow:
+        ids = list((await uow.session.execute(select(Customer.id).order_by(Customer.id))).scalars())
+    for n, customer in enumerate(ids):
+        await buy(app, day("2026-03-02"), receipt=f"r{n}", customer=customer)
+    fired = await run_pass(app.core, day("2026-04-02"))
+    assert sorted((p.customer_id, p.trigger) for p in fired) == [
+        (customer, "birthday") for customer in ids]  # the cap: one a day, birthday first
+    fired = await run_pass(app.core, day("2026-04-03"))
+    assert sorted((p.customer_id, p.trigger) for p in fired) == [
+        (customer, "win_back_30") for customer in ids]

@@ -201,6 +201,20 @@ class Lots:
             *self._live(customer_id, now, spendable_only=True))
         return int((await self.session.execute(stmt)).scalar_one())
 
+    async def available_balances(self, customer_ids: Sequence[int], now: datetime,
+                                 chunk: int = 5000) -> dict[int, int]:
+        """``available_balance`` of many customers at once (those with none are left out)."""
+        found: dict[int, int] = {}
+        for start in range(0, len(customer_ids), chunk):
+            stmt = (select(PointLot.customer_id, func.sum(PointLot.remaining))
+                    .where(PointLot.customer_id.in_(customer_ids[start:start + chunk]),
+                           PointLot.remaining > 0, PointLot.expires_at > now,
+                           PointLot.available_at <= now)
+                    .group_by(PointLot.customer_id))
+            found.update((customer_id, int(points))
+                         for customer_id, points in (await self.session.execute(stmt)).all())
+        return found
+
     async def count_operations(self, customer_id: int, reason: str, since: datetime,
                                reference_prefix: str | None = None) -> int:
         stmt = select(func.count(PointOperation.id)).where(

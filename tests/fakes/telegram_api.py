@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -120,12 +122,25 @@ async def parse_request(request: web.Request) -> tuple[dict[str, Any], dict[str,
 
 
 class FakeBotAPI:
-    """In-process Bot API double; use ``async with FakeBotAPI() as api``."""
+    """In-process Bot API double; use ``async with FakeBotAPI() as api``.
+
+    With ``rate_limit`` (calls a second) it enforces Telegram's flood control on the
+    ``send*`` methods: a call that would make more than ``rate_limit`` accepted calls in
+    the last second, or that comes while an earlier 429's retry_after has not passed, is
+    answered 429 and counted in ``limited``; ``accepted_at`` holds the ``time.monotonic()``
+    of each accepted call.
+    """
 
     def __init__(self, token: str = "123:ABC", *, username: str = "loyalty_test_bot",
-                 first_name: str = "Loyalty Test Bot", max_poll_timeout: float = 1.0) -> None:
+                 first_name: str = "Loyalty Test Bot", max_poll_timeout: float = 1.0,
+                 rate_limit: float | None = None) -> None:
         self.token, self.username, self.first_name = token, username, first_name
         self.max_poll_timeout = max_poll_timeout
+        self.rate_limit = rate_limit
+        self.limited = 0  # 429s the client caused (not the injected ones)
+        self.accepted_at: list[float] = []
+        self._window: deque[float] = deque()
+        self._quiet_until = 0.0  # after a 429: nothing accepted before this
         self.calls: list[Call] = []
         self.webhook_url = ""
         self._updates: list[dict[str, Any]] = []
@@ -240,7 +255,14 @@ class FakeBotAPI:
         if handler is None:
             return error_response(404, "Not Found: method not found")
         if (failure := self._take_failure(method)) is not None:
+            if self.rate_limit and failure.error_code == 429 and failure.parameters:
+                self._quiet_until = time.monotonic() + failure.parameters.get("retry_after", 0)
             return error_response(failure.error_code, failure.description, failure.parameters)
+        if self.rate_limit and method.lower().startswith("send"):
+            if (wait := self._flood_wait()) is not None:
+                self.limited += 1
+                return error_response(429, f"Too Many Requests: retry after {wait}",
+                                      {"retry_after": wait})
         if str(params.get("chat_id")) in self._blocked:
             return error_response(403, BLOCKED)
         try:
@@ -256,6 +278,21 @@ class FakeBotAPI:
             if path == request.match_info["path"]:
                 return web.Response(body=data, content_type="application/octet-stream")
         return error_response(404, "Not Found")
+
+    def _flood_wait(self) -> int | None:
+        """None if a ``send*`` call may go now (and count it), else the seconds to wait."""
+        assert self.rate_limit is not None
+        now = time.monotonic()
+        while self._window and self._window[0] <= now - 1.0:
+            self._window.popleft()
+        if now < self._quiet_until:
+            return max(1, math.ceil(self._quiet_until - now))
+        if len(self._window) >= self.rate_limit:
+            self._quiet_until = self._window[0] + 1.0
+            return max(1, math.ceil(self._quiet_until - now))
+        self._window.append(now)
+        self.accepted_at.append(now)
+        return None
 
     def _take_failure(self, method: str) -> _Failure | None:
         queue = self._failures.get(method.lower())
