@@ -21,6 +21,7 @@ Keyboard = tuple[tuple[Button, ...], ...]
 class Text:
     text: str
     buttons: Keyboard = ()
+    key: str | None = None  # a later Text with the same key replaces this one where it can
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +40,18 @@ class AskContact:
     button_label: str
 
 
-Reply = Text | Picture | AskContact
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A file to download (an export). It stays on disk until sent, so a large one is never
+    held in memory; the sender deletes it once ``remove_after`` is set."""
+
+    path: str
+    filename: str
+    caption: str = ""
+    remove_after: bool = True
+
+
+Reply = Text | Picture | AskContact | Document
 
 
 def keyboard(*rows: list[Button] | tuple[Button, ...]) -> Keyboard:
@@ -59,23 +71,29 @@ def _buttons_from_json(rows: list[list[dict[str, str | None]]]) -> Keyboard:
 
 def to_json(reply: Reply) -> dict[str, Any]:
     match reply:
-        case Text(text, buttons):
-            return {"type": "text", "text": text, "buttons": _buttons_to_json(buttons)}
+        case Text(text, buttons, key):
+            return {"type": "text", "text": text, "buttons": _buttons_to_json(buttons), "key": key}
         case Picture(image, caption, buttons, cache_key):
             return {"type": "picture", "image": base64.b64encode(image).decode("ascii"),
                     "caption": caption, "buttons": _buttons_to_json(buttons), "cache_key": cache_key}
         case AskContact(text, button_label):
             return {"type": "ask_contact", "text": text, "button_label": button_label}
+        case Document(path, filename, caption, remove_after):
+            return {"type": "document", "path": path, "filename": filename, "caption": caption,
+                    "remove_after": remove_after}
     raise TypeError(f"not a reply: {reply!r}")
 
 
 def from_json(data: dict[str, Any]) -> Reply:
     match data["type"]:
         case "text":
-            return Text(data["text"], _buttons_from_json(data.get("buttons", [])))
+            return Text(data["text"], _buttons_from_json(data.get("buttons", [])), data.get("key"))
         case "picture":
             return Picture(base64.b64decode(data["image"]), data.get("caption", ""),
                            _buttons_from_json(data.get("buttons", [])), data.get("cache_key"))
         case "ask_contact":
             return AskContact(data["text"], data["button_label"])
+        case "document":
+            return Document(data["path"], data["filename"], data.get("caption", ""),
+                            data.get("remove_after", True))
     raise ValueError(f"unknown reply type {data['type']!r}")

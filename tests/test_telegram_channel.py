@@ -372,3 +372,28 @@ async def test_a_contact_telegram_sends_without_the_plus_is_accepted(bot: Bot):
     assert "Как к вам обращаться?" in ask_name.params["text"]
     [customer] = await customers(bot.app)
     assert customer.phone == "+380501234567" and customer.phone_verified
+
+
+# --- updatable messages and files ------------------------------------------------------------
+
+async def test_a_text_with_a_key_is_edited_in_place_and_a_document_is_uploaded(bot: Bot, tmp_path):
+    from bot.replies import Document, Text
+
+    await bot.channel.deliver(str(IVAN), [Text("Sent 0 of 3", key="progress:1")])
+    await bot.channel.deliver(str(IVAN), [Text("Sent 2 of 3", key="progress:1")])
+    await bot.channel.deliver(str(IVAN), [Text("Sent 2 of 3", key="progress:1")])  # no change
+    await bot.channel.deliver(str(IVAN), [Text("Another", key="progress:2")])
+    [first, other] = bot.sent(IVAN)
+    assert (first.params["text"], other.params["text"]) == ("Sent 0 of 3", "Another")
+    edits = bot.sent(IVAN, "editMessageText")
+    assert [e.params["text"] for e in edits] == ["Sent 2 of 3", "Sent 2 of 3"]
+    assert all(e.params["message_id"] == edits[0].params["message_id"] for e in edits)
+
+    export = tmp_path / "customers.csv"
+    export.write_text("card,name\n400000000018,Ivan\n", encoding="utf-8")
+    await bot.channel.deliver(str(IVAN), [Document(str(export), "customers.csv", "Customers")])
+    [upload] = bot.sent(IVAN, "sendDocument")
+    document = upload.files["document"]
+    assert (document.filename, upload.params["caption"]) == ("customers.csv", "Customers")
+    assert document.data == b"card,name\n400000000018,Ivan\n"
+    assert not export.exists()  # sent, then removed from the disk

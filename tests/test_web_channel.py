@@ -311,3 +311,28 @@ async def test_a_notice_reaches_an_open_page_and_is_not_called_sent_without_one(
     [delivered, waiting] = await statuses()
     assert delivered == ("sent", None)
     assert waiting[0] == "pending" and "has no page open" in (waiting[1] or "")
+
+
+async def test_keyed_texts_carry_their_key_and_a_document_is_a_link_for_its_visitor_only(
+        client, app, tmp_path):
+    from bot.channels.web import COOKIE
+    from bot.replies import Document, Text
+
+    tab = await new_tab(client)
+    visitor = app.channel("web").cookies.visitor(
+        client.session.cookie_jar.filter_cookies(client.make_url("/"))[COOKIE].value)
+    await app.channel("web").deliver(visitor, [Text("Sent 1 of 2", key="progress:7")])
+    assert (await receive(tab))["key"] == "progress:7"
+
+    export = tmp_path / "operations.csv"
+    export.write_text("id;amount\n1;100\n", encoding="utf-8")
+    await app.channel("web").deliver(visitor, [Document(str(export), "operations.csv", "Operations")])
+    link = await receive(tab)
+    assert (link["type"], link["filename"], link["caption"]) == ("document", "operations.csv", "Operations")
+    download = await client.get(link["url"])
+    assert download.status == 200 and await download.read() == b"id;amount\n1;100\n"
+    assert "attachment" in download.headers["Content-Disposition"]
+    async with another_browser(client) as stranger:
+        await stranger.get("/")
+        assert (await stranger.get(link["url"])).status == 404  # someone else's file
+    assert (await client.get("/web/download/made-up")).status == 404

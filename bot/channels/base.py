@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot.context import ChannelInfo
-from bot.replies import AskContact, Picture, Reply, Text
+from bot.replies import AskContact, Document, Picture, Reply, Text
 
 
 class RetryLater(Exception):
@@ -41,6 +42,14 @@ class Channel(ABC):
     async def ask_contact(self, recipient: str, reply: AskContact) -> None:
         await self.send_text(recipient, Text(reply.text))
 
+    async def send_document(self, recipient: str, reply: Document) -> None:
+        """A platform without files says what it would have sent. An adapter that sends the
+        file removes it afterwards when ``remove_after`` is set."""
+        try:
+            await self.send_text(recipient, Text(f"{reply.caption}\n[{reply.filename}]".strip()))
+        finally:
+            discard(reply)
+
     async def send(self, recipient: str, replies: Sequence[Reply]) -> None:
         for reply in replies:
             match reply:
@@ -50,6 +59,8 @@ class Channel(ABC):
                     await self.send_picture(recipient, reply)
                 case AskContact():
                     await self.ask_contact(recipient, reply)
+                case Document():
+                    await self.send_document(recipient, reply)
 
     async def deliver(self, recipient: str, replies: Sequence[Reply]) -> None:
         """Send on the program's own initiative (the outbox): like ``send``, but platform
@@ -64,3 +75,9 @@ class Channel(ABC):
 
     async def close(self) -> None:
         """Release the platform client once nothing is in flight."""
+
+
+def discard(reply: Document) -> None:
+    """Remove a sent document's file when it asks for it."""
+    if reply.remove_after:
+        Path(reply.path).unlink(missing_ok=True)

@@ -10,11 +10,17 @@ from collections.abc import Sequence
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError, TelegramRetryAfter
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+)
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
     CallbackQuery,
+    FSInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
@@ -27,7 +33,7 @@ from aiogram.methods.base import Response
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from bot.channels.base import Channel, RetryLater, Unreachable
+from bot.channels.base import Channel, RetryLater, Unreachable, discard
 from bot.config import TelegramSettings
 from bot.context import ChannelInfo
 from bot.core import Core
@@ -35,7 +41,7 @@ from bot.events import Event, EventKind, SharedContact, UserRef
 from bot.handlers.menu import MENU_COMMANDS
 from bot.keys import derive
 from bot.lru import LruCache
-from bot.replies import AskContact, Keyboard, Picture, Reply, Text
+from bot.replies import AskContact, Document, Keyboard, Picture, Reply, Text
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +94,7 @@ class TelegramChannel(Channel):
         self.dispatcher.include_router(self._router())
         self.username = ""
         self._photo_ids: LruCache[str, str] = LruCache(4096)  # picture cache key → file id
+        self._keyed: LruCache[tuple[str, str], int] = LruCache(4096)  # (chat, reply key) → message id
         # aiogram parses each answer as Response[<type>], a pydantic generic class cached only
         # weakly: under garbage-collection pressure it was rebuilt (~9 ms) again and again
         # (bench/inbound.py). Holding the ones this adapter uses keeps the cache warm.
@@ -197,8 +204,29 @@ class TelegramChannel(Channel):
             raise Unreachable(exc.message) from exc
 
     async def send_text(self, recipient: str, reply: Text) -> None:
-        await self.bot.send_message(int(recipient), reply.text,
-                                    reply_markup=inline_keyboard(reply.buttons))
+        markup = inline_keyboard(reply.buttons)
+        keyed = (recipient, reply.key) if reply.key else None
+        message_id = self._keyed.get(keyed) if keyed else None
+        if message_id is not None:
+            try:  # the same key: edit the message sent before (a progress line)
+                await self.bot.edit_message_text(text=reply.text, chat_id=int(recipient),
+                                                 message_id=message_id, reply_markup=markup)
+                return
+            except TelegramBadRequest as error:
+                if "not modified" in error.message:
+                    return
+                log.info("telegram: can't edit message %s in %s (%s); sending anew",
+                         message_id, recipient, error.message)
+        sent = await self.bot.send_message(int(recipient), reply.text, reply_markup=markup)
+        if keyed:
+            self._keyed.put(keyed, sent.message_id)
+
+    async def send_document(self, recipient: str, reply: Document) -> None:
+        try:  # streamed from the disk by aiogram
+            await self.bot.send_document(int(recipient), FSInputFile(reply.path, filename=reply.filename),
+                                         caption=reply.caption or None)
+        finally:
+            discard(reply)
 
     async def send_picture(self, recipient: str, reply: Picture) -> None:
         cached = self._photo_ids.get(reply.cache_key) if reply.cache_key else None

@@ -12,8 +12,10 @@ import hmac
 import json
 import logging
 import secrets
+import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from string import Template
@@ -26,9 +28,21 @@ from bot.context import ChannelInfo
 from bot.core import Core
 from bot.events import Event, EventKind, UserRef
 from bot.keys import derive, keyed_hash
-from bot.replies import AskContact, Keyboard, Picture, Reply, Text
+from bot.replies import AskContact, Document, Keyboard, Picture, Reply, Text
 
 log = logging.getLogger(__name__)
+
+
+DOWNLOAD_SECONDS = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class _Download:
+    path: Path
+    filename: str
+    visitor: str
+    expires: float  # time.monotonic()
+    remove_after: bool
 
 
 class NotConnected(Exception):
@@ -82,6 +96,7 @@ class WebChannel(Channel):
         self.cookies = VisitorCookies(derive(core.services.secret, "web-visitor"))
         self.base_url = base_url.rstrip("/")
         self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
+        self._downloads: dict[str, _Download] = {}
         self._info = ChannelInfo(self.name, verified_contacts=False, deep_link=self.deep_link)
         self._page = Template((STATIC_DIR / "index.html").read_text(encoding="utf-8"))
 
@@ -94,6 +109,7 @@ class WebChannel(Channel):
     def install(self, app: web.Application) -> None:
         app.router.add_get("/", self.page)
         app.router.add_get("/web/ws", self.websocket)
+        app.router.add_get("/web/download/{token}", self.download)
         app.router.add_static("/web/static", STATIC_DIR)
 
     async def page(self, request: web.Request) -> web.StreamResponse:
@@ -179,7 +195,34 @@ class WebChannel(Channel):
 
     async def send_text(self, recipient: str, reply: Text) -> None:
         await self._push(recipient, {"type": "text", "text": reply.text,
-                                     "buttons": _buttons(reply.buttons)})
+                                     "buttons": _buttons(reply.buttons), "key": reply.key})
+
+    async def send_document(self, recipient: str, reply: Document) -> None:
+        """A download link for this visitor only, valid for an hour."""
+        self._forget_old_downloads()
+        token = secrets.token_urlsafe(24)
+        self._downloads[token] = _Download(Path(reply.path), reply.filename, recipient,
+                                           time.monotonic() + DOWNLOAD_SECONDS, reply.remove_after)
+        await self._push(recipient, {"type": "document", "url": f"/web/download/{token}",
+                                     "filename": reply.filename, "caption": reply.caption})
+
+    async def download(self, request: web.Request) -> web.StreamResponse:
+        item = self._downloads.get(request.match_info["token"])
+        visitor = self.cookies.visitor(request.cookies.get(COOKIE, ""))
+        if item is None or item.expires < time.monotonic() or visitor != item.visitor \
+                or not item.path.exists():
+            raise web.HTTPNotFound(text="this download link is not valid (any more)")
+        return web.FileResponse(item.path, headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(item.filename)}",
+            "Cache-Control": "no-store"})
+
+    def _forget_old_downloads(self) -> None:
+        now = time.monotonic()
+        for token, item in list(self._downloads.items()):
+            if item.expires < now:
+                del self._downloads[token]
+                if item.remove_after:
+                    item.path.unlink(missing_ok=True)
 
     async def send_picture(self, recipient: str, reply: Picture) -> None:
         image = "data:image/png;base64," + base64.b64encode(reply.image).decode()

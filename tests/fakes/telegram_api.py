@@ -155,7 +155,8 @@ class FakeBotAPI:
         self._base_url: str | None = None
         self._handlers: dict[str, Handler] = {
             "getme": self._get_me, "sendmessage": self._send_message,
-            "sendphoto": self._send_photo, "editmessagetext": self._edit_message,
+            "sendphoto": self._send_photo, "senddocument": self._send_document,
+            "editmessagetext": self._edit_message,
             "editmessagereplymarkup": self._edit_message, "deletemessage": self._true,
             "answercallbackquery": self._true, "setmycommands": self._true,
             "deletewebhook": self._set_webhook, "setwebhook": self._set_webhook,
@@ -353,6 +354,15 @@ class FakeBotAPI:
                   "width": 800, "height": 800}]
         return self._message(params, photo=sizes, caption=params.get("caption"),
                              caption_entities=params.get("caption_entities"))
+
+    async def _send_document(self, params: dict[str, Any]) -> dict[str, Any]:
+        document = params.get("document")
+        if not isinstance(document, UploadedFile):
+            raise ApiError(400, "Bad Request: there is no document in the request")
+        file_id = self.add_file(document.data, f"documents/{document.filename}")
+        return self._message(params, caption=params.get("caption"), document={
+            "file_id": file_id, "file_unique_id": f"u-{file_id}",
+            "file_name": document.filename, "file_size": len(document.data)})
 
     async def _edit_message(self, params: dict[str, Any]) -> dict[str, Any] | bool:
         if params.get("inline_message_id"):

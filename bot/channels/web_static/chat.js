@@ -93,10 +93,37 @@
     input.placeholder = input.dataset.placeholder;
   }
 
-  function render(reply) {
-    if (!reply || !["text", "picture", "ask_contact"].includes(reply.type)) return;
+  // A text with a key replaces the bubble that had the same key (a progress line).
+  function bubbleFor(reply) {
+    const key = typeof reply.key === "string" ? reply.key : "";
+    if (key) {
+      for (const old of log.querySelectorAll("li[data-key]")) {
+        if (old.dataset.key === key) {
+          old.replaceChildren();
+          return old;
+        }
+      }
+    }
     const item = bubble("bot");
-    if (reply.type === "picture") {
+    if (key) item.dataset.key = key;
+    return item;
+  }
+
+  function render(reply) {
+    if (!reply || !["text", "picture", "ask_contact", "document"].includes(reply.type)) return;
+    const item = bubbleFor(reply);
+    if (reply.type === "document") {
+      // Only a download link of this server: /web/download/<token>.
+      if (typeof reply.url === "string" && reply.url.startsWith("/web/download/")) {
+        const link = document.createElement("a");
+        link.href = reply.url;
+        link.download = typeof reply.filename === "string" ? reply.filename : "";
+        link.textContent = "⬇ " + link.download;
+        link.dataset.testid = "document";
+        item.appendChild(link);
+      }
+      addText(item, reply.caption);
+    } else if (reply.type === "picture") {
       // The server sends the card's QR code inline; nothing else may be loaded from here.
       if (typeof reply.image === "string" && reply.image.startsWith("data:image/png;base64,")) {
         const img = document.createElement("img");
