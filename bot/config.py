@@ -253,6 +253,26 @@ class TriggersSettings(Section):
         return self
 
 
+class ConsoleSettings(Section):
+    """The owner's console: how its figures are counted."""
+
+    customer_days: int = Field(default=90, ge=1)  # a customer counts while they bought within this
+    retention_spend: dict[str, float] = Field(default_factory=dict)  # "YYYY-MM" -> money spent
+    attribution_days: int = Field(default=14, ge=1)  # a purchase this soon after a broadcast counts
+
+    @field_validator("retention_spend")
+    @classmethod
+    def _months(cls, value: dict[str, float]) -> dict[str, float]:
+        for month, amount in value.items():
+            try:
+                datetime.strptime(month, "%Y-%m")
+            except ValueError:
+                raise ValueError(f"retention_spend keys are months, YYYY-MM (not {month!r})") from None
+            if amount < 0:
+                raise ValueError("retention_spend amounts are not negative")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LOYALTY_", env_nested_delimiter="__", extra="forbid"
@@ -268,6 +288,7 @@ class Settings(BaseSettings):
     locale: LocaleSettings = Field(default_factory=LocaleSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     triggers: TriggersSettings = Field(default_factory=TriggersSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @classmethod
     def settings_customise_sources(
