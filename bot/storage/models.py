@@ -387,3 +387,20 @@ class TriggerSend(Base):
         UniqueConstraint("customer_id", "trigger", "episode"),
         Index("ix_trigger_sends_trigger_created", "trigger", "created_at"),
     )
+
+
+class AuditEntry(Base):
+    """Something an admin did that must be answerable later: who, when, what, to whom
+    (an export of personal data, points added or taken by hand, a settings change)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    actor_identity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("identities.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(32))  # export, points, birthday, settings, ...
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    details: Mapped[dict] = mapped_column(JSON, default=dict)  # type: ignore[type-arg]
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_audit_log_created", "created_at"),)
