@@ -11,6 +11,7 @@ class EventKind(Enum):
     COMMAND = "command"  # "/start ref_abc" → command="start", payload="ref_abc"
     BUTTON = "button"  # a pressed button's payload
     CONTACT = "contact"  # a contact shared with the messenger's own button
+    PHOTO = "photo"  # a picture (``image``), its caption in ``text``; only flows that take one use it
     UNSUPPORTED = "unsupported"  # sticker, voice, location, ...
 
 
@@ -39,6 +40,7 @@ class Event:
     payload: str | None = None
     contact: SharedContact | None = None
     event_id: str | None = None  # the platform's id, for handling redeliveries once
+    image: bytes | None = None  # a PHOTO's bytes (JPEG from Telegram)
 
     @classmethod
     def from_text(cls, user: UserRef, text: str, event_id: str | None = None) -> Event:

@@ -64,13 +64,14 @@ class Ledger:
         hold: timedelta = timedelta(0),
         purchase_id: int | None = None,
         actor: int | None = None,
+        kind: str = "earn",
     ) -> PointOperation:
         """Add a lot of ``points`` that burns after ``lifetime`` (spendable after ``hold``)."""
         if points <= 0:
             raise ValueError("points to earn must be positive")
         now = self.clock.now()
         operation = await self.uow.lots.add_operation(
-            PointOperation(customer_id=customer_id, kind="earn", reason=reason, amount=points,
+            PointOperation(customer_id=customer_id, kind=kind, reason=reason, amount=points,
                            reference=reference, note=note, purchase_id=purchase_id,
                            actor_identity_id=actor, created_at=now)
         )
@@ -110,6 +111,7 @@ class Ledger:
         note: str | None = None,
         purchase_id: int | None = None,
         actor: int | None = None,
+        kind: str = "spend",
     ) -> PointOperation:
         """Take ``points`` from the lots that expire first; all or nothing."""
         if points <= 0:
@@ -121,12 +123,34 @@ class Ledger:
         if points > available:
             raise InsufficientPoints(points, available)
         operation = await self.uow.lots.add_operation(
-            PointOperation(customer_id=customer_id, kind="spend", reason=reason, amount=-points,
+            PointOperation(customer_id=customer_id, kind=kind, reason=reason, amount=-points,
                            reference=reference, note=note, purchase_id=purchase_id,
                            actor_identity_id=actor, created_at=now)
         )
         await self._take(operation, lots, points)
         return operation
+
+    async def adjust(
+        self,
+        customer_id: int,
+        points: int,
+        *,
+        note: str,
+        actor: int | None,
+        lifetime: timedelta,
+        reason: str = "manual",
+        reference: str | None = None,
+    ) -> PointOperation:
+        """A change made by hand (an admin's), kind "adjust": ``points`` > 0 adds a lot that
+        burns after ``lifetime``; ``points`` < 0 takes them from the spendable lots that
+        expire first, all or nothing (``InsufficientPoints``)."""
+        if points > 0:
+            return await self.earn(customer_id, points, reason, lifetime, reference=reference,
+                                   note=note, actor=actor, kind="adjust")
+        if points < 0:
+            return await self.spend(customer_id, -points, reason, reference=reference, note=note,
+                                    actor=actor, kind="adjust")
+        raise ValueError("an adjustment of zero points")
 
     async def take_back(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from bot.config import Settings
 from bot.core import Core
 from bot.context import ChannelInfo
 from bot.events import Event, EventKind, SharedContact, UserRef
@@ -13,6 +14,15 @@ from bot.replies import AskContact, Picture, Reply, Text
 
 def channel_info(name: str, verified_contacts: bool) -> ChannelInfo:
     return ChannelInfo(name, verified_contacts, deep_link=lambda p: f"https://{name}.test/?start={p}")
+
+
+OWNER = "1"  # telegram:1, the shop's admin in owner_settings
+
+
+def owner_settings(db_url: str, **sections: object) -> Settings:
+    """The test shop (as the ``settings`` fixture) with telegram:1 as its admin."""
+    return Settings(database={"url": db_url}, card={"secret": "test-signing-key-0123456789"},
+                    shop={"name": "Coffee Point"}, admins=[f"telegram:{OWNER}"], **sections)  # type: ignore[arg-type]
 
 
 TELEGRAM_LIKE = channel_info("telegram", verified_contacts=True)

@@ -122,8 +122,24 @@ class TelegramChannel(Channel):
 
     async def _on_message(self, message: Message, event_update: Update) -> None:
         event = message_event(message, event_update.update_id)
+        if message.photo:
+            event = await self._photo_event(message, event)
         replies = await self.core.handle(event, self._info)
         await self._deliver(message.chat.id, replies, after_contact=event.kind is EventKind.CONTACT)
+
+    async def _photo_event(self, message: Message, event: Event) -> Event:
+        """A photo: its largest size downloaded into memory, the caption as the text; when
+        the download fails, the unsupported-input event it was before."""
+        largest = max(message.photo or [], key=lambda size: size.width * size.height)
+        try:
+            data = await self.bot.download(largest.file_id)
+        except (TelegramAPIError, OSError) as exc:
+            log.warning("could not download a telegram photo from %s: %s", message.chat.id, exc)
+            return event
+        if data is None:
+            return event
+        return Event(event.user, EventKind.PHOTO, text=message.caption or "",
+                     image=data.getvalue(), event_id=event.event_id)
 
     async def _on_callback(self, callback: CallbackQuery, event_update: Update) -> None:
         event = Event(user_ref(callback.from_user), EventKind.BUTTON, payload=callback.data,
@@ -230,7 +246,8 @@ class TelegramChannel(Channel):
 
     async def send_picture(self, recipient: str, reply: Picture) -> None:
         cached = self._photo_ids.get(reply.cache_key) if reply.cache_key else None
-        photo = cached or BufferedInputFile(reply.image, filename="card.png")
+        name = "picture.jpg" if reply.image.startswith(b"\xff\xd8") else "picture.png"
+        photo = cached or BufferedInputFile(reply.image, filename=name)
         sent = await self.bot.send_photo(int(recipient), photo, caption=reply.caption,
                                          reply_markup=inline_keyboard(reply.buttons))
         if reply.cache_key and sent.photo:

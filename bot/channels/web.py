@@ -225,7 +225,8 @@ class WebChannel(Channel):
                     item.path.unlink(missing_ok=True)
 
     async def send_picture(self, recipient: str, reply: Picture) -> None:
-        image = "data:image/png;base64," + base64.b64encode(reply.image).decode()
+        kind = "jpeg" if reply.image.startswith(b"\xff\xd8") else "png"  # a photo, or our PNGs
+        image = f"data:image/{kind};base64," + base64.b64encode(reply.image).decode()
         await self._push(recipient, {"type": "picture", "image": image, "caption": reply.caption,
                                      "buttons": _buttons(reply.buttons)})
 

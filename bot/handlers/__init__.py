@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from bot.handlers import (
     balance,
+    broadcast,
     card,
     checkout,
     checkout_confirm,
     checkout_draft,
     checkout_points,
     checkout_reward,
+    console_segments,
+    console_stats,
+    customers,
     desk,
+    export,
     fallback,
     feedback,
     menu,
@@ -33,8 +38,9 @@ from bot.routing import Router
 # need not be a customer; anyone else is refused there), sign-up comes before everything
 # else, and unsupported input is answered once someone is a member.
 MODULES = (staff, card, desk, checkout, checkout_draft, checkout_points, checkout_confirm,
-           checkout_reward, refund, team, reports, signup, fallback, menu, balance, status, rules,
-           settings, rewards, referral, feedback, profile)
+           checkout_reward, refund, team, reports, broadcast, customers, export, console_segments,
+           console_stats, signup, fallback, menu, balance, status, rules, settings, rewards,
+           referral, feedback, profile)
 
 
 def build_router() -> Router:

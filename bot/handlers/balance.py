@@ -24,6 +24,7 @@ REASONS = {
     "referral": N_("referral bonus"),
     "reward": N_("reward"),
     "adjustment": N_("adjustment"),
+    "manual": N_("adjustment"),  # points added or taken by an admin
     "expiry": N_("expired"),
     "import": N_("opening balance"),
 }

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.broadcasts import advance as advance_broadcasts
 from bot.core import Core
 from bot.scheduler.housekeeping import expire_points, forget_old_event_ids
 from bot.triggers import scheduled_pass, scheduled_review_requests
 
 CATCH_UP_DELAY = timedelta(seconds=30)  # let the channels connect first
+BROADCAST_SECONDS = 5
+
+
+def _not_routine_broadcast_runs(record: logging.LogRecord) -> bool:
+    """APScheduler logs every run at INFO; the broadcast job's runs every few seconds would
+    bury the log (its failures are still logged, by the job and as warnings)."""
+    job = record.args[0] if isinstance(record.args, tuple) and record.args else None
+    return record.levelno >= logging.WARNING or getattr(job, "id", None) != "broadcasts"
 
 
 def build_scheduler(core: Core) -> AsyncIOScheduler:
@@ -24,6 +34,12 @@ def build_scheduler(core: Core) -> AsyncIOScheduler:
                       id="trigger-pass", coalesce=True, max_instances=1)
     scheduler.add_job(scheduled_review_requests, "cron", minute=35, args=[core],
                       id="review-requests", coalesce=True, max_instances=1)
+    # broadcasts: write a fresh (or interrupted) one into the outbox, update its progress line
+    executor_log = logging.getLogger("apscheduler.executors.default")
+    if _not_routine_broadcast_runs not in executor_log.filters:
+        executor_log.addFilter(_not_routine_broadcast_runs)
+    scheduler.add_job(advance_broadcasts, "interval", seconds=BROADCAST_SECONDS, args=[core],
+                      id="broadcasts", coalesce=True, max_instances=1)
     now = core.services.clock.now().astimezone(core.services.timezone)
     if now.time() > run_at:
         # Started after today's pass time: today's pass may have been missed while the app

@@ -125,7 +125,7 @@
       addText(item, reply.caption);
     } else if (reply.type === "picture") {
       // The server sends the card's QR code inline; nothing else may be loaded from here.
-      if (typeof reply.image === "string" && reply.image.startsWith("data:image/png;base64,")) {
+      if (typeof reply.image === "string" && /^data:image\/(png|jpeg);base64,/.test(reply.image)) {
         const img = document.createElement("img");
         img.alt = "QR";
         img.dataset.testid = "picture";

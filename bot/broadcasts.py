@@ -1,0 +1,365 @@
+"""Broadcasts: the owner's message (text, optional picture and link button) to a segment.
+
+A broadcast is a ``draft`` while the owner composes it, then ``sending`` from the explicit
+confirmation (a conditional update: a second tap finds it no longer a draft), then ``done``
+or ``cancelled``. Its recipients are written to the outbox by ``advance`` (a scheduler job
+every few seconds), in batches of ``SEND_BATCH`` customers per transaction: each recipient
+gets one ``broadcast_recipients`` row, unique per (broadcast, customer), committed together
+with their outbox message. So an enqueue cut short by a crash keeps whole batches, and the
+next run selects only the members who have no row yet: nobody gets the message twice, and
+the outbox sender resumes delivery on its own.
+
+Each message is due at its turn at the platform's rate (``outbox.telegram_per_second``),
+never inside the quiet hours, so whatever else is queued meanwhile (a purchase notice, the
+owner's progress line) goes out between them rather than behind the whole broadcast.
+
+Recipients are the segment's members (``bot.segments.members`` as of the confirmation) who
+consented, are reachable in a channel and did not opt out of offers and news
+(``notify_promotions``), as of the moment each batch is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import ColumnElement, and_, exists, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot import segments
+from bot.config import Settings
+from bot.core import Core
+from bot.i18n import Translator
+from bot.notify import Notification
+from bot.replies import Button, Picture, Reply, Text, keyboard
+from bot.storage.models import (
+    Broadcast,
+    BroadcastRecipient,
+    Customer,
+    Identity,
+    OutboxMessage,
+    Purchase,
+)
+from bot.storage.uow import UnitOfWork
+from bot.triggers import quiet_until
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 1000  # characters; a picture's caption on Telegram takes up to 1024
+MAX_LABEL = 64
+MAX_URL = 512
+SEND_BATCH = 2000  # recipients written to the outbox per transaction
+SLOT_SECONDS = 5  # messages of this many seconds at the platform's rate share one due time
+PROGRESS_EVERY = timedelta(seconds=15)  # the progress line changes at most this often
+WAITING = ("pending", "sending")
+FAILED = ("failed", "blocked")
+
+
+# --- who gets it ------------------------------------------------------------------------
+
+def reachable_member(at: datetime, channels: Iterable[str] | None = None) -> ColumnElement[bool]:
+    """Registered by ``at``, consented, takes offers and news, reachable in a channel (one
+    of ``channels`` when given: those the app can deliver through)."""
+    reachable = exists().where(Identity.customer_id == Customer.id, Identity.reachable.is_(True))
+    if channels is not None:
+        reachable = reachable.where(Identity.channel.in_(list(channels)))
+    return and_(Customer.registered_at.is_not(None), Customer.registered_at <= at,
+                Customer.consent_at.is_not(None), Customer.notify_promotions.is_(True), reachable)
+
+
+async def audience(uow: UnitOfWork, code: str, at: datetime, settings: Settings,
+                   channels: Iterable[str] | None = None) -> int:
+    """How many of segment ``code`` would get a broadcast now (KeyError: no such segment)."""
+    members = await segments.members(uow, code, at, settings)
+    return (await uow.session.execute(
+        select(func.count()).select_from(Customer)
+        .where(Customer.id.in_(members), reachable_member(at, channels)))).scalar_one()
+
+
+def sending_minutes(count: int, settings: Settings) -> int:
+    """Whole minutes it takes to send ``count`` messages at the platform's limit."""
+    return max(1, math.ceil(count / settings.outbox.telegram_per_second / 60)) if count else 0
+
+
+def valid_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return (parts.scheme in ("http", "https") and bool(parts.hostname) and len(url) <= MAX_URL
+            and not any(ch.isspace() for ch in url))
+
+
+def parse_button(typed: str) -> tuple[str, str] | None:
+    """«Label https://…» → (label, url); None when it is not that."""
+    label, _, url = typed.strip().rpartition(" ")
+    label = label.strip()
+    if not label or len(label) > MAX_LABEL or not valid_url(url):
+        return None
+    return label, url
+
+
+def message(broadcast: Broadcast) -> list[Reply]:
+    """The broadcast as a customer sees it (the owner's words, in no particular language)."""
+    buttons = keyboard([Button(broadcast.button_label, url=broadcast.button_url)]
+                       if broadcast.button_label and broadcast.button_url else [])
+    if broadcast.image:
+        return [Picture(broadcast.image, broadcast.text, buttons,
+                        cache_key=f"broadcast:{broadcast.id}")]
+    return [Text(broadcast.text, buttons)]
+
+
+# --- start, enqueue, stop -----------------------------------------------------------------
+
+async def locked(uow: UnitOfWork, broadcast_id: int) -> Broadcast | None:
+    """The broadcast, its row locked until the end of the transaction on PostgreSQL (SQLite
+    serializes writers anyway): a stop and a batch being written never interleave."""
+    stmt = select(Broadcast).where(Broadcast.id == broadcast_id)
+    if uow.session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return (await uow.session.execute(stmt)).scalar_one_or_none()
+
+
+async def start(uow: UnitOfWork, broadcast_id: int, count: int, now: datetime) -> bool:
+    """The owner confirmed: draft → sending, once (a second tap changes nothing)."""
+    result = await uow.session.execute(
+        update(Broadcast).where(Broadcast.id == broadcast_id, Broadcast.status == "draft",
+                                Broadcast.segment.is_not(None))
+        .values(status="sending", confirmed_at=now, audience=count,  # the first progress line:
+                reported={"figures": {"sent": 0, "failed": 0, "left": count}, "at": now.isoformat()})
+        .execution_options(synchronize_session=False))
+    return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
+
+
+async def enqueue(core: Core, broadcast_id: int) -> int:
+    """Write the recipients who have no copy yet into the outbox, batch by batch, each its
+    own transaction; returns how many were written. Stops when the broadcast is no longer
+    sending, and marks it fully enqueued when nobody is left."""
+    written, after, position = 0, 0, 0
+    services = core.services
+    while True:
+        now = services.clock.now()
+        try:
+            async with core.unit_of_work() as uow:
+                broadcast = await locked(uow, broadcast_id)
+                if (broadcast is None or broadcast.status != "sending"
+                        or broadcast.enqueued_at is not None or broadcast.segment is None):
+                    return written
+                at = broadcast.confirmed_at or now
+                try:
+                    members = await segments.members(uow, broadcast.segment, at, services.settings)
+                except KeyError:  # the segment is gone (a source renamed): nobody more
+                    members = select(Customer.id).where(Customer.id.is_(None))
+                copy = exists().where(BroadcastRecipient.broadcast_id == broadcast_id,
+                                      BroadcastRecipient.customer_id == Customer.id)
+                ids = list((await uow.session.execute(
+                    select(Customer.id)
+                    .where(Customer.id > after, Customer.id.in_(members),
+                           reachable_member(now, core.notifier.channels), ~copy)
+                    .order_by(Customer.id).limit(SEND_BATCH))).scalars())
+                if not ids:
+                    broadcast.enqueued_at = now
+                    await uow.commit()
+                    return written
+                await _write(core, uow, broadcast, ids, now, position)
+                await uow.commit()
+                uow.session.expunge_all()
+        except IntegrityError:
+            # another instance wrote some of these copies first; this batch was rolled back
+            # whole, and the next run goes on with whoever is still without one
+            log.info("broadcast %d: a batch raced another enqueue; continuing later", broadcast_id)
+            return written
+        written += len(ids)
+        position += len(ids)
+        after = ids[-1]
+        core.notifier.on_enqueued()
+
+
+async def _write(core: Core, uow: UnitOfWork, broadcast: Broadcast, ids: Sequence[int],
+                 now: datetime, position: int) -> None:
+    """One batch: the messages (due at their turn at the platform's rate) and the rows."""
+    services = core.services
+    replies = message(broadcast)
+
+    def render(t: Translator) -> list[Reply]:
+        return list(replies)
+
+    slot = max(1, int(services.settings.outbox.telegram_per_second * SLOT_SECONDS))
+    rows: list[OutboxMessage | None] = []
+    start = 0
+    while start < len(ids):
+        number = (position + start) // slot  # the run's n-th slot of SLOT_SECONDS
+        end = (number + 1) * slot - position
+        due = quiet_until(now + timedelta(seconds=number * SLOT_SECONDS),
+                          services.settings.triggers, services.timezone)
+        rows += await core.notifier.enqueue_many(
+            uow, [Notification(render, customer_id=c, category="marketing")
+                  for c in ids[start:end]], now, not_before=due)
+        start = end
+    uow.session.add_all([
+        BroadcastRecipient(broadcast_id=broadcast.id, customer_id=customer_id,
+                           outbox_message_id=row.id if row is not None else None, created_at=now)
+        for customer_id, row in zip(ids, rows, strict=True)])
+    await uow.session.flush()
+
+
+async def cancel(uow: UnitOfWork, broadcast_id: int, now: datetime) -> int | None:
+    """Stop: the broadcast is cancelled and its messages still waiting in the outbox are
+    marked ``cancelled`` (those already handed to the platform go). Returns how many
+    customers will not get it, or None when it was no longer a draft or sending."""
+    broadcast = await locked(uow, broadcast_id)
+    if broadcast is None or broadcast.status not in ("draft", "sending"):
+        return None
+    was = broadcast.status
+    broadcast.status, broadcast.finished_at = "cancelled", now
+    if was == "draft":
+        return 0
+    mine = select(BroadcastRecipient.outbox_message_id).where(
+        BroadcastRecipient.broadcast_id == broadcast_id,
+        BroadcastRecipient.outbox_message_id.is_not(None))
+    result = await uow.session.execute(
+        update(OutboxMessage).where(OutboxMessage.id.in_(mine), OutboxMessage.status == "pending")
+        .values(status="cancelled").execution_options(synchronize_session=False))
+    stopped = result.rowcount or 0  # type: ignore[attr-defined]
+    if broadcast.enqueued_at is None:  # and those never written
+        recorded = (await uow.session.execute(select(func.count()).where(
+            BroadcastRecipient.broadcast_id == broadcast_id))).scalar_one()
+        stopped += max(0, broadcast.audience - recorded)
+    return stopped
+
+
+# --- progress and the report ----------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    audience: int  # counted at the confirmation
+    recorded: int  # recipients written so far
+    sent: int
+    failed: int  # failed, blocked, or unreachable when written
+    waiting: int  # in the outbox, not sent yet
+    cancelled: int
+    enqueued: bool  # every recipient written
+
+    @property
+    def left(self) -> int:
+        unwritten = 0 if self.enqueued else max(0, self.audience - self.recorded)
+        return self.waiting + unwritten
+
+    def figures(self) -> dict[str, int]:
+        return {"sent": self.sent, "failed": self.failed, "left": self.left}
+
+
+async def progress(uow: UnitOfWork, broadcast: Broadcast) -> Progress:
+    rows = (await uow.session.execute(
+        select(OutboxMessage.status, func.count())
+        .select_from(BroadcastRecipient)
+        .outerjoin(OutboxMessage, OutboxMessage.id == BroadcastRecipient.outbox_message_id)
+        .where(BroadcastRecipient.broadcast_id == broadcast.id)
+        .group_by(OutboxMessage.status))).all()
+    by: dict[str | None, int] = {status: n for status, n in rows}
+    return Progress(
+        audience=broadcast.audience, recorded=sum(by.values()), sent=by.get("sent", 0),
+        failed=sum(by.get(s, 0) for s in FAILED) + by.get(None, 0),
+        waiting=sum(by.get(s, 0) for s in WAITING), cancelled=by.get("cancelled", 0),
+        enqueued=broadcast.enqueued_at is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    progress: Progress
+    buyers: int  # recipients who bought within the window
+    purchases: int
+    revenue: int  # minor units, net of refunds
+    window_end: datetime
+
+
+async def report(uow: UnitOfWork, broadcast: Broadcast, settings: Settings) -> Report:
+    """Delivery, then purchases by the customers it reached within
+    ``console.attribution_days`` after the send (receipts not refunded in full; revenue net
+    of refunds)."""
+    sent_at = broadcast.confirmed_at or broadcast.created_at
+    end = sent_at + timedelta(days=settings.console.attribution_days)
+    reached = (select(BroadcastRecipient.customer_id)
+               .join(OutboxMessage, OutboxMessage.id == BroadcastRecipient.outbox_message_id)
+               .where(BroadcastRecipient.broadcast_id == broadcast.id,
+                      OutboxMessage.status == "sent"))
+    buyers, purchases, revenue = (await uow.session.execute(
+        select(func.count(func.distinct(Purchase.customer_id)), func.count(),
+               func.coalesce(func.sum(Purchase.amount - Purchase.refunded_amount), 0))
+        .where(Purchase.customer_id.in_(reached), Purchase.occurred_at >= sent_at,
+               Purchase.occurred_at < end, Purchase.amount > Purchase.refunded_amount))).one()
+    return Report(await progress(uow, broadcast), int(buyers), int(purchases), int(revenue), end)
+
+
+# --- the admin's progress line ----------------------------------------------------------------
+
+def progress_key(broadcast_id: int) -> str:
+    return f"broadcast:{broadcast_id}"
+
+
+def progress_text(t: Translator, broadcast_id: int, done: Progress) -> str:
+    return t.gettext("Broadcast #{id}: sent {sent}, failed {failed}, left {left}.").format(
+        id=broadcast_id, **{k: t.number(v) for k, v in done.figures().items()})
+
+
+def final_text(t: Translator, broadcast_id: int, done: Progress) -> str:
+    return t.gettext("Broadcast #{id} is finished: delivered {sent}, blocked or failed "
+                     "{failed}.").format(id=broadcast_id, sent=t.number(done.sent),
+                                         failed=t.number(done.failed))
+
+
+def progress_notice(broadcast: Broadcast, done: Progress, final: bool) -> Notification:
+    """The progress line (a keyed Text: it replaces the previous one) for the author."""
+    broadcast_id = broadcast.id
+
+    def render(t: Translator) -> list[Reply]:
+        if final:
+            return [Text(final_text(t, broadcast_id, done), keyboard(
+                [Button(t.gettext("📊 Report"), f"bc.report:{broadcast_id}")]),
+                key=progress_key(broadcast_id))]
+        return [Text(progress_text(t, broadcast_id, done), keyboard(
+            [Button(t.gettext("⏹ Stop"), f"bc.stop:{broadcast_id}")]),
+            key=progress_key(broadcast_id))]
+
+    author = broadcast.author_identity_id
+    return Notification(render, identity_id=author, admins=author is None)
+
+
+async def _update_progress(core: Core, broadcast_id: int) -> None:
+    """Tell the author how it goes when the figures changed (at most every
+    ``PROGRESS_EVERY``), and finish the broadcast once nothing is left to send."""
+    now = core.services.clock.now()
+    async with core.unit_of_work() as uow:
+        broadcast = await locked(uow, broadcast_id)
+        if broadcast is None or broadcast.status != "sending":
+            return
+        done = await progress(uow, broadcast)
+        final = done.enqueued and done.waiting == 0
+        reported: dict[str, Any] = dict(broadcast.reported or {})
+        if final:
+            broadcast.status, broadcast.finished_at = "done", now
+        elif reported.get("figures") == done.figures() or (
+                "at" in reported and now - datetime.fromisoformat(reported["at"]) < PROGRESS_EVERY):
+            return
+        broadcast.reported = {"figures": done.figures(), "at": now.isoformat()}
+        queued = await core.notifier.enqueue(uow, [progress_notice(broadcast, done, final)], now)
+        await uow.commit()
+    if queued:
+        core.notifier.on_enqueued()
+
+
+async def advance(core: Core) -> None:
+    """The scheduler's job: write what is left of every broadcast being sent (a fresh
+    confirmation, or one a restart interrupted), then update its progress line."""
+    async with core.unit_of_work() as uow:
+        sending = list((await uow.session.execute(
+            select(Broadcast.id).where(Broadcast.status == "sending").order_by(Broadcast.id)
+        )).scalars())
+    for broadcast_id in sending:
+        try:
+            await enqueue(core, broadcast_id)
+            await _update_progress(core, broadcast_id)
+        except Exception:  # one broadcast's trouble must not stop the others; retried next run
+            log.exception("broadcast %d: could not advance", broadcast_id)

@@ -1,0 +1,207 @@
+"""Exports for the owner: customers, and point operations, as CSV or Excel files.
+
+Rows are streamed from the database in batches straight into the file, so a large table is
+never held in memory. What the files look like:
+
+* CSV: UTF-8 with a byte-order mark (Excel then reads Cyrillic right) and ``;`` between
+  fields (what Excel expects in Russian and most European locales, where ``,`` is the decimal
+  comma); money with the reader's decimal separator; dates as ``YYYY-MM-DD HH:MM`` in the
+  shop's time zone.
+* Excel: one sheet, written with openpyxl's write-only workbook; numbers and dates as real
+  numbers and dates (shop time).
+* "Operations" are point operations (earned, spent, expired, adjusted by hand), one row
+  each, with the customer's card number; kind and reason are the stored codes (stable to
+  filter on). Purchases are not in it.
+* Text a person typed (a name, a note) that would start a formula is neutralized: a CSV
+  field gets a leading apostrophe, an Excel cell is stored as plain text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from decimal import Decimal
+from typing import Any
+
+from babel.numbers import get_decimal_symbol
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import ProgramSettings
+from bot.i18n import N_, Translator
+from bot.money import MINOR_PER_UNIT
+from bot.storage.models import Customer, PointLot, PointOperation
+from bot.tiers import current_tier, tier_label
+
+BATCH = 1000  # rows fetched at a time
+CENTS = Decimal("0.01")
+CSV_DELIMITER = ";"
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+TABLES = ("customers", "operations")
+FORMATS = ("csv", "xlsx")
+TITLES = {"customers": N_("Customers"), "operations": N_("Point operations")}
+Row = Sequence[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Typed:
+    """A value a person typed: neutralized if it would start a formula."""
+
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    headers: tuple[str, ...]  # msgids, translated when written
+    query: Callable[[datetime], Select[Any]]
+    row: Callable[[Any, Translator, ProgramSettings, tzinfo], Row]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFile:
+    path: str
+    filename: str
+    rows: int
+
+
+def _local(moment: datetime | None, tz: tzinfo) -> datetime | None:
+    """Shop time without the zone (Excel has no time zones)."""
+    return moment.astimezone(tz).replace(tzinfo=None, microsecond=0) if moment else None
+
+
+def _birthday(day: int | None, month: int | None, year: int | None) -> str:
+    if day is None or month is None:
+        return ""
+    return f"{day:02d}.{month:02d}" + (f".{year}" if year else "")
+
+
+def _customers_query(now: datetime) -> Select[Any]:
+    balances = (select(PointLot.customer_id, func.sum(PointLot.remaining).label("points"))
+                .where(PointLot.remaining > 0, PointLot.expires_at > now,
+                       PointLot.available_at <= now)
+                .group_by(PointLot.customer_id).subquery())
+    return (select(Customer.card_number, Customer.name, Customer.phone, Customer.email,
+                   Customer.birth_day, Customer.birth_month, Customer.birth_year,
+                   Customer.purchase_count, Customer.total_spent, balances.c.points,
+                   Customer.registered_at, Customer.source)
+            .outerjoin(balances, balances.c.customer_id == Customer.id)
+            .order_by(Customer.id))
+
+
+def _customer_row(r: Any, t: Translator, program: ProgramSettings, tz: tzinfo) -> Row:
+    tier = current_tier(r.purchase_count, program, r.total_spent)
+    spent = (Decimal(r.total_spent) / MINOR_PER_UNIT).quantize(CENTS)
+    return (r.card_number, Typed(r.name or ""), r.phone or "", Typed(r.email or ""),
+            _birthday(r.birth_day, r.birth_month, r.birth_year), tier_label(tier, t.gettext),
+            int(r.points or 0), r.purchase_count, spent, _local(r.registered_at, tz),
+            Typed(r.source or ""))
+
+
+def _operations_query(now: datetime) -> Select[Any]:
+    return (select(PointOperation.created_at, Customer.card_number, PointOperation.kind,
+                   PointOperation.reason, PointOperation.amount, PointOperation.note)
+            .join(Customer, PointOperation.customer_id == Customer.id)
+            .order_by(PointOperation.id))
+
+
+def _operation_row(r: Any, t: Translator, program: ProgramSettings, tz: tzinfo) -> Row:
+    return (_local(r.created_at, tz), r.card_number, r.kind, r.reason, r.amount,
+            Typed(r.note or ""))
+
+
+SCHEMAS = {
+    "customers": Table(
+        (N_("Card number"), N_("Name"), N_("Phone"), N_("E-mail"), N_("Birthday"), N_("Tier"),
+         N_("Points available"), N_("Purchases"), N_("Total spent"), N_("Registered"),
+         N_("Source")),
+        _customers_query, _customer_row),
+    "operations": Table(
+        (N_("Date"), N_("Card number"), N_("Kind"), N_("Reason"), N_("Points"), N_("Note")),
+        _operations_query, _operation_row),
+}
+
+
+async def _rows(session: AsyncSession, table: Table, now: datetime, t: Translator,
+                program: ProgramSettings, tz: tzinfo) -> AsyncIterator[Row]:
+    result = await session.stream(table.query(now).execution_options(yield_per=BATCH))
+    async for batch in result.partitions():
+        for record in batch:
+            yield table.row(record, t, program, tz)
+
+
+def _csv_value(value: Any, decimal: str) -> Any:
+    match value:
+        case None:
+            return ""
+        case Typed(text):
+            return "'" + text if text.startswith(FORMULA_START) else text
+        case datetime():
+            return value.strftime("%Y-%m-%d %H:%M")
+        case Decimal():
+            return format(value, "f").replace(".", decimal)
+    return value
+
+
+async def write_csv(path: str, headers: Sequence[str], rows: AsyncIterator[Row],
+                    decimal: str) -> int:
+    count = 0
+    with open(path, "w", encoding="utf-8-sig", newline="") as fp:
+        writer = csv.writer(fp, delimiter=CSV_DELIMITER)
+        writer.writerow(headers)
+        async for row in rows:
+            writer.writerow([_csv_value(value, decimal) for value in row])
+            count += 1
+    return count
+
+
+async def write_xlsx(path: str, title: str, headers: Sequence[str],
+                     rows: AsyncIterator[Row]) -> int:
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title[:31])
+    sheet.append(list(headers))
+    count = 0
+
+    def cell(value: Any) -> Any:
+        if not isinstance(value, Typed):
+            return value
+        plain = WriteOnlyCell(sheet, value=value.value)
+        plain.data_type = "s"  # openpyxl would store "=…" as a formula
+        return plain
+
+    async for row in rows:
+        sheet.append([cell(value) for value in row])
+        count += 1
+    await asyncio.to_thread(workbook.save, path)  # zipping a large sheet takes a while
+    return count
+
+
+async def export(session: AsyncSession, table: str, fmt: str, *, now: datetime,
+                 t: Translator, program: ProgramSettings, tz: tzinfo,
+                 directory: str | None = None) -> ExportFile:
+    """Write ``table`` ("customers" or "operations") as ``fmt`` ("csv" or "xlsx") to a new
+    file in ``directory`` (the system's temporary one by default); the caller sends it and
+    removes it."""
+    schema = SCHEMAS[table]
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}")
+    fd, path = tempfile.mkstemp(prefix=f"loyalty-{table}-", suffix=f".{fmt}", dir=directory)
+    os.close(fd)
+    headers = [t.gettext(header) for header in schema.headers]
+    rows = _rows(session, schema, now, t, program, tz)
+    try:
+        if fmt == "csv":
+            count = await write_csv(path, headers, rows, get_decimal_symbol(t.babel_locale))
+        else:
+            count = await write_xlsx(path, t.gettext(TITLES[table]), headers, rows)
+    except BaseException:
+        os.unlink(path)
+        raise
+    filename = f"{table}-{_local(now, tz):%Y-%m-%d}.{fmt}"  # type: ignore[str-format]
+    return ExportFile(path, filename, count)

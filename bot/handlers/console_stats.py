@@ -1,0 +1,149 @@
+"""The owner's figures: /stats (the last 30 days), /stats 90 (days), /stats 2026-03 (a
+calendar month in the shop's time zone). Admins only. The text first, then two charts,
+rendered in a worker thread. What each figure means: bot/stats.py."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from babel.dates import format_date
+
+from bot import charts
+from bot.context import Context
+from bot.events import Event
+from bot.handlers.checkout import money
+from bot.handlers.desk import ADMIN, staff_only
+from bot.money import MINOR_PER_UNIT
+from bot.replies import Picture, Reply, Text
+from bot.routing import Router
+from bot.stats import Stats, gather, month_start
+
+router = Router()
+router.gate(staff_only(router, ADMIN))
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+MONTH = re.compile(r"(\d{4})-(\d{1,2})")
+LTV_COHORTS = 6  # cohorts listed in the text; the chart shows twelve
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    start: datetime
+    end: datetime  # exclusive; now at the latest
+    spend_end: datetime  # a month still running: its own end (its spend is for all of it)
+    days: int | None = None  # "the last N days", else a calendar month
+
+
+def period_of(typed: str, ctx: Context) -> Period | None:
+    """The period typed after /stats, or None when it is not one we understand."""
+    now = ctx.now
+    if not typed:
+        typed = str(DEFAULT_DAYS)
+    if typed.isdigit():
+        days = int(typed)
+        if not 1 <= days <= MAX_DAYS:
+            return None
+        return Period(now - timedelta(days=days), now, now, days)
+    match = MONTH.fullmatch(typed)
+    if match is None or not 1 <= int(match[2]) <= 12:
+        return None
+    tz = ctx.services.timezone
+    year, month = int(match[1]), int(match[2])
+    start, after = month_start(year, month, tz), month_start(year, month + 1, tz)
+    if start > now:
+        return None
+    return Period(start, min(after, now), after)
+
+
+def _title(ctx: Context, period: Period) -> str:
+    _ = ctx._
+    if period.days is not None:
+        last = ctx.local(period.end - timedelta(microseconds=1)).date()
+        return _("📊 The last {days} days ({since} – {until})").format(
+            days=period.days, since=ctx.t.date(ctx.local(period.start).date()),
+            until=ctx.t.date(last))
+    month = format_date(ctx.local(period.start).date(), "LLLL y", locale=ctx.t.babel_locale)
+    text = _("📊 Figures for {month}").format(month=month)
+    if period.end < period.spend_end:
+        text += " " + _("(so far)")
+    return text
+
+
+def text_of(ctx: Context, period: Period, stats: Stats) -> str:
+    _, t = ctx._, ctx.t
+    crr = stats.crr
+    lines = [
+        _title(ctx, period),
+        _("Members: {members}, new in the period: {new}").format(
+            members=t.number(stats.members), new=t.number(stats.new_members)),
+        _("Active: {active_30} bought within 30 days, {active_90} within 90 days").format(
+            active_30=t.number(stats.active_30), active_90=t.number(stats.active_90)),
+        _("Purchases: {purchases} for {revenue} (net of refunds), average check {check}").format(
+            purchases=t.number(stats.purchases), revenue=money(ctx, stats.revenue),
+            check=money(ctx, stats.average_check)),
+        _("Repeat purchases: {rate} of the {buyers} buyers have bought at least twice").format(
+            rate=t.percent(stats.repeat_rate), buyers=t.number(stats.buyers)),
+        _("Retention (CRR): {crr}; customers at the start {start}, at the end {end}, of them "
+          "new {new} (a customer bought within {days} days)").format(
+            crr=t.percent(crr) if crr is not None else "—",
+            start=t.number(stats.customers_at_start), end=t.number(stats.customers_at_end),
+            new=t.number(stats.new_customers), days=ctx.settings.console.customer_days),
+    ]
+    if stats.retention_spend and stats.crc is not None:
+        lines.append(_("Cost of retention (CRC): {crc} per buyer ({spend} spent on retention "
+                       "/ {buyers} buyers)").format(
+            crc=money(ctx, stats.crc), spend=money(ctx, stats.retention_spend),
+            buyers=t.number(stats.buyers)))
+    else:
+        lines.append(_("Cost of retention (CRC): no retention spend for these months "
+                       "(console.retention_spend in the config) or no buyers"))
+    lines.append(_("Lifetime value (LTV): {ltv} per member (net revenue to date)").format(
+        ltv=money(ctx, stats.ltv)))
+    joined = [cohort for cohort in stats.cohorts if cohort.members][-LTV_COHORTS:]
+    if joined:
+        lines.append(_("LTV by month of joining: {cohorts}").format(cohorts="; ".join(
+            _("{month} — {ltv} ({members})").format(
+                month=format_date(cohort.month, "LLL y", locale=t.babel_locale),
+                ltv=money(ctx, cohort.ltv), members=t.number(cohort.members))
+            for cohort in joined)))
+    points = stats.points
+    lines.append(_("Points: issued {issued}, spent {spent}, expired {expired}; outstanding "
+                   "now {outstanding} (a liability of {liability})").format(
+        issued=t.number(points.issued), spent=t.number(points.spent),
+        expired=t.number(points.expired), outstanding=t.number(points.outstanding),
+        liability=money(ctx, points.outstanding * MINOR_PER_UNIT)))
+    recipients, holdout, sent = stats.triggers
+    if sent or holdout.size:
+        lines.append(_("Triggers: sent {sent}, came back {came} of {size} ({conversion}), "
+                       "holdout {hold_conversion}; uplift {uplift} pp (details: /triggers)").format(
+            sent=t.number(sent), came=t.number(recipients.came_back),
+            size=t.number(recipients.size), conversion=t.percent(recipients.conversion),
+            hold_conversion=t.percent(holdout.conversion),
+            uplift=("+" if recipients.conversion > holdout.conversion else "")
+            + t.number(recipients.conversion - holdout.conversion)))
+    else:
+        lines.append(_("Triggers: none fired in the period"))
+    return "\n".join(lines)
+
+
+@router.command("stats")
+async def stats(event: Event, ctx: Context) -> list[Reply]:
+    _ = ctx._
+    period = period_of((event.payload or "").strip(), ctx)
+    if period is None:
+        return [Text(_("Send /stats for the last 30 days, /stats <days> (1 to {max}) or "
+                       "/stats <month>, e.g. /stats {month}, for a month that has begun.").format(
+            max=MAX_DAYS, month=ctx.local(ctx.now).strftime("%Y-%m")))]
+    console = ctx.settings.console
+    figures = await gather(ctx.uow, period.start, period.end, ctx.now, ctx.services.timezone,
+                           console.customer_days, console.retention_spend, period.spend_end)
+    weekly = await asyncio.to_thread(charts.weekly_png, figures.weeks, ctx.t,
+                                     ctx.settings.shop.currency, ctx.services.timezone)
+    cohorts = await asyncio.to_thread(charts.cohort_png, figures.cohorts, ctx.t)
+    return [Text(text_of(ctx, period, figures)),
+            Picture(weekly, _("Revenue and members who bought, by week (the last 12 weeks)")),
+            Picture(cohorts, _("Cohort retention: who still buys, by month of joining"))]
