@@ -33,6 +33,7 @@ from bot.i18n import N_, Translator
 from bot.keys import derive, keyed_hash
 from bot.ledger import Grant, Ledger
 from bot.notify import Notification
+from bot.program_settings import effective_settings, effective_triggers
 from bot.money import MINOR_PER_UNIT
 from bot.replies import Button, Keyboard, Reply, Text, keyboard
 from bot.storage.models import Customer, Identity, PointLot, Purchase, Review, TriggerSend
@@ -411,14 +412,16 @@ async def run_pass(core: Core, at: datetime, *, send: bool = True,
     day = _Day(at, services.timezone)
     planned: list[Planned] = []
     async with core.unit_of_work() as uow:
+        # the config with the owner's changes made in the chat: in force from this pass on
+        settings = await effective_settings(uow, services.settings)
         first, last = (await uow.session.execute(select(func.min(Customer.id),
                                                         func.max(Customer.id)))).one()
         for start in range(first or 0, (last or -1) + 1, ID_RANGE):
             scope = _Scope(at, day, list(core.notifier.channels), start, start + ID_RANGE - 1)
-            due = await _decide(core, uow, scope, triggers)
+            due = await _decide(core, uow, scope, triggers, settings)
             planned += [planned_of(*item) for item in due]
             if send:
-                await _send(core, uow, at, due)
+                await _send(core, uow, at, due, settings)
     if send and any(not p.held_out for p in planned):
         core.notifier.on_enqueued()
     if send and planned:
@@ -426,13 +429,13 @@ async def run_pass(core: Core, at: datetime, *, send: bool = True,
     return planned
 
 
-async def _decide(core: Core, uow: UnitOfWork, scope: _Scope,
-                  triggers: Sequence[str]) -> list[tuple[_Candidate, bool, int]]:
+async def _decide(core: Core, uow: UnitOfWork, scope: _Scope, triggers: Sequence[str],
+                  effective: Settings) -> list[tuple[_Candidate, bool, int]]:
     """The candidates of the scope that go ahead: (candidate, held out, gift points), the
     holdout decided and the daily cap applied by trigger priority."""
     services = core.services
-    settings = services.settings.triggers
-    candidates = await _candidates(uow, scope, services.settings, triggers)
+    settings = effective.triggers
+    candidates = await _candidates(uow, scope, effective, triggers)
     today = await _sent_today(uow, scope.day, list({c.customer.id for c in candidates}))
     due: list[tuple[_Candidate, bool, int]] = []
     for candidate in candidates:
@@ -456,14 +459,13 @@ def planned_of(candidate: _Candidate, hold: bool, gift: int) -> Planned:
 
 
 async def _send(core: Core, uow: UnitOfWork, at: datetime,
-                due: Sequence[tuple[_Candidate, bool, int]]) -> None:
+                due: Sequence[tuple[_Candidate, bool, int]], settings: Settings) -> None:
     """Gifts, messages and ``trigger_sends`` rows of the pass, in batches: a few statements
     per batch rather than a round trip per gift, balance, recipient and row. Each batch is
     its own transaction, and the session forgets it once committed, so a digest to a
     million customers does not hold a million rows; a pass cut short leaves whole batches,
     and the next pass sends the rest (each customer still once per episode)."""
-    services = core.services
-    settings, zone = services.settings, services.timezone
+    zone = core.services.timezone
     ledger = Ledger(uow, FrozenClock(at))
     not_before = quiet_until(at, settings.triggers, zone)
     balances = await uow.lots.available_balances(
@@ -606,7 +608,9 @@ async def scheduled_pass(core: Core) -> None:
 
 async def scheduled_review_requests(core: Core) -> None:
     """The scheduler's hourly job: review requests fall due hours after a purchase."""
-    if core.services.settings.triggers.review_request.enabled:
+    async with core.unit_of_work() as uow:  # switched on or off in the chat, maybe
+        enabled = (await effective_triggers(uow, core.services.settings)).review_request.enabled
+    if enabled:
         await _run_scheduled(core, ("review_request",))
 
 

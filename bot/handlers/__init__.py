@@ -20,6 +20,7 @@ from bot.handlers import (
     feedback,
     menu,
     profile,
+    program,
     referral,
     refund,
     reports,
@@ -34,13 +35,14 @@ from bot.handlers import (
 from bot.routing import Router
 
 # Gates run in this order: staff invites and card scans work for anyone, the staff's own
-# routes (checkout, refunds, the staff list, trigger reports) come before sign-up (a cashier
-# need not be a customer; anyone else is refused there), sign-up comes before everything
+# routes (checkout, refunds, the staff list, trigger reports, an admin's /settings) come
+# before sign-up (a cashier need not be a customer; anyone else is refused there, and
+# anyone else's /settings passes on to the customer's), sign-up comes before everything
 # else, and unsupported input is answered once someone is a member.
 MODULES = (staff, card, desk, checkout, checkout_draft, checkout_points, checkout_confirm,
            checkout_reward, refund, team, reports, broadcast, customers, export, console_segments,
-           console_stats, signup, fallback, menu, balance, status, rules, settings, rewards,
-           referral, feedback, profile)
+           console_stats, program, signup, fallback, menu, balance, status, rules, settings,
+           rewards, referral, feedback, profile)
 
 
 def build_router() -> Router:

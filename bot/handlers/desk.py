@@ -27,7 +27,7 @@ REFUSALS = {
     ADMIN: N_("Sorry, only an administrator can do this."),
 }
 ROUTED = (EventKind.COMMAND, EventKind.BUTTON, EventKind.TEXT)
-STAFF_FLOWS = ("checkout.", "refund.", "customer.")  # states the staff's buttons carry on
+STAFF_FLOWS = ("checkout.", "refund.", "customer.", "program.")  # states their buttons keep
 
 
 def staff_only(routes: Router, roles: tuple[str, ...]) -> Gate:

@@ -458,3 +458,17 @@ class BroadcastRecipient(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (UniqueConstraint("broadcast_id", "customer_id"),)
+
+
+class TriggerOverride(Base):
+    """What the owner changed about a trigger in the chat (/settings), applied over the
+    config at every pass: ``enabled`` (None: the config's) and the shop's own texts per
+    locale ({locale: text}; a locale left out keeps the config's or the built-in text)."""
+
+    __tablename__ = "trigger_overrides"
+
+    trigger: Mapped[str] = mapped_column(String(32), primary_key=True)
+    enabled: Mapped[bool | None] = mapped_column(Boolean)
+    texts: Mapped[dict] = mapped_column(JSON, default=dict)  # type: ignore[type-arg]
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("identities.id", ondelete="SET NULL"))
