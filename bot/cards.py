@@ -47,7 +47,7 @@ def new_card_number() -> str:
 def normalize_card_number(text: str) -> str | None:
     """Digits of a typed card number if it is well formed and its check digit matches."""
     digits = "".join(ch for ch in text if not ch.isspace() and ch != "-")
-    if len(digits) != CARD_DIGITS or not digits.isdigit():
+    if len(digits) != CARD_DIGITS or not digits.isdecimal():
         return None
     return digits if luhn_check_digit(digits[:-1]) == digits[-1] else None
 

@@ -1,6 +1,6 @@
 """The command line: ``loyalty-bot [--config PATH] run | db upgrade | import FILE |
 outlets add|list | keys create|list|revoke |
-triggers run|preview [--at]``."""
+triggers run|preview [--at] | demo [--customers N] [--seed N]``."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ def parser() -> argparse.ArgumentParser:
     manage.add_commands(commands)  # outlets add|list, keys create|list|revoke
     add_import_command(commands)
     add_triggers_command(commands)
+    add_demo_command(commands)
     return main
 
 
@@ -73,6 +74,17 @@ def add_triggers_command(commands) -> None:  # type: ignore[no-untyped-def]
                                  "offset (default: now)")
 
 
+def add_demo_command(commands) -> None:  # type: ignore[no-untyped-def]
+    demo = commands.add_parser(
+        "demo", help="fill an empty database with a demo coffee shop (a year of purchases)",
+        description="Customers, a year of purchases, points and refunds written through the "
+                    "program's own rules, so /stats, /segments and the rest have something to "
+                    "show. Only into a database without customers.")
+    demo.add_argument("--customers", type=_positive_int, default=3000, metavar="N",
+                      help="how many customers (default: 3000)")
+    demo.add_argument("--seed", type=int, default=1, help="the same seed, the same shop (default: 1)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
@@ -92,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.triggers import run_command
 
         return asyncio.run(run_command(settings, args.triggers_command, args.at))
+    if args.command == "demo":
+        from bot.demo import run_demo
+
+        return asyncio.run(run_demo(settings, args.customers, args.seed))
     if args.command == "import":
         from bot.importer import run_import
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -40,7 +41,15 @@ class Event:
     payload: str | None = None
     contact: SharedContact | None = None
     event_id: str | None = None  # the platform's id, for handling redeliveries once
-    image: bytes | None = None  # a PHOTO's bytes (JPEG from Telegram)
+    image: bytes | None = None  # a PHOTO's bytes (JPEG from Telegram), or ...
+    fetch_image: Callable[[], Awaitable[bytes | None]] | None = None  # ... how to get them
+
+    async def picture(self) -> bytes | None:
+        """A PHOTO's bytes; a channel that would have to download them does it only now,
+        for the flow that takes a picture (nobody else's photo is fetched)."""
+        if self.image is None and self.fetch_image is not None:
+            return await self.fetch_image()
+        return self.image
 
     @classmethod
     def from_text(cls, user: UserRef, text: str, event_id: str | None = None) -> Event:

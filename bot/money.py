@@ -49,7 +49,7 @@ def parse_typed_amount(text: str) -> int:
         if thousands and (thousands == {text[last]} or len(thousands) > 1):
             raise InvalidAmount("format")
         whole = whole.replace(",", "").replace(".", "") if thousands else whole
-        if not fraction.isdigit() or len(fraction) > 2 or (not thousands and len(fraction) == 3):
+        if not fraction.isdecimal() or len(fraction) > 2 or (not thousands and len(fraction) == 3):
             raise InvalidAmount("format")
     if not _TYPED.fullmatch(whole):
         raise InvalidAmount("format")

@@ -394,7 +394,7 @@ async def members(uow: UnitOfWork, code: str, at: datetime, settings: Settings) 
         condition = _lapsed(last.c.last_at, at).get(code)
         if condition is not None:
             return ids.outerjoin(last, last.c.customer_id == Customer.id).where(condition)
-    if group == "birthday" and value.isdigit() and 1 <= int(value) <= 12:
+    if group == "birthday" and value.isdecimal() and 1 <= int(value) <= 12:
         return ids.where(Customer.birth_month == int(value))
     if group == "channel" and value:
         return ids.where(exists().where(Identity.customer_id == Customer.id,

@@ -291,6 +291,19 @@ async def test_a_double_tap_on_confirm_sends_once(app, chat, phones, members):
     assert customer_copies(phones) == {external_id: 1 for external_id in CUSTOMERS}
 
 
+async def test_cancel_under_the_test_after_confirming_points_to_stop(app, chat, phones, members):
+    owner = chat(OWNER)
+    audience = await compose(owner, button=None)
+    tested = await owner.press(the(payloads_of(audience), "bc.test:"))
+    await owner.press(the(payloads_of(tested), "bc.go:"))
+    late = await owner.press(the(payloads_of(tested), "bc.cancel:"))
+    assert "Рассылка №1 уже отправляется" in text_of(late)  # not "nothing was sent"
+    assert payloads_of(late) == ["bc.stop:1"]
+    await broadcasts.advance(app.core)
+    await app.outbox.send_due()
+    assert customer_copies(phones) == {external_id: 1 for external_id in CUSTOMERS}
+
+
 async def test_customers_are_refused_and_nothing_happens(app, chat, phones, members):
     customer = members[0]
     assert "только администратор" in text_of(await customer.send("/broadcast"))

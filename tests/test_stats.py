@@ -284,7 +284,8 @@ async def test_the_default_period_and_days(app, chat, shop):
 
 
 @pytest.mark.parametrize("typed", ["/stats lots", "/stats 0", "/stats 367", "/stats 2026-13",
-                                   "/stats 2026-05", "/stats 03.2026"])
+                                   "/stats 2026-05", "/stats 03.2026", "/stats ²", "/stats 0000-01",
+                                   "/stats 9999-12"])
 async def test_a_bad_period_gets_a_hint(app, chat, shop, typed):
     replies = await chat(OWNER).send(typed)
     assert len(replies) == 1

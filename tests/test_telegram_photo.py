@@ -57,3 +57,4 @@ async def test_anyone_elses_photo_is_answered_like_a_sticker(bot: Bot):
     await bot.quiet()
     assert [c.params["text"] for c in bot.sent(PETR)] == answers * 2
     assert any("стикеры, голосовые, фото" in text for text in answers)
+    assert bot.api.calls_to("getFile") == []  # nobody's photo is downloaded for nothing

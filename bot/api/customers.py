@@ -18,7 +18,7 @@ ENROLLED_AT_TILL = "pos"  # the customer's acquisition source
 
 
 def _typed_number(text: str) -> bool:
-    return all(ch.isdigit() or ch in " -" for ch in text)
+    return all(ch.isdecimal() or ch in " -" for ch in text)
 
 
 async def by_card(uow: UnitOfWork, tokens: CardTokens, text: str, now: datetime) -> Customer:

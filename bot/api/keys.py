@@ -60,7 +60,7 @@ async def create_key(uow: UnitOfWork, outlet_name: str, label: str | None,
 async def revoke_key(uow: UnitOfWork, reference: str, now: datetime) -> PosKey | None:
     """Revoke a key given by its id (as ``keys list`` shows) or by the whole key."""
     pos_key = await uow.outlets.by_key_hash(hash_key(reference))
-    if pos_key is None and reference.isdigit():
+    if pos_key is None and reference.isdecimal():
         pos_key = await uow.session.get(PosKey, int(reference))
     if pos_key is not None and pos_key.revoked_at is None:
         pos_key.revoked_at = now

@@ -128,18 +128,20 @@ class TelegramChannel(Channel):
         await self._deliver(message.chat.id, replies, after_contact=event.kind is EventKind.CONTACT)
 
     async def _photo_event(self, message: Message, event: Event) -> Event:
-        """A photo: its largest size downloaded into memory, the caption as the text; when
-        the download fails, the unsupported-input event it was before."""
+        """A photo, the caption as its text; its largest size is downloaded only if the
+        flow in progress takes a picture (None when the download fails)."""
         largest = max(message.photo or [], key=lambda size: size.width * size.height)
-        try:
-            data = await self.bot.download(largest.file_id)
-        except (TelegramAPIError, OSError) as exc:
-            log.warning("could not download a telegram photo from %s: %s", message.chat.id, exc)
-            return event
-        if data is None:
-            return event
+
+        async def fetch() -> bytes | None:
+            try:
+                data = await self.bot.download(largest.file_id)
+            except (TelegramAPIError, OSError) as exc:
+                log.warning("could not download a telegram photo from %s: %s", message.chat.id, exc)
+                return None
+            return data.getvalue() if data is not None else None
+
         return Event(event.user, EventKind.PHOTO, text=message.caption or "",
-                     image=data.getvalue(), event_id=event.event_id)
+                     fetch_image=fetch, event_id=event.event_id)
 
     async def _on_callback(self, callback: CallbackQuery, event_update: Update) -> None:
         event = Event(user_ref(callback.from_user), EventKind.BUTTON, payload=callback.data,

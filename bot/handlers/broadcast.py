@@ -59,7 +59,7 @@ def cancel_button(ctx: Context, draft_id: int | str = "") -> Button:
 
 async def own_draft(ctx: Context, raw: object) -> Broadcast | None:
     """The caller's draft with this id, while it is a draft."""
-    draft = await ctx.uow.session.get(Broadcast, int(raw)) if str(raw).isdigit() else None
+    draft = await ctx.uow.session.get(Broadcast, int(raw)) if str(raw).isdecimal() else None
     if draft is None or draft.status != "draft" or draft.author_identity_id != ctx.identity.id:
         return None
     return draft
@@ -118,12 +118,13 @@ async def take_text(event: Event, ctx: Context) -> list[Reply]:
 async def take_photo(event: Event, ctx: Context) -> list[Reply]:
     _ = ctx._
     caption = event.text.strip()
-    if not event.image or len(event.image) > MAX_IMAGE:
+    image = await event.picture()
+    if not image or len(image) > MAX_IMAGE:
         return [Text(_("I could not take this picture; please send another one."))]
     if len(caption) > MAX_TEXT:
         return [too_long(ctx, caption)]
     draft = await draft_for(ctx)
-    draft.image = event.image
+    draft.image = image
     if caption:
         draft.text = caption
     if not draft.text:
@@ -265,7 +266,7 @@ async def send_test(event: Event, ctx: Context) -> list[Reply]:
 async def confirm(event: Event, ctx: Context) -> list[Reply]:
     _ = ctx._
     raw = id_of(event)
-    broadcast = await ctx.uow.session.get(Broadcast, int(raw)) if raw.isdigit() else None
+    broadcast = await ctx.uow.session.get(Broadcast, int(raw)) if raw.isdecimal() else None
     if broadcast is not None and broadcast.status != "draft":  # a second tap
         return [Text(_("Broadcast #{id} has already been confirmed; nothing more is sent.").format(
             id=broadcast.id))]
@@ -293,11 +294,17 @@ async def confirm(event: Event, ctx: Context) -> list[Reply]:
 
 @router.button("bc.cancel")
 async def cancel_draft(event: Event, ctx: Context) -> list[Reply]:
+    _, raw = ctx._, id_of(event)
     ctx.state.clear()
-    draft = await own_draft(ctx, id_of(event))
+    draft = await own_draft(ctx, raw)
     if draft is not None:
         await broadcasts.cancel(ctx.uow, draft.id, ctx.now)
-    return [Text(ctx._("Cancelled; nothing was sent."))]
+        return [Text(_("Cancelled; nothing was sent."))]
+    sent = await ctx.uow.session.get(Broadcast, int(raw)) if raw.isdecimal() else None
+    if sent is not None and sent.status == "sending":  # «Cancel» under the test, after «Send»
+        return [Text(_("Broadcast #{id} is already going out; «Stop» halts what has not gone "
+                       "yet.").format(id=sent.id), keyboard([Button(_("⏹ Stop"), f"bc.stop:{sent.id}")]))]
+    return [Text(_("Cancelled; nothing was sent."))]
 
 
 # --- 5. progress, 6. stop, the report ---------------------------------------------------------
@@ -306,7 +313,7 @@ async def cancel_draft(event: Event, ctx: Context) -> list[Reply]:
 async def stop(event: Event, ctx: Context) -> list[Reply]:
     _ = ctx._
     raw = id_of(event)
-    broadcast = await ctx.uow.session.get(Broadcast, int(raw)) if raw.isdigit() else None
+    broadcast = await ctx.uow.session.get(Broadcast, int(raw)) if raw.isdecimal() else None
     if broadcast is None or broadcast.status != "sending":
         return [Text(_("This broadcast is not being sent any more."))] + (
             await report_of(ctx, raw) if broadcast is not None else [])
@@ -330,7 +337,7 @@ async def report_button(event: Event, ctx: Context) -> list[Reply]:
 async def report_of(ctx: Context, raw: str | None) -> list[Reply]:
     """The report of broadcast ``raw``, or of the latest one sent."""
     _ = ctx._
-    if raw is not None and raw.isdigit():
+    if raw is not None and raw.isdecimal():
         broadcast = await ctx.uow.session.get(Broadcast, int(raw))
     elif raw is None:
         broadcast = (await ctx.uow.session.execute(

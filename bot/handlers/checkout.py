@@ -78,7 +78,7 @@ async def find_customer(event: Event, ctx: Context) -> list[Reply]:
     _ = ctx._
     digits = "".join(ch for ch in event.text if not ch.isspace() and ch != "-")
     phone = normalize_phone(event.text.strip(), ctx.settings.shop.phone_region)
-    if digits.isdigit() and len(digits) == CARD_DIGITS:
+    if digits.isdecimal() and len(digits) == CARD_DIGITS:
         number = normalize_card_number(digits)
         customer = await ctx.uow.customers.by_card_number(number) if number else None
         if customer is None and phone is not None:  # twelve digits may be a phone, too
@@ -113,7 +113,7 @@ async def serve_scanned_card(ctx: Context, token: str) -> list[Reply]:
 @router.button("co.customer")
 async def customer_again(event: Event, ctx: Context) -> list[Reply]:
     customer_id = (event.payload or "").partition(":")[2]
-    customer = await ctx.uow.customers.get(int(customer_id)) if customer_id.isdigit() else None
+    customer = await ctx.uow.customers.get(int(customer_id)) if customer_id.isdecimal() else None
     if customer is None:
         return [Text(ctx._("This customer is no longer in the program."))]
     return await customer_screen(ctx, customer)

@@ -39,7 +39,7 @@ async def choose_points(event: Event, ctx: Context) -> list[Reply]:
 async def pay(event: Event, ctx: Context) -> list[Reply]:
     customer = await open_draft(event, ctx)
     points = (event.payload or "").split(":")[-1]
-    return await summary(ctx, customer, int(points)) if customer and points.isdigit() else no_checkout(ctx)
+    return await summary(ctx, customer, int(points)) if customer and points.isdecimal() else no_checkout(ctx)
 
 
 @router.state("checkout.points")
@@ -50,7 +50,7 @@ async def typed_points(event: Event, ctx: Context) -> list[Reply]:
         return [Text(ctx._("This customer is no longer in the program."))]
     _, cap = await cap_of(ctx, customer)
     text = "".join(event.text.split())
-    if not text.isdigit() or not 1 <= int(text) <= cap:
+    if not text.isdecimal() or not 1 <= int(text) <= cap:
         return [Text(ctx._("Please type a whole number from 1 to {points}.").format(
             points=ctx.t.points(cap)))]
     return await summary(ctx, customer, int(text))

@@ -43,13 +43,13 @@ def period_of(typed: str, ctx: Context) -> Period | None:
     now = ctx.now
     if not typed:
         typed = str(DEFAULT_DAYS)
-    if typed.isdigit():
+    if typed.isdecimal():
         days = int(typed)
         if not 1 <= days <= MAX_DAYS:
             return None
         return Period(now - timedelta(days=days), now, now, days)
     match = MONTH.fullmatch(typed)
-    if match is None or not 1 <= int(match[2]) <= 12:
+    if match is None or not 1 <= int(match[2]) <= 12 or not 2000 <= int(match[1]) <= 2999:
         return None
     tz = ctx.services.timezone
     year, month = int(match[1]), int(match[2])

@@ -116,7 +116,7 @@ async def show(event: Event, ctx: Context) -> list[Reply]:
 async def customer_of(ctx: Context, event: Event) -> Customer | None:
     """The customer a button names (``cu.x:<id>``), if they are still in the program."""
     typed = (event.payload or "").partition(":")[2]
-    return await ctx.uow.customers.get(int(typed)) if typed.isdigit() else None
+    return await ctx.uow.customers.get(int(typed)) if typed.isdecimal() else None
 
 
 def gone(ctx: Context) -> Text:
@@ -224,7 +224,7 @@ async def take_amount(event: Event, ctx: Context) -> list[Reply]:
         ctx.state.clear()
         return [gone(ctx)]
     typed = "".join(event.text.split())  # "1 000" too
-    amount = int(typed) if typed.isdigit() else 0
+    amount = int(typed) if typed.isdecimal() else 0
     cancel = keyboard([cancel_button(ctx, data["draft"])])
     if not 1 <= amount <= MAX_POINTS:
         return [Text(_("Please send a whole number of points from 1 to {max}.").format(
@@ -269,7 +269,7 @@ async def confirm_points(event: Event, ctx: Context) -> list[Reply]:
     """``cu.ok:<customer_id>:<draft>``."""
     customer_id, _sep, draft = (event.payload or "").partition(":")[2].partition(":")
     reference = f"manual:{draft}"
-    if customer_id.isdigit() and draft and (await ctx.uow.session.execute(
+    if customer_id.isdecimal() and draft and (await ctx.uow.session.execute(
             select(PointOperation.id).where(PointOperation.customer_id == int(customer_id),
                                             PointOperation.reference == reference).limit(1)
     )).first() is not None:  # a second tap

@@ -4,6 +4,8 @@ the channel; each export is in the audit log."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bot import audit
 from bot.context import Context
 from bot.events import Event
@@ -36,8 +38,12 @@ async def send_file(event: Event, ctx: Context) -> list[Reply]:
         return [Text(_("This button is out of date. Send /export again."))]
     made = await export(ctx.uow.session, table, fmt, now=ctx.now, t=ctx.t,
                         program=ctx.settings.program, tz=ctx.services.timezone)
-    await audit.record(ctx.uow, ctx.identity.id, "export", at=ctx.now, table=table, format=fmt,
-                       file=made.filename, rows=made.rows)
+    try:
+        await audit.record(ctx.uow, ctx.identity.id, "export", at=ctx.now, table=table,
+                           format=fmt, file=made.filename, rows=made.rows)
+    except BaseException:
+        Path(made.path).unlink(missing_ok=True)  # personal data: no orphan file on disk
+        raise
     caption = _("{what}: {rows}").format(what=_(TITLES[table]), rows=ctx.t.ngettext(
         "{n} row", "{n} rows", made.rows).format(n=ctx.t.number(made.rows)))
     return [Document(made.path, made.filename, caption)]

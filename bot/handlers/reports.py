@@ -59,7 +59,7 @@ def block(ctx: Context, stats: TriggerStats) -> str:
 async def triggers_report(event: Event, ctx: Context) -> list[Reply]:
     _ = ctx._
     typed = (event.payload or "").strip()
-    if typed and not (typed.isdigit() and 1 <= int(typed) <= MAX_DAYS):
+    if typed and not (typed.isdecimal() and 1 <= int(typed) <= MAX_DAYS):
         return [Text(_("Send /triggers or /triggers <days>, from 1 to {max}.").format(max=MAX_DAYS))]
     days = int(typed) if typed else DEFAULT_DAYS
     end = ctx.services.clock.now()

@@ -60,7 +60,7 @@ async def show_staff(event: Event, ctx: Context) -> list[Reply]:
 async def removable(ctx: Context, event: Event) -> StaffEntry | Text:
     """The staff member a «Remove» button names, or why they can't be removed."""
     identity_id = (event.payload or "").partition(":")[2]
-    entry = await Roster(ctx.uow.session).entry(int(identity_id)) if identity_id.isdigit() else None
+    entry = await Roster(ctx.uow.session).entry(int(identity_id)) if identity_id.isdecimal() else None
     if entry is None:
         return Text(ctx._("This person is not on the staff any more."))
     if entry.identity_id == ctx.identity.id:
