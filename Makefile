@@ -41,6 +41,7 @@ bench: install system-deps
 	$(BIN)/python bench/checkout.py
 	$(BIN)/python bench/outbox.py
 	$(BIN)/python bench/triggers.py
+	$(BIN)/python bench/stats.py
 
 clean:
 	rm -rf $(VENV) locales/*/LC_MESSAGES/*.mo

@@ -1,0 +1,437 @@
+"""Owner's console benchmark: the figures of /stats (the last 30 days) and the segment counts
+of /segments on 250k and 1M customers with ~10 purchases each (the trigger benchmark's data,
+bench/triggers.py), on SQLite and on PostgreSQL: seconds and the process's peak RSS, each in
+its own subprocess, without and with the console indexes (migration 0009: purchases
+(occurred_at, customer_id, amount, refunded_amount), point_operations(created_at),
+customers(registered_at)).
+
+    cd /work/main && .venv/bin/python bench/stats.py [--sizes 250000,1000000]
+        [--databases sqlite,postgresql] [--indexes without,with] [--day 2025-06-10]
+        [--cache /tmp/bench-triggers] [--work /tmp/bench-stats] [--explain] [--timeout 600]
+        [--pg-setting work_mem=64MB]
+
+The workers call what the handlers call: ``bot.stats.gather`` (bot/handlers/console_stats.py)
+and ``bot.segments.catalog`` + ``scored_counts`` a month back (bot/handlers/console_segments.py),
+as of the bench day's pass moment. SQLite runs on a copy of the cached database (under
+--work, kept for the next run, the three indexes dropped or created per variant);
+PostgreSQL is a temporary server (tests/support/postgres.py), migrated, filled from the
+SQLite copy by COPY table by table (parents first, sequences moved past the ids), VACUUM
+ANALYZEd, and gone at the end of the run. Each worker reports its slowest statement; with
+--explain (or when a target is missed) its plan is printed. Targets: /stats <= 2 s on
+PostgreSQL, <= 5 s on SQLite; peak RSS flat in the customer count (the largest within
+1.25x of the smallest). The exit code is 0 either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import json
+import logging
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import event  # noqa: E402
+
+from bot.app import build  # noqa: E402  (first: it imports the handlers before bot.triggers)
+from bench.triggers import pass_moment, rss_peak_mb, seeded  # noqa: E402
+from bot.clock import FrozenClock  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from bot.segments import MOVEMENT, catalog, scored_counts  # noqa: E402
+from bot.stats import gather  # noqa: E402
+from bot.storage import database  # noqa: E402
+from bot.storage.models import Base  # noqa: E402
+
+TARGET_SECONDS = {"sqlite": 5.0, "postgresql": 2.0}
+FLAT_SLACK = 1.25  # peak RSS at the largest size within 1.25x of the smallest
+INDEXES = {  # migration 0009's console indexes
+    "ix_purchases_occurred": "purchases (occurred_at, customer_id, amount, refunded_amount)",
+    "ix_point_operations_created": "point_operations (created_at)",
+    "ix_customers_registered": "customers (registered_at)",
+}
+COPY_BATCH = 50_000
+NULL = "\\N"
+
+
+# --- the measured work, in a worker process ----------------------------------------------------
+
+class Statements:
+    """Every statement the driver runs, with its seconds (to name the slowest one). Before
+    each one its text and plan (EXPLAIN QUERY PLAN / EXPLAIN, not executed; not timed) go to
+    stderr, so a worker stopped at the timeout still says what it was stuck in."""
+
+    def __init__(self, engine) -> None:  # type: ignore[no-untyped-def]
+        self.seen: list[tuple[float, str, object]] = []
+        self.live = False
+        prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+
+        @event.listens_for(engine.sync_engine, "before_cursor_execute")
+        def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+            if statement.lstrip().upper().startswith("SELECT") and self.live:
+                try:
+                    cursor.execute(prefix + statement, parameters)
+                    plan = "\n".join(str(row[-1]) if len(row) > 1 else str(row[0])
+                                     for row in cursor.fetchall())
+                except Exception as exc:  # noqa: BLE001  (a plan is a courtesy)
+                    plan = f"(no plan: {exc})"
+                print(f"-- statement\n{' '.join(statement.split())}\n-- plan\n{plan}",
+                      file=sys.stderr, flush=True)
+            conn.info["bench_started"] = time.perf_counter()
+
+        @event.listens_for(engine.sync_engine, "after_cursor_execute")
+        def after(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+            self.seen.append((time.perf_counter() - conn.info.pop("bench_started"), statement,
+                              parameters))
+
+    def slowest(self) -> tuple[float, str, object]:
+        return max(self.seen, key=lambda seen: seen[0])
+
+
+async def explain(application, statement: str, parameters: object) -> str:  # type: ignore[no-untyped-def]
+    engine = application.engine
+    prefix = ("EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite"
+              else "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ")
+    async with engine.connect() as conn:
+        rows = (await conn.exec_driver_sql(prefix + statement, parameters)).all()
+    if engine.dialect.name == "sqlite":
+        return "\n".join(f"{'  ' * 0}{row[-1]}" for row in rows)
+    return "\n".join(row[0] for row in rows)
+
+
+async def work(url: str, what: str, day: date, want_plan: bool) -> dict:
+    at = pass_moment(day)
+    settings = Settings(database={"url": url}, web={"chat_enabled": False},
+                        card={"secret": "bench-signing-key-0123456789"})
+    application = await build(settings, FrozenClock(at))
+    statements = Statements(application.engine)
+    figures: dict[str, int] = {}
+    try:
+        async with application.core.unit_of_work() as uow:
+            await uow.session.execute(Base.metadata.tables["outlets"].select().limit(1))
+            statements.seen.clear()  # the connection and its first statement are not the work
+            statements.live = True
+            started = time.perf_counter()
+            if what == "stats":
+                console = settings.console
+                stats = await gather(uow, at - timedelta(days=30), at, at,
+                                     application.core.services.timezone, console.customer_days,
+                                     console.retention_spend, at)
+                figures = {"members": stats.members, "purchases": stats.purchases,
+                           "active_90": stats.active_90, "outstanding": stats.points.outstanding}
+            elif what == "segments":
+                counts = dict((segment.code, n) for segment, n in await catalog(uow, at, settings))
+                before = await scored_counts(uow, at - MOVEMENT)
+                figures = {"all": counts["all"], "champions": counts.get("rfm:champions", 0),
+                           "lapsed_91_180": counts.get("lapsed:91-180", 0),
+                           "champions_month_ago": before["rfm:champions"]}
+            seconds = time.perf_counter() - started  # leaving rolls back: nothing written
+        slow_seconds, slow_sql, parameters = statements.slowest() if statements.seen else (0, "", ())
+        plan = await explain(application, slow_sql, parameters) if want_plan and slow_sql else ""
+    finally:
+        await application.close()
+    return {"seconds": seconds, "rss_mb": rss_peak_mb(), "statements": len(statements.seen),
+            "slowest_s": slow_seconds, "slowest_sql": " ".join(slow_sql.split())[:400],
+            "plan": plan, "figures": figures}
+
+
+async def idle(url: str) -> dict:
+    """The floor: the app built, one statement, nothing counted."""
+    application = await build(Settings(database={"url": url}, web={"chat_enabled": False},
+                                       card={"secret": "bench-signing-key-0123456789"}))
+    try:
+        async with application.core.unit_of_work() as uow:
+            await uow.session.execute(Base.metadata.tables["outlets"].select().limit(1))
+    finally:
+        await application.close()
+    return {"rss_mb": rss_peak_mb()}
+
+
+def worker(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    if args.worker == "idle":
+        result = asyncio.run(idle(args.url))
+    else:
+        result = asyncio.run(work(args.url, args.worker, date.fromisoformat(args.day), args.explain))
+    print(json.dumps(result))
+    return 0
+
+
+TIMEOUT = 600.0  # seconds a worker may take (--timeout)
+
+
+def measure(what: str, url: str, day: date, want_plan: bool) -> dict:
+    """One worker in its own process; at the timeout it is stopped and reported as such,
+    with the statement it was running and that statement's plan."""
+    command = [sys.executable, __file__, "--worker", what, "--url", url, "--day", day.isoformat()]
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(command + (["--explain"] if want_plan else []),
+                              capture_output=True, text=True, cwd=ROOT, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired as exc:
+        err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        stuck, _, plan = err.rpartition("-- statement\n")[2].partition("\n-- plan\n")
+        return {"seconds": time.perf_counter() - started, "timeout": True, "rss_mb": float("nan"),
+                "statements": err.count("-- statement"), "slowest_s": float("nan"),
+                "slowest_sql": stuck[:400], "plan": plan.strip(), "figures": {}}
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} worker failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --- the databases -----------------------------------------------------------------------------
+
+def sqlite_copy(source: Path, work_dir: Path, customers: int) -> Path:
+    """A private copy of the cached trigger database (ours to add indexes to)."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    copy = work_dir / f"stats-{source.stem}.db"
+    if not copy.exists():
+        print(f"copying {source.name} ({source.stat().st_size / 2**30:.2f} GiB) ...", flush=True)
+        tmp = copy.with_suffix(".tmp")
+        shutil.copyfile(source, tmp)
+        tmp.rename(copy)
+    return copy
+
+
+def sqlite_indexes(path: Path, wanted: bool) -> float:
+    """Drop or create the console indexes; returns the seconds it took."""
+    started = time.perf_counter()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")  # what the app's engine sets anyway
+    for name, target in INDEXES.items():
+        if wanted:
+            db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
+            db.execute(f"ANALYZE {name}")
+        else:
+            db.execute(f"DROP INDEX IF EXISTS {name}")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    return time.perf_counter() - started
+
+
+def _csv_rows(db: sqlite3.Connection, table: str, columns: list[str], booleans: set[str]):  # type: ignore[no-untyped-def]
+    """The table as CSV chunks for COPY: NULL is \\N (so an empty string stays one), SQLite's
+    0/1 booleans become f/t, timestamps stay SQLite's naive UTC text (the session is UTC)."""
+    cursor = db.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY rowid")
+    flags = [column in booleans for column in columns]
+    while rows := cursor.fetchmany(COPY_BATCH):
+        out = io.StringIO()
+        write = csv.writer(out, lineterminator="\n").writerow
+        for row in rows:
+            write([NULL if value is None else ("t" if value else "f") if flag else value
+                   for value, flag in zip(row, flags, strict=True)])
+        yield out.getvalue().encode()
+
+
+async def fill_postgres(dsn: str, source: Path) -> dict[str, int]:
+    """COPY every non-empty table of the SQLite database into the migrated PostgreSQL one,
+    parents first; move the id sequences past the copied ids; VACUUM ANALYZE."""
+    import asyncpg
+
+    db = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    present = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    conn = await asyncpg.connect(dsn)
+    copied: dict[str, int] = {}
+    try:
+        await conn.execute("SET TIME ZONE 'UTC'")  # SQLite holds naive UTC timestamps
+        for table in Base.metadata.sorted_tables:  # parents first
+            if table.name not in present or table.name == "outlets" and await conn.fetchval(
+                    "SELECT count(*) FROM outlets"):
+                continue
+            (count,) = db.execute(f"SELECT count(*) FROM {table.name}").fetchone()
+            if not count:
+                continue
+            have = {row[1] for row in db.execute(f"PRAGMA table_info({table.name})")}
+            columns = [c.name for c in table.columns if c.name in have]
+            booleans = {c.name for c in table.columns if c.type.python_type is bool}
+            started = time.perf_counter()
+
+            async def chunks(name=table.name, columns=columns, booleans=booleans):  # type: ignore[no-untyped-def]
+                for chunk in _csv_rows(db, name, columns, booleans):
+                    yield chunk
+
+            await conn.copy_to_table(table.name, source=chunks(), columns=columns, format="csv",
+                                     null=NULL)
+            if "id" in columns:
+                await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                                   f"(SELECT max(id) FROM {table.name}))")
+            copied[table.name] = count
+            print(f"  copied {table.name}: {count:,} rows in {time.perf_counter() - started:.1f} s",
+                  flush=True)
+        started = time.perf_counter()
+        await conn.execute("VACUUM ANALYZE")
+        print(f"  VACUUM ANALYZE in {time.perf_counter() - started:.1f} s", flush=True)
+    finally:
+        await conn.close()
+        db.close()
+    return copied
+
+
+async def _alter_database(dsn: str, dbname: str, name: str, value: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"ALTER DATABASE {dbname} SET {name} = '{value}'")
+    finally:
+        await conn.close()
+
+
+async def postgres_indexes(dsn: str, wanted: bool) -> float:
+    import asyncpg
+
+    started = time.perf_counter()
+    conn = await asyncpg.connect(dsn)
+    try:
+        for name, target in INDEXES.items():
+            if wanted:
+                await conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
+            else:
+                await conn.execute(f"DROP INDEX IF EXISTS {name}")
+        if wanted:
+            await conn.execute("VACUUM ANALYZE purchases, point_operations, customers")
+    finally:
+        await conn.close()
+    return time.perf_counter() - started
+
+
+# --- report ------------------------------------------------------------------------------------
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def run_variants(kind: str, url: str, customers: int, variants: list[str], day: date,
+                 set_indexes, always_plan: bool) -> list[dict]:  # type: ignore[no-untyped-def]
+    rows = []
+    floor = measure("idle", url, day, False)["rss_mb"]
+    for variant in variants:
+        took = set_indexes(variant == "with")
+        print(f"  {kind} {customers:,}: indexes {variant} ({took:.1f} s to set)", flush=True)
+        stats = measure("stats", url, day, always_plan)
+        if not always_plan and not stats.get("timeout") and stats["seconds"] > TARGET_SECONDS[kind]:
+            stats = measure("stats", url, day, True)  # again, to show where the time goes
+        segments = measure("segments", url, day, always_plan)
+        row = {"database": kind, "customers": customers, "indexes": variant, "floor": floor,
+               "stats": stats, "segments": segments}
+        print(f"    /stats {_seconds(stats)} s, segments {_seconds(segments)} s, "
+              f"RSS {stats['rss_mb']:.0f} / {segments['rss_mb']:.0f} MB", flush=True)
+        rows.append(row)
+    return rows
+
+
+def _seconds(m: dict) -> str:
+    return f">{m['seconds']:.0f}" if m.get("timeout") else f"{m['seconds']:.2f}"
+
+
+def report(rows: list[dict], day: date) -> None:
+    print(f"\n== /stats (last 30 days) and /segments as of {pass_moment(day):%Y-%m-%d %H:%M} UTC, "
+          f"~10 purchases a customer ==")
+    print(f"{'database':<10} {'customers':>9} {'indexes':>7} {'/stats s':>8} {'segments s':>10} "
+          f"{'RSS stats':>9} {'RSS segm':>8} {'RSS idle':>8}  {'/stats target':<18}")
+    for r in rows:
+        target = TARGET_SECONDS[r["database"]]
+        print(f"{r['database']:<10} {r['customers']:>9,} {r['indexes']:>7} "
+              f"{_seconds(r['stats']):>8} {_seconds(r['segments']):>10} "
+              f"{r['stats']['rss_mb']:>9.0f} {r['segments']['rss_mb']:>8.0f} {r['floor']:>8.0f}  "
+              f"<= {target:.0f} s {verdict(r['stats']['seconds'] <= target)}")
+    print("\nslowest statement of each run:")
+    for r in rows:
+        for what in ("stats", "segments"):
+            m = r[what]
+            took = (f"stopped at the timeout ({m['seconds']:.0f} s) in statement {m['statements']}"
+                    if m.get("timeout") else f"{m['slowest_s']:.2f} s of {m['seconds']:.2f} s "
+                                             f"({m['statements']} statements)")
+            print(f"  {r['database']} {r['customers']:,} {r['indexes']} {what}: {took}: "
+                  f"{m['slowest_sql'][:160]}")
+    print("\nmemory, flat in the customer count (peak RSS, largest / smallest size):")
+    groups: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
+    for r in rows:
+        for what in ("stats", "segments"):
+            groups.setdefault((r["database"], r["indexes"], what), []).append(
+                (r["customers"], r[what]["rss_mb"]))
+    for (kind, variant, what), sizes in groups.items():
+        if len(sizes) < 2 or any(mb != mb for _, mb in sizes):  # NaN: a worker timed out
+            continue
+        (small, small_mb), (big, big_mb) = min(sizes), max(sizes)
+        ratio = big_mb / small_mb
+        print(f"  {kind:<10} indexes {variant:<7} {what:<8} {small:,}: {small_mb:.0f} MB, "
+              f"{big:,}: {big_mb:.0f} MB: {ratio:.2f}x (<= {FLAT_SLACK}x) {verdict(ratio <= FLAT_SLACK)}")
+    plans = [(r, what) for r in rows for what in ("stats", "segments") if r[what]["plan"]]
+    for r, what in plans:
+        m = r[what]
+        took = (f"still running at {m['seconds']:.0f} s" if m.get("timeout")
+                else f"{m['slowest_s']:.2f} s")
+        print(f"\n-- plan of the {'stuck' if m.get('timeout') else 'slowest'} {what} statement, "
+              f"{r['database']} {r['customers']:,} customers, indexes {r['indexes']} ({took}):")
+        print(r[what]["slowest_sql"])
+        print(r[what]["plan"])
+
+
+def main() -> int:
+    global TIMEOUT
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")],
+                        default=[250_000, 1_000_000])
+    parser.add_argument("--databases", type=lambda s: s.split(","), default=["sqlite", "postgresql"])
+    parser.add_argument("--indexes", type=lambda s: s.split(","), default=["without", "with"])
+    parser.add_argument("--day", default="2025-06-10")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/bench-triggers"))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/bench-stats"))
+    parser.add_argument("--explain", action="store_true", help="print every slowest plan")
+    parser.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a server setting for the bench databases (e.g. work_mem=64MB); "
+                             "repeatable; default: the server's defaults")
+    parser.add_argument("--timeout", type=float, default=TIMEOUT,
+                        help="seconds a worker may take before it is stopped (default: 600)")
+    parser.add_argument("--worker", choices=["stats", "segments", "idle"], help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args)
+    TIMEOUT = args.timeout
+    day, sizes = date.fromisoformat(args.day), sorted(args.sizes)
+    rows: list[dict] = []
+    copies = {n: sqlite_copy(seeded(args.cache, n, day, False), args.work, n) for n in sizes}
+    if "sqlite" in args.databases:
+        for n in sizes:
+            path = copies[n]
+            rows += run_variants("sqlite", f"sqlite+aiosqlite:///{path}", n, args.indexes, day,
+                                 lambda wanted, path=path: sqlite_indexes(path, wanted),
+                                 args.explain)
+    if "postgresql" in args.databases:
+        from tests.support.postgres import TemporaryPostgres
+
+        with TemporaryPostgres("bench") as pg:
+            for n in sizes:
+                url = pg.create_database(f"stats_{n}")
+                dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+                started = time.perf_counter()
+                asyncio.run(database.upgrade(url))
+                print(f"filling PostgreSQL with {n:,} customers from {copies[n].name} ...",
+                      flush=True)
+                asyncio.run(fill_postgres(dsn, copies[n]))
+                for setting in args.pg_setting:  # e.g. work_mem=64MB, for every new session
+                    name, _, value = setting.partition("=")
+                    asyncio.run(_alter_database(dsn, f"stats_{n}", name, value))
+                print(f"  filled in {time.perf_counter() - started:.1f} s", flush=True)
+                rows += run_variants("postgresql", url, n, args.indexes, day,
+                                     lambda wanted, dsn=dsn: asyncio.run(postgres_indexes(dsn, wanted)),
+                                     args.explain)
+    report(rows, day)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
