@@ -584,21 +584,23 @@ def _tier_lines(t: Translator, program: ProgramSettings, count: int, spent: int,
     return lines
 
 
+#: The built-in message of each trigger that has a single one (the others are composed).
+BUILT_IN_TEXTS = {
+    "win_back_30": N_("{name}, we miss you! You have {balance} on your card: come in and "
+                      "spend them."),
+    "win_back_60": N_("{name}, we miss you! Here is a gift: {points} (valid until "
+                      "{expires_on}). Your balance is now {balance}."),
+    "win_back_90": N_("{name}, a gift of {points} is waiting for you, but only until "
+                      "{expires_on}! Your balance is now {balance}."),
+    "birthday": N_("Happy birthday soon, {name}! Our gift: {points} (valid until "
+                   "{expires_on}). Your balance is now {balance}."),
+    "expiry_warning": N_("{name}, {points} on your card burn on {expires_on}: come in and "
+                         "spend them! Your balance: {balance}."),
+}
+
+
 def _text(trigger: str, t: Translator) -> str:
-    if trigger == "win_back_30":
-        return t.gettext("{name}, we miss you! You have {balance} on your card: "
-                         "come in and spend them.")
-    if trigger == "win_back_60":
-        return t.gettext("{name}, we miss you! Here is a gift: {points} (valid until "
-                         "{expires_on}). Your balance is now {balance}.")
-    if trigger == "win_back_90":
-        return t.gettext("{name}, a gift of {points} is waiting for you, but only until "
-                         "{expires_on}! Your balance is now {balance}.")
-    if trigger == "birthday":
-        return t.gettext("Happy birthday soon, {name}! Our gift: {points} (valid until "
-                         "{expires_on}). Your balance is now {balance}.")
-    return t.gettext("{name}, {points} on your card burn on {expires_on}: come in and "
-                     "spend them! Your balance: {balance}.")
+    return t.gettext(BUILT_IN_TEXTS.get(trigger, BUILT_IN_TEXTS["expiry_warning"]))
 
 
 async def scheduled_pass(core: Core) -> None:
