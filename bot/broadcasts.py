@@ -46,7 +46,7 @@ from bot.storage.models import (
     Purchase,
 )
 from bot.storage.uow import UnitOfWork
-from bot.triggers import quiet_until
+from bot.triggers import past_quiet, quiet_until
 
 log = logging.getLogger(__name__)
 
@@ -187,13 +187,14 @@ async def _write(core: Core, uow: UnitOfWork, broadcast: Broadcast, ids: Sequenc
         return list(replies)
 
     slot = max(1, int(services.settings.outbox.telegram_per_second * SLOT_SECONDS))
+    quiet, zone = services.settings.triggers, services.timezone
+    first = quiet_until(now, quiet, zone)
     rows: list[OutboxMessage | None] = []
     start = 0
     while start < len(ids):
         number = (position + start) // slot  # the run's n-th slot of SLOT_SECONDS
         end = (number + 1) * slot - position
-        due = quiet_until(now + timedelta(seconds=number * SLOT_SECONDS),
-                          services.settings.triggers, services.timezone)
+        due = past_quiet(first + timedelta(seconds=number * SLOT_SECONDS), quiet, zone)
         rows += await core.notifier.enqueue_many(
             uow, [Notification(render, customer_id=c, category="marketing")
                   for c in ids[start:end]], now, not_before=due)

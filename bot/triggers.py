@@ -123,6 +123,19 @@ def quiet_until(at: datetime, settings: TriggersSettings, zone: tzinfo) -> datet
     return datetime.combine(day, end, zone).astimezone(UTC)
 
 
+def past_quiet(at: datetime, settings: TriggersSettings, zone: tzinfo) -> datetime:
+    """``at``, or, when it falls into quiet hours, as long after their end as it was after
+    their start: a schedule that runs into the evening goes on at the same pace in the
+    morning instead of piling up at the end of the quiet hours."""
+    end = quiet_until(at, settings, zone)
+    if end == at:
+        return at
+    local = at.astimezone(zone)
+    day = local.date() if local.time() >= settings.quiet_start else local.date() - timedelta(days=1)
+    began = datetime.combine(day, settings.quiet_start, zone).astimezone(UTC)
+    return end + (at - began)
+
+
 def held_out(secret: bytes, percent: int, customer_id: int, trigger: str, episode: str) -> bool:
     digest = keyed_hash(derive(secret, "trigger-holdout"), f"{customer_id}:{trigger}:{episode}")
     return int(digest[:8], 16) % 100 < percent

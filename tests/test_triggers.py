@@ -228,3 +228,17 @@ async def test_a_pass_goes_through_the_customers_in_id_ranges(app, chat, only, o
     fired = await run_pass(app.core, day("2026-04-03"))
     assert sorted((p.customer_id, p.trigger) for p in fired) == [
         (customer, "win_back_30") for customer in ids]
+
+
+def test_a_schedule_that_runs_into_quiet_hours_goes_on_in_the_morning(settings):
+    from zoneinfo import ZoneInfo
+
+    from bot.triggers import past_quiet
+
+    moscow, quiet = ZoneInfo("Europe/Moscow"), settings.triggers  # quiet 21:00–10:00
+    evening = datetime(2026, 4, 2, 17, 59, tzinfo=UTC)  # 20:59 in Moscow: not quiet yet
+    assert past_quiet(evening, quiet, moscow) == evening
+    late = datetime(2026, 4, 2, 18, 0, 30, tzinfo=UTC)  # 30 s into the quiet hours
+    assert past_quiet(late, quiet, moscow) == datetime(2026, 4, 3, 7, 0, 30, tzinfo=UTC)
+    after_midnight = datetime(2026, 4, 2, 21, 30, tzinfo=UTC)  # 00:30, 3.5 h into them
+    assert past_quiet(after_midnight, quiet, moscow) == datetime(2026, 4, 3, 10, 30, tzinfo=UTC)
