@@ -14,6 +14,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import api as pos_api
+from bot import broadcasts
 from bot.cards import CardTokens, QrImages
 from bot.channels.base import Channel
 from bot.channels.telegram import TelegramChannel
@@ -90,7 +91,8 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
     registry: dict[str, Channel] = {}  # by name: who the notifier and the outbox can reach
     notifier = Notifier(services.i18n, settings, registry)
     core = Core(services, sessions, build_router(), notifier)
-    outbox = OutboxSender(sessions, registry, settings.outbox, clock)
+    outbox = OutboxSender(sessions, registry, settings.outbox, clock,
+                          stored_images=lambda ref: broadcasts.stored_image(sessions, ref))
     notifier.on_enqueued = outbox.wake
     app = web.Application()
     application = Application(settings, engine, core, app, outbox)

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, and_, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot import segments
 from bot.config import Settings
@@ -106,9 +107,19 @@ def message(broadcast: Broadcast) -> list[Reply]:
     buttons = keyboard([Button(broadcast.button_label, url=broadcast.button_url)]
                        if broadcast.button_label and broadcast.button_url else [])
     if broadcast.image:
-        return [Picture(broadcast.image, broadcast.text, buttons,
-                        cache_key=f"broadcast:{broadcast.id}")]
+        ref = f"broadcast:{broadcast.id}"  # the outbox keeps this, not a copy of the picture
+        return [Picture(broadcast.image, broadcast.text, buttons, cache_key=ref, stored=ref)]
     return [Text(broadcast.text, buttons)]
+
+
+async def stored_image(sessions: async_sessionmaker, ref: str) -> bytes | None:
+    """The picture of ``broadcast:<id>`` (for the outbox sender)."""
+    kind, _, number = ref.partition(":")
+    if kind != "broadcast" or not number.isdecimal():
+        return None
+    async with UnitOfWork(sessions) as uow:
+        return (await uow.session.execute(
+            select(Broadcast.image).where(Broadcast.id == int(number)))).scalar_one_or_none()
 
 
 # --- start, enqueue, stop -----------------------------------------------------------------

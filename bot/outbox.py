@@ -25,7 +25,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -35,7 +35,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from bot.channels.base import RetryLater, Unreachable
 from bot.clock import Clock
 from bot.config import OutboxSettings
-from bot.replies import Reply, from_json
+from bot.lru import LruCache
+from bot.replies import Picture, Reply, from_json
 from bot.storage.models import Identity, OutboxMessage
 from bot.storage.uow import UnitOfWork
 
@@ -176,7 +177,8 @@ class OutboxSender:
     def __init__(self, sessions: async_sessionmaker, channels: Mapping[str, Channel],
                  settings: OutboxSettings, clock: Clock, *,
                  monotonic: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+                 stored_images: Callable[[str], Awaitable[bytes | None]] | None = None) -> None:
         self.sessions = sessions
         self.channels = channels  # the composition root's registry (shared with the notifier)
         self.settings = settings
@@ -184,6 +186,8 @@ class OutboxSender:
         self.limits = RateLimits(settings, monotonic)
         self.sleep = sleep
         self.lease = timedelta(seconds=settings.claim_lease_seconds)
+        self.stored_images = stored_images  # a picture kept once for many messages (broadcasts)
+        self._images: LruCache[str, bytes] = LruCache(8)
         self.monotonic = monotonic
         self._in_flight: set[int] = set()  # claimed by this sender, result not yet recorded
         self._task: asyncio.Task[None] | None = None
@@ -312,7 +316,7 @@ class OutboxSender:
         try:
             if channel is None:
                 raise LookupError(f"no channel {message.channel!r}")
-            await channel.deliver(message.external_id, message.replies)
+            await channel.deliver(message.external_id, await self._with_images(message.replies))
         except RetryLater as later:
             self.limits.pause(message.channel, later.seconds)
             return Outcome(message, "pending", error=str(later), attempts=message.attempts - 1,
@@ -327,6 +331,21 @@ class OutboxSender:
             backoff = min(MAX_BACKOFF, timedelta(seconds=2 ** message.attempts))
             return Outcome(message, "pending", error=repr(error), after=backoff)
         return Outcome(message, "sent")
+
+    async def _with_images(self, replies: list[Reply]) -> list[Reply]:
+        """Pictures stored by reference get their bytes back (kept for the next few)."""
+        resolved = []
+        for reply in replies:
+            if isinstance(reply, Picture) and reply.stored and not reply.image:
+                image = self._images.get(reply.stored)
+                if image is None and self.stored_images is not None:
+                    image = await self.stored_images(reply.stored)
+                if image is None:
+                    raise LookupError(f"no stored picture {reply.stored!r}")
+                self._images.put(reply.stored, image)
+                reply = replace(reply, image=image)
+            resolved.append(reply)
+        return resolved
 
     async def _record(self, outcomes: Sequence[Outcome]) -> None:
         """The results of a batch in one transaction (the batch stays in flight until then)."""

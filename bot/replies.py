@@ -30,6 +30,7 @@ class Picture:
     caption: str = ""
     buttons: Keyboard = ()
     cache_key: str | None = None  # same key, same image: channels may reuse an upload
+    stored: str | None = None  # the image is kept under this reference; the outbox keeps only it
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +74,11 @@ def to_json(reply: Reply) -> dict[str, Any]:
     match reply:
         case Text(text, buttons, key):
             return {"type": "text", "text": text, "buttons": _buttons_to_json(buttons), "key": key}
-        case Picture(image, caption, buttons, cache_key):
-            return {"type": "picture", "image": base64.b64encode(image).decode("ascii"),
-                    "caption": caption, "buttons": _buttons_to_json(buttons), "cache_key": cache_key}
+        case Picture(image, caption, buttons, cache_key, stored):
+            return {"type": "picture",
+                    "image": "" if stored else base64.b64encode(image).decode("ascii"),
+                    "caption": caption, "buttons": _buttons_to_json(buttons),
+                    "cache_key": cache_key, "stored": stored}
         case AskContact(text, button_label):
             return {"type": "ask_contact", "text": text, "button_label": button_label}
         case Document(path, filename, caption, remove_after):
@@ -90,7 +93,8 @@ def from_json(data: dict[str, Any]) -> Reply:
             return Text(data["text"], _buttons_from_json(data.get("buttons", [])), data.get("key"))
         case "picture":
             return Picture(base64.b64decode(data["image"]), data.get("caption", ""),
-                           _buttons_from_json(data.get("buttons", [])), data.get("cache_key"))
+                           _buttons_from_json(data.get("buttons", [])), data.get("cache_key"),
+                           data.get("stored"))
         case "ask_contact":
             return AskContact(data["text"], data["button_label"])
         case "document":

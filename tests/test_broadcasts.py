@@ -195,6 +195,10 @@ async def test_a_picture_from_telegram_and_none_on_the_web(app, chat, phones, me
     assert (tested[0].image, tested[0].caption, tested[0].buttons) == (JPEG, "Новый десерт уже в меню", ())
     await owner.press(the(payloads_of(tested), "bc.go:"))
     await broadcasts.advance(app.core)
+    async with app.core.unit_of_work() as uow:  # the picture is kept once, not per recipient
+        payloads = (await uow.session.execute(select(OutboxMessage.payload).where(
+            OutboxMessage.category == "marketing"))).scalars().all()
+    assert payloads and all(p[0]["image"] == "" and p[0]["stored"] == "broadcast:1" for p in payloads)
     await app.outbox.send_due()
     [[picture]] = phones.got["42"]
     assert isinstance(picture, Picture) and picture.image == JPEG
