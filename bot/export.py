@@ -22,6 +22,7 @@ import asyncio
 import csv
 import os
 import tempfile
+import zipfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -43,6 +44,8 @@ from bot.tiers import current_tier, tier_label
 BATCH = 1000  # rows fetched at a time
 CENTS = Decimal("0.01")
 CSV_DELIMITER = ";"
+EXCEL_ROWS = 1_048_576  # rows of one Excel sheet, its header included: more go on the next one
+ZIP_OVER = 20 * 1024 * 1024  # a larger file is sent zipped (Telegram takes at most 50 MB)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 TABLES = ("customers", "operations")
 FORMATS = ("csv", "xlsx")
@@ -164,9 +167,10 @@ async def write_csv(path: str, headers: Sequence[str], rows: AsyncIterator[Row],
 async def write_xlsx(path: str, title: str, headers: Sequence[str],
                      rows: AsyncIterator[Row]) -> int:
     workbook = Workbook(write_only=True)
+    sheets = 1
     sheet = workbook.create_sheet(title[:31])
     sheet.append(list(headers))
-    count = 0
+    count = in_sheet = 0
 
     def cell(value: Any) -> Any:
         if not isinstance(value, Typed):
@@ -176,8 +180,14 @@ async def write_xlsx(path: str, title: str, headers: Sequence[str],
         return plain
 
     async for row in rows:
+        if in_sheet == EXCEL_ROWS - 1:  # the sheet is full: the rest on the next one
+            sheets += 1
+            sheet = workbook.create_sheet(f"{title[:25]} ({sheets})")
+            sheet.append(list(headers))
+            in_sheet = 0
         sheet.append([cell(value) for value in row])
         count += 1
+        in_sheet += 1
     await asyncio.to_thread(workbook.save, path)  # zipping a large sheet takes a while
     return count
 
@@ -204,4 +214,21 @@ async def export(session: AsyncSession, table: str, fmt: str, *, now: datetime,
         os.unlink(path)
         raise
     filename = f"{table}-{_local(now, tz):%Y-%m-%d}.{fmt}"  # type: ignore[str-format]
+    if os.path.getsize(path) > ZIP_OVER:
+        path = await asyncio.to_thread(_zipped, path, filename)
+        filename += ".zip"
     return ExportFile(path, filename, count)
+
+
+def _zipped(path: str, name: str) -> str:
+    """The file packed into a zip next to it (the original removed)."""
+    packed = path + ".zip"
+    try:
+        with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.write(path, arcname=name)
+    except BaseException:
+        os.unlink(packed)
+        raise
+    finally:
+        os.unlink(path)
+    return packed

@@ -242,3 +242,29 @@ async def test_on_each_database_the_console_finds_adjusts_and_exports(any_db_url
                 assert rows[1][1] == "Иван Петров" and rows[1][6] == 60
     finally:
         await app.close()
+
+
+async def test_a_full_sheet_goes_on_the_next_one_and_a_large_file_is_zipped(
+        app, shop, owner, monkeypatch):
+    import zipfile
+
+    monkeypatch.setattr("bot.export.EXCEL_ROWS", 3)  # a header and two rows a sheet
+    document, path = await download(owner, "ex.file:customers:xlsx")
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True)
+        sheets = [[list(row) for row in sheet.iter_rows(values_only=True)] for sheet in workbook]
+        workbook.close()
+        assert [len(rows) for rows in sheets] == [3, 2]  # three customers: 2 + 1
+        assert sheets[1][0] == CUSTOMER_HEADERS and sheets[1][1][1] == "=HYPERLINK(\"x\")"
+    finally:
+        os.unlink(path)
+
+    monkeypatch.setattr("bot.export.ZIP_OVER", 0)
+    document, path = await download(owner, "ex.file:customers:csv")
+    try:
+        assert document.filename == "customers-2026-03-02.csv.zip"
+        with zipfile.ZipFile(path) as archive:
+            assert archive.namelist() == ["customers-2026-03-02.csv"]
+            assert archive.read("customers-2026-03-02.csv").startswith(b"\xef\xbb\xbf")
+    finally:
+        os.unlink(path)
