@@ -5,7 +5,7 @@ refused to everyone else."""
 from __future__ import annotations
 
 import csv
-import os
+import tempfile
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -62,6 +62,12 @@ def owner(chat) -> ChatUser:  # type: ignore[no-untyped-def]
     return chat(OWNER, name="Olga")
 
 
+@pytest.fixture(autouse=True)
+def exports_in(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """Export files go to the test's temporary directory, removed with it."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+
 async def download(person: ChatUser, payload: str) -> tuple[Document, str]:
     replies = await person.send("/export")
     assert payload in payloads_of(replies)
@@ -103,67 +109,54 @@ async def test_export_offers_four_files(app, owner):
 
 async def test_customers_csv(app, shop, owner):
     document, path = await download(owner, "ex.file:customers:csv")
-    try:
-        assert document.filename == "customers-2026-03-02.csv"
-        assert document.caption == "Клиенты: 3 строки"
-        assert read_csv(path) == [
-            CUSTOMER_HEADERS,
-            [await ivan_card(app), "Ivan Petrov", "+79001234567", "", "14.03.1990", "Участник",
-             "100", "0", "0,00", "2026-03-02 12:00", ""],
-            [card(1), "Анна Ёлкина", "+79005550011", "anna@example.com", "29.02", "Серебро",
-             "0", "3", "1500,50", "2026-02-20 12:00", "import"],
-            [card(2), "'=HYPERLINK(\"x\")", "", "", "", "Участник", "0", "0", "0,00", "", ""],
-        ]
-    finally:
-        os.unlink(path)
+    assert document.filename == "customers-2026-03-02.csv"
+    assert document.caption == "Клиенты: 3 строки"
+    assert read_csv(path) == [
+        CUSTOMER_HEADERS,
+        [await ivan_card(app), "Ivan Petrov", "+79001234567", "", "14.03.1990", "Участник",
+         "100", "0", "0,00", "2026-03-02 12:00", ""],
+        [card(1), "Анна Ёлкина", "+79005550011", "anna@example.com", "29.02", "Серебро",
+         "0", "3", "1500,50", "2026-02-20 12:00", "import"],
+        [card(2), "'=HYPERLINK(\"x\")", "", "", "", "Участник", "0", "0", "0,00", "", ""],
+    ]
 
 
 async def test_customers_excel(app, shop, owner):
     document, path = await download(owner, "ex.file:customers:xlsx")
-    try:
-        assert document.filename == "customers-2026-03-02.xlsx"
-        rows = read_xlsx(path)
-        assert rows[0] == CUSTOMER_HEADERS
-        assert rows[2] == [card(1), "Анна Ёлкина", "+79005550011", "anna@example.com", "29.02",
-                           "Серебро", 0, 3, Decimal("1500.50"), datetime(2026, 2, 20, 12, 0),
-                           "import"]
-        assert rows[3][1] == "=HYPERLINK(\"x\")"  # kept as text, not a formula
-        assert rows[1][:3] == [await ivan_card(app), "Ivan Petrov", "+79001234567"]
-        assert len(rows) == 4
-    finally:
-        os.unlink(path)
+    assert document.filename == "customers-2026-03-02.xlsx"
+    rows = read_xlsx(path)
+    assert rows[0] == CUSTOMER_HEADERS
+    assert rows[2] == [card(1), "Анна Ёлкина", "+79005550011", "anna@example.com", "29.02",
+                       "Серебро", 0, 3, Decimal("1500.50"), datetime(2026, 2, 20, 12, 0),
+                       "import"]
+    assert rows[3][1] == "=HYPERLINK(\"x\")"  # kept as text, not a formula
+    assert rows[1][:3] == [await ivan_card(app), "Ivan Petrov", "+79001234567"]
+    assert len(rows) == 4
 
 
 async def test_operations_csv(app, shop, owner):
     document, path = await download(owner, "ex.file:operations:csv")
-    try:
-        assert document.caption == "Операции с баллами: 2 строки"
-        assert read_csv(path) == [
-            OPERATION_HEADERS,
-            ["2026-03-02 12:00", await ivan_card(app), "earn", "welcome", "100", ""],
-            ["2026-03-02 13:00", card(1), "adjust", "manual", "-30", "возврат; «товара»"],
-        ]
-    finally:
-        os.unlink(path)
+    assert document.caption == "Операции с баллами: 2 строки"
+    assert read_csv(path) == [
+        OPERATION_HEADERS,
+        ["2026-03-02 12:00", await ivan_card(app), "earn", "welcome", "100", ""],
+        ["2026-03-02 13:00", card(1), "adjust", "manual", "-30", "возврат; «товара»"],
+    ]
 
 
 async def test_operations_excel_in_english(app, shop, chat):
     owner = chat(OWNER, name="Olga", language="en")
     document, path = await download(owner, "ex.file:operations:xlsx")
-    try:
-        assert document.caption == "Point operations: 2 rows"
-        assert read_xlsx(path) == [
-            ["Date", "Card number", "Kind", "Reason", "Points", "Note"],
-            [datetime(2026, 3, 2, 12, 0), await ivan_card(app), "earn", "welcome", 100, None],
-            [datetime(2026, 3, 2, 13, 0), card(1), "adjust", "manual", -30, "возврат; «товара»"],
-        ]
-    finally:
-        os.unlink(path)
+    assert document.caption == "Point operations: 2 rows"
+    assert read_xlsx(path) == [
+        ["Date", "Card number", "Kind", "Reason", "Points", "Note"],
+        [datetime(2026, 3, 2, 12, 0), await ivan_card(app), "earn", "welcome", 100, None],
+        [datetime(2026, 3, 2, 13, 0), card(1), "adjust", "manual", -30, "возврат; «товара»"],
+    ]
 
 
 async def test_each_export_is_audited(app, shop, owner):
-    _, path = await download(owner, "ex.file:customers:xlsx")
-    os.unlink(path)
+    await download(owner, "ex.file:customers:xlsx")
     async with app.core.unit_of_work() as uow:
         [entry] = (await uow.session.execute(select(AuditEntry))).scalars().all()
         admin = (await uow.session.execute(
@@ -175,10 +168,7 @@ async def test_each_export_is_audited(app, shop, owner):
 
 async def test_an_empty_table_has_the_header_only(app, owner):
     _, path = await download(owner, "ex.file:operations:csv")
-    try:
-        assert read_csv(path) == [OPERATION_HEADERS]
-    finally:
-        os.unlink(path)
+    assert read_csv(path) == [OPERATION_HEADERS]
 
 
 async def test_many_rows_stream_through(app, owner, clock, monkeypatch):
@@ -190,11 +180,8 @@ async def test_many_rows_stream_through(app, owner, clock, monkeypatch):
                              for n in range(30)])
         await uow.commit()
     _, path = await download(owner, "ex.file:customers:xlsx")
-    try:
-        names = [row[1] for row in read_xlsx(path)[1:]]
-        assert names == [f"Гость {n}" for n in range(30)]
-    finally:
-        os.unlink(path)
+    names = [row[1] for row in read_xlsx(path)[1:]]
+    assert names == [f"Гость {n}" for n in range(30)]
 
 
 async def test_others_are_refused(app, shop, chat):
@@ -214,9 +201,7 @@ async def test_an_old_button_with_an_unknown_file(app, owner):
 async def test_on_each_database_the_console_finds_adjusts_and_exports(any_db_url, clock):
     """Streaming rows (a server-side cursor on PostgreSQL), ILIKE and the ledger's
     adjustment on SQLite and on PostgreSQL."""
-    settings = Settings(database={"url": any_db_url}, card={"secret": "k" * 32},
-                        admins=[f"telegram:{OWNER}"])
-    app = await build(settings, clock)
+    app = await build(owner_settings(any_db_url), clock)
     try:
         await ChatUser(app.core, TELEGRAM_LIKE, "42", name="Иван Петров").sign_up()
         owner = ChatUser(app.core, TELEGRAM_LIKE, OWNER, name="Olga")
@@ -230,11 +215,8 @@ async def test_on_each_database_the_console_finds_adjusts_and_exports(any_db_url
         await owner.press(confirm)
         for payload in ("ex.file:operations:csv", "ex.file:customers:xlsx"):
             [document] = await owner.press(payload)
-            try:
-                rows = (read_csv(document.path) if document.path.endswith(".csv")
-                        else read_xlsx(document.path))
-            finally:
-                os.unlink(document.path)
+            rows = (read_csv(document.path) if document.path.endswith(".csv")
+                    else read_xlsx(document.path))
             if payload.endswith("csv"):
                 assert [row[2:] for row in rows[1:]] == [["earn", "welcome", "100", ""],
                                                         ["adjust", "manual", "-40", "a correction"]]
@@ -250,21 +232,15 @@ async def test_a_full_sheet_goes_on_the_next_one_and_a_large_file_is_zipped(
 
     monkeypatch.setattr("bot.export.EXCEL_ROWS", 3)  # a header and two rows a sheet
     document, path = await download(owner, "ex.file:customers:xlsx")
-    try:
-        workbook = openpyxl.load_workbook(path, read_only=True)
-        sheets = [[list(row) for row in sheet.iter_rows(values_only=True)] for sheet in workbook]
-        workbook.close()
-        assert [len(rows) for rows in sheets] == [3, 2]  # three customers: 2 + 1
-        assert sheets[1][0] == CUSTOMER_HEADERS and sheets[1][1][1] == "=HYPERLINK(\"x\")"
-    finally:
-        os.unlink(path)
+    workbook = openpyxl.load_workbook(path, read_only=True)
+    sheets = [[list(row) for row in sheet.iter_rows(values_only=True)] for sheet in workbook]
+    workbook.close()
+    assert [len(rows) for rows in sheets] == [3, 2]  # three customers: 2 + 1
+    assert sheets[1][0] == CUSTOMER_HEADERS and sheets[1][1][1] == "=HYPERLINK(\"x\")"
 
     monkeypatch.setattr("bot.export.ZIP_OVER", 0)
     document, path = await download(owner, "ex.file:customers:csv")
-    try:
-        assert document.filename == "customers-2026-03-02.csv.zip"
-        with zipfile.ZipFile(path) as archive:
-            assert archive.namelist() == ["customers-2026-03-02.csv"]
-            assert archive.read("customers-2026-03-02.csv").startswith(b"\xef\xbb\xbf")
-    finally:
-        os.unlink(path)
+    assert document.filename == "customers-2026-03-02.csv.zip"
+    with zipfile.ZipFile(path) as archive:
+        assert archive.namelist() == ["customers-2026-03-02.csv"]
+        assert archive.read("customers-2026-03-02.csv").startswith(b"\xef\xbb\xbf")
