@@ -22,7 +22,7 @@ from bot.replies import AskContact, Button, Picture, Text, from_json, keyboard, 
 from bot.storage.models import Identity, OutboxMessage, Purchase
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.test_cashier_chat import Outbox, button, hire, outbox, scan  # noqa: F401 - outbox is a fixture
-from tests.test_telegram_channel import TOKEN, telegram_settings
+from tests.test_telegram_channel import api, telegram_settings  # noqa: F401 - api is a fixture
 
 
 async def messages(app: Application) -> list[OutboxMessage]:
@@ -88,12 +88,6 @@ async def test_a_cashier_purchase_queues_the_notice_in_its_own_transaction(
 
 
 # --- through the real Telegram adapter --------------------------------------------------------
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI(token=TOKEN) as server:
-        yield server
-
 
 @pytest.fixture
 async def telegram(settings: Settings, any_db_url: str, api: FakeBotAPI) -> AsyncIterator[Application]:

@@ -20,7 +20,7 @@ from bot.storage import database
 from bot.storage.models import Identity, OutboxMessage
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.test_outbox import messages, queue
-from tests.test_telegram_channel import TOKEN, telegram_settings
+from tests.test_telegram_channel import api, telegram_settings  # noqa: F401 - api is a fixture
 
 CHATS = range(1000, 1200)
 
@@ -30,12 +30,6 @@ def on(url: str, api: FakeBotAPI, **outbox: float) -> Settings:
     settings = Settings(database={"url": url}, card={"secret": "test-signing-key-0123456789"},
                         outbox=OutboxSettings(**outbox))
     return telegram_settings(settings, api)
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI(token=TOKEN) as server:
-        yield server
 
 
 @pytest.fixture
