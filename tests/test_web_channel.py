@@ -335,4 +335,5 @@ async def test_keyed_texts_carry_their_key_and_a_document_is_a_link_for_its_visi
     async with another_browser(client) as stranger:
         await stranger.get("/")
         assert (await stranger.get(link["url"])).status == 404  # someone else's file
-    assert (await client.get("/web/download/made-up")).status == 404
+    made_up = await client.get("/web/download/made-up")
+    assert made_up.status == 404 and "Ссылка на файл устарела" in await made_up.text()

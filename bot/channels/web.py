@@ -211,7 +211,11 @@ class WebChannel(Channel):
         visitor = self.cookies.visitor(request.cookies.get(COOKIE, ""))
         if item is None or item.expires < time.monotonic() or visitor != item.visitor \
                 or not item.path.exists():
-            raise web.HTTPNotFound(text="this download link is not valid (any more)")
+            i18n = self.core.services.i18n  # a person reads this in their browser
+            t = i18n.translator(i18n.choose(_language(request)))
+            raise web.HTTPNotFound(text=t.gettext(
+                "This download link has expired or belongs to someone else. Ask for the file "
+                "again in the chat."))
         return web.FileResponse(item.path, headers={
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(item.filename)}",
             "Cache-Control": "no-store"})
