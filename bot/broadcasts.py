@@ -1,21 +1,25 @@
 """Broadcasts: the owner's message (text, optional picture and link button) to a segment.
 
 A broadcast is a ``draft`` while the owner composes it, then ``sending`` from the explicit
-confirmation (a conditional update: a second tap finds it no longer a draft), then ``done``
-or ``cancelled``. Its recipients are written to the outbox by ``advance`` (a scheduler job
-every few seconds), in batches of ``SEND_BATCH`` customers per transaction: each recipient
-gets one ``broadcast_recipients`` row, unique per (broadcast, customer), committed together
-with their outbox message. So an enqueue cut short by a crash keeps whole batches, and the
-next run selects only the members who have no row yet: nobody gets the message twice, and
-the outbox sender resumes delivery on its own.
+confirmation, then ``done`` or ``cancelled``. The confirmation fixes the audience: in its
+transaction one ``INSERT … SELECT`` writes a ``broadcast_recipients`` row (unique per
+broadcast and customer) for every member of the segment (``bot.segments.members``) who
+consented, is reachable in a channel and did not opt out of offers and news
+(``notify_promotions``), and their count is the broadcast's ``audience``. Whoever joins the
+segment later does not get it; a second tap finds it no longer a draft.
+
+``advance`` (a scheduler job every few seconds) then writes the outbox messages from those
+rows, in batches of ``SEND_BATCH`` in customer order, each batch one transaction that
+marks its rows written (``written_at``) together with their messages. So an enqueue cut
+short by a crash keeps whole batches, and the next run goes on with the rows not written
+yet: nobody gets the message twice, and the outbox sender resumes delivery on its own.
+Recipients checked again when their batch is written: one who opted out or can no longer
+be reached gets no message (their row counts as failed); an erased customer's row is gone
+with them.
 
 Each message is due at its turn at the platform's rate (``outbox.telegram_per_second``),
 never inside the quiet hours, so whatever else is queued meanwhile (a purchase notice, the
 owner's progress line) goes out between them rather than behind the whole broadcast.
-
-Recipients are the segment's members (``bot.segments.members`` as of the confirmation) who
-consented, are reachable in a channel and did not opt out of offers and news
-(``notify_promotions``), as of the moment each batch is written.
 """
 
 from __future__ import annotations
@@ -28,8 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import ColumnElement, and_, exists, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot import segments
@@ -125,72 +128,114 @@ async def stored_image(sessions: async_sessionmaker, ref: str) -> bytes | None:
 # --- start, enqueue, stop -----------------------------------------------------------------
 
 async def locked(uow: UnitOfWork, broadcast_id: int) -> Broadcast | None:
-    """The broadcast, its row locked until the end of the transaction on PostgreSQL (SQLite
-    serializes writers anyway): a stop and a batch being written never interleave."""
-    stmt = select(Broadcast).where(Broadcast.id == broadcast_id)
+    """The broadcast as it is now, its row locked until the end of the transaction on
+    PostgreSQL (SQLite serializes writers anyway): a confirmation, a stop and a batch being
+    written never interleave."""
+    stmt = (select(Broadcast).where(Broadcast.id == broadcast_id)
+            .execution_options(populate_existing=True))
     if uow.session.bind.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     return (await uow.session.execute(stmt)).scalar_one_or_none()
 
 
-async def start(uow: UnitOfWork, broadcast_id: int, count: int, now: datetime) -> bool:
-    """The owner confirmed: draft → sending, once (a second tap changes nothing)."""
-    result = await uow.session.execute(
-        update(Broadcast).where(Broadcast.id == broadcast_id, Broadcast.status == "draft",
-                                Broadcast.segment.is_not(None))
-        .values(status="sending", confirmed_at=now, audience=count,  # the first progress line:
-                reported={"figures": {"sent": 0, "failed": 0, "left": count}, "at": now.isoformat()})
-        .execution_options(synchronize_session=False))
-    return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
+async def start(uow: UnitOfWork, broadcast_id: int, now: datetime,
+                settings: Settings) -> int | None:
+    """The owner confirmed: the audience is fixed (a recipient row for each reachable member
+    of the segment, in one statement), and the draft becomes ``sending`` with its size.
+    Returns that size; 0 leaves the draft as it was (nobody can get it); None when it is no
+    longer a draft (a second tap)."""
+    broadcast = await locked(uow, broadcast_id)
+    if broadcast is None or broadcast.status != "draft" or broadcast.segment is None:
+        return None
+    count = await _fix_audience(uow, broadcast, now, settings)
+    if count:
+        broadcast.status, broadcast.confirmed_at, broadcast.audience = "sending", now, count
+        broadcast.reported = {"figures": Progress.starting(count).figures(),  # the first line
+                              "at": now.isoformat()}
+    return count
+
+
+async def _fix_audience(uow: UnitOfWork, broadcast: Broadcast, now: datetime,
+                        settings: Settings) -> int:
+    try:
+        members = await segments.members(uow, broadcast.segment or "", now, settings)
+    except KeyError:  # the segment is gone (a source renamed): nobody
+        return 0
+    chosen = (select(literal(broadcast.id, Broadcast.id.type), Customer.id,
+                     literal(now, BroadcastRecipient.created_at.type))
+              .where(Customer.id.in_(members), reachable_member(now)))
+    result = await uow.session.execute(insert(BroadcastRecipient).from_select(
+        ["broadcast_id", "customer_id", "created_at"], chosen))
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A recipient whose message is still to be written."""
+
+    row_id: int
+    customer_id: int
+    wanted: bool  # still a member who takes offers and can be reached
 
 
 async def enqueue(core: Core, broadcast_id: int) -> int:
-    """Write the recipients who have no copy yet into the outbox, batch by batch, each its
-    own transaction; returns how many were written. Stops when the broadcast is no longer
-    sending, and marks it fully enqueued when nobody is left."""
-    written, after, position = 0, 0, 0
-    services = core.services
+    """Write the outbox messages of the recipients fixed at the confirmation, batch by batch
+    in customer order, each batch its own transaction; returns how many were written. Stops
+    when the broadcast is no longer sending, and marks it fully enqueued when nobody is
+    left."""
+    written, after = 0, 0
     while True:
-        now = services.clock.now()
-        try:
-            async with core.unit_of_work() as uow:
-                broadcast = await locked(uow, broadcast_id)
-                if (broadcast is None or broadcast.status != "sending"
-                        or broadcast.enqueued_at is not None or broadcast.segment is None):
-                    return written
-                at = broadcast.confirmed_at or now
-                try:
-                    members = await segments.members(uow, broadcast.segment, at, services.settings)
-                except KeyError:  # the segment is gone (a source renamed): nobody more
-                    members = select(Customer.id).where(Customer.id.is_(None))
-                copy = exists().where(BroadcastRecipient.broadcast_id == broadcast_id,
-                                      BroadcastRecipient.customer_id == Customer.id)
-                ids = list((await uow.session.execute(
-                    select(Customer.id)
-                    .where(Customer.id > after, Customer.id.in_(members),
-                           reachable_member(now, core.notifier.channels), ~copy)
-                    .order_by(Customer.id).limit(SEND_BATCH))).scalars())
-                if not ids:
-                    broadcast.enqueued_at = now
-                    await uow.commit()
-                    return written
-                await _write(core, uow, broadcast, ids, now, position)
+        now = core.services.clock.now()
+        async with core.unit_of_work() as uow:
+            broadcast = await locked(uow, broadcast_id)
+            if (broadcast is None or broadcast.status != "sending"
+                    or broadcast.enqueued_at is not None):
+                return written
+            batch = await _next_batch(uow, broadcast_id, after, now, core.notifier.channels)
+            if not batch:
+                broadcast.enqueued_at = now
                 await uow.commit()
-                uow.session.expunge_all()
-        except IntegrityError:
-            # another instance wrote some of these copies first; this batch was rolled back
-            # whole, and the next run goes on with whoever is still without one
-            log.info("broadcast %d: a batch raced another enqueue; continuing later", broadcast_id)
-            return written
-        written += len(ids)
-        position += len(ids)
-        after = ids[-1]
+                return written
+            messages = await _write(core, uow, broadcast, batch, now, written)
+            await uow.commit()
+        written += messages
+        after = batch[-1].customer_id
         core.notifier.on_enqueued()
 
 
-async def _write(core: Core, uow: UnitOfWork, broadcast: Broadcast, ids: Sequence[int],
-                 now: datetime, position: int) -> None:
-    """One batch: the messages (due at their turn at the platform's rate) and the rows."""
+async def _next_batch(uow: UnitOfWork, broadcast_id: int, after: int, now: datetime,
+                      channels: Iterable[str]) -> list[Pending]:
+    """Up to ``SEND_BATCH`` recipients still without their message, after customer ``after``
+    (an erased customer's row is gone with them)."""
+    rows = await uow.session.execute(
+        select(BroadcastRecipient.id, BroadcastRecipient.customer_id,
+               reachable_member(now, channels))
+        .join(Customer, Customer.id == BroadcastRecipient.customer_id)
+        .where(BroadcastRecipient.broadcast_id == broadcast_id,
+               BroadcastRecipient.written_at.is_(None), BroadcastRecipient.customer_id > after)
+        .order_by(BroadcastRecipient.customer_id).limit(SEND_BATCH))
+    return [Pending(row_id, customer_id, bool(wanted)) for row_id, customer_id, wanted in rows]
+
+
+async def _write(core: Core, uow: UnitOfWork, broadcast: Broadcast, batch: Sequence[Pending],
+                 now: datetime, position: int) -> int:
+    """One batch: the messages of those still wanting it, and every row marked written
+    (those who left, opted out or cannot be reached get no message). Returns how many
+    messages were written."""
+    wanted = [pending.customer_id for pending in batch if pending.wanted]
+    rows = await _messages(core, uow, broadcast, wanted, now, position)
+    message_of = {customer_id: row.id for customer_id, row in zip(wanted, rows, strict=True)
+                  if row is not None}
+    await uow.session.execute(update(BroadcastRecipient), [
+        {"id": pending.row_id, "written_at": now,
+         "outbox_message_id": message_of.get(pending.customer_id)} for pending in batch])
+    return len(message_of)
+
+
+async def _messages(core: Core, uow: UnitOfWork, broadcast: Broadcast, ids: Sequence[int],
+                    now: datetime, position: int) -> list[OutboxMessage | None]:
+    """The outbox messages for ``ids``, each due at its turn at the platform's rate (None:
+    the customer cannot be reached in the app's channels)."""
     services = core.services
     replies = message(broadcast)
 
@@ -210,11 +255,7 @@ async def _write(core: Core, uow: UnitOfWork, broadcast: Broadcast, ids: Sequenc
             uow, [Notification(render, customer_id=c, category="marketing")
                   for c in ids[start:end]], now, not_before=due)
         start = end
-    uow.session.add_all([
-        BroadcastRecipient(broadcast_id=broadcast.id, customer_id=customer_id,
-                           outbox_message_id=row.id if row is not None else None, created_at=now)
-        for customer_id, row in zip(ids, rows, strict=True)])
-    await uow.session.flush()
+    return rows
 
 
 async def cancel(uow: UnitOfWork, broadcast_id: int, now: datetime) -> int | None:
@@ -234,47 +275,52 @@ async def cancel(uow: UnitOfWork, broadcast_id: int, now: datetime) -> int | Non
     result = await uow.session.execute(
         update(OutboxMessage).where(OutboxMessage.id.in_(mine), OutboxMessage.status == "pending")
         .values(status="cancelled").execution_options(synchronize_session=False))
-    stopped = result.rowcount or 0  # type: ignore[attr-defined]
-    if broadcast.enqueued_at is None:  # and those never written
-        recorded = (await uow.session.execute(select(func.count()).where(
-            BroadcastRecipient.broadcast_id == broadcast_id))).scalar_one()
-        stopped += max(0, broadcast.audience - recorded)
-    return stopped
+    never_written = (await uow.session.execute(select(func.count()).where(
+        BroadcastRecipient.broadcast_id == broadcast_id,
+        BroadcastRecipient.written_at.is_(None)))).scalar_one()
+    return (result.rowcount or 0) + never_written  # type: ignore[attr-defined]
 
 
 # --- progress and the report ----------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    audience: int  # counted at the confirmation
-    recorded: int  # recipients written so far
+    audience: int  # fixed at the confirmation
+    unwritten: int  # recipients whose message is not written yet
     sent: int
-    failed: int  # failed, blocked, or unreachable when written
+    failed: int  # failed, blocked, or unreachable (or opted out) when written
     waiting: int  # in the outbox, not sent yet
-    cancelled: int
+    cancelled: int  # stopped: waiting in the outbox, or never written
     enqueued: bool  # every recipient written
+
+    @classmethod
+    def starting(cls, audience: int) -> Progress:
+        return cls(audience, audience, 0, 0, 0, 0, False)
 
     @property
     def left(self) -> int:
-        unwritten = 0 if self.enqueued else max(0, self.audience - self.recorded)
-        return self.waiting + unwritten
+        return self.waiting + self.unwritten
 
     def figures(self) -> dict[str, int]:
         return {"sent": self.sent, "failed": self.failed, "left": self.left}
 
 
 async def progress(uow: UnitOfWork, broadcast: Broadcast) -> Progress:
+    written = func.count(BroadcastRecipient.written_at)
     rows = (await uow.session.execute(
-        select(OutboxMessage.status, func.count())
+        select(OutboxMessage.status, written, func.count() - written)
         .select_from(BroadcastRecipient)
         .outerjoin(OutboxMessage, OutboxMessage.id == BroadcastRecipient.outbox_message_id)
         .where(BroadcastRecipient.broadcast_id == broadcast.id)
         .group_by(OutboxMessage.status))).all()
-    by: dict[str | None, int] = {status: n for status, n in rows}
+    by: dict[str | None, int] = {status: n for status, n, _unwritten in rows}
+    unwritten = sum(n for _status, _written, n in rows)
+    stopped = broadcast.status == "cancelled"
     return Progress(
-        audience=broadcast.audience, recorded=sum(by.values()), sent=by.get("sent", 0),
+        audience=broadcast.audience, unwritten=0 if stopped else unwritten, sent=by.get("sent", 0),
         failed=sum(by.get(s, 0) for s in FAILED) + by.get(None, 0),
-        waiting=sum(by.get(s, 0) for s in WAITING), cancelled=by.get("cancelled", 0),
+        waiting=sum(by.get(s, 0) for s in WAITING),
+        cancelled=by.get("cancelled", 0) + (unwritten if stopped else 0),
         enqueued=broadcast.enqueued_at is not None)
 
 

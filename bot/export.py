@@ -1,7 +1,15 @@
 """Exports for the owner: customers, and point operations, as CSV or Excel files.
 
-Rows are streamed from the database in batches straight into the file, so a large table is
-never held in memory. What the files look like:
+Rows are read in pages of ``PAGE`` by their id (keyset: ``id > the last one``), each page in
+a short transaction of its own, and written straight into the file; between pages the
+connection goes back to the pool (on SQLite the app's only one), so a cashier's checkout
+waits at most for one page, not for the whole export, and a large table is never held in
+memory. The price is consistency: the file is not one snapshot. A row changed while the
+export runs may show either its old or its new state (a balance, a purchase count), and a
+row added meanwhile appears only if its id is past the page being read; but since ids are
+stable and the pages follow them, no row is missed or written twice.
+
+What the files look like:
 
 * CSV: UTF-8 with a byte-order mark (Excel then reads Cyrillic right) and ``;`` between
   fields (what Excel expects in Russian and most European locales, where ``,`` is the decimal
@@ -32,8 +40,8 @@ from typing import Any
 from babel.numbers import get_decimal_symbol
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from sqlalchemy import Select, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.config import ProgramSettings
 from bot.i18n import N_, Translator
@@ -41,7 +49,7 @@ from bot.money import MINOR_PER_UNIT
 from bot.storage.models import Customer, PointLot, PointOperation
 from bot.tiers import current_tier, tier_label
 
-BATCH = 1000  # rows fetched at a time
+PAGE = 5000  # rows read in one transaction
 CENTS = Decimal("0.01")
 CSV_DELIMITER = ";"
 EXCEL_ROWS = 1_048_576  # rows of one Excel sheet, its header included: more go on the next one
@@ -64,6 +72,7 @@ class Typed:
 class Table:
     headers: tuple[str, ...]  # msgids, translated when written
     query: Callable[[datetime], Select[Any]]
+    key: ColumnElement[int]  # the id the pages follow
     row: Callable[[Any, Translator, ProgramSettings, tzinfo], Row]
 
 
@@ -86,16 +95,15 @@ def _birthday(day: int | None, month: int | None, year: int | None) -> str:
 
 
 def _customers_query(now: datetime) -> Select[Any]:
-    balances = (select(PointLot.customer_id, func.sum(PointLot.remaining).label("points"))
-                .where(PointLot.remaining > 0, PointLot.expires_at > now,
-                       PointLot.available_at <= now)
-                .group_by(PointLot.customer_id).subquery())
-    return (select(Customer.card_number, Customer.name, Customer.phone, Customer.email,
-                   Customer.birth_day, Customer.birth_month, Customer.birth_year,
-                   Customer.purchase_count, Customer.total_spent, balances.c.points,
-                   Customer.registered_at, Customer.source)
-            .outerjoin(balances, balances.c.customer_id == Customer.id)
-            .order_by(Customer.id))
+    # per customer, so a page sums only its own customers' lots
+    points = (select(func.sum(PointLot.remaining))
+              .where(PointLot.customer_id == Customer.id, PointLot.remaining > 0,
+                     PointLot.expires_at > now, PointLot.available_at <= now)
+              .scalar_subquery())
+    return select(Customer.card_number, Customer.name, Customer.phone, Customer.email,
+                  Customer.birth_day, Customer.birth_month, Customer.birth_year,
+                  Customer.purchase_count, Customer.total_spent, points.label("points"),
+                  Customer.registered_at, Customer.source)
 
 
 def _customer_row(r: Any, t: Translator, program: ProgramSettings, tz: tzinfo) -> Row:
@@ -110,8 +118,7 @@ def _customer_row(r: Any, t: Translator, program: ProgramSettings, tz: tzinfo) -
 def _operations_query(now: datetime) -> Select[Any]:
     return (select(PointOperation.created_at, Customer.card_number, PointOperation.kind,
                    PointOperation.reason, PointOperation.amount, PointOperation.note)
-            .join(Customer, PointOperation.customer_id == Customer.id)
-            .order_by(PointOperation.id))
+            .join(Customer, PointOperation.customer_id == Customer.id))
 
 
 def _operation_row(r: Any, t: Translator, program: ProgramSettings, tz: tzinfo) -> Row:
@@ -124,19 +131,35 @@ SCHEMAS = {
         (N_("Card number"), N_("Name"), N_("Phone"), N_("E-mail"), N_("Birthday"), N_("Tier"),
          N_("Points available"), N_("Purchases"), N_("Total spent"), N_("Registered"),
          N_("Source")),
-        _customers_query, _customer_row),
+        _customers_query, Customer.id, _customer_row),
     "operations": Table(
         (N_("Date"), N_("Card number"), N_("Kind"), N_("Reason"), N_("Points"), N_("Note")),
-        _operations_query, _operation_row),
+        _operations_query, PointOperation.id, _operation_row),
 }
 
 
-async def _rows(session: AsyncSession, table: Table, now: datetime, t: Translator,
+async def _rows(sessions: async_sessionmaker, table: Table, now: datetime, t: Translator,
                 program: ProgramSettings, tz: tzinfo) -> AsyncIterator[Row]:
-    result = await session.stream(table.query(now).execution_options(yield_per=BATCH))
-    async for batch in result.partitions():
-        for record in batch:
+    after: int | None = None
+    while True:
+        records = await _page(sessions, table, now, after)
+        for record in records:
             yield table.row(record, t, program, tz)
+        if len(records) < PAGE:
+            return
+        after = records[-1].key
+        await asyncio.sleep(0)  # whoever waits for the connection gets it before the next page
+
+
+async def _page(sessions: async_sessionmaker, table: Table, now: datetime,
+                after: int | None) -> Sequence[Any]:
+    """Up to ``PAGE`` rows after id ``after``, read in a transaction of their own (closing
+    the session ends it and gives the connection back)."""
+    stmt = table.query(now).add_columns(table.key.label("key")).order_by(table.key).limit(PAGE)
+    if after is not None:
+        stmt = stmt.where(table.key > after)
+    async with sessions() as session:
+        return (await session.execute(stmt)).all()
 
 
 def _csv_value(value: Any, decimal: str) -> Any:
@@ -192,19 +215,20 @@ async def write_xlsx(path: str, title: str, headers: Sequence[str],
     return count
 
 
-async def export(session: AsyncSession, table: str, fmt: str, *, now: datetime,
+async def export(sessions: async_sessionmaker, table: str, fmt: str, *, now: datetime,
                  t: Translator, program: ProgramSettings, tz: tzinfo,
                  directory: str | None = None) -> ExportFile:
     """Write ``table`` ("customers" or "operations") as ``fmt`` ("csv" or "xlsx") to a new
     file in ``directory`` (the system's temporary one by default); the caller sends it and
-    removes it."""
+    removes it. Reads through sessions of its own, page by page: the caller must not hold
+    the connection meanwhile (on SQLite there is one)."""
     schema = SCHEMAS[table]
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
     fd, path = tempfile.mkstemp(prefix=f"loyalty-{table}-", suffix=f".{fmt}", dir=directory)
     os.close(fd)
     headers = [t.gettext(header) for header in schema.headers]
-    rows = _rows(session, schema, now, t, program, tz)
+    rows = _rows(sessions, schema, now, t, program, tz)
     try:
         if fmt == "csv":
             count = await write_csv(path, headers, rows, get_decimal_symbol(t.babel_locale))

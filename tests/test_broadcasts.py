@@ -20,6 +20,7 @@ from bot.storage.models import (
     Broadcast,
     BroadcastRecipient,
     Customer,
+    Identity,
     OutboxMessage,
     Purchase,
 )
@@ -74,13 +75,21 @@ def the(payloads: list[str], prefix: str) -> str:
 
 
 async def compose(owner: ChatUser, text: str = "Скидка 20% на всё до воскресенья!",
-                  button: str | None = "Наше меню https://example.com/menu") -> list[Reply]:
-    """/broadcast → text → button (or Skip) → "All members" → the audience screen."""
+                  button: str | None = "Наше меню https://example.com/menu",
+                  segment: str = "all") -> list[Reply]:
+    """/broadcast → text → button (or Skip) → the segment ("All members") → the audience
+    screen."""
     await owner.send("/broadcast")
     asked = await owner.send(text)
     shown = await owner.send(button) if button else await owner.press(
         the(payloads_of(asked), "bc.groups:"))
-    return await owner.press(everyone(shown))
+    if segment == "all":
+        return await owner.press(everyone(shown))
+    group = segment.partition(":")[0]
+    [opened] = [p for p in payloads_of(shown)
+                if p.startswith("bc.grp:") and p.endswith(":" + group)]
+    [chosen] = [p for p in payloads_of(await owner.press(opened)) if p.endswith(":" + segment)]
+    return await owner.press(chosen)
 
 
 def everyone(groups: list[Reply]) -> str:
@@ -251,6 +260,7 @@ async def test_an_interrupted_enqueue_resumes_and_nobody_gets_it_twice(
     monkeypatch.setattr(broadcasts, "SEND_BATCH", 2)
     owner = chat(OWNER)
     await confirm(owner, await compose(owner))
+    assert await count(app, BroadcastRecipient) == 5  # the audience, fixed at the confirmation
 
     real_write, batches = broadcasts._write, []
 
@@ -258,11 +268,12 @@ async def test_an_interrupted_enqueue_resumes_and_nobody_gets_it_twice(
         if batches:
             raise ConnectionError("the process died here")
         batches.append(1)
-        await real_write(*args, **kwargs)
+        return await real_write(*args, **kwargs)
 
     monkeypatch.setattr(broadcasts, "_write", crash_after_one_batch)
     await broadcasts.advance(app.core)  # logs the failure, keeps the first batch
-    assert await count(app, BroadcastRecipient) == 2
+    assert await count(app, BroadcastRecipient, BroadcastRecipient.written_at.is_not(None)) == 2
+    assert await count(app, OutboxMessage, OutboxMessage.category == "marketing") == 2
     assert (await the_broadcast(app)).enqueued_at is None
     monkeypatch.setattr(broadcasts, "_write", real_write)
 
@@ -276,8 +287,41 @@ async def test_an_interrupted_enqueue_resumes_and_nobody_gets_it_twice(
     finally:
         await restarted.close()
     assert customer_copies(phones) == {external_id: 1 for external_id in CUSTOMERS}
-    assert await count(app, BroadcastRecipient) == 5
+    assert await count(app, BroadcastRecipient, BroadcastRecipient.written_at.is_not(None)) == 5
     assert await count(app, OutboxMessage, OutboxMessage.category == "marketing") == 5
+
+
+async def buy_once(app, *external_ids: str) -> None:  # type: ignore[no-untyped-def]
+    """A first purchase each (Silver from the first one), as far as segments are concerned."""
+    async with app.core.unit_of_work() as uow:
+        await uow.session.execute(update(Customer).where(Customer.id.in_(
+            select(Identity.customer_id).where(Identity.external_id.in_(external_ids))))
+            .values(purchase_count=1))
+        await uow.commit()
+
+
+async def test_the_audience_is_fixed_at_the_confirmation(app, chat, phones, members, monkeypatch):
+    """Who joins the segment after the confirmation does not get it; who is erased or turns
+    off offers before their batch is written is skipped."""
+    monkeypatch.setattr(broadcasts, "PROGRESS_EVERY", timedelta(0))
+    await buy_once(app, "42", "43", "44")
+    owner = chat(OWNER)
+    started = await confirm(owner, await compose(owner, segment="tier:silver"))
+    assert "отправляется 3 клиентам" in text_of(started)
+
+    await buy_once(app, "45")  # Silver now, after the confirmation
+    await members[1].press("settings:delete")
+    assert "Ваши данные удалены" in text_of(await members[1].press("settings:delete:confirm"))
+    await members[2].press("settings:topic:promotions")  # no more offers and news
+
+    await broadcasts.advance(app.core)
+    await app.outbox.send_due()
+    assert customer_copies(phones) == {"42": 1}
+    await broadcasts.advance(app.core)
+    await app.outbox.send_due()
+    assert phones.texts(OWNER)[-1] == (
+        "Рассылка №1 завершена: доставлено 1, заблокировали бота или не доставлено 1.")
+    assert (await the_broadcast(app)).audience == 3
 
 
 async def test_a_double_tap_on_confirm_sends_once(app, chat, phones, members):

@@ -4,6 +4,7 @@ refused to everyone else."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import tempfile
 from datetime import datetime, timedelta
@@ -13,9 +14,11 @@ import openpyxl
 import pytest
 from sqlalchemy import select
 
+from bot import export
 from bot.app import build
 from bot.cards import luhn_check_digit
 from bot.config import Settings
+from bot.invites import create_invite
 from bot.replies import Document, Reply
 from bot.storage.models import AuditEntry, Customer, Identity, PointOperation
 from tests.chat import OWNER, TELEGRAM_LIKE, ChatUser, owner_settings, payloads_of, text_of
@@ -173,7 +176,7 @@ async def test_an_empty_table_has_the_header_only(app, owner):
 
 async def test_many_rows_stream_through(app, owner, clock, monkeypatch):
     """More rows than one fetched batch: every one arrives, in order."""
-    monkeypatch.setattr("bot.export.BATCH", 7)
+    monkeypatch.setattr("bot.export.PAGE", 7)
     async with app.core.unit_of_work() as uow:
         uow.session.add_all([Customer(card_number=card(n), name=f"Гость {n}",
                                       consent_at=clock.now(), created_at=clock.now())
@@ -182,6 +185,53 @@ async def test_many_rows_stream_through(app, owner, clock, monkeypatch):
     _, path = await download(owner, "ex.file:customers:xlsx")
     names = [row[1] for row in read_xlsx(path)[1:]]
     assert names == [f"Гость {n}" for n in range(30)]
+
+
+async def test_a_checkout_goes_through_while_an_export_is_being_written(
+        app, owner, chat, clock, monkeypatch):
+    """The export reads page by page, each in its own short transaction: a cashier's checkout
+    (a write, on SQLite's only connection) is not held up until the whole file is written."""
+    monkeypatch.setattr("bot.export.PAGE", 7)
+    ivan = chat("42")
+    await ivan.sign_up()
+    async with app.core.unit_of_work() as uow:
+        uow.session.add_all([Customer(card_number=card(n), name=f"Гость {n}",
+                                      consent_at=clock.now(), created_at=clock.now())
+                             for n in range(30)])
+        payload = await create_invite(uow, "cashier", None, clock.now())
+        await uow.commit()
+    kate = chat("7", name="Kate")
+    await kate.send(f"/start {payload}")
+
+    real_page, between_pages, go_on = export._page, asyncio.Event(), asyncio.Event()
+
+    async def pause_after_the_first_page(*args, **kwargs):  # type: ignore[no-untyped-def]
+        records = await real_page(*args, **kwargs)
+        if not between_pages.is_set():
+            between_pages.set()
+            await go_on.wait()
+        return records
+
+    monkeypatch.setattr(export, "_page", pause_after_the_first_page)
+    exporting = asyncio.create_task(owner.press("ex.file:customers:csv"))
+    await asyncio.wait_for(between_pages.wait(), 5)
+
+    await kate.send("/checkout")
+    await kate.send(await ivan_card(app))
+    draft = await kate.send("1500")
+    [earn] = [p for p in payloads_of(draft) if p.startswith("co.earn:")]
+    summary = await kate.press(earn)
+    [ok] = [p for p in payloads_of(summary) if p.startswith("co.ok:")]
+    assert "✅ Записано." in text_of(await asyncio.wait_for(kate.press(ok), 5))
+    assert not exporting.done()
+
+    go_on.set()
+    [document] = await asyncio.wait_for(exporting, 5)
+    assert document.caption == "Клиенты: 31 строка"
+    rows = read_csv(document.path)[1:]
+    assert sorted(row[0] for row in rows) == sorted([await ivan_card(app)] +
+                                                    [card(n) for n in range(30)])
+    assert rows[0][7] in ("0", "1")  # Ivan's purchases: read before or after the checkout
 
 
 async def test_others_are_refused(app, shop, chat):
@@ -199,8 +249,8 @@ async def test_an_old_button_with_an_unknown_file(app, owner):
 
 
 async def test_on_each_database_the_console_finds_adjusts_and_exports(any_db_url, clock):
-    """Streaming rows (a server-side cursor on PostgreSQL), ILIKE and the ledger's
-    adjustment on SQLite and on PostgreSQL."""
+    """Exporting page by page, ILIKE and the ledger's adjustment on SQLite and on
+    PostgreSQL."""
     app = await build(owner_settings(any_db_url), clock)
     try:
         await ChatUser(app.core, TELEGRAM_LIKE, "42", name="Иван Петров").sign_up()

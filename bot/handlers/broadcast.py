@@ -273,13 +273,12 @@ async def confirm(event: Event, ctx: Context) -> list[Reply]:
     draft = await own_draft(ctx, raw)
     if draft is None or draft.tested_at is None or draft.segment != id_of(event, 2):
         return stale(ctx)
-    count = await audience_of(ctx, draft)
+    count = await broadcasts.start(ctx.uow, draft.id, ctx.now, ctx.settings)
+    if count is None:
+        return stale(ctx)
     if not count:
         return await groups(ctx, draft, _("Nobody in this segment can get the message now."))
-    if not await broadcasts.start(ctx.uow, draft.id, count, ctx.now):
-        return stale(ctx)
-    ctx.notify(broadcasts.progress_notice(draft, broadcasts.Progress(count, 0, 0, 0, 0, 0, False),
-                                          final=False))
+    ctx.notify(broadcasts.progress_notice(draft, broadcasts.Progress.starting(count), final=False))
     lines = [ctx.t.ngettext(
         "✅ Broadcast #{id} is on its way to {n} customer (about {minutes} min).",
         "✅ Broadcast #{id} is on its way to {n} customers (about {minutes} min).", count).format(

@@ -1,6 +1,7 @@
 """Exports for admins: /export offers customers or point operations as CSV or Excel; the
-file is written to a temporary file (see bot/export.py), sent as a document and removed by
-the channel; each export is in the audit log."""
+file is written to a temporary file (see bot/export.py) page by page in short transactions,
+so checkouts go on meanwhile; it is sent as a document and removed by the channel; each
+export is in the audit log."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from bot.handlers.desk import ADMIN, staff_only
 from bot.i18n import N_
 from bot.replies import Button, Document, Reply, Text, keyboard
 from bot.routing import Router
+from bot.storage import database
 
 router = Router()
 router.gate(staff_only(router, ADMIN))
@@ -36,8 +38,11 @@ async def send_file(event: Event, ctx: Context) -> list[Reply]:
     _, (table, _sep, fmt) = ctx._, (event.payload or "").partition(":")[2].partition(":")
     if table not in TABLES or fmt not in FORMATS:
         return [Text(_("This button is out of date. Send /export again."))]
-    made = await export(ctx.uow.session, table, fmt, now=ctx.now, t=ctx.t,
-                        program=ctx.settings.program, tz=ctx.services.timezone)
+    # the event's own transaction ends here (what it did so far is kept): on SQLite it holds
+    # the app's only connection, which the export's pages and everybody else take in turns
+    await ctx.uow.commit()
+    made = await export(database.session_factory(ctx.uow.session.bind), table, fmt, now=ctx.now,
+                        t=ctx.t, program=ctx.settings.program, tz=ctx.services.timezone)
     try:
         await audit.record(ctx.uow, ctx.identity.id, "export", at=ctx.now, table=table,
                            format=fmt, file=made.filename, rows=made.rows)

@@ -444,9 +444,10 @@ class Broadcast(Base):
 
 
 class BroadcastRecipient(Base):
-    """One customer's copy of a broadcast, at most one (the unique pair makes a resumed or
-    repeated enqueue skip whoever already has theirs); ``outbox_message_id`` is None when
-    the customer could not be reached at that moment."""
+    """One customer's copy of a broadcast, at most one: the audience, written all at once
+    at the confirmation (0011). ``written_at`` is None until their outbox message is
+    written; after that, ``outbox_message_id`` None means they could not be reached (or
+    opted out) by then."""
 
     __tablename__ = "broadcast_recipients"
 
@@ -455,9 +456,14 @@ class BroadcastRecipient(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     outbox_message_id: Mapped[int | None] = mapped_column(
         ForeignKey("outbox.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())  # the confirmation
+    written_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
-    __table_args__ = (UniqueConstraint("broadcast_id", "customer_id"),)
+    __table_args__ = (
+        UniqueConstraint("broadcast_id", "customer_id"),
+        # the next batch: this broadcast's rows still to write, in customer order
+        Index("ix_broadcast_recipients_unwritten", "broadcast_id", "written_at", "customer_id"),
+    )
 
 
 class TriggerOverride(Base):
