@@ -52,7 +52,16 @@ class Document:
     remove_after: bool = True
 
 
-Reply = Text | Picture | AskContact | Document
+@dataclass(frozen=True, slots=True)
+class CommandMenu:
+    """The person's own list of commands in the messenger's menu (Telegram's «Menu»), as
+    (command, description) pairs for their role; none: back to the menu everybody gets.
+    A platform without such a menu ignores it."""
+
+    commands: tuple[tuple[str, str], ...] = ()
+
+
+Reply = Text | Picture | AskContact | Document | CommandMenu
 
 
 def keyboard(*rows: list[Button] | tuple[Button, ...]) -> Keyboard:
@@ -84,6 +93,8 @@ def to_json(reply: Reply) -> dict[str, Any]:
         case Document(path, filename, caption, remove_after):
             return {"type": "document", "path": path, "filename": filename, "caption": caption,
                     "remove_after": remove_after}
+        case CommandMenu(commands):
+            return {"type": "command_menu", "commands": [list(pair) for pair in commands]}
     raise TypeError(f"not a reply: {reply!r}")
 
 
@@ -100,4 +111,6 @@ def from_json(data: dict[str, Any]) -> Reply:
         case "document":
             return Document(data["path"], data["filename"], data.get("caption", ""),
                             data.get("remove_after", True))
+        case "command_menu":
+            return CommandMenu(tuple((name, text) for name, text in data["commands"]))
     raise ValueError(f"unknown reply type {data['type']!r}")

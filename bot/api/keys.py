@@ -47,21 +47,27 @@ async def authenticate(uow: UnitOfWork, key: str, *, admin: bool = False) -> Pos
 
 async def create_key(uow: UnitOfWork, outlet_name: str, label: str | None,
                      now: datetime, role: str = "till") -> tuple[PosKey, str]:
-    """A new key for the outlet; the key itself is returned once and never stored."""
-    if role not in ROLES:
-        raise ValueError(f"a key's role is one of {ROLES}")
+    """A new key for the outlet named so (``loyalty-bot keys create``)."""
     outlet = await uow.outlets.by_name(outlet_name)
     if outlet is None:
         raise LookupError(f"no outlet named {outlet_name!r}")
+    return await issue_key(uow, outlet.id, label, now, role)
+
+
+async def issue_key(uow: UnitOfWork, outlet_id: int, label: str | None,
+                    now: datetime, role: str = "till") -> tuple[PosKey, str]:
+    """A new key for the outlet; the key itself is returned once and never stored."""
+    if role not in ROLES:
+        raise ValueError(f"a key's role is one of {ROLES}")
     key = secrets.token_urlsafe(KEY_BYTES)
-    return await uow.outlets.add_key(outlet.id, hash_key(key), label, now, role), key
+    return await uow.outlets.add_key(outlet_id, hash_key(key), label, now, role), key
 
 
 async def revoke_key(uow: UnitOfWork, reference: str, now: datetime) -> PosKey | None:
     """Revoke a key given by its id (as ``keys list`` shows) or by the whole key."""
     pos_key = await uow.outlets.by_key_hash(hash_key(reference))
     if pos_key is None and reference.isdecimal():
-        pos_key = await uow.session.get(PosKey, int(reference))
+        pos_key = await uow.outlets.key(int(reference))
     if pos_key is not None and pos_key.revoked_at is None:
         pos_key.revoked_at = now
     return pos_key

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.context import ChannelInfo
-from bot.replies import AskContact, Document, Picture, Reply, Text
+from bot.replies import AskContact, CommandMenu, Document, Picture, Reply, Text
 
 
 class RetryLater(Exception):
@@ -50,6 +50,9 @@ class Channel(ABC):
         finally:
             discard(reply)
 
+    async def set_command_menu(self, recipient: str, reply: CommandMenu) -> None:
+        """A platform without a command menu has nothing to change."""
+
     async def send(self, recipient: str, replies: Sequence[Reply]) -> None:
         for reply in replies:
             match reply:
@@ -61,6 +64,8 @@ class Channel(ABC):
                     await self.ask_contact(recipient, reply)
                 case Document():
                     await self.send_document(recipient, reply)
+                case CommandMenu():
+                    await self.set_command_menu(recipient, reply)
 
     async def deliver(self, recipient: str, replies: Sequence[Reply]) -> None:
         """Send on the program's own initiative (the outbox): like ``send``, but platform

@@ -18,6 +18,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import (
     BotCommand,
+    BotCommandScopeChat,
     BufferedInputFile,
     CallbackQuery,
     FSInputFile,
@@ -38,10 +39,11 @@ from bot.config import TelegramSettings
 from bot.context import ChannelInfo
 from bot.core import Core
 from bot.events import Event, EventKind, SharedContact, UserRef
+from bot.handlers.command_menus import staff_menus
 from bot.handlers.menu import MENU_COMMANDS
 from bot.keys import derive
 from bot.lru import LruCache
-from bot.replies import AskContact, Document, Keyboard, Picture, Reply, Text
+from bot.replies import AskContact, CommandMenu, Document, Keyboard, Picture, Reply, Text
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +178,8 @@ class TelegramChannel(Channel):
             log.info("telegram long polling started as @%s", self.username)
 
     async def _publish_commands(self) -> None:
-        """The command menu in every language; the default one for everybody else."""
+        """The command menu in every language; the default one for everybody else. Then
+        each admin's and cashier's own, in their chat."""
         i18n = self.core.services.i18n
         for locale in [None, *i18n.available]:
             t = i18n.translator(locale or i18n.default)
@@ -184,6 +187,20 @@ class TelegramChannel(Channel):
                 [BotCommand(command=name, description=t.gettext(text)) for name, text in MENU_COMMANDS],
                 language_code=locale,
             )
+        for chat, menu in await staff_menus(self.core, CHANNEL):
+            try:
+                await self.set_command_menu(chat, menu)
+            except (TelegramAPIError, ValueError) as exc:  # a configured admin's id may be wrong
+                log.warning("could not set the command menu of telegram chat %s: %s", chat, exc)
+
+    async def set_command_menu(self, recipient: str, reply: CommandMenu) -> None:
+        scope = BotCommandScopeChat(chat_id=int(recipient))
+        if not reply.commands:
+            await self.bot.delete_my_commands(scope=scope)
+            return
+        await self.bot.set_my_commands(
+            [BotCommand(command=name, description=text) for name, text in reply.commands],
+            scope=scope)
 
     async def stop(self) -> None:
         if self._polling is not None:

@@ -19,6 +19,7 @@ from bot.handlers import (
     fallback,
     feedback,
     menu,
+    outlets,
     profile,
     program,
     referral,
@@ -40,7 +41,7 @@ from bot.routing import Router
 # anyone else's /settings passes on to the customer's), sign-up comes before everything
 # else, and unsupported input is answered once someone is a member.
 MODULES = (staff, card, desk, checkout, checkout_draft, checkout_points, checkout_confirm,
-           checkout_reward, refund, team, reports, broadcast, customers, export, console_segments,
+           checkout_reward, refund, team, outlets, reports, broadcast, customers, export, console_segments,
            console_stats, program, signup, fallback, menu, balance, status, rules, settings,
            rewards, referral, feedback, profile)
 

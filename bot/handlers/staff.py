@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bot.context import Context
 from bot.events import Event, EventKind
+from bot.handlers.command_menus import command_menu
 from bot.handlers.desk import ADMIN, desk, staff_only
 from bot.i18n import N_
 from bot.invites import INVITE_LIFETIME, INVITE_PREFIX, ROLES, create_invite, hash_token
@@ -35,7 +36,7 @@ async def accept_invite(event: Event, ctx: Context) -> list[Reply] | None:
         role=ctx._(ROLE_NAMES[role]), shop=ctx.settings.shop.name)
     if not ctx.is_member:
         text += "\n" + ctx._("To get your own loyalty card as well, send /start.")
-    return [Text(text), desk(ctx)]
+    return [Text(text), desk(ctx), command_menu(ctx.role, ctx.t)]
 
 
 router.gate(staff_only(router, ADMIN))  # after the invite gate: anyone may open a link

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bot.context import Context
 from bot.events import Event
+from bot.handlers.command_menus import command_menu, configured_admins
 from bot.handlers.desk import ADMIN, staff_only
 from bot.i18n import N_, Translator
 from bot.notify import Notification
@@ -54,7 +55,8 @@ async def show_staff(event: Event, ctx: Context) -> list[Reply]:
     lines.append(_("Invite someone: /invite cashier or /invite admin."))
     buttons = [[Button(_("Remove {who}").format(who=who(ctx, e)), f"staff.rm:{e.identity_id}")]
                for e in entries if e.identity_id != ctx.identity.id]
-    return [Text("\n".join(lines), keyboard(*buttons))]
+    return [Text("\n".join(lines), keyboard(
+        *buttons, [Button(_("🏪 Outlets and POS keys"), "ol.list")]))]
 
 
 async def removable(ctx: Context, event: Event) -> StaffEntry | Text:
@@ -85,7 +87,8 @@ async def remove(event: Event, ctx: Context) -> list[Reply]:
     if isinstance(entry, Text):
         return [entry]
     await Roster(ctx.uow.session).remove(entry.identity_id)
-    ctx.notify(removal_notice(entry, ctx.settings.shop.name))
+    still_admin = entry.external_id in configured_admins(ctx.settings, entry.channel)
+    ctx.notify(removal_notice(entry, ctx.settings.shop.name, "admin" if still_admin else None))
     return [Text(ctx._("{who} is not on the staff any more.").format(who=who(ctx, entry)))]
 
 
@@ -94,8 +97,11 @@ async def keep(event: Event, ctx: Context) -> list[Reply]:
     return [Text(ctx._("Nobody was removed."))]
 
 
-def removal_notice(entry: StaffEntry, shop: str) -> Notification:
+def removal_notice(entry: StaffEntry, shop: str, role_left: str | None) -> Notification:
+    """The news, and the command menu of the role they still have (an admin by the config
+    file stays one)."""
     def render(t: Translator) -> list[Reply]:
-        return [Text(t.gettext("You were removed from the staff of {shop}.").format(shop=shop))]
+        return [Text(t.gettext("You were removed from the staff of {shop}.").format(shop=shop)),
+                command_menu(role_left, t)]
 
     return Notification(render, identity_id=entry.identity_id)

@@ -330,6 +330,17 @@ class Outlets:
         stmt = select(PosKey).where(PosKey.key_hash == key_hash, PosKey.revoked_at.is_(None))
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def key(self, key_id: int) -> PosKey | None:
+        """A key by its id, revoked or not."""
+        return await self.session.get(PosKey, key_id)
+
+    async def live_keys(self, outlet_id: int | None = None) -> Sequence[PosKey]:
+        """The keys not revoked (of one outlet, if given), by outlet, oldest first."""
+        stmt = select(PosKey).where(PosKey.revoked_at.is_(None)).order_by(PosKey.outlet_id, PosKey.id)
+        if outlet_id is not None:
+            stmt = stmt.where(PosKey.outlet_id == outlet_id)
+        return (await self.session.execute(stmt)).scalars().all()
+
 
 class StaffMembers:
     def __init__(self, session: AsyncSession) -> None:

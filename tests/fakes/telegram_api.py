@@ -159,6 +159,7 @@ class FakeBotAPI:
             "editmessagetext": self._edit_message,
             "editmessagereplymarkup": self._edit_message, "deletemessage": self._true,
             "answercallbackquery": self._true, "setmycommands": self._true,
+            "deletemycommands": self._true,
             "deletewebhook": self._set_webhook, "setwebhook": self._set_webhook,
             "getwebhookinfo": self._get_webhook_info, "close": self._true,
             "logout": self._true, "getupdates": self._get_updates, "getfile": self._get_file,

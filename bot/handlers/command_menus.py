@@ -1,0 +1,69 @@
+"""Each person's own command menu by role: admins see the owner's console commands, cashiers
+the checkout ones, both on top of the customer's. Set for the staff when a channel starts
+and sent (as a ``CommandMenu`` reply) when someone joins or leaves the staff."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import or_, select
+
+from bot.config import Settings
+from bot.handlers.menu import MENU_COMMANDS
+from bot.i18n import N_, Translator
+from bot.replies import CommandMenu
+from bot.storage.models import Customer, Identity, Staff
+
+if TYPE_CHECKING:
+    from bot.core import Core
+
+CASHIER_COMMANDS = (
+    ("checkout", N_("Serve a customer at the checkout")),
+    ("refund", N_("Refund a purchase")),
+)
+ADMIN_COMMANDS = (
+    ("stats", N_("Program statistics")),
+    ("segments", N_("Customer segments")),
+    ("broadcast", N_("Send a broadcast")),
+    ("customer", N_("Find a customer")),
+    ("staff", N_("Staff")),
+    ("outlets", N_("Outlets and POS keys")),
+    ("export", N_("Export to CSV or Excel")),
+    ("settings", N_("Program settings")),
+    *CASHIER_COMMANDS,
+)
+ROLE_COMMANDS = {"admin": ADMIN_COMMANDS, "cashier": CASHIER_COMMANDS}
+
+
+def command_menu(role: str | None, t: Translator) -> CommandMenu:
+    """The menu of this role in ``t``'s language; nobody's role: the menu everybody gets."""
+    own = ROLE_COMMANDS.get(role or "", ())
+    if not own:
+        return CommandMenu()
+    taken = {name for name, _text in own}  # an admin's /settings is the program's
+    commands = [*own, *((name, text) for name, text in MENU_COMMANDS if name not in taken)]
+    return CommandMenu(tuple((name, t.gettext(text)) for name, text in commands))
+
+
+def configured_admins(settings: Settings, channel: str) -> set[str]:
+    """The ids in ``channel`` of the admins listed in the config file."""
+    return {external_id for name, _sep, external_id in (a.partition(":") for a in settings.admins)
+            if name == channel}
+
+
+async def staff_menus(core: Core, channel: str) -> list[tuple[str, CommandMenu]]:
+    """(external id, menu) of every admin and cashier in ``channel``, in their language."""
+    configured = configured_admins(core.services.settings, channel)
+    stmt = (select(Identity.external_id, Staff.role, Customer.locale, Identity.locale)
+            .outerjoin(Staff, Staff.identity_id == Identity.id)
+            .outerjoin(Customer, Customer.id == Identity.customer_id)
+            .where(Identity.channel == channel,
+                   or_(Staff.identity_id.is_not(None), Identity.external_id.in_(configured))))
+    async with core.unit_of_work() as uow:
+        rows = (await uow.session.execute(stmt)).all()
+    people = {external_id: (role, locales) for external_id, role, *locales in rows}
+    people.update({external_id: ("admin", people.get(external_id, (None, []))[1])
+                   for external_id in configured})
+    i18n = core.services.i18n
+    return [(external_id, command_menu(role, i18n.translator(i18n.choose(*locales))))
+            for external_id, (role, locales) in sorted(people.items())]
