@@ -7,11 +7,11 @@ import logging
 import secrets
 import signal
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot import api as pos_api
 from bot import broadcasts
@@ -30,7 +30,7 @@ from bot.keys import SECRET_NAME, derive
 from bot.notify import Notifier
 from bot.outbox import OutboxSender
 from bot.scheduler import build_scheduler
-from bot.storage import database
+from bot.storage import database, day_book
 from bot.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,13 @@ async def installation_secret(settings: Settings, uow: UnitOfWork) -> bytes:
     return key.encode()
 
 
+async def keep_day_book(sessions: async_sessionmaker, zone: ZoneInfo, now: datetime) -> None:
+    """The console's running totals, built on the first start and after a time zone change."""
+    async with UnitOfWork(sessions) as uow:
+        if await day_book.ensure(uow.session, zone, now):
+            await uow.commit()
+
+
 async def build(settings: Settings, clock: Clock | None = None) -> Application:
     """Assemble everything; the database must already be migrated."""
     clock = clock or SystemClock()
@@ -88,6 +95,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
         qr=QrImages(),
         timezone=ZoneInfo(settings.shop.timezone),
     )
+    await keep_day_book(sessions, services.timezone, clock.now())
     registry: dict[str, Channel] = {}  # by name: who the notifier and the outbox can reach
     notifier = Notifier(services.i18n, settings, registry)
     core = Core(services, sessions, build_router(), notifier)

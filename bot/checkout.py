@@ -273,8 +273,7 @@ class Checkout:
         refund = Refund(purchase_id=purchase.id, refund_key=refund_key, amount=amount,
                         points_returned=give_back, points_reversed=reversed_now,
                         actor_identity_id=actor, pos_key_id=till, created_at=self.clock.now())
-        self.uow.purchases.add_refund(refund)
-        purchase.refunded_amount += amount
+        await self.uow.purchases.refund(purchase, refund)
         purchase.points_returned += give_back
         purchase.points_reversed += reverse  # a shortfall is forgiven, not carried over
         return await self._refund_result(purchase, refund, replayed=False)

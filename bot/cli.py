@@ -30,6 +30,7 @@ def parser() -> argparse.ArgumentParser:
     add_import_command(commands)
     add_triggers_command(commands)
     add_demo_command(commands)
+    add_stats_command(commands)
     return main
 
 
@@ -74,6 +75,13 @@ def add_triggers_command(commands) -> None:  # type: ignore[no-untyped-def]
                                  "offset (default: now)")
 
 
+def add_stats_command(commands) -> None:  # type: ignore[no-untyped-def]
+    stats = commands.add_parser("stats", help="the console's running totals (the day book)")
+    actions = stats.add_subparsers(dest="stats_command", required=True)
+    actions.add_parser("rebuild", help="count the day book again from the receipts and the ledger "
+                                       "(after writing to the database by hand)")
+
+
 def add_demo_command(commands) -> None:  # type: ignore[no-untyped-def]
     demo = commands.add_parser(
         "demo", help="fill an empty database with a demo coffee shop (a year of purchases)",
@@ -104,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.triggers import run_command
 
         return asyncio.run(run_command(settings, args.triggers_command, args.at))
+    if args.command == "stats":
+        from bot.storage.day_book import run_rebuild
+
+        return asyncio.run(run_rebuild(settings.database.url, settings.shop.timezone))
     if args.command == "demo":
         from bot.demo import run_demo
 

@@ -40,7 +40,7 @@ from bot.clock import Clock, FrozenClock, SystemClock
 from bot.config import Settings
 from bot.ledger import Ledger
 from bot.money import MINOR_PER_UNIT
-from bot.storage import database
+from bot.storage import database, day_book
 from bot.storage.models import Base, Customer, Identity, PointLot, Purchase
 from bot.storage.uow import UnitOfWork
 from bot.tiers import current_tier
@@ -640,6 +640,10 @@ async def run_demo(settings: Settings, customers: int = 3000, seed: int = 1,
         print(f"writing a demo coffee shop: {customers:,} customers, a year of purchases "
               f"(seed {seed}) ...", file=out, flush=True)
         report = await fill(lambda: UnitOfWork(sessions), settings, customers, seed, clock)
+        # the shop was written in bulk, past the day book: count it all once
+        async with UnitOfWork(sessions) as uow:
+            await day_book.rebuild(uow.session, ZoneInfo(settings.shop.timezone), clock.now())
+            await uow.commit()
     finally:
         await engine.dispose()
     currency = settings.shop.currency

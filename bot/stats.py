@@ -1,49 +1,54 @@
-"""The owner's figures for a period [start, end): a handful of set-based queries, each one
-scan aggregated by the database (no customer is loaded into Python).
+"""The owner's figures for a run of shop-local days [first, last] (the last one up to now),
+read from the day book (bot/storage/day_book.py): a few small grouped queries over rows per
+day, never over the receipts or the customers, so the time does not grow with them.
 
 Definitions (money in minor units, net of refunds; a refund counts against the purchase it
-refunds, i.e. in the purchase's period):
+refunds, i.e. in the purchase's day; "days" are the shop's, in its time zone):
 
-- A *member* is a customer whose registration finished (``registered_at`` set) before the
-  moment in question. *Members* = members at the end; *new members* = registered in the period.
+- A *member* is a customer who finished signing up (``registered_at``). *Members* = members
+  who joined by the last day; *new members* = joined on the days of the period.
 - A *purchase* is a receipt not refunded in full (``amount > refunded_amount``). *Revenue* is
-  Σ(amount − refunded_amount) of the receipts in the period (receipts of erased customers
+  Σ(amount − refunded_amount) of the receipts of the period (receipts of erased customers
   included: the sale happened); *average check* = revenue // purchases.
-- *Active in 30 / 90 days*: members who made a purchase in the 30 / 90 days before the end.
-- *Buyers*: members with a purchase in the period. *Repeat-purchase rate* = buyers whose
-  purchases up to the end number at least two (in the period or before it) / buyers × 100 %.
-- *A customer at a moment* = a member then who made a purchase within ``customer_days``
-  before it. *New customers* = customers at the end who were not customers at the start;
+- A *buyer* of some days is a card holder (a member, or a card enrolled at the till) with a
+  purchase on one of those days. *Buyers* are the period's; *active in 30 / 90 days*: the
+  buyers of the 30 / 90 days up to the last day. *Repeat-purchase rate* = buyers with at
+  least two purchases up to the last day (in the period or before it) / buyers × 100 %.
+- *A customer at a day's end* = a buyer of the ``customer_days`` days up to that day.
+  *Customers at the start* are those at the end of the day before the first, *at the end*
+  those at the end of the last day, *new customers* = at the end but not at the start;
   CRR = (customers at end − new) / customers at start × 100 % (those still customers from
   the start, in percent of the start; none when there was nobody at the start).
 - CRC = retention spend of the period / buyers of the period ("active customers"). The
   spend is configured per calendar month; a period covering part of a month takes that
   share of it (by time), so a calendar month takes its own figure exactly.
-- LTV = net revenue to date (``customers.total_spent``, kept by checkout and refunds) of the
-  members at the end / their number; per cohort the same for the members who registered in
-  that (shop-local) month.
+- LTV = net revenue to date of the members who joined by the last day / their number; per
+  cohort the same for the members who joined in that month.
 - Points in the period: *issued* = additions (earned, gifts, points given back by a refund),
   *spent* = deductions other than expiry (paid with, taken back by a refund), *expired* =
   burnt. *Outstanding* = the points of live lots now (pending ones included): the liability,
   1 point = 1 currency unit.
-- Weekly series: 12 seven-day windows ending at the end: revenue and members who bought.
-- Cohort retention: for the last 12 shop-local months of registration, the share of each
-  cohort who made a purchase in each month since registering (month 0 = that month).
+- Weekly series: 12 seven-day runs ending with the last day: revenue and buyers.
+- Cohort retention: for the last 12 months of joining up to the last day's month, the share
+  of each cohort who made a purchase in each month since joining (month 0 = that month), in
+  whole calendar months (a period ending today: up to now; a month: all of it).
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
-from sqlalchemy import and_, case, exists, func, select, text, true
+from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.money import MINOR_PER_UNIT
 from bot.reports import Group, trigger_report
-from bot.storage.models import Customer, PointLot, PointOperation, Purchase
+from bot.storage.models import PointLot, Purchase, StatsCohort, StatsDay, StatsGap
 from bot.storage.uow import UnitOfWork
 
 TENTH = Decimal("0.1")
@@ -172,173 +177,170 @@ class Stats:
         return self.lifetime_revenue // self.members if self.members else 0
 
 
-# --- the queries ---------------------------------------------------------------------------
+# --- the queries -------------------------------------------------------------------------
 
 def _total(value: ColumnElement) -> ColumnElement:
     return func.coalesce(func.sum(value), 0)
 
 
-def _count_if(condition: ColumnElement) -> ColumnElement:
-    return _total(case((condition, 1), else_=0))
+def _sum_if(condition: ColumnElement, value: ColumnElement) -> ColumnElement:
+    return _total(case((condition, value), else_=0))
 
 
-def _bucket(column: ColumnElement, bounds: list[datetime]) -> ColumnElement:
-    """The index i of [bounds[i], bounds[i+1]) that holds the moment; −1 before bounds[0]
-    (portable: the bounds are computed here, in the shop's time zone, not by the database)."""
-    whens = [(column < bounds[0], -1)]
-    whens += [(column < bound, i) for i, bound in enumerate(bounds[1:])]
-    return case(*whens, else_=len(bounds) - 1)
+@dataclass(frozen=True, slots=True)
+class Days:
+    """A run of days, both ends included."""
+
+    first: date
+    last: date
+
+    @classmethod
+    def ending(cls, last: date, count: int) -> Days:
+        return cls(last - (count - 1) * DAY, last)
+
+    def holds(self, column: ColumnElement) -> ColumnElement:
+        return and_(column >= self.first, column <= self.last)
 
 
-COUNTED = Purchase.amount > Purchase.refunded_amount
-NET = Purchase.amount - Purchase.refunded_amount
+def _buyers(days: Days) -> ColumnElement:
+    """Customers with a purchase on these days: their first purchase since ``days.first``."""
+    g = StatsGap
+    return _sum_if(and_(days.holds(g.day), g.previous_day < days.first), g.purchases)
 
 
-async def _members(uow: UnitOfWork, start: datetime, end: datetime,
-                   months: list[datetime]) -> tuple[int, int, int, dict[int, tuple[int, int]]]:
-    """Members at the end, new ones, their revenue to date, and per cohort (the index of the
-    registration month) its size and revenue. One scan of the customers."""
-    cohort = _bucket(Customer.registered_at, months).label("cohort")
-    stmt = (select(cohort, func.count(), _count_if(Customer.registered_at >= start),
-                   _total(Customer.total_spent))
-            .where(Customer.registered_at.is_not(None), Customer.registered_at < end)
-            .group_by(cohort))
-    members = new = revenue = 0
-    cohorts: dict[int, tuple[int, int]] = {}
-    for index, count, fresh, spent in (await uow.session.execute(stmt)).all():
-        members, new, revenue = members + int(count), new + int(fresh), revenue + int(spent)
-        if index >= 0:
-            cohorts[int(index)] = (int(count), int(spent))
-    return members, new, revenue, cohorts
-
-
-async def _purchases(uow: UnitOfWork, start: datetime, end: datetime,
-                     customer_days: int) -> dict[str, int]:
-    """The period's purchases and buyers, the active members and the customers at the start
-    and at the end: one pass over the purchases of the span they need, per customer."""
-    span = timedelta(days=customer_days)
-    since = min(start - span, end - 90 * DAY)
-    p = Purchase
-
-    def within(first: datetime, until: datetime) -> ColumnElement:
-        return func.max(case((and_(p.occurred_at >= first, p.occurred_at < until, COUNTED), 1),
-                             else_=0))
-
-    in_period = and_(p.occurred_at >= start, p.occurred_at < end)
-    per = (select(p.customer_id.label("customer_id"),
-                  _count_if(and_(in_period, COUNTED)).label("n"),
-                  _total(case((in_period, NET), else_=0)).label("revenue"),
-                  within(start - span, start).label("at_start"),
-                  within(end - span, end).label("at_end"),
-                  within(end - 30 * DAY, end).label("a30"),
-                  within(end - 90 * DAY, end).label("a90"))
-           .where(p.occurred_at >= since, p.occurred_at < end)
-           .group_by(p.customer_id)
-           .subquery())
-    before = Purchase.__table__.alias("before")
-    earlier = exists().where(before.c.customer_id == per.c.customer_id,
-                             before.c.occurred_at < start,
-                             before.c.amount > before.c.refunded_amount)
-    member = and_(Customer.registered_at.is_not(None), Customer.registered_at < end)
-    was_member = and_(Customer.registered_at.is_not(None), Customer.registered_at < start)
-    buyer = and_(member, per.c.n > 0)
-    at_start = and_(was_member, per.c.at_start == 1)
-    at_end = and_(member, per.c.at_end == 1)
-    stmt = (select(_total(per.c.n), _total(per.c.revenue), _count_if(buyer),
-                   _count_if(and_(buyer, case((per.c.n >= 2, true()), else_=earlier))),
-                   _count_if(and_(member, per.c.a30 == 1)), _count_if(and_(member, per.c.a90 == 1)),
-                   _count_if(at_start), _count_if(at_end), _count_if(and_(at_start, at_end)))
-            .select_from(per)
-            .outerjoin(Customer, Customer.id == per.c.customer_id))
+async def _buying(uow: UnitOfWork, period: Days, customer_days: int,
+                  weeks: Sequence[Days]) -> dict[str, int]:
+    """Every distinct-customer figure of the period, in one pass over the book's gaps."""
+    g, last = StatsGap, period.last
+    at_start = Days(period.first - customer_days * DAY, period.first - DAY)
+    # at the start but not at the end: their last purchase up to the last day falls in
+    # ``gone`` (when the period is no longer than customer_days; else see _retained_by_scan)
+    gone = Days(at_start.first, last - customer_days * DAY)
+    figures = {
+        "buyers": _buyers(period),
+        "active_30": _buyers(Days.ending(last, 30)),
+        "active_90": _buyers(Days.ending(last, 90)),
+        "at_start": _buyers(at_start),
+        "at_end": _buyers(Days.ending(last, customer_days)),
+        "gone_bought": _sum_if(gone.holds(g.day), g.purchases),
+        "gone_came_again": _sum_if(and_(g.day <= last, gone.holds(g.previous_day)), g.purchases),
+        "first_buyers": _sum_if(and_(period.holds(g.day), g.nth == 1), g.purchases),
+        "second_buyers": _sum_if(and_(g.day <= last, g.nth == 2, period.holds(g.previous_day)),
+                                 g.purchases),
+    } | {f"week_{i}": _buyers(week) for i, week in enumerate(weeks)}
+    since = min(at_start.first, weeks[0].first, last - 89 * DAY)
+    stmt = select(*figures.values()).where(g.day >= since, g.day <= last)
     row = (await uow.session.execute(stmt)).one()
-    keys = ("purchases", "revenue", "buyers", "repeat_buyers", "active_30", "active_90",
-            "at_start", "at_end", "retained")
-    return dict(zip(keys, map(int, row), strict=True))
+    return dict(zip(figures, map(int, row), strict=True))
 
 
-async def _weeks(uow: UnitOfWork, end: datetime) -> tuple[Week, ...]:
-    """Revenue and members who bought in each of the 12 seven-day windows before the end."""
-    bounds = [end - 7 * DAY * (WEEKS - i) for i in range(WEEKS + 1)]
-    week = _bucket(Purchase.occurred_at, bounds).label("week")
-    stmt = (select(week, _total(NET),
-                   func.count(func.distinct(case((COUNTED, Purchase.customer_id)))))
-            .where(Purchase.occurred_at >= bounds[0], Purchase.occurred_at < end)
-            .group_by(week))
-    found = {int(i): (int(revenue), int(buyers))
-             for i, revenue, buyers in (await uow.session.execute(stmt)).all()}
-    return tuple(Week(bounds[i], *found.get(i, (0, 0))) for i in range(WEEKS))
+async def _retained_by_scan(uow: UnitOfWork, at_start: tuple[datetime, datetime],
+                            at_end: tuple[datetime, datetime]) -> int:
+    """Customers with a purchase in both spans, from the receipts: for a period longer than
+    customer_days, where the book's pairs of days cannot tell."""
+    p, later = Purchase, Purchase.__table__.alias("later")
+    counted = p.amount > p.refunded_amount
+    start_buyers = (select(p.customer_id).where(
+        p.customer_id.is_not(None), counted, p.occurred_at >= at_start[0],
+        p.occurred_at < at_start[1]).group_by(p.customer_id).subquery())
+    again = exists().where(later.c.customer_id == start_buyers.c.customer_id,
+                           later.c.amount > later.c.refunded_amount,
+                           later.c.occurred_at >= at_end[0], later.c.occurred_at < at_end[1])
+    return int(await uow.session.scalar(select(func.count()).where(again)
+                                        .select_from(start_buyers)) or 0)
 
 
-async def _cohort_buying(uow: UnitOfWork, end: datetime,
-                         months: list[datetime]) -> dict[tuple[int, int], int]:
-    """{(registration month, purchase month): members of that cohort who bought then}."""
-    first = months[0]
-    bought = _bucket(Purchase.occurred_at, months).label("month")
-    pairs = (select(Purchase.customer_id.label("customer_id"), bought)
-             .where(Purchase.occurred_at >= first, Purchase.occurred_at < end,
-                    Purchase.customer_id.is_not(None), COUNTED)
-             .group_by(Purchase.customer_id, bought)
-             .subquery())
-    cohort = _bucket(Customer.registered_at, months).label("cohort")
-    stmt = (select(cohort, pairs.c.month, func.count())
-            .select_from(pairs)
-            .join(Customer, Customer.id == pairs.c.customer_id)
-            .where(Customer.registered_at >= first, Customer.registered_at < end)
-            .group_by(cohort, pairs.c.month))
-    return {(int(c), int(m)): int(n) for c, m, n in (await uow.session.execute(stmt)).all()}
+async def _days(uow: UnitOfWork, period: Days, weeks: Sequence[Days],
+                months: Sequence[date]) -> dict[str, int]:
+    """Sums of the book's days: the period's receipts and points, members, and the points
+    held now by everyone (all days)."""
+    d, last = StatsDay, period.last
+    in_period = period.holds(d.day)
+    figures = {
+        "members": _sum_if(d.day <= last, d.joined),
+        "new_members": _sum_if(in_period, d.joined),
+        "lifetime_revenue": _sum_if(d.day <= last, d.joined_revenue),
+        "purchases": _sum_if(in_period, d.purchases),
+        "revenue": _sum_if(in_period, d.revenue),
+        "issued": _sum_if(in_period, d.points_issued),
+        "spent": _sum_if(in_period, d.points_spent),
+        "expired": _sum_if(in_period, d.points_expired),
+        "held": _total(d.points_issued - d.points_spent - d.points_expired),
+    } | {f"week_{i}": _sum_if(week.holds(d.day), d.revenue) for i, week in enumerate(weeks)}
+    for i, (start, end) in enumerate(itertools.pairwise(months)):
+        joined_then = and_(d.day >= start, d.day < end)
+        figures[f"cohort_{i}"] = _sum_if(joined_then, d.joined)
+        figures[f"cohort_revenue_{i}"] = _sum_if(joined_then, d.joined_revenue)
+    row = (await uow.session.execute(select(*figures.values()))).one()
+    return dict(zip(figures, map(int, row), strict=True))
 
 
-async def _points(uow: UnitOfWork, start: datetime, end: datetime, now: datetime) -> Points:
-    op = PointOperation
-    expiry = op.kind == "expire"
-    stmt = (select(_total(case((and_(op.amount > 0, ~expiry), op.amount), else_=0)),
-                   _total(case((and_(op.amount < 0, ~expiry), -op.amount), else_=0)),
-                   _total(case((expiry, -op.amount), else_=0)))
-            .where(op.created_at >= start, op.created_at < end))
-    issued, spent, expired = map(int, (await uow.session.execute(stmt)).one())
-    outstanding = await uow.session.scalar(
-        select(_total(PointLot.remaining)).where(PointLot.remaining > 0, PointLot.expires_at > now))
-    return Points(issued, spent, expired, int(outstanding or 0))
+async def _cohort_buying(uow: UnitOfWork, last: date,
+                         months: Sequence[date]) -> dict[tuple[date, date], int]:
+    """{(month of joining, month of buying): members of that cohort who bought then}."""
+    c = StatsCohort
+    stmt = (select(c.cohort, c.month, c.buyers)
+            .where(c.cohort >= months[0], c.month <= last, c.buyers != 0))
+    return {(cohort, month): int(n) for cohort, month, n in await uow.session.execute(stmt)}
 
 
-def cohort_months(end: datetime, tz: tzinfo, count: int = COHORT_MONTHS) -> list[datetime]:
-    """count + 1 shop-local month starts: the last ``count`` months up to the end's month."""
-    last = (end - timedelta(microseconds=1)).astimezone(tz)
-    return [month_start(last.year, last.month - count + 1 + i, tz) for i in range(count + 1)]
+async def _points_past_due(uow: UnitOfWork, now: datetime) -> int:
+    """Points of lots past their expiry that the expiry job has not burnt yet."""
+    return int(await uow.session.scalar(select(func.coalesce(func.sum(PointLot.remaining), 0))
+                                        .where(PointLot.remaining > 0,
+                                               PointLot.expires_at <= now)) or 0)
 
 
-async def gather(uow: UnitOfWork, start: datetime, end: datetime, now: datetime, tz: tzinfo,
+def cohort_months(last: date, count: int = COHORT_MONTHS) -> list[date]:
+    """count + 1 month starts: the last ``count`` months up to the last day's, and the next."""
+    index = last.year * 12 + last.month - 1 - count + 1
+    return [date((index + i) // 12, (index + i) % 12 + 1, 1) for i in range(count + 1)]
+
+
+def midnight(day: date, tz: tzinfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=tz)
+
+
+async def gather(uow: UnitOfWork, first: date, last: date, now: datetime, tz: tzinfo,
                  customer_days: int, spend: dict[str, float],
                  spend_end: datetime | None = None) -> Stats:
-    """Every figure of the period [start, end). ``spend_end``: where the period's retention
-    spend stops (a calendar month still running: its own end, not now)."""
-    bind = uow.session.bind
-    if bind is not None and bind.dialect.name == "postgresql":
-        # these scans are short: compiling them (JIT) costs more than it saves; this
-        # transaction only
-        await uow.session.execute(text("SET LOCAL jit = off"))
-    months = cohort_months(end, tz)
-    members, new, lifetime, sizes = await _members(uow, start, end, months)
-    bought = await _purchases(uow, start, end, customer_days)
-    buying = await _cohort_buying(uow, end, months)
-    cohorts = []
-    for index, first in enumerate(months[:-1]):
-        size, revenue = sizes.get(index, (0, 0))
-        since = tuple(buying.get((index, index + k), 0) for k in range(COHORT_MONTHS - index))
-        cohorts.append(Cohort(first.date(), size, revenue, since))
+    """Every figure of the days [first, last] (the last one up to ``now``). ``spend_end``:
+    where the period's retention spend stops (a calendar month still running: its own end,
+    not now)."""
+    period = Days(first, last)
+    start, end = midnight(first, tz), min(now, midnight(last + DAY, tz))
+    weeks = [Days.ending(last - 7 * (WEEKS - 1 - i) * DAY, 7) for i in range(WEEKS)]
+    months = cohort_months(last)
+    totals = await _days(uow, period, weeks, months)
+    bought = await _buying(uow, period, customer_days, weeks)
+    retained = bought["at_start"] - (bought["gone_bought"] - bought["gone_came_again"])
+    if (last - first).days + 1 > customer_days:
+        retained = await _retained_by_scan(
+            uow, (midnight(first - customer_days * DAY, tz), start),
+            (midnight(last - (customer_days - 1) * DAY, tz), midnight(last + DAY, tz)))
+    singles = bought["first_buyers"] - bought["second_buyers"]
+    buying = await _cohort_buying(uow, last, months)
+    cohorts = tuple(
+        Cohort(month, totals[f"cohort_{i}"], totals[f"cohort_revenue_{i}"],
+               tuple(buying.get((month, since), 0) for since in months[i:-1]))
+        for i, month in enumerate(months[:-1]))
     report = await trigger_report(uow, start, end)
     recipients = _sum_groups([stats.recipients for stats in report])
     holdout = _sum_groups([stats.holdout for stats in report])
     return Stats(
-        start=start, end=end, members=members, new_members=new,
+        start=start, end=end, members=totals["members"], new_members=totals["new_members"],
         active_30=bought["active_30"], active_90=bought["active_90"],
-        purchases=bought["purchases"], revenue=bought["revenue"], buyers=bought["buyers"],
-        repeat_buyers=bought["repeat_buyers"], customers_at_start=bought["at_start"],
-        customers_at_end=bought["at_end"], retained=bought["retained"],
+        purchases=totals["purchases"], revenue=totals["revenue"], buyers=bought["buyers"],
+        repeat_buyers=bought["buyers"] - singles, customers_at_start=bought["at_start"],
+        customers_at_end=bought["at_end"], retained=retained,
         retention_spend=retention_spend(spend, start, spend_end or end, tz),
-        lifetime_revenue=lifetime, points=await _points(uow, start, end, now),
+        lifetime_revenue=totals["lifetime_revenue"],
+        points=Points(totals["issued"], totals["spent"], totals["expired"],
+                      totals["held"] - await _points_past_due(uow, now)),
         triggers=(recipients, holdout, sum(stats.sent for stats in report)),
-        weeks=await _weeks(uow, end), cohorts=tuple(cohorts))
+        weeks=tuple(Week(midnight(week.first, tz), totals[f"week_{i}"], bought[f"week_{i}"])
+                    for i, week in enumerate(weeks)),
+        cohorts=cohorts)
 
 
 def _sum_groups(groups: list[Group]) -> Group:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import struct
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -25,6 +25,7 @@ from bot.storage.models import (
     Purchase,
     TriggerSend,
 )
+from bot.storage import day_book
 from bot.storage.uow import UnitOfWork
 from tests.chat import OWNER, owner_settings, text_of
 
@@ -33,6 +34,7 @@ DAY = timedelta(days=1)
 START = datetime(2026, 3, 1, tzinfo=MOSCOW)  # the period: March 2026 in the shop's time zone
 END = datetime(2026, 4, 1, tzinfo=MOSCOW)
 NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
+MARCH_1, MARCH_31 = date(2026, 3, 1), date(2026, 3, 31)
 SPEND = {"2026-02": 5000, "2026-03": 13000}
 
 
@@ -134,17 +136,22 @@ async def fill(session) -> None:  # type: ignore[no-untyped-def]
     await shop.customer(None)  # never finished signing up: not a member
     shop.buy(None, at("2026-03-25"), 150_00)  # an erased customer's receipt
     # points
+    # (the lots hold what the operations left: the ledger's invariant)
     old = await shop.points(a, at("2025-12-15"), 100, "earn")
     shop.lot(a, old, remaining=70, expires="2026-12-01")
     await shop.points(a, at("2026-03-05"), -30, "spend")
-    await shop.points(a, at("2026-03-05"), 25, "earn")
+    newer = await shop.points(a, at("2026-03-05"), 25, "earn")
+    shop.lot(a, newer, remaining=25, expires="2027-03-05")
     welcome = await shop.points(c, at("2026-03-10"), 100, "earn", "welcome")
     shop.lot(c, welcome, remaining=60, expires="2026-04-10")  # burnt by now
     await shop.points(c, at("2026-03-25"), -40, "expire", "expiry")
     await shop.points(d, at("2026-03-16"), 80, "earn")
     await shop.points(d, at("2026-03-17"), -80, "spend", "refund")
-    await shop.points(f, END, 10, "earn")  # after the period
-    await shop.points(g, at("2026-03-20"), 15, "adjust", "manual")
+    shop.lot(f, await shop.points(f, END, 10, "earn"), remaining=10, expires="2027-04-01")  # after
+    shop.lot(g, await shop.points(g, at("2026-03-20"), 15, "adjust", "manual"), remaining=15,
+             expires="2027-03-20")
+    shop.lot(ell, await shop.points(ell, at("2025-12-01"), 5, "earn"), remaining=0,
+             expires="2026-12-01")
     await shop.points(ell, at("2026-03-21"), -5, "adjust", "manual")
     later = await shop.points(k, at("2026-04-06"), 230, "earn")
     shop.lot(k, later, remaining=200, expires="2027-04-06")
@@ -162,6 +169,15 @@ async def fill(session) -> None:  # type: ignore[no-untyped-def]
     await session.commit()
 
 
+async def filled(sessions) -> None:  # type: ignore[no-untyped-def]
+    """The shop above, and the day book built from it (the rows were written directly)."""
+    async with sessions() as session:
+        await fill(session)
+    async with UnitOfWork(sessions) as uow:
+        await day_book.rebuild(uow.session, MOSCOW, NOW)
+        await uow.commit()
+
+
 END_UTC = END.astimezone(UTC)
 WEEKS = (250_00, 0, 0, 0, 0, 0, 0, 50_00, 600_00, 120_00, 300_00, 150_00)
 WEEK_BUYERS = (1, 0, 0, 0, 0, 0, 0, 1, 2, 1, 1, 0)
@@ -177,10 +193,9 @@ COHORTS = {  # registration month: members, revenue to date, who bought in month
 
 
 async def test_the_figures_are_exact_on_each_database(sessions):
-    async with sessions() as session:
-        await fill(session)
+    await filled(sessions)
     async with UnitOfWork(sessions) as uow:
-        stats = await gather(uow, START, END, NOW, MOSCOW, 90, SPEND)
+        stats = await gather(uow, MARCH_1, MARCH_31, NOW, MOSCOW, 90, SPEND)
     assert (stats.members, stats.new_members) == (8, 2)  # A B C D F G L M; new: C D
     assert (stats.active_30, stats.active_90) == (3, 5)  # A C M; and B F
     assert (stats.purchases, stats.revenue, stats.average_check) == (6, 1220_00, 203_33)
@@ -191,7 +206,7 @@ async def test_the_figures_are_exact_on_each_database(sessions):
     assert (stats.retention_spend, stats.crc) == (13_000_00, 3_250_00)
     assert (stats.lifetime_revenue, stats.ltv) == (3090_00, 386_25)
     assert (stats.points.issued, stats.points.spent, stats.points.expired,
-            stats.points.outstanding) == (220, 115, 40, 300)
+            stats.points.outstanding) == (220, 115, 40, 350)  # C's 60 are past due
     recipients, holdout, sent = stats.triggers
     assert (sent, recipients.size, recipients.came_back, holdout.size, holdout.came_back) == (
         1, 1, 1, 1, 0)
@@ -209,14 +224,13 @@ async def test_the_figures_are_exact_on_each_database(sessions):
 
 
 async def test_a_period_of_days_ending_now(sessions):
-    async with sessions() as session:
-        await fill(session)
-    async with UnitOfWork(sessions) as uow:  # from 31 March, 12:00 UTC: F's and K's receipts
-        stats = await gather(uow, NOW - 20 * DAY, NOW, NOW, MOSCOW, 90, SPEND)
+    await filled(sessions)
+    async with UnitOfWork(sessions) as uow:  # 31 March to 20 April: F's and K's receipts
+        stats = await gather(uow, MARCH_31, NOW.date(), NOW, MOSCOW, 90, SPEND)
     assert (stats.members, stats.new_members, stats.purchases, stats.revenue) == (9, 1, 2, 670_00)
     assert (stats.buyers, stats.repeat_buyers) == (2, 1)  # F bought in January as well
-    # the last 9 hours of March (744 hours) are in the period: that share of its spend
-    assert (stats.retention_spend, stats.crc) == (15_726, 7_863)
+    # the whole of 31 March (24 of its 744 hours) is in the period: that share of its spend
+    assert (stats.retention_spend, stats.crc) == (41_935, 20_968)
 
 
 # --- the chat ----------------------------------------------------------------------------
@@ -228,8 +242,7 @@ def settings(db_url: str) -> Settings:
 
 @pytest.fixture
 async def shop(app, clock) -> None:  # type: ignore[no-untyped-def]
-    async with app.core.unit_of_work() as uow:
-        await fill(uow.session)
+    await filled(app.core.sessions)
     clock.set(NOW)
 
 
@@ -263,8 +276,8 @@ async def test_an_admin_gets_the_figures_and_two_charts(app, chat, shop, monkeyp
     assert "Стоимость удержания (CRC): 3 250,00 ₽ на покупателя (13 000,00 ₽" in text
     assert "(LTV): 386,25 ₽ на участника" in text
     assert "март 2026 — 250,00 ₽ (2)" in text
-    assert ("Баллы: начислено 220, списано 115, сгорело 40; остаток сейчас 300 "
-            "(обязательство 300,00 ₽)") in text
+    assert ("Баллы: начислено 220, списано 115, сгорело 40; остаток сейчас 350 "
+            "(обязательство 350,00 ₽)") in text
     assert "Триггеры: отправлено 1, вернулись 1 из 1 (100 %), контрольная группа 0 %" in text
     weekly, cohorts = replies[1], replies[2]
     assert png_size(weekly.image) == charts.WEEKLY_SIZE
@@ -276,7 +289,7 @@ async def test_an_admin_gets_the_figures_and_two_charts(app, chat, shop, monkeyp
 async def test_the_default_period_and_days(app, chat, shop):
     owner = chat(OWNER)
     text = text_of(await owner.send("/stats"))
-    assert "📊 За последние 30 дн. (21 марта 2026 г. – 20 апреля 2026 г.)" in text
+    assert "📊 За последние 30 дн. (22 марта 2026 г. – 20 апреля 2026 г.)" in text
     assert "Покупок: 3 на 820,00 ₽" in text
     assert "Триггеры: не срабатывали за период" in text
     assert "За последние 90 дн." in text_of(await owner.send("/stats 90"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from babel.dates import format_date
 
@@ -32,43 +32,42 @@ LTV_COHORTS = 6  # cohorts listed in the text; the chart shows twelve
 
 @dataclass(frozen=True, slots=True)
 class Period:
-    start: datetime
-    end: datetime  # exclusive; now at the latest
+    first: date  # shop-local days, both included; the last one up to now
+    last: date
     spend_end: datetime  # a month still running: its own end (its spend is for all of it)
-    days: int | None = None  # "the last N days", else a calendar month
+    days: int | None = None  # "the last N days" (today included), else a calendar month
 
 
 def period_of(typed: str, ctx: Context) -> Period | None:
     """The period typed after /stats, or None when it is not one we understand."""
-    now = ctx.now
+    today = ctx.local(ctx.now).date()
     if not typed:
         typed = str(DEFAULT_DAYS)
     if typed.isdecimal():
         days = int(typed)
         if not 1 <= days <= MAX_DAYS:
             return None
-        return Period(now - timedelta(days=days), now, now, days)
+        return Period(today - timedelta(days=days - 1), today, ctx.now, days)
     match = MONTH.fullmatch(typed)
     if match is None or not 1 <= int(match[2]) <= 12 or not 2000 <= int(match[1]) <= 2999:
         return None
     tz = ctx.services.timezone
     year, month = int(match[1]), int(match[2])
-    start, after = month_start(year, month, tz), month_start(year, month + 1, tz)
-    if start > now:
+    after = month_start(year, month + 1, tz)
+    first = date(year, month, 1)
+    if first > today:
         return None
-    return Period(start, min(after, now), after)
+    return Period(first, min(after.date() - timedelta(days=1), today), after)
 
 
 def _title(ctx: Context, period: Period) -> str:
     _ = ctx._
     if period.days is not None:
-        last = ctx.local(period.end - timedelta(microseconds=1)).date()
         return _("📊 The last {days} days ({since} – {until})").format(
-            days=period.days, since=ctx.t.date(ctx.local(period.start).date()),
-            until=ctx.t.date(last))
-    month = format_date(ctx.local(period.start).date(), "LLLL y", locale=ctx.t.babel_locale)
+            days=period.days, since=ctx.t.date(period.first), until=ctx.t.date(period.last))
+    month = format_date(period.first, "LLLL y", locale=ctx.t.babel_locale)
     text = _("📊 Figures for {month}").format(month=month)
-    if period.end < period.spend_end:
+    if ctx.now < period.spend_end:
         text += " " + _("(so far)")
     return text
 
@@ -139,7 +138,7 @@ async def stats(event: Event, ctx: Context) -> list[Reply]:
                        "/stats <month>, e.g. /stats {month}, for a month that has begun.").format(
             max=MAX_DAYS, month=ctx.local(ctx.now).strftime("%Y-%m")))]
     console = ctx.settings.console
-    figures = await gather(ctx.uow, period.start, period.end, ctx.now, ctx.services.timezone,
+    figures = await gather(ctx.uow, period.first, period.last, ctx.now, ctx.services.timezone,
                            console.customer_days, console.retention_spend, period.spend_end)
     weekly = await asyncio.to_thread(charts.weekly_png, figures.weeks, ctx.t,
                                      ctx.settings.shop.currency, ctx.services.timezone)

@@ -185,7 +185,7 @@ async def accept_birthday(event: Event, ctx: Context) -> list[Reply]:
 
 async def finish(ctx: Context) -> list[Reply]:
     customer = joining(ctx)
-    customer.registered_at = ctx.now
+    await ctx.uow.customers.register(customer, ctx.now)
     program = ctx.settings.program
     text = ctx._("Welcome to the program, {name}!").format(name=customer.name)
     if program.welcome_bonus > 0 and not await joined_before(ctx, customer):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -478,3 +479,56 @@ class TriggerOverride(Base):
     texts: Mapped[dict] = mapped_column(JSON, default=dict)  # type: ignore[type-arg]
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("identities.id", ondelete="SET NULL"))
+
+
+# --- the day book: running totals behind the owner's figures (bot/storage/day_book.py) ------
+
+class StatsBook(Base):
+    """Whether the day book is kept and in which time zone its days are (one row, id 1).
+    No row: not built yet, the writes keep nothing; the app builds it at start."""
+
+    __tablename__ = "stats_book"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    timezone: Mapped[str] = mapped_column(String(64))
+    built_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class StatsDay(Base):
+    """One shop-local day: receipts that day (erased customers' too), points moved that
+    day (by customers still here), and the members who joined that day with their net
+    revenue to date."""
+
+    __tablename__ = "stats_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    purchases: Mapped[int] = mapped_column(BigInteger, default=0)
+    revenue: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_issued: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_spent: Mapped[int] = mapped_column(BigInteger, default=0)
+    points_expired: Mapped[int] = mapped_column(BigInteger, default=0)
+    joined: Mapped[int] = mapped_column(BigInteger, default=0)
+    joined_revenue: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StatsGap(Base):
+    """Counted purchases by their day and the day of the same customer's previous one
+    (``FIRST_PURCHASE`` for none) and their number (1, 2, 3 = third or later): enough to
+    count distinct buyers of any run of days without reading the purchases."""
+
+    __tablename__ = "stats_gaps"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    previous_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    nth: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    purchases: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StatsCohort(Base):
+    """Members who joined in ``cohort`` (a month's first day) and bought in ``month``."""
+
+    __tablename__ = "stats_cohorts"
+
+    cohort: Mapped[date] = mapped_column(Date, primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    buyers: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from bot.storage.day_book import DayBook
 from bot.storage.models import (
     AppSecret,
     Conversation,
@@ -84,8 +85,8 @@ class Identities:
 
 
 class Customers:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, session: AsyncSession, book: DayBook) -> None:
+        self.session, self.book = session, book
         self._locked: set[int] = set()
 
     async def get(self, customer_id: int) -> Customer | None:
@@ -132,7 +133,10 @@ class Customers:
         """Delete a person for good: the customer, their points and history (by foreign-key
         cascades) and their identities in every channel, except an identity that holds a
         staff role, which stays, anonymous, so the shop keeps its cashier or admin. Their
-        objects leave the session."""
+        objects leave the session. Their receipts stay in the shop's revenue."""
+        await self.lock(customer_id)  # the day book reads them as they are until the commit
+        await self.book.watch(customer_id)
+        await self.book.forget_points(customer_id)
         staff = select(Staff.identity_id)
         await self.session.execute(
             delete(Identity).where(Identity.customer_id == customer_id, Identity.id.not_in(staff)))
@@ -144,6 +148,12 @@ class Customers:
                                        .values(phone_hash=phone_hash, erased_at=now))
         await self.session.execute(delete(Customer).where(Customer.id == customer_id))
         self.session.expunge_all()
+
+    async def register(self, customer: Customer, now: datetime) -> None:
+        """The customer finished signing up: a member from now on."""
+        await self.lock(customer.id)  # a purchase at a till meanwhile waits for the commit
+        await self.book.watch(customer.id)
+        customer.registered_at = now
 
     async def was_erased(self, phone_hash: str) -> bool:
         return await self.session.get(ErasedPhone, phone_hash) is not None
@@ -165,12 +175,13 @@ class Conversations:
 class Lots:
     """The points ledger's rows: lots and the operations that change them."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, session: AsyncSession, book: DayBook) -> None:
+        self.session, self.book = session, book
 
     async def add_operation(self, operation: PointOperation) -> PointOperation:
         self.session.add(operation)
         await self.session.flush()
+        await self.book.points(operation)
         return operation
 
     def add_lot(self, lot: PointLot) -> None:
@@ -262,8 +273,8 @@ class Lots:
 
 
 class Purchases:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, session: AsyncSession, book: DayBook) -> None:
+        self.session, self.book = session, book
 
     async def by_receipt(self, outlet_id: int, receipt_id: str, *, lock: bool = False) -> Purchase | None:
         """The purchase; with ``lock``, row-locked and re-read (after waiting for the lock,
@@ -279,16 +290,26 @@ class Purchases:
         return await self.session.get(Purchase, purchase_id)
 
     async def add(self, purchase: Purchase) -> Purchase:
+        await self.book.watch(purchase.customer_id)
         self.session.add(purchase)
         await self.session.flush()
+        net = purchase.amount - purchase.refunded_amount
+        await self.book.sale(purchase.occurred_at, 1 if net > 0 else 0, net)
         return purchase
 
     async def refund_by_key(self, purchase_id: int, refund_key: str) -> Refund | None:
         stmt = select(Refund).where(Refund.purchase_id == purchase_id, Refund.refund_key == refund_key)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    def add_refund(self, refund: Refund) -> None:
+    async def refund(self, purchase: Purchase, refund: Refund) -> None:
+        """Record a refund of (part of) a purchase: a purchase refunded in full no longer
+        counts as one."""
+        await self.book.watch(purchase.customer_id)
         self.session.add(refund)
+        counted = purchase.amount > purchase.refunded_amount
+        purchase.refunded_amount += refund.amount
+        still = purchase.amount > purchase.refunded_amount
+        await self.book.sale(purchase.occurred_at, int(still) - int(counted), -refund.amount)
 
     async def count_of(self, customer_id: int) -> int:
         stmt = select(func.count(Purchase.id)).where(Purchase.customer_id == customer_id)

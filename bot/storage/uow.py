@@ -6,6 +6,7 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.storage.day_book import DayBook
 from bot.storage.repositories import (
     Conversations,
     Customers,
@@ -29,12 +30,13 @@ class UnitOfWork:
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessions()
+        self.book = DayBook(self.session)
         self.processed_events = ProcessedEvents(self.session)
         self.identities = Identities(self.session)
-        self.customers = Customers(self.session)
+        self.customers = Customers(self.session, self.book)
         self.conversations = Conversations(self.session)
-        self.lots = Lots(self.session)
-        self.purchases = Purchases(self.session)
+        self.lots = Lots(self.session, self.book)
+        self.purchases = Purchases(self.session, self.book)
         self.outlets = Outlets(self.session)
         self.staff = StaffMembers(self.session)
         self.secrets = Secrets(self.session)
@@ -49,5 +51,6 @@ class UnitOfWork:
         await self.session.close()  # rolls back whatever was not committed
 
     async def commit(self) -> None:
+        await self.book.flush()  # last: its rows are locked after everything else
         await self.session.commit()
         self.customers.release_locks()  # row locks end with the transaction

@@ -1,0 +1,273 @@
+"""The day book: running totals behind the owner's figures (bot/stats.py), kept in the same
+transaction as the writes that change them, so /stats reads a few thousand small rows
+instead of every receipt of the year.
+
+What is kept, by shop-local day (models ``StatsDay``, ``StatsGap``, ``StatsCohort``):
+
+- per day: counted receipts and their net revenue (erased customers' receipts included:
+  the sale happened), points issued / spent / expired (an erased customer's go with their
+  ledger), and the members who joined that day with their net revenue to date;
+- per counted purchase of a customer: its day, the day of the same customer's previous
+  counted purchase and its number (1, 2, 3 or later). The customers who bought on the
+  days [a, b] are then the purchases of those days whose previous purchase is before a;
+- per month of joining: the members who bought in each month since.
+
+A write that changes a customer's purchases or membership first *watches* the customer:
+the book notes what the customer contributes; at the commit it looks again and applies the
+difference (a purchase inserted between two others, or refunded in full, changes its
+neighbours' rows too, and a diff gets every case right). Receipts and points add their
+day's own deltas. All deltas are applied at the commit in one key order, after everything
+else the transaction locks, so the rows every checkout touches (today's) never take part
+in a deadlock.
+
+``rebuild`` computes the same from the receipts, the ledger and the customers: the app
+calls it at start when the book is missing or the shop's time zone changed, the demo after
+filling, ``loyalty-bot stats rebuild`` on demand.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, date, datetime, tzinfo
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.storage import database
+from bot.storage.models import (
+    Customer,
+    PointOperation,
+    Purchase,
+    StatsBook,
+    StatsCohort,
+    StatsDay,
+    StatsGap,
+)
+
+log = logging.getLogger(__name__)
+
+FIRST_PURCHASE = date(1, 1, 1)  # the "previous day" of a customer's first purchase
+LATER = 3  # purchases after the second one share one number
+COUNTED = Purchase.amount > Purchase.refunded_amount
+NET = Purchase.amount - Purchase.refunded_amount
+TABLES = {"days": StatsDay, "gaps": StatsGap, "cohorts": StatsCohort}
+KEYS = {"days": ("day",), "gaps": ("day", "previous_day", "nth"), "cohorts": ("cohort", "month")}
+ROWS_PER_INSERT = 5_000
+STREAM_ROWS = 20_000
+
+# (table, *key, column): a number to add
+Totals = Counter[tuple]
+
+
+def contributions(joined: date | None, purchases: Sequence[tuple[date, int]]) -> Totals:
+    """What one customer adds to the book: ``joined`` is the day they became a member (None:
+    not one), ``purchases`` their counted purchases (day, net revenue) in time order."""
+    totals: Totals = Counter()
+    cohort = joined.replace(day=1) if joined else None
+    previous: date | None = None
+    for number, (day, _net) in enumerate(purchases, 1):
+        totals[("gaps", day, previous or FIRST_PURCHASE, min(number, LATER), "purchases")] += 1
+        month = day.replace(day=1)
+        if cohort is not None and month >= cohort and (previous is None or previous < month):
+            totals[("cohorts", cohort, month, "buyers")] += 1
+        previous = day
+    if joined is not None:
+        totals[("days", joined, "joined")] += 1
+        totals[("days", joined, "joined_revenue")] += sum(net for _day, net in purchases)
+    return totals
+
+
+def points_columns(kind: str, amount: int) -> tuple[str, int]:
+    """The day's column a ledger operation adds to, and how much."""
+    if kind == "expire":
+        return "points_expired", -amount
+    return ("points_issued", amount) if amount > 0 else ("points_spent", -amount)
+
+
+class DayBook:
+    """The book's side of one unit of work."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._zone: tzinfo | None = None
+        self._zone_known = False
+        self._deltas: Totals = Counter()
+        self._watched: dict[int, Totals] = {}
+
+    async def kept(self) -> bool:
+        """Whether the book is built (until it is, writes keep nothing: the build counts them)."""
+        if not self._zone_known:
+            book = await self._session.get(StatsBook, 1)
+            self._zone = ZoneInfo(book.timezone) if book is not None else None
+            self._zone_known = True
+        return self._zone is not None
+
+    def _day(self, moment: datetime) -> date:
+        assert self._zone is not None
+        return moment.astimezone(self._zone).date()
+
+    async def watch(self, customer_id: int | None) -> None:
+        """Call before changing a customer's purchases or membership (or erasing them),
+        holding the customer's row lock (``Customers.lock``): what is read now and at the
+        commit must differ by this transaction's changes alone."""
+        if customer_id is None or customer_id in self._watched or not await self.kept():
+            return
+        await self._session.flush()  # "before" is after this transaction's earlier changes
+        self._watched[customer_id] = await self._contributions(customer_id)
+
+    async def sale(self, moment: datetime, purchases: int, revenue: int) -> None:
+        """A receipt of ``moment`` counted (+1) or no longer counted (−1), net revenue moved."""
+        if await self.kept():
+            day = self._day(moment)
+            self._deltas[("days", day, "purchases")] += purchases
+            self._deltas[("days", day, "revenue")] += revenue
+
+    async def points(self, operation: PointOperation) -> None:
+        if await self.kept():
+            column, amount = points_columns(operation.kind, operation.amount)
+            self._deltas[("days", self._day(operation.created_at), column)] += amount
+
+    async def forget_points(self, customer_id: int) -> None:
+        """Take out a customer's points operations (before they are erased with them)."""
+        if await self.kept():
+            stmt = (select(PointOperation.created_at, PointOperation.kind, PointOperation.amount)
+                    .where(PointOperation.customer_id == customer_id))
+            for at, kind, amount in await self._session.execute(stmt):
+                column, points = points_columns(kind, amount)
+                self._deltas[("days", self._day(at), column)] -= points
+
+    async def _contributions(self, customer_id: int) -> Totals:
+        joined = await self._session.scalar(
+            select(Customer.registered_at).where(Customer.id == customer_id))
+        rows = await self._session.execute(
+            select(Purchase.occurred_at, NET)
+            .where(Purchase.customer_id == customer_id, COUNTED)
+            .order_by(Purchase.occurred_at, Purchase.id))
+        return contributions(self._day(joined) if joined else None,
+                             [(self._day(at), int(net)) for at, net in rows])
+
+    async def flush(self) -> None:
+        """Apply this transaction's deltas (the unit of work calls it before committing)."""
+        if self._watched:
+            await self._session.flush()
+            for customer_id, before in self._watched.items():
+                self._deltas.update(await self._contributions(customer_id))
+                self._deltas.subtract(before)
+            self._watched.clear()
+        deltas, self._deltas = self._deltas, Counter()
+        await _add(self._session, deltas)
+
+
+def _rows(totals: Totals) -> dict[str, list[dict]]:
+    """Totals as rows per table, in key order, without the rows that add nothing."""
+    rows: dict[str, dict[tuple, dict]] = defaultdict(dict)
+    for (table, *key, column), amount in totals.items():
+        if amount:
+            row = rows[table].setdefault(tuple(key), dict(zip(KEYS[table], key, strict=True)))
+            row[column] = row.get(column, 0) + amount
+    return {table: [by_key[key] for key in sorted(by_key)] for table, by_key in rows.items()}
+
+
+def _counters(model: type) -> list[str]:
+    return [column.name for column in model.__table__.columns if not column.primary_key]
+
+
+async def _add(session: AsyncSession, totals: Totals) -> None:
+    """Add the totals to the book's rows (insert or add to what is there)."""
+    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    for table, rows in sorted(_rows(totals).items()):
+        model = TABLES[table]
+        counters = _counters(model)
+        for row in rows:
+            for column in counters:
+                row.setdefault(column, 0)
+        stmt = insert(model)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(KEYS[table]),
+            set_={column: getattr(model, column) + stmt.excluded[column] for column in counters})
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            await session.execute(stmt, rows[start:start + ROWS_PER_INSERT])
+
+
+# --- building it from what is stored -----------------------------------------------------------
+
+async def ensure(session: AsyncSession, zone: ZoneInfo, now: datetime) -> bool:
+    """Build the book unless it is there in this time zone; True when it was (re)built."""
+    book = await session.get(StatsBook, 1)
+    if book is not None and book.timezone == zone.key:
+        return False
+    log.info("building the day book for the console's figures (time zone %s)", zone.key)
+    await rebuild(session, zone, now)
+    return True
+
+
+async def rebuild(session: AsyncSession, zone: ZoneInfo, now: datetime) -> None:
+    """Compute the whole book from the receipts, the ledger and the customers (the caller
+    commits). Memory: the totals (a few rows per day), never a row per customer."""
+    for model in (StatsDay, StatsGap, StatsCohort, StatsBook):
+        await session.execute(delete(model))
+    totals: Totals = Counter()
+
+    def day(moment: datetime) -> date:
+        return moment.astimezone(zone).date()
+
+    def sold(on: date, net: int) -> None:  # a receipt refunded in full adds nothing
+        totals[("days", on, "purchases")] += 1
+        totals[("days", on, "revenue")] += net
+
+    async for joined, purchases in _customers(session, day):
+        totals.update(contributions(joined, purchases))
+        for on, net in purchases:
+            sold(on, net)
+    async for at, net in _stream(session, select(Purchase.occurred_at, NET).where(
+            Purchase.customer_id.is_(None), COUNTED)):  # erased customers' receipts
+        sold(day(at), int(net))
+    async for at, kind, amount in _stream(session, select(
+            PointOperation.created_at, PointOperation.kind, PointOperation.amount)):
+        column, points = points_columns(kind, amount)
+        totals[("days", day(at), column)] += points
+    await _add(session, totals)
+    session.add(StatsBook(id=1, timezone=zone.key, built_at=now))
+    await session.flush()
+
+
+async def run_rebuild(url: str, timezone: str) -> int:
+    """``loyalty-bot stats rebuild``."""
+    engine = database.create_engine(url)
+    try:
+        async with database.session_factory(engine)() as session:
+            await rebuild(session, ZoneInfo(timezone), datetime.now(UTC))
+            await session.commit()
+    finally:
+        await engine.dispose()
+    print("the day book is counted again")
+    return 0
+
+
+async def _stream(session: AsyncSession, stmt) -> AsyncIterator:  # type: ignore[no-untyped-def]
+    result = await session.stream(stmt.execution_options(yield_per=STREAM_ROWS))
+    async for rows in result.partitions():  # an await per chunk, not per row
+        for row in rows:
+            yield row
+
+
+async def _customers(session: AsyncSession, day) -> AsyncIterator[tuple]:  # type: ignore[no-untyped-def]
+    """Each customer's (joined day, counted purchases in time order), one at a time."""
+    stmt = (select(Customer.id, Customer.registered_at, Purchase.occurred_at, NET)
+            .outerjoin(Purchase, and_(Purchase.customer_id == Customer.id, COUNTED))
+            .order_by(Customer.id, Purchase.occurred_at, Purchase.id))
+    current, joined, purchases = None, None, []
+    async for customer_id, registered_at, at, net in _stream(session, stmt):
+        if customer_id != current:
+            if current is not None:
+                yield joined, purchases
+            current, purchases = customer_id, []
+            joined = day(registered_at) if registered_at else None
+        if at is not None:
+            purchases.append((day(at), int(net)))
+    if current is not None:
+        yield joined, purchases
