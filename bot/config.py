@@ -123,6 +123,10 @@ class LocaleSettings(Section):
 class OutboxSettings(Section):
     telegram_per_second: float = Field(default=30, gt=0)  # messages a second, all chats together
     telegram_per_chat_per_second: float = Field(default=1, gt=0)  # to one chat
+    viber_per_second: float = Field(default=30, gt=0)
+    viber_per_chat_per_second: float = Field(default=1, gt=0)
+    whatsapp_per_second: float = Field(default=80, gt=0)  # Cloud API default throughput
+    whatsapp_per_chat_per_second: float = Field(default=1, gt=0)
     poll_seconds: float = Field(default=1, gt=0)  # how often the sender looks for due messages
     claim_lease_seconds: float = Field(default=120, gt=0)  # a claim older than this was cut short
 

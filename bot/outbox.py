@@ -90,7 +90,11 @@ class RateLimits:
     MARGIN = 0.03  # seconds added to the one-second window (about 3 %)
 
     def __init__(self, settings: OutboxSettings, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.rates = {"telegram": (settings.telegram_per_second, settings.telegram_per_chat_per_second)}
+        self.rates = {
+            "telegram": (settings.telegram_per_second, settings.telegram_per_chat_per_second),
+            "viber": (settings.viber_per_second, settings.viber_per_chat_per_second),
+            "whatsapp": (settings.whatsapp_per_second, settings.whatsapp_per_chat_per_second),
+        }
         self.monotonic = monotonic
         self._overall: dict[str, TokenBucket] = {}
         self._chats: dict[tuple[str, str], TokenBucket] = {}
