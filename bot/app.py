@@ -18,7 +18,9 @@ from bot import broadcasts
 from bot.cards import CardTokens, QrImages
 from bot.channels.base import Channel
 from bot.channels.telegram import TelegramChannel
+from bot.channels.viber import ViberChannel
 from bot.channels.web import WebChannel
+from bot.channels.whatsapp import WhatsAppChannel
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.context import Services
@@ -113,6 +115,14 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
         telegram = TelegramChannel(settings.telegram, core, settings.web.base_url())
         telegram.install(app)
         application.channels.append(telegram)
+    if settings.viber.token is not None:
+        viber = ViberChannel.build(settings, core)
+        viber.install(app)
+        application.channels.append(viber)
+    if settings.whatsapp is not None:
+        whatsapp = WhatsAppChannel(settings.whatsapp, core)
+        whatsapp.install(app)
+        application.channels.append(whatsapp)
     registry.update({channel.name: channel for channel in application.channels})
     return application
 

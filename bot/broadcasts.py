@@ -39,8 +39,8 @@ from bot import segments
 from bot.config import Settings
 from bot.core import Core
 from bot.i18n import Translator
-from bot.notify import Notification
-from bot.replies import Button, Picture, Reply, Text, keyboard
+from bot.notify import PAID_CHANNELS, Notification
+from bot.replies import Button, Picture, Reply, Template, Text, keyboard
 from bot.storage.models import (
     Broadcast,
     BroadcastRecipient,
@@ -237,7 +237,8 @@ async def _messages(core: Core, uow: UnitOfWork, broadcast: Broadcast, ids: Sequ
     """The outbox messages for ``ids``, each due at its turn at the platform's rate (None:
     the customer cannot be reached in the app's channels)."""
     services = core.services
-    replies = message(broadcast)
+    # WhatsApp sends the "broadcast" template instead outside its 24-hour window
+    replies = [*message(broadcast), Template("broadcast", (("text", broadcast.text),))]
 
     def render(t: Translator) -> list[Reply]:
         return list(replies)
@@ -331,6 +332,7 @@ class Report:
     purchases: int
     revenue: int  # minor units, net of refunds
     window_end: datetime
+    paid: int = 0  # delivered through a channel that charges for them (Viber)
 
 
 async def report(uow: UnitOfWork, broadcast: Broadcast, settings: Settings) -> Report:
@@ -348,7 +350,17 @@ async def report(uow: UnitOfWork, broadcast: Broadcast, settings: Settings) -> R
                func.coalesce(func.sum(Purchase.amount - Purchase.refunded_amount), 0))
         .where(Purchase.customer_id.in_(reached), Purchase.occurred_at >= sent_at,
                Purchase.occurred_at < end, Purchase.amount > Purchase.refunded_amount))).one()
-    return Report(await progress(uow, broadcast), int(buyers), int(purchases), int(revenue), end)
+    return Report(await progress(uow, broadcast), int(buyers), int(purchases), int(revenue), end,
+                  await paid_messages(uow, broadcast))
+
+
+async def paid_messages(uow: UnitOfWork, broadcast: Broadcast) -> int:
+    """The broadcast's messages delivered through a channel that charges for them."""
+    return (await uow.session.execute(
+        select(func.count()).select_from(BroadcastRecipient)
+        .join(OutboxMessage, OutboxMessage.id == BroadcastRecipient.outbox_message_id)
+        .where(BroadcastRecipient.broadcast_id == broadcast.id, OutboxMessage.status == "sent",
+               OutboxMessage.channel.in_(PAID_CHANNELS)))).scalar_one()
 
 
 # --- the admin's progress line ----------------------------------------------------------------

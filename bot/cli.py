@@ -31,6 +31,7 @@ def parser() -> argparse.ArgumentParser:
     add_triggers_command(commands)
     add_demo_command(commands)
     add_stats_command(commands)
+    add_viber_command(commands)
     return main
 
 
@@ -82,6 +83,31 @@ def add_stats_command(commands) -> None:  # type: ignore[no-untyped-def]
                                        "(after writing to the database by hand)")
 
 
+def add_viber_command(commands) -> None:  # type: ignore[no-untyped-def]
+    viber = commands.add_parser("viber", help="the Viber bot account")
+    actions = viber.add_subparsers(dest="viber_command", required=True)
+    actions.add_parser("set-webhook", help="register web.public_url + viber.webhook_path with "
+                                           "Viber (the app must be running there: Viber calls it)")
+
+
+async def set_viber_webhook(settings) -> int:  # type: ignore[no-untyped-def]
+    from aiohttp import ClientError
+
+    from bot.channels.viber import ViberError, register_webhook
+
+    if settings.viber.token is None:
+        print("loyalty-bot: viber.token is not set", file=sys.stderr)
+        return 2
+    try:
+        events = await register_webhook(settings.viber, settings.web.base_url())
+    except (ViberError, ClientError) as exc:  # e.g. status 1: the URL is not valid or not up
+        print(f"loyalty-bot: viber refused the webhook: {exc}", file=sys.stderr)
+        return 1
+    print(f"viber webhook set to {settings.web.base_url()}{settings.viber.webhook_path} "
+          f"for {', '.join(events)}")
+    return 0
+
+
 def add_demo_command(commands) -> None:  # type: ignore[no-untyped-def]
     demo = commands.add_parser(
         "demo", help="fill an empty database with a demo coffee shop (a year of purchases)",
@@ -112,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         from bot.triggers import run_command
 
         return asyncio.run(run_command(settings, args.triggers_command, args.at))
+    if args.command == "viber":
+        return asyncio.run(set_viber_webhook(settings))
     if args.command == "stats":
         from bot.storage.day_book import run_rebuild
 

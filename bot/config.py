@@ -60,6 +60,37 @@ class TelegramSettings(Section):
     api_base: str = "https://api.telegram.org"
 
 
+class ViberSettings(Section):
+    token: SecretStr | None = None  # the bot's authentication token; Viber is on when it is set
+    name: str = ""  # the sender name on every message (at most 28 characters); default shop.name
+    avatar: str = ""  # the sender avatar URL (optional)
+    webhook_path: str = "/viber/webhook"
+    api_base: str = "https://chatapi.viber.com/pa"
+    marketing: bool = True  # false: triggers and broadcasts skip Viber (its bot messages are paid)
+    media_ttl_minutes: int = Field(default=24 * 60, ge=1)  # how long a picture link works
+
+
+class WhatsAppTemplate(Section):
+    name: str  # the approved template's name in WhatsApp Manager
+    language: str = "ru"  # the language it was approved in
+    parameters: list[str] = Field(default_factory=list)  # the values for {{1}}, {{2}}, ...
+
+
+class WhatsAppSettings(Section):
+    """The WhatsApp Cloud API; the channel is on when the [whatsapp] section is present."""
+
+    phone_id: str  # the business phone number's id (not the number)
+    token: SecretStr  # a system user's permanent access token
+    app_secret: SecretStr  # signs every webhook request (X-Hub-Signature-256)
+    verify_token: SecretStr  # the token you type in the webhook set-up
+    number: str = ""  # the business number, e.g. +79001234567: wa.me links in invitations
+    webhook_path: str = "/whatsapp/webhook"
+    api_base: str = "https://graph.facebook.com"
+    api_version: str = "23.0"
+    # per trigger name and "broadcast": what to send outside the 24-hour window
+    templates: dict[str, WhatsAppTemplate] = Field(default_factory=dict)
+
+
 class CardSettings(Section):
     secret: SecretStr = SecretStr("")  # HMAC key for QR tokens; generated into the database if empty
     token_ttl_minutes: int = Field(default=10, ge=1, le=24 * 60)
@@ -287,6 +318,8 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    viber: ViberSettings = Field(default_factory=ViberSettings)
+    whatsapp: WhatsAppSettings | None = None
     card: CardSettings = Field(default_factory=CardSettings)
     program: ProgramSettings = Field(default_factory=ProgramSettings)
     locale: LocaleSettings = Field(default_factory=LocaleSettings)

@@ -1,7 +1,8 @@
 """Messages to people other than the one who wrote: a customer after a purchase made by a
 cashier or a till, admins about a low rating. Rendered in the recipient's language for the
-channel they used last and written to the outbox in the same transaction as the change that
-caused them; the outbox sender (bot/outbox.py) delivers them after the commit.
+messenger they chose in Settings, else the one they used last, and written to the outbox
+in the same transaction as the change that caused them; the outbox sender
+(bot/outbox.py) delivers them after the commit.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy import ColumnElement, and_, case, false, or_, select
 
 from bot.config import Settings
 from bot.i18n import I18n, Translator
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
     from bot.channels.base import Channel
 
 Render = Callable[[Translator], list[Reply]]
+PAID_CHANNELS = ("viber",)  # where a message the program starts costs money (counted in reports)
+# a customer's identities, best first: the messenger they chose in Settings, then the latest used
+CHOSEN_FIRST = (case((Identity.channel == Customer.preferred_channel, 0), else_=1),
+                Identity.last_seen_at.desc())
 IN_CHUNK = 5000  # ids in one IN (...) list: well under every database's parameter limit
 
 
@@ -93,28 +98,40 @@ class Notifier:
         when the customer cannot be reached."""
         if any(n.customer_id is None for n in notifications):
             raise ValueError("enqueue_many is for notifications to customers")
-        recipients = await self._customer_recipients(
-            uow, list({n.customer_id for n in notifications if n.customer_id is not None}))
+        recipients = {category: await self._customer_recipients(
+            uow, list({n.customer_id for n in notifications
+                       if n.category == category and n.customer_id is not None}), category)
+            for category in {n.category for n in notifications}}
         rows: list[OutboxMessage | None] = []
         for notification in notifications:
-            recipient = recipients.get(notification.customer_id)  # type: ignore[arg-type]
+            recipient = recipients[notification.category].get(notification.customer_id)  # type: ignore[arg-type]
             rows.append(None if recipient is None else
                         self._row(uow, notification, recipient, now, not_before))
         if any(rows):
             await uow.session.flush()
         return rows
 
-    async def _customer_recipients(self, uow: UnitOfWork, customer_ids: list[int]
-                                   ) -> dict[int, Recipient]:
-        """Each customer's most recently used reachable identity (as ``_recipients``)."""
+    def channels_for(self, category: str) -> list[str]:
+        """The channels a message of this category may go through: Viber's bot messages are
+        paid, so ``viber.marketing = false`` keeps marketing off it (the customer's next
+        most recent channel gets it, or nobody)."""
+        if category == "marketing" and not self.settings.viber.marketing:
+            return [name for name in self.channels if name != "viber"]
+        return list(self.channels)
+
+    async def _customer_recipients(self, uow: UnitOfWork, customer_ids: list[int],
+                                   category: str = "service") -> dict[int, Recipient]:
+        """Each customer's chosen or most recently used reachable identity (as
+        ``_recipients``)."""
         found: dict[int, Recipient] = {}
         for start in range(0, len(customer_ids), IN_CHUNK):
             stmt = (select(Identity.customer_id, Identity.id, Identity.channel,
                            Identity.external_id, Identity.locale, Customer.locale)
                     .join(Customer, Identity.customer_id == Customer.id)
-                    .where(Identity.reachable.is_(True), Identity.channel.in_(self.channels),
+                    .where(Identity.reachable.is_(True),
+                           Identity.channel.in_(self.channels_for(category)),
                            Identity.customer_id.in_(customer_ids[start:start + IN_CHUNK]))
-                    .order_by(Identity.customer_id, Identity.last_seen_at.desc()))
+                    .order_by(Identity.customer_id, *CHOSEN_FIRST))
             for customer_id, identity_id, channel, external, locale, customer_locale in \
                     (await uow.session.execute(stmt)).all():
                 found.setdefault(customer_id, Recipient(identity_id, channel, external,
@@ -125,10 +142,11 @@ class Notifier:
         stmt = (select(Identity.id, Identity.channel, Identity.external_id, Identity.locale,
                        Customer.locale)
                 .outerjoin(Customer, Identity.customer_id == Customer.id)
-                .where(Identity.reachable.is_(True), Identity.channel.in_(self.channels)))
+                .where(Identity.reachable.is_(True),
+                       Identity.channel.in_(self.channels_for(notification.category))))
         if notification.customer_id is not None:
             stmt = (stmt.where(Identity.customer_id == notification.customer_id)
-                    .order_by(Identity.last_seen_at.desc()).limit(1))
+                    .order_by(*CHOSEN_FIRST).limit(1))
         elif notification.identity_id is not None:
             stmt = stmt.where(Identity.id == notification.identity_id)
         elif notification.admins:

@@ -13,8 +13,9 @@ then, expired claims that are not its own (an instance that died, a lost result 
 Outcomes: sent → ``sent``; the platform asks to wait (Telegram 429) → ``pending`` again
 with ``not_before`` = now + retry_after exactly, and the whole channel pauses that long;
 the person blocked the bot → ``blocked`` and their identity unreachable (the notifier
-skips unreachable identities from then on); any other error → ``pending`` with a growing
-backoff, ``failed`` after ``MAX_ATTEMPTS``.
+skips unreachable identities from then on); the channel refuses the message as it is
+(``Undeliverable``) → ``failed`` at once, with the reason; any other error → ``pending``
+with a growing backoff, ``failed`` after ``MAX_ATTEMPTS``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from bot.channels.base import RetryLater, Unreachable
+from bot.channels.base import RetryLater, Undeliverable, Unreachable
 from bot.clock import Clock
 from bot.config import OutboxSettings
 from bot.lru import LruCache
@@ -327,6 +328,8 @@ class OutboxSender:
                            after=timedelta(seconds=later.seconds))
         except Unreachable as gone:
             return Outcome(message, "blocked", error=str(gone) or "unreachable", unreachable=True)
+        except Undeliverable as refused:  # e.g. outside WhatsApp's 24-hour window, no template
+            return Outcome(message, "failed", error=str(refused))
         except Exception as error:
             log.warning("outbox: message %d to %s:%s failed (attempt %d): %r", message.id,
                         message.channel, message.external_id, message.attempts, error)

@@ -61,7 +61,18 @@ class CommandMenu:
     commands: tuple[tuple[str, str], ...] = ()
 
 
-Reply = Text | Picture | AskContact | Document | CommandMenu
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A hint for a platform that needs a pre-approved message to write first (WhatsApp
+    outside its 24-hour window): the configured template ``key`` (a trigger's name, or
+    "broadcast") filled with ``params``. The other replies are what it stands for; every
+    other channel ignores it."""
+
+    key: str
+    params: tuple[tuple[str, str], ...] = ()  # (placeholder, value)
+
+
+Reply = Text | Picture | AskContact | Document | CommandMenu | Template
 
 
 def keyboard(*rows: list[Button] | tuple[Button, ...]) -> Keyboard:
@@ -95,6 +106,8 @@ def to_json(reply: Reply) -> dict[str, Any]:
                     "remove_after": remove_after}
         case CommandMenu(commands):
             return {"type": "command_menu", "commands": [list(pair) for pair in commands]}
+        case Template(key, params):
+            return {"type": "template", "key": key, "params": dict(params)}
     raise TypeError(f"not a reply: {reply!r}")
 
 
@@ -113,4 +126,6 @@ def from_json(data: dict[str, Any]) -> Reply:
                             data.get("remove_after", True))
         case "command_menu":
             return CommandMenu(tuple((name, text) for name, text in data["commands"]))
+        case "template":
+            return Template(data["key"], tuple(data.get("params", {}).items()))
     raise ValueError(f"unknown reply type {data['type']!r}")

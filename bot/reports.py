@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import Integer, Interval, and_, case, exists, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from bot.notify import PAID_CHANNELS
 from bot.storage.models import OutboxMessage, PointOperation, Purchase, TriggerSend
 from bot.storage.uow import UnitOfWork
 
@@ -58,6 +59,7 @@ class TriggerStats:
     points_given: int
     recipients: Group
     holdout: Group
+    paid: int = 0  # delivered through a channel that charges for them (Viber)
 
     @property
     def uplift(self) -> Decimal:
@@ -93,6 +95,8 @@ async def trigger_report(uow: UnitOfWork, start: datetime, end: datetime,
             case((recipient, 1), else_=0).label("recipient"),
             case((OutboxMessage.status == "sent", 1), else_=0).label("delivered"),
             case((OutboxMessage.status.in_(("failed", "blocked")), 1), else_=0).label("failed"),
+            case((and_(OutboxMessage.status == "sent", OutboxMessage.channel.in_(PAID_CHANNELS)), 1),
+                 else_=0).label("paid"),
             send.points_given.label("points_given"),
             case((exists().where(bought), 1), else_=0).label("came_back"),
             select(func.count()).where(bought).scalar_subquery().label("purchases"),
@@ -116,10 +120,10 @@ async def trigger_report(uow: UnitOfWork, start: datetime, end: datetime,
 
     stmt = (select(s.trigger, func.count(), total(s.recipient), total(s.held_out),
                    total(s.delivered), total(s.failed), total(s.points_given),
-                   *group(s.recipient == 1), *group(s.held_out == 1))
+                   *group(s.recipient == 1), *group(s.held_out == 1), total(s.paid))
             .group_by(s.trigger).order_by(s.trigger))
     return [TriggerStats(trigger, int(eligible), int(sent), int(held), int(delivered),
                          int(failed), int(given), Group(*map(int, row[7:12])),
-                         Group(*map(int, row[12:17])))
+                         Group(*map(int, row[12:17])), int(row[17]))
             for row in (await uow.session.execute(stmt)).all()
             for trigger, eligible, sent, held, delivered, failed, given in [row[:7]]]

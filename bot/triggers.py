@@ -35,7 +35,7 @@ from bot.ledger import Grant, Ledger
 from bot.notify import Notification
 from bot.program_settings import effective_settings, effective_triggers
 from bot.money import MINOR_PER_UNIT
-from bot.replies import Button, Keyboard, Reply, Text, keyboard
+from bot.replies import Button, Keyboard, Reply, Template, Text, keyboard
 from bot.storage.models import Customer, Identity, PointLot, Purchase, Review, TriggerSend
 from bot.tiers import current_tier, next_tier, tier_label
 from bot.storage.uow import UnitOfWork
@@ -537,9 +537,10 @@ def _renderer(candidate: _Candidate, settings: Settings, balance: int, points: i
             stars = keyboard([Button(str(rating), review_payload(purchase_id, rating))
                               for rating in RATINGS])
         own = config.own_text(t.locale)
-        if own is not None:
-            return [Text(own.format(**values), stars)]
-        return [Text(_built_in_text(trigger, t, values, points > 0, candidate, settings), stars)]
+        text = (own.format(**values) if own is not None else
+                _built_in_text(trigger, t, values, points > 0, candidate, settings))
+        # WhatsApp sends the trigger's approved template instead outside its 24-hour window
+        return [Text(text, stars), Template(trigger, tuple(values.items()))]
 
     return render
 

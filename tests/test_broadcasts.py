@@ -15,7 +15,7 @@ from bot import broadcasts
 from bot.app import build
 from bot.config import Settings
 from bot.events import Event, EventKind
-from bot.replies import Picture, Reply, Text
+from bot.replies import Picture, Reply, Template, Text
 from bot.storage.models import (
     Broadcast,
     BroadcastRecipient,
@@ -41,9 +41,11 @@ class Phones:
 
     name: str = "telegram"
     got: dict[str, list[list[Reply]]] = field(default_factory=dict)
+    hints: dict[str, list[Template]] = field(default_factory=dict)  # ignored, as Telegram does
 
     async def deliver(self, recipient: str, replies: list[Reply]) -> None:
-        self.got.setdefault(recipient, []).append(list(replies))
+        self.got.setdefault(recipient, []).append([r for r in replies if not isinstance(r, Template)])
+        self.hints.setdefault(recipient, []).extend(r for r in replies if isinstance(r, Template))
 
     def texts(self, recipient: str) -> list[str]:
         return [text_of(replies) for replies in self.got.get(recipient, [])]
@@ -159,6 +161,7 @@ async def test_compose_choose_test_confirm_progress_and_report(app, chat, clock,
     assert customer_copies(phones) == {"42": 1, "44": 1, "45": 1, "46": 1}  # not 43: no offers
     [[sent]] = phones.got["42"]
     assert isinstance(sent, Text) and sent.buttons == preview.buttons
+    assert phones.hints["42"] == [Template("broadcast", (("text", sent.text),))]  # for WhatsApp
     async with app.core.unit_of_work() as uow:
         categories = set((await uow.session.execute(select(OutboxMessage.category).join(
             BroadcastRecipient, BroadcastRecipient.outbox_message_id == OutboxMessage.id))).scalars())

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from bot.config import Holiday
-from bot.replies import Reply, Text
+from bot.replies import Reply, Template, Text
 from bot.storage.models import Customer
 from bot.triggers import run_pass
 from tests.test_triggers import day, only, sends, signed_up  # noqa: F401 - only is a fixture
@@ -22,9 +22,11 @@ class Phone:
 
     name: str = "telegram"
     got: list[Reply] = field(default_factory=list)
+    hints: list[Template] = field(default_factory=list)
 
     async def send(self, recipient: str, replies: list[Reply]) -> None:
-        self.got += replies
+        self.got += [reply for reply in replies if not isinstance(reply, Template)]  # as Telegram
+        self.hints += [reply for reply in replies if isinstance(reply, Template)]  # for WhatsApp
 
     deliver = send
 
@@ -102,6 +104,9 @@ async def test_holiday_greeting_from_the_calendar_once_a_year(app, chat, clock, 
     assert (gift.episode, gift.points, gift.action) == ("2026-04-12", 200, "gift")
     await delivered(app, clock, day("2026-04-12"))
     assert "Cosmonautics Day" in phone.text() and "200 баллов" in phone.text()
+    hint = phone.hints[-1]  # the template WhatsApp sends instead outside its 24-hour window
+    assert hint.key == "holidays"
+    assert (dict(hint.params)["holiday"], dict(hint.params)["points"]) == ("Cosmonautics Day", "200 баллов")
     [next_year] = await run_pass(app.core, day("2027-03-08"))
     assert next_year.episode == "2027-03-08"
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.context import ChannelInfo
-from bot.replies import AskContact, CommandMenu, Document, Picture, Reply, Text
+from bot.replies import AskContact, CommandMenu, Document, Picture, Reply, Template, Text
 
 
 class RetryLater(Exception):
@@ -25,6 +25,11 @@ class RetryLater(Exception):
 
 class Unreachable(Exception):
     """The person cannot be written to any more (blocked the bot, deleted the account)."""
+
+
+class Undeliverable(Exception):
+    """This message cannot go out as it is, and trying again will not help (the reason is
+    recorded with the failed message)."""
 
 
 class Channel(ABC):
@@ -66,6 +71,8 @@ class Channel(ABC):
                     await self.send_document(recipient, reply)
                 case CommandMenu():
                     await self.set_command_menu(recipient, reply)
+                case Template():
+                    pass  # a hint for platforms that need templates; the other replies say it all
 
     async def deliver(self, recipient: str, replies: Sequence[Reply]) -> None:
         """Send on the program's own initiative (the outbox): like ``send``, but platform

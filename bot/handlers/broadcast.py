@@ -357,6 +357,8 @@ async def report_of(ctx: Context, raw: str | None) -> list[Reply]:
         _("Delivered {sent}, blocked or failed {failed}, not sent {cancelled}, waiting "
           "{left}.").format(sent=ctx.t.number(done.sent), failed=ctx.t.number(done.failed),
                             cancelled=ctx.t.number(done.cancelled), left=ctx.t.number(done.left)),
+        *([_("Paid messages (Viber): {paid}").format(paid=ctx.t.number(result.paid))]
+          if result.paid else []),
         _("Within {days} days after the send, {buyers} of those who got it bought: {purchases} "
           "purchases, revenue {revenue}.").format(
             days=days, buyers=ctx.t.number(result.buyers), purchases=ctx.t.number(result.purchases),

@@ -42,6 +42,7 @@ def block(ctx: Context, stats: TriggerStats) -> str:
           "failed or blocked {failed}").format(
             eligible=stats.eligible, sent=stats.sent, held=stats.held_out,
             delivered=stats.delivered, failed=stats.failed),
+        *([_("Paid messages (Viber): {paid}").format(paid=stats.paid)] if stats.paid else []),
         _("Came back: {came} of {size} ({conversion}), holdout {hold_came} of {hold_size} "
           "({hold_conversion}); uplift {uplift} pp").format(
             came=you.came_back, size=you.size, conversion=ctx.t.percent(you.conversion),

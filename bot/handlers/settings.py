@@ -1,14 +1,19 @@
-"""Settings: language, which messages to receive, delete my data."""
+"""Settings: language, which messages to receive, the messenger they come to (for someone
+in more than one), delete my data."""
 
 from __future__ import annotations
+
+from sqlalchemy import select
 
 from bot.context import Context
 from bot.events import Event, EventKind
 from bot.handlers.menu import menu_button
+from bot.handlers.team import CHANNEL_NAMES
 from bot.i18n import N_
+from bot.keys import phone_fingerprint
 from bot.replies import Button, Reply, Text, keyboard
 from bot.routing import Router
-from bot.keys import phone_fingerprint
+from bot.storage.models import Identity
 
 router = Router()
 
@@ -20,7 +25,26 @@ TOPICS = {
 }
 
 
-def settings_screen(ctx: Context, intro: str | None = None) -> Text:
+async def messengers(ctx: Context) -> list[str]:
+    """The messengers the customer can be written to (the web chat only while it is open)."""
+    stmt = (select(Identity.channel).distinct()
+            .where(Identity.customer_id == ctx.member.id, Identity.reachable.is_(True),
+                   Identity.channel != "web")
+            .order_by(Identity.channel))
+    return list((await ctx.uow.session.execute(stmt)).scalars())
+
+
+def channel_row(ctx: Context, channels: list[str]) -> list[Button]:
+    """«Messages come to: last used | Telegram | Viber …», the chosen one ticked."""
+    chosen = ctx.member.preferred_channel if ctx.member.preferred_channel in channels else None
+    options = [(None, ctx._("📨 The one I used last"))] + [
+        (channel, ctx._(CHANNEL_NAMES[channel]) if channel in CHANNEL_NAMES else channel)
+        for channel in channels]
+    return [Button(("✓ " if channel == chosen else "") + title, f"settings:via:{channel or ''}")
+            for channel, title in options]
+
+
+async def settings_screen(ctx: Context, intro: str | None = None) -> Text:
     _ = ctx._
     customer = ctx.member
     i18n = ctx.services.i18n
@@ -36,9 +60,13 @@ def settings_screen(ctx: Context, intro: str | None = None) -> Text:
                      else _("📝 Complete my profile"))
     text = _("Settings. Tap a message type to switch it on or off; purchase confirmations "
              "always arrive.")
+    channels = await messengers(ctx)
+    if len(channels) > 1:
+        text += "\n" + _("Messages come to the messenger you choose below.")
+    via = [channel_row(ctx, channels)] if len(channels) > 1 else []
     return Text(
         f"{intro}\n\n{text}" if intro else text,
-        keyboard(languages, *topics, [Button(profile_label, "profile")],
+        keyboard(languages, *topics, *via, [Button(profile_label, "profile")],
                  [Button(_("🗑 Delete my data"), "settings:delete")],
                  [menu_button(ctx)]),
     )
@@ -50,25 +78,33 @@ async def settings(event: Event, ctx: Context) -> list[Reply]:
     payload = (event.payload or "") if event.kind is EventKind.BUTTON else ""
     action, _, argument = payload.removeprefix("settings").lstrip(":").partition(":")
     if action == "lang":
-        return change_language(ctx, argument)
+        return await change_language(ctx, argument)
     if action == "topic":
-        return toggle_topic(ctx, argument)
+        return await toggle_topic(ctx, argument)
+    if action == "via":
+        return await choose_messenger(ctx, argument)
     if action == "delete":
         return await delete_data(ctx, confirmed=argument == "confirm")
-    return [settings_screen(ctx)]
+    return [await settings_screen(ctx)]
 
 
-def change_language(ctx: Context, code: str) -> list[Reply]:
+async def change_language(ctx: Context, code: str) -> list[Reply]:
     ctx.choose_language(code)
     name = ctx.services.i18n.language_name(ctx.t.locale)
-    return [settings_screen(ctx, ctx._("Language: {name}").format(name=name))]
+    return [await settings_screen(ctx, ctx._("Language: {name}").format(name=name))]
 
 
-def toggle_topic(ctx: Context, topic: str) -> list[Reply]:
+async def toggle_topic(ctx: Context, topic: str) -> list[Reply]:
     if topic in TOPICS:
         field = TOPICS[topic][0]
         setattr(ctx.member, field, not getattr(ctx.member, field))
-    return [settings_screen(ctx)]
+    return [await settings_screen(ctx)]
+
+
+async def choose_messenger(ctx: Context, channel: str) -> list[Reply]:
+    """A stale button naming a messenger the customer has left chooses "the last used"."""
+    ctx.member.preferred_channel = channel if channel in await messengers(ctx) else None
+    return [await settings_screen(ctx)]
 
 
 async def delete_data(ctx: Context, confirmed: bool) -> list[Reply]:

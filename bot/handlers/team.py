@@ -17,7 +17,8 @@ router = Router()
 router.gate(staff_only(router, ADMIN))
 
 ROLE_TITLES = {"admin": N_("Administrator"), "cashier": N_("Cashier")}
-CHANNEL_NAMES = {"telegram": N_("Telegram"), "web": N_("Web chat")}
+CHANNEL_NAMES = {"telegram": N_("Telegram"), "viber": N_("Viber"), "whatsapp": N_("WhatsApp"),
+                 "web": N_("Web chat")}
 SHOWN_ID = 12  # a longer id (a web chat visitor's) is cut: it is for telling people apart
 
 

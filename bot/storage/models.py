@@ -87,6 +87,8 @@ class Customer(Base):
     notify_promotions: Mapped[bool] = mapped_column(Boolean, default=True)
     notify_reminders: Mapped[bool] = mapped_column(Boolean, default=True)
     notify_digest: Mapped[bool] = mapped_column(Boolean, default=True)
+    # the messenger the program's messages go to; None: the one the customer used last
+    preferred_channel: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     identities: Mapped[list[Identity]] = relationship(back_populates="customer")

@@ -1,0 +1,311 @@
+"""WhatsApp through the Cloud API with pywa's async client; the webhook runs on the app's own
+aiohttp server. The adapter only translates.
+
+WhatsApp's rules it keeps: every webhook POST is signed with the app secret; a menu is up to
+three reply buttons or a list of up to ten rows (longer: numbered lines, answered with the
+number or the label); pictures are uploaded once and sent by media id; and outside the
+24 hours after the person's last message the business may only send approved templates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import mimetypes
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+from aiohttp import web
+from pywa_async import WhatsApp
+from pywa_async.errors import WhatsAppError
+from pywa_async.types import Button, Section, SectionList, SectionRow
+from pywa_async.types.templates import BodyText, TemplateLanguage
+from sqlalchemy import select
+
+from bot.channels.base import Channel, RetryLater, Undeliverable, Unreachable, discard
+from bot.channels.whatsapp_inbound import (
+    CHANNEL,
+    OWN_PHONE,
+    SIGNATURE_HEADER,
+    Incoming,
+    incoming,
+    signed,
+)
+from bot.config import WhatsAppSettings
+from bot.context import ChannelInfo
+from bot.core import Core
+from bot.events import Event, EventKind
+from bot.lru import LruCache
+from bot.replies import AskContact, Document, Keyboard, Picture, Reply, Template, Text
+from bot.storage.models import Identity
+
+log = logging.getLogger(__name__)
+
+WINDOW = timedelta(hours=24)  # the customer service window after the person's last message
+NO_TEMPLATE = "outside the 24-hour window, no template"
+MEDIA_LIFETIME = timedelta(days=29)  # uploaded media are kept by WhatsApp for 30 days
+REPLY_BUTTONS, BUTTON_TITLE = 3, 20
+LIST_ROWS, ROW_TITLE = 10, 24
+INTERACTIVE_BODY = 1024  # longer texts cannot carry buttons
+LIST_OPENER = "☰"  # the list's own button: a symbol, so it needs no translation
+RE_ENGAGEMENT = 131047  # more than 24 hours since the person's last message
+# Graph error codes of throughput limits → seconds the whole channel waits
+THROTTLED = {4: 60.0, 80007: 60.0, 130429: 1.0, 131048: 60.0}
+GONE = frozenset({131026})  # not on WhatsApp (any more), or cannot receive from businesses
+# retrying will not help: stopped marketing, ecosystem limit, a template missing or wrong
+REFUSED = frozenset({131049, 131050, 132000, 132001, 132005, 132007, 132012, 132015, 132016})
+
+Choice = tuple[str, str]  # (label, payload)
+
+
+def choices_of(rows: Keyboard) -> list[Choice]:
+    return [(b.label, b.payload) for row in rows for b in row if b.payload]
+
+
+def links_of(rows: Keyboard) -> list[str]:
+    return [f"{b.label}: {b.url}" for row in rows for b in row if b.url]
+
+
+def with_lines(text: str, lines: Sequence[str]) -> str:
+    return "\n\n".join(part for part in (text, "\n".join(lines)) if part)
+
+
+def numbered(choices: Sequence[Choice]) -> list[str]:
+    return [f"{number}. {label}" for number, (label, _) in enumerate(choices, 1)]
+
+
+def shortened(label: str, limit: int) -> str:
+    """Whole words up to ``limit`` characters (a platform's title limit)."""
+    if len(label) <= limit:
+        return label
+    words, cut = label.split(), ""
+    for word in words:
+        if len(f"{cut} {word}".strip()) > limit:
+            break
+        cut = f"{cut} {word}".strip()
+    return cut or label[:limit]
+
+
+def chosen(text: str, choices: Sequence[Choice]) -> str | None:
+    """The payload a typed answer to a numbered menu picks: its number or its label."""
+    typed = text.strip().rstrip(".").casefold()
+    if typed.isdecimal() and 1 <= int(typed) <= len(choices):
+        return choices[int(typed) - 1][1]
+    return next((payload for label, payload in choices if label.casefold() == typed), None)
+
+
+def translated(error: WhatsAppError) -> Exception:
+    """A Graph API error as the outbox understands it."""
+    code = error.code
+    if code in THROTTLED:
+        return RetryLater(THROTTLED[code])
+    if code in GONE:
+        return Unreachable(f"{code} {error.message}")
+    if code in REFUSED:
+        return Undeliverable(f"{code} {error.message}")
+    return error
+
+
+class WhatsAppChannel(Channel):
+    name = CHANNEL
+
+    def __init__(self, settings: WhatsAppSettings, core: Core) -> None:
+        self.settings = settings
+        self.core = core
+        self.session = httpx.AsyncClient(timeout=30)
+        self.wa = WhatsApp(phone_id=settings.phone_id, token=settings.token.get_secret_value(),
+                           session=self.session, api_version=settings.api_version,
+                           validate_updates=False)  # the webhook below checks signatures
+        # pywa always names graph.facebook.com; the session is ours to point elsewhere (tests)
+        self.session.base_url = f"{settings.api_base.rstrip('/')}/v{float(settings.api_version)}"
+        self._info = ChannelInfo(CHANNEL, verified_contacts=True, deep_link=self.deep_link)
+        self._media: LruCache[str, tuple[str, datetime]] = LruCache(1024)  # sha256 → (id, uploaded)
+        self._menus: LruCache[str, tuple[Choice, ...]] = LruCache(4096)  # numbered menu per person
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def info(self) -> ChannelInfo:
+        return self._info
+
+    def deep_link(self, payload: str) -> str:
+        number = "".join(ch for ch in self.settings.number if ch.isdigit())
+        return f"https://wa.me/{number}?text={quote(f'/start {payload}')}"
+
+    # --- inbound -------------------------------------------------------------------------
+
+    def install(self, app: web.Application) -> None:
+        app.router.add_get(self.settings.webhook_path, self.verify)
+        app.router.add_post(self.settings.webhook_path, self.webhook)
+
+    async def verify(self, request: web.Request) -> web.Response:
+        """Meta's subscription check: the verify token back as ``hub.challenge``."""
+        token = request.query.get("hub.verify_token", "")
+        expected = self.settings.verify_token.get_secret_value()
+        if request.query.get("hub.mode") != "subscribe" or \
+                not hmac.compare_digest(token.encode(), expected.encode()):
+            return web.Response(status=403, text="forbidden")
+        return web.Response(text=request.query.get("hub.challenge", ""))
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        """A signed batch of updates: answered at once, its messages handled in the background
+        (each person's in order; the core skips a redelivered message id)."""
+        body = await request.read()
+        if not signed(body, request.headers.get(SIGNATURE_HEADER),
+                      self.settings.app_secret.get_secret_value()):
+            log.warning("whatsapp webhook with a missing or wrong signature refused")
+            return web.Response(status=403, text="forbidden")
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return web.Response(status=400, text="not json")
+        for message in incoming(payload, self.settings.phone_id, self._download):
+            task = asyncio.create_task(self._answer(message))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return web.Response(text="ok")
+
+    async def _answer(self, message: Incoming) -> None:
+        recipient = message.event.user.external_id
+        event = self._menu_choice(message.event)
+        replies = await self.core.handle(event, self._info)
+        self._menus.put(recipient, ())  # a numbered menu answers only the next message
+        try:
+            await self.send(recipient, replies)
+        except Exception:  # a background task: nobody else would hear of it
+            log.exception("could not answer whatsapp user %s", recipient)
+
+    def _menu_choice(self, event: Event) -> Event:
+        """A typed number or label answering a numbered menu is that button's press."""
+        choices = self._menus.get(event.user.external_id)
+        if event.kind is not EventKind.TEXT or not choices:
+            return event
+        payload = chosen(event.text, choices)
+        if payload is None:
+            return event
+        return Event(event.user, EventKind.BUTTON, payload=payload, event_id=event.event_id)
+
+    async def _download(self, media_id: str) -> bytes | None:
+        try:
+            url = await self.wa.get_media_url(media_id)
+            return await self.wa.get_media_bytes(url.url)
+        except (WhatsAppError, httpx.HTTPError) as error:
+            log.warning("could not download whatsapp media %s: %s", media_id, error)
+            return None
+
+    async def idle(self) -> None:
+        """Until the messages taken so far are answered."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def stop(self) -> None:
+        await self.idle()
+
+    async def close(self) -> None:
+        await self.session.aclose()
+
+    # --- proactive sending (the outbox) --------------------------------------------------
+
+    async def deliver(self, recipient: str, replies: Sequence[Reply]) -> None:
+        """Free-form inside the 24-hour window; outside it, or when WhatsApp says the window
+        is closed, the approved template the replies name (none: ``Undeliverable``)."""
+        template = next((reply for reply in replies if isinstance(reply, Template)), None)
+        try:
+            if not await self._window_open(recipient):
+                await self._send_template(recipient, template)
+                return
+            try:
+                await self.send(recipient, replies)
+            except WhatsAppError as error:
+                if error.code != RE_ENGAGEMENT:
+                    raise
+                await self._send_template(recipient, template)
+        except WhatsAppError as error:
+            raise translated(error) from error
+
+    async def _window_open(self, recipient: str) -> bool:
+        """Within 24 hours of the person's last message (``last_seen_at`` is updated by every
+        inbound event and lags it by at most a minute, so the window is never overrated)."""
+        async with self.core.unit_of_work() as uow:
+            seen = (await uow.session.execute(
+                select(Identity.last_seen_at).where(Identity.channel == CHANNEL,
+                                                    Identity.external_id == recipient))
+                    ).scalar_one_or_none()
+        return seen is not None and self.core.services.clock.now() - seen < WINDOW
+
+    async def _send_template(self, recipient: str, template: Template | None) -> None:
+        config = self.settings.templates.get(template.key) if template is not None else None
+        if template is None or config is None:
+            raise Undeliverable(NO_TEMPLATE)
+        values = dict(template.params)
+        missing = [name for name in config.parameters if not values.get(name)]
+        if missing:
+            raise Undeliverable(f"template {config.name}: no value for {', '.join(missing)}")
+        params = [BodyText.params(*(values[name] for name in config.parameters))] \
+            if config.parameters else None
+        await self.wa.send_template(to=recipient, name=config.name,
+                                    language=TemplateLanguage(config.language), params=params)
+
+    # --- rendering -----------------------------------------------------------------------
+
+    async def send_text(self, recipient: str, reply: Text) -> None:
+        choices = choices_of(reply.buttons)
+        text = with_lines(reply.text, links_of(reply.buttons)) or "…"
+        if not choices:
+            await self.wa.send_message(to=recipient, text=text)
+        elif len(text) > INTERACTIVE_BODY or len(choices) > LIST_ROWS or \
+                any(len(label) > ROW_TITLE for label, _ in choices):
+            self._menus.put(recipient, tuple(choices))
+            await self.wa.send_message(to=recipient, text=with_lines(text, numbered(choices)))
+        elif len(choices) <= REPLY_BUTTONS and all(len(label) <= BUTTON_TITLE for label, _ in choices):
+            await self.wa.send_message(to=recipient, text=text, buttons=[
+                Button(title=label, callback_data=payload) for label, payload in choices])
+        else:
+            await self.wa.send_message(to=recipient, text=text, buttons=SectionList(
+                button_title=LIST_OPENER, sections=[Section(title=LIST_OPENER, rows=[
+                    SectionRow(title=label, callback_data=payload) for label, payload in choices])]))
+
+    async def send_picture(self, recipient: str, reply: Picture) -> None:
+        """Uploaded once per distinct image (by its hash), then sent by media id; the buttons
+        follow in a message of their own with the caption."""
+        media_id = await self._uploaded(reply.image)
+        if not reply.buttons:
+            await self.wa.send_image(to=recipient, image=media_id, caption=reply.caption or None)
+            return
+        await self.wa.send_image(to=recipient, image=media_id)
+        await self.send_text(recipient, Text(reply.caption, reply.buttons))
+
+    async def _uploaded(self, image: bytes) -> str:
+        digest = hashlib.sha256(image).hexdigest()
+        now = self.core.services.clock.now()
+        cached = self._media.get(digest)
+        if cached is not None and now - cached[1] < MEDIA_LIFETIME:
+            return cached[0]
+        jpeg = image.startswith(b"\xff\xd8")
+        media = await self.wa.upload_media(media=image, mime_type="image/jpeg" if jpeg else "image/png",
+                                           filename="picture.jpg" if jpeg else "picture.png")
+        self._media.put(digest, (media.id, now))
+        return media.id
+
+    async def ask_contact(self, recipient: str, reply: AskContact) -> None:
+        """A number (the person's id is their number): a reply button that shares it. A
+        hidden number (a business-scoped id): WhatsApp's own "share contact info" request."""
+        if recipient.isdecimal():
+            await self.wa.send_message(to=recipient, text=reply.text, buttons=[
+                Button(title=shortened(reply.button_label, BUTTON_TITLE), callback_data=OWN_PHONE)])
+        else:
+            await self.wa.request_contact_info(to=recipient, text=reply.text)
+
+    async def send_document(self, recipient: str, reply: Document) -> None:
+        try:
+            mime = mimetypes.guess_type(reply.filename)[0] or "application/octet-stream"
+            media = await self.wa.upload_media(media=Path(reply.path), mime_type=mime,
+                                               filename=reply.filename)
+            await self.wa.send_document(to=recipient, document=media.id, filename=reply.filename,
+                                        caption=reply.caption or None)
+        finally:
+            discard(reply)

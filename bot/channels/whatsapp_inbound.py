@@ -1,0 +1,122 @@
+"""WhatsApp Cloud API webhook requests → core events: the signature check and the payload.
+
+A payload is ``entry[].changes[].value`` with ``metadata.phone_number_id``, the senders in
+``contacts[]`` (``user_id``: the business-scoped user id, ``wa_id``: the number, absent when
+the person hides it behind a username) and ``messages[]``. pywa's own update types read only
+the first message of a payload and require ``user_id``, so the payload is read here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pywa.utils import webhook_updates_validator
+
+from bot.events import Event, EventKind, SharedContact, UserRef
+
+CHANNEL = "whatsapp"
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+OWN_PHONE = "whatsapp:own-phone"  # the payload of the "share my number" reply button
+CONTACT_REQUEST = "contact_request"  # the origin of a number shared on the platform's request
+
+FetchImage = Callable[[str], Awaitable[bytes | None]]
+
+
+def signed(body: bytes, header: str | None, app_secret: str) -> bool:
+    """``X-Hub-Signature-256: sha256=<HMAC-SHA256 of the raw body under the app secret>``,
+    compared in constant time."""
+    if not header or not header.startswith("sha256="):
+        return False
+    return webhook_updates_validator(app_secret, body, header)
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    event: Event
+    wa_id: str | None  # the sender's own number (digits) when WhatsApp shows it
+
+
+def incoming(payload: dict[str, Any], phone_id: str, fetch: FetchImage) -> Iterator[Incoming]:
+    """The messages of a webhook payload sent to this business number, in order (delivery
+    statuses and other fields are skipped)."""
+    for entry in payload.get("entry") or []:
+        for change in entry.get("changes") or []:
+            value = change.get("value") or {}
+            if change.get("field") != "messages" or \
+                    (value.get("metadata") or {}).get("phone_number_id") != phone_id:
+                continue
+            contacts = value.get("contacts") or []
+            for message in value.get("messages") or []:
+                yield _incoming(message, _sender(message, contacts), fetch)
+
+
+def _sender(message: dict[str, Any], contacts: list[dict[str, Any]]) -> dict[str, Any]:
+    for contact in contacts:
+        if (message.get("from") and contact.get("wa_id") == message.get("from")) or \
+                (message.get("from_user_id") and contact.get("user_id") == message.get("from_user_id")):
+            return contact
+    return contacts[0] if contacts else {}
+
+
+def _incoming(message: dict[str, Any], contact: dict[str, Any], fetch: FetchImage) -> Incoming:
+    wa_id = message.get("from") or contact.get("wa_id") or None
+    # keyed on the business-scoped id when there is one: it stays when the number is hidden
+    external_id = contact.get("user_id") or message.get("from_user_id") or wa_id or ""
+    name = ((contact.get("profile") or {}).get("name") or "").strip() or None
+    user = UserRef(CHANNEL, external_id, display_name=name)
+    return Incoming(_event(user, message, wa_id, fetch), wa_id)
+
+
+def _event(user: UserRef, message: dict[str, Any], wa_id: str | None, fetch: FetchImage) -> Event:
+    event_id = message.get("id")
+    match message.get("type"):
+        case "text":
+            return Event.from_text(user, (message.get("text") or {}).get("body", ""), event_id)
+        case "interactive" | "button":
+            payload = _pressed(message)
+            if payload == OWN_PHONE and wa_id:
+                # the sender's own number, as WhatsApp delivers their messages from it
+                return Event(user, EventKind.CONTACT, contact=SharedContact("+" + wa_id, True),
+                             event_id=event_id)
+            if payload is not None:
+                return Event(user, EventKind.BUTTON, payload=payload, event_id=event_id)
+        case "contacts":
+            if (contact := _shared(message, wa_id)) is not None:
+                return Event(user, EventKind.CONTACT, contact=contact, event_id=event_id)
+        case "image":
+            image = message.get("image") or {}
+            media_id = str(image.get("id", ""))
+
+            async def picture() -> bytes | None:
+                return await fetch(media_id)
+
+            return Event(user, EventKind.PHOTO, text=image.get("caption", ""),
+                         fetch_image=picture, event_id=event_id)
+    return Event(user, EventKind.UNSUPPORTED, event_id=event_id)
+
+
+def _pressed(message: dict[str, Any]) -> str | None:
+    """A reply button's, a list row's or a template quick reply's payload."""
+    if message.get("type") == "button":
+        return (message.get("button") or {}).get("payload")
+    interactive = message.get("interactive") or {}
+    reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
+    return reply.get("id")
+
+
+def _shared(message: dict[str, Any], wa_id: str | None) -> SharedContact | None:
+    """The first number of a shared contact. Only one shared on the platform's own request
+    vouches for the sender (a contact card of somebody else never does)."""
+    cards = message.get("contacts") or []
+    phones = (cards[0].get("phones") or []) if cards else []
+    if not phones:
+        return None
+    phone = phones[0]
+    digits = "".join(ch for ch in str(phone.get("wa_id") or phone.get("phone") or "") if ch.isdigit())
+    if not digits:
+        return None
+    origin = message.get("origin") or cards[0].get("origin")
+    own = origin == CONTACT_REQUEST and (wa_id is None or digits == wa_id)
+    return SharedContact("+" + digits, is_own=own)
