@@ -25,6 +25,13 @@ def owner_settings(db_url: str, **sections: object) -> Settings:
                     shop={"name": "Coffee Point"}, admins=[f"telegram:{OWNER}"], **sections)  # type: ignore[arg-type]
 
 
+def with_messenger(settings: Settings, name: str, section: object, public_url: str) -> Settings:
+    """The settings with a messenger's section (which switches it on) and the app's public
+    address, as a shop running it would have."""
+    return settings.model_copy(update={
+        name: section, "web": settings.web.model_copy(update={"public_url": public_url})})
+
+
 TELEGRAM_LIKE = channel_info("telegram", verified_contacts=True)
 WEB_LIKE = channel_info("web", verified_contacts=False)
 

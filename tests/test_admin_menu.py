@@ -18,7 +18,7 @@ from bot.invites import create_invite
 from bot.storage.models import Identity
 from tests.chat import OWNER, TELEGRAM_LIKE, WEB_LIKE, ChatUser, owner_settings
 from tests.fakes.telegram_api import Call, FakeBotAPI, callback_update, message_update
-from tests.test_telegram_channel import TOKEN, telegram_settings
+from tests.test_telegram_channel import api, telegram_settings  # noqa: F401 - api is a fixture
 
 ADMIN_ONLY = {"stats", "segments", "broadcast", "customer", "staff", "outlets", "export"}
 CUSTOMER = {"start", "card", "balance", "status", "rewards", "friends", "feedback", "rules"}
@@ -27,12 +27,6 @@ CUSTOMER = {"start", "card", "balance", "status", "rewards", "friends", "feedbac
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     return owner_settings(db_url)
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI(token=TOKEN) as server:
-        yield server
 
 
 @pytest.fixture

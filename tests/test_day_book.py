@@ -91,6 +91,22 @@ async def run(sessions, clock: FrozenClock, people: list[int | None], step: tupl
         await uow.commit()
 
 
+async def play(sessions, clock: FrozenClock, steps: list[tuple]) -> dict:  # type: ignore[type-arg]
+    """Keep the book from an empty shop through ``steps``; the book's rows, checked equal
+    to the book rebuilt from the stored rows."""
+    async with UnitOfWork(sessions) as uow:
+        assert await day_book.ensure(uow.session, ZONE, clock.now())  # the book is kept
+        await uow.commit()
+    people: list[int | None] = [await new_customer(sessions, clock) for _ in range(PEOPLE)]
+    for step in steps:
+        await run(sessions, clock, people, step)
+    async with UnitOfWork(sessions) as uow:
+        kept = await book_rows(uow.session)
+        await day_book.rebuild(uow.session, ZONE, clock.now())
+        assert await book_rows(uow.session) == kept
+    return kept
+
+
 async def book_rows(session) -> dict:  # type: ignore[no-untyped-def]
     """The book's rows that hold something, per table."""
     rows = {}
@@ -200,16 +216,8 @@ async def test_the_kept_book_is_the_built_one_and_the_figures_are_the_counted_on
     sessions = database.session_factory(engine)
     clock = FrozenClock(START)
     try:
+        await play(sessions, clock, steps)
         async with UnitOfWork(sessions) as uow:
-            assert await day_book.ensure(uow.session, ZONE, clock.now())  # the book is kept
-            await uow.commit()
-        people: list[int | None] = [await new_customer(sessions, clock) for _ in range(PEOPLE)]
-        for step in steps:
-            await run(sessions, clock, people, step)
-        async with UnitOfWork(sessions) as uow:
-            kept = await book_rows(uow.session)
-            await day_book.rebuild(uow.session, ZONE, clock.now())
-            assert await book_rows(uow.session) == kept
             rows = await stored(uow.session)
             today = local_day(clock.now())
             for first, last in [(today - timedelta(days=29), today),  # /stats
@@ -252,19 +260,9 @@ async def test_a_time_zone_change_rebuilds_the_book(db_url):
 async def test_the_kept_book_is_the_built_one_on_each_database(sessions):
     """A fixed history (a receipt dated back between two others, refunds in part and in
     full, a till card that joins later, an erasure), kept on SQLite and PostgreSQL."""
-    clock = FrozenClock(START)
-    async with UnitOfWork(sessions) as uow:
-        await day_book.ensure(uow.session, ZONE, clock.now())
-        await uow.commit()
-    people: list[int | None] = [await new_customer(sessions, clock) for _ in range(PEOPLE)]
     history = [("join", 0), ("buy", 0, 120_00, 0), ("buy", 1, 80_00, 0), ("wait", 10, 5),
                ("buy", 0, 300_00, 0), ("buy", 0, 50_00, 5), ("gift", 2, 100),
                ("buy", 2, 40_00, 0), ("refund", 1, False), ("refund", 2, True), ("wait", 35, 0),
                ("join", 2), ("buy", 2, 60_00, 30), ("expire",), ("erase", 1), ("buy", 3, 10_00, 0)]
-    for step in history:
-        await run(sessions, clock, people, step)
-    async with UnitOfWork(sessions) as uow:
-        kept = await book_rows(uow.session)
-        await day_book.rebuild(uow.session, ZONE, clock.now())
-        assert await book_rows(uow.session) == kept
+    kept = await play(sessions, FrozenClock(START), history)
     assert sum(row[1] for row in kept["stats_days"]) == 6  # receipts still counted

@@ -19,6 +19,7 @@ from bot.channels.telegram import TelegramChannel
 from bot.clock import FrozenClock
 from bot.config import Settings, TelegramSettings
 from bot.storage.models import Customer, Identity
+from tests.chat import with_messenger
 from tests.fakes.telegram_api import (
     Call,
     FakeBotAPI,
@@ -39,10 +40,8 @@ SETTLE = 0.15  # how long "nothing more happens" is watched for
 # --- harness -------------------------------------------------------------------------------
 
 def telegram_settings(settings: Settings, api: FakeBotAPI, **telegram: Any) -> Settings:
-    return settings.model_copy(update={
-        "telegram": TelegramSettings(token=SecretStr(TOKEN), api_base=api.base_url, **telegram),
-        "web": settings.web.model_copy(update={"public_url": PUBLIC_URL}),
-    })
+    return with_messenger(settings, "telegram", TelegramSettings(
+        token=SecretStr(TOKEN), api_base=api.base_url, **telegram), PUBLIC_URL)
 
 
 @dataclass

@@ -38,7 +38,7 @@ from bot.storage.models import (
     OutboxMessage,
     TriggerSend,
 )
-from tests.chat import TELEGRAM_LIKE, ChatUser
+from tests.chat import TELEGRAM_LIKE, ChatUser, with_messenger
 from tests.fakes import viber_api as callbacks
 from tests.fakes.viber_api import FakeViberAPI
 
@@ -49,10 +49,8 @@ PHONE = "+79001234567"
 
 
 def viber_settings(settings: Settings, api: FakeViberAPI, **viber: Any) -> Settings:
-    return settings.model_copy(update={
-        "viber": ViberSettings(token=SecretStr(TOKEN), api_base=api.base_url, **viber),
-        "web": settings.web.model_copy(update={"public_url": PUBLIC_URL}),
-    })
+    return with_messenger(settings, "viber", ViberSettings(
+        token=SecretStr(TOKEN), api_base=api.base_url, **viber), PUBLIC_URL)
 
 
 @dataclass
