@@ -28,6 +28,13 @@ class ChannelInfo:
     name: str
     verified_contacts: bool  # it has a "share my contact" button that proves the number
     deep_link: Callable[[str], str]  # a link that opens this bot with /start <payload>
+    # a typed phone is taken (unverified: it never links to another messenger's card);
+    # None: only where there is no button
+    typed_phone: bool | None = None
+
+    @property
+    def takes_typed_phone(self) -> bool:
+        return not self.verified_contacts if self.typed_phone is None else self.typed_phone
 
 
 @dataclass(slots=True)

@@ -378,10 +378,12 @@ async def test_a_typed_phone_in_viber_links_nobody(viber: Viber):
     await person.sign_up(phone=PHONE)
     await viber.open_chat()
     await viber.press("consent:yes", 1)
-    refusal, ask = await viber.step(callbacks.text(IVAN, PHONE), 2)
-    assert [b["ActionType"] for b in buttons(ask)] == ["share-phone"]
-    assert (await identity(viber.app)).customer_id is None  # type: ignore[union-attr]
-    assert len(await customers(viber.app)) == 1
+    saved, _name = await viber.step(callbacks.text(IVAN, PHONE), 2)  # taken, unverified
+    assert "номер сохранён" in saved["text"]
+    theirs = (await identity(viber.app)).customer_id  # type: ignore[union-attr]
+    assert len(await customers(viber.app)) == 2  # a card of their own, not the Telegram one
+    [typed] = [c for c in await customers(viber.app) if c.id == theirs]
+    assert not typed.phone_verified
 
 
 # --- set-up -----------------------------------------------------------------------------------

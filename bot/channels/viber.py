@@ -220,7 +220,9 @@ class ViberChannel(Channel):
         self.uri = ""
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
-        self._info = ChannelInfo(CHANNEL, verified_contacts=True, deep_link=self.deep_link)
+        # a typed phone is taken, unverified: clients older than API 3 have no share-phone
+        self._info = ChannelInfo(CHANNEL, verified_contacts=True, deep_link=self.deep_link,
+                                 typed_phone=True)
 
     @classmethod
     def build(cls, settings: Settings, core: Core) -> ViberChannel:

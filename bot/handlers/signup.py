@@ -76,7 +76,11 @@ async def accept_consent(event: Event, ctx: Context) -> list[Reply]:
 
 def phone_prompt(ctx: Context) -> list[Reply]:
     _ = ctx._
-    if ctx.channel.verified_contacts:
+    if ctx.channel.verified_contacts and ctx.channel.takes_typed_phone:
+        text = _("Please share your phone number with the button below: it becomes your "
+                 "card's account. You may type it instead, but a typed number is not "
+                 "confirmed, so it can't link a card you have in another messenger.")
+    elif ctx.channel.verified_contacts:
         text = _("Please share your phone number with the button below: it becomes your "
                  "card's account.")
     else:
@@ -93,7 +97,7 @@ async def accept_phone(event: Event, ctx: Context) -> list[Reply]:
             return [Text(_("This contact is not yours. Please share your own number with the "
                            "button."))] + phone_prompt(ctx)
         phone, verified = normalize_phone(event.contact.phone, region), True
-    elif event.kind is EventKind.TEXT and not ctx.channel.verified_contacts:
+    elif event.kind is EventKind.TEXT and ctx.channel.takes_typed_phone:
         phone, verified = normalize_phone(event.text, region), False
     elif event.kind is EventKind.TEXT:
         return [Text(_("Please use the «Share my phone number» button: it confirms the number "
