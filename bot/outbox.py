@@ -321,7 +321,8 @@ class OutboxSender:
         try:
             if channel is None:
                 raise LookupError(f"no channel {message.channel!r}")
-            await channel.deliver(message.external_id, await self._with_images(message.replies))
+            await channel.deliver(message.external_id, await self._with_images(message.replies),
+                                  message_id=message.id)
         except RetryLater as later:
             self.limits.pause(message.channel, later.seconds)
             return Outcome(message, "pending", error=str(later), attempts=message.attempts - 1,

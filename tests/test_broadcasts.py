@@ -43,7 +43,7 @@ class Phones:
     got: dict[str, list[list[Reply]]] = field(default_factory=dict)
     hints: dict[str, list[Template]] = field(default_factory=dict)  # ignored, as Telegram does
 
-    async def deliver(self, recipient: str, replies: list[Reply]) -> None:
+    async def deliver(self, recipient: str, replies: list[Reply], message_id: int | None = None) -> None:
         self.got.setdefault(recipient, []).append([r for r in replies if not isinstance(r, Template)])
         self.hints.setdefault(recipient, []).extend(r for r in replies if isinstance(r, Template))
 

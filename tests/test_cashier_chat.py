@@ -37,7 +37,7 @@ class Outbox:
     name: str = "telegram"
     sent: list[tuple[str, str]] = field(default_factory=list)
 
-    async def send(self, recipient: str, replies: list[Reply]) -> None:
+    async def send(self, recipient: str, replies: list[Reply], message_id: int | None = None) -> None:
         self.sent.append((recipient, text_of(list(replies))))
 
     deliver = send  # what the outbox sender calls

@@ -23,7 +23,7 @@ class Recorder:
 
     sent: list[tuple[str, list[Reply]]] = field(default_factory=list)
 
-    async def send(self, recipient: str, replies: list[Reply]) -> None:
+    async def send(self, recipient: str, replies: list[Reply], message_id: int | None = None) -> None:
         self.sent.append((recipient, replies))
 
     deliver = send  # what the outbox sender calls

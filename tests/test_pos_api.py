@@ -317,7 +317,7 @@ async def test_a_messenger_that_is_down_does_not_fail_the_purchase(till, chat, m
     await chat("42").sign_up(phone=PHONE)
     card = await member(till)
 
-    async def down(*args: Any) -> None:
+    async def down(*args: Any, **kwargs: Any) -> None:
         raise ConnectionError("messenger unreachable")
 
     monkeypatch.setattr(messenger, "deliver", down)

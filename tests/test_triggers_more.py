@@ -24,7 +24,7 @@ class Phone:
     got: list[Reply] = field(default_factory=list)
     hints: list[Template] = field(default_factory=list)
 
-    async def send(self, recipient: str, replies: list[Reply]) -> None:
+    async def send(self, recipient: str, replies: list[Reply], message_id: int | None = None) -> None:
         self.got += [reply for reply in replies if not isinstance(reply, Template)]  # as Telegram
         self.hints += [reply for reply in replies if isinstance(reply, Template)]  # for WhatsApp
 

@@ -25,7 +25,7 @@ from bot.clock import FrozenClock
 from bot.events import EventKind
 from bot.config import Settings, WhatsAppSettings, WhatsAppTemplate, load_settings
 from bot.replies import Button, Template, Text, keyboard
-from bot.storage.models import Customer, Identity, OutboxMessage
+from bot.storage.models import Customer, Identity, OutboxMessage, WhatsAppSend
 from bot.triggers import ORDER, run_pass
 from tests.fakes.whatsapp_api import (
     PHONE_ID,
@@ -33,6 +33,7 @@ from tests.fakes.whatsapp_api import (
     Sent,
     button_reply,
     contact_card,
+    failed_status,
     list_reply,
     payload,
     sign,
@@ -362,6 +363,56 @@ async def test_the_re_engagement_error_falls_back_to_the_template(bot: Bot, cloc
     assert await bot.app.outbox.send_due() == 1
     [template] = bot.api.sent[before:]
     assert template.type == "template" and template.body["template"]["name"] == "birthday_gift"
+
+
+async def a_trigger_sent_free_form(bot: Bot, clock: FrozenClock) -> OutboxMessage:
+    """Ivan wrote today; his birthday message went out as free text and was accepted."""
+    only(bot.app.settings, "birthday")
+    await sign_up(bot)
+    morning(clock, 9)
+    await bot.say(text("/balance"), 1)
+    await run_pass(bot.app.core, clock.now())
+    assert await bot.app.outbox.send_due() == 1
+    [row] = [m for m in await outbox(bot.app) if m.category == "marketing"]
+    assert row.status == "sent"
+    return row
+
+
+async def sent_ids(bot: Bot, row: OutboxMessage) -> list[str]:
+    async with bot.app.core.unit_of_work() as uow:
+        return list((await uow.session.execute(select(WhatsAppSend.wamid).where(
+            WhatsAppSend.outbox_message_id == row.id))).scalars())
+
+
+async def reported_failed(bot: Bot, wamid: str, row: OutboxMessage, code: int,
+                          title: str) -> OutboxMessage:
+    """WhatsApp reports later that the message failed; the row as it is then."""
+    assert await bot.post(failed_status(wamid, code, title)) == 200
+    await bot.channel.idle()
+    [after] = [m for m in await outbox(bot.app) if m.id == row.id]
+    return after
+
+
+async def test_a_closed_window_reported_later_sends_the_template(bot: Bot, clock: FrozenClock):
+    row = await a_trigger_sent_free_form(bot, clock)
+    [wamid] = await sent_ids(bot, row)
+    again = await reported_failed(bot, wamid, row, 131047, "Re-engagement message")
+    assert again.status == "pending"
+    before = len(bot.api.sent)
+    assert await bot.app.outbox.send_due() == 1
+    [template] = bot.api.sent[before:]
+    assert template.type == "template" and template.body["template"]["name"] == "birthday_gift"
+    [done] = [m for m in await outbox(bot.app) if m.id == row.id]
+    assert done.status == "sent"
+    assert (await reported_failed(bot, wamid, row, 131047, "again")).status == "sent"  # once only
+    assert len(bot.api.sent) == before + 1
+
+
+async def test_another_failure_reported_later_marks_the_message_failed(bot: Bot, clock: FrozenClock):
+    row = await a_trigger_sent_free_form(bot, clock)
+    [wamid] = await sent_ids(bot, row)
+    failed = await reported_failed(bot, wamid, row, 131051, "Unsupported message type")
+    assert (failed.status, failed.error) == ("failed", "131051 Unsupported message type")
 
 
 async def test_outside_the_window_without_a_template_the_message_fails_with_the_reason(

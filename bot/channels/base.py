@@ -74,9 +74,10 @@ class Channel(ABC):
                 case Template():
                     pass  # a hint for platforms that need templates; the other replies say it all
 
-    async def deliver(self, recipient: str, replies: Sequence[Reply]) -> None:
-        """Send on the program's own initiative (the outbox): like ``send``, but platform
-        errors are translated into ``RetryLater`` and ``Unreachable``."""
+    async def deliver(self, recipient: str, replies: Sequence[Reply],
+                      message_id: int | None = None) -> None:
+        """Send on the program's own initiative (the outbox message ``message_id``): like
+        ``send``, but platform errors are translated into ``RetryLater`` and ``Unreachable``."""
         await self.send(recipient, replies)
 
     async def start(self) -> None:

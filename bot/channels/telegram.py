@@ -230,7 +230,8 @@ class TelegramChannel(Channel):
         except TelegramAPIError:
             log.exception("could not answer telegram chat %s", chat_id)
 
-    async def deliver(self, recipient: str, replies: Sequence[Reply]) -> None:
+    async def deliver(self, recipient: str, replies: Sequence[Reply],
+                      message_id: int | None = None) -> None:
         try:
             await self.send(recipient, replies)
         except TelegramRetryAfter as exc:

@@ -339,7 +339,8 @@ class ViberChannel(Channel):
         payload = {**message.to_dict(), "receiver": recipient, "sender": self.sender}
         await self.api.call("send_message", payload)
 
-    async def deliver(self, recipient: str, replies: Sequence[Reply]) -> None:
+    async def deliver(self, recipient: str, replies: Sequence[Reply],
+                      message_id: int | None = None) -> None:
         try:
             await self.send(recipient, replies)
         except ViberError as exc:

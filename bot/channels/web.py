@@ -186,7 +186,8 @@ class WebChannel(Channel):
             except ConnectionError:
                 log.info("web chat %s went away", recipient)
 
-    async def deliver(self, recipient: str, replies: Sequence[Reply]) -> None:
+    async def deliver(self, recipient: str, replies: Sequence[Reply],
+                      message_id: int | None = None) -> None:
         """A message of the program's own (the outbox) reaches only an open page: with none
         it is not delivered, so the sender retries and then records it as failed."""
         if not self._sockets.get(recipient):

@@ -10,6 +10,7 @@ number or the label); pictures are uploaded once and sent by media id; and outsi
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import hmac
 import json
@@ -26,14 +27,16 @@ from pywa_async import WhatsApp
 from pywa_async.errors import WhatsAppError
 from pywa_async.types import Button, Section, SectionList, SectionRow
 from pywa_async.types.templates import BodyText, TemplateLanguage
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from bot.channels.base import Channel, RetryLater, Undeliverable, Unreachable, discard
 from bot.channels.whatsapp_inbound import (
     CHANNEL,
     OWN_PHONE,
     SIGNATURE_HEADER,
+    Failure,
     Incoming,
+    failures,
     incoming,
     signed,
 )
@@ -42,8 +45,18 @@ from bot.context import ChannelInfo
 from bot.core import Core
 from bot.events import Event, EventKind
 from bot.lru import LruCache
-from bot.replies import AskContact, Document, Keyboard, Picture, Reply, Template, Text
-from bot.storage.models import Identity
+from bot.replies import (
+    AskContact,
+    Document,
+    Keyboard,
+    Picture,
+    Reply,
+    Template,
+    Text,
+    from_json,
+    to_json,
+)
+from bot.storage.models import Identity, OutboxMessage, WhatsAppSend
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +70,8 @@ LIST_OPENER = "☰"  # the list's own button: a symbol, so it needs no translati
 RE_ENGAGEMENT = 131047  # more than 24 hours since the person's last message
 # Graph error codes of throughput limits → seconds the whole channel waits
 THROTTLED = {4: 60.0, 80007: 60.0, 130429: 1.0, 131048: 60.0}
+# the ids of the messages sent by the delivery running in this task, when it notes them
+SENT_IDS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("sent_ids", default=None)
 GONE = frozenset({131026})  # not on WhatsApp (any more), or cannot receive from businesses
 # retrying will not help: stopped marketing, ecosystem limit, a template missing or wrong
 REFUSED = frozenset({131049, 131050, 132000, 132001, 132005, 132007, 132012, 132015, 132016})
@@ -112,13 +127,25 @@ def translated(error: WhatsAppError) -> Exception:
     return error
 
 
+async def note_sent(response: httpx.Response) -> None:
+    """The ids of the messages sent, for a delivery that notes them (``SENT_IDS``): every
+    kind of message pywa sends is a POST to …/messages answering its id."""
+    ids = SENT_IDS.get()
+    request = response.request
+    if ids is None or request.method != "POST" or not request.url.path.endswith("/messages") \
+            or response.is_error:
+        return
+    await response.aread()
+    ids.extend(m["id"] for m in response.json().get("messages") or [] if m.get("id"))
+
+
 class WhatsAppChannel(Channel):
     name = CHANNEL
 
     def __init__(self, settings: WhatsAppSettings, core: Core) -> None:
         self.settings = settings
         self.core = core
-        self.session = httpx.AsyncClient(timeout=30)
+        self.session = httpx.AsyncClient(timeout=30, event_hooks={"response": [note_sent]})
         self.wa = WhatsApp(phone_id=settings.phone_id, token=settings.token.get_secret_value(),
                            session=self.session, api_version=settings.api_version,
                            validate_updates=False)  # the webhook below checks signatures
@@ -164,10 +191,15 @@ class WhatsAppChannel(Channel):
         except ValueError:
             return web.Response(status=400, text="not json")
         for message in incoming(payload, self.settings.phone_id, self._download):
-            task = asyncio.create_task(self._answer(message))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._in_background(self._answer(message))
+        for failure in failures(payload, self.settings.phone_id):
+            self._in_background(self._undelivered(failure))
         return web.Response(text="ok")
+
+    def _in_background(self, work) -> None:  # type: ignore[no-untyped-def]
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _answer(self, message: Incoming) -> None:
         recipient = message.event.user.external_id
@@ -210,22 +242,76 @@ class WhatsAppChannel(Channel):
 
     # --- proactive sending (the outbox) --------------------------------------------------
 
-    async def deliver(self, recipient: str, replies: Sequence[Reply]) -> None:
+    async def deliver(self, recipient: str, replies: Sequence[Reply],
+                      message_id: int | None = None) -> None:
         """Free-form inside the 24-hour window; outside it, or when WhatsApp says the window
-        is closed, the approved template the replies name (none: ``Undeliverable``)."""
+        is closed, the approved template the replies name (none: ``Undeliverable``); a
+        template alone (the retry of a message WhatsApp failed later) goes as the template.
+        The ids of a free-form message with a template are kept: WhatsApp may report the
+        closed window only later, in a status webhook (``_undelivered``)."""
         template = next((reply for reply in replies if isinstance(reply, Template)), None)
         try:
-            if not await self._window_open(recipient):
+            if not await self._window_open(recipient) or all(r is template for r in replies):
                 await self._send_template(recipient, template)
                 return
             try:
-                await self.send(recipient, replies)
+                sent = await self._noting_ids(self.send(recipient, replies))
             except WhatsAppError as error:
                 if error.code != RE_ENGAGEMENT:
                     raise
                 await self._send_template(recipient, template)
+                return
+            if template is not None and message_id is not None:
+                await self._remember(sent, message_id)
         except WhatsAppError as error:
             raise translated(error) from error
+
+    async def _noting_ids(self, sending) -> list[str]:  # type: ignore[no-untyped-def]
+        ids: list[str] = []
+        token = SENT_IDS.set(ids)
+        try:
+            await sending
+        finally:
+            SENT_IDS.reset(token)
+        return ids
+
+    async def _remember(self, wamids: list[str], message_id: int) -> None:
+        now = self.core.services.clock.now()
+        async with self.core.unit_of_work() as uow:
+            uow.session.add_all([WhatsAppSend(wamid=wamid, outbox_message_id=message_id,
+                                              created_at=now) for wamid in wamids])
+            await uow.commit()
+
+    async def _undelivered(self, failure: Failure) -> None:
+        """A message the program started failed after all: with the window closed (131047)
+        it goes again as its template; else, or with no template, it is marked failed with
+        the reason (the reports count it)."""
+        async with self.core.unit_of_work() as uow:
+            row = (await uow.session.execute(
+                select(OutboxMessage).join(WhatsAppSend,
+                                           WhatsAppSend.outbox_message_id == OutboxMessage.id)
+                .where(WhatsAppSend.wamid == failure.wamid, OutboxMessage.status == "sent")
+            )).scalar_one_or_none()
+            if row is None:  # not ours to redo, or already redone (a repeated status)
+                return
+            template = next((reply for reply in map(from_json, row.payload)
+                             if isinstance(reply, Template)), None)
+            configured = template is not None and template.key in self.settings.templates
+            values: dict[str, object]
+            if failure.code == RE_ENGAGEMENT and configured:
+                values = {"status": "pending", "payload": [to_json(template)], "attempts": 0,
+                          "not_before": self.core.services.clock.now(), "sent_at": None,
+                          "error": "the 24-hour window was closed: sent as its template"}
+            else:
+                reason = NO_TEMPLATE if failure.code == RE_ENGAGEMENT else \
+                    f"{failure.code} {failure.title}"
+                values = {"status": "failed", "error": reason[:200]}
+            await uow.session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id)
+                                      .values(**values))
+            await uow.session.execute(delete(WhatsAppSend).where(  # one answer per message
+                WhatsAppSend.outbox_message_id == row.id))
+            await uow.commit()
+        self.core.notifier.on_enqueued()
 
     async def _window_open(self, recipient: str) -> bool:
         """Within 24 hours of the person's last message (``last_seen_at`` is updated by every

@@ -52,6 +52,30 @@ def incoming(payload: dict[str, Any], phone_id: str, fetch: FetchImage) -> Itera
                 yield _incoming(message, _sender(message, contacts), fetch)
 
 
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """WhatsApp's later word that a message it had accepted was not delivered."""
+
+    wamid: str
+    code: int | None
+    title: str
+
+
+def failures(payload: dict[str, Any], phone_id: str) -> Iterator[Failure]:
+    """The "failed" delivery statuses of a webhook payload for this business number."""
+    for entry in payload.get("entry") or []:
+        for change in entry.get("changes") or []:
+            value = change.get("value") or {}
+            if change.get("field") != "messages" or \
+                    (value.get("metadata") or {}).get("phone_number_id") != phone_id:
+                continue
+            for status in value.get("statuses") or []:
+                if status.get("status") == "failed" and status.get("id"):
+                    error = (status.get("errors") or [{}])[0]
+                    yield Failure(status["id"], error.get("code"),
+                                  str(error.get("title") or error.get("message") or "failed"))
+
+
 def _sender(message: dict[str, Any], contacts: list[dict[str, Any]]) -> dict[str, Any]:
     for contact in contacts:
         if (message.get("from") and contact.get("wa_id") == message.get("from")) or \

@@ -534,3 +534,16 @@ class StatsCohort(Base):
     cohort: Mapped[date] = mapped_column(Date, primary_key=True)
     month: Mapped[date] = mapped_column(Date, primary_key=True)
     buyers: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class WhatsAppSend(Base):
+    """A free-form WhatsApp message the program started (a trigger's, a broadcast's) by its
+    platform id: WhatsApp may report its failure later, in a status webhook, and the outbox
+    message then goes again as its template (bot/channels/whatsapp.py)."""
+
+    __tablename__ = "whatsapp_sends"
+
+    wamid: Mapped[str] = mapped_column(String(128), primary_key=True)
+    outbox_message_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"),
+                                                   index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -210,3 +210,14 @@ def contact_card(phone: str, origin: str | None = None) -> dict[str, Any]:
 
 def sticker() -> dict[str, Any]:
     return {"type": "sticker", "sticker": {"id": "555", "mime_type": "image/webp", "animated": False}}
+
+
+def failed_status(wamid: str, code: int, title: str, phone_id: str = PHONE_ID) -> bytes:
+    """WhatsApp's later report that a message it accepted was not delivered."""
+    return json.dumps({"object": "whatsapp_business_account", "entry": [{
+        "id": WABA_ID, "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001111", "phone_number_id": phone_id},
+            "statuses": [{"id": wamid, "status": "failed", "timestamp": "1772442000",
+                          "recipient_id": "79001234567",
+                          "errors": [{"code": code, "title": title}]}]}}]}]}).encode()
