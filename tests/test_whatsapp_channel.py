@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from bot import broadcasts
 from bot.app import Application, build
 from bot.cards import format_card_number
 from bot.channels.base import RetryLater, Unreachable
@@ -27,6 +28,7 @@ from bot.config import Settings, WhatsAppSettings, WhatsAppTemplate, load_settin
 from bot.replies import Button, Template, Text, keyboard
 from bot.storage.models import Customer, Identity, OutboxMessage, WhatsAppSend
 from bot.triggers import ORDER, run_pass
+from tests.chat import OWNER, TELEGRAM_LIKE, ChatUser
 from tests.fakes.whatsapp_api import (
     PHONE_ID,
     FakeGraphAPI,
@@ -40,6 +42,7 @@ from tests.fakes.whatsapp_api import (
     sticker,
     text,
 )
+from tests.test_broadcasts import compose, confirm
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 APP_SECRET = "meta-app-secret"
@@ -482,3 +485,29 @@ async def test_a_photo_is_downloaded_only_when_asked_for(bot: Bot):
                                           bot.channel._download)]  # noqa: SLF001
     assert (event.kind, event.text) == (EventKind.PHOTO, "receipt")
     assert await event.picture() == b"\xff\xd84242"
+
+
+# --- a broadcast ------------------------------------------------------------------------------
+
+async def test_a_broadcast_goes_free_form_in_the_window_and_as_its_template_after(
+        settings: Settings, clock: FrozenClock, api: FakeGraphAPI):
+    news = WhatsAppTemplate(name="shop_news", language="ru", parameters=["text"])
+    async for bot in running(settings, clock, api, templates={"broadcast": news}):
+        bot.app.settings.admins = [f"telegram:{OWNER}"]
+        owner = ChatUser(bot.app.core, TELEGRAM_LIKE, OWNER)
+        await sign_up(bot)  # Ivan wrote just now: the window is open
+
+        async def broadcast(message: str) -> list[Sent]:
+            before = len(bot.api.sent)
+            await confirm(owner, await compose(owner, message, button=None))
+            await broadcasts.advance(bot.app.core)
+            await bot.app.outbox.send_due()
+            return bot.api.to(IVAN)[-1:] if len(bot.api.sent) > before else []
+
+        [free] = await broadcast("Скидка 20% до воскресенья")
+        assert free.type == "text" and "Скидка 20% до воскресенья" in free.text
+        clock.set(clock.now() + timedelta(days=2))
+        [template] = await broadcast("Новое меню")
+        assert template.type == "template" and template.body["template"]["name"] == "shop_news"
+        [component] = template.body["template"]["components"]
+        assert [p["text"] for p in component["parameters"]] == ["Новое меню"]
