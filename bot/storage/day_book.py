@@ -12,10 +12,12 @@ What is kept, by shop-local day (models ``StatsDay``, ``StatsGap``, ``StatsCohor
   days [a, b] are then the purchases of those days whose previous purchase is before a;
 - per month of joining: the members who bought in each month since.
 
-A write that changes a customer's purchases or membership first *watches* the customer:
-the book notes what the customer contributes; at the commit it looks again and applies the
-difference (a purchase inserted between two others, or refunded in full, changes its
-neighbours' rows too, and a diff gets every case right). Receipts and points add their
+A write that changes a customer's purchases or membership tells the book what it changed
+(a purchase added, a purchase's net before a refund, the customer joining or being
+erased); at the commit the book reads the customer as they are, undoes those changes in
+memory to get them as they were, and applies the difference of what the two contribute (a
+purchase inserted between two others, or refunded in full, changes its neighbours' rows
+too, and a diff gets every case right). Receipts and points add their
 day's own deltas. All deltas are applied at the commit in one key order, after everything
 else the transaction locks, so the rows every checkout touches (today's) never take part
 in a deadlock.
@@ -28,7 +30,9 @@ filling, ``loyalty-bot stats rebuild`` on demand.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime, tzinfo
 from zoneinfo import ZoneInfo
@@ -59,6 +63,8 @@ KEYS = {"days": ("day",), "gaps": ("day", "previous_day", "nth"), "cohorts": ("c
 ROWS_PER_INSERT = 5_000
 STREAM_ROWS = 20_000
 
+BUILT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine → the book's zone
+
 # (table, *key, column): a number to add
 Totals = Counter[tuple]
 
@@ -81,6 +87,26 @@ def contributions(joined: date | None, purchases: Sequence[tuple[date, int]]) ->
     return totals
 
 
+@dataclass
+class _Undo:
+    """How a customer was before this transaction, from how they are at its commit."""
+
+    # purchase id → (its moment, its net before this transaction; 0: not there or not counted)
+    nets: dict[int, tuple[datetime, int]] = field(default_factory=dict)
+    unjoin: bool = False  # they joined in it
+    before: Totals | None = None  # read before they were erased
+
+    def applied(self, joined: datetime | None, purchases: dict[int, tuple[datetime, int]]
+                ) -> tuple[datetime | None, dict[int, tuple[datetime, int]]]:
+        earlier = dict(purchases)
+        for purchase_id, (at, net) in self.nets.items():
+            if net > 0:
+                earlier[purchase_id] = (at, net)
+            else:
+                earlier.pop(purchase_id, None)
+        return (None if self.unjoin else joined), earlier
+
+
 def points_columns(kind: str, amount: int) -> tuple[str, int]:
     """The day's column a ledger operation adds to, and how much."""
     if kind == "expire":
@@ -96,13 +122,20 @@ class DayBook:
         self._zone: tzinfo | None = None
         self._zone_known = False
         self._deltas: Totals = Counter()
-        self._watched: dict[int, Totals] = {}
+        self._changed: dict[int, _Undo] = {}
 
     async def kept(self) -> bool:
-        """Whether the book is built (until it is, writes keep nothing: the build counts them)."""
+        """Whether the book is built (until it is, writes keep nothing: the build counts
+        them). Once seen built, its zone is remembered for the engine: it changes only by a
+        rebuild at a start."""
         if not self._zone_known:
-            book = await self._session.get(StatsBook, 1)
-            self._zone = ZoneInfo(book.timezone) if book is not None else None
+            engine = self._session.bind.sync_engine if self._session.bind else None
+            self._zone = BUILT.get(engine) if engine is not None else None
+            if self._zone is None:
+                book = await self._session.get(StatsBook, 1)
+                self._zone = ZoneInfo(book.timezone) if book is not None else None
+                if self._zone is not None and engine is not None:
+                    BUILT[engine] = self._zone
             self._zone_known = True
         return self._zone is not None
 
@@ -110,14 +143,34 @@ class DayBook:
         assert self._zone is not None
         return moment.astimezone(self._zone).date()
 
-    async def watch(self, customer_id: int | None) -> None:
-        """Call before changing a customer's purchases or membership (or erasing them),
-        holding the customer's row lock (``Customers.lock``): what is read now and at the
-        commit must differ by this transaction's changes alone."""
-        if customer_id is None or customer_id in self._watched or not await self.kept():
-            return
-        await self._session.flush()  # "before" is after this transaction's earlier changes
-        self._watched[customer_id] = await self._contributions(customer_id)
+    # The callers hold the customer's row lock (``Customers.lock``), so what is read at the
+    # commit differs from the customer before this transaction by its own changes alone.
+
+    async def _undo(self, customer_id: int | None) -> _Undo | None:
+        if customer_id is None or not await self.kept():
+            return None
+        return self._changed.setdefault(customer_id, _Undo())
+
+    async def purchase_added(self, purchase: Purchase) -> None:
+        if (undo := await self._undo(purchase.customer_id)) is not None:
+            undo.nets.setdefault(purchase.id, (purchase.occurred_at, 0))
+
+    async def refunding(self, purchase: Purchase) -> None:
+        """Call before the purchase's refunded amount changes."""
+        if (undo := await self._undo(purchase.customer_id)) is not None:
+            undo.nets.setdefault(purchase.id, (purchase.occurred_at,
+                                               purchase.amount - purchase.refunded_amount))
+
+    async def joining(self, customer_id: int) -> None:
+        if (undo := await self._undo(customer_id)) is not None:
+            undo.unjoin = True
+
+    async def erasing(self, customer_id: int) -> None:
+        """Call before the customer is deleted: what they contribute is read now."""
+        undo = await self._undo(customer_id)
+        if undo is not None and undo.before is None:
+            await self._session.flush()
+            undo.before = await self._contributions(customer_id)
 
     async def sale(self, moment: datetime, purchases: int, revenue: int) -> None:
         """A receipt of ``moment`` counted (+1) or no longer counted (−1), net revenue moved."""
@@ -140,24 +193,34 @@ class DayBook:
                 column, points = points_columns(kind, amount)
                 self._deltas[("days", self._day(at), column)] -= points
 
-    async def _contributions(self, customer_id: int) -> Totals:
-        joined = await self._session.scalar(
-            select(Customer.registered_at).where(Customer.id == customer_id))
-        rows = await self._session.execute(
-            select(Purchase.occurred_at, NET)
-            .where(Purchase.customer_id == customer_id, COUNTED)
-            .order_by(Purchase.occurred_at, Purchase.id))
+    async def _stored(self, customer_id: int) -> tuple[datetime | None, dict[int, tuple[datetime, int]]]:
+        """One query: when the customer joined and their counted purchases by id (an erased
+        customer: nothing)."""
+        rows = (await self._session.execute(
+            select(Customer.registered_at, Purchase.id, Purchase.occurred_at, NET)
+            .outerjoin(Purchase, and_(Purchase.customer_id == Customer.id, COUNTED))
+            .where(Customer.id == customer_id))).all()
+        joined = rows[0][0] if rows else None
+        return joined, {pid: (at, int(net)) for _joined, pid, at, net in rows if pid is not None}
+
+    def _of(self, joined: datetime | None, purchases: dict[int, tuple[datetime, int]]) -> Totals:
+        ordered = sorted(purchases.items(), key=lambda item: (item[1][0], item[0]))
         return contributions(self._day(joined) if joined else None,
-                             [(self._day(at), int(net)) for at, net in rows])
+                             [(self._day(at), net) for _pid, (at, net) in ordered])
+
+    async def _contributions(self, customer_id: int) -> Totals:
+        return self._of(*await self._stored(customer_id))
 
     async def flush(self) -> None:
         """Apply this transaction's deltas (the unit of work calls it before committing)."""
-        if self._watched:
+        if self._changed:
             await self._session.flush()
-            for customer_id, before in self._watched.items():
-                self._deltas.update(await self._contributions(customer_id))
-                self._deltas.subtract(before)
-            self._watched.clear()
+            for customer_id, undo in self._changed.items():
+                joined, purchases = await self._stored(customer_id)
+                self._deltas.update(self._of(joined, purchases))
+                self._deltas.subtract(undo.before if undo.before is not None
+                                      else self._of(*undo.applied(joined, purchases)))
+            self._changed.clear()
         deltas, self._deltas = self._deltas, Counter()
         await _add(self._session, deltas)
 
@@ -210,6 +273,8 @@ async def rebuild(session: AsyncSession, zone: ZoneInfo, now: datetime) -> None:
     commits). Memory: the totals (a few rows per day), never a row per customer."""
     for model in (StatsDay, StatsGap, StatsCohort, StatsBook):
         await session.execute(delete(model))
+    if session.bind is not None:
+        BUILT.pop(session.bind.sync_engine, None)
     totals: Totals = Counter()
 
     def day(moment: datetime) -> date:

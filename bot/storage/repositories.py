@@ -135,7 +135,7 @@ class Customers:
         staff role, which stays, anonymous, so the shop keeps its cashier or admin. Their
         objects leave the session. Their receipts stay in the shop's revenue."""
         await self.lock(customer_id)  # the day book reads them as they are until the commit
-        await self.book.watch(customer_id)
+        await self.book.erasing(customer_id)
         await self.book.forget_points(customer_id)
         staff = select(Staff.identity_id)
         await self.session.execute(
@@ -152,7 +152,7 @@ class Customers:
     async def register(self, customer: Customer, now: datetime) -> None:
         """The customer finished signing up: a member from now on."""
         await self.lock(customer.id)  # a purchase at a till meanwhile waits for the commit
-        await self.book.watch(customer.id)
+        await self.book.joining(customer.id)
         customer.registered_at = now
 
     async def was_erased(self, phone_hash: str) -> bool:
@@ -290,9 +290,9 @@ class Purchases:
         return await self.session.get(Purchase, purchase_id)
 
     async def add(self, purchase: Purchase) -> Purchase:
-        await self.book.watch(purchase.customer_id)
         self.session.add(purchase)
         await self.session.flush()
+        await self.book.purchase_added(purchase)
         net = purchase.amount - purchase.refunded_amount
         await self.book.sale(purchase.occurred_at, 1 if net > 0 else 0, net)
         return purchase
@@ -304,7 +304,7 @@ class Purchases:
     async def refund(self, purchase: Purchase, refund: Refund) -> None:
         """Record a refund of (part of) a purchase: a purchase refunded in full no longer
         counts as one."""
-        await self.book.watch(purchase.customer_id)
+        await self.book.refunding(purchase)
         self.session.add(refund)
         counted = purchase.amount > purchase.refunded_amount
         purchase.refunded_amount += refund.amount
