@@ -38,9 +38,10 @@ from bot.storage.models import (
     OutboxMessage,
     TriggerSend,
 )
-from tests.chat import TELEGRAM_LIKE, ChatUser, with_messenger
+from tests.chat import OWNER, TELEGRAM_LIKE, ChatUser, text_of, with_messenger
 from tests.fakes import viber_api as callbacks
 from tests.fakes.viber_api import FakeViberAPI
+from tests.test_broadcasts import compose, confirm
 
 TOKEN = "4453b6ac12345678-e02c5f12174805f9-daec9cbb5448c51f"
 PUBLIC_URL = "https://shop.example.com"
@@ -428,3 +429,43 @@ async def test_the_set_webhook_command(api: FakeViberAPI, db_url: str, tmp_path)
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     _, err = await process.communicate()
     assert process.returncode == 1 and "status 1" in err.decode()
+
+
+# --- a broadcast, and deleting the data --------------------------------------------------------
+
+async def test_an_owners_broadcast_reaches_a_viber_customer(viber: Viber):
+    viber.app.settings.admins = [f"telegram:{OWNER}"]
+    owner = ChatUser(viber.app.core, TELEGRAM_LIKE, OWNER)
+    await viber.sign_up()
+    before = len(viber.api.sent(IVAN))
+    await confirm(owner, await compose(owner, "Скидка 20% до воскресенья", button=None))
+    await broadcasts.advance(viber.app.core)
+    assert await viber.app.outbox.send_due() >= 1
+    [message] = (await viber.api.wait_sent(IVAN, before + 1))[before:]
+    assert message["type"] == "text" and "Скидка 20% до воскресенья" in message["text"]
+    [sent] = [b for b in await all_broadcasts(viber.app)]
+    report = await broadcast_report(viber.app, sent)
+    assert report.paid == 1  # a bot-initiated Viber message: paid
+
+
+async def test_deleting_the_data_in_viber_deletes_it_in_every_messenger(viber: Viber):
+    telegram = ChatUser(viber.app.core, TELEGRAM_LIKE, "500", flush=viber.app.outbox.send_due)
+    await telegram.sign_up(phone=PHONE)
+    await viber.link(PHONE)
+    await viber.press("settings:delete", 1)
+    await viber.press("settings:delete:confirm", 1)
+    assert await customers(viber.app) == []
+    async with viber.app.core.unit_of_work() as uow:
+        assert (await uow.session.execute(select(Identity))).scalars().all() == []
+    greeting = text_of(await telegram.send("/balance"))  # a newcomer there now too
+    assert greeting.startswith("Здравствуйте! Это программа лояльности")
+
+
+async def all_broadcasts(app: Application) -> list[Broadcast]:
+    async with app.core.unit_of_work() as uow:
+        return list((await uow.session.execute(select(Broadcast))).scalars())
+
+
+async def broadcast_report(app: Application, broadcast: Broadcast) -> broadcasts.Report:
+    async with app.core.unit_of_work() as uow:
+        return await broadcasts.report(uow, broadcast, app.settings)
