@@ -41,15 +41,20 @@ class Incoming:
 def incoming(payload: dict[str, Any], phone_id: str, fetch: FetchImage) -> Iterator[Incoming]:
     """The messages of a webhook payload sent to this business number, in order (delivery
     statuses and other fields are skipped)."""
+    for value in _for_number(payload, phone_id):
+        contacts = value.get("contacts") or []
+        for message in value.get("messages") or []:
+            yield _incoming(message, _sender(message, contacts), fetch)
+
+
+def _for_number(payload: dict[str, Any], phone_id: str) -> Iterator[dict[str, Any]]:
+    """The "messages" changes of a webhook payload addressed to this business number."""
     for entry in payload.get("entry") or []:
         for change in entry.get("changes") or []:
             value = change.get("value") or {}
-            if change.get("field") != "messages" or \
-                    (value.get("metadata") or {}).get("phone_number_id") != phone_id:
-                continue
-            contacts = value.get("contacts") or []
-            for message in value.get("messages") or []:
-                yield _incoming(message, _sender(message, contacts), fetch)
+            if change.get("field") == "messages" and \
+                    (value.get("metadata") or {}).get("phone_number_id") == phone_id:
+                yield value
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,17 +68,12 @@ class Failure:
 
 def failures(payload: dict[str, Any], phone_id: str) -> Iterator[Failure]:
     """The "failed" delivery statuses of a webhook payload for this business number."""
-    for entry in payload.get("entry") or []:
-        for change in entry.get("changes") or []:
-            value = change.get("value") or {}
-            if change.get("field") != "messages" or \
-                    (value.get("metadata") or {}).get("phone_number_id") != phone_id:
-                continue
-            for status in value.get("statuses") or []:
-                if status.get("status") == "failed" and status.get("id"):
-                    error = (status.get("errors") or [{}])[0]
-                    yield Failure(status["id"], error.get("code"),
-                                  str(error.get("title") or error.get("message") or "failed"))
+    for value in _for_number(payload, phone_id):
+        for status in value.get("statuses") or []:
+            if status.get("status") == "failed" and status.get("id"):
+                error = (status.get("errors") or [{}])[0]
+                yield Failure(status["id"], error.get("code"),
+                              str(error.get("title") or error.get("message") or "failed"))
 
 
 def _sender(message: dict[str, Any], contacts: list[dict[str, Any]]) -> dict[str, Any]:
