@@ -1,14 +1,15 @@
-"""Upkeep jobs: expired points are recorded as burnt; old inbound event ids are forgotten."""
+"""Upkeep jobs: expired points are recorded as burnt; old inbound event ids and old WhatsApp
+message ids are forgotten."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from bot.scheduler import build_scheduler
 from bot.scheduler.housekeeping import expire_points, forget_old_event_ids
-from bot.storage.models import ProcessedEvent
+from bot.storage.models import OutboxMessage, ProcessedEvent, WhatsAppSend
 from tests.chat import text_of
 
 
@@ -40,3 +41,20 @@ def test_the_jobs_are_scheduled_by_id(app, clock):
     assert set(jobs) == daily | {"trigger-pass-catch-up"}
     assert str(jobs["trigger-pass-catch-up"].trigger) == "date[2026-03-02 12:00:30 MSK]"
     assert str(jobs["review-requests"].trigger) == "cron[minute='35']"
+
+
+async def test_old_whatsapp_message_ids_are_forgotten(app, clock):
+    async with app.core.unit_of_work() as uow:
+        for wamid, age in (("wamid.old", 8), ("wamid.new", 6)):
+            at = clock.now() - timedelta(days=age)
+            message = OutboxMessage(channel="whatsapp", external_id="79001234567",
+                                    category="marketing", payload=[], status="sent", attempts=1,
+                                    not_before=at, created_at=at)
+            uow.session.add(message)
+            await uow.session.flush()
+            uow.session.add(WhatsAppSend(wamid=wamid, outbox_message_id=message.id, created_at=at))
+        await uow.commit()
+    await forget_old_event_ids(app.core)
+    async with app.core.unit_of_work() as uow:
+        kept = (await uow.session.execute(select(WhatsAppSend.wamid))).scalars().all()
+    assert kept == ["wamid.new"]

@@ -1,4 +1,5 @@
-"""Periodic upkeep: burn expired points on the ledger, forget old inbound event ids."""
+"""Periodic upkeep: burn expired points on the ledger, forget old inbound event ids and the
+platform ids of old WhatsApp messages."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from sqlalchemy import delete
 
 from bot.core import Core
 from bot.ledger import Ledger
-from bot.storage.models import ProcessedEvent
+from bot.storage.models import ProcessedEvent, WhatsAppSend
 
 log = logging.getLogger(__name__)
 
 # Platforms redeliver within hours; Telegram may reuse update ids after a week of silence.
 KEEP_EVENT_IDS = timedelta(days=2)
+# WhatsApp reports a closed window within minutes of the send; a week is ample.
+KEEP_WHATSAPP_IDS = timedelta(days=7)
 
 
 async def expire_points(core: Core) -> int:
@@ -33,7 +36,10 @@ async def expire_points(core: Core) -> int:
 
 
 async def forget_old_event_ids(core: Core) -> None:
+    now = core.services.clock.now()
     async with core.unit_of_work() as uow:
-        cutoff = core.services.clock.now() - KEEP_EVENT_IDS
-        await uow.session.execute(delete(ProcessedEvent).where(ProcessedEvent.processed_at < cutoff))
+        await uow.session.execute(
+            delete(ProcessedEvent).where(ProcessedEvent.processed_at < now - KEEP_EVENT_IDS))
+        await uow.session.execute(
+            delete(WhatsAppSend).where(WhatsAppSend.created_at < now - KEEP_WHATSAPP_IDS))
         await uow.commit()

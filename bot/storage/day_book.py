@@ -33,7 +33,7 @@ import logging
 import weakref
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, date, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -67,6 +67,7 @@ BUILT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine → the
 
 # (table, *key, column): a number to add
 Totals = Counter[tuple]
+Purchases = dict[int, tuple[datetime, int]]  # a customer's counted purchases: id → (moment, net)
 
 
 def contributions(joined: date | None, purchases: Sequence[tuple[date, int]]) -> Totals:
@@ -92,12 +93,12 @@ class _Undo:
     """How a customer was before this transaction, from how they are at its commit."""
 
     # purchase id → (its moment, its net before this transaction; 0: not there or not counted)
-    nets: dict[int, tuple[datetime, int]] = field(default_factory=dict)
+    nets: Purchases = field(default_factory=dict)
     unjoin: bool = False  # they joined in it
     before: Totals | None = None  # read before they were erased
 
-    def applied(self, joined: datetime | None, purchases: dict[int, tuple[datetime, int]]
-                ) -> tuple[datetime | None, dict[int, tuple[datetime, int]]]:
+    def applied(self, joined: datetime | None, purchases: Purchases
+                ) -> tuple[datetime | None, Purchases]:
         earlier = dict(purchases)
         for purchase_id, (at, net) in self.nets.items():
             if net > 0:
@@ -193,7 +194,7 @@ class DayBook:
                 column, points = points_columns(kind, amount)
                 self._deltas[("days", self._day(at), column)] -= points
 
-    async def _stored(self, customer_id: int) -> tuple[datetime | None, dict[int, tuple[datetime, int]]]:
+    async def _stored(self, customer_id: int) -> tuple[datetime | None, Purchases]:
         """One query: when the customer joined and their counted purchases by id (an erased
         customer: nothing)."""
         rows = (await self._session.execute(
@@ -203,7 +204,7 @@ class DayBook:
         joined = rows[0][0] if rows else None
         return joined, {pid: (at, int(net)) for _joined, pid, at, net in rows if pid is not None}
 
-    def _of(self, joined: datetime | None, purchases: dict[int, tuple[datetime, int]]) -> Totals:
+    def _of(self, joined: datetime | None, purchases: Purchases) -> Totals:
         ordered = sorted(purchases.items(), key=lambda item: (item[1][0], item[0]))
         return contributions(self._day(joined) if joined else None,
                              [(self._day(at), net) for _pid, (at, net) in ordered])
@@ -320,7 +321,8 @@ async def _stream(session: AsyncSession, stmt) -> AsyncIterator:  # type: ignore
             yield row
 
 
-async def _customers(session: AsyncSession, day) -> AsyncIterator[tuple]:  # type: ignore[no-untyped-def]
+async def _customers(session: AsyncSession, day: Callable[[datetime], date]
+                     ) -> AsyncIterator[tuple]:
     """Each customer's (joined day, counted purchases in time order), one at a time."""
     stmt = (select(Customer.id, Customer.registered_at, Purchase.occurred_at, NET)
             .outerjoin(Purchase, and_(Purchase.customer_id == Customer.id, COUNTED))
