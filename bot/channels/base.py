@@ -7,9 +7,11 @@ text on a platform that has nothing better.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from bot.context import ChannelInfo
 from bot.replies import AskContact, CommandMenu, Document, Picture, Reply, Template, Text
@@ -88,6 +90,28 @@ class Channel(ABC):
 
     async def close(self) -> None:
         """Release the platform client once nothing is in flight."""
+
+
+class BackgroundWork:
+    """What a webhook started after answering the platform at once: kept until done (a task
+    nobody holds may be collected), so that stopping can wait for it."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def finish(self, timeout: float | None = None) -> None:
+        """Until everything started so far (and what it starts) is done, or ``timeout``."""
+        if timeout is not None:
+            if self._tasks:
+                await asyncio.wait(set(self._tasks), timeout=timeout)
+            return
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 def discard(reply: Document) -> None:

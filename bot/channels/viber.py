@@ -24,7 +24,6 @@ shares the person's own number (verified); a typed phone is not.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -48,7 +47,7 @@ from viberbot.api.viber_requests import (
     create_request,
 )
 
-from bot.channels.base import Channel, RetryLater, Unreachable
+from bot.channels.base import BackgroundWork, Channel, RetryLater, Unreachable
 from bot.channels.media import MediaLinks
 from bot.config import Settings, ViberSettings
 from bot.context import ChannelInfo
@@ -218,7 +217,7 @@ class ViberChannel(Channel):
         if settings.avatar:
             self.sender["avatar"] = settings.avatar
         self.uri = ""
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = BackgroundWork()
         self._stopping = False
         # a typed phone is taken, unverified: clients older than API 3 have no share-phone
         self._info = ChannelInfo(CHANNEL, verified_contacts=True, deep_link=self.deep_link,
@@ -251,8 +250,7 @@ class ViberChannel(Channel):
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=10)
+        await self._background.finish(timeout=10)
 
     async def close(self) -> None:
         await self.api.close()
@@ -275,7 +273,8 @@ class ViberChannel(Channel):
             case ViberConversationStartedRequest():
                 return await self._conversation_started(viber_request)
             case ViberMessageRequest():
-                self._in_background(self._on_message(viber_request))
+                # answered at once; Viber's retries are deduplicated by the core
+                self._background.start(self._on_message(viber_request))
             case ViberUnsubscribedRequest():
                 await self._set_reachable(str(viber_request.user_id), False)
             case ViberSubscribedRequest():
@@ -294,12 +293,6 @@ class ViberChannel(Channel):
         if welcome is None:
             return web.Response()
         return web.json_response({"sender": self.sender, **welcome.to_dict()})
-
-    def _in_background(self, work) -> None:  # type: ignore[no-untyped-def]
-        """Answer the webhook at once; Viber's retries are deduplicated by the core."""
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _on_message(self, request: ViberMessageRequest) -> None:
         event = message_event(request, self._download)

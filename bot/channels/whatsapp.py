@@ -9,7 +9,6 @@ number or the label); pictures are uploaded once and sent by media id; and outsi
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import hashlib
 import hmac
@@ -29,7 +28,14 @@ from pywa_async.types import Button, Section, SectionList, SectionRow
 from pywa_async.types.templates import BodyText, TemplateLanguage
 from sqlalchemy import delete, select, update
 
-from bot.channels.base import Channel, RetryLater, Undeliverable, Unreachable, discard
+from bot.channels.base import (
+    BackgroundWork,
+    Channel,
+    RetryLater,
+    Undeliverable,
+    Unreachable,
+    discard,
+)
 from bot.channels.whatsapp_inbound import (
     CHANNEL,
     OWN_PHONE,
@@ -154,7 +160,7 @@ class WhatsAppChannel(Channel):
         self._info = ChannelInfo(CHANNEL, verified_contacts=True, deep_link=self.deep_link)
         self._media: LruCache[str, tuple[str, datetime]] = LruCache(1024)  # sha256 → (id, uploaded)
         self._menus: LruCache[str, tuple[Choice, ...]] = LruCache(4096)  # numbered menu per person
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = BackgroundWork()
 
     def info(self) -> ChannelInfo:
         return self._info
@@ -191,15 +197,10 @@ class WhatsAppChannel(Channel):
         except ValueError:
             return web.Response(status=400, text="not json")
         for message in incoming(payload, self.settings.phone_id, self._download):
-            self._in_background(self._answer(message))
+            self._background.start(self._answer(message))
         for failure in failures(payload, self.settings.phone_id):
-            self._in_background(self._undelivered(failure))
+            self._background.start(self._undelivered(failure))
         return web.Response(text="ok")
-
-    def _in_background(self, work) -> None:  # type: ignore[no-untyped-def]
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _answer(self, message: Incoming) -> None:
         recipient = message.event.user.external_id
@@ -231,8 +232,7 @@ class WhatsAppChannel(Channel):
 
     async def idle(self) -> None:
         """Until the messages taken so far are answered."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._background.finish()
 
     async def stop(self) -> None:
         await self.idle()
