@@ -42,7 +42,7 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import func, select  # noqa: E402
 
-from bot import triggers  # noqa: E402
+from bot import quiet_hours, triggers  # noqa: E402
 from bot.app import build  # noqa: E402
 from bot.clock import FrozenClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
@@ -349,7 +349,7 @@ async def run_naive(db: Path, day: date, slice_ids: int) -> dict:
     try:
         started = time.perf_counter()
         async with core.unit_of_work() as uow:
-            ledger, not_before = Ledger(uow, FrozenClock(at)), triggers.quiet_until(at, settings, zone)
+            ledger, not_before = Ledger(uow, FrozenClock(at)), quiet_hours.quiet_until(at, settings, zone)
             for customer_id in range(1, slice_ids + 1):
                 customer = await uow.session.get(Customer, customer_id)
                 if customer is None:

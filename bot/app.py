@@ -25,7 +25,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.context import Services
 from bot.core import Core
-from bot.handlers import build_router
+from bot.handlers.registry import build_router
 from bot.i18n import I18n
 from bot.invites import create_invite
 from bot.keys import SECRET_NAME, derive

@@ -50,7 +50,7 @@ from bot.storage.models import (
     Purchase,
 )
 from bot.storage.uow import UnitOfWork
-from bot.triggers import past_quiet, quiet_until
+from bot.quiet_hours import past_quiet, quiet_until
 
 log = logging.getLogger(__name__)
 

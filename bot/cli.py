@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 
 from bot.api import manage
 from bot.config import CONFIG_ENV, load_settings
@@ -119,6 +119,54 @@ def add_demo_command(commands) -> None:  # type: ignore[no-untyped-def]
     demo.add_argument("--seed", type=int, default=1, help="the same seed, the same shop (default: 1)")
 
 
+async def run_triggers(settings, command: str, at: datetime | None) -> int:  # type: ignore[no-untyped-def]
+    """``loyalty-bot triggers run|preview [--at]``: the pass or its preview, as a table."""
+    from bot.app import build
+    from bot.triggers import run_pass
+
+    application = await build(settings)
+    try:
+        zone = application.core.services.timezone
+        moment = application.core.services.clock.now() if at is None else (
+            at if at.tzinfo else at.replace(tzinfo=zone))
+        planned = await run_pass(application.core, moment.astimezone(UTC),
+                                 send=command == "run")
+    finally:
+        await application.close()
+    print(format_table(planned))
+    print(format_summary(planned, command))
+    return 0
+
+
+def format_table(planned) -> str:  # type: ignore[no-untyped-def]
+    from bot.triggers import EPISODE_MEANING
+
+    rows = [("trigger", "card", "why (episode)", "action", "points")] + [
+        (p.trigger, p.card_number, f"{EPISODE_MEANING.get(p.trigger, '')} {p.episode}".strip(),
+         p.action, str(p.points)) for p in planned]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    return "\n".join("  ".join(cell.rjust(w) if i == 4 else cell.ljust(w)
+                               for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+                     for row in rows)
+
+
+def format_summary(planned, command: str) -> str:  # type: ignore[no-untyped-def]
+    """Per trigger and in total: messages, held out, points (given, or that it would cost)."""
+    from bot.triggers import ORDER
+
+    lines = []
+    for trigger in ORDER:
+        mine = [p for p in planned if p.trigger == trigger]
+        if mine:
+            lines.append(f"{trigger}: {sum(not p.held_out for p in mine)} messages, "
+                         f"{sum(p.held_out for p in mine)} held out, {sum(p.points for p in mine)} points")
+    verb = "given" if command == "run" else "it would cost"
+    lines.append(f"total: {sum(not p.held_out for p in planned)} messages, "
+                 f"{sum(p.held_out for p in planned)} held out, "
+                 f"{sum(p.points for p in planned)} points {verb}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
@@ -135,9 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("outlets", "keys"):
         return asyncio.run(manage.run(args, settings))
     if args.command == "triggers":
-        from bot.triggers import run_command
-
-        return asyncio.run(run_command(settings, args.triggers_command, args.at))
+        return asyncio.run(run_triggers(settings, args.triggers_command, args.at))
     if args.command == "viber":
         return asyncio.run(set_viber_webhook(settings))
     if args.command == "stats":

@@ -34,6 +34,7 @@ from bot.keys import derive, keyed_hash
 from bot.ledger import Grant, Ledger
 from bot.notify import Notification
 from bot.program_settings import effective_settings, effective_triggers
+from bot.quiet_hours import quiet_until
 from bot.money import MINOR_PER_UNIT
 from bot.replies import Button, Keyboard, Reply, Template, Text, keyboard
 from bot.storage.models import Customer, Identity, PointLot, Purchase, Review, TriggerSend
@@ -110,30 +111,6 @@ class _Day:
     def start(self, offset: int) -> datetime:
         """The start of the local day ``today + offset`` in UTC."""
         return datetime.combine(self.today + timedelta(days=offset), time(0), self.zone).astimezone(UTC)
-
-
-def quiet_until(at: datetime, settings: TriggersSettings, zone: tzinfo) -> datetime:
-    """``at``, or the end of the quiet hours it falls into (the shop's time zone)."""
-    local = at.astimezone(zone)
-    start, end, now = settings.quiet_start, settings.quiet_end, local.time()
-    quiet = (now >= start or now < end) if start > end else (start <= now < end)
-    if not quiet:
-        return at
-    day = local.date() if now < end else local.date() + timedelta(days=1)
-    return datetime.combine(day, end, zone).astimezone(UTC)
-
-
-def past_quiet(at: datetime, settings: TriggersSettings, zone: tzinfo) -> datetime:
-    """``at``, or, when it falls into quiet hours, as long after their end as it was after
-    their start: a schedule that runs into the evening goes on at the same pace in the
-    morning instead of piling up at the end of the quiet hours."""
-    end = quiet_until(at, settings, zone)
-    if end == at:
-        return at
-    local = at.astimezone(zone)
-    day = local.date() if local.time() >= settings.quiet_start else local.date() - timedelta(days=1)
-    began = datetime.combine(day, settings.quiet_start, zone).astimezone(UTC)
-    return end + (at - began)
 
 
 def held_out(secret: bytes, percent: int, customer_id: int, trigger: str, episode: str) -> bool:
@@ -639,52 +616,9 @@ async def _run_scheduled(core: Core, triggers: Sequence[str]) -> None:
         log.info("trigger pass skipped: another pass ran at the same moment")
 
 
-async def run_command(settings: Settings, command: str, at: datetime | None) -> int:
-    """``loyalty-bot triggers run|preview [--at]``: the pass or its preview, as a table."""
-    from bot.app import build
-
-    application = await build(settings)
-    try:
-        zone = application.core.services.timezone
-        moment = application.core.services.clock.now() if at is None else (
-            at if at.tzinfo else at.replace(tzinfo=zone))
-        planned = await run_pass(application.core, moment.astimezone(UTC),
-                                 send=command == "run")
-    finally:
-        await application.close()
-    print(format_table(planned))
-    print(format_summary(planned, command))
-    return 0
-
-
 #: What a trigger's episode tells about why the customer was picked.
 EPISODE_MEANING = {"win_back_30": "last purchase", "win_back_60": "last purchase",
                    "win_back_90": "last purchase", "birthday": "birthday year",
                    "expiry_warning": "first lot that burns", "balance_digest": "digest date",
                    "holidays": "holiday", "tier_nudge": "next tier:purchases",
                    "review_request": "purchase"}
-
-
-def format_table(planned: Sequence[Planned]) -> str:
-    rows = [("trigger", "card", "why (episode)", "action", "points")] + [
-        (p.trigger, p.card_number, f"{EPISODE_MEANING.get(p.trigger, '')} {p.episode}".strip(),
-         p.action, str(p.points)) for p in planned]
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    return "\n".join("  ".join(cell.rjust(w) if i == 4 else cell.ljust(w)
-                               for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
-                     for row in rows)
-
-
-def format_summary(planned: Sequence[Planned], command: str) -> str:
-    """Per trigger and in total: messages, held out, points (given, or that it would cost)."""
-    lines = []
-    for trigger in ORDER:
-        mine = [p for p in planned if p.trigger == trigger]
-        if mine:
-            lines.append(f"{trigger}: {sum(not p.held_out for p in mine)} messages, "
-                         f"{sum(p.held_out for p in mine)} held out, {sum(p.points for p in mine)} points")
-    verb = "given" if command == "run" else "it would cost"
-    lines.append(f"total: {sum(not p.held_out for p in planned)} messages, "
-                 f"{sum(p.held_out for p in planned)} held out, "
-                 f"{sum(p.points for p in planned)} points {verb}")
-    return "\n".join(lines)

@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from bot.clock import FrozenClock
 from bot.config import Settings
-from bot.handlers import MODULES, program
+from bot.handlers import program
+from bot.handlers.registry import MODULES
 from bot.program_settings import effective_triggers, set_enabled, set_text
 from bot.routing import Router
 from bot.storage import database

@@ -11,7 +11,8 @@ from sqlalchemy import func, select, update
 
 from bot import cli
 from bot.storage.models import Customer, Identity, OutboxMessage, Outlet, PointLot, Purchase, TriggerSend
-from bot.triggers import ORDER, run_command, run_pass
+from bot.cli import run_triggers as run_command
+from bot.triggers import ORDER, run_pass
 from tests.test_cashier_chat import Outbox, outbox  # noqa: F401 - outbox is a fixture
 
 MORNING = timedelta(hours=8, minutes=5)  # 11:05 in Moscow: outside quiet hours
@@ -233,7 +234,7 @@ async def test_a_pass_goes_through_the_customers_in_id_ranges(app, chat, only, o
 def test_a_schedule_that_runs_into_quiet_hours_goes_on_in_the_morning(settings):
     from zoneinfo import ZoneInfo
 
-    from bot.triggers import past_quiet
+    from bot.quiet_hours import past_quiet
 
     moscow, quiet = ZoneInfo("Europe/Moscow"), settings.triggers  # quiet 21:00–10:00
     evening = datetime(2026, 4, 2, 17, 59, tzinfo=UTC)  # 20:59 in Moscow: not quiet yet

@@ -25,7 +25,7 @@ from bot.i18n import N_
 from bot.replies import Button, Reply, Text, keyboard
 from bot.routing import Router
 from bot.storage.models import Broadcast
-from bot.triggers import quiet_until
+from bot.quiet_hours import quiet_until
 
 router = Router()
 admins_only = staff_only(router, ADMIN)
