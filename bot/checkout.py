@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.clock import Clock
+from bot.clock import Clock, FrozenClock
 from bot.config import ProgramSettings, Tier
 from bot.ledger import Ledger
 from bot.money import MINOR_PER_UNIT
@@ -132,6 +132,13 @@ class Checkout:
         self.program = program
         self.ledger = Ledger(uow, clock)
 
+    def _moment(self) -> datetime:
+        """The clock read once for a whole purchase or refund: every row it writes (the
+        receipt, its lots, their expiry) carries the same moment."""
+        now = self.clock.now()
+        self.ledger = Ledger(self.uow, FrozenClock(now))
+        return now
+
     def tier_for_next_purchase(self, customer: Customer, amount: int) -> Tier | None:
         return current_tier(customer.purchase_count + 1, self.program, customer.total_spent + amount)
 
@@ -152,7 +159,7 @@ class Checkout:
         actor: int | None = None,
         till: int | None = None,
     ) -> PurchaseResult:
-        now = self.clock.now()
+        now = self._moment()
         if occurred_at is not None and occurred_at > now:
             raise FutureDate("a purchase can't happen in the future")
         customer = await self.uow.customers.lock(customer_id)
@@ -207,7 +214,7 @@ class Checkout:
         if (customer.referred_by is None or customer.referral_rewarded_at is not None
                 or program.referral_bonus <= 0):
             return 0, None
-        now = self.clock.now()
+        now = self.ledger.clock.now()  # the purchase's moment
         customer.referral_rewarded_at = now
         lifetime = timedelta(days=program.referral_bonus_days)
         await self.ledger.earn(customer.id, program.referral_bonus, "referral", lifetime,
@@ -239,6 +246,7 @@ class Checkout:
         till: int | None = None,
     ) -> RefundResult:
         """Refund ``amount`` minor units of a purchase (all that is left when None)."""
+        now = self._moment()
         found = await self.uow.purchases.by_receipt(outlet_id, receipt_id)
         if found is None:
             raise UnknownReceipt(f"no purchase with receipt {receipt_id}")
@@ -272,7 +280,7 @@ class Checkout:
             await self._recount(customer_id, amount, full=kept == 0)
         refund = Refund(purchase_id=purchase.id, refund_key=refund_key, amount=amount,
                         points_returned=give_back, points_reversed=reversed_now,
-                        actor_identity_id=actor, pos_key_id=till, created_at=self.clock.now())
+                        actor_identity_id=actor, pos_key_id=till, created_at=now)
         await self.uow.purchases.refund(purchase, refund)
         purchase.points_returned += give_back
         purchase.points_reversed += reverse  # a shortfall is forgiven, not carried over
@@ -283,7 +291,7 @@ class Checkout:
         """Give the spent points back first, then take the cashback back: the two net out,
         so cashback the customer already spent is not simply forgiven."""
         if give_back > 0:
-            now = self.clock.now()
+            now = self.ledger.clock.now()  # the refund's moment
             latest = await self.uow.lots.latest_expiry_spent_by(purchase.id)
             until = max(latest or now, now + timedelta(days=self.program.refund_points_min_days))
             await self.ledger.earn(customer_id, give_back, "refund", until - now,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from bot.clock import FrozenClock
 from bot.context import ChannelInfo, Context, ConversationState, Services
 from bot.events import Event
 from bot.ledger import Ledger
@@ -97,7 +98,7 @@ class Core:
                 services=services, now=now, uow=uow, channel=channel, user=event.user,
                 identity=identity,
                 role=self._role(identity), t=services.i18n.translator(locale),
-                state=state, ledger=Ledger(uow, services.clock),
+                state=state, ledger=Ledger(uow, FrozenClock(now)),  # the event's one moment
             )
             replies = await self.router.dispatch(event, ctx)
             if state.changed and not state.forgotten:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from bot.clock import Clock
 from bot.storage.models import PointLot, PointOperation
@@ -34,16 +34,18 @@ class Grant:
 
 
 @dataclass(frozen=True, slots=True)
-class NextExpiry:
+class Burning:
+    """Points that burn on one shop-local day (every lot of that day together)."""
+
     points: int
-    at: datetime
+    on: date
 
 
 @dataclass(frozen=True, slots=True)
 class BalanceSummary:
     available: int
     pending: int
-    next_expiry: NextExpiry | None
+    next_expiry: Burning | None
     recent: Sequence[PointOperation]
 
 
@@ -214,22 +216,28 @@ class Ledger:
     async def balance(self, customer_id: int) -> int:
         return await self.uow.lots.available_balance(customer_id, self.clock.now())
 
-    async def summary(self, customer_id: int, recent: int = 10) -> BalanceSummary:
+    async def summary(self, customer_id: int, recent: int = 10, zone: tzinfo = UTC) -> BalanceSummary:
+        """Available and pending points, the next shop-local day (in ``zone``) on which
+        points burn with all that burns that day, and the last operations."""
         now = self.clock.now()
         lots = await self.uow.lots.live_lots(customer_id, now)
         available = sum(lot.remaining for lot in lots if lot.available_at <= now)
         pending = sum(lot.remaining for lot in lots if lot.available_at > now)
+        soonest = burning_days(lots, zone)
         return BalanceSummary(
             available=available,
             pending=pending,
-            next_expiry=_next_expiry(lots),
+            next_expiry=soonest[0] if soonest else None,
             recent=await self.uow.lots.recent_operations(customer_id, recent),
         )
 
 
-def _next_expiry(lots: Sequence[PointLot]) -> NextExpiry | None:
-    """The earliest expiry date among live lots and how many points burn then."""
-    if not lots:
-        return None
-    first = min(lot.expires_at for lot in lots)
-    return NextExpiry(sum(lot.remaining for lot in lots if lot.expires_at == first), first)
+def burning_days(lots: Sequence[PointLot], zone: tzinfo) -> list[Burning]:
+    """Live lots by the shop-local day they burn on, soonest first: the points of every lot
+    that burns that day summed."""
+    by_day: dict[date, int] = {}
+    for lot in lots:
+        if lot.remaining > 0:
+            day = lot.expires_at.astimezone(zone).date()
+            by_day[day] = by_day.get(day, 0) + lot.remaining
+    return [Burning(points, day) for day, points in sorted(by_day.items())]

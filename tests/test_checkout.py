@@ -153,6 +153,29 @@ async def test_returned_points_live_at_least_the_minimum(sessions, clock):
     assert lot.expires_at == clock.now() + timedelta(days=PROGRAM.refund_points_min_days)
 
 
+class TickingClock(FrozenClock):
+    """A real clock's habit: every reading is a little later than the one before."""
+
+    def now(self) -> datetime:
+        self.advance(microseconds=1)
+        return super().now()
+
+
+async def test_returned_points_burn_with_the_points_they_were_taken_from(sessions):
+    """The refund reads the clock once: the points it gives back burn exactly when the lot
+    they were spent from burns, not a few microseconds later."""
+    clock = TickingClock(NOW)
+    customer = await new_customer(sessions, clock)
+    await give(sessions, clock, customer, 200)  # lives 100 days
+    await buy(sessions, clock, customer, "R1", 4000_00, spend=150)
+    await refund(sessions, clock, "R1")
+    async with UnitOfWork(sessions) as uow:
+        gift, returned = (await uow.session.execute(
+            select(PointLot.expires_at).where(PointLot.reason.in_(("gift", "refund")))
+            .order_by(PointLot.id))).scalars().all()
+    assert returned == gift
+
+
 async def test_cashback_already_spent_is_taken_back_only_as_far_as_the_balance_goes(sessions, clock):
     customer = await new_customer(sessions, clock)
     bought = await buy(sessions, clock, customer, "R1", 10_000_00)  # earns 300

@@ -113,7 +113,7 @@ async def test_summary_tells_what_burns_next(sessions):
     async with UnitOfWork(sessions) as uow:
         summary = await Ledger(uow, clock).summary(customer)
     assert summary.next_expiry is not None
-    assert (summary.next_expiry.points, summary.next_expiry.at) == (40, NOW + timedelta(days=10))
+    assert (summary.next_expiry.points, summary.next_expiry.on) == (40, (NOW + timedelta(days=10)).date())
 
 
 async def test_concurrent_spends_never_drive_the_balance_negative(sessions):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from sqlalchemy import select
 
 from bot.cards import TOKEN_PREFIX, InvalidToken, format_card_number
+from bot.ledger import Ledger
 from bot.replies import Picture
 from bot.storage.models import Customer, Identity, PointLot
 from tests.chat import payloads_of, text_of
@@ -77,6 +78,24 @@ async def test_balance_shows_available_next_expiry_and_history(app, chat, clock)
     assert "Доступно: 100 баллов" in text
     assert "Ближайшее сгорание: 100 баллов — 31 мая 2026 г." in text
     assert "+100 приветственный бонус" in text
+
+
+async def test_next_to_burn_sums_every_lot_of_that_day(app, chat, clock):
+    """Lots that burn at different hours of one shop day are one line: all of them."""
+    ivan = chat("42")
+    await ivan.sign_up()  # the welcome bonus burns on 31 May
+    async with app.core.unit_of_work() as uow:
+        customer = (await uow.session.execute(select(Customer))).scalar_one()
+        ledger = Ledger(uow, clock)
+        # 5 December in Moscow: 00:30, 12:00 and 23:30 local time
+        for points, utc in ((70, datetime(2026, 12, 4, 21, 30, tzinfo=UTC)),
+                            (150, datetime(2026, 12, 5, 9, 0, tzinfo=UTC)),
+                            (30, datetime(2026, 12, 5, 20, 30, tzinfo=UTC))):
+            await ledger.earn(customer.id, points, "gift", utc - clock.now())
+        await uow.commit()
+    clock.set(datetime(2026, 6, 2, 9, 0, tzinfo=UTC))  # the welcome points are gone
+    text = text_of(await ivan.press("balance"))
+    assert "Ближайшее сгорание: 250 баллов — 5 декабря 2026 г." in text
 
 
 async def test_status_before_the_first_purchase_points_to_silver(app, chat):

@@ -45,7 +45,7 @@ def operation_line(ctx: Context, operation: PointOperation) -> str:
 @router.button("balance")
 async def show_balance(event: Event, ctx: Context) -> list[Reply]:
     _ = ctx._
-    summary = await ctx.ledger.summary(ctx.member.id, HISTORY_LENGTH)
+    summary = await ctx.ledger.summary(ctx.member.id, HISTORY_LENGTH, ctx.services.timezone)
     lines = [_("Available: {points}").format(points=ctx.t.points(summary.available))]
     if summary.pending:
         lines.append(_("Pending: {points} (they become spendable soon)").format(
@@ -53,7 +53,7 @@ async def show_balance(event: Event, ctx: Context) -> list[Reply]:
     if summary.next_expiry is not None:
         lines.append(_("Next to burn: {points} on {date}").format(
             points=ctx.t.points(summary.next_expiry.points),
-            date=ctx.t.date(ctx.local(summary.next_expiry.at).date())))
+            date=ctx.t.date(summary.next_expiry.on)))
     lines.append("")
     if summary.recent:
         lines.append(_("Last operations:"))

@@ -30,7 +30,7 @@ from bot.handlers.checkout import money
 from bot.handlers.desk import ADMIN, staff_only
 from bot.handlers.team import CHANNEL_NAMES
 from bot.i18n import Translator
-from bot.ledger import InsufficientPoints
+from bot.ledger import InsufficientPoints, burning_days
 from bot.notify import Notification
 from bot.phones import normalize_phone
 from bot.replies import Button, Reply, Text, keyboard
@@ -43,7 +43,7 @@ router = Router()
 MAX_POINTS = 100_000  # one manual change at most
 REASON_LENGTH = range(3, 201)
 SHOWN_MATCHES = 10
-SOON_LOTS = 5
+SOON_LOTS = 5  # days
 HISTORY = 10
 FLOW = "customer."  # its states; the staff gate keeps them for the flow's buttons
 router.gate(staff_only(router, ADMIN))
@@ -153,7 +153,8 @@ def operation_text(ctx: Context, operation: PointOperation) -> str:
 async def card_screen(ctx: Context, customer: Customer, head: str | None = None) -> list[Reply]:
     _ = ctx._
     summary = await ctx.ledger.summary(customer.id, HISTORY)
-    lots = (await ctx.uow.lots.live_lots(customer.id, ctx.now))[:SOON_LOTS]
+    soonest = burning_days(await ctx.uow.lots.live_lots(customer.id, ctx.now),
+                           ctx.services.timezone)[:SOON_LOTS]
     channels = (await ctx.uow.session.execute(
         select(Identity.channel).where(Identity.customer_id == customer.id).distinct()
         .order_by(Identity.channel))).scalars().all()
@@ -174,11 +175,11 @@ async def card_screen(ctx: Context, customer: Customer, head: str | None = None)
         _("Registered: {date}").format(date=ctx.t.date(ctx.local(customer.registered_at).date())
                                        if customer.registered_at else _("not finished")),
     ]
-    if lots:
+    if soonest:
         lines += ["", _("Burn soonest:")]
-        lines += [_("• {points} on {date}").format(
-            points=ctx.t.points(lot.remaining), date=ctx.t.date(ctx.local(lot.expires_at).date()))
-            for lot in lots]
+        lines += [_("• {points} on {date}").format(points=ctx.t.points(burn.points),
+                                                   date=ctx.t.date(burn.on))
+                  for burn in soonest]
     lines += ["", _("Last operations:") if summary.recent else _("No operations yet.")]
     lines += [operation_text(ctx, operation) for operation in summary.recent]
     buttons = keyboard([Button(_("➕ Add points"), f"cu.add:{customer.id}"),
