@@ -81,6 +81,9 @@ def add_stats_command(commands) -> None:  # type: ignore[no-untyped-def]
     actions = stats.add_subparsers(dest="stats_command", required=True)
     actions.add_parser("rebuild", help="count the day book again from the receipts and the ledger "
                                        "(after writing to the database by hand)")
+    check = actions.add_parser("check", help="count the day book from the stored rows and compare "
+                                             "it with the kept one; exit 1 on any difference")
+    check.add_argument("--repair", action="store_true", help="also correct the differences found")
 
 
 def add_viber_command(commands) -> None:  # type: ignore[no-untyped-def]
@@ -167,6 +170,51 @@ def format_summary(planned, command: str) -> str:  # type: ignore[no-untyped-def
     return "\n".join(lines)
 
 
+async def rebuild_stats(settings) -> int:  # type: ignore[no-untyped-def]
+    """``loyalty-bot stats rebuild``."""
+    from zoneinfo import ZoneInfo
+
+    from bot.storage import day_book
+    from bot.storage.uow import UnitOfWork
+
+    engine = database.create_engine(settings.database.url)
+    try:
+        async with UnitOfWork(database.session_factory(engine)) as uow:
+            await day_book.rebuild(uow.session, ZoneInfo(settings.shop.timezone), datetime.now(UTC))
+            await uow.commit()
+    finally:
+        await engine.dispose()
+    print("the day book is counted again")
+    return 0
+
+
+async def check_stats(settings, repair: bool) -> int:  # type: ignore[no-untyped-def]
+    """``loyalty-bot stats check [--repair]``: 0 when the kept book is the counted one."""
+    from bot.storage import day_book
+    from bot.storage.uow import UnitOfWork
+
+    found = await day_book.check_database(settings.database.url)
+    if not found.built:
+        print("the day book is not built yet (the app builds it at its first start)")
+        return 1
+    if found.holds:
+        print(f"the day book holds: {len(found.kept)} figures kept, each equal to the one "
+              "counted from the stored rows")
+        return 0
+    print(f"the day book differs from the stored rows in {len(found.wrong)} figure(s):")
+    print("\n".join(found.lines()))
+    if repair:
+        engine = database.create_engine(settings.database.url)
+        try:
+            async with UnitOfWork(database.session_factory(engine)) as uow:
+                await day_book.repair(uow.session, found.wrong)
+                await uow.commit()
+        finally:
+            await engine.dispose()
+        print("repaired")
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
@@ -187,9 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "viber":
         return asyncio.run(set_viber_webhook(settings))
     if args.command == "stats":
-        from bot.storage.day_book import run_rebuild
-
-        return asyncio.run(run_rebuild(settings.database.url, settings.shop.timezone))
+        if args.stats_command == "check":
+            return asyncio.run(check_stats(settings, repair=args.repair))
+        return asyncio.run(rebuild_stats(settings))
     if args.command == "demo":
         from bot.demo import run_demo
 

@@ -41,6 +41,7 @@ from bot.config import Settings
 from bot.ledger import Ledger
 from bot.money import MINOR_PER_UNIT
 from bot.storage import database, day_book
+from bot.storage.session import COUNTED
 from bot.storage.models import Base, Customer, Identity, PointLot, Purchase
 from bot.storage.uow import UnitOfWork
 from bot.tiers import current_tier
@@ -577,8 +578,9 @@ class _Book:
                            ("point_operations", self.rows["point_operations"]),
                            ("point_lots", lots), ("point_spends", self.rows["point_spends"]),
                            ("refunds", self.rows["refunds"])):
-            for start in range(0, len(rows), chunk):
-                await uow.session.execute(insert(tables[name]), rows[start:start + chunk])
+            for start in range(0, len(rows), chunk):  # the book is built after filling
+                await uow.session.execute(insert(tables[name]).execution_options(day_book=COUNTED),
+                                          rows[start:start + chunk])
         if uow.session.bind is not None and uow.session.bind.dialect.name == "postgresql":
             for name in ("customers", "identities", "purchases", "point_operations",
                          "point_lots", "refunds"):  # explicit ids: move the sequences past them

@@ -21,8 +21,9 @@ OWNER = "1"  # telegram:1, the shop's admin in owner_settings
 
 def owner_settings(db_url: str, **sections: object) -> Settings:
     """The test shop (as the ``settings`` fixture) with telegram:1 as its admin."""
+    sections.setdefault("shop", {"name": "Coffee Point"})
     return Settings(database={"url": db_url}, card={"secret": "test-signing-key-0123456789"},
-                    shop={"name": "Coffee Point"}, admins=[f"telegram:{OWNER}"], **sections)  # type: ignore[arg-type]
+                    admins=[f"telegram:{OWNER}"], **sections)  # type: ignore[arg-type]
 
 
 def with_messenger(settings: Settings, name: str, section: object, public_url: str) -> Settings:

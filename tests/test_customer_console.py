@@ -5,7 +5,7 @@ second tap change nothing, and customers are refused."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from bot.cards import format_card_number, luhn_check_digit
 from bot.config import Settings
@@ -227,7 +227,7 @@ async def test_a_deleted_customer_is_no_longer_valid(app, member, owner, outbox)
     customer = await the_customer(app)
     confirm = await change(owner, customer.id, "add", "10", "too late")
     async with app.core.unit_of_work() as uow:
-        await uow.session.execute(delete(Customer).where(Customer.id == customer.id))
+        await uow.customers.erase(customer.id, None, app.core.services.clock.now())
         await uow.commit()
     gone = "Этого клиента больше нет в программе, ничего не изменилось."
     assert text_of(await owner.press(confirm)) == gone

@@ -33,7 +33,8 @@ async def test_old_event_ids_are_forgotten(app, chat, clock):
 
 
 def test_the_jobs_are_scheduled_by_id(app, clock):
-    daily = {"expire-points", "forget-event-ids", "trigger-pass", "review-requests", "broadcasts"}
+    daily = {"expire-points", "forget-event-ids", "check-day-book", "trigger-pass", "review-requests",
+             "broadcasts"}
     clock.set(datetime(2026, 3, 2, 6, 0, tzinfo=UTC))  # 09:00 in Moscow, before the pass at 10:05
     assert {job.id for job in build_scheduler(app.core).get_jobs()} == daily
     clock.set(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))  # 12:00: today's pass may have been missed

@@ -166,13 +166,13 @@ async def fill(session) -> None:  # type: ignore[no-untyped-def]
                             outbox_message_id=message.id, created_at=at("2026-03-02")))
     session.add(TriggerSend(customer_id=b, trigger="win_back_30", episode="e", held_out=True,
                             created_at=at("2026-03-02")))
-    await session.commit()
 
 
 async def filled(sessions) -> None:  # type: ignore[no-untyped-def]
-    """The shop above, and the day book built from it (the rows were written directly)."""
-    async with sessions() as session:
-        await fill(session)
+    """The shop above, and the day book built from it (no book yet while it is written)."""
+    async with UnitOfWork(sessions) as uow:
+        await fill(uow.session)
+        await uow.commit()
     async with UnitOfWork(sessions) as uow:
         await day_book.rebuild(uow.session, MOSCOW, NOW)
         await uow.commit()

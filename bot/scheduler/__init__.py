@@ -9,7 +9,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.broadcasts import advance as advance_broadcasts
 from bot.core import Core
-from bot.scheduler.housekeeping import expire_points, forget_old_event_ids
+from bot.scheduler.housekeeping import check_day_book, expire_points, forget_old_event_ids
 from bot.triggers import scheduled_pass, scheduled_review_requests
 
 CATCH_UP_DELAY = timedelta(seconds=30)  # let the channels connect first
@@ -29,6 +29,8 @@ def build_scheduler(core: Core) -> AsyncIOScheduler:
                       coalesce=True, max_instances=1)
     scheduler.add_job(forget_old_event_ids, "cron", hour=4, minute=15, args=[core],
                       id="forget-event-ids", coalesce=True, max_instances=1)
+    scheduler.add_job(check_day_book, "cron", hour=4, minute=30, args=[core],
+                      id="check-day-book", coalesce=True, max_instances=1)
     run_at = core.services.settings.triggers.run_at
     scheduler.add_job(scheduled_pass, "cron", hour=run_at.hour, minute=run_at.minute, args=[core],
                       id="trigger-pass", coalesce=True, max_instances=1)

@@ -1,5 +1,5 @@
 """Periodic upkeep: burn expired points on the ledger, forget old inbound event ids and the
-platform ids of old WhatsApp messages."""
+platform ids of old WhatsApp messages, check the day book against the stored rows."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy import delete
 
 from bot.core import Core
 from bot.ledger import Ledger
+from bot.storage import day_book
 from bot.storage.models import ProcessedEvent, WhatsAppSend
 
 log = logging.getLogger(__name__)
@@ -43,3 +44,19 @@ async def forget_old_event_ids(core: Core) -> None:
         await uow.session.execute(
             delete(WhatsAppSend).where(WhatsAppSend.created_at < now - KEEP_WHATSAPP_IDS))
         await uow.commit()
+
+
+async def check_day_book(core: Core) -> int:
+    """Count the day book again from the stored rows (in a snapshot, without stopping the
+    writers) and compare it with the kept one. A difference means some write did not keep
+    the book: it is logged as an error, with where, and repaired. Returns how many figures
+    differed."""
+    found = await day_book.check_database(core.services.settings.database.url)
+    if not found.built or found.holds:
+        return 0
+    log.error("the day book differs from the stored rows in %d figure(s); repairing them:\n%s",
+              len(found.wrong), "\n".join(found.lines()))
+    async with core.unit_of_work() as uow:
+        await day_book.repair(uow.session, found.wrong)
+        await uow.commit()
+    return len(found.wrong)

@@ -14,6 +14,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from bot.storage.session import BookedSession
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
@@ -47,7 +49,31 @@ def _serialize_sqlite_writers(engine: AsyncEngine) -> None:
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    """Sessions that keep the day book in step with every write it counts."""
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False,
+                              sync_session_class=BookedSession)
+
+
+def create_reader(url: str) -> AsyncEngine:
+    """An engine for long reads that must see one moment (the day book's check): each
+    transaction is one snapshot and takes no write lock. SQLite: a deferred transaction on
+    its own connection (WAL lets it read while the app writes); PostgreSQL: repeatable read,
+    read only."""
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def on_begin(connection):  # type: ignore[no-untyped-def]
+            connection.exec_driver_sql("BEGIN")
+
+        return engine
+    return create_async_engine(url, pool_size=1, max_overflow=0,
+                               isolation_level="REPEATABLE READ",
+                               execution_options={"postgresql_readonly": True})
 
 
 def alembic_config(url: str) -> Config:

@@ -33,7 +33,7 @@ import logging
 import weakref
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -116,14 +116,31 @@ def points_columns(kind: str, amount: int) -> tuple[str, int]:
 
 
 class DayBook:
-    """The book's side of one unit of work."""
+    """The book's side of one unit of work. The session tells it what each flush wrote
+    (bot/storage/session.py); ``flush`` folds that into the book's rows before the commit."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession,
+                 lock: Callable[[int], Awaitable[object]] | None = None) -> None:
         self._session = session
+        self._lock = lock  # the unit of work's customer row lock
         self._zone: tzinfo | None = None
         self._zone_known = False
-        self._deltas: Totals = Counter()
+        self._sales: list[tuple[datetime, int, int]] = []  # (receipt's moment, ±1 counted, revenue)
+        self._points: list[tuple[datetime, str, int]] = []  # (moment, kind, amount)
         self._changed: dict[int, _Undo] = {}
+        self._deltas: Totals = Counter()
+
+    @property
+    def pending(self) -> bool:
+        """Facts told and not folded into the rows yet."""
+        return bool(self._sales or self._points or self._changed or self._deltas)
+
+    def discard(self) -> None:
+        """The transaction was rolled back: its facts never happened."""
+        self._sales.clear()
+        self._points.clear()
+        self._changed.clear()
+        self._deltas.clear()
 
     async def kept(self) -> bool:
         """Whether the book is built (until it is, writes keep nothing: the build counts
@@ -144,55 +161,50 @@ class DayBook:
         assert self._zone is not None
         return moment.astimezone(self._zone).date()
 
-    # The callers hold the customer's row lock (``Customers.lock``), so what is read at the
-    # commit differs from the customer before this transaction by its own changes alone.
+    # --- what the session tells (synchronously, at each flush) ------------------------------
 
-    async def _undo(self, customer_id: int | None) -> _Undo | None:
-        if customer_id is None or not await self.kept():
-            return None
+    def _undo(self, customer_id: int) -> _Undo:
         return self._changed.setdefault(customer_id, _Undo())
 
-    async def purchase_added(self, purchase: Purchase) -> None:
-        if (undo := await self._undo(purchase.customer_id)) is not None:
-            undo.nets.setdefault(purchase.id, (purchase.occurred_at, 0))
+    def saw_operation(self, moment: datetime, kind: str, amount: int) -> None:
+        self._points.append((moment, kind, amount))
 
-    async def refunding(self, purchase: Purchase) -> None:
-        """Call before the purchase's refunded amount changes."""
-        if (undo := await self._undo(purchase.customer_id)) is not None:
-            undo.nets.setdefault(purchase.id, (purchase.occurred_at,
-                                               purchase.amount - purchase.refunded_amount))
+    def saw_purchase(self, purchase: Purchase) -> None:
+        net = purchase.amount - purchase.refunded_amount
+        self._sales.append((purchase.occurred_at, int(net > 0), net))
+        if purchase.customer_id is not None:
+            self._undo(purchase.customer_id).nets.setdefault(purchase.id, (purchase.occurred_at, 0))
 
-    async def joining(self, customer_id: int) -> None:
-        if (undo := await self._undo(customer_id)) is not None:
-            undo.unjoin = True
+    def saw_refund(self, purchase: Purchase, refunded_before: int) -> None:
+        """The purchase's refunded amount went from ``refunded_before`` to what it is."""
+        before = purchase.amount - refunded_before
+        after = purchase.amount - purchase.refunded_amount
+        self._sales.append((purchase.occurred_at, int(after > 0) - int(before > 0), after - before))
+        if purchase.customer_id is not None:
+            self._undo(purchase.customer_id).nets.setdefault(purchase.id,
+                                                             (purchase.occurred_at, before))
+
+    def saw_join(self, customer_id: int) -> None:
+        self._undo(customer_id).unjoin = True
+
+    # --- what a writer tells itself (it needs the rows before they go) ----------------------
 
     async def erasing(self, customer_id: int) -> None:
-        """Call before the customer is deleted: what they contribute is read now."""
-        undo = await self._undo(customer_id)
-        if undo is not None and undo.before is None:
+        """Call before the customer is deleted with their points: what they contribute, and
+        their points operations, are read now."""
+        if not await self.kept():
+            return
+        undo = self._undo(customer_id)
+        if undo.before is None:
             await self._session.flush()
             undo.before = await self._contributions(customer_id)
+        stmt = (select(PointOperation.created_at, PointOperation.kind, PointOperation.amount)
+                .where(PointOperation.customer_id == customer_id))
+        for at, kind, amount in await self._session.execute(stmt):
+            column, points = points_columns(kind, amount)
+            self._deltas[("days", self._day(at), column)] -= points
 
-    async def sale(self, moment: datetime, purchases: int, revenue: int) -> None:
-        """A receipt of ``moment`` counted (+1) or no longer counted (−1), net revenue moved."""
-        if await self.kept():
-            day = self._day(moment)
-            self._deltas[("days", day, "purchases")] += purchases
-            self._deltas[("days", day, "revenue")] += revenue
-
-    async def points(self, operation: PointOperation) -> None:
-        if await self.kept():
-            column, amount = points_columns(operation.kind, operation.amount)
-            self._deltas[("days", self._day(operation.created_at), column)] += amount
-
-    async def forget_points(self, customer_id: int) -> None:
-        """Take out a customer's points operations (before they are erased with them)."""
-        if await self.kept():
-            stmt = (select(PointOperation.created_at, PointOperation.kind, PointOperation.amount)
-                    .where(PointOperation.customer_id == customer_id))
-            for at, kind, amount in await self._session.execute(stmt):
-                column, points = points_columns(kind, amount)
-                self._deltas[("days", self._day(at), column)] -= points
+    # --- folding it in --------------------------------------------------------------------
 
     async def _stored(self, customer_id: int) -> tuple[datetime | None, Purchases]:
         """One query: when the customer joined and their counted purchases by id (an erased
@@ -213,16 +225,31 @@ class DayBook:
         return self._of(*await self._stored(customer_id))
 
     async def flush(self) -> None:
-        """Apply this transaction's deltas (the unit of work calls it before committing)."""
-        if self._changed:
-            await self._session.flush()
-            for customer_id, undo in self._changed.items():
-                joined, purchases = await self._stored(customer_id)
-                self._deltas.update(self._of(joined, purchases))
-                self._deltas.subtract(undo.before if undo.before is not None
-                                      else self._of(*undo.applied(joined, purchases)))
-            self._changed.clear()
+        """Fold this transaction's facts into the book's rows (the unit of work calls it
+        before committing). A changed customer is read under their row lock, so what is
+        read differs from them before this transaction by its own changes alone."""
+        await self._session.flush()  # the last writes are told now
+        if not await self.kept():
+            self.discard()
+            return
         deltas, self._deltas = self._deltas, Counter()
+        for moment, counted, revenue in self._sales:
+            deltas[("days", self._day(moment), "purchases")] += counted
+            deltas[("days", self._day(moment), "revenue")] += revenue
+        for moment, kind, amount in self._points:
+            column, points = points_columns(kind, amount)
+            deltas[("days", self._day(moment), column)] += points
+        self._sales.clear()
+        self._points.clear()
+        for customer_id in sorted(self._changed):
+            undo = self._changed[customer_id]
+            if self._lock is not None and undo.before is None:
+                await self._lock(customer_id)
+            joined, purchases = await self._stored(customer_id)
+            deltas.update(self._of(joined, purchases))
+            deltas.subtract(undo.before if undo.before is not None
+                            else self._of(*undo.applied(joined, purchases)))
+        self._changed.clear()
         await _add(self._session, deltas)
 
 
@@ -276,6 +303,13 @@ async def rebuild(session: AsyncSession, zone: ZoneInfo, now: datetime) -> None:
         await session.execute(delete(model))
     if session.bind is not None:
         BUILT.pop(session.bind.sync_engine, None)
+    await _add(session, await count(session, zone))
+    session.add(StatsBook(id=1, timezone=zone.key, built_at=now))
+    await session.flush()
+
+
+async def count(session: AsyncSession, zone: tzinfo) -> Totals:
+    """The book as the stored receipts, ledger and customers make it, in memory."""
     totals: Totals = Counter()
 
     def day(moment: datetime) -> date:
@@ -296,22 +330,85 @@ async def rebuild(session: AsyncSession, zone: ZoneInfo, now: datetime) -> None:
             PointOperation.created_at, PointOperation.kind, PointOperation.amount)):
         column, points = points_columns(kind, amount)
         totals[("days", day(at), column)] += points
-    await _add(session, totals)
-    session.add(StatsBook(id=1, timezone=zone.key, built_at=now))
-    await session.flush()
+    return totals
 
 
-async def run_rebuild(url: str, timezone: str) -> int:
-    """``loyalty-bot stats rebuild``."""
-    engine = database.create_engine(url)
+async def kept_rows(session: AsyncSession) -> Totals:
+    """The book's rows as kept, as totals."""
+    totals: Totals = Counter()
+    for table, model in TABLES.items():
+        counters = _counters(model)
+        keys = [getattr(model, key) for key in KEYS[table]]
+        async for row in _stream(session, select(*keys, *(getattr(model, c) for c in counters))):
+            key = tuple(row[:len(keys)])
+            for column, value in zip(counters, row[len(keys):], strict=True):
+                if value:
+                    totals[(table, *key, column)] += int(value)
+    return totals
+
+
+def difference(kept: Totals, counted: Totals) -> Totals:
+    """What must be added to the kept book to make it the counted one (nothing: equal)."""
+    wrong: Totals = Counter()
+    for key in kept.keys() | counted.keys():
+        if kept[key] != counted[key]:
+            wrong[key] = counted[key] - kept[key]
+    return wrong
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """The kept book against the one counted from the rows, in one snapshot."""
+
+    built: bool
+    zone: str | None
+    wrong: Totals  # what the kept book lacks (negative: has too much), by (table, *key, column)
+    kept: Totals
+
+    @property
+    def holds(self) -> bool:
+        return self.built and not self.wrong
+
+    def lines(self, limit: int = 50) -> list[str]:
+        """The differences, one per line: where, kept, counted."""
+        found = []
+        for key in sorted(self.wrong, key=str)[:limit]:
+            table, *where, column = key
+            place = " ".join(str(part) for part in where)
+            found.append(f"{table} {place} {column}: kept {self.kept[key]}, "
+                         f"counted {self.kept[key] + self.wrong[key]}")
+        if len(self.wrong) > limit:
+            found.append(f"… and {len(self.wrong) - limit} more")
+        return found
+
+
+async def check(session: AsyncSession) -> Check:
+    """Compare the kept book with the one the stored rows make. Run it in one snapshot (a
+    read transaction that sees no other writer's commits: ``database.snapshot``), so that
+    writes running meanwhile cannot look like differences."""
+    book = await session.get(StatsBook, 1)
+    if book is None:
+        return Check(False, None, Counter(), Counter())
+    kept = await kept_rows(session)
+    counted = await count(session, ZoneInfo(book.timezone))
+    return Check(True, book.timezone, difference(kept, counted), kept)
+
+
+async def check_database(url: str) -> Check:
+    """``check`` in one snapshot on a connection of its own, which takes no write lock: the
+    app goes on writing while the whole book is counted."""
+    engine = database.create_reader(url)
     try:
-        async with database.session_factory(engine)() as session:
-            await rebuild(session, ZoneInfo(timezone), datetime.now(UTC))
-            await session.commit()
+        async with AsyncSession(engine) as session:
+            return await check(session)
     finally:
         await engine.dispose()
-    print("the day book is counted again")
-    return 0
+
+
+async def repair(session: AsyncSession, wrong: Totals) -> None:
+    """Add what a check found missing. The book is sums, so the difference found in a
+    snapshot stays right whatever was written since: each write added its own share."""
+    await _add(session, wrong)
 
 
 async def _stream(session: AsyncSession, stmt) -> AsyncIterator:  # type: ignore[no-untyped-def]

@@ -75,7 +75,8 @@ class Customer(Base):
     locale: Mapped[str | None] = mapped_column(String(8))
     source: Mapped[str | None] = mapped_column(String(64))
     consent_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    registered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # the day book is told when this changes (bot/storage/session.py): the old value is known
+    registered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), active_history=True)
     purchase_count: Mapped[int] = mapped_column(Integer, default=0)
     total_spent: Mapped[int] = mapped_column(BigInteger, default=0)  # minor units, net of refunds
     email: Mapped[str | None] = mapped_column(String(254))
@@ -298,7 +299,7 @@ class Purchase(Base):
     amount: Mapped[int] = mapped_column(BigInteger)  # minor units
     points_spent: Mapped[int] = mapped_column(Integer)
     points_earned: Mapped[int] = mapped_column(Integer)
-    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0, active_history=True)
     points_returned: Mapped[int] = mapped_column(Integer, default=0)  # of points_spent, by refunds
     points_reversed: Mapped[int] = mapped_column(Integer, default=0)  # of points_earned, by refunds
     balance_after: Mapped[int] = mapped_column(Integer)

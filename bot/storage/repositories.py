@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from bot.storage.day_book import DayBook
+from bot.storage.session import COUNTED
 from bot.storage.models import (
     AppSecret,
     Conversation,
@@ -136,7 +137,6 @@ class Customers:
         objects leave the session. Their receipts stay in the shop's revenue."""
         await self.lock(customer_id)  # the day book reads them as they are until the commit
         await self.book.erasing(customer_id)
-        await self.book.forget_points(customer_id)
         staff = select(Staff.identity_id)
         await self.session.execute(
             delete(Identity).where(Identity.customer_id == customer_id, Identity.id.not_in(staff)))
@@ -146,13 +146,13 @@ class Customers:
         if phone_hash is not None:
             await self.session.execute(_insert_ignoring_duplicates(self.session, ErasedPhone)
                                        .values(phone_hash=phone_hash, erased_at=now))
-        await self.session.execute(delete(Customer).where(Customer.id == customer_id))
+        await self.session.execute(delete(Customer).where(Customer.id == customer_id)
+                                   .execution_options(day_book=COUNTED))  # told above
         self.session.expunge_all()
 
     async def register(self, customer: Customer, now: datetime) -> None:
         """The customer finished signing up: a member from now on."""
         await self.lock(customer.id)  # a purchase at a till meanwhile waits for the commit
-        await self.book.joining(customer.id)
         customer.registered_at = now
 
     async def was_erased(self, phone_hash: str) -> bool:
@@ -175,13 +175,12 @@ class Conversations:
 class Lots:
     """The points ledger's rows: lots and the operations that change them."""
 
-    def __init__(self, session: AsyncSession, book: DayBook) -> None:
-        self.session, self.book = session, book
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
 
     async def add_operation(self, operation: PointOperation) -> PointOperation:
         self.session.add(operation)
         await self.session.flush()
-        await self.book.points(operation)
         return operation
 
     def add_lot(self, lot: PointLot) -> None:
@@ -273,8 +272,8 @@ class Lots:
 
 
 class Purchases:
-    def __init__(self, session: AsyncSession, book: DayBook) -> None:
-        self.session, self.book = session, book
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
 
     async def by_receipt(self, outlet_id: int, receipt_id: str, *, lock: bool = False) -> Purchase | None:
         """The purchase; with ``lock``, row-locked and re-read (after waiting for the lock,
@@ -292,9 +291,6 @@ class Purchases:
     async def add(self, purchase: Purchase) -> Purchase:
         self.session.add(purchase)
         await self.session.flush()
-        await self.book.purchase_added(purchase)
-        net = purchase.amount - purchase.refunded_amount
-        await self.book.sale(purchase.occurred_at, 1 if net > 0 else 0, net)
         return purchase
 
     async def refund_by_key(self, purchase_id: int, refund_key: str) -> Refund | None:
@@ -304,12 +300,8 @@ class Purchases:
     async def refund(self, purchase: Purchase, refund: Refund) -> None:
         """Record a refund of (part of) a purchase: a purchase refunded in full no longer
         counts as one."""
-        await self.book.refunding(purchase)
         self.session.add(refund)
-        counted = purchase.amount > purchase.refunded_amount
         purchase.refunded_amount += refund.amount
-        still = purchase.amount > purchase.refunded_amount
-        await self.book.sale(purchase.occurred_at, int(still) - int(counted), -refund.amount)
 
     async def count_of(self, customer_id: int) -> int:
         stmt = select(func.count(Purchase.id)).where(Purchase.customer_id == customer_id)

@@ -7,6 +7,7 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.storage.day_book import DayBook
+from bot.storage.session import BOOK
 from bot.storage.repositories import (
     Conversations,
     Customers,
@@ -30,13 +31,14 @@ class UnitOfWork:
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessions()
-        self.book = DayBook(self.session)
+        self.book = DayBook(self.session, lock=lambda customer_id: self.customers.lock(customer_id))
+        self.session.info[BOOK] = self.book  # the session tells it every counted write
         self.processed_events = ProcessedEvents(self.session)
         self.identities = Identities(self.session)
         self.customers = Customers(self.session, self.book)
         self.conversations = Conversations(self.session)
-        self.lots = Lots(self.session, self.book)
-        self.purchases = Purchases(self.session, self.book)
+        self.lots = Lots(self.session)
+        self.purchases = Purchases(self.session)
         self.outlets = Outlets(self.session)
         self.staff = StaffMembers(self.session)
         self.secrets = Secrets(self.session)
