@@ -92,8 +92,11 @@ class Core:
             state = (ConversationState(conversation.state, dict(conversation.data or {}))
                      if conversation else ConversationState())
             customer = identity.customer
-            locale = services.i18n.choose(customer.locale if customer else None,
-                                          identity.locale, event.user.language_code)
+            reported = (event.user.language_code or "")[:16] or None
+            if reported and identity.messenger_locale != reported:
+                identity.messenger_locale = reported  # messages the program starts use it too
+            locale = services.i18n.for_person((customer.locale if customer else None) or identity.locale,
+                                              identity.messenger_locale)
             ctx = Context(
                 services=services, now=now, uow=uow, channel=channel, user=event.user,
                 identity=identity,

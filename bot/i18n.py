@@ -100,6 +100,12 @@ class I18n:
                 return code
         return self.default
 
+    def for_person(self, chosen: str | None, messenger: str | None) -> str:
+        """The one rule for everything said to a person, replies and the messages the program
+        starts alike: the language chosen in Settings, else the one their messenger
+        reports, else the shop's default."""
+        return self.choose(chosen, messenger)
+
     def language_name(self, code: str) -> str:
         """A language in its own words ("Русский", "English"), as language pickers show it."""
         return Locale.parse(code).get_display_name(code).capitalize()

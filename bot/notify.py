@@ -45,7 +45,18 @@ class Recipient:
     identity_id: int
     channel: str
     external_id: str
-    locale: str | None
+    chosen_locale: str | None  # in Settings (the customer's, else this identity's)
+    messenger_locale: str | None  # what their messenger reports
+
+
+# what a recipient's language is decided from (``I18n.for_person``)
+LOCALES = (Customer.locale, Identity.locale, Identity.messenger_locale)
+
+
+def _recipient(identity_id: int, channel: str, external_id: str, customer_locale: str | None,
+               identity_locale: str | None, messenger_locale: str | None) -> Recipient:
+    return Recipient(identity_id, channel, external_id, customer_locale or identity_locale,
+                     messenger_locale)
 
 
 class Notifier:
@@ -78,7 +89,8 @@ class Notifier:
              now: datetime, not_before: datetime | None) -> OutboxMessage | None:
         """The message rendered in the recipient's language, added to the session (None
         when there is nothing to say)."""
-        t = self.i18n.translator(self.i18n.choose(recipient.locale))
+        t = self.i18n.translator(self.i18n.for_person(recipient.chosen_locale,
+                                                      recipient.messenger_locale))
         payload = [to_json(reply) for reply in notification.render(t)]
         if not payload:
             return None
@@ -126,21 +138,18 @@ class Notifier:
         found: dict[int, Recipient] = {}
         for start in range(0, len(customer_ids), IN_CHUNK):
             stmt = (select(Identity.customer_id, Identity.id, Identity.channel,
-                           Identity.external_id, Identity.locale, Customer.locale)
+                           Identity.external_id, *LOCALES)
                     .join(Customer, Identity.customer_id == Customer.id)
                     .where(Identity.reachable.is_(True),
                            Identity.channel.in_(self.channels_for(category)),
                            Identity.customer_id.in_(customer_ids[start:start + IN_CHUNK]))
                     .order_by(Identity.customer_id, *CHOSEN_FIRST))
-            for customer_id, identity_id, channel, external, locale, customer_locale in \
-                    (await uow.session.execute(stmt)).all():
-                found.setdefault(customer_id, Recipient(identity_id, channel, external,
-                                                        customer_locale or locale))
+            for customer_id, *recipient in (await uow.session.execute(stmt)).all():
+                found.setdefault(customer_id, _recipient(*recipient))
         return found
 
     async def _recipients(self, uow: UnitOfWork, notification: Notification) -> list[Recipient]:
-        stmt = (select(Identity.id, Identity.channel, Identity.external_id, Identity.locale,
-                       Customer.locale)
+        stmt = (select(Identity.id, Identity.channel, Identity.external_id, *LOCALES)
                 .outerjoin(Customer, Identity.customer_id == Customer.id)
                 .where(Identity.reachable.is_(True),
                        Identity.channel.in_(self.channels_for(notification.category))))
@@ -156,8 +165,7 @@ class Notifier:
         else:
             return []
         rows = (await uow.session.execute(stmt)).all()
-        return [Recipient(identity_id, channel, external, customer_locale or locale)
-                for identity_id, channel, external, locale, customer_locale in rows]
+        return [_recipient(*row) for row in rows]
 
 
 def _any_of(pairs: list[tuple[str, ...]]) -> ColumnElement[bool]:

@@ -54,16 +54,18 @@ def configured_admins(settings: Settings, channel: str) -> set[str]:
 async def staff_menus(core: Core, channel: str) -> list[tuple[str, CommandMenu]]:
     """(external id, menu) of every admin and cashier in ``channel``, in their language."""
     configured = configured_admins(core.services.settings, channel)
-    stmt = (select(Identity.external_id, Staff.role, Customer.locale, Identity.locale)
+    stmt = (select(Identity.external_id, Staff.role, Customer.locale, Identity.locale,
+                   Identity.messenger_locale)
             .outerjoin(Staff, Staff.identity_id == Identity.id)
             .outerjoin(Customer, Customer.id == Identity.customer_id)
             .where(Identity.channel == channel,
                    or_(Staff.identity_id.is_not(None), Identity.external_id.in_(configured))))
     async with core.unit_of_work() as uow:
         rows = (await uow.session.execute(stmt)).all()
-    people = {external_id: (role, locales) for external_id, role, *locales in rows}
-    people.update({external_id: ("admin", people.get(external_id, (None, []))[1])
+    people = {external_id: (role, (customer or identity, messenger))
+              for external_id, role, customer, identity, messenger in rows}
+    people.update({external_id: ("admin", people.get(external_id, (None, (None, None)))[1])
                    for external_id in configured})
     i18n = core.services.i18n
-    return [(external_id, command_menu(role, i18n.translator(i18n.choose(*locales))))
+    return [(external_id, command_menu(role, i18n.translator(i18n.for_person(*locales))))
             for external_id, (role, locales) in sorted(people.items())]

@@ -118,7 +118,8 @@ class Identity(Base):
     customer_id: Mapped[int | None] = mapped_column(
         ForeignKey("customers.id", ondelete="SET NULL"), index=True
     )
-    locale: Mapped[str | None] = mapped_column(String(8))
+    locale: Mapped[str | None] = mapped_column(String(8))  # chosen in Settings
+    messenger_locale: Mapped[str | None] = mapped_column(String(16))  # what the messenger says
     consent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     source: Mapped[str | None] = mapped_column(String(64))
     reachable: Mapped[bool] = mapped_column(Boolean, default=True)
