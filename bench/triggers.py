@@ -59,7 +59,7 @@ from bot.storage.models import (  # noqa: E402
 )
 from bot.tiers import next_tier  # noqa: E402
 
-SEED_VERSION = 2  # bump when the seeded data changes: the cache is keyed by it
+SEED_VERSION = 3  # bump when the seeded data changes: the cache is keyed by it
 ZONE = ZoneInfo("Europe/Moscow")  # the default shop time zone: UTC+3 all year
 RUN_AT = (10, 5)  # the default local time of the daily pass
 CHUNK = 200_000
@@ -168,8 +168,9 @@ def customer_rows(i: int, rng: random.Random, stamps: Stamps, out: dict[str, lis
             out["operations"].append((ids["lot"], i, points, moment))
             out["lots"].append((ids["lot"], i, ids["lot"], points, moment, expires))
             burns_in = LOT_LIFETIME - ago  # days from the bench day
-            if 0 <= burns_in < 10:  # an earlier daily pass warned about it
-                out["sends"].append((i, "expiry_warning", str(ids["lot"])))
+            warned = (i, "expiry_warning", stamps.local_date(ago - LOT_LIFETIME))
+            if 0 <= burns_in < 10 and warned not in out["sends"][-3:]:  # an earlier pass warned
+                out["sends"].append(warned)  # about its burn day
     phone = f"+7900{i:07d}"
     out["customers"].append((i, f"9{i:015d}", phone, f"Customer {i}", born.day, born.month,
                              1960 + rng.randrange(45), joined, joined, len(days), total,
@@ -295,11 +296,18 @@ async def naive_candidates(uow, customer: Customer, at: datetime, day: triggers.
         lots = (await session.execute(select(PointLot).where(
             PointLot.customer_id == customer.id, PointLot.remaining > 0, PointLot.expires_at > at,
             PointLot.expires_at < day.start(config.expiry_warning.days + 1)))).scalars().all()
-        lots = [lot for lot in lots if not await sent("expiry_warning", str(lot.id))]
-        if lots:
-            found.append(triggers._Candidate(
-                "expiry_warning", customer, str(min(lot.id for lot in lots)),
-                sum(lot.remaining for lot in lots), min(lot.expires_at for lot in lots)))
+        by_day: dict[date, list] = {}  # type: ignore[type-arg]
+        for lot in lots:
+            by_day.setdefault(triggers._as_utc(lot.expires_at).astimezone(day.zone).date(), []).append(lot)
+        for on in sorted(by_day):
+            in_time = any(triggers._as_utc(lot.created_at).astimezone(day.zone).date()
+                          <= on - timedelta(days=config.expiry_warning.days) for lot in by_day[on])
+            if in_time and not await sent("expiry_warning", on.isoformat()):
+                found.append(triggers._Candidate(
+                    "expiry_warning", customer, on.isoformat(),
+                    sum(lot.remaining for lot in by_day[on]),
+                    min(lot.expires_at for lot in by_day[on])))
+                break
         last = (await session.execute(select(func.max(Purchase.occurred_at)).where(
             Purchase.customer_id == customer.id, Purchase.occurred_at <= at))).scalar_one()
         if last is not None:

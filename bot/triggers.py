@@ -37,7 +37,15 @@ from bot.program_settings import effective_settings, effective_triggers
 from bot.quiet_hours import quiet_until
 from bot.money import MINOR_PER_UNIT
 from bot.replies import Button, Keyboard, Reply, Template, Text, keyboard
-from bot.storage.models import Customer, Identity, PointLot, Purchase, Review, TriggerSend
+from bot.storage.models import (
+    Customer,
+    Identity,
+    OutboxMessage,
+    PointLot,
+    Purchase,
+    Review,
+    TriggerSend,
+)
 from bot.tiers import current_tier, next_tier, tier_label
 from bot.storage.uow import UnitOfWork
 
@@ -51,6 +59,7 @@ REVIEW_WINDOW = timedelta(days=2)  # older purchases are not asked about
 IN_CHUNK = 5000  # ids in one IN (...) list: under every database's parameter limit
 SEND_BATCH = 2000  # candidates whose gifts, messages and rows are written together
 ID_RANGE = 50_000  # customer ids selected at a time
+RECEIVING = ("pending", "sending", "sent")  # outbox states of a message that reaches its person
 DEFAULT_HOLIDAY_NAMES = (N_("New Year"), N_("International Women's Day"))  # for the catalogs
 
 
@@ -247,26 +256,40 @@ async def _birthday(uow: UnitOfWork, scope: _Scope, settings: TriggersSettings) 
 
 
 async def _expiry(uow: UnitOfWork, scope: _Scope, settings: TriggersSettings) -> list[_Candidate]:
-    """Points that burn within ``days`` days (by the end of that local day) and were not
-    warned about: one warning per customer, its episode the first such lot."""
-    not_warned = ~exists().where(TriggerSend.customer_id == PointLot.customer_id,
-                                 TriggerSend.trigger == "expiry_warning",
-                                 TriggerSend.episode == cast(PointLot.id, String))
-    lots = (select(PointLot.customer_id.label("customer_id"),
-                   func.min(PointLot.id).label("lot_id"),
-                   func.sum(PointLot.remaining).label("points"),
-                   func.min(PointLot.expires_at).label("burns_at"))
-            .where(PointLot.customer_id.between(scope.first_id, scope.last_id),
-                   PointLot.remaining > 0, PointLot.expires_at > scope.at,
-                   PointLot.expires_at < scope.day.start(settings.expiry_warning.days + 1),
-                   not_warned)
-            .group_by(PointLot.customer_id).subquery())
-    stmt = (select(*PERSON, lots.c.lot_id, lots.c.points, lots.c.burns_at)
-            .join(lots, lots.c.customer_id == Customer.id)
-            .where(_eligible(scope)).order_by(Customer.id))
-    return [_Candidate("expiry_warning", Person(*row[:-3]), str(row[-3]), int(row[-2]),
-                       _as_utc(row[-1]))
-            for row in (await uow.session.execute(stmt)).all()]
+    """Points that burn on one shop day, announced ``days`` shop days before that day.
+
+    The episode is the first burn day not announced yet: its points are every lot that burns
+    that day, told once (the episode's row stays, held out or sent, so a later pass never
+    tells them again). A burn day is announced only if one of its lots existed ``days``
+    days before it (lots given with a shorter life say when they burn when given); a pass
+    that was missed is caught up by the next one."""
+    days = settings.expiry_warning.days
+    zone = scope.day.zone
+    eligible = select(Customer.id).where(_eligible(scope))
+    rows = (await uow.session.execute(
+        select(PointLot.customer_id, PointLot.remaining, PointLot.expires_at, PointLot.created_at)
+        .where(PointLot.customer_id.between(scope.first_id, scope.last_id),
+               PointLot.remaining > 0, PointLot.expires_at > scope.at,
+               PointLot.expires_at < scope.day.start(days + 1),
+               PointLot.customer_id.in_(eligible)))).all()
+    burning: dict[int, dict[date, list[tuple[int, datetime, date]]]] = {}
+    for customer_id, remaining, expires, created in rows:
+        on = _as_utc(expires).astimezone(zone).date()
+        burning.setdefault(customer_id, {}).setdefault(on, []).append(
+            (remaining, _as_utc(expires), _as_utc(created).astimezone(zone).date()))
+    announced = await _sent(uow, "expiry_warning", list(burning))
+    due: dict[int, tuple[date, list[tuple[int, datetime, date]]]] = {}
+    for customer_id, by_day in burning.items():
+        for on in sorted(by_day):
+            lots = by_day[on]
+            known_in_time = any(created <= on - timedelta(days=days) for _, _, created in lots)
+            if known_in_time and (customer_id, on.isoformat()) not in announced:
+                due[customer_id] = (on, lots)
+                break
+    return [_Candidate("expiry_warning", customer, due[customer.id][0].isoformat(),
+                       points=sum(points for points, _, _ in due[customer.id][1]),
+                       burns_at=min(at for _, at, _ in due[customer.id][1]))
+            for customer in await _customers(uow, list(due))]
 
 
 async def _digest(uow: UnitOfWork, scope: _Scope, settings: TriggersSettings) -> list[_Candidate]:
@@ -354,15 +377,20 @@ def _as_utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-async def _sent_today(uow: UnitOfWork, day: _Day, customer_ids: list[int]) -> dict[int, int]:
-    """Marketing messages each customer got from triggers on this local day."""
+async def _marketing_received(uow: UnitOfWork, day: _Day, offset: int,
+                              customer_ids: list[int]) -> dict[int, int]:
+    """Marketing messages each customer receives on the shop day ``today + offset``: sent
+    that day, or waiting in the outbox to go that day (a message created before its quiet
+    hours ended counts on the day it arrives, not on the day it was written)."""
+    arrives = func.coalesce(OutboxMessage.sent_at, OutboxMessage.not_before)
     found: dict[int, int] = {}
     for start in range(0, len(customer_ids), IN_CHUNK):
-        stmt = (select(TriggerSend.customer_id, func.count())
-                .where(TriggerSend.customer_id.in_(customer_ids[start:start + IN_CHUNK]),
-                       TriggerSend.held_out.is_(False), TriggerSend.outbox_message_id.is_not(None),
-                       TriggerSend.created_at >= day.start(0), TriggerSend.created_at < day.start(1))
-                .group_by(TriggerSend.customer_id))
+        stmt = (select(Identity.customer_id, func.count()).select_from(OutboxMessage)
+                .join(Identity, Identity.id == OutboxMessage.identity_id)
+                .where(Identity.customer_id.in_(customer_ids[start:start + IN_CHUNK]),
+                       OutboxMessage.category == "marketing", OutboxMessage.status.in_(RECEIVING),
+                       arrives >= day.start(offset), arrives < day.start(offset + 1))
+                .group_by(Identity.customer_id))
         found.update((customer_id, n) for customer_id, n in (await uow.session.execute(stmt)).all())
     return found
 
@@ -426,7 +454,11 @@ async def _decide(core: Core, uow: UnitOfWork, scope: _Scope, triggers: Sequence
     services = core.services
     settings = effective.triggers
     candidates = await _candidates(uow, scope, effective, triggers)
-    today = await _sent_today(uow, scope.day, list({c.customer.id for c in candidates}))
+    # the cap counts the shop day the customer receives this pass's messages on
+    arrives = quiet_until(scope.at, settings, scope.day.zone)
+    offset = (arrives.astimezone(scope.day.zone).date() - scope.day.today).days
+    today = await _marketing_received(uow, scope.day, offset,
+                                      list({c.customer.id for c in candidates}))
     due: list[tuple[_Candidate, bool, int]] = []
     for candidate in candidates:
         customer, trigger = candidate.customer, candidate.trigger
@@ -619,6 +651,6 @@ async def _run_scheduled(core: Core, triggers: Sequence[str]) -> None:
 #: What a trigger's episode tells about why the customer was picked.
 EPISODE_MEANING = {"win_back_30": "last purchase", "win_back_60": "last purchase",
                    "win_back_90": "last purchase", "birthday": "birthday year",
-                   "expiry_warning": "first lot that burns", "balance_digest": "digest date",
+                   "expiry_warning": "points that burn on", "balance_digest": "digest date",
                    "holidays": "holiday", "tier_nudge": "next tier:purchases",
                    "review_request": "purchase"}

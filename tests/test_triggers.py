@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bot import cli
+from bot.clock import FrozenClock
+from bot.ledger import Ledger
 from bot.storage.models import Customer, Identity, OutboxMessage, Outlet, PointLot, Purchase, TriggerSend
 from bot.cli import run_triggers as run_command
 from bot.storage.session import COUNTED
@@ -184,7 +186,9 @@ async def test_quiet_hours_and_the_daily_cap(app, chat, only, outbox):
         message = (await uow.session.execute(select(OutboxMessage))).scalars().one()
     assert message.category == "marketing"
     assert message.not_before == datetime(2026, 4, 3, 7, 0, tzinfo=UTC)  # 10:00 the next morning
-    [second] = await run_pass(app.core, day("2026-04-03"))
+    # the cap counts the day the customer receives it: the 3rd has its message already
+    assert await run_pass(app.core, day("2026-04-03")) == []
+    [second] = await run_pass(app.core, day("2026-04-04"))
     assert second.trigger == "win_back_30"
 
 
@@ -246,3 +250,61 @@ def test_a_schedule_that_runs_into_quiet_hours_goes_on_in_the_morning(settings):
     assert past_quiet(late, quiet, moscow) == datetime(2026, 4, 3, 7, 0, 30, tzinfo=UTC)
     after_midnight = datetime(2026, 4, 2, 21, 30, tzinfo=UTC)  # 00:30, 3.5 h into them
     assert past_quiet(after_midnight, quiet, moscow) == datetime(2026, 4, 3, 10, 30, tzinfo=UTC)
+
+
+# --- expiry warnings: one episode per burn day, told once, exactly ten shop days before ----------
+
+async def gift(app, lifetime_days: float, points: int, at: datetime) -> None:  # type: ignore[no-untyped-def]
+    async with app.core.unit_of_work() as uow:
+        await Ledger(uow, FrozenClock(at)).earn(await customer_id(app), points, "gift",
+                                                timedelta(days=lifetime_days))
+        await uow.commit()
+
+
+async def test_an_expiry_warning_tells_every_lot_of_its_day_once(app, chat, only, outbox, clock):
+    only("expiry_warning")
+    await signed_up(chat)  # the welcome bonus burns on 31 May
+    given = day("2026-03-02")
+    await gift(app, 60, 70, given)  # burns 1 May, 11:05
+    await gift(app, 60, 30, given - timedelta(hours=9))  # 1 May, 02:05: the same shop day
+    await gift(app, 63, 150, given)  # 4 May
+    assert await run_pass(app.core, day("2026-04-20")) == []  # 11 days before
+    [warning] = await run_pass(app.core, day("2026-04-21"))  # exactly 10 days before 1 May
+    assert (warning.episode, warning.trigger) == ("2026-05-01", "expiry_warning")
+    clock.set(day("2026-04-21"))
+    await app.outbox.send_due()
+    assert "100 баллов на вашей карте сгорят 1 мая 2026 г." in outbox.to("42")[-1]
+    assert await run_pass(app.core, day("2026-04-22")) == []  # told once
+    [later] = await run_pass(app.core, day("2026-04-24"))  # 10 days before 4 May
+    assert later.episode == "2026-05-04"
+
+
+async def test_the_first_lot_to_burn_is_the_episode_not_the_oldest(app, chat, only, outbox):
+    only("expiry_warning")
+    await signed_up(chat)
+    await gift(app, 70, 50, day("2026-03-02"))  # the older lot burns later: 11 May
+    await gift(app, 60, 20, day("2026-03-05"))  # the newer one first: 4 May
+    [warning] = await run_pass(app.core, day("2026-04-24"))
+    assert warning.episode == "2026-05-04"
+
+
+async def test_a_held_out_burn_stays_held_out(app, chat, only, outbox, settings):
+    only("expiry_warning")
+    await signed_up(chat)
+    await gift(app, 60, 70, day("2026-03-02"))
+    await gift(app, 60, 30, day("2026-03-02") + timedelta(hours=1))  # the same day, a later lot
+    settings.triggers.holdout_percent = 100
+    [held] = await run_pass(app.core, day("2026-04-21"))
+    assert held.held_out and held.episode == "2026-05-01"
+    settings.triggers.holdout_percent = 0
+    for later in ("2026-04-22", "2026-04-25", "2026-04-30"):
+        assert await run_pass(app.core, day(later)) == []  # the control group stays clean
+    assert await count(app, OutboxMessage) == 0
+
+
+async def test_points_given_for_less_than_ten_days_are_not_warned_about(app, chat, only, outbox):
+    only("expiry_warning")
+    await signed_up(chat)
+    await gift(app, 7, 300, day("2026-04-01"))  # the gift's own message says when it burns
+    for moment in ("2026-04-01", "2026-04-03", "2026-04-07"):
+        assert await run_pass(app.core, day(moment)) == []

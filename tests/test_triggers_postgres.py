@@ -56,7 +56,7 @@ def both_after_reading(monkeypatch: pytest.MonkeyPatch) -> None:
     and under the cap: the worst interleaving, every time. Later passes run freely."""
     barrier = asyncio.Barrier(2)
     waiting = [2]
-    sent_today = bot.triggers._sent_today
+    sent_today = bot.triggers._marketing_received
 
     async def in_step(*args, **kwargs):  # type: ignore[no-untyped-def]
         found = await sent_today(*args, **kwargs)
@@ -65,7 +65,7 @@ def both_after_reading(monkeypatch: pytest.MonkeyPatch) -> None:
             await barrier.wait()
         return found
 
-    monkeypatch.setattr(bot.triggers, "_sent_today", in_step)
+    monkeypatch.setattr(bot.triggers, "_marketing_received", in_step)
 
 
 async def test_two_passes_at_the_same_moment_send_once(
