@@ -112,7 +112,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
         web_channel.install(app)
         application.channels.append(web_channel)
     if settings.telegram.token is not None:
-        telegram = TelegramChannel(settings.telegram, core, settings.web.base_url())
+        telegram = TelegramChannel(settings.telegram, core, settings.web.base_url(), outbox.limits)
         telegram.install(app)
         application.channels.append(telegram)
     if settings.viber.token is not None:

@@ -36,6 +36,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, selec
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot import segments
+from bot.channels.base import default_cost
 from bot.config import Settings
 from bot.core import Core
 from bot.i18n import Translator
@@ -85,9 +86,18 @@ async def audience(uow: UnitOfWork, code: str, at: datetime, settings: Settings,
         .where(Customer.id.in_(members), reachable_member(at, channels)))).scalar_one()
 
 
-def sending_minutes(count: int, settings: Settings) -> int:
-    """Whole minutes it takes to send ``count`` messages at the platform's limit."""
-    return max(1, math.ceil(count / settings.outbox.telegram_per_second / 60)) if count else 0
+def per_second(broadcast: Broadcast, settings: Settings) -> float:
+    """Messages a second the outbox sends of this broadcast: its share of the platform's
+    limit over the API calls one message costs (a picture with its caption and button is
+    one; the template hint costs nothing on Telegram)."""
+    outbox = settings.outbox
+    share = outbox.telegram_per_second * (1 - outbox.reply_share_percent / 100)
+    return share / max(1, default_cost(recipient_replies(broadcast)))
+
+
+def sending_minutes(count: int, broadcast: Broadcast, settings: Settings) -> int:
+    """Whole minutes it takes to send ``count`` messages of ``broadcast`` (as above)."""
+    return max(1, math.ceil(count / per_second(broadcast, settings) / 60)) if count else 0
 
 
 def valid_url(url: str) -> bool:
@@ -113,6 +123,12 @@ def message(broadcast: Broadcast) -> list[Reply]:
         ref = f"broadcast:{broadcast.id}"  # the outbox keeps this, not a copy of the picture
         return [Picture(broadcast.image, broadcast.text, buttons, cache_key=ref, stored=ref)]
     return [Text(broadcast.text, buttons)]
+
+
+def recipient_replies(broadcast: Broadcast) -> list[Reply]:
+    """What each recipient's outbox message holds: the message and, for WhatsApp outside its
+    24-hour window, the "broadcast" template it stands for."""
+    return [*message(broadcast), Template("broadcast", (("text", broadcast.text),))]
 
 
 async def stored_image(sessions: async_sessionmaker, ref: str) -> bytes | None:
@@ -237,13 +253,12 @@ async def _messages(core: Core, uow: UnitOfWork, broadcast: Broadcast, ids: Sequ
     """The outbox messages for ``ids``, each due at its turn at the platform's rate (None:
     the customer cannot be reached in the app's channels)."""
     services = core.services
-    # WhatsApp sends the "broadcast" template instead outside its 24-hour window
-    replies = [*message(broadcast), Template("broadcast", (("text", broadcast.text),))]
+    replies = recipient_replies(broadcast)
 
     def render(t: Translator) -> list[Reply]:
         return list(replies)
 
-    slot = max(1, int(services.settings.outbox.telegram_per_second * SLOT_SECONDS))
+    slot = max(1, int(per_second(broadcast, services.settings) * SLOT_SECONDS))
     quiet, zone = services.settings.triggers, services.timezone
     first = quiet_until(now, quiet, zone)
     rows: list[OutboxMessage | None] = []

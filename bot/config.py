@@ -158,6 +158,8 @@ class OutboxSettings(Section):
     viber_per_chat_per_second: float = Field(default=1, gt=0)
     whatsapp_per_second: float = Field(default=80, gt=0)  # Cloud API default throughput
     whatsapp_per_chat_per_second: float = Field(default=1, gt=0)
+    # of each channel's limit, kept for replies to people who just wrote (the outbox uses the rest)
+    reply_share_percent: int = Field(default=10, ge=0, le=90)
     poll_seconds: float = Field(default=1, gt=0)  # how often the sender looks for due messages
     claim_lease_seconds: float = Field(default=120, gt=0)  # a claim older than this was cut short
 

@@ -33,16 +33,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from bot.channels.base import RetryLater, Undeliverable, Unreachable
+from bot.channels.base import Channel, RetryLater, Undeliverable, Unreachable
 from bot.clock import Clock
 from bot.config import OutboxSettings
 from bot.lru import LruCache
 from bot.replies import Picture, Reply, from_json
 from bot.storage.models import Identity, OutboxMessage
 from bot.storage.uow import UnitOfWork
-
-if TYPE_CHECKING:
-    from bot.channels.base import Channel
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +83,12 @@ class RateLimits:
     evenly, and the actual send times of the last second: a send that went out late pushes
     the next ones back instead of bunching up with them, and a small margin keeps network
     jitter from making ``rate`` + 1 arrive within one second. Channels without configured
-    limits are not limited."""
+    limits are not limited.
+
+    Replies to people who just wrote come first: they are never held here (``replied``
+    only counts them), the outbox uses at most ``1 − reply_share_percent`` of a channel's
+    limit, and it also waits whenever its sends and the replies together would pass the
+    whole limit. Counts are in API calls, as the channel says a message costs."""
 
     MARGIN = 0.03  # seconds added to the one-second window (about 3 %)
 
@@ -96,20 +98,34 @@ class RateLimits:
             "viber": (settings.viber_per_second, settings.viber_per_chat_per_second),
             "whatsapp": (settings.whatsapp_per_second, settings.whatsapp_per_chat_per_second),
         }
+        self.share = 1 - settings.reply_share_percent / 100
         self.monotonic = monotonic
         self._overall: dict[str, TokenBucket] = {}
         self._chats: dict[tuple[str, str], TokenBucket] = {}
-        self._sent: dict[str, deque[float]] = {}
+        self._sent: dict[str, deque[float]] = {}  # the outbox's sends
+        self._all: dict[str, deque[float]] = {}  # the outbox's and the replies
         self._paused_until: dict[str, float] = {}
+
+    def outbox_rate(self, channel: str) -> float | None:
+        """API calls a second the outbox may make on ``channel`` (None: not limited)."""
+        if channel not in self.rates:
+            return None
+        return self.rates[channel][0] * self.share
 
     def reserve(self, channel: str, chat: str, n: int = 1) -> float:
         """Book a place in line; how long to wait before ``acquire``."""
         if channel not in self.rates:
             return 0.0
-        overall, per_chat = self.rates[channel]
+        _overall, per_chat = self.rates[channel]
         wait_chat = self._chat(channel, chat, per_chat).reserve(n)
-        wait_all = self._channel(channel, overall).reserve(n)
+        wait_all = self._channel(channel).reserve(n)
         return max(wait_chat, wait_all)
+
+    def release(self, channel: str, chat: str, n: int = 1) -> None:
+        """Give back a place booked by ``reserve`` that will not be used now."""
+        if channel in self.rates:
+            self._chat(channel, chat, self.rates[channel][1]).tokens += n
+            self._channel(channel).tokens += n
 
     async def acquire(self, channel: str, sleep: Callable[[float], Awaitable[object]],
                       n: int = 1) -> float:
@@ -117,30 +133,48 @@ class RateLimits:
         seconds left of a pause the platform asked for (they should not go now)."""
         if channel not in self.rates:
             return 0.0
-        limit = max(1, int(self.rates[channel][0]))
-        n = min(n, limit)
-        sent = self._sent.setdefault(channel, deque(maxlen=limit))
+        whole = max(1, int(self.rates[channel][0]))
+        mine = max(1, int(self.rates[channel][0] * self.share))
+        n = min(n, mine)
+        sent = self._sent.setdefault(channel, deque(maxlen=mine))
+        every = self._all.setdefault(channel, deque(maxlen=whole))
         while True:
             now = self.monotonic()
-            held = self._paused_until.get(channel, 0.0) - now
+            held = self.paused_for(channel)
             if held > 0:
                 return held
-            # all but the newest limit - n sends must have left the window
-            last_to_leave = len(sent) - (limit - n) - 1
-            wait = sent[last_to_leave] + 1.0 + self.MARGIN - now if last_to_leave >= 0 else 0.0
+            wait = max(self._window_wait(sent, mine, n, now), self._window_wait(every, whole, n, now))
             if wait <= 0:
                 sent.extend([now] * n)  # no await between the check and the count
+                every.extend([now] * n)
                 return 0.0
             await sleep(wait)
 
+    def _window_wait(self, window: deque[float], limit: int, n: int, now: float) -> float:
+        """How long until ``n`` more fit into the last second's ``limit``."""
+        last_to_leave = len(window) - (limit - n) - 1  # all but the newest limit - n must be gone
+        return window[last_to_leave] + 1.0 + self.MARGIN - now if last_to_leave >= 0 else 0.0
+
+    def replied(self, channel: str, n: int = 1) -> None:
+        """``n`` API calls answering someone who just wrote: never held, but counted, so the
+        outbox leaves room for them."""
+        if channel in self.rates:
+            whole = max(1, int(self.rates[channel][0]))
+            self._all.setdefault(channel, deque(maxlen=whole)).extend([self.monotonic()] * n)
+
     def pause(self, channel: str, seconds: float) -> None:
         if channel in self.rates:
-            self._channel(channel, self.rates[channel][0]).pause(seconds)
+            self._channel(channel).pause(seconds)
             self._paused_until[channel] = max(self._paused_until.get(channel, 0.0),
                                               self.monotonic() + seconds)
 
-    def _channel(self, channel: str, rate: float) -> TokenBucket:
+    def paused_for(self, channel: str) -> float:
+        """Seconds left of a pause the platform asked for (0: not paused)."""
+        return max(0.0, self._paused_until.get(channel, 0.0) - self.monotonic())
+
+    def _channel(self, channel: str) -> TokenBucket:
         if channel not in self._overall:
+            rate = self.rates[channel][0] * self.share
             # a short burst makes up for a late send; the window in ``acquire`` caps the second
             self._overall[channel] = TokenBucket(rate, max(1.0, rate * BURST_SECONDS),
                                                  monotonic=self.monotonic)
@@ -191,6 +225,9 @@ class OutboxSender:
         self.limits = RateLimits(settings, monotonic)
         self.sleep = sleep
         self.lease = timedelta(seconds=settings.claim_lease_seconds)
+        # the longest a claimed message may wait for its turn: a small part of the lease, so
+        # a claim is never still held when another instance may take it back
+        self.longest_wait = self.lease.total_seconds() / 4
         self.stored_images = stored_images  # a picture kept once for many messages (broadcasts)
         self._images: LruCache[str, bytes] = LruCache(8)
         self.monotonic = monotonic
@@ -258,16 +295,23 @@ class OutboxSender:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     async def _until_next_due(self) -> float:
-        async with UnitOfWork(self.sessions) as uow:
-            nearest = (await uow.session.execute(
-                select(func.min(OutboxMessage.not_before))
-                .where(OutboxMessage.status == "pending"))).scalar_one()
-        if nearest is None:
-            return self.settings.poll_seconds
-        if nearest.tzinfo is None:  # an aggregate bypasses the column type on SQLite
-            nearest = nearest.replace(tzinfo=self.clock.now().tzinfo)
-        due_in = (nearest - self.clock.now()).total_seconds()
-        return max(0.0, min(self.settings.poll_seconds, due_in))
+        """Seconds until something can be sent: the nearest due message of a channel that is
+        not paused, or the end of a pause (at most ``poll_seconds``)."""
+        pauses = [held for name in self.channels if (held := self.limits.paused_for(name))]
+        ready = self._ready_channels()
+        nearest = None
+        if ready:
+            async with UnitOfWork(self.sessions) as uow:
+                nearest = (await uow.session.execute(
+                    select(func.min(OutboxMessage.not_before))
+                    .where(OutboxMessage.status == "pending",
+                           OutboxMessage.channel.in_(ready)))).scalar_one()
+        waits = [self.settings.poll_seconds, *pauses]
+        if nearest is not None:
+            if nearest.tzinfo is None:  # an aggregate bypasses the column type on SQLite
+                nearest = nearest.replace(tzinfo=self.clock.now().tzinfo)
+            waits.append((nearest - self.clock.now()).total_seconds())
+        return max(0.0, min(waits))
 
     # --- one pass --------------------------------------------------------------------------
 
@@ -291,9 +335,12 @@ class OutboxSender:
     async def _claim(self) -> list[Claimed]:
         now = self.clock.now()
         async with UnitOfWork(self.sessions) as uow:
+            ready = self._ready_channels()
+            if not ready:
+                return []
             stmt = (select(OutboxMessage)
                     .where(OutboxMessage.status == "pending", OutboxMessage.not_before <= now,
-                           OutboxMessage.channel.in_(list(self.channels)))
+                           OutboxMessage.channel.in_(ready))
                     .order_by(OutboxMessage.not_before, OutboxMessage.id).limit(BATCH))
             if uow.session.bind.dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
@@ -309,15 +356,24 @@ class OutboxSender:
             await uow.commit()
         return claimed
 
+    def _ready_channels(self) -> list[str]:
+        """The channels messages can go through now: not paused by their platform."""
+        return [name for name in self.channels if not self.limits.paused_for(name)]
+
     async def _send(self, message: Claimed) -> Outcome:
         channel = self.channels.get(message.channel)
-        wait = self.limits.reserve(message.channel, message.external_id, len(message.replies))
+        calls = channel.cost(message.replies) if isinstance(channel, Channel) else len(message.replies)
+        if held := self.limits.paused_for(message.channel):  # claimed before the pause began
+            return self._later(message, held, "the channel is paused")
+        wait = self.limits.reserve(message.channel, message.external_id, calls)
+        if wait > self.longest_wait:  # a claim is never held across a wait this long
+            self.limits.release(message.channel, message.external_id, calls)
+            return self._later(message, wait, None)
         if wait:
             await self.sleep(wait)
-        if held := await self.limits.acquire(message.channel, self.sleep, len(message.replies)):
+        if held := await self.limits.acquire(message.channel, self.sleep, calls):
             # the platform asked the channel to wait while this one was waiting its turn
-            return Outcome(message, "pending", attempts=message.attempts - 1,
-                           after=timedelta(seconds=held), error="the channel is paused")
+            return self._later(message, held, "the channel is paused")
         try:
             if channel is None:
                 raise LookupError(f"no channel {message.channel!r}")
@@ -325,8 +381,7 @@ class OutboxSender:
                                   message_id=message.id)
         except RetryLater as later:
             self.limits.pause(message.channel, later.seconds)
-            return Outcome(message, "pending", error=str(later), attempts=message.attempts - 1,
-                           after=timedelta(seconds=later.seconds))
+            return self._later(message, later.seconds, str(later))
         except Unreachable as gone:
             return Outcome(message, "blocked", error=str(gone) or "unreachable", unreachable=True)
         except Undeliverable as refused:  # e.g. outside WhatsApp's 24-hour window, no template
@@ -339,6 +394,12 @@ class OutboxSender:
             backoff = min(MAX_BACKOFF, timedelta(seconds=2 ** message.attempts))
             return Outcome(message, "pending", error=repr(error), after=backoff)
         return Outcome(message, "sent")
+
+    @staticmethod
+    def _later(message: Claimed, seconds: float, why: str | None) -> Outcome:
+        """Back to ``pending``, due in ``seconds``; not an attempt."""
+        return Outcome(message, "pending", attempts=message.attempts - 1,
+                       after=timedelta(seconds=seconds), error=why)
 
     async def _with_images(self, replies: list[Reply]) -> list[Reply]:
         """Pictures stored by reference get their bytes back (kept for the next few)."""

@@ -231,6 +231,7 @@ async def test_a_picture_from_telegram_and_none_on_the_web(app, chat, phones, me
 async def test_stop_midway_cancels_what_is_still_waiting(app, chat, clock, phones, members,
                                                          monkeypatch):
     monkeypatch.setattr(broadcasts, "SLOT_SECONDS", 0.1)  # 3 messages due per 0.1 s at 30/s
+    app.settings.outbox.reply_share_percent = 0  # (the whole limit: nobody replies here)
     owner = chat(OWNER)
     await confirm(owner, await compose(owner))
     await broadcasts.advance(app.core)

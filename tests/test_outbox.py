@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.app import Application, build
+from bot.channels.base import RetryLater
 from bot.clock import SystemClock
 from bot.config import DatabaseSettings, OutboxSettings, Settings
 from bot.notify import Notification, Notifier
@@ -177,7 +178,8 @@ async def test_late_sends_push_the_next_ones_back_and_a_pause_holds_the_rest():
     """The real send times decide: never more than 30 in any 1.03 s, however the sends were
     spaced before; and after a 429 the sends waiting their turn do not go out."""
     now = [0.0]
-    limits = RateLimits(OutboxSettings(telegram_per_second=30), monotonic=lambda: now[0])
+    limits = RateLimits(OutboxSettings(telegram_per_second=30, reply_share_percent=0),
+                        monotonic=lambda: now[0])
     slept: list[float] = []
 
     async def sleep(seconds: float) -> None:
@@ -192,6 +194,32 @@ async def test_late_sends_push_the_next_ones_back_and_a_pause_holds_the_rest():
     limits.pause("telegram", 2.0)
     assert await limits.acquire("telegram", sleep) == pytest.approx(2.0)  # held, not sent
     assert await limits.acquire("web", sleep) == 0  # unlimited channels are never held
+
+
+async def test_the_outbox_leaves_room_for_replies_and_replies_come_first():
+    """Of 30 a second the outbox takes 27; replies to people who just wrote are never held,
+    and when they crowd the second the outbox waits for them."""
+    now = [0.0]
+    limits = RateLimits(OutboxSettings(telegram_per_second=30), monotonic=lambda: now[0])
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    assert limits.outbox_rate("telegram") == pytest.approx(27)
+    for _ in range(27):
+        assert await limits.acquire("telegram", sleep) == 0
+    assert slept == []
+    limits.replied("telegram", 3)  # the room left: replies go at once, nothing waits
+    assert slept == []
+    assert await limits.acquire("telegram", sleep) == 0  # the 28th outbox send: next window
+    assert slept == [pytest.approx(1.03)]
+    slept.clear()
+    limits.replied("telegram", 10)  # a burst of replies takes more than its share ...
+    for _ in range(20):
+        assert await limits.acquire("telegram", sleep) == 0
+    assert sum(slept) == pytest.approx(1.03)  # ... and the outbox gives way for a window
 
 
 async def test_a_claim_is_taken_back_only_when_its_lease_is_over(app, clock, outbox: Outbox):
@@ -209,3 +237,107 @@ async def test_a_claim_is_taken_back_only_when_its_lease_is_over(app, clock, out
     assert await app.outbox.recover() == 1
     assert await app.outbox.send_due() == 1 and [who for who, _ in outbox.sent] == ["2", "1"]
     assert [(m.status, m.attempts) for m in await messages(app)] == [("sent", 1), ("sent", 1)]
+
+
+class Pausing:
+    """Telegram asking the bot to wait five minutes on the first message it gets."""
+
+    name = "telegram"
+
+    def __init__(self) -> None:
+        self.got: list[str] = []
+
+    async def deliver(self, recipient: str, replies: Any, message_id: int | None = None) -> None:
+        self.got.append(recipient)
+        if len(self.got) == 1:
+            raise RetryLater(300)
+
+
+async def test_a_long_pause_is_never_waited_out_inside_a_claim(app, clock):
+    """After a 300 s pause the other claimed messages go back to pending with the pause's
+    end as their time (no claim is held across it: its lease is 120 s), and nothing more is
+    claimed for the paused channel."""
+    channel = Pausing()
+    app.core.notifier.channels["telegram"] = channel
+    await queue(app, 1, 2, 3)
+    started = time.monotonic()
+    assert await asyncio.wait_for(app.outbox.send_due(), timeout=10) == 0
+    assert time.monotonic() - started < 5  # nobody slept through the pause
+    rows = await messages(app)
+    assert {(m.status, m.attempts) for m in rows} == {("pending", 0)}
+    assert min(m.not_before for m in rows) >= clock.now() + timedelta(seconds=299)
+    await queue(app, 4)  # due now, but its channel is paused: not claimed
+    assert await app.outbox.send_due() == 0 and len(channel.got) <= 3
+    assert [m.status for m in await messages(app)] == ["pending"] * 4
+
+
+async def test_a_wait_longer_than_part_of_the_lease_goes_back_to_pending(app, clock, outbox: Outbox):
+    """One chat with more queued than its one-a-second pace lets go within a quarter of the
+    lease: the rest is given back, due when its turn comes, instead of held in a claim."""
+    app.outbox.longest_wait = 2.0  # a quarter of a 8 s lease, to keep the test short
+    await queue(app, *([7] * 6))
+    assert await app.outbox.send_due() <= 4
+    rows = await messages(app)
+    waiting = [m for m in rows if m.status == "pending"]
+    assert waiting and all(m.attempts == 0 for m in waiting)
+    assert all(m.not_before > clock.now() for m in waiting)
+    assert not [m for m in rows if m.status == "sending"]
+
+
+# --- the real payloads of triggers and broadcasts at the platform's pace ------------------------
+
+async def members(app: Application, count: int) -> None:
+    from tests.chat import TELEGRAM_LIKE, ChatUser
+
+    for n in range(count):
+        await ChatUser(app.core, TELEGRAM_LIKE, str(1000 + n), name=f"Guest {n}").sign_up(
+            phone=f"+7900{n:07d}")
+
+
+async def test_trigger_and_broadcast_messages_go_at_the_outbox_share_of_the_limit(
+        settings: Settings, api: FakeBotAPI):
+    """A trigger's message is a text with a template hint (for WhatsApp), a broadcast's a
+    picture with its caption and a button (and the hint): one API call each on Telegram, so
+    60 of them take the time of 60 calls at 27 a second, with no 429 from Telegram."""
+    from bot import broadcasts
+    from bot.clock import FrozenClock
+    from bot.storage.models import Broadcast
+    from bot.triggers import run_pass
+
+    api.rate_limit = 30
+    clock = FrozenClock(datetime(2026, 4, 1, 8, 0, tzinfo=UTC))  # the 1st: a digest day, 11:00
+    application = await build(telegram_settings(settings, api), clock)
+    try:
+        settings.triggers.holdout_percent = 0
+        await members(application, 60)
+        await application.outbox.send_due()  # the sign-ups' own replies went directly
+        planned = await run_pass(application.core, clock.now())
+        assert len([p for p in planned if p.trigger == "balance_digest"]) == 60
+        async with application.core.unit_of_work() as uow:
+            payloads = [m.payload for m in (await uow.session.execute(select(OutboxMessage))).scalars()]
+        assert {tuple(item["type"] for item in payload) for payload in payloads} == {("text", "template")}
+        started = time.monotonic()
+        assert await application.outbox.send_due() == 60
+        elapsed = time.monotonic() - started
+        assert 59 / 27 - 0.1 <= elapsed < 59 / 27 * 1.25 + 0.3  # not at half or a third of it
+        assert api.limited == 0
+
+        async with application.core.unit_of_work() as uow:
+            draft = Broadcast(status="draft", text="New menu!", image=b"\x89PNG picture",
+                              button_label="Menu", button_url="https://example.com/menu",
+                              segment="all", created_at=clock.now())
+            uow.session.add(draft)
+            await uow.session.flush()
+            assert await broadcasts.start(uow, draft.id, clock.now(), application.settings) == 60
+            await uow.commit()
+        await broadcasts.enqueue(application.core, draft.id)
+        clock.advance(minutes=5)  # the broadcast's slots are due
+        started = time.monotonic()
+        assert await application.outbox.send_due() == 60
+        elapsed = time.monotonic() - started
+        assert 59 / 27 - 0.1 <= elapsed < 59 / 27 * 1.25 + 0.3
+        photos = api.calls_to("sendPhoto")
+        assert len(photos) == 60 and photos[0].params["caption"] == "New menu!"
+        assert api.limited == 0
+    finally:
+        await application.close()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -396,3 +397,15 @@ async def test_a_text_with_a_key_is_edited_in_place_and_a_document_is_uploaded(b
     assert (document.filename, upload.params["caption"]) == ("customers.csv", "Customers")
     assert document.data == b"card,name\n400000000018,Ivan\n"
     assert not export.exists()  # sent, then removed from the disk
+
+
+async def test_a_reply_that_meets_a_flood_limit_waits_and_arrives(bot: Bot):
+    """The answer to someone who just wrote is not dropped on a 429: it waits retry_after
+    and goes once more (the event was committed already; this is its only answer)."""
+    bot.api.fail_next("sendMessage", 429, parameters={"retry_after": 1})
+    started = time.monotonic()
+    first, second = await bot.step(message_update(1, IVAN, "/start"), 2)
+    assert time.monotonic() - started >= 1.0
+    assert first.params["text"] == second.params["text"]  # refused, then sent: the welcome
+    assert "программа лояльности" in second.params["text"]
+    await bot.quiet()

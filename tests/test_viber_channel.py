@@ -23,6 +23,7 @@ from bot import broadcasts
 from bot.app import Application, build
 from bot.cards import format_card_number
 from bot.channels.base import Channel
+from bot.channels import viber as viber_channel
 from bot.channels.viber import ViberChannel, register_webhook, sign
 from bot.clock import FrozenClock
 from bot.config import Settings, ViberSettings
@@ -297,9 +298,10 @@ async def test_reports_count_the_paid_viber_messages(viber: Viber):
         assert (result.progress.sent, result.paid) == (1, 1)
 
 
-async def test_viber_status_codes_in_the_outbox(viber: Viber):
+async def test_viber_status_codes_in_the_outbox(viber: Viber, monkeypatch):
     await viber.sign_up()
     [customer] = await customers(viber.app)
+    monkeypatch.setattr(viber_channel, "RETRY_SECONDS", 0.2)  # the pause, kept short here
     viber.api.fail("send_message", 12)  # tooManyRequests: later, not a failure
     await notify(viber.app, customer.id, "one", "service")
     await viber.app.outbox.send_due()
@@ -309,6 +311,7 @@ async def test_viber_status_codes_in_the_outbox(viber: Viber):
 
     viber.api.unsubscribed.add(IVAN)  # receiverNotSubscribed: unreachable
     viber.app.core.services.clock.advance(seconds=60)  # type: ignore[attr-defined]
+    await asyncio.sleep(0.3)  # the channel's pause is over
     await viber.app.outbox.send_due()
     async with viber.app.core.unit_of_work() as uow:
         [row] = (await uow.session.execute(select(OutboxMessage))).scalars()

@@ -40,6 +40,15 @@ class Channel(ABC):
     @abstractmethod
     def info(self) -> ChannelInfo: ...
 
+    def cost(self, replies: Sequence[Reply]) -> int:
+        """The API calls it takes to send ``replies`` here (what rate limits count): one per
+        text, picture with its caption, contact request or file; a hint only another
+        platform uses (a template, a command menu) costs nothing."""
+        return sum(self.reply_cost(reply) for reply in replies)
+
+    def reply_cost(self, reply: Reply) -> int:
+        return default_reply_cost(reply)
+
     @abstractmethod
     async def send_text(self, recipient: str, reply: Text) -> None: ...
 
@@ -90,6 +99,15 @@ class Channel(ABC):
 
     async def close(self) -> None:
         """Release the platform client once nothing is in flight."""
+
+
+def default_reply_cost(reply: Reply) -> int:
+    return 0 if isinstance(reply, (Template, CommandMenu)) else 1
+
+
+def default_cost(replies: Sequence[Reply]) -> int:
+    """API calls of ``replies`` on a platform with no costs of its own (``Channel.cost``)."""
+    return sum(default_reply_cost(reply) for reply in replies)
 
 
 class BackgroundWork:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -44,6 +45,9 @@ from bot.handlers.menu import MENU_COMMANDS
 from bot.keys import derive
 from bot.lru import LruCache
 from bot.replies import AskContact, CommandMenu, Document, Keyboard, Picture, Reply, Text
+
+if TYPE_CHECKING:
+    from bot.outbox import RateLimits
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +88,13 @@ def message_event(message: Message, update_id: int) -> Event:
 class TelegramChannel(Channel):
     name = CHANNEL
 
-    def __init__(self, settings: TelegramSettings, core: Core, public_url: str) -> None:
+    def __init__(self, settings: TelegramSettings, core: Core, public_url: str,
+                 limits: RateLimits | None = None) -> None:
         if settings.token is None:
             raise ValueError("telegram.token is not set")
         self.settings = settings
         self.core = core
+        self.limits = limits  # the channel's rate, shared with the outbox
         self.public_url = public_url.rstrip("/")
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.api_base))
         self.bot = Bot(settings.token.get_secret_value(), session=session)
@@ -110,6 +116,11 @@ class TelegramChannel(Channel):
 
     def info(self) -> ChannelInfo:
         return self._info
+
+    def reply_cost(self, reply: Reply) -> int:
+        """A command menu is a call of its own here (setMyCommands); a picture carries its
+        caption and buttons in one call."""
+        return 1 if isinstance(reply, CommandMenu) else super().reply_cost(reply)
 
     def deep_link(self, payload: str) -> str:
         return f"https://t.me/{self.username}?start={payload}"
@@ -218,17 +229,36 @@ class TelegramChannel(Channel):
     # --- outbound ------------------------------------------------------------------------
 
     async def _deliver(self, chat_id: int, replies: list[Reply], after_contact: bool = False) -> None:
+        """The answer to someone who just wrote, reply by reply: counted in the channel's
+        rate (the outbox leaves room for it), and a reply that meets a flood limit waits
+        the time Telegram names and goes once more instead of being lost."""
+        recipient = str(chat_id)
         try:
-            if after_contact and replies and isinstance(replies[0], Text) and not replies[0].buttons:
-                # the contact is shared: the first plain answer takes the share button away
-                await self.bot.send_message(chat_id, replies[0].text,
-                                            reply_markup=ReplyKeyboardRemove())
-                replies = replies[1:]
-            await self.send(str(chat_id), replies)
+            for n, reply in enumerate(replies):
+                if n == 0 and after_contact and isinstance(reply, Text) and not reply.buttons:
+                    # the contact is shared: the first plain answer takes the share button away
+                    await self._answer(1, lambda text=reply.text: self.bot.send_message(
+                        chat_id, text, reply_markup=ReplyKeyboardRemove()))
+                    continue
+                await self._answer(self.reply_cost(reply),
+                                   lambda reply=reply: self.send(recipient, [reply]))
         except TelegramForbiddenError:
             log.info("telegram chat %s blocked the bot", chat_id)
         except TelegramAPIError:
             log.exception("could not answer telegram chat %s", chat_id)
+
+    async def _answer(self, calls: int, send: Callable[[], Awaitable[object]]) -> None:
+        if self.limits is not None:
+            self.limits.replied(CHANNEL, calls)
+        try:
+            await send()
+        except TelegramRetryAfter as exc:
+            log.warning("telegram asked to wait %s s before answering; the answer waits",
+                        exc.retry_after)
+            if self.limits is not None:
+                self.limits.pause(CHANNEL, exc.retry_after)  # the outbox waits too
+            await asyncio.sleep(exc.retry_after)
+            await send()
 
     async def deliver(self, recipient: str, replies: Sequence[Reply],
                       message_id: int | None = None) -> None:
@@ -261,8 +291,12 @@ class TelegramChannel(Channel):
         try:  # streamed from the disk by aiogram
             await self.bot.send_document(int(recipient), FSInputFile(reply.path, filename=reply.filename),
                                          caption=reply.caption or None)
-        finally:
+        except TelegramRetryAfter:
+            raise  # the file stays for the second try
+        except BaseException:
             discard(reply)
+            raise
+        discard(reply)
 
     async def send_picture(self, recipient: str, reply: Picture) -> None:
         cached = self._photo_ids.get(reply.cache_key) if reply.cache_key else None

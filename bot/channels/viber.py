@@ -332,6 +332,12 @@ class ViberChannel(Channel):
         payload = {**message.to_dict(), "receiver": recipient, "sender": self.sender}
         await self.api.call("send_message", payload)
 
+    def reply_cost(self, reply: Reply) -> int:
+        """A caption too long for a picture message follows as a text of its own."""
+        if isinstance(reply, Picture) and len(reply.caption) > MAX_CAPTION:
+            return 2
+        return super().reply_cost(reply)
+
     async def deliver(self, recipient: str, replies: Sequence[Reply],
                       message_id: int | None = None) -> None:
         try:

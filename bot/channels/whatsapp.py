@@ -240,6 +240,18 @@ class WhatsAppChannel(Channel):
     async def close(self) -> None:
         await self.session.aclose()
 
+    def cost(self, replies: Sequence[Reply]) -> int:
+        """Free-form messages, or the one approved template that stands for them outside the
+        24-hour window: never less than one call when there is a template."""
+        free = super().cost(replies)
+        return max(free, 1) if any(isinstance(reply, Template) for reply in replies) else free
+
+    def reply_cost(self, reply: Reply) -> int:
+        """A picture with buttons is the image, then a message with the buttons."""
+        if isinstance(reply, Picture) and reply.buttons:
+            return 2
+        return super().reply_cost(reply)
+
     # --- proactive sending (the outbox) --------------------------------------------------
 
     async def deliver(self, recipient: str, replies: Sequence[Reply],

@@ -239,7 +239,7 @@ async def segment_chosen(event: Event, ctx: Context) -> list[Reply]:
         "offers); sending takes about {minutes} min.",
         "It goes to {n} customers (who agreed to messages, can be reached and did not turn off "
         "offers); sending takes about {minutes} min.", count).format(
-        n=ctx.t.number(count), minutes=sending_minutes(count, ctx.settings)))
+        n=ctx.t.number(count), minutes=sending_minutes(count, draft, ctx.settings)))
     return [Text("\n".join(lines), keyboard(
         [Button(_("🧪 Send me a test"), f"bc.test:{draft.id}")], back))]
 
@@ -282,7 +282,7 @@ async def confirm(event: Event, ctx: Context) -> list[Reply]:
     lines = [ctx.t.ngettext(
         "✅ Broadcast #{id} is on its way to {n} customer (about {minutes} min).",
         "✅ Broadcast #{id} is on its way to {n} customers (about {minutes} min).", count).format(
-        id=draft.id, n=ctx.t.number(count), minutes=sending_minutes(count, ctx.settings))]
+        id=draft.id, n=ctx.t.number(count), minutes=sending_minutes(count, draft, ctx.settings))]
     wait = quiet_until(ctx.now, ctx.settings.triggers, ctx.services.timezone)
     if wait > ctx.now:
         lines.append(_("It is quiet hours now: the messages wait until {time}.").format(
