@@ -61,8 +61,9 @@ MAX_URL = 512
 SEND_BATCH = 2000  # recipients written to the outbox per transaction
 SLOT_SECONDS = 5  # messages of this many seconds at the platform's rate share one due time
 PROGRESS_EVERY = timedelta(seconds=15)  # the progress line changes at most this often
-WAITING = ("pending", "sending")
+QUEUED = ("pending", "sending")
 FAILED = ("failed", "blocked")
+AWAY = "waiting"  # kept for a web visitor with no page open: theirs when they come back
 
 
 # --- who gets it ------------------------------------------------------------------------
@@ -306,12 +307,13 @@ class Progress:
     sent: int
     failed: int  # failed, blocked, or unreachable (or opted out) when written
     waiting: int  # in the outbox, not sent yet
+    away: int  # kept for web visitors who have not come back yet
     cancelled: int  # stopped: waiting in the outbox, or never written
     enqueued: bool  # every recipient written
 
     @classmethod
     def starting(cls, audience: int) -> Progress:
-        return cls(audience, audience, 0, 0, 0, 0, False)
+        return cls(audience, audience, 0, 0, 0, 0, 0, False)
 
     @property
     def left(self) -> int:
@@ -335,7 +337,7 @@ async def progress(uow: UnitOfWork, broadcast: Broadcast) -> Progress:
     return Progress(
         audience=broadcast.audience, unwritten=0 if stopped else unwritten, sent=by.get("sent", 0),
         failed=sum(by.get(s, 0) for s in FAILED) + by.get(None, 0),
-        waiting=sum(by.get(s, 0) for s in WAITING),
+        waiting=sum(by.get(s, 0) for s in QUEUED), away=by.get(AWAY, 0),
         cancelled=by.get("cancelled", 0) + (unwritten if stopped else 0),
         enqueued=broadcast.enqueued_at is not None)
 
@@ -390,9 +392,13 @@ def progress_text(t: Translator, broadcast_id: int, done: Progress) -> str:
 
 
 def final_text(t: Translator, broadcast_id: int, done: Progress) -> str:
-    return t.gettext("Broadcast #{id} is finished: delivered {sent}, blocked or failed "
+    text = t.gettext("Broadcast #{id} is finished: delivered {sent}, blocked or failed "
                      "{failed}.").format(id=broadcast_id, sent=t.number(done.sent),
                                          failed=t.number(done.failed))
+    if done.away:
+        text += " " + t.gettext("Waiting for web visitors to come back: {away}.").format(
+            away=t.number(done.away))
+    return text
 
 
 def progress_notice(broadcast: Broadcast, done: Progress, final: bool) -> Notification:

@@ -13,7 +13,8 @@ then, expired claims that are not its own (an instance that died, a lost result 
 Outcomes: sent → ``sent``; the platform asks to wait (Telegram 429) → ``pending`` again
 with ``not_before`` = now + retry_after exactly, and the whole channel pauses that long;
 the person blocked the bot → ``blocked`` and their identity unreachable (the notifier
-skips unreachable identities from then on); the channel refuses the message as it is
+skips unreachable identities from then on); kept for a person who is away (a web visitor
+with no page open: they see it when they come back) → ``waiting``; the channel refuses the message as it is
 (``Undeliverable``) → ``failed`` at once, with the reason; any other error → ``pending``
 with a growing backoff, ``failed`` after ``MAX_ATTEMPTS``.
 """
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from bot.channels.base import Channel, RetryLater, Undeliverable, Unreachable
+from bot.channels.base import Channel, KeptForLater, RetryLater, Undeliverable, Unreachable
 from bot.clock import Clock
 from bot.config import OutboxSettings
 from bot.lru import LruCache
@@ -195,7 +196,7 @@ class Outcome:
     """What became of one send; recorded with the rest of its batch."""
 
     message: Claimed
-    status: str  # sent, pending (again), blocked, failed
+    status: str  # sent, pending (again), blocked, failed, waiting
     error: str | None = None
     attempts: int | None = None  # corrected count (a wait asked by the platform is no failure)
     after: timedelta | None = None  # pending again: not before now + after
@@ -384,6 +385,8 @@ class OutboxSender:
             return self._later(message, later.seconds, str(later))
         except Unreachable as gone:
             return Outcome(message, "blocked", error=str(gone) or "unreachable", unreachable=True)
+        except KeptForLater as kept:  # the person sees it when they come back
+            return Outcome(message, "waiting", error=str(kept) or None)
         except Undeliverable as refused:  # e.g. outside WhatsApp's 24-hour window, no template
             return Outcome(message, "failed", error=str(refused))
         except Exception as error:

@@ -60,6 +60,7 @@ class TriggerStats:
     recipients: Group
     holdout: Group
     paid: int = 0  # delivered through a channel that charges for them (Viber)
+    away: int = 0  # kept for a web visitor who has not come back yet ("waiting")
 
     @property
     def uplift(self) -> Decimal:
@@ -95,6 +96,7 @@ async def trigger_report(uow: UnitOfWork, start: datetime, end: datetime,
             case((recipient, 1), else_=0).label("recipient"),
             case((OutboxMessage.status == "sent", 1), else_=0).label("delivered"),
             case((OutboxMessage.status.in_(("failed", "blocked")), 1), else_=0).label("failed"),
+            case((OutboxMessage.status == "waiting", 1), else_=0).label("away"),
             case((and_(OutboxMessage.status == "sent", OutboxMessage.channel.in_(PAID_CHANNELS)), 1),
                  else_=0).label("paid"),
             send.points_given.label("points_given"),
@@ -120,10 +122,10 @@ async def trigger_report(uow: UnitOfWork, start: datetime, end: datetime,
 
     stmt = (select(s.trigger, func.count(), total(s.recipient), total(s.held_out),
                    total(s.delivered), total(s.failed), total(s.points_given),
-                   *group(s.recipient == 1), *group(s.held_out == 1), total(s.paid))
+                   *group(s.recipient == 1), *group(s.held_out == 1), total(s.paid), total(s.away))
             .group_by(s.trigger).order_by(s.trigger))
     return [TriggerStats(trigger, int(eligible), int(sent), int(held), int(delivered),
                          int(failed), int(given), Group(*map(int, row[7:12])),
-                         Group(*map(int, row[12:17])), int(row[17]))
+                         Group(*map(int, row[12:17])), int(row[17]), int(row[18]))
             for row in (await uow.session.execute(stmt)).all()
             for trigger, eligible, sent, held, delivered, failed, given in [row[:7]]]

@@ -59,7 +59,8 @@ REVIEW_WINDOW = timedelta(days=2)  # older purchases are not asked about
 IN_CHUNK = 5000  # ids in one IN (...) list: under every database's parameter limit
 SEND_BATCH = 2000  # candidates whose gifts, messages and rows are written together
 ID_RANGE = 50_000  # customer ids selected at a time
-RECEIVING = ("pending", "sending", "sent")  # outbox states of a message that reaches its person
+# outbox states of a message that reaches its person (a web visitor's when they come back)
+RECEIVING = ("pending", "sending", "sent", "waiting")
 DEFAULT_HOLIDAY_NAMES = (N_("New Year"), N_("International Women's Day"))  # for the catalogs
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from bot.scheduler import build_scheduler
 from bot.scheduler.housekeeping import expire_points, forget_old_event_ids
-from bot.storage.models import OutboxMessage, ProcessedEvent, WhatsAppSend
+from bot.storage.models import Identity, OutboxMessage, ProcessedEvent, WebMessage, WhatsAppSend
 from tests.chat import text_of
 
 
@@ -30,6 +30,20 @@ async def test_old_event_ids_are_forgotten(app, chat, clock):
     async with app.core.unit_of_work() as uow:
         ids = (await uow.session.execute(select(ProcessedEvent.event_id))).scalars().all()
     assert ids == ["8"]
+
+
+async def test_old_web_chat_history_is_forgotten(app, chat, clock):
+    await chat("42").send("/start")
+    async with app.core.unit_of_work() as uow:
+        identity = (await uow.session.execute(select(Identity.id))).scalar_one()
+        for days_ago in (200, 100):
+            uow.session.add(WebMessage(identity_id=identity, author="bot", body={"type": "text"},
+                                       created_at=clock.now() - timedelta(days=days_ago)))
+        await uow.commit()
+    await forget_old_event_ids(app.core)
+    async with app.core.unit_of_work() as uow:
+        kept = (await uow.session.execute(select(WebMessage.created_at))).scalars().all()
+    assert kept == [clock.now() - timedelta(days=100)]
 
 
 def test_the_jobs_are_scheduled_by_id(app, clock):

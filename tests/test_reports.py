@@ -193,7 +193,7 @@ async def test_the_api_answers_the_same_numbers(till, shop):
     assert birthday["trigger"] == "birthday" and birthday["recipients"]["size"] == 1
     assert win_back == {
         "trigger": "win_back_30", "eligible": 7, "sent": 4, "held_out": 3, "delivered": 1,
-        "failed": 2, "paid": 0, "points_given": 400, "uplift": 16.7,
+        "failed": 2, "paid": 0, "waiting": 0, "points_given": 400, "uplift": 16.7,
         "recipients": {"size": 4, "came_back": 2, "conversion": 50.0, "purchases": 2,
                        "revenue": "600.00", "average_check": "300.00", "points_spent": 50},
         "holdout": {"size": 3, "came_back": 1, "conversion": 33.3, "purchases": 1,

@@ -43,7 +43,16 @@ async def new_tab(client: TestClient | ClientSession, **headers: str) -> ClientW
     """Open the page (which hands out the cookie, once) and its WebSocket."""
     page = await client.get("/", headers=headers)
     assert page.status == 200
-    return await client.ws_connect("/web/ws", headers=headers)
+    return (await connect(client, **headers))[0]
+
+
+async def connect(client: TestClient | ClientSession, **headers: str
+                  ) -> tuple[ClientWebSocketResponse, list[Message]]:
+    """The WebSocket, and the conversation so far that the server sends first."""
+    ws = await client.ws_connect("/web/ws", headers=headers)
+    history = json.loads((await ws.receive(timeout=TIMEOUT)).data)
+    assert history["type"] == "history"
+    return ws, history["messages"]
 
 
 def body(message: Message) -> str:
@@ -55,9 +64,14 @@ def payloads(message: Message) -> list[str]:
 
 
 async def receive(ws: ClientWebSocketResponse) -> Message:
-    message = await ws.receive(timeout=TIMEOUT)
-    assert message.type is WSMsgType.TEXT, message
-    return json.loads(message.data)
+    """The next message from the bot (a visitor's own messages, echoed to their other tabs,
+    and the acknowledgements of them are skipped)."""
+    while True:
+        message = await ws.receive(timeout=TIMEOUT)
+        assert message.type is WSMsgType.TEXT, message
+        data = json.loads(message.data)
+        if data.get("type") not in ("mine", "seen"):
+            return data
 
 
 async def until(ws: ClientWebSocketResponse, expected: str) -> Message:
@@ -171,7 +185,7 @@ async def test_websocket_from_another_origin_is_refused(client):
     with pytest.raises(WSServerHandshakeError) as refused:
         await client.ws_connect("/web/ws", headers={"Origin": "http://evil.example"})
     assert refused.value.status == 403
-    own = await client.ws_connect("/web/ws", headers={"Origin": f"http://{client.host}:{client.port}"})
+    own, _history = await connect(client, Origin=f"http://{client.host}:{client.port}")
     await say(own, "/start")
     assert "Здравствуйте" in body(await receive(own))
 
@@ -307,10 +321,38 @@ async def test_a_notice_reaches_an_open_page_and_is_not_called_sent_without_one(
     assert body(await receive(tab)) == "A notice"
     await tab.close()
     await notify_everyone()
-    assert await app.outbox.send_due() == 0  # nobody to show it to: tried again later
+    assert await app.outbox.send_due() == 0  # nobody to show it to now: kept for them
     [delivered, waiting] = await statuses()
     assert delivered == ("sent", None)
-    assert waiting[0] == "pending" and "has no page open" in (waiting[1] or "")
+    assert waiting[0] == "waiting" and "kept for their return" in (waiting[1] or "")
+    assert await app.outbox.send_due() == 0  # and not sent again
+
+    _back, history = await connect(client)  # the visitor returns
+    assert [m["text"] for m in history if m["type"] == "text"][-2:] == ["A notice", "A notice"]
+    assert [status for status, _ in await statuses()] == ["sent", "sent"]
+
+
+async def test_a_returning_visitor_gets_the_conversation_as_it_was(client, app):
+    """The same cookie: the history in order, the visitor's own messages too, and nothing
+    sent twice; a page with no history is the only one that starts with /start."""
+    tab = await new_tab(client)
+    await sign_up(tab)
+    await tab.close()
+    _again, history = await connect(client)
+    texts = [(m["author"], m.get("text") or m.get("caption") or "") for m in history]
+    assert texts[0][0] == "visitor" and texts[0][1] == "/start"
+    assert ("visitor", "+79001234567") in texts and ("visitor", "Anna") in texts
+    assert "Добро пожаловать в программу" in texts[-1][1]
+    assert [m["id"] for m in history] == sorted(m["id"] for m in history)
+    async with another_browser(client) as stranger:
+        await stranger.get("/")
+        _ws, theirs = await connect(stranger)
+        assert theirs == []
+
+    await press(_again, "settings:delete:confirm")  # the conversation goes with the data
+    assert "Ваши данные удалены" in body(await receive(_again))
+    _last, history = await connect(client)
+    assert history == []
 
 
 async def test_keyed_texts_carry_their_key_and_a_document_is_a_link_for_its_visitor_only(

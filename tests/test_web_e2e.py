@@ -197,3 +197,52 @@ async def test_sign_up_and_show_the_card_in_a_real_browser(chromium, live_url, a
     finally:
         await asyncio.to_thread(close_browser, driver, tmp_path / "web-chat.png")
     assert (tmp_path / "web-chat.png").stat().st_size > 0
+
+
+def close_the_chat_tab(driver: WebDriver) -> None:
+    chat_tab = driver.current_window_handle
+    driver.switch_to.new_window("tab")
+    blank = driver.current_window_handle
+    driver.switch_to.window(chat_tab)
+    driver.close()
+    driver.switch_to.window(blank)
+
+
+def reopen_and_read(driver: WebDriver, url: str) -> list[str]:
+    driver.get(url)
+    chat = ChatPage(driver)
+    chat.bot_says("Спасибо за покупку")
+    return [m.text for m in driver.find_elements(By.CSS_SELECTOR, '[data-testid="bot-message"]')]
+
+
+async def test_a_notice_sent_while_the_tab_was_closed_is_there_when_it_opens_again(
+        chromium, live_url, app, tmp_path):
+    from bot.checkout import Checkout
+    from bot.handlers.notices import purchase_notifications
+    from bot.storage.models import OutboxMessage
+
+    driver = await asyncio.to_thread(open_browser, tmp_path / "chromium-profile")
+    try:
+        await asyncio.to_thread(sign_up_in_browser, driver, live_url)
+        await asyncio.to_thread(close_the_chat_tab, driver)
+        await asyncio.sleep(0.5)  # the server sees the socket close
+        customer = await the_customer(app)
+        now = app.core.services.clock.now()
+        async with app.core.unit_of_work() as uow:  # a purchase at the till meanwhile
+            result = await Checkout(uow, app.core.services.clock, app.settings.program).purchase(
+                customer_id=customer.id, outlet_id=(await uow.outlets.default()).id,
+                receipt_id="R-1", amount=1_000_00)
+            await app.core.notifier.enqueue(uow, purchase_notifications(result, app.settings), now)
+            await uow.commit()
+        assert await app.outbox.send_due() == 0  # nobody to show it to: kept for the visitor
+        async with app.core.unit_of_work() as uow:
+            assert (await uow.session.execute(select(OutboxMessage.status))).scalar_one() == "waiting"
+
+        messages = await asyncio.to_thread(reopen_and_read, driver, live_url)
+        assert any("Добро пожаловать в программу" in text for text in messages)  # the history
+        assert "Спасибо за покупку на 1 000,00 ₽!" in messages[-1].replace("\xa0", " ")
+        assert not any("Здравствуйте! Это программа" in text for text in messages[-2:])  # no restart
+        async with app.core.unit_of_work() as uow:
+            assert (await uow.session.execute(select(OutboxMessage.status))).scalar_one() == "sent"
+    finally:
+        await asyncio.to_thread(close_browser, driver, tmp_path / "web-chat-returned.png")

@@ -128,7 +128,7 @@ _SCHEMAS: dict[str, Any] = {
                       "description": "Points spent on purchases within the window."},
     ),
     "TriggerStats": _object(
-        ["trigger", "eligible", "sent", "held_out", "delivered", "failed", "paid",
+        ["trigger", "eligible", "sent", "held_out", "delivered", "failed", "paid", "waiting",
          "points_given", "uplift", "recipients", "holdout"],
         trigger={"type": "string", "examples": ["win_back_30"]},
         eligible={"type": "integer", "minimum": 0, "description": "All picked customers."},
@@ -138,6 +138,9 @@ _SCHEMAS: dict[str, Any] = {
         failed={"type": "integer", "minimum": 0, "description": "Failed or blocked."},
         paid={"type": "integer", "minimum": 0,
               "description": "Delivered through Viber, which charges for messages the bot starts."},
+        waiting={"type": "integer", "minimum": 0,
+                 "description": "Kept for web chat visitors who have not come back yet "
+                                "(delivered when they do; not failed)."},
         points_given={"type": "integer", "minimum": 0},
         uplift={"type": "number", "description": "Percentage points: recipients − holdout."},
         recipients=_ref("ReportGroup"), holdout=_ref("ReportGroup"),

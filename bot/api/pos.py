@@ -221,7 +221,7 @@ def report_body(stats: TriggerStats) -> dict[str, Any]:
 
     return {"trigger": stats.trigger, "eligible": stats.eligible, "sent": stats.sent,
             "held_out": stats.held_out, "delivered": stats.delivered, "failed": stats.failed,
-            "paid": stats.paid,
+            "paid": stats.paid, "waiting": stats.away,
             "points_given": stats.points_given, "uplift": float(stats.uplift),
             "recipients": group(stats.recipients), "holdout": group(stats.holdout)}
 

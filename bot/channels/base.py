@@ -29,6 +29,11 @@ class Unreachable(Exception):
     """The person cannot be written to any more (blocked the bot, deleted the account)."""
 
 
+class KeptForLater(Exception):
+    """Not delivered now, but kept where the person will see it when they come back (a web
+    visitor with no page open): not a failure, and not to be sent again."""
+
+
 class Undeliverable(Exception):
     """This message cannot go out as it is, and trying again will not help (the reason is
     recorded with the failed message)."""

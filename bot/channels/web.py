@@ -3,6 +3,12 @@
 The browser keeps a random id in an HttpOnly cookie (the person's identity on this
 channel) and talks over a WebSocket: it sends typed text and pressed buttons and receives
 the core's replies as JSON. A phone typed here is never verified.
+
+The conversation is kept on the server (``web_messages``): each message the page shows,
+the bot's and the visitor's, with an id. A page that connects gets the recent history first,
+so a reload or a return with the same cookie shows the conversation as it was, with every
+message the program wrote meanwhile (those wait in the outbox as ``waiting`` and become
+``sent`` when the visitor is back); a page with no history starts with /start.
 """
 
 from __future__ import annotations
@@ -22,13 +28,15 @@ from string import Template
 from urllib.parse import quote, urlsplit
 
 from aiohttp import WSMsgType, web
+from sqlalchemy import select, update
 
-from bot.channels.base import Channel
+from bot.channels.base import Channel, KeptForLater
 from bot.context import ChannelInfo
 from bot.core import Core
 from bot.events import Event, EventKind, UserRef
 from bot.keys import derive, keyed_hash
 from bot.replies import AskContact, Document, Keyboard, Picture, Reply, Text
+from bot.storage.models import Identity, OutboxMessage, WebMessage
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +53,11 @@ class _Download:
     remove_after: bool
 
 
-class NotConnected(Exception):
-    """The web visitor has no page open: a message of the program's own can't reach them."""
-
 COOKIE = "loyalty_web"
 MAX_COOKIE_LENGTH = 64
 MAX_MESSAGE_BYTES = 64 * 1024
+HISTORY = 100  # messages a connecting page gets back
+MINE = 500  # characters of a visitor's own message kept for the history
 STATIC_DIR = Path(__file__).with_name("web_static")
 
 
@@ -78,6 +85,11 @@ class VisitorCookies:
 
     def _sign(self, visitor: str) -> str:
         return keyed_hash(self._key, visitor)[:32]
+
+
+def _mine(text: str) -> dict:
+    """The visitor's own message as the page shows it."""
+    return {"type": "mine", "text": text[:MINE]}
 
 
 def _buttons(rows: Keyboard) -> list[list[dict[str, str]]]:
@@ -141,16 +153,38 @@ class WebChannel(Channel):
         self._sockets[visitor].add(ws)
         user = UserRef(self.name, visitor, language_code=_language(request))
         try:
+            await self._welcome_back(visitor, ws)
             async for message in ws:
                 if message.type is WSMsgType.TEXT:
-                    event = self._event(user, message.data)
-                    if event is not None:
-                        await self.send(visitor, await self.core.handle(event, self._info))
+                    parsed = self._event(user, message.data)
+                    if parsed is not None:
+                        event, shown = parsed
+                        replies = await self.core.handle(event, self._info)
+                        await self._emit(visitor, self._bodies(visitor, replies), shown, ws)
         finally:
             self._sockets[visitor].discard(ws)
             if not self._sockets[visitor]:
                 del self._sockets[visitor]
         return ws
+
+    async def _welcome_back(self, visitor: str, ws: web.WebSocketResponse) -> None:
+        """The recent conversation first; what the program wrote while the visitor was away
+        is in it, and counts as delivered from now on."""
+        now = self.core.services.clock.now()
+        async with self.core.unit_of_work() as uow:
+            rows = (await uow.session.execute(
+                select(WebMessage.id, WebMessage.author, WebMessage.body)
+                .join(Identity, Identity.id == WebMessage.identity_id)
+                .where(Identity.channel == self.name, Identity.external_id == visitor)
+                .order_by(WebMessage.id.desc()).limit(HISTORY))).all()
+            await uow.session.execute(
+                update(OutboxMessage).where(OutboxMessage.channel == self.name,
+                                            OutboxMessage.external_id == visitor,
+                                            OutboxMessage.status == "waiting")
+                .values(status="sent", sent_at=now))
+            await uow.commit()
+        history = [{**body, "id": id_, "author": author} for id_, author, body in reversed(rows)]
+        await ws.send_json({"type": "history", "messages": history})
 
     def _same_origin(self, request: web.Request) -> bool:
         """A browser names the page that opens a WebSocket; only our own page may, so that
@@ -163,49 +197,102 @@ class WebChannel(Channel):
         return bool(netloc) and netloc in {request.host.lower(), urlsplit(self.base_url).netloc.lower()}
 
     @staticmethod
-    def _event(user: UserRef, raw: str) -> Event | None:
+    def _event(user: UserRef, raw: str) -> tuple[Event, dict | None] | None:
+        """The event a frame carries, and what the page showed as the visitor's own message
+        (None: nothing, as for the /start a fresh page sends by itself)."""
         try:
             data = json.loads(raw)
         except ValueError:
             return None
         if not isinstance(data, dict):
             return None
-        kind = data.get("type")
+        kind, silent = data.get("type"), data.get("silent") is True
         if kind == "text" and isinstance(data.get("text"), str):
-            return Event.from_text(user, data["text"])
+            return Event.from_text(user, data["text"]), None if silent else _mine(data["text"])
         if kind == "button" and isinstance(data.get("payload"), str):
-            return Event(user, EventKind.BUTTON, payload=data["payload"])
+            label = data.get("label")
+            return (Event(user, EventKind.BUTTON, payload=data["payload"]),
+                    _mine(label) if isinstance(label, str) and not silent else None)
         if kind == "file":
-            return Event(user, EventKind.UNSUPPORTED)
+            return Event(user, EventKind.UNSUPPORTED), None
         return None
 
-    async def _push(self, recipient: str, message: dict) -> None:
-        for ws in list(self._sockets.get(recipient, ())):
-            try:
-                await ws.send_json(message)
-            except ConnectionError:
-                log.info("web chat %s went away", recipient)
+    async def send(self, recipient: str, replies: Sequence[Reply]) -> None:
+        await self._emit(recipient, self._bodies(recipient, replies))
 
     async def deliver(self, recipient: str, replies: Sequence[Reply],
                       message_id: int | None = None) -> None:
-        """A message of the program's own (the outbox) reaches only an open page: with none
-        it is not delivered, so the sender retries and then records it as failed."""
-        if not self._sockets.get(recipient):
-            raise NotConnected(f"web visitor {recipient} has no page open")
+        """A message of the program's own (the outbox) goes into the visitor's conversation;
+        with no page open it waits there for them (``KeptForLater``: "waiting", not failed)."""
         await self.send(recipient, replies)
+        if not self._sockets.get(recipient):
+            raise KeptForLater(f"web visitor {recipient} has no page open: kept for their return")
 
-    async def send_text(self, recipient: str, reply: Text) -> None:
-        await self._push(recipient, {"type": "text", "text": reply.text,
-                                     "buttons": _buttons(reply.buttons), "key": reply.key})
+    async def _emit(self, recipient: str, bodies: list[dict], mine: dict | None = None,
+                    origin: web.WebSocketResponse | None = None) -> None:
+        """Keep the messages in the conversation (the visitor's own first), then show them on
+        every open page of the visitor (the page that sent ``mine`` shows it already)."""
+        stored = await self._keep(recipient, ([("visitor", mine)] if mine else [])
+                                  + [("bot", body) for body in bodies])
+        for (author, body), message_id in stored:
+            frame = {**body, "id": message_id, "author": author}
+            for ws in list(self._sockets.get(recipient, ())):
+                mirrored = author == "visitor" and ws is origin  # shown there as it was typed
+                try:
+                    await ws.send_json({"type": "seen", "id": message_id} if mirrored else frame)
+                except ConnectionError:
+                    log.info("web chat %s went away", recipient)
 
-    async def send_document(self, recipient: str, reply: Document) -> None:
+    async def _keep(self, visitor: str, messages: list[tuple[str, dict]]
+                    ) -> list[tuple[tuple[str, dict], int | None]]:
+        """Write the messages to the visitor's conversation in one transaction; their ids
+        (None when the visitor is no one any more: their data was just deleted)."""
+        if not messages:
+            return []
+        now = self.core.services.clock.now()
+        async with self.core.unit_of_work() as uow:
+            identity = (await uow.session.execute(select(Identity.id).where(
+                Identity.channel == self.name, Identity.external_id == visitor))).scalar_one_or_none()
+            if identity is None:
+                return [(message, None) for message in messages]
+            rows = [WebMessage(identity_id=identity, author=author, body=body, created_at=now)
+                    for author, body in messages]
+            uow.session.add_all(rows)
+            await uow.session.flush()
+            ids = [row.id for row in rows]
+            await uow.commit()
+        return list(zip(messages, ids, strict=True))
+
+    def _bodies(self, recipient: str, replies: Sequence[Reply]) -> list[dict]:
+        """The replies as the page renders them."""
+        bodies = []
+        for reply in replies:
+            match reply:
+                case Text():
+                    bodies.append({"type": "text", "text": reply.text,
+                                   "buttons": _buttons(reply.buttons), "key": reply.key})
+                case Picture():
+                    kind = "jpeg" if reply.image.startswith(b"\xff\xd8") else "png"
+                    image = f"data:image/{kind};base64," + base64.b64encode(reply.image).decode()
+                    bodies.append({"type": "picture", "image": image, "caption": reply.caption,
+                                   "buttons": _buttons(reply.buttons)})
+                case AskContact():  # no contact button here: the page asks for a typed phone
+                    bodies.append({"type": "ask_contact", "text": reply.text})
+                case Document():
+                    bodies.append(self._download_link(recipient, reply))
+        return bodies
+
+    def _download_link(self, recipient: str, reply: Document) -> dict:
         """A download link for this visitor only, valid for an hour."""
         self._forget_old_downloads()
         token = secrets.token_urlsafe(24)
         self._downloads[token] = _Download(Path(reply.path), reply.filename, recipient,
                                            time.monotonic() + DOWNLOAD_SECONDS, reply.remove_after)
-        await self._push(recipient, {"type": "document", "url": f"/web/download/{token}",
-                                     "filename": reply.filename, "caption": reply.caption})
+        return {"type": "document", "url": f"/web/download/{token}",
+                "filename": reply.filename, "caption": reply.caption}
+
+    async def send_text(self, recipient: str, reply: Text) -> None:
+        await self.send(recipient, [reply])
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         item = self._downloads.get(request.match_info["token"])
@@ -228,16 +315,6 @@ class WebChannel(Channel):
                 del self._downloads[token]
                 if item.remove_after:
                     item.path.unlink(missing_ok=True)
-
-    async def send_picture(self, recipient: str, reply: Picture) -> None:
-        kind = "jpeg" if reply.image.startswith(b"\xff\xd8") else "png"  # a photo, or our PNGs
-        image = f"data:image/{kind};base64," + base64.b64encode(reply.image).decode()
-        await self._push(recipient, {"type": "picture", "image": image, "caption": reply.caption,
-                                     "buttons": _buttons(reply.buttons)})
-
-    async def ask_contact(self, recipient: str, reply: AskContact) -> None:
-        # no contact button on the web: the page turns its input into a phone field
-        await self._push(recipient, {"type": "ask_contact", "text": reply.text})
 
     async def stop(self) -> None:
         for sockets in list(self._sockets.values()):

@@ -357,6 +357,8 @@ async def report_of(ctx: Context, raw: str | None) -> list[Reply]:
         _("Delivered {sent}, blocked or failed {failed}, not sent {cancelled}, waiting "
           "{left}.").format(sent=ctx.t.number(done.sent), failed=ctx.t.number(done.failed),
                             cancelled=ctx.t.number(done.cancelled), left=ctx.t.number(done.left)),
+        *([_("Waiting for web visitors to come back: {away}.").format(
+            away=ctx.t.number(done.away))] if done.away else []),
         *([_("Paid messages (Viber): {paid}").format(paid=ctx.t.number(result.paid))]
           if result.paid else []),
         _("Within {days} days after the send, {buyers} of those who got it bought: {purchases} "

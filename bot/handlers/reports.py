@@ -42,6 +42,8 @@ def block(ctx: Context, stats: TriggerStats) -> str:
           "failed or blocked {failed}").format(
             eligible=stats.eligible, sent=stats.sent, held=stats.held_out,
             delivered=stats.delivered, failed=stats.failed),
+        *([_("Waiting for web visitors to come back: {away}").format(away=stats.away)]
+          if stats.away else []),
         *([_("Paid messages (Viber): {paid}").format(paid=stats.paid)] if stats.paid else []),
         _("Came back: {came} of {size} ({conversion}), holdout {hold_came} of {hold_size} "
           "({hold_conversion}); uplift {uplift} pp").format(

@@ -1,5 +1,6 @@
-"""Periodic upkeep: burn expired points on the ledger, forget old inbound event ids and the
-platform ids of old WhatsApp messages, check the day book against the stored rows."""
+"""Periodic upkeep: burn expired points on the ledger, forget old inbound event ids, the
+platform ids of old WhatsApp messages and old web chat history, check the day book against
+the stored rows."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy import delete
 from bot.core import Core
 from bot.ledger import Ledger
 from bot.storage import day_book
-from bot.storage.models import ProcessedEvent, WhatsAppSend
+from bot.storage.models import ProcessedEvent, WebMessage, WhatsAppSend
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,8 @@ log = logging.getLogger(__name__)
 KEEP_EVENT_IDS = timedelta(days=2)
 # WhatsApp reports a closed window within minutes of the send; a week is ample.
 KEEP_WHATSAPP_IDS = timedelta(days=7)
+# A web visitor's conversation: what a returning visitor sees again (not a record to keep).
+KEEP_WEB_HISTORY = timedelta(days=180)
 
 
 async def expire_points(core: Core) -> int:
@@ -43,6 +46,8 @@ async def forget_old_event_ids(core: Core) -> None:
             delete(ProcessedEvent).where(ProcessedEvent.processed_at < now - KEEP_EVENT_IDS))
         await uow.session.execute(
             delete(WhatsAppSend).where(WhatsAppSend.created_at < now - KEEP_WHATSAPP_IDS))
+        await uow.session.execute(
+            delete(WebMessage).where(WebMessage.created_at < now - KEEP_WEB_HISTORY))
         await uow.commit()
 
 

@@ -19,18 +19,21 @@ from bot.storage.session import BookedSession
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, echo: bool = False, migrating: bool = False) -> AsyncEngine:
+    """The app's engine. ``migrating``: SQLite's foreign keys stay off, as its table
+    rebuilds need (a dropped table would otherwise cascade into the tables that refer to
+    it); the migration checks them at its end."""
     if make_url(url).get_backend_name() == "sqlite":
         # One connection: SQLite has one writer anyway, and waiting for the pool is fair
         # and cheap, where waiting in SQLite's busy handler is neither.
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30},
                                      pool_size=1, max_overflow=0, pool_timeout=120)
-        _serialize_sqlite_writers(engine)
+        _serialize_sqlite_writers(engine, foreign_keys=not migrating)
         return engine
     return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10)
 
 
-def _serialize_sqlite_writers(engine: AsyncEngine) -> None:
+def _serialize_sqlite_writers(engine: AsyncEngine, foreign_keys: bool = True) -> None:
     """Every transaction starts with BEGIN IMMEDIATE: a read-then-write (a balance check,
     then a spend) can never interleave with another writer, and no upgrade deadlock occurs."""
 
@@ -40,7 +43,7 @@ def _serialize_sqlite_writers(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

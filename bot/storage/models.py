@@ -374,9 +374,29 @@ class OutboxMessage(Base):
 
     __table_args__ = (
         # "cancelled" (0008): a stopped broadcast's messages that were still waiting
-        CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed', 'blocked', 'cancelled')",
-                        name="status"),
+        # "waiting" (0017): for a web visitor with no page open, kept until they come back
+        CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed', 'blocked', 'cancelled', "
+                        "'waiting')", name="status"),
         Index("ix_outbox_due", "status", "not_before"),
+    )
+
+
+class WebMessage(Base):
+    """One message of a web chat visitor's conversation, kept on the server so that a
+    returning visitor (the same cookie) sees it again: what the bot sent (as the page
+    renders it) and what the visitor typed or pressed."""
+
+    __tablename__ = "web_messages"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"))
+    author: Mapped[str] = mapped_column(String(8))  # "bot" | "visitor"
+    body: Mapped[dict] = mapped_column(JSON)  # type: ignore[type-arg]
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        Index("ix_web_messages_identity", "identity_id", "id"),
+        Index("ix_web_messages_created", "created_at"),
     )
 
 

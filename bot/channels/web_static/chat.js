@@ -10,6 +10,7 @@
   let startPayload = params.get("start");
   let socket = null;
   let retryMs = RETRY_MIN_MS;
+  let lastId = 0;  // the newest message shown: one that comes again (history, live) is skipped
 
   // A reload must not repeat the deep link's /start.
   if (startPayload !== null) history.replaceState(null, "", location.pathname);
@@ -65,7 +66,7 @@
           el.dataset.testid = "chat-button";
           el.dataset.payload = b.payload;
           el.addEventListener("click", () => {
-            if (send({ type: "button", payload: b.payload })) addMine(b.label);
+            if (send({ type: "button", payload: b.payload, label: b.label })) addMine(b.label);
           });
         } else {
           continue;
@@ -110,7 +111,14 @@
   }
 
   function render(reply) {
-    if (!reply || !["text", "picture", "ask_contact", "document"].includes(reply.type)) return;
+    if (!reply || typeof reply !== "object") return;
+    if (typeof reply.id === "number") {
+      if (reply.id <= lastId) return;
+      lastId = reply.id;
+    }
+    if (reply.type === "seen") return;  // the visitor's own message, shown as it was typed
+    if (reply.type === "mine") { addMine(reply.text); return; }
+    if (!["text", "picture", "ask_contact", "document"].includes(reply.type)) return;
     const item = bubbleFor(reply);
     if (reply.type === "document") {
       // Only a download link of this server: /web/download/<token>.
@@ -159,14 +167,11 @@
     socket.addEventListener("open", () => {
       status.hidden = true;
       retryMs = RETRY_MIN_MS;
-      if (!log.children.length || startPayload !== null) {
-        send({ type: "text", text: startPayload ? "/start " + startPayload : "/start" });
-        startPayload = null;
-      }
     });
     socket.addEventListener("message", (e) => {
       let reply;
       try { reply = JSON.parse(e.data); } catch (err) { return; }
+      if (reply && reply.type === "history") { resume(reply.messages); return; }
       render(reply);
     });
     socket.addEventListener("close", () => {
@@ -174,6 +179,16 @@
       setTimeout(connect, retryMs);
       retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
     });
+  }
+
+  // The server sends the conversation so far first: shown as it was (messages written while
+  // the page was closed included); a visitor with none starts, as a deep link asks, with /start.
+  function resume(messages) {
+    if (Array.isArray(messages)) messages.forEach(render);
+    if (startPayload !== null || !log.children.length) {
+      send({ type: "text", text: startPayload ? "/start " + startPayload : "/start", silent: true });
+      startPayload = null;
+    }
   }
 
   form.addEventListener("submit", (e) => {

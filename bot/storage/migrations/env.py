@@ -19,10 +19,14 @@ def run_with(connection: Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        if connection.dialect.name == "sqlite":  # foreign keys were off: check them now
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"rows left without the rows they refer to: {broken[:10]}")
 
 
 async def run_online() -> None:
-    engine = create_engine(context.config.get_main_option("sqlalchemy.url"))
+    engine = create_engine(context.config.get_main_option("sqlalchemy.url"), migrating=True)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(run_with)
