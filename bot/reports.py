@@ -3,7 +3,8 @@ whether it brought customers back compared with its holdout.
 
 Both groups are anchored at the moment the customer was picked (the ``trigger_sends`` row's
 ``created_at``), so recipients and the holdout are compared alike (intent to treat): a
-customer "came back" with a purchase after that moment and within the attribution window.
+customer "came back" with a purchase after that moment and within the attribution window
+(a receipt refunded in full is no purchase, as everywhere else in the figures).
 Recipients are the rows that are not held out and queued a message; a row that is neither
 (no reachable channel at the time) counts only as eligible. One query per report: the
 per-send figures are correlated subqueries, summed per trigger by the database.
@@ -84,6 +85,7 @@ async def trigger_report(uow: UnitOfWork, start: datetime, end: datetime,
     dialect = bind.dialect.name if bind is not None else "sqlite"
     send = TriggerSend
     bought = and_(Purchase.customer_id == send.customer_id,
+                  Purchase.amount > Purchase.refunded_amount,  # a receipt refunded in full: no visit
                   _in_window(Purchase.occurred_at, send.created_at, window_days, dialect))
     spent = and_(PointOperation.customer_id == send.customer_id, PointOperation.kind == "spend",
                  PointOperation.reason == "purchase",

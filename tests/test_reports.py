@@ -110,8 +110,9 @@ async def fill(app) -> None:  # type: ignore[no-untyped-def]
         # before the period (21 February): not counted
         old = await shop.send("win_back_30", "sent", 100, at=SENT_AT - 40 * DAY)
         shop.buy(old, SENT_AT - 39 * DAY, 900_00)
-        # a birthday: delivered, nobody came
-        await shop.send("birthday", "sent", 200)
+        # a birthday: delivered, nobody came (a receipt refunded in full is no visit)
+        greeted = await shop.send("birthday", "sent", 200)
+        shop.buy(greeted, SENT_AT + 2 * DAY, 300_00, refunded=300_00)
         await shop.send("birthday", None)
         await uow.commit()
 
