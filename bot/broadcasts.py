@@ -92,8 +92,8 @@ def per_second(broadcast: Broadcast, settings: Settings) -> float:
     limit over the API calls one message costs (a picture with its caption and button is
     one; the template hint costs nothing on Telegram)."""
     outbox = settings.outbox
-    share = outbox.telegram_per_second * (1 - outbox.reply_share_percent / 100)
-    return share / max(1, default_cost(recipient_replies(broadcast)))
+    return outbox.telegram_per_second * outbox.outbox_share / max(
+        1, default_cost(recipient_replies(broadcast)))
 
 
 def sending_minutes(count: int, broadcast: Broadcast, settings: Settings) -> int:

@@ -163,6 +163,11 @@ class OutboxSettings(Section):
     poll_seconds: float = Field(default=1, gt=0)  # how often the sender looks for due messages
     claim_lease_seconds: float = Field(default=120, gt=0)  # a claim older than this was cut short
 
+    @property
+    def outbox_share(self) -> float:
+        """The part of each channel's limit the outbox uses (the rest is for replies)."""
+        return 1 - self.reply_share_percent / 100
+
 
 #: What a trigger's own text may say: {name}, {balance}, {points} (the gift, or the points
 #: that burn), {expires_on}, and per trigger the extras below.

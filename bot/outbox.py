@@ -14,8 +14,8 @@ Outcomes: sent → ``sent``; the platform asks to wait (Telegram 429) → ``pend
 with ``not_before`` = now + retry_after exactly, and the whole channel pauses that long;
 the person blocked the bot → ``blocked`` and their identity unreachable (the notifier
 skips unreachable identities from then on); kept for a person who is away (a web visitor
-with no page open: they see it when they come back) → ``waiting``; the channel refuses the message as it is
-(``Undeliverable``) → ``failed`` at once, with the reason; any other error → ``pending``
+with no page open, who sees it on coming back) → ``waiting``; the channel refuses the
+message as it is (``Undeliverable``) → ``failed`` at once, with the reason; any other error → ``pending``
 with a growing backoff, ``failed`` after ``MAX_ATTEMPTS``.
 """
 
@@ -29,7 +29,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -99,19 +98,13 @@ class RateLimits:
             "viber": (settings.viber_per_second, settings.viber_per_chat_per_second),
             "whatsapp": (settings.whatsapp_per_second, settings.whatsapp_per_chat_per_second),
         }
-        self.share = 1 - settings.reply_share_percent / 100
+        self.share = settings.outbox_share
         self.monotonic = monotonic
         self._overall: dict[str, TokenBucket] = {}
         self._chats: dict[tuple[str, str], TokenBucket] = {}
         self._sent: dict[str, deque[float]] = {}  # the outbox's sends
         self._all: dict[str, deque[float]] = {}  # the outbox's and the replies
         self._paused_until: dict[str, float] = {}
-
-    def outbox_rate(self, channel: str) -> float | None:
-        """API calls a second the outbox may make on ``channel`` (None: not limited)."""
-        if channel not in self.rates:
-            return None
-        return self.rates[channel][0] * self.share
 
     def reserve(self, channel: str, chat: str, n: int = 1) -> float:
         """Book a place in line; how long to wait before ``acquire``."""

@@ -198,6 +198,17 @@ async def stored(session) -> list:  # type: ignore[no-untyped-def]
             for model in (Purchase, Customer, PointOperation, PointLot)]
 
 
+async def assert_the_book_holds(uow, now: datetime, periods: list[tuple[date, date]]) -> None:  # type: ignore[no-untyped-def]
+    """The kept book is the one counted from the rows, and /stats's figures for each
+    period are the same counted receipt by receipt."""
+    found = await day_book.check(uow.session)
+    assert found.built and found.wrong == {}, found.lines()
+    rows = await stored(uow.session)
+    for first, last in periods:
+        stats = await gather(uow, first, last, now, ZONE, 90, {})
+        assert read_figures(stats) == counted_figures(*rows, first, last, now, 90), (first, last)
+
+
 @pytest.fixture
 def fresh_db(tmp_path: Path, migrated_template: Path):  # type: ignore[no-untyped-def]
     """A new migrated SQLite database for each call (each Hypothesis example)."""

@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import shutil
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -27,14 +25,12 @@ from bot.clock import FrozenClock
 from bot.importer import CsvRow, import_customers
 from bot.ledger import Ledger
 from bot.scheduler.housekeeping import check_day_book, expire_points
-from bot.stats import gather
 from bot.storage import database, day_book
 from bot.storage.models import Broadcast, Customer, PointOperation, Purchase, StatsDay
 from bot.storage.session import BookError
 from bot.triggers import run_pass
 from tests.chat import OWNER, TELEGRAM_LIKE, ChatUser, owner_settings, payloads_of
-from tests.conftest import sqlite_url
-from tests.test_day_book import ZONE, counted_figures, local_day, read_figures, stored
+from tests.test_day_book import ZONE, assert_the_book_holds, fresh_db, local_day  # noqa: F401 - a fixture
 
 START = datetime(2026, 1, 1, 7, 0, tzinfo=UTC)  # 12:30 in the shop (+05:30)
 PEOPLE = 5
@@ -198,26 +194,11 @@ async def play(shop: Shop, step: tuple) -> None:  # type: ignore[type-arg]
             shop.clock.advance(days=days, hours=hours)
 
 
-async def assert_the_book_holds(shop: Shop) -> None:
-    """Kept == counted from the rows, and /stats's figures == counted receipt by receipt."""
+async def the_book_holds(shop: Shop) -> None:
+    today = local_day(shop.clock.now())
     async with shop.app.core.unit_of_work() as uow:
-        found = await day_book.check(uow.session)
-        assert found.built and found.wrong == {}, found.lines()
-        rows = await stored(uow.session)
-        today = local_day(shop.clock.now())
-        for first, last in [(today - timedelta(days=29), today), (today, today),
-                            (today - timedelta(days=200), today)]:
-            stats = await gather(uow, first, last, shop.clock.now(), ZONE, 90, {})
-            assert read_figures(stats) == counted_figures(*rows, first, last, shop.clock.now(), 90)
-
-
-@pytest.fixture
-def fresh_db(tmp_path: Path, migrated_template: Path):  # type: ignore[no-untyped-def]
-    def make() -> str:
-        path = tmp_path / f"shop-{next(numbers)}.db"
-        shutil.copy(migrated_template, path)
-        return sqlite_url(path)
-    return make
+        await assert_the_book_holds(uow, shop.clock.now(), [
+            (today - timedelta(days=29), today), (today, today), (today - timedelta(days=200), today)])
 
 
 async def open_shop(url: str, at: datetime = START) -> Shop:
@@ -251,7 +232,7 @@ async def test_a_trigger_pass_a_broadcast_and_the_expiry_pass_keep_the_book(any_
         shop.clock.advance(days=120)  # the welcome and gift points burn
         assert await expire_points(shop.app.core) > 0
         await shop.refund(0, True)
-        await assert_the_book_holds(shop)
+        await the_book_holds(shop)
     finally:
         await shop.app.close()
 
@@ -285,7 +266,7 @@ async def test_every_writer_keeps_the_book(fresh_db, steps):
     try:
         for step in steps:
             await play(shop, step)
-        await assert_the_book_holds(shop)
+        await the_book_holds(shop)
     finally:
         await shop.app.close()
 

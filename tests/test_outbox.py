@@ -207,7 +207,7 @@ async def test_the_outbox_leaves_room_for_replies_and_replies_come_first():
         slept.append(seconds)
         now[0] += seconds
 
-    assert limits.outbox_rate("telegram") == pytest.approx(27)
+    assert limits.share == pytest.approx(0.9)
     for _ in range(27):
         assert await limits.acquire("telegram", sleep) == 0
     assert slept == []
