@@ -13,6 +13,18 @@ def derive(master: bytes, purpose: str) -> bytes:
     return hmac.new(master, purpose.encode(), hashlib.sha256).digest()
 
 
+def same_secret(given: str | bytes | None, expected: str | bytes) -> bool:
+    """A secret someone sent against the one expected, in constant time. Whatever bytes
+    arrive (non-ASCII in a header, a cookie or a query, or nothing) are only unequal: a
+    hostile value is a refusal, never an error."""
+    def raw(value: str | bytes) -> bytes:
+        return value if isinstance(value, bytes) else value.encode("utf-8", "surrogateescape")
+
+    if given is None:
+        return False
+    return hmac.compare_digest(raw(given), raw(expected))
+
+
 def keyed_hash(key: bytes, value: str) -> str:
     return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 

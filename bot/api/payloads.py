@@ -9,7 +9,7 @@ typo in ``spend_points`` must not quietly record a purchase without the discount
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from bot.api.http import bad_request, invalid
@@ -18,6 +18,8 @@ from bot.money import InvalidAmount, parse_api_amount
 from bot.phones import normalize_phone
 
 MAX_ID_LENGTH = 64
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # a receipt's moment outside these is a typo
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 MAX_NAME_LENGTH = 64
 
 _AMOUNT_PROBLEMS = {
@@ -90,7 +92,14 @@ def moment(value: str | None) -> datetime | None:
     if parsed is None or parsed.tzinfo is None:
         raise invalid("invalid_date", "occurred_at must be ISO 8601 with a UTC offset, "
                                       "e.g. 2026-03-02T12:30:00+03:00")
-    return parsed
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise invalid("invalid_date", f"occurred_at must be between {EARLIEST.year} and "
+                                      f"{LATEST.year}")
+    return utc
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,14 +11,13 @@ expect a 404 once a picture is pushed out or the process restarts).
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Mapping
 from datetime import timedelta
 
 from aiohttp import web
 
 from bot.clock import Clock
-from bot.keys import keyed_hash
+from bot.keys import keyed_hash, same_secret
 from bot.lru import LruCache
 
 CAPACITY = 512  # pictures kept; a card QR is ~2 KB, a chart ~50 KB
@@ -62,5 +61,5 @@ class MediaLinks:
             expires = int(query.get("e", ""))
         except ValueError:
             return False
-        signed = hmac.compare_digest(query.get("s", ""), self._sign(name, expires))
+        signed = same_secret(query.get("s", ""), self._sign(name, expires))
         return signed and self.clock.now().timestamp() <= expires

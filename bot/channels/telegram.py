@@ -4,6 +4,7 @@ aiohttp server guarded by the secret token. The adapter only translates."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
@@ -34,6 +35,7 @@ from aiogram.types import (
 from aiogram.methods.base import Response
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
+from pydantic import ValidationError
 
 from bot.channels.base import Channel, RetryLater, Unreachable, discard
 from bot.config import TelegramSettings
@@ -42,7 +44,7 @@ from bot.core import Core
 from bot.events import Event, EventKind, SharedContact, UserRef
 from bot.handlers.command_menus import staff_menus
 from bot.handlers.menu import MENU_COMMANDS
-from bot.keys import derive
+from bot.keys import derive, same_secret
 from bot.lru import LruCache
 from bot.replies import AskContact, CommandMenu, Document, Keyboard, Picture, Reply, Text
 
@@ -83,6 +85,28 @@ def message_event(message: Message, update_id: int) -> Event:
     if message.text is not None:
         return Event.from_text(user, message.text, event_id=event_id)
     return Event(user, EventKind.UNSUPPORTED, event_id=event_id)
+
+
+class SecretCheckingHandler(SimpleRequestHandler):
+    """aiogram's webhook handler, comparing the secret header as bytes: a header with
+    non-ASCII characters is a wrong secret (401), not an error."""
+
+    def verify_secret(self, telegram_secret_token: str, bot: Bot) -> bool:
+        return same_secret(telegram_secret_token, self.secret_token or "")
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """A body that is no Telegram update (not JSON, too deep, another shape) is a 400,
+        logged; nothing of it reaches the core."""
+        bot = await self.resolve_bot(request)
+        if self.verify_secret(request.headers.get("X-Telegram-Bot-Api-Secret-Token", ""), bot):
+            try:
+                Update.model_validate(json.loads(await request.read()), context={"bot": bot})
+            except (ValueError, RecursionError, ValidationError) as error:
+                log.warning("telegram webhook: not an update (%s)", type(error).__name__)
+                return web.Response(status=400, text="not an update")
+        return await super().handle(request)
+
+    __call__ = handle
 
 
 class TelegramChannel(Channel):
@@ -169,8 +193,8 @@ class TelegramChannel(Channel):
     def install(self, app: web.Application) -> None:
         """Serve the webhook on the shared aiohttp server (a wrong secret gets 401)."""
         if self.settings.mode == "webhook":
-            SimpleRequestHandler(self.dispatcher, self.bot, secret_token=self.webhook_secret
-                                 ).register(app, path=self.settings.webhook_path)
+            SecretCheckingHandler(self.dispatcher, self.bot, secret_token=self.webhook_secret
+                                  ).register(app, path=self.settings.webhook_path)
 
     async def start(self) -> None:
         me = await self.bot.get_me()  # once at start, never per update

@@ -53,7 +53,7 @@ from bot.config import Settings, ViberSettings
 from bot.context import ChannelInfo
 from bot.core import Core
 from bot.events import Event, EventKind, SharedContact, UserRef
-from bot.keys import derive
+from bot.keys import derive, same_secret
 from bot.replies import AskContact, Keyboard, Picture, Reply, Text
 from bot.storage.models import Identity
 
@@ -260,7 +260,7 @@ class ViberChannel(Channel):
     async def webhook(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         signature = request.headers.get(SIGNATURE_HEADER, "")
-        if not hmac.compare_digest(signature.encode(), sign(self._token, body).encode()):
+        if not same_secret(signature, sign(self._token, body)):
             raise web.HTTPForbidden(text="bad signature")
         if self._stopping:
             raise web.HTTPServiceUnavailable()  # Viber delivers it again later

@@ -34,7 +34,7 @@ from bot.channels.base import Channel, KeptForLater
 from bot.context import ChannelInfo
 from bot.core import Core
 from bot.events import Event, EventKind, UserRef
-from bot.keys import derive, keyed_hash
+from bot.keys import derive, keyed_hash, same_secret
 from bot.replies import AskContact, Document, Keyboard, Picture, Reply, Text
 from bot.storage.models import Identity, OutboxMessage, WebMessage
 
@@ -79,9 +79,9 @@ class VisitorCookies:
 
     def visitor(self, cookie: str) -> str | None:
         visitor, _, signature = cookie.partition(".")
-        if not visitor or len(cookie) > MAX_COOKIE_LENGTH:
+        if not visitor or len(cookie) > MAX_COOKIE_LENGTH or not visitor.isascii():
             return None
-        return visitor if hmac.compare_digest(signature, self._sign(visitor)) else None
+        return visitor if same_secret(signature, self._sign(visitor)) else None
 
     def _sign(self, visitor: str) -> str:
         return keyed_hash(self._key, visitor)[:32]
@@ -202,7 +202,7 @@ class WebChannel(Channel):
         (None: nothing, as for the /start a fresh page sends by itself)."""
         try:
             data = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to read
             return None
         if not isinstance(data, dict):
             return None

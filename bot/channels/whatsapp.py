@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
-import hmac
 import json
 import logging
 import mimetypes
@@ -49,6 +48,7 @@ from bot.channels.whatsapp_inbound import (
 from bot.config import WhatsAppSettings
 from bot.context import ChannelInfo
 from bot.core import Core
+from bot.keys import same_secret
 from bot.events import Event, EventKind
 from bot.lru import LruCache
 from bot.replies import (
@@ -179,8 +179,7 @@ class WhatsAppChannel(Channel):
         """Meta's subscription check: the verify token back as ``hub.challenge``."""
         token = request.query.get("hub.verify_token", "")
         expected = self.settings.verify_token.get_secret_value()
-        if request.query.get("hub.mode") != "subscribe" or \
-                not hmac.compare_digest(token.encode(), expected.encode()):
+        if request.query.get("hub.mode") != "subscribe" or not same_secret(token, expected):
             return web.Response(status=403, text="forbidden")
         return web.Response(text=request.query.get("hub.challenge", ""))
 
@@ -194,7 +193,7 @@ class WhatsAppChannel(Channel):
             return web.Response(status=403, text="forbidden")
         try:
             payload = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to read
             return web.Response(status=400, text="not json")
         for message in incoming(payload, self.settings.phone_id, self._download):
             self._background.start(self._answer(message))

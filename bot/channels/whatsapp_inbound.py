@@ -8,13 +8,14 @@ the first message of a payload and require ``user_id``, so the payload is read h
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pywa.utils import webhook_updates_validator
-
 from bot.events import Event, EventKind, SharedContact, UserRef
+from bot.keys import same_secret
 
 CHANNEL = "whatsapp"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -29,7 +30,8 @@ def signed(body: bytes, header: str | None, app_secret: str) -> bool:
     compared in constant time."""
     if not header or not header.startswith("sha256="):
         return False
-    return webhook_updates_validator(app_secret, body, header)
+    expected = "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+    return same_secret(header, expected)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,22 +40,39 @@ class Incoming:
     wa_id: str | None  # the sender's own number (digits) when WhatsApp shows it
 
 
-def incoming(payload: dict[str, Any], phone_id: str, fetch: FetchImage) -> Iterator[Incoming]:
+def incoming(payload: object, phone_id: str, fetch: FetchImage) -> Iterator[Incoming]:
     """The messages of a webhook payload sent to this business number, in order (delivery
-    statuses and other fields are skipped)."""
+    statuses and other fields are skipped; so is a message without its sender or its id)."""
     for value in _for_number(payload, phone_id):
-        contacts = value.get("contacts") or []
-        for message in value.get("messages") or []:
-            yield _incoming(message, _sender(message, contacts), fetch)
+        contacts = _objects(value.get("contacts"))
+        for message in _objects(value.get("messages")):
+            found = _incoming(message, _sender(message, contacts), fetch)
+            if found is not None:
+                yield found
 
 
-def _for_number(payload: dict[str, Any], phone_id: str) -> Iterator[dict[str, Any]]:
+def _object(value: object) -> dict[str, Any]:
+    """A JSON object of the payload, or an empty one for anything else (a signed body can
+    still be of any shape: what is not as documented is skipped, never an error)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _objects(value: object) -> list[dict[str, Any]]:
+    """The objects of a JSON array of the payload (anything else: none)."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _for_number(payload: object, phone_id: str) -> Iterator[dict[str, Any]]:
     """The "messages" changes of a webhook payload addressed to this business number."""
-    for entry in payload.get("entry") or []:
-        for change in entry.get("changes") or []:
-            value = change.get("value") or {}
+    for entry in _objects(_object(payload).get("entry")):
+        for change in _objects(entry.get("changes")):
+            value = _object(change.get("value"))
             if change.get("field") == "messages" and \
-                    (value.get("metadata") or {}).get("phone_number_id") == phone_id:
+                    _object(value.get("metadata")).get("phone_number_id") == phone_id:
                 yield value
 
 
@@ -66,13 +85,14 @@ class Failure:
     title: str
 
 
-def failures(payload: dict[str, Any], phone_id: str) -> Iterator[Failure]:
+def failures(payload: object, phone_id: str) -> Iterator[Failure]:
     """The "failed" delivery statuses of a webhook payload for this business number."""
     for value in _for_number(payload, phone_id):
-        for status in value.get("statuses") or []:
-            if status.get("status") == "failed" and status.get("id"):
-                error = (status.get("errors") or [{}])[0]
-                yield Failure(status["id"], error.get("code"),
+        for status in _objects(value.get("statuses")):
+            if status.get("status") == "failed" and _text(status.get("id")):
+                error = (_objects(status.get("errors")) or [{}])[0]
+                code = error.get("code")
+                yield Failure(status["id"], code if isinstance(code, int) else None,
                               str(error.get("title") or error.get("message") or "failed"))
 
 
@@ -84,11 +104,14 @@ def _sender(message: dict[str, Any], contacts: list[dict[str, Any]]) -> dict[str
     return contacts[0] if contacts else {}
 
 
-def _incoming(message: dict[str, Any], contact: dict[str, Any], fetch: FetchImage) -> Incoming:
-    wa_id = message.get("from") or contact.get("wa_id") or None
+def _incoming(message: dict[str, Any], contact: dict[str, Any], fetch: FetchImage) -> Incoming | None:
+    wa_id = _text(message.get("from")) or _text(contact.get("wa_id")) or None
     # keyed on the business-scoped id when there is one: it stays when the number is hidden
-    external_id = contact.get("user_id") or message.get("from_user_id") or wa_id or ""
-    name = ((contact.get("profile") or {}).get("name") or "").strip() or None
+    external_id = (_text(contact.get("user_id")) or _text(message.get("from_user_id"))
+                   or wa_id or "")
+    if not external_id or not _text(message.get("id")) or len(external_id) > 64:
+        return None  # nobody to answer, or nothing to recognise a redelivery by
+    name = _text(_object(contact.get("profile")).get("name")).strip()[:64] or None
     user = UserRef(CHANNEL, external_id, display_name=name)
     return Incoming(_event(user, message, wa_id, fetch), wa_id)
 
@@ -97,7 +120,7 @@ def _event(user: UserRef, message: dict[str, Any], wa_id: str | None, fetch: Fet
     event_id = message.get("id")
     match message.get("type"):
         case "text":
-            return Event.from_text(user, (message.get("text") or {}).get("body", ""), event_id)
+            return Event.from_text(user, _text(_object(message.get("text")).get("body")), event_id)
         case "interactive" | "button":
             payload = _pressed(message)
             if payload == OWN_PHONE and wa_id:
@@ -110,13 +133,13 @@ def _event(user: UserRef, message: dict[str, Any], wa_id: str | None, fetch: Fet
             if (contact := _shared(message, wa_id)) is not None:
                 return Event(user, EventKind.CONTACT, contact=contact, event_id=event_id)
         case "image":
-            image = message.get("image") or {}
-            media_id = str(image.get("id", ""))
+            image = _object(message.get("image"))
+            media_id = _text(image.get("id"))
 
             async def picture() -> bytes | None:
                 return await fetch(media_id)
 
-            return Event(user, EventKind.PHOTO, text=image.get("caption", ""),
+            return Event(user, EventKind.PHOTO, text=_text(image.get("caption")),
                          fetch_image=picture, event_id=event_id)
     return Event(user, EventKind.UNSUPPORTED, event_id=event_id)
 
@@ -124,17 +147,17 @@ def _event(user: UserRef, message: dict[str, Any], wa_id: str | None, fetch: Fet
 def _pressed(message: dict[str, Any]) -> str | None:
     """A reply button's, a list row's or a template quick reply's payload."""
     if message.get("type") == "button":
-        return (message.get("button") or {}).get("payload")
-    interactive = message.get("interactive") or {}
-    reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
-    return reply.get("id")
+        return _text(_object(message.get("button")).get("payload")) or None
+    interactive = _object(message.get("interactive"))
+    reply = _object(interactive.get("button_reply")) or _object(interactive.get("list_reply"))
+    return _text(reply.get("id")) or None
 
 
 def _shared(message: dict[str, Any], wa_id: str | None) -> SharedContact | None:
     """The first number of a shared contact. Only one shared on the platform's own request
     vouches for the sender (a contact card of somebody else never does)."""
-    cards = message.get("contacts") or []
-    phones = (cards[0].get("phones") or []) if cards else []
+    cards = _objects(message.get("contacts"))
+    phones = _objects(cards[0].get("phones")) if cards else []
     if not phones:
         return None
     phone = phones[0]

@@ -1,0 +1,148 @@
+"""Hostile input gets a plain 4xx, never a 500: bytes no client library would send
+(non-ASCII in secrets, cookies and signatures), absurd dates, JSON nested a thousand deep.
+Requests go to the real app on 127.0.0.1 as raw bytes, so nothing in between cleans them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from sqlalchemy import func, select
+
+from bot.app import Application, build
+from bot.storage.models import Identity, Purchase
+from tests.chat import owner_settings
+from tests.test_pos_api import new_key
+
+DEEP = b"[" * 1000 + b"]" * 1000
+
+
+@pytest.fixture
+async def shop(db_url, clock) -> AsyncIterator[tuple[Application, str]]:  # type: ignore[no-untyped-def]
+    """The app with every messenger's webhook installed (none is called: each request is
+    refused before it would be), on 127.0.0.1."""
+    settings = owner_settings(
+        db_url, web={"public_url": "https://shop.example"},
+        telegram={"token": "123:ABC", "mode": "webhook", "webhook_secret": "s3cret",
+                  "api_base": "http://127.0.0.1:9"},
+        viber={"token": "viber-token", "api_base": "http://127.0.0.1:9"},
+        whatsapp={"phone_id": "1", "token": "t", "app_secret": "app-secret",
+                  "verify_token": "v", "api_base": "http://127.0.0.1:9"})
+    application = await build(settings, clock)
+    runner = web.AppRunner(application.web)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield application, f"{host}:{port}"
+    finally:
+        await runner.cleanup()
+        await application.close()
+
+
+async def raw(address: str, method: str, path: str, headers: dict[str, bytes] | None = None,
+              body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 request written byte for byte; (status, headers, body)."""
+    host, port = address.rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    lines = [f"{method} {path} HTTP/1.1".encode(), f"Host: {address}".encode(),
+             b"Connection: close", f"Content-Length: {len(body)}".encode()]
+    lines += [name.encode() + b": " + value for name, value in (headers or {}).items()]
+    writer.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    head, _, content = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    found = dict(line.split(": ", 1) for line in header_lines if ": " in line)
+    return int(status_line.split()[1]), found, content
+
+
+async def test_non_ascii_secrets_are_refused_not_errors(shop):
+    app, address = shop
+    cookie = {"Cookie": "loyalty_web=abc.é".encode()}
+    status, headers, _ = await raw(address, "GET", "/", cookie)
+    assert status == 200 and "loyalty_web=" in headers.get("Set-Cookie", "")  # a new one
+    assert (await raw(address, "GET", "/web/ws", cookie | {
+        "Upgrade": b"websocket", "Connection": b"Upgrade", "Sec-WebSocket-Version": b"13",
+        "Sec-WebSocket-Key": b"dGhlIHNhbXBsZSBub25jZQ=="}))[0] == 401
+    assert (await raw(address, "GET", "/web/download/x", cookie))[0] == 404
+    assert (await raw(address, "GET", "/viber/media/" + "ab" * 32 + ".png?e=9999999999&s=%D1%8F"))[0] == 404
+    assert (await raw(address, "POST", "/viber/webhook", {"X-Viber-Content-Signature": b"\xe9"},
+                      b"{}"))[0] == 403
+    assert (await raw(address, "POST", "/whatsapp/webhook",
+                      {"X-Hub-Signature-256": "sha256=я".encode()}, b"{}"))[0] == 403
+    assert (await raw(address, "POST", "/telegram/webhook",
+                      {"X-Telegram-Bot-Api-Secret-Token": "тест".encode(),
+                       "Content-Type": b"application/json"}, b"{}"))[0] == 401
+    async with app.core.unit_of_work() as uow:
+        assert (await uow.session.execute(select(func.count()).select_from(Identity))).scalar_one() == 0
+
+
+async def test_a_date_far_outside_the_calendar_is_a_422(shop):
+    app, address = shop
+    key = await new_key(app)
+    for moment in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "1969-12-31T00:00:00+00:00"):
+        body = json.dumps({"card": "0000000000000", "amount": "10.00", "receipt_id": "x",
+                           "occurred_at": moment}).encode()
+        status, _, content = await raw(address, "POST", "/api/v1/purchases", {
+            "Authorization": f"Bearer {key}".encode(), "Content-Type": b"application/json"}, body)
+        assert (status, json.loads(content)["error"]) == (422, "invalid_date"), moment
+    async with app.core.unit_of_work() as uow:
+        assert (await uow.session.execute(select(func.count()).select_from(Purchase))).scalar_one() == 0
+
+
+async def test_json_nested_a_thousand_deep_is_a_400(shop):
+    app, address = shop
+    key = await new_key(app)
+    status, _, content = await raw(address, "POST", "/api/v1/purchases", {
+        "Authorization": f"Bearer {key}".encode(), "Content-Type": b"application/json"}, DEEP)
+    assert (status, json.loads(content)["error"]) == (400, "malformed_json")
+
+
+async def test_malformed_bodies_behind_a_valid_signature_store_nothing(shop):
+    """Whoever holds the secret may still send garbage: a 4xx (or WhatsApp's expected 200),
+    no identity, no event, and the next real request is served."""
+    import hashlib
+    import hmac
+
+    app, address = shop
+
+    def whatsapp(body: bytes) -> dict[str, bytes]:
+        digest = hmac.new(b"app-secret", body, hashlib.sha256).hexdigest()
+        return {"X-Hub-Signature-256": f"sha256={digest}".encode(),
+                "Content-Type": b"application/json"}
+
+    for body in (b"[1]", b'"x"', b'{"entry":[5]}', b'{"entry":[{"changes":[{"field":"messages",'
+                 b'"value":{"metadata":{"phone_number_id":"1"},"messages":[{"type":"text",'
+                 b'"text":{"body":"hi"}}]}}]}]}', b'{"entry":[{"changes":"x"}]}'):
+        status, _, _ = await raw(address, "POST", "/whatsapp/webhook", whatsapp(body), body)
+        assert status == 200, body  # Meta would resend anything else for days
+    assert (await raw(address, "POST", "/whatsapp/webhook", whatsapp(DEEP), DEEP))[0] == 400
+    secret = {"X-Telegram-Bot-Api-Secret-Token": b"s3cret", "Content-Type": b"application/json"}
+    for body in (b"", b"not json", b"[]", b'{"update_id": "x"}', DEEP):
+        assert (await raw(address, "POST", "/telegram/webhook", secret, body))[0] == 400, body
+    await asyncio.sleep(0.2)  # anything started in the background would have run by now
+    async with app.core.unit_of_work() as uow:
+        assert (await uow.session.execute(select(func.count()).select_from(Identity))).scalar_one() == 0
+    assert (await raw(address, "GET", "/"))[0] == 200
+
+
+async def test_the_web_chat_socket_survives_json_a_thousand_deep(app):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    async with TestClient(TestServer(app.web)) as browser:
+        await browser.get("/")
+        ws = await browser.ws_connect("/web/ws")
+        assert json.loads((await ws.receive(timeout=5)).data)["type"] == "history"
+        await ws.send_bytes(DEEP)  # as a text frame below
+        await ws.send_str(DEEP.decode())
+        await ws.send_json({"type": "text", "text": "/start"})
+        reply = json.loads((await ws.receive(timeout=5)).data)
+        while reply.get("type") in ("seen", "mine"):
+            reply = json.loads((await ws.receive(timeout=5)).data)
+        assert "Здравствуйте" in reply["text"] and not ws.closed
