@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -19,6 +19,7 @@ from bot.replies import Reply, Text
 from bot.routing import Router
 from bot.storage.models import Identity
 from bot.storage.uow import UnitOfWork
+from bot.text import has_controls, without_controls
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class Core:
             await asyncio.wait(others, timeout=timeout)
 
     async def _handle(self, event: Event, channel: ChannelInfo) -> list[Reply]:
+        event = clean(event)
         services = self.services
         async with self.unit_of_work() as uow:
             now = services.clock.now()
@@ -116,3 +118,15 @@ class Core:
         if f"{identity.channel}:{identity.external_id}" in self.services.settings.admins:
             return "admin"
         return identity.staff.role if identity.staff else None
+
+
+def clean(event: Event) -> Event:
+    """The event without control characters in what a person typed or their messenger
+    reports (a NUL in a typed name would otherwise reach the database)."""
+    name = event.user.display_name
+    if not has_controls(event.text) and not (name and has_controls(name)) \
+            and not has_controls(event.payload or ""):
+        return event
+    user = replace(event.user, display_name=without_controls(name) if name else name)
+    return replace(event, user=user, text=without_controls(event.text),
+                   payload=without_controls(event.payload) if event.payload else event.payload)

@@ -40,6 +40,7 @@ from typing import Any
 from babel.numbers import get_decimal_symbol
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -198,7 +199,8 @@ async def write_xlsx(path: str, title: str, headers: Sequence[str],
     def cell(value: Any) -> Any:
         if not isinstance(value, Typed):
             return value
-        plain = WriteOnlyCell(sheet, value=value.value)
+        # a character a workbook can't hold (stored before input was cleaned) is left out
+        plain = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value.value))
         plain.data_type = "s"  # openpyxl would store "=…" as a formula
         return plain
 

@@ -42,6 +42,7 @@ from bot.phones import normalize_phone
 from bot.storage import database
 from bot.storage.models import AppSecret, Customer
 from bot.storage.uow import UnitOfWork
+from bot.text import without_controls
 
 SOURCE = "import"
 REASON = "import"  # of the opening-balance lot
@@ -214,7 +215,7 @@ def _phone(row: CsvRow, region: str) -> str:
 
 def _check(row: CsvRow, phone: str, today: date) -> _Good:
     """The row's other values, or ValueError with the reason."""
-    name = " ".join(row.values.get("name", "").split()) or None
+    name = " ".join(without_controls(row.values.get("name", "")).split()) or None
     if name is not None and len(name) > MAX_NAME_LENGTH:
         raise ValueError(f"name longer than {MAX_NAME_LENGTH} characters")
     birthday = None

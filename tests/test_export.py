@@ -22,6 +22,7 @@ from bot.invites import create_invite
 from bot.replies import Document, Reply
 from bot.storage.models import AuditEntry, Customer, Identity, PointOperation
 from tests.chat import OWNER, TELEGRAM_LIKE, ChatUser, owner_settings, payloads_of, text_of
+from tests.conftest import START
 
 REFUSAL = "Извините, это может сделать только администратор."
 CUSTOMER_HEADERS = ["Номер карты", "Имя", "Телефон", "E-mail", "День рождения", "Уровень",
@@ -294,3 +295,23 @@ async def test_a_full_sheet_goes_on_the_next_one_and_a_large_file_is_zipped(
     with zipfile.ZipFile(path) as archive:
         assert archive.namelist() == ["customers-2026-03-02.csv"]
         assert archive.read("customers-2026-03-02.csv").startswith(b"\xef\xbb\xbf")
+
+
+async def test_a_stored_control_character_does_not_break_the_excel_export(app, tmp_path):
+    """Names stored before input was cleaned may hold characters a workbook can't: the file
+    is written anyway, without them."""
+    async with app.core.unit_of_work() as uow:
+        uow.session.add(Customer(card_number=card(1), name="Bad\x01Name", consent_at=START,
+                                 created_at=START))
+        await uow.commit()
+    path = tmp_path / "customers.xlsx"
+    async with app.core.unit_of_work() as uow:
+        written = await export.write_xlsx(str(path), "Customers", ["name"], _names(uow))
+    assert written == 1
+    sheet = openpyxl.load_workbook(path).active
+    assert [row[0].value for row in sheet.iter_rows(min_row=2)] == ["BadName"]
+
+
+async def _names(uow):  # type: ignore[no-untyped-def]
+    for name in (await uow.session.execute(select(Customer.name))).scalars():
+        yield [export.Typed(name)]

@@ -146,3 +146,33 @@ async def test_the_web_chat_socket_survives_json_a_thousand_deep(app):
         while reply.get("type") in ("seen", "mine"):
             reply = json.loads((await ws.receive(timeout=5)).data)
         assert "Здравствуйте" in reply["text"] and not ws.closed
+
+
+async def test_control_characters_are_refused_or_cleaned_at_input(any_db_url, clock):
+    """A NUL is what PostgreSQL refuses: the API refuses such a name and such a receipt id
+    with a clear code, and a name typed in a chat is stored without it."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.storage.models import Customer
+    from tests.chat import TELEGRAM_LIKE, ChatUser
+    from tests.till import Till
+
+    app = await build(owner_settings(any_db_url), clock)
+    try:
+        async with TestClient(TestServer(app.web)) as client:
+            till = Till(app, client, await new_key(app))
+            status, body = await till.call("POST", "/api/v1/customers",
+                                           {"phone": "+79001112233", "name": "A\u0000B"})
+            assert (status, body["error"]) == (422, "invalid_name")
+            status, body = await till.call("POST", "/api/v1/purchases/x%00y/refund", {})
+            assert (status, body["error"]) == (422, "invalid_receipt_id")
+        anna = ChatUser(app.core, TELEGRAM_LIKE, "7", name=None)
+        await anna.send("/start")
+        await anna.press("consent:yes")
+        await anna.share_contact("+79005556677")
+        assert "Когда у вас день рождения" in "".join(
+            r.text for r in await anna.send("An\u0000na\u0007") if hasattr(r, "text"))
+        async with app.core.unit_of_work() as uow:
+            assert (await uow.session.execute(select(Customer.name))).scalar_one() == "Anna"
+    finally:
+        await app.close()

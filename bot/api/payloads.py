@@ -16,6 +16,7 @@ from bot.api.http import bad_request, invalid
 from bot.birthday import Birthday, parse_birthday
 from bot.money import InvalidAmount, parse_api_amount
 from bot.phones import normalize_phone
+from bot.text import has_controls
 
 MAX_ID_LENGTH = 64
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # a receipt's moment outside these is a typo
@@ -153,7 +154,10 @@ class EnrolForm:
 def enrol_form(body: dict[str, Any], region: str, today: date) -> EnrolForm:
     fields = Fields(body, ("phone", "name", "birthday"))
     typed_phone = fields.text("phone", required=True) or ""
-    name = " ".join((fields.text("name") or "").split()) or None
+    typed_name = fields.text("name") or ""
+    if has_controls(typed_name):
+        raise invalid("invalid_name", "the name has control characters")
+    name = " ".join(typed_name.split()) or None
     if name is not None and len(name) > MAX_NAME_LENGTH:
         raise invalid("invalid_name", f"the name may have at most {MAX_NAME_LENGTH} characters")
     typed_birthday = fields.text("birthday")

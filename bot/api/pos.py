@@ -19,7 +19,7 @@ from bot.api import openapi
 from bot.api.customers import by_card, by_phone, card_summary, enrol
 from bot.api.http import ApiError, api_errors, json_object
 from bot.api.keys import authenticate, bearer_key
-from bot.api.payloads import amount, enrol_form, purchase_form, refund_form
+from bot.api.payloads import amount, enrol_form, identifier, purchase_form, refund_form
 from bot.checkout import (
     Checkout,
     CheckoutError,
@@ -144,9 +144,10 @@ class PosApi:
         raw = await request.read()
 
         async def work(uow: UnitOfWork, till: PosKey) -> RefundResult:
+            receipt = identifier(request.match_info["receipt_id"], "invalid_receipt_id", "receipt_id")
             form = refund_form(json_object(raw, empty_ok=True))
             return await Checkout(uow, self.services.clock, self.program).refund(
-                outlet_id=till.outlet_id, receipt_id=request.match_info["receipt_id"],
+                outlet_id=till.outlet_id, receipt_id=receipt or "",
                 amount=form.amount, refund_key=form.refund_id, till=till.id)
 
         def notices(result: RefundResult) -> list[Notification]:
