@@ -176,3 +176,12 @@ async def test_control_characters_are_refused_or_cleaned_at_input(any_db_url, cl
             assert (await uow.session.execute(select(Customer.name))).scalar_one() == "Anna"
     finally:
         await app.close()
+
+
+async def test_without_a_key_the_report_says_401_before_anything_else_and_a_405_names_allow(shop):
+    _app, address = shop
+    status, _, content = await raw(address, "GET", "/api/v1/reports/triggers?from=nonsense")
+    assert (status, json.loads(content)["error"]) == (401, "unauthorized")
+    status, headers, content = await raw(address, "DELETE", "/api/v1/purchases")
+    assert status == 405 and headers.get("Allow") == "POST"
+    assert json.loads(content)["allowed"] == ["POST"]

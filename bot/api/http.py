@@ -58,7 +58,10 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
         if error.status < 400:
             raise
         code = error.reason.lower().replace(" ", "_")
-        return error_response(error.status, code, error.reason, **_allowed(error))
+        response = error_response(error.status, code, error.reason, **_allowed(error))
+        if isinstance(error, web.HTTPMethodNotAllowed):  # what a 405 must name
+            response.headers["Allow"] = ", ".join(sorted(error.allowed_methods))
+        return response
     except Exception:
         log.exception("POS API request %s %s failed", request.method, request.path)
         return error_response(500, "internal_error", "unexpected error; it has been logged")

@@ -160,18 +160,18 @@ class PosApi:
 
     async def trigger_report(self, request: web.Request) -> web.Response:
         """Trigger reports for the sends of the shop-local days from..to (both included);
-        admin keys only."""
-        first, last = _day(request, "from"), _day(request, "to")
-        if last < first:
-            raise ApiError(422, "invalid_date", "to must not be before from")
+        admin keys only. The key is checked before the dates: no key, no hint."""
         zone = self.services.timezone
-        start = datetime.combine(first, time(0), zone)
-        end = datetime.combine(last + timedelta(days=1), time(0), zone)
 
-        async def work(uow: UnitOfWork, till: PosKey) -> list[TriggerStats]:
-            return await trigger_report(uow, start, end, WINDOW_DAYS)
+        async def work(uow: UnitOfWork, till: PosKey) -> tuple[date, date, list[TriggerStats]]:
+            first, last = _day(request, "from"), _day(request, "to")
+            if last < first:
+                raise ApiError(422, "invalid_date", "to must not be before from")
+            start = datetime.combine(first, time(0), zone)
+            end = datetime.combine(last + timedelta(days=1), time(0), zone)
+            return first, last, await trigger_report(uow, start, end, WINDOW_DAYS)
 
-        report = await self._transaction(request, work, admin=True)
+        first, last, report = await self._transaction(request, work, admin=True)
         return web.json_response({"from": first.isoformat(), "to": last.isoformat(),
                                   "window_days": WINDOW_DAYS,
                                   "triggers": [report_body(stats) for stats in report]})
