@@ -25,6 +25,24 @@ def same_secret(given: str | bytes | None, expected: str | bytes) -> bool:
     return hmac.compare_digest(raw(given), raw(expected))
 
 
+def signed_payload(secret: bytes, identity_id: int, payload: str) -> str:
+    """A button payload only this person can send back (a staff member's "this customer"
+    button: nobody can act on a customer the bot did not offer them)."""
+    return f"{payload}:{_payload_signature(secret, identity_id, payload)}"
+
+
+def verified_payload(secret: bytes, identity_id: int, signed: str) -> str | None:
+    """The payload of ``signed_payload``, or None when it was not made for this person."""
+    payload, _, signature = signed.rpartition(":")
+    if not payload or not same_secret(signature, _payload_signature(secret, identity_id, payload)):
+        return None
+    return payload
+
+
+def _payload_signature(secret: bytes, identity_id: int, payload: str) -> str:
+    return keyed_hash(derive(secret, "button-payload"), f"{identity_id}:{payload}")[:12]
+
+
 def keyed_hash(key: bytes, value: str) -> str:
     return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 

@@ -563,3 +563,23 @@ async def test_the_same_flow_in_the_web_chat(app, chat, clock):
     summary = await kate.press(button(await kate.send("1000"), "co.earn:"))
     assert "Начислено: +30 баллов" in text_of(await kate.press(button(summary, "co.ok:")))
     assert [p.source for p in await purchases(app)] == ["chat"]
+
+
+async def test_a_cashier_cannot_list_customers_by_forging_buttons(app, chat, clock, outbox):
+    """«Purchase for this customer» works for the cashier it was shown to; a made-up
+    ``co.customer:<id>`` (or one shown to someone else) shows nobody's card or balance."""
+    ivan = chat("42")
+    await ivan.sign_up()
+    await give(app, 100)
+    kate = await hire(app, chat, clock)
+    screen = await scan(ivan, kate)
+    rewards = await kate.press(button(screen, "co.gifts"))
+    ask = await kate.press(button(rewards, "co.gift:"))
+    given = await kate.press(button(ask, "co.give:"))
+    again = button(given, "co.customer:")
+    assert "Ivan Petrov" in text_of(await kate.press(again))  # the real button works
+    customer = (await identity_id(app, "42"))  # any id will do for a forger
+    for forged in (f"co.customer:{customer}", f"co.customer:{customer}:0000", "co.customer:1"):
+        assert "Ivan Petrov" not in text_of(await kate.press(forged))
+    olga = await hire(app, chat, clock, external_id="8")
+    assert "Ivan Petrov" not in text_of(await olga.press(again))  # shown to Kate, not Olga

@@ -18,6 +18,7 @@ from bot.context import Context
 from bot.events import Event
 from bot.handlers.desk import STAFF, staff_only
 from bot.phones import normalize_phone
+from bot.keys import verified_payload
 from bot.replies import Button, Reply, Text, keyboard
 from bot.routing import Router
 from bot.storage.models import Customer
@@ -112,7 +113,11 @@ async def serve_scanned_card(ctx: Context, token: str) -> list[Reply]:
 
 @router.button("co.customer")
 async def customer_again(event: Event, ctx: Context) -> list[Reply]:
-    customer_id = (event.payload or "").partition(":")[2]
+    """``co.customer:<id>`` signed for this staff member (a made-up id is nobody's)."""
+    payload = verified_payload(ctx.services.secret, ctx.identity.id, event.payload or "")
+    if payload is None:
+        return no_checkout(ctx)
+    customer_id = payload.partition(":")[2]
     customer = await ctx.uow.customers.get(int(customer_id)) if customer_id.isdecimal() else None
     if customer is None:
         return [Text(ctx._("This customer is no longer in the program."))]

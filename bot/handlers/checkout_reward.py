@@ -17,6 +17,7 @@ from bot.events import Event
 from bot.handlers.checkout import affordable_rewards, called, cancel_button, no_checkout, not_serving
 from bot.handlers.desk import STAFF, staff_only
 from bot.i18n import Translator
+from bot.keys import signed_payload
 from bot.ledger import InsufficientPoints
 from bot.notify import Notification
 from bot.replies import Button, Reply, Text, keyboard
@@ -93,7 +94,8 @@ async def give_reward(event: Event, ctx: Context) -> list[Reply]:
     ctx.notify(reward_notice(reward, balance, customer_id))
     return [Text(ctx._("🎁 Given: {reward}. Customer's balance: {points}.").format(
         reward=ctx._(reward.name), points=ctx.t.points(balance)), keyboard(
-        [Button(ctx._("🧾 Purchase for this customer"), f"co.customer:{customer_id}")],
+        [Button(ctx._("🧾 Purchase for this customer"), signed_payload(
+            ctx.services.secret, ctx.identity.id, f"co.customer:{customer_id}"))],
         [Button(ctx._("🧾 Next customer"), "co.start")]))]
 
 
