@@ -37,6 +37,8 @@ from bot.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
+CONNECT_BACKOFF = (5.0, 10.0, 30.0, 60.0, 120.0, 300.0)  # seconds between attempts to reach a messenger
+
 
 
 @dataclass
@@ -47,12 +49,47 @@ class Application:
     web: web.Application
     outbox: OutboxSender
     channels: list[Channel] = field(default_factory=list)
+    unreachable: set[str] = field(default_factory=set)  # channels still trying to start
+    _connecting: list[asyncio.Task[None]] = field(default_factory=list)
 
     def channel(self, name: str) -> Channel | None:
         return next((c for c in self.channels if c.name == name), None)
 
+    async def connect(self, first_wait: float = 10.0,
+                      backoff: tuple[float, ...] = CONNECT_BACKOFF) -> None:
+        """Start every channel, each on its own: a messenger that can't be reached (its API
+        down, a wrong token) is tried again in the background with a growing pause, logged
+        each time, while the web chat, the POS API and the other messengers serve. Waits at
+        most ``first_wait`` seconds for the first attempts."""
+        self._connecting = [asyncio.create_task(self._connect(channel, backoff),
+                                                name=f"connect-{channel.name}")
+                            for channel in self.channels]
+        if self._connecting:
+            await asyncio.wait(self._connecting, timeout=first_wait)
+
+    async def _connect(self, channel: Channel, backoff: tuple[float, ...]) -> None:
+        attempt = 0
+        while True:
+            try:
+                await channel.start()
+            except Exception as error:  # unreachable for now: the rest of the program serves
+                self.unreachable.add(channel.name)
+                pause = backoff[min(attempt, len(backoff) - 1)]
+                log.error("%s can't be reached (%s: %s); trying again in %s s, the rest of "
+                          "the program is serving", channel.name, type(error).__name__, error, pause)
+                attempt += 1
+                await asyncio.sleep(pause)
+                continue
+            self.unreachable.discard(channel.name)
+            if attempt:
+                log.info("%s is connected after %d failed attempt(s)", channel.name, attempt)
+            return
+
     async def close(self) -> None:
         """Stop taking input, let the events in flight finish, then release everything."""
+        for task in self._connecting:
+            task.cancel()
+        await asyncio.gather(*self._connecting, return_exceptions=True)
         for channel in self.channels:
             await channel.stop()
         await self.core.drain()
@@ -138,7 +175,8 @@ async def admin_invite_links(application: Application) -> list[str]:
         await uow.staff.revoke_bootstrap_invites()  # only the link printed last works
         payload = await create_invite(uow, "admin", None, application.core.services.clock.now())
         await uow.commit()
-    return [channel.info().deep_link(payload) for channel in application.channels]
+    return [channel.info().deep_link(payload) for channel in application.channels
+            if channel.name not in application.unreachable]  # a link needs the bot's name
 
 
 async def _until_stopped() -> None:
@@ -166,8 +204,7 @@ async def serve(settings: Settings) -> None:
     await site.start()
     scheduler = build_scheduler(application.core)
     try:
-        for channel in application.channels:
-            await channel.start()
+        await application.connect()
         scheduler.start()
         await application.outbox.start()
         if application.channel("web"):

@@ -409,3 +409,24 @@ async def test_a_reply_that_meets_a_flood_limit_waits_and_arrives(bot: Bot):
     assert first.params["text"] == second.params["text"]  # refused, then sent: the welcome
     assert "программа лояльности" in second.params["text"]
     await bot.quiet()
+
+
+async def test_an_unreachable_telegram_is_retried_while_the_rest_serves(settings, clock, api, caplog):
+    """getMe fails at the start: the web chat and the POS API serve meanwhile, the error is
+    logged, and Telegram connects on a later attempt by itself."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    api.fail_next("getMe", 500, times=2)
+    application = await build(telegram_settings(settings, api, mode="polling"), clock)
+    try:
+        with caplog.at_level(logging.ERROR):
+            await application.connect(first_wait=0.3, backoff=(1.0,))
+        assert "telegram can't be reached" in caplog.text
+        assert "telegram" in application.unreachable
+        async with TestClient(TestServer(application.web)) as client:
+            assert (await client.get("/")).status == 200  # the web chat serves
+            assert (await client.get("/api/v1/openapi.json")).status == 200
+        await api.wait_for("getUpdates", timeout=5)  # connected on the third try
+        assert application.unreachable == set()
+    finally:
+        await application.close()
