@@ -73,3 +73,20 @@ async def test_old_whatsapp_message_ids_are_forgotten(app, clock):
     async with app.core.unit_of_work() as uow:
         kept = (await uow.session.execute(select(WhatsAppSend.wamid))).scalars().all()
     assert kept == ["wamid.new"]
+
+
+async def test_people_who_never_agreed_to_join_are_forgotten_after_a_month(app, chat, clock):
+    from bot.invites import create_invite
+
+    await chat("42").send("/start")  # a stranger: wrote once, never consented
+    await chat("43").sign_up(phone="+79001112233")  # a member
+    async with app.core.unit_of_work() as uow:
+        payload = await create_invite(uow, "cashier", None, clock.now())
+        await uow.commit()
+    await chat("44", name="Kate").send(f"/start {payload}")  # staff, not a customer
+    clock.advance(days=31)
+    await forget_old_event_ids(app.core)
+    async with app.core.unit_of_work() as uow:
+        left = (await uow.session.execute(select(Identity.external_id).order_by(
+            Identity.external_id))).scalars().all()
+    assert left == ["43", "44"]

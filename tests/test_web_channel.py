@@ -379,3 +379,17 @@ async def test_keyed_texts_carry_their_key_and_a_document_is_a_link_for_its_visi
         assert (await stranger.get(link["url"])).status == 404  # someone else's file
     made_up = await client.get("/web/download/made-up")
     assert made_up.status == 404 and "Ссылка на файл устарела" in await made_up.text()
+
+
+async def test_one_address_cannot_open_new_chats_without_limit(client, app):
+    from bot.channels.web import NEWCOMERS
+
+    assert (await client.get("/")).status == 200  # a visitor with a cookie now
+    for _ in range(NEWCOMERS - 1):
+        async with another_browser(client) as browser:
+            assert (await browser.get("/")).status == 200
+    async with another_browser(client) as late:
+        refused = await late.get("/")
+        assert refused.status == 429 and "Слишком много новых чатов" in await refused.text()
+        assert refused.headers["Retry-After"] == "600"
+    assert (await client.get("/")).status == 200  # who has a cookie keeps their chat

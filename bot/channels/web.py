@@ -19,7 +19,7 @@ import json
 import logging
 import secrets
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -35,6 +35,7 @@ from bot.context import ChannelInfo
 from bot.core import Core
 from bot.events import Event, EventKind, UserRef
 from bot.keys import derive, keyed_hash, same_secret
+from bot.lru import LruCache
 from bot.replies import AskContact, Document, Keyboard, Picture, Reply, Text
 from bot.storage.models import Identity, OutboxMessage, WebMessage
 
@@ -57,6 +58,7 @@ COOKIE = "loyalty_web"
 MAX_COOKIE_LENGTH = 64
 MAX_MESSAGE_BYTES = 64 * 1024
 HISTORY = 100  # messages a connecting page gets back
+NEWCOMERS, NEWCOMERS_WINDOW = 30, 600.0  # new visitors (cookies) per address in that many seconds
 MINE = 500  # characters of a visitor's own message kept for the history
 STATIC_DIR = Path(__file__).with_name("web_static")
 
@@ -64,6 +66,28 @@ STATIC_DIR = Path(__file__).with_name("web_static")
 def _language(request: web.Request) -> str | None:
     """The browser's first preferred language ("en-GB,en;q=0.9" → "en-GB")."""
     return request.headers.get("Accept-Language", "").split(",")[0].split(";")[0].strip() or None
+
+
+class Newcomers:
+    """New visitors per network address in a sliding window: one address can't create
+    identities without limit (each new cookie becomes one at its first message)."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit, self.window = limit, window
+        self._seen: LruCache[str, deque[float]] = LruCache(10_000)
+
+    def allow(self, address: str) -> bool:
+        now = time.monotonic()
+        recent = self._seen.get(address)
+        if recent is None:
+            recent = deque()
+            self._seen.put(address, recent)
+        while recent and recent[0] <= now - self.window:
+            recent.popleft()
+        if len(recent) >= self.limit:
+            return False
+        recent.append(now)
+        return True
 
 
 class VisitorCookies:
@@ -109,6 +133,7 @@ class WebChannel(Channel):
         self.base_url = base_url.rstrip("/")
         self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
         self._downloads: dict[str, _Download] = {}
+        self._newcomers = Newcomers(NEWCOMERS, NEWCOMERS_WINDOW)
         self._info = ChannelInfo(self.name, verified_contacts=False, deep_link=self.deep_link)
         self._page = Template((STATIC_DIR / "index.html").read_text(encoding="utf-8"))
 
@@ -127,6 +152,11 @@ class WebChannel(Channel):
     async def page(self, request: web.Request) -> web.StreamResponse:
         i18n = self.core.services.i18n
         t = i18n.translator(i18n.choose(_language(request)))
+        new_visitor = self.cookies.visitor(request.cookies.get(COOKIE, "")) is None  # or forged
+        if new_visitor and not self._newcomers.allow(request.remote or ""):
+            raise web.HTTPTooManyRequests(text=t.gettext(
+                "Too many new chats from your network just now. Please try again in a few "
+                "minutes."), headers={"Retry-After": str(int(NEWCOMERS_WINDOW))})
         html = self._page.substitute(
             lang=t.locale,
             title=escape(self.core.services.settings.shop.name),
@@ -136,7 +166,7 @@ class WebChannel(Channel):
             offline=escape(t.gettext("Connection lost, reconnecting…")),
         )
         response = web.Response(text=html, content_type="text/html")
-        if self.cookies.visitor(request.cookies.get(COOKIE, "")) is None:  # missing or forged
+        if new_visitor:
             response.set_cookie(COOKIE, self.cookies.issue(), httponly=True,
                                 samesite="Lax", secure=self.base_url.startswith("https://"),
                                 max_age=10 * 365 * 24 * 3600)

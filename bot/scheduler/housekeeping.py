@@ -7,12 +7,12 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from bot.core import Core
 from bot.ledger import Ledger
 from bot.storage import day_book
-from bot.storage.models import ProcessedEvent, WebMessage, WhatsAppSend
+from bot.storage.models import Identity, ProcessedEvent, Staff, WebMessage, WhatsAppSend
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,8 @@ KEEP_EVENT_IDS = timedelta(days=2)
 KEEP_WHATSAPP_IDS = timedelta(days=7)
 # A web visitor's conversation: what a returning visitor sees again (not a record to keep).
 KEEP_WEB_HISTORY = timedelta(days=180)
+# Someone who wrote and never agreed to join: nothing of theirs is kept longer than this.
+KEEP_STRANGERS = timedelta(days=30)
 
 
 async def expire_points(core: Core) -> int:
@@ -48,6 +50,10 @@ async def forget_old_event_ids(core: Core) -> None:
             delete(WhatsAppSend).where(WhatsAppSend.created_at < now - KEEP_WHATSAPP_IDS))
         await uow.session.execute(
             delete(WebMessage).where(WebMessage.created_at < now - KEEP_WEB_HISTORY))
+        await uow.session.execute(  # people who wrote once and never agreed to join
+            delete(Identity).where(Identity.customer_id.is_(None), Identity.consent_at.is_(None),
+                                   Identity.last_seen_at < now - KEEP_STRANGERS,
+                                   Identity.id.not_in(select(Staff.identity_id))))
         await uow.commit()
 
 
