@@ -185,3 +185,38 @@ async def test_without_a_key_the_report_says_401_before_anything_else_and_a_405_
     status, headers, content = await raw(address, "DELETE", "/api/v1/purchases")
     assert status == 405 and headers.get("Allow") == "POST"
     assert json.loads(content)["allowed"] == ["POST"]
+
+
+def test_the_description_takes_the_amounts_the_server_takes():
+    from jsonschema import Draft202012Validator
+
+    from bot.api.openapi import document
+    from bot.money import InvalidAmount, parse_api_amount
+
+    components = document()["components"]
+    amount = Draft202012Validator({"$ref": "#/components/schemas/Amount", "components": components})
+    for text in ("0", "0.00", "00.0", "10000000.01", "123456789012", "1.234", "1,00", "-1", ""):
+        assert not amount.is_valid(text), text
+        with pytest.raises(InvalidAmount):
+            parse_api_amount(text)
+    for text in ("0.01", "1", "1500.5", "1500.00", "10000000", "10000000.00", "0009.90"):
+        assert amount.is_valid(text), text
+        assert parse_api_amount(text) > 0
+    refund = Draft202012Validator({"$ref": "#/components/schemas/RefundRequest",
+                                   "components": components})
+    assert not refund.is_valid({"amount": "10.00"})  # a partial refund names itself
+    assert refund.is_valid({"amount": "10.00", "refund_id": "r1"}) and refund.is_valid({})
+
+
+async def test_a_whole_number_written_as_2_0_is_an_integer(app):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from tests.till import Till
+
+    async with TestClient(TestServer(app.web)) as client:
+        till = Till(app, client, await new_key(app))
+        status, body = await till.call("POST", "/api/v1/customers", {"phone": "+79001112233"})
+        assert status == 201
+        status, body = await till.buy(card=body["card_number"], amount="100.00",
+                                      receipt_id="r1", spend_points=0.0)
+        assert status == 201, body

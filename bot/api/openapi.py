@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-AMOUNT_PATTERN = r"^\d{1,12}(\.\d{1,2})?$"
+# 0.01 to 10,000,000.00, at most two decimals: exactly what the server takes (bot/money.py)
+AMOUNT_PATTERN = r"^(?:10000000(?:\.0{1,2})?|(?!0+(?:\.0{1,2})?$)\d{1,7}(?:\.\d{1,2})?)$"
 
 ROUNDING = ("Amounts are decimal strings with a dot and at most two decimals (\"1500.00\"); "
             "points are whole currency units, always rounded down.")
@@ -88,7 +89,8 @@ _SCHEMAS: dict[str, Any] = {
                         "description": "Unique per outlet; a retry with it changes nothing."},
             spend_points={"type": ["integer", "null"], "minimum": 0},
             occurred_at={"type": ["string", "null"], "format": "date-time",
-                         "description": "With a UTC offset; never in the future."},
+                         "description": "With a UTC offset; never in the future, not before "
+                                        "2000."},
         ),
         "oneOf": [{"required": ["card"]}, {"required": ["phone"]}],
     },
@@ -102,10 +104,10 @@ _SCHEMAS: dict[str, Any] = {
         [],
         amount={**_ref("Amount"), "description": "Absent: all that is left of the purchase "
                                                  "(a retry of that changes nothing)."},
-        refund_id={"type": ["string", "null"], "minLength": 1, "maxLength": 64,
+        refund_id={"type": "string", "minLength": 1, "maxLength": 64,
                    "description": "The till's id of this refund, required with `amount`; a "
                                   "retry with it changes nothing."},
-    ),
+    ) | {"dependentRequired": {"amount": ["refund_id"]}},
     "Refund": _object(
         ["receipt_id", "refunded", "refunded_total", "points_returned", "points_reversed",
          "balance"],

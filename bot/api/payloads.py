@@ -48,7 +48,10 @@ class Fields:
         return value
 
     def integer(self, name: str) -> int | None:
+        """A JSON integer; 2.0 is one too, as JSON Schema counts it."""
         value = self.body.get(name)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise bad_request(f"{name} must be an integer")
         return value
