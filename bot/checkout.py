@@ -278,6 +278,8 @@ class Checkout:
         if customer_id is not None:
             reversed_now = await self._reverse(purchase, customer_id, reverse, give_back, actor)
             await self._recount(customer_id, amount, full=kept == 0)
+            if kept == 0:
+                await self._reverse_referral(purchase, customer_id, actor)
         refund = Refund(purchase_id=purchase.id, refund_key=refund_key, amount=amount,
                         points_returned=give_back, points_reversed=reversed_now,
                         actor_identity_id=actor, pos_key_id=till, created_at=now)
@@ -301,6 +303,24 @@ class Checkout:
             return 0
         return await self.ledger.take_back(customer_id, reverse, "refund", purchase_id=purchase.id,
                                            reference=purchase.receipt_id, actor=actor)
+
+    async def _reverse_referral(self, purchase: Purchase, customer_id: int,
+                                actor: int | None) -> None:
+        """The friend's first purchase, which paid the referral bonus, refunded in full: both
+        sides' bonus goes back, as far as their balances go (buy, refund and keep the bonus is
+        the most common abuse). The bonus is not paid again for a later purchase."""
+        paid = await self.uow.lots.referral_paid(purchase.id)
+        if paid is None:
+            return
+        await self.ledger.take_back(customer_id, paid, "referral", purchase_id=purchase.id,
+                                    reference=purchase.receipt_id, actor=actor)
+        customer = await self.uow.customers.get(customer_id)
+        referrer = customer.referred_by if customer is not None else None
+        if referrer is not None and (given := await self.uow.lots.referral_given(
+                referrer, f"friend:{customer_id}")):
+            await self.uow.customers.lock(referrer)
+            await self.ledger.take_back(referrer, given, "referral",
+                                        reference=f"friend:{customer_id}", actor=actor)
 
     async def _recount(self, customer_id: int, amount: int, full: bool) -> None:
         customer = await self.uow.customers.get(customer_id)

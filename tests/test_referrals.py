@@ -129,3 +129,41 @@ async def test_the_referrer_is_paid_at_most_the_daily_cap(app, chat, settings, c
 async def all_customers(app) -> list[Customer]:  # type: ignore[no-untyped-def]
     async with app.core.unit_of_work() as uow:
         return list((await uow.session.execute(select(Customer))).scalars())
+
+
+async def refund(app, receipt: str, amount: int | None = None, key: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    from bot.checkout import Checkout
+
+    async with app.core.unit_of_work() as uow:
+        await Checkout(uow, app.core.services.clock, app.settings.program).refund(
+            outlet_id=(await uow.outlets.default()).id, receipt_id=receipt, amount=amount,
+            refund_key=key)
+        await uow.commit()
+
+
+async def invited(app, chat):  # type: ignore[no-untyped-def]
+    ivan, maria = chat("42"), chat("43", name="Maria")
+    await ivan.sign_up()
+    await maria.send(f"/start {link_payload(await ivan.press('friends'))}")
+    await maria.sign_up(phone=MARIA_PHONE)
+    return ivan, maria
+
+
+async def test_refunding_the_friends_first_purchase_in_full_takes_both_bonuses_back(app, chat):
+    """Buy, refund, keep the bonus is the most reported abuse: a full refund of the purchase
+    that paid the referral bonus takes it back from both; a later purchase pays nothing."""
+    ivan, maria = await invited(app, chat)
+    await buy(app, MARIA_PHONE, "R1")
+    assert "Доступно: 300 баллов" in text_of(await ivan.press("balance"))
+    await refund(app, "R1")
+    assert "Доступно: 100 баллов" in text_of(await ivan.press("balance"))
+    assert "Доступно: 100 баллов" in text_of(await maria.press("balance"))
+    second = await buy(app, MARIA_PHONE, "R2")
+    assert second.referrer_rewarded is None and second.referral_bonus == 0
+
+
+async def test_a_partial_refund_leaves_the_referral_bonus(app, chat):
+    ivan, maria = await invited(app, chat)
+    await buy(app, MARIA_PHONE, "R1")
+    await refund(app, "R1", amount=500_00, key="part")
+    assert "Доступно: 300 баллов" in text_of(await ivan.press("balance"))

@@ -241,6 +241,20 @@ class Lots:
                        PointOperation.reason == "purchase"))
         return set((await self.session.execute(stmt)).scalars())
 
+    async def referral_paid(self, purchase_id: int) -> int | None:
+        """The referral bonus this purchase paid its customer (None: it paid none)."""
+        stmt = select(PointOperation.amount).where(
+            PointOperation.purchase_id == purchase_id, PointOperation.reason == "referral",
+            PointOperation.amount > 0)
+        return (await self.session.execute(stmt)).scalars().first()
+
+    async def referral_given(self, customer_id: int, reference: str) -> int | None:
+        """The referral bonus given to ``customer_id`` under ``reference`` (for a friend)."""
+        stmt = select(PointOperation.amount).where(
+            PointOperation.customer_id == customer_id, PointOperation.reason == "referral",
+            PointOperation.reference == reference, PointOperation.amount > 0)
+        return (await self.session.execute(stmt)).scalars().first()
+
     async def latest_expiry_spent_by(self, purchase_id: int) -> datetime | None:
         """The latest expiry among the lots a purchase's spending took points from."""
         stmt = (select(func.max(PointLot.expires_at))
