@@ -37,7 +37,8 @@ from bot.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-CONNECT_BACKOFF = (5.0, 10.0, 30.0, 60.0, 120.0, 300.0)  # seconds between attempts to reach a messenger
+# seconds between attempts to reach a messenger that can't be reached at start
+CONNECT_BACKOFF = (5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 
 

@@ -51,7 +51,9 @@ _ERRORS = {
 
 _SCHEMAS: dict[str, Any] = {
     "Amount": {"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["1500.00"],
-               "description": ROUNDING},
+               "description": ROUNDING + " An amount sent: 0.01 to 10,000,000.00."},
+    "Money": {"type": "string", "pattern": r"^\d{1,12}\.\d{2}$", "examples": ["1500.00", "0.00"],
+              "description": "An amount answered, with two decimals (may be 0.00)."},
     "Tier": {"type": ["string", "null"], "description": "Tier code; null before the first purchase.",
              "examples": ["silver"]},
     "Error": {
@@ -59,7 +61,7 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {"error": {"type": "string", "description": "A stable code."},
                        "message": {"type": "string", "description": "For people; may change."},
                        "cap": {"type": "integer"}, "requested": {"type": "integer"},
-                       "refundable": _ref("Amount")},
+                       "refundable": _ref("Money")},
     },
     "Card": _object(
         ["card_number", "name", "tier", "balance", "purchase_count"],
@@ -96,7 +98,7 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Purchase": _object(
         ["purchase_id", "receipt_id", "amount", "earned", "spent", "balance", "tier"],
-        purchase_id={"type": "integer"}, receipt_id={"type": "string"}, amount=_ref("Amount"),
+        purchase_id={"type": "integer"}, receipt_id={"type": "string"}, amount=_ref("Money"),
         earned={"type": "integer", "minimum": 0}, spent={"type": "integer", "minimum": 0},
         balance={"type": "integer", "minimum": 0}, tier=_ref("Tier"),
     ),
@@ -111,7 +113,7 @@ _SCHEMAS: dict[str, Any] = {
     "Refund": _object(
         ["receipt_id", "refunded", "refunded_total", "points_returned", "points_reversed",
          "balance"],
-        receipt_id={"type": "string"}, refunded=_ref("Amount"), refunded_total=_ref("Amount"),
+        receipt_id={"type": "string"}, refunded=_ref("Money"), refunded_total=_ref("Money"),
         points_returned={"type": "integer", "minimum": 0,
                          "description": "Spent points given back (a new lot)."},
         points_reversed={"type": "integer", "minimum": 0,
@@ -125,7 +127,7 @@ _SCHEMAS: dict[str, Any] = {
         came_back={"type": "integer", "minimum": 0},
         conversion={"type": "number", "description": "Came back, percent of the group."},
         purchases={"type": "integer", "minimum": 0, "description": "Within the window."},
-        revenue=_ref("Amount"), average_check=_ref("Amount"),
+        revenue=_ref("Money"), average_check=_ref("Money"),
         points_spent={"type": "integer", "minimum": 0,
                       "description": "Points spent on purchases within the window."},
     ),
