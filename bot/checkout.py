@@ -10,6 +10,9 @@ A refund (full or partial) reverses proportionally: the cashback is taken back (
 the purchase's own lot, never below zero) and the spent points come back as one new lot
 that lives until the latest expiry of the lots they were taken from, and at least
 ``refund_points_min_days``. A full refund takes the purchase off the purchase count.
+
+A card an admin blocked (after a velocity alert, bot/velocity.py) neither earns nor spends: a
+new purchase on it is refused; refunds still go through.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from bot.clock import Clock, FrozenClock
 from bot.config import ProgramSettings, Tier
@@ -26,6 +29,7 @@ from bot.money import MINOR_PER_UNIT
 from bot.storage.models import Customer, Purchase, Refund
 from bot.storage.uow import UnitOfWork
 from bot.tiers import current_tier
+from bot.velocity import Flag, flags
 
 
 BACKDATED = timedelta(days=1)
@@ -73,6 +77,10 @@ class CustomerGone(CheckoutError):
     code = "customer_not_found"
 
 
+class CardBlocked(CheckoutError):
+    code = "card_blocked"
+
+
 @dataclass(frozen=True, slots=True)
 class PurchaseResult:
     purchase_id: int
@@ -88,6 +96,7 @@ class PurchaseResult:
     referrer_rewarded: int | None = None  # the referrer's customer id, when this paid them
     referral_bonus: int = 0  # what this customer got for having been invited
     backdated: bool = False  # an old receipt entered later: nobody needs telling about it
+    flags: tuple[Flag, ...] = ()  # the velocity flags this purchase raised
 
     @property
     def tier_changed(self) -> bool:
@@ -126,10 +135,12 @@ def request_fingerprint(customer_id: int, amount: int, spend: int) -> str:
 
 
 class Checkout:
-    def __init__(self, uow: UnitOfWork, clock: Clock, program: ProgramSettings) -> None:
+    def __init__(self, uow: UnitOfWork, clock: Clock, program: ProgramSettings,
+                 zone: tzinfo = UTC) -> None:
         self.uow = uow
         self.clock = clock
         self.program = program
+        self.zone = zone  # the shop's: where its days begin
         self.ledger = Ledger(uow, clock)
 
     def _moment(self) -> datetime:
@@ -171,6 +182,8 @@ class Checkout:
             return self._replay(existing)
         if customer is None:
             raise CustomerGone(f"no customer {customer_id}")
+        if customer.blocked_at is not None:
+            raise CardBlocked("an admin blocked this card: it neither earns nor spends points")
         tier_before = current_tier(customer.purchase_count, self.program, customer.total_spent)
         tier = self.tier_for_next_purchase(customer, amount)
         cap = spend_cap(amount, await self.ledger.balance(customer_id), tier, self.program)
@@ -200,11 +213,14 @@ class Checkout:
         bonus, referrer = await self._reward_referral(customer, purchase.id)
         purchase.points_earned = earned
         purchase.balance_after = await self.ledger.balance(customer_id)
+        await self.uow.session.flush()  # the day's figures below count this purchase
         return PurchaseResult(purchase.id, receipt_id, customer_id, amount, earned, spend,
                               purchase.balance_after, purchase.tier_after,
                               tier_before.code if tier_before else None, replayed=False,
                               referrer_rewarded=referrer, referral_bonus=bonus,
-                              backdated=now - purchase.occurred_at > BACKDATED)
+                              backdated=now - purchase.occurred_at > BACKDATED,
+                              flags=await flags(self.uow, customer, actor, earned, now,
+                                                self.zone, self.program))
 
     async def _reward_referral(self, customer: Customer, purchase_id: int) -> tuple[int, int | None]:
         """After a referred customer's first purchase both sides get the referral bonus

@@ -143,6 +143,10 @@ class ProgramSettings(Section):
     referral_bonus_days: int = Field(default=180, ge=1)
     referral_daily_cap: int = Field(default=5, ge=0)  # bonuses one referrer may earn a day
     refund_points_min_days: int = Field(default=30, ge=1)  # returned points live at least this
+    # velocity flags (0 = off): more purchases on one card, or more points given by one
+    # cashier, in a shop-local day alert every admin
+    velocity_card_purchases: int = Field(default=5, ge=0)
+    velocity_cashier_points: int = Field(default=5000, ge=0)
     rewards: list[Reward] = Field(default_factory=_default_rewards)
 
 

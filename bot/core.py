@@ -117,7 +117,8 @@ class Core:
     def _role(self, identity: Identity) -> str | None:
         if f"{identity.channel}:{identity.external_id}" in self.services.settings.admins:
             return "admin"
-        return identity.staff.role if identity.staff else None
+        staff = identity.staff
+        return staff.role if staff and staff.blocked_at is None else None  # blocked: no desk
 
 
 def clean(event: Event) -> Event:

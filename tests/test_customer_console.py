@@ -83,7 +83,7 @@ async def test_a_phone_in_any_common_format_opens_the_card(app, member, owner, t
                  "Последние операции:\n• 2 марта 2026 г. +100 приветственный бонус"):
         assert line in text
     assert payloads_of(replies) == [f"cu.add:{customer.id}", f"cu.take:{customer.id}",
-                                    f"cu.bday:{customer.id}"]
+                                    f"cu.bday:{customer.id}", f"blk.card:{customer.id}"]
 
 
 async def test_the_card_number_with_spaces_and_a_wrong_check_digit(app, member, owner):

@@ -78,7 +78,7 @@ async def test_a_card_is_found_by_its_number_or_its_qr_token(till):
         status, body = await till.card(text)
         assert status == 200
         assert body == {"card_number": number, "name": "Anna", "tier": "gold", "balance": 1000,
-                        "purchase_count": 6}
+                        "purchase_count": 6, "blocked": False}
     status, body = await till.card(number, amount="4000.00")
     assert body["spend_cap"] == 600
 

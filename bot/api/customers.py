@@ -77,4 +77,5 @@ def card_summary(customer: Customer, balance: int, program: ProgramSettings) -> 
         "tier": tier.code if tier else None,
         "balance": balance,
         "purchase_count": customer.purchase_count,
+        "blocked": customer.blocked_at is not None,
     }

@@ -40,6 +40,8 @@ _ERRORS = {
     409: ("Conflict", "`receipt_conflict` (the receipt is recorded with other data), "
                       "`refund_conflict` (the refund_id is recorded with another amount) or "
                       "`refund_too_large` (with `refundable`)."),
+    423: ("Locked", "`card_blocked`: an admin blocked this card after a velocity alert; it "
+                    "neither earns nor spends points until they unblock it. Sell without it."),
     422: ("Unprocessable", "A value the rules refuse: `invalid_amount`, `invalid_phone`, "
                            "`invalid_card_number`, `invalid_card_token`, `invalid_birthday`, "
                            "`invalid_name`, `invalid_receipt_id`, `invalid_refund_id`, "
@@ -64,12 +66,14 @@ _SCHEMAS: dict[str, Any] = {
                        "refundable": _ref("Money")},
     },
     "Card": _object(
-        ["card_number", "name", "tier", "balance", "purchase_count"],
+        ["card_number", "name", "tier", "balance", "purchase_count", "blocked"],
         card_number={"type": "string", "examples": ["400012345674"]},
         name={"type": ["string", "null"]},
         tier=_ref("Tier"),
         balance={"type": "integer", "minimum": 0, "description": "Points available now."},
         purchase_count={"type": "integer", "minimum": 0},
+        blocked={"type": "boolean",
+                 "description": "An admin blocked the card: a purchase on it answers 423."},
         spend_cap={"type": "integer", "minimum": 0,
                    "description": "With ?amount=: the most points this purchase may take."},
     ),
@@ -189,7 +193,7 @@ def _paths() -> dict[str, Any]:
                             "content": {"application/json": {"schema": _ref("PurchaseRequest")}}},
             "responses": {"201": _json(_ref("Purchase"), "Recorded."),
                           "200": _json(_ref("Purchase"), "Already recorded (a retry)."),
-                          **_errors(400, 401, 404, 409, 422)},
+                          **_errors(400, 401, 404, 409, 422, 423)},
         }},
         "/api/v1/purchases/{receipt_id}/refund": {"post": {
             "operationId": "refundPurchase", "summary": "Refund a purchase, fully or partly",

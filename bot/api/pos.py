@@ -21,6 +21,7 @@ from bot.api.http import ApiError, api_errors, json_object
 from bot.api.keys import authenticate, bearer_key
 from bot.api.payloads import amount, enrol_form, identifier, purchase_form, refund_form
 from bot.checkout import (
+    CardBlocked,
     Checkout,
     CheckoutError,
     CustomerGone,
@@ -49,7 +50,8 @@ PREFIX = "/api/v1"
 CLOCK_SKEW = timedelta(minutes=2)  # a till's clock this far ahead still counts as "now"
 T = TypeVar("T")
 
-_STATUS = {FutureDate: 422, ReceiptConflict: 409, RefundConflict: 409, UnknownReceipt: 404}
+_STATUS = {CardBlocked: 423, FutureDate: 422, ReceiptConflict: 409, RefundConflict: 409,
+           UnknownReceipt: 404}
 
 
 def refused(error: CheckoutError) -> ApiError:
@@ -93,12 +95,13 @@ class PosApi:
             typed = request.query.get("amount")
             purchase_amount = amount(typed) if typed is not None else None
             customer = await by_card(uow, self.services.card_tokens, request.match_info["card"], now)
-            checkout = Checkout(uow, self.services.clock, self.program)
+            checkout = self._checkout(uow)
             balance = await checkout.ledger.balance(customer.id)
             body = card_summary(customer, balance, self.program)
             if purchase_amount is not None:
                 tier = checkout.tier_for_next_purchase(customer, purchase_amount)
-                body["spend_cap"] = spend_cap(purchase_amount, balance, tier, self.program)
+                cap = spend_cap(purchase_amount, balance, tier, self.program)
+                body["spend_cap"] = 0 if customer.blocked_at else cap
             return body
 
         return web.json_response(await self._transaction(request, work))
@@ -127,7 +130,7 @@ class PosApi:
                 customer = await by_card(uow, self.services.card_tokens, form.card, now)
             else:
                 customer = await by_phone(uow, form.phone or "")
-            return await Checkout(uow, self.services.clock, self.program).purchase(
+            return await self._checkout(uow).purchase(
                 customer_id=customer.id, outlet_id=till.outlet_id, receipt_id=form.receipt_id,
                 amount=form.amount, spend=form.spend, occurred_at=_at_most_now(form.occurred_at, now),
                 source="pos", till=till.id)
@@ -146,7 +149,7 @@ class PosApi:
         async def work(uow: UnitOfWork, till: PosKey) -> RefundResult:
             receipt = identifier(request.match_info["receipt_id"], "invalid_receipt_id", "receipt_id")
             form = refund_form(json_object(raw, empty_ok=True))
-            return await Checkout(uow, self.services.clock, self.program).refund(
+            return await self._checkout(uow).refund(
                 outlet_id=till.outlet_id, receipt_id=receipt or "",
                 amount=form.amount, refund_key=form.refund_id, till=till.id)
 
@@ -177,6 +180,9 @@ class PosApi:
                                   "triggers": [report_body(stats) for stats in report]})
 
     # --- plumbing ----------------------------------------------------------------------
+
+    def _checkout(self, uow: UnitOfWork) -> Checkout:
+        return Checkout(uow, self.services.clock, self.program, self.services.timezone)
 
     async def _transaction(self, request: web.Request,
                            work: Callable[[UnitOfWork, PosKey], Awaitable[T]],

@@ -29,7 +29,7 @@ router.gate(staff_only(router, STAFF))
 
 
 def checkout_of(ctx: Context) -> Checkout:
-    return Checkout(ctx.uow, ctx.services.clock, ctx.settings.program)
+    return Checkout(ctx.uow, ctx.services.clock, ctx.settings.program, ctx.services.timezone)
 
 
 def money(ctx: Context, minor: int) -> str:
@@ -144,10 +144,18 @@ def reward_button(ctx: Context, customer_id: int, balance: int) -> list[Button]:
     return [Button(ctx._("🎁 Give a reward"), f"co.gifts:{customer_id}")]
 
 
+def blocked_card(ctx: Context) -> Text:
+    return Text(ctx._("⛔ An administrator blocked this card: it neither earns nor spends points "
+                      "for now. Serve the purchase without the card."))
+
+
 async def customer_screen(ctx: Context, customer: Customer) -> list[Reply]:
     balance = await ctx.ledger.balance(customer.id)
-    ctx.state.go("checkout.amount", customer_id=customer.id)
     lines = customer_lines(ctx, customer, balance)
+    if customer.blocked_at is not None:
+        ctx.state.clear()
+        return [Text("\n".join(lines)), blocked_card(ctx)]
+    ctx.state.go("checkout.amount", customer_id=customer.id)
     lines += ["", ctx._("Type the purchase amount, for example 1500 or 1500,50.")]
     buttons = keyboard(reward_button(ctx, customer.id, balance), [cancel_button(ctx, customer.id)])
     return [Text("\n".join(lines), buttons)]

@@ -3,10 +3,10 @@ id), show the result, tell the customer; or cancel the draft."""
 
 from __future__ import annotations
 
-from bot.checkout import CustomerGone, PurchaseResult, ReceiptConflict, SpendAboveCap
+from bot.checkout import CardBlocked, CustomerGone, PurchaseResult, ReceiptConflict, SpendAboveCap
 from bot.context import Context
 from bot.events import Event
-from bot.handlers.checkout import checkout_of, money, no_checkout, out_of_date
+from bot.handlers.checkout import blocked_card, checkout_of, money, no_checkout, out_of_date
 from bot.handlers.checkout_draft import draft_screen, new_receipt_id, open_draft, summary
 from bot.handlers.desk import STAFF, outlet_of, staff_only
 from bot.handlers.notices import purchase_notifications
@@ -48,6 +48,9 @@ async def confirm(event: Event, ctx: Context) -> list[Reply]:
     except CustomerGone:
         ctx.state.clear()
         return [Text(ctx._("This customer is no longer in the program."))]
+    except CardBlocked:  # blocked while the draft was open
+        ctx.state.clear()
+        return [blocked_card(ctx)]
     ctx.state.clear()
     for notification in purchase_notifications(result, ctx.settings):
         ctx.notify(notification)

@@ -14,7 +14,7 @@ import secrets
 from bot.config import Reward
 from bot.context import Context
 from bot.events import Event
-from bot.handlers.checkout import affordable_rewards, called, cancel_button, no_checkout, not_serving
+from bot.handlers.checkout import affordable_rewards, blocked_card, called, cancel_button, no_checkout, not_serving
 from bot.handlers.desk import STAFF, staff_only
 from bot.i18n import Translator
 from bot.keys import signed_payload
@@ -83,6 +83,11 @@ async def give_reward(event: Event, ctx: Context) -> list[Reply]:
     if reward is None:
         return no_checkout(ctx)
     customer_id = data["customer_id"]
+    customer = await ctx.uow.customers.lock(customer_id)
+    if customer is None or customer.blocked_at is not None:  # gone or blocked meanwhile
+        ctx.state.clear()
+        return [blocked_card(ctx) if customer else Text(
+            ctx._("This customer is no longer in the program."))]
     try:
         await ctx.ledger.spend(customer_id, reward.points, "reward", reference=reward.code,
                                note=reward.name, actor=ctx.identity.id)

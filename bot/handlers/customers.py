@@ -26,12 +26,13 @@ from bot.cards import format_card_number, normalize_card_number
 from bot.context import Context
 from bot.events import Event
 from bot.handlers.balance import REASONS, OTHER
+from bot.handlers.blocks import card_block_button
 from bot.handlers.checkout import money
 from bot.handlers.desk import ADMIN, staff_only
-from bot.handlers.team import CHANNEL_NAMES
 from bot.i18n import Translator
 from bot.ledger import InsufficientPoints, burning_days
 from bot.notify import Notification
+from bot.people import channel_name
 from bot.phones import normalize_phone
 from bot.replies import Button, Reply, Text, keyboard
 from bot.routing import Router
@@ -160,6 +161,9 @@ async def card_screen(ctx: Context, customer: Customer, head: str | None = None)
         .order_by(Identity.channel))).scalars().all()
     tier = current_tier(customer.purchase_count, ctx.settings.program, customer.total_spent)
     lines = [head] if head else []
+    if customer.blocked_at is not None:
+        lines.append(_("⛔ Blocked since {date}: the card neither earns nor spends points.").format(
+            date=ctx.t.date(ctx.local(customer.blocked_at).date())))
     lines += [
         _("👤 {name}").format(name=customer.name or _("(no name)")),
         _("Card: {card}").format(card=format_card_number(customer.card_number)),
@@ -171,7 +175,7 @@ async def card_screen(ctx: Context, customer: Customer, head: str | None = None)
             count=customer.purchase_count, amount=money(ctx, customer.total_spent)),
         _("Birthday: {birthday}").format(birthday=birthday_text(ctx, customer)),
         _("Channels: {channels}").format(channels=", ".join(
-            _(CHANNEL_NAMES[c]) if c in CHANNEL_NAMES else c for c in channels) or "—"),
+            channel_name(_, c) for c in channels) or "—"),
         _("Registered: {date}").format(date=ctx.t.date(ctx.local(customer.registered_at).date())
                                        if customer.registered_at else _("not finished")),
     ]
@@ -184,7 +188,8 @@ async def card_screen(ctx: Context, customer: Customer, head: str | None = None)
     lines += [operation_text(ctx, operation) for operation in summary.recent]
     buttons = keyboard([Button(_("➕ Add points"), f"cu.add:{customer.id}"),
                         Button(_("➖ Take points"), f"cu.take:{customer.id}")],
-                       [Button(_("🎂 Fix birthday"), f"cu.bday:{customer.id}")])
+                       [Button(_("🎂 Fix birthday"), f"cu.bday:{customer.id}"),
+                        card_block_button(ctx, customer)])
     return [Text("\n".join(lines), buttons)]
 
 

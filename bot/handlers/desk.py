@@ -30,6 +30,13 @@ ROUTED = (EventKind.COMMAND, EventKind.BUTTON, EventKind.TEXT)
 STAFF_FLOWS = ("checkout.", "refund.", "customer.", "program.")  # states their buttons keep
 
 
+def refusal(ctx: Context, roles: tuple[str, ...]) -> str:
+    staff = ctx.identity.staff
+    if staff is not None and staff.blocked_at is not None:
+        return N_("An administrator has paused your access to the checkout. Please talk to them.")
+    return REFUSALS[roles]
+
+
 def staff_only(routes: Router, roles: tuple[str, ...]) -> Gate:
     """A gate that serves ``routes`` (a module's own router) to these roles only."""
 
@@ -40,7 +47,7 @@ def staff_only(routes: Router, roles: tuple[str, ...]) -> Gate:
         if ctx.role not in roles:
             if event.kind is EventKind.TEXT:  # a flow left over from when they were staff
                 ctx.state.clear()
-            return [Text(ctx._(REFUSALS[roles]))]
+            return [Text(ctx._(refusal(ctx, roles)))]
         if ctx.state.name and (event.kind is EventKind.COMMAND or (
                 event.kind is EventKind.BUTTON and not ctx.state.name.startswith(STAFF_FLOWS))):
             ctx.state.clear()

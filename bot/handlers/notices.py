@@ -10,6 +10,7 @@ from bot.i18n import Translator
 from bot.notify import Notification
 from bot.replies import Button, Reply, Text, keyboard
 from bot.tiers import tier_label
+from bot.velocity import alerts
 
 RATINGS = range(1, 6)
 
@@ -44,10 +45,12 @@ def purchase_notice(result: PurchaseResult, settings: Settings) -> Notification:
 
 def purchase_notifications(result: PurchaseResult, settings: Settings) -> list[Notification]:
     """Everyone a recorded purchase concerns: its customer, and the friend who invited them
-    when this first purchase paid the referral bonus."""
+    when this first purchase paid the referral bonus; the admins when it raised a velocity
+    flag."""
+    notifications = alerts(result.flags, settings)
     if result.backdated:
-        return []
-    notifications = [purchase_notice(result, settings)]
+        return notifications
+    notifications.append(purchase_notice(result, settings))
     if result.referrer_rewarded is not None:
         notifications.append(referral_notice(result.referrer_rewarded, settings))
     return notifications

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.handlers import (
     balance,
+    blocks,
     broadcast,
     card,
     checkout,
@@ -41,8 +42,8 @@ from bot.routing import Router
 # anyone else's /settings passes on to the customer's), sign-up comes before everything
 # else, and unsupported input is answered once someone is a member.
 MODULES = (staff, card, desk, checkout, checkout_draft, checkout_points, checkout_confirm,
-           checkout_reward, refund, team, outlets, reports, broadcast, customers, export, console_segments,
-           console_stats, program, signup, fallback, menu, balance, status, rules, settings,
+           checkout_reward, refund, team, blocks, outlets, reports, broadcast, customers, export,
+           console_segments, console_stats, program, signup, fallback, menu, balance, status, rules, settings,
            rewards, referral, feedback, profile)
 
 

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from bot.context import Context
 from bot.events import Event, EventKind
 from bot.handlers.menu import menu_button
-from bot.handlers.team import CHANNEL_NAMES
 from bot.i18n import N_
 from bot.keys import phone_fingerprint
+from bot.people import channel_name
 from bot.replies import Button, Reply, Text, keyboard
 from bot.routing import Router
 from bot.storage.models import Identity
@@ -38,7 +38,7 @@ def channel_row(ctx: Context, channels: list[str]) -> list[Button]:
     """«Messages come to: last used | Telegram | Viber …», the chosen one ticked."""
     chosen = ctx.member.preferred_channel if ctx.member.preferred_channel in channels else None
     options = [(None, ctx._("📨 The one I used last"))] + [
-        (channel, ctx._(CHANNEL_NAMES[channel]) if channel in CHANNEL_NAMES else channel)
+        (channel, channel_name(ctx._, channel))
         for channel in channels]
     return [Button(("✓ " if channel == chosen else "") + title, f"settings:via:{channel or ''}")
             for channel, title in options]

@@ -9,6 +9,7 @@ from bot.handlers.command_menus import command_menu, configured_admins
 from bot.handlers.desk import ADMIN, staff_only
 from bot.i18n import N_, Translator
 from bot.notify import Notification
+from bot.people import person
 from bot.replies import Button, Reply, Text, keyboard
 from bot.routing import Router
 from bot.storage.roster import Roster, StaffEntry
@@ -17,23 +18,17 @@ router = Router()
 router.gate(staff_only(router, ADMIN))
 
 ROLE_TITLES = {"admin": N_("Administrator"), "cashier": N_("Cashier")}
-CHANNEL_NAMES = {"telegram": N_("Telegram"), "viber": N_("Viber"), "whatsapp": N_("WhatsApp"),
-                 "web": N_("Web chat")}
-SHOWN_ID = 12  # a longer id (a web chat visitor's) is cut: it is for telling people apart
-
-
-def person(ctx: Context, channel: str, external_id: str, name: str | None) -> str:
-    """A person as an admin reads it: the customer's name when they joined the program,
-    else the channel's name and their id there ("Telegram 123456")."""
-    where = ctx._(CHANNEL_NAMES[channel]) if channel in CHANNEL_NAMES else channel
-    if name:
-        return ctx._("{name} ({channel})").format(name=name, channel=where)
-    shown = external_id if len(external_id) <= SHOWN_ID else external_id[:SHOWN_ID - 4] + "…"
-    return ctx._("{channel} {id}").format(channel=where, id=shown)
-
-
 def who(ctx: Context, entry: StaffEntry) -> str:
-    return person(ctx, entry.channel, entry.external_id, entry.name)
+    return person(ctx._, entry.channel, entry.external_id, entry.name)
+
+
+def staff_block_button(ctx: Context, entry: StaffEntry, blocked: bool) -> Button:
+    """Block or unblock ``entry``, as ``blocked`` says they are now."""
+    if blocked:
+        return Button(ctx._("✅ Unblock {who}").format(who=who(ctx, entry)),
+                      f"blk.staff-off:{entry.identity_id}")
+    return Button(ctx._("⛔ Block {who}").format(who=who(ctx, entry)),
+                  f"blk.staff:{entry.identity_id}")
 
 
 @router.command("staff")
@@ -45,17 +40,19 @@ async def show_staff(event: Event, ctx: Context) -> list[Reply]:
     lines = [_("The staff:")]
     for entry in entries:
         line = _("• {role}: {who}").format(role=_(ROLE_TITLES[entry.role]), who=who(ctx, entry))
-        lines.append(line + (_(", outlet «{outlet}»").format(outlet=entry.outlet) if entry.outlet else ""))
+        line += _(", outlet «{outlet}»").format(outlet=entry.outlet) if entry.outlet else ""
+        lines.append(line + (_(" — ⛔ blocked") if entry.blocked else ""))
     if ctx.settings.admins:
         refs = [(channel, external_id) for channel, _sep, external_id
                 in (admin.partition(":") for admin in ctx.settings.admins)]
         names = await roster.names(refs)
         lines.append(_("Administrators from the config file: {admins}").format(admins=", ".join(
-            person(ctx, channel, external_id, names.get((channel, external_id)))
+            person(ctx._, channel, external_id, names.get((channel, external_id)))
             for channel, external_id in refs)))
     lines.append(_("Invite someone: /invite cashier or /invite admin."))
     buttons = [[Button(_("Remove {who}").format(who=who(ctx, e)), f"staff.rm:{e.identity_id}")]
                for e in entries if e.identity_id != ctx.identity.id]
+    buttons += [[staff_block_button(ctx, e, blocked=True)] for e in entries if e.blocked]
     return [Text("\n".join(lines), keyboard(
         *buttons, [Button(_("🏪 Outlets and POS keys"), "ol.list")]))]
 

@@ -90,6 +90,8 @@ class Customer(Base):
     notify_digest: Mapped[bool] = mapped_column(Boolean, default=True)
     # the messenger the program's messages go to; None: the one the customer used last
     preferred_channel: Mapped[str | None] = mapped_column(String(16))
+    # set by an admin (a velocity alert's button): the card neither earns nor spends meanwhile
+    blocked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     identities: Mapped[list[Identity]] = relationship(back_populates="customer")
@@ -227,6 +229,7 @@ class Staff(Base):
     role: Mapped[str] = mapped_column(String(16))  # admin | cashier
     outlet_id: Mapped[int | None] = mapped_column(ForeignKey("outlets.id", ondelete="SET NULL"))
     invited_by: Mapped[int | None] = mapped_column(Id)
+    blocked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # a cashier paused by an admin
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 

@@ -19,11 +19,12 @@ class StaffEntry:
     external_id: str
     name: str | None  # from their customer profile, if they joined the program too
     outlet: str | None
+    blocked: bool  # an admin paused them (bot/handlers/blocks.py)
 
 
 _ENTRIES = (
     select(Staff.identity_id, Staff.role, Identity.channel, Identity.external_id, Customer.name,
-           Outlet.name)
+           Outlet.name, Staff.blocked_at.is_not(None))
     .join(Identity, Identity.id == Staff.identity_id)
     .outerjoin(Customer, Customer.id == Identity.customer_id)
     .outerjoin(Outlet, Outlet.id == Staff.outlet_id)
