@@ -41,6 +41,7 @@ from bot.config import Settings
 from bot.core import Core
 from bot.i18n import Translator
 from bot.notify import PAID_CHANNELS, Notification
+from bot.program_settings import effective_triggers
 from bot.replies import Button, Picture, Reply, Template, Text, keyboard
 from bot.storage.models import (
     Broadcast,
@@ -260,7 +261,7 @@ async def _messages(core: Core, uow: UnitOfWork, broadcast: Broadcast, ids: Sequ
         return list(replies)
 
     slot = max(1, int(per_second(broadcast, services.settings) * SLOT_SECONDS))
-    quiet, zone = services.settings.triggers, services.timezone
+    quiet, zone = (await effective_triggers(uow, services.settings)), services.timezone
     first = quiet_until(now, quiet, zone)
     rows: list[OutboxMessage | None] = []
     start = 0

@@ -98,11 +98,11 @@ class CardSettings(Section):
 
 class Tier(Section):
     code: str
-    name: str = ""  # shown to customers (translated when it is one of the default names)
-    min_purchases: int
-    min_spend: int = 0  # in currency units; used when program.tier_basis = "spend"
-    cashback_percent: int
-    spend_share_percent: int
+    name: str = Field(default="", max_length=32)  # shown to customers (translated when a default name)
+    min_purchases: int = Field(ge=1)
+    min_spend: int = Field(default=0, ge=0)  # in currency units; used when program.tier_basis = "spend"
+    cashback_percent: int = Field(ge=0, le=100)
+    spend_share_percent: int = Field(ge=0, le=100)
 
 
 def _default_tiers() -> list[Tier]:
@@ -115,8 +115,8 @@ def _default_tiers() -> list[Tier]:
 
 class Reward(Section):
     code: str
-    name: str
-    points: int = Field(ge=1)
+    name: str = Field(min_length=1, max_length=64)
+    points: int = Field(ge=1, le=1_000_000)
 
 
 def _default_rewards() -> list[Reward]:
@@ -148,6 +148,18 @@ class ProgramSettings(Section):
     velocity_card_purchases: int = Field(default=5, ge=0)
     velocity_cashier_points: int = Field(default=5000, ge=0)
     rewards: list[Reward] = Field(default_factory=_default_rewards)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ProgramSettings:
+        """Tiers and rewards are told apart by code, tiers also by threshold."""
+        for kind, codes in (("tier", [t.code for t in self.tiers]),
+                            ("reward", [r.code for r in self.rewards])):
+            if len(set(codes)) != len(codes):
+                raise ValueError(f"two {kind}s have the same code")
+        basis = [t.min_spend if self.tier_basis == "spend" else t.min_purchases for t in self.tiers]
+        if len(set(basis)) != len(basis):
+            raise ValueError("two tiers start at the same threshold")
+        return self
 
 
 class LocaleSettings(Section):

@@ -81,6 +81,7 @@ class Context:
     t: Translator
     state: ConversationState
     ledger: Ledger
+    settings: Settings  # the rules in force: the config with the owner's changes (/settings)
     notifications: list[Notification] = field(default_factory=list)  # sent after commit
 
     @property
@@ -98,10 +99,6 @@ class Context:
         if self.customer is None or self.customer.registered_at is None:
             raise RuntimeError("a member-only handler ran for someone who has not joined")
         return self.customer
-
-    @property
-    def settings(self) -> Settings:
-        return self.services.settings
 
     def local(self, moment: datetime) -> datetime:
         """A moment in the shop's time zone, for showing dates."""

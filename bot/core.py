@@ -15,6 +15,7 @@ from bot.context import ChannelInfo, Context, ConversationState, Services
 from bot.events import Event
 from bot.ledger import Ledger
 from bot.notify import Notifier
+from bot.program_settings import effective_settings
 from bot.replies import Reply, Text
 from bot.routing import Router
 from bot.storage.models import Identity
@@ -104,6 +105,7 @@ class Core:
                 identity=identity,
                 role=self._role(identity), t=services.i18n.translator(locale),
                 state=state, ledger=Ledger(uow, FrozenClock(now)),  # the event's one moment
+                settings=await effective_settings(uow, services.settings),
             )
             replies = await self.router.dispatch(event, ctx)
             if state.changed and not state.forgotten:

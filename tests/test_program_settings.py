@@ -60,11 +60,12 @@ def the(payloads: list[str], prefix: str) -> str:
 async def test_the_owner_sees_the_rules_and_every_trigger_with_its_state(app, owner):
     replies = await owner.send("/settings")
     text = text_of(replies)
-    for line in ("⚙️ Настройки программы", "• Приветственный бонус: 100 баллов",
-                 "• Кешбэк: Серебро 3 %, Золото 5 %, Платина 7 %",
-                 "• Баллами можно оплатить до 15 % покупки",
+    for line in ("⚙️ Настройки программы", "• Приветственный бонус: 100 баллов, живут 90 дней",
+                 "• Уровень Серебро с 1-й покупки: кешбэк 3 %, баллами можно оплатить до 3,75 % "
+                 "покупки",
+                 "• Баллами можно оплатить не больше 15 % покупки",
                  "• Баллы за покупки живут 365 дней",
-                 "• Бонусы: за друга 200 баллов (обоим), за отзыв 20 баллов, за анкету 50 баллов",
+                 "• Бонус за друга каждой стороне: 200 баллов, живут 180 дней",
                  "• Возврат через 31 день: вкл.",
                  "• Возврат через 61 день: вкл., подарок 300 баллов на 60 дней",
                  "• День рождения, за 3 дня: вкл., подарок 500 баллов на 30 дней",
@@ -186,7 +187,8 @@ async def test_the_text_in_force_is_shown_and_back_to_the_built_in_one(app, chat
                                                                        only, phone):
     only("win_back_30")
     shown = text_of(await owner.press("ps.x:win_back_30:ru"))
-    assert "Сейчас покупатели получают встроенный текст." in shown
+    assert ("Сейчас покупатели получают встроенный текст:\n{name}, мы скучаем! На вашей карте "
+            "{balance}") in shown
     assert "Можно подставить: {balance}, {expires_on}, {name}, {points}." in shown
     replies = await owner.send("{name}, заходите! На карте {balance}.")
     await owner.press(the(payloads_of(replies), "ps.ok:"))
@@ -206,12 +208,16 @@ async def test_the_text_in_force_is_shown_and_back_to_the_built_in_one(app, chat
         "{name}, заходите! На карте {balance}.", None]
 
 
-@pytest.mark.parametrize("typed", ["{name}, {tier}", "Скидка {bonus}!", "Привет, {name",
-                                   "{name}}", "{points:d} баллов", "{0}"])
-async def test_a_bad_placeholder_is_explained_and_nothing_is_stored(app, owner, typed):
+@pytest.mark.parametrize(("typed", "why"), [
+    ("{name}, {tier}", "{tier} — не подстановка этого сообщения"),
+    ("Скидка {bonus}!", "{bonus} — не подстановка этого сообщения"),
+    ("Привет, {name", "у фигурной скобки нет пары"), ("{name}}", "у фигурной скобки нет пары"),
+    ("{points:d} баллов", "подстановка записана неверно"),
+    ("{0}", "{0} — не подстановка этого сообщения")])
+async def test_a_bad_placeholder_is_explained_and_nothing_is_stored(app, owner, typed, why):
     replies = await edit(owner, "win_back_30", "ru", typed)
     text = text_of(replies)
-    assert "этот текст не подойдёт" in text and "Ничего не сохранено." in text
+    assert "этот текст не подходит" in text and why in text and "Ничего не сохранено." in text
     assert "{balance}, {expires_on}, {name}, {points}" in text
     assert not any(p.startswith("ps.ok:") for p in payloads_of(replies))
     assert await rows(app, TriggerOverride) == [] and await rows(app, AuditEntry) == []

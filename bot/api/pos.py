@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
@@ -35,11 +36,13 @@ from bot.checkout import (
     UnknownReceipt,
     spend_cap,
 )
+from bot.config import Settings
 from bot.core import Core
 from bot.handlers.notices import purchase_notifications, refund_notice
 from bot.ledger import Ledger
 from bot.money import api_amount
 from bot.notify import Notification
+from bot.program_settings import effective_settings
 from bot.reports import WINDOW_DAYS, Group, TriggerStats, trigger_report
 from bot.storage.models import PosKey
 from bot.storage.uow import UnitOfWork
@@ -79,11 +82,26 @@ def refund_body(result: RefundResult) -> dict[str, Any]:
             "points_reversed": result.points_reversed, "balance": result.balance}
 
 
+@dataclass(frozen=True, slots=True)
+class Till:
+    """Who calls (the key decides the outlet) and the rules in force for the request."""
+
+    key: PosKey
+    settings: Settings
+
+    @property
+    def id(self) -> int:
+        return self.key.id
+
+    @property
+    def outlet_id(self) -> int:
+        return self.key.outlet_id
+
+
 class PosApi:
     def __init__(self, core: Core) -> None:
         self.core = core
         self.services = core.services
-        self.program = core.services.settings.program
         self.region = core.services.settings.shop.phone_region
 
     # --- routes (the key is checked first, then the request, then the rules) -----------
@@ -91,16 +109,16 @@ class PosApi:
     async def card(self, request: web.Request) -> web.Response:
         now = self.services.clock.now()
 
-        async def work(uow: UnitOfWork, till: PosKey) -> dict[str, Any]:
+        async def work(uow: UnitOfWork, till: Till) -> dict[str, Any]:
             typed = request.query.get("amount")
             purchase_amount = amount(typed) if typed is not None else None
             customer = await by_card(uow, self.services.card_tokens, request.match_info["card"], now)
-            checkout = self._checkout(uow)
+            checkout, program = self._checkout(uow, till), till.settings.program
             balance = await checkout.ledger.balance(customer.id)
-            body = card_summary(customer, balance, self.program)
+            body = card_summary(customer, balance, program)
             if purchase_amount is not None:
                 tier = checkout.tier_for_next_purchase(customer, purchase_amount)
-                cap = spend_cap(purchase_amount, balance, tier, self.program)
+                cap = spend_cap(purchase_amount, balance, tier, program)
                 body["spend_cap"] = 0 if customer.blocked_at else cap
             return body
 
@@ -111,11 +129,11 @@ class PosApi:
         now = self.services.clock.now()
         today = now.astimezone(self.services.timezone).date()
 
-        async def work(uow: UnitOfWork, till: PosKey) -> tuple[dict[str, Any], bool]:
+        async def work(uow: UnitOfWork, till: Till) -> tuple[dict[str, Any], bool]:
             form = enrol_form(json_object(raw), self.region, today)
             customer, created = await enrol(uow, form, now)
             balance = 0 if created else await Ledger(uow, self.services.clock).balance(customer.id)
-            return card_summary(customer, balance, self.program), created
+            return card_summary(customer, balance, till.settings.program), created
 
         body, created = await self._transaction(request, work)
         return web.json_response(body, status=201 if created else 200)
@@ -124,21 +142,21 @@ class PosApi:
         raw = await request.read()
         now = self.services.clock.now()
 
-        async def work(uow: UnitOfWork, till: PosKey) -> PurchaseResult:
+        async def work(uow: UnitOfWork, till: Till) -> PurchaseResult:
             form = purchase_form(json_object(raw), self.region)
             if form.card is not None:
                 customer = await by_card(uow, self.services.card_tokens, form.card, now)
             else:
                 customer = await by_phone(uow, form.phone or "")
-            return await self._checkout(uow).purchase(
+            return await self._checkout(uow, till).purchase(
                 customer_id=customer.id, outlet_id=till.outlet_id, receipt_id=form.receipt_id,
                 amount=form.amount, spend=form.spend, occurred_at=_at_most_now(form.occurred_at, now),
                 source="pos", till=till.id)
 
-        def notices(result: PurchaseResult) -> list[Notification]:
+        def notices(result: PurchaseResult, settings: Settings) -> list[Notification]:
             if result.replayed:
                 return []
-            return list(purchase_notifications(result, self.services.settings))
+            return list(purchase_notifications(result, settings))
 
         result = await self._transaction(request, work, notices)
         return web.json_response(purchase_body(result), status=200 if result.replayed else 201)
@@ -146,17 +164,17 @@ class PosApi:
     async def refund(self, request: web.Request) -> web.Response:
         raw = await request.read()
 
-        async def work(uow: UnitOfWork, till: PosKey) -> RefundResult:
+        async def work(uow: UnitOfWork, till: Till) -> RefundResult:
             receipt = identifier(request.match_info["receipt_id"], "invalid_receipt_id", "receipt_id")
             form = refund_form(json_object(raw, empty_ok=True))
-            return await self._checkout(uow).refund(
+            return await self._checkout(uow, till).refund(
                 outlet_id=till.outlet_id, receipt_id=receipt or "",
                 amount=form.amount, refund_key=form.refund_id, till=till.id)
 
-        def notices(result: RefundResult) -> list[Notification]:
+        def notices(result: RefundResult, settings: Settings) -> list[Notification]:
             if result.replayed or result.customer_id is None:
                 return []
-            return [refund_notice(result, self.services.settings)]
+            return [refund_notice(result, settings)]
 
         result = await self._transaction(request, work, notices)
         return web.json_response(refund_body(result))
@@ -166,7 +184,7 @@ class PosApi:
         admin keys only. The key is checked before the dates: no key, no hint."""
         zone = self.services.timezone
 
-        async def work(uow: UnitOfWork, till: PosKey) -> tuple[date, date, list[TriggerStats]]:
+        async def work(uow: UnitOfWork, till: Till) -> tuple[date, date, list[TriggerStats]]:
             first, last = _day(request, "from"), _day(request, "to")
             if last < first:
                 raise ApiError(422, "invalid_date", "to must not be before from")
@@ -181,12 +199,12 @@ class PosApi:
 
     # --- plumbing ----------------------------------------------------------------------
 
-    def _checkout(self, uow: UnitOfWork) -> Checkout:
-        return Checkout(uow, self.services.clock, self.program, self.services.timezone)
+    def _checkout(self, uow: UnitOfWork, till: Till) -> Checkout:
+        return Checkout(uow, self.services.clock, till.settings.program, self.services.timezone)
 
     async def _transaction(self, request: web.Request,
-                           work: Callable[[UnitOfWork, PosKey], Awaitable[T]],
-                           notices: Callable[[T], Sequence[Notification]] = lambda _: (),
+                           work: Callable[[UnitOfWork, Till], Awaitable[T]],
+                           notices: Callable[[T, Settings], Sequence[Notification]] = lambda *_: (),
                            *, admin: bool = False) -> T:
         """Authenticate, do the work and queue its notices in one transaction. A
         unique-constraint race (the same receipt or phone arriving twice at once) is retried
@@ -196,10 +214,11 @@ class PosApi:
         for attempt in (1, 2):
             try:
                 async with self.core.unit_of_work() as uow:
-                    pos_key = await authenticate(uow, key, admin=admin)
-                    result = await work(uow, pos_key)
+                    till = Till(await authenticate(uow, key, admin=admin),
+                                await effective_settings(uow, self.services.settings))
+                    result = await work(uow, till)
                     queued = await self.core.notifier.enqueue(
-                        uow, notices(result), self.services.clock.now())
+                        uow, notices(result, till.settings), self.services.clock.now())
                     await uow.commit()
                 if queued:
                     self.core.notifier.on_enqueued()

@@ -20,6 +20,9 @@ from bot.config import Trigger, TriggersSettings
 from bot.context import Context
 from bot.events import Event, EventKind
 from bot.handlers.desk import ADMIN, staff_only
+from bot.i18n import N_
+from bot.program_rules import summary
+from bot.triggers import BUILT_IN_TEXTS
 from bot.program_settings import (
     MAX_TEXT,
     TRIGGERS,
@@ -33,10 +36,22 @@ from bot.program_settings import (
 )
 from bot.replies import Button, Reply, Text, keyboard
 from bot.routing import Router
-from bot.tiers import tier_label
 
 router = Router()
 FLOW = "program."  # its states; the staff gate keeps them for the flow's buttons
+#: What the built-in message of a trigger says when it is composed from several parts.
+COMPOSED = {
+    "balance_digest": N_("The balance, the tier and what is left to the next one (and the gift, "
+                         "if any)."),
+    "holidays": N_("A greeting on the holiday, with the gift and the balance when there is a "
+                   "gift."),
+    "tier_nudge": N_("One purchase to the next tier, and what that tier gives."),
+    "review_request": N_("A request to rate the visit (date and amount) with 1–5 buttons."),
+}
+#: The rules' sections, each changed in bot/handlers/program_rules.py.
+SECTIONS = {"bonuses": N_("💰 Bonuses"), "tiers": N_("🏅 Tiers"), "rewards": N_("🎁 Rewards"),
+            "holidays": N_("🎉 Holidays"), "messages": N_("🔕 Quiet hours and limits"),
+            "history": N_("🕘 History")}
 
 
 @router.gate
@@ -81,23 +96,9 @@ def state_label(ctx: Context, name: str, config: Trigger) -> str:
         title=title(ctx, name, config))
 
 
-def rules_lines(ctx: Context) -> list[str]:
-    _, t, program = ctx._, ctx.t, ctx.settings.program
-    tiers = sorted(program.tiers, key=lambda tier: tier.min_purchases)
-    return [
-        _("Rules in force (from the config file):"),
-        _("• Welcome bonus: {points}").format(points=t.points(program.welcome_bonus)),
-        _("• Cashback: {tiers}").format(tiers=", ".join(
-            f"{tier_label(tier, _)} {t.percent(tier.cashback_percent)}" for tier in tiers)),
-        _("• Points pay up to {max} of a purchase; the tier's share of it: {tiers}").format(
-            max=t.percent(program.max_discount_percent), tiers=", ".join(
-                f"{tier_label(tier, _)} {t.percent(tier.spend_share_percent)}" for tier in tiers)),
-        t.ngettext("• Purchase points last {n} day", "• Purchase points last {n} days",
-                   program.purchase_points_days).format(n=program.purchase_points_days),
-        _("• Bonuses: referral {referral} (each side), review {review}, profile {profile}").format(
-            referral=t.points(program.referral_bonus), review=t.points(program.review_bonus),
-            profile=t.points(program.profile_bonus)),
-    ]
+def section_buttons(ctx: Context) -> list[list[Button]]:
+    buttons = [Button(ctx._(name), f"pr.s:{section}") for section, name in SECTIONS.items()]
+    return [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
 
 
 def trigger_line(ctx: Context, name: str, config: Trigger) -> str:
@@ -111,15 +112,16 @@ def trigger_line(ctx: Context, name: str, config: Trigger) -> str:
 
 async def program_view(ctx: Context, head: str | None = None) -> list[Reply]:
     _ = ctx._
-    triggers = await effective_triggers(ctx.uow, ctx.settings)
+    triggers = await effective_triggers(ctx.uow, ctx.services.settings)
     lines = [head, ""] if head else []
-    lines += [_("⚙️ Program settings"), "", *rules_lines(ctx), "",
+    lines += [_("⚙️ Program settings"), "", _("Rules in force (tap a section below to change "
+                                                  "them):"), *summary(ctx.t, ctx.settings), "",
               _("Automatic messages (tap one to switch it on or off; a change takes effect "
                 "at the next pass):")]
     lines += [trigger_line(ctx, name, getattr(triggers, name)) for name in TRIGGERS]
     switches = [[Button(state_label(ctx, name, config := getattr(triggers, name)),
                         f"ps.{'off' if config.enabled else 'on'}:{name}")] for name in TRIGGERS]
-    rows = [*switches, [Button(_("✏️ Edit a message text"), "ps.x")]]
+    rows = [*section_buttons(ctx), *switches, [Button(_("✏️ Edit a message text"), "ps.x")]]
     if ctx.is_member:
         rows.append([Button(_("👤 My customer settings"), "settings")])
     return [Text("\n".join(lines), keyboard(*rows))]
@@ -136,7 +138,7 @@ async def switch(event: Event, ctx: Context) -> list[Reply]:
     name, enabled = payload.partition(":")[2], payload.startswith("ps.on")
     if name not in TRIGGERS:
         return stale(ctx)
-    config: Trigger = getattr(await effective_triggers(ctx.uow, ctx.settings), name)
+    config: Trigger = getattr(await effective_triggers(ctx.uow, ctx.services.settings), name)
     if config.enabled == enabled:  # an old button, or a second tap
         return await program_view(ctx, ctx._("Nothing changed: «{title}» is already as it "
                                              "shows.").format(title=state_label(ctx, name, config)))
@@ -170,7 +172,7 @@ async def edit_text(event: Event, ctx: Context) -> list[Reply]:
     → the text in force, and the bot waits for the new one."""
     _ = ctx._
     name, _sep, locale = (event.payload or "").partition(":")[2].partition(":")
-    triggers = await effective_triggers(ctx.uow, ctx.settings)
+    triggers = await effective_triggers(ctx.uow, ctx.services.settings)
     if not name:
         rows = [[Button(title(ctx, n, getattr(triggers, n)), f"ps.x:{n}")] for n in TRIGGERS]
         return [Text(_("Which message?"), keyboard(*rows, [Button(_("⬅️ Back"), "ps.v")]))]
@@ -192,7 +194,8 @@ async def edit_text(event: Event, ctx: Context) -> list[Reply]:
     lines = [_("«{title}», {language}.").format(title=title(ctx, name, config),
                                                language=i18n.language_name(locale))]
     if own is None:
-        lines.append(_("Now customers get the built-in text."))
+        lines.append(_("Now customers get the built-in text:"))
+        lines.append(built_in_text(ctx, name))
     else:
         lines += [_("Now customers get the shop's own text (set here):") if mine else
                   _("Now customers get the shop's own text (from the config file):"), own]
@@ -200,6 +203,14 @@ async def edit_text(event: Event, ctx: Context) -> list[Reply]:
               placeholders_line(ctx, name)]
     rows = [[Button(_("↩️ Back to the built-in text"), f"ps.rm:{draft}")]] if mine else []
     return [Text("\n".join(lines), keyboard(*rows, [cancel_button(ctx, draft)]))]
+
+
+def built_in_text(ctx: Context, name: str) -> str:
+    """The built-in message as the customer's language has it (placeholders left in), or
+    what a composed one says."""
+    if name in BUILT_IN_TEXTS:
+        return ctx._(BUILT_IN_TEXTS[name])
+    return ctx._(COMPOSED.get(name, COMPOSED["balance_digest"]))
 
 
 @router.state("program.text")
@@ -211,10 +222,14 @@ async def take_text(event: Event, ctx: Context) -> list[Reply]:
         return [Text(_("Please send a text of 1 to {max} characters.").format(max=MAX_TEXT), cancel)]
     try:
         check_text(data["trigger"], text)
-    except BadText:
-        return [Text("\n".join([_("Sorry, I can't use this text: it has an unknown placeholder "
-                                  "or a stray brace. Nothing was saved."),
-                                placeholders_line(ctx, data["trigger"]),
+    except BadText as error:
+        why = (_("Sorry, I can't use this text: {placeholders} is not a placeholder of this "
+                 "message. Nothing was saved.").format(
+                     placeholders=", ".join("{" + name + "}" for name in error.unknown))
+               if error.unknown else
+               _("Sorry, I can't use this text: a brace has no pair or a placeholder is written "
+                 "wrongly. Nothing was saved."))
+        return [Text("\n".join([why, placeholders_line(ctx, data["trigger"]),
                                 _("Please send the text again.")]), cancel)]
     ctx.state.go("program.confirm", **data, text=text)
     return [Text("\n".join([_("The new text:"), text, "", _("Save it?")]),
@@ -255,7 +270,7 @@ async def _store(ctx: Context, name: str, locale: str, text: str) -> list[Reply]
         return stale(ctx)
     await audit.record(ctx.uow, ctx.identity.id, "settings", at=ctx.now, trigger=name,
                        locale=locale, text=text or None)
-    triggers: TriggersSettings = await effective_triggers(ctx.uow, ctx.settings)
+    triggers: TriggersSettings = await effective_triggers(ctx.uow, ctx.services.settings)
     config: Trigger = getattr(triggers, name)
     language = ctx.services.i18n.language_name(locale)
     if text:

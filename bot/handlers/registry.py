@@ -23,6 +23,7 @@ from bot.handlers import (
     outlets,
     profile,
     program,
+    program_rules,
     referral,
     refund,
     reports,
@@ -43,8 +44,8 @@ from bot.routing import Router
 # else, and unsupported input is answered once someone is a member.
 MODULES = (staff, card, desk, checkout, checkout_draft, checkout_points, checkout_confirm,
            checkout_reward, refund, team, blocks, outlets, reports, broadcast, customers, export,
-           console_segments, console_stats, program, signup, fallback, menu, balance, status, rules, settings,
-           rewards, referral, feedback, profile)
+           console_segments, console_stats, program, program_rules, signup, fallback, menu,
+           balance, status, rules, settings, rewards, referral, feedback, profile)
 
 
 def build_router() -> Router:

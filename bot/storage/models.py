@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -504,6 +505,20 @@ class TriggerOverride(Base):
     trigger: Mapped[str] = mapped_column(String(32), primary_key=True)
     enabled: Mapped[bool | None] = mapped_column(Boolean)
     texts: Mapped[dict] = mapped_column(JSON, default=dict)  # type: ignore[type-arg]
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("identities.id", ondelete="SET NULL"))
+
+
+class SettingValue(Base):
+    """A program rule the owner changed in the chat (/settings), by its path in the config
+    ("program.welcome_bonus", "program.tiers", "triggers.quiet_start"): the JSON value in
+    force over the config file's, from the next operation on. The audit log keeps the
+    history (action "settings")."""
+
+    __tablename__ = "setting_values"
+
+    path: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("identities.id", ondelete="SET NULL"))
 
