@@ -21,12 +21,15 @@ from bot.money import MINOR_PER_UNIT
 from bot.stats import Cohort, Week
 
 if TYPE_CHECKING:
+    import numpy as np
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 DPI = 100
 WEEKLY_SIZE = (900, 500)  # pixels, width × height
 COHORT_SIZE = (900, 640)
 BAR_COLOR, LINE_COLOR = "#8fb8de", "#d1495b"
+PARTIAL_HATCH, PARTIAL_EDGE = "///", "#4a5568"
 
 
 def _figure(size: tuple[int, int]) -> Figure:
@@ -73,9 +76,15 @@ def weekly_png(weeks: Sequence[Week], t: Translator, currency: str, tz: tzinfo) 
     return _png(figure)
 
 
-def cohort_png(cohorts: Sequence[Cohort], t: Translator) -> bytes:
+def cohort_png(cohorts: Sequence[Cohort], t: Translator, partial: bool = False) -> bytes:
+    return _png(cohort_figure(cohorts, t, partial))
+
+
+def cohort_figure(cohorts: Sequence[Cohort], t: Translator, partial: bool = False) -> Figure:
     """Rows: month of joining (oldest first); columns: months since; colour: the share of
-    the cohort who bought in that month. Empty where the month has not come yet."""
+    the cohort who bought in that month. Empty where the month has not come yet. ``partial``:
+    the last month is still running, so its cells (the last of each row) are hatched and a
+    legend says why their shares are low."""
     import numpy as np
 
     _ = t.gettext
@@ -103,4 +112,23 @@ def cohort_png(cohorts: Sequence[Cohort], t: Translator) -> bytes:
     axes.set_title(_("Share of each month's new members who bought, by month since joining"))
     bar = figure.colorbar(image, ax=axes)
     bar.ax.yaxis.set_major_formatter(lambda value, _pos: t.percent(round(100 * value)))
-    return _png(figure)
+    if partial and cohorts:
+        _hatch_the_current_month(axes, grid, t)
+    return figure
+
+
+def _hatch_the_current_month(axes: Axes, grid: np.ndarray, t: Translator) -> None:
+    """Each row's last cell is the current month: lighter and hatched, with a legend."""
+    import numpy as np
+    from matplotlib.patches import Patch, Rectangle
+
+    style = {"facecolor": (1, 1, 1, 0.35), "edgecolor": PARTIAL_EDGE, "hatch": PARTIAL_HATCH,
+             "linewidth": 0}
+    for row in range(grid.shape[0]):
+        filled = np.nonzero(~np.isnan(grid[row]))[0]
+        if filled.size:
+            column = filled[-1]
+            axes.add_patch(Rectangle((column - 0.5, row - 0.5), 1, 1, **style))
+    axes.legend(handles=[Patch(**{**style, "linewidth": 0.5},
+                               label=t.gettext("current month, partial"))],
+                loc="lower right")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -94,16 +94,15 @@ class Core:
             conversation = identity.conversation
             state = (ConversationState(conversation.state, dict(conversation.data or {}))
                      if conversation else ConversationState())
-            customer = identity.customer
             reported = (event.user.language_code or "")[:16] or None
             if reported and identity.messenger_locale != reported:
                 identity.messenger_locale = reported  # messages the program starts use it too
-            locale = services.i18n.for_person((customer.locale if customer else None) or identity.locale,
-                                              identity.messenger_locale)
+            locale = services.i18n.for_person(chosen_locale(identity), identity.messenger_locale)
             ctx = Context(
                 services=services, now=now, uow=uow, channel=channel, user=event.user,
                 identity=identity,
-                role=self._role(identity), t=services.i18n.translator(locale),
+                role=role_of(identity, services.settings.admins),
+                t=services.i18n.translator(locale),
                 state=state, ledger=Ledger(uow, FrozenClock(now)),  # the event's one moment
                 settings=await effective_settings(uow, services.settings),
             )
@@ -116,11 +115,20 @@ class Core:
             self.notifier.on_enqueued()
         return replies
 
-    def _role(self, identity: Identity) -> str | None:
-        if f"{identity.channel}:{identity.external_id}" in self.services.settings.admins:
-            return "admin"
-        staff = identity.staff
-        return staff.role if staff and staff.blocked_at is None else None  # blocked: no desk
+
+def role_of(identity: Identity, admins: Collection[str]) -> str | None:
+    """"admin" for an admin of the config file's ``admins``, else the staff role, if any
+    (the identity's ``staff`` loaded)."""
+    if f"{identity.channel}:{identity.external_id}" in admins:
+        return "admin"
+    staff = identity.staff
+    return staff.role if staff and staff.blocked_at is None else None  # blocked: no desk
+
+
+def chosen_locale(identity: Identity) -> str | None:
+    """The language the person picked in Settings, if they did (``customer`` loaded)."""
+    customer = identity.customer
+    return (customer.locale if customer else None) or identity.locale
 
 
 def clean(event: Event) -> Event:

@@ -44,7 +44,7 @@ LABELS = {
     "referral_bonus": N_("Referral bonus to each side, points"),
     "referral_bonus_days": N_("Referral points live, days"),
     "purchase_points_days": N_("Purchase points live, days"),
-    "max_discount_percent": N_("Points pay at most, % of a purchase"),
+    "max_discount_percent": N_("Points pay at most, percent of a purchase"),
     "name": N_("Title"),
     "min_purchases": N_("From purchase number"),
     "min_spend": N_("From total spend"),
@@ -54,7 +54,7 @@ LABELS = {
     "quiet_start": N_("Quiet hours start (HH:MM)"),
     "quiet_end": N_("Quiet hours end (HH:MM)"),
     "daily_marketing_cap": N_("Automatic messages a customer a day, at most"),
-    "holdout_percent": N_("Holdout, % of the eligible"),
+    "holdout_percent": N_("Holdout, percent of the eligible"),
     "date": N_("Date (DD.MM)"),
 }
 

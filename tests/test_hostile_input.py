@@ -143,7 +143,7 @@ async def test_the_web_chat_socket_survives_json_a_thousand_deep(app):
         await ws.send_str(DEEP.decode())
         await ws.send_json({"type": "text", "text": "/start"})
         reply = json.loads((await ws.receive(timeout=5)).data)
-        while reply.get("type") in ("seen", "mine"):
+        while reply.get("type") in ("seen", "mine", "ui"):
             reply = json.loads((await ws.receive(timeout=5)).data)
         assert "Здравствуйте" in reply["text"] and not ws.closed
 

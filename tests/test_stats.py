@@ -316,3 +316,88 @@ async def test_anyone_else_is_refused_and_nothing_happens(app, chat, shop, monke
     await ivan.sign_up()
     replies = await ivan.send("/stats")
     assert replies == [Text("Извините, это может сделать только администратор.")]
+
+
+# --- what the charts show, and when there is nothing to draw ------------------------------
+
+def no_rendering(*args):  # type: ignore[no-untyped-def]
+    raise AssertionError("an empty chart was drawn")
+
+
+@pytest.mark.parametrize(("language", "sentence"), [
+    ("ru", "Графиков нет: за 12 недель по 2 марта 2026 г. никто ничего не купил, рисовать "
+           "нечего. Они появятся здесь, как только участники начнут покупать."),
+    ("en", "No charts: nobody bought in the 12 weeks up to March 2, 2026, so there is nothing "
+           "to draw. They appear here once members buy."),
+])
+async def test_an_empty_shop_gets_a_sentence_instead_of_empty_charts(app, chat, monkeypatch,
+                                                                     language, sentence):
+    monkeypatch.setattr(charts, "weekly_png", no_rendering)
+    monkeypatch.setattr(charts, "cohort_png", no_rendering)
+    replies = await chat(OWNER, language=language).send("/stats")
+    assert [type(reply) for reply in replies] == [Text, Text]
+    assert text_of(replies[1:]) == sentence
+
+
+async def test_a_chart_with_nothing_on_it_is_a_sentence_and_the_other_is_drawn(app, chat, monkeypatch):
+    """A member of long ago bought last week: the week is drawn, while nobody who joined in
+    the last 12 months has bought, so there is no cohort chart."""
+    async with UnitOfWork(app.core.sessions) as uow:
+        outlet = Outlet(name="Corner", created_at=at("2024-01-01"))
+        uow.session.add(outlet)
+        await uow.session.flush()
+        shop = Shop(uow.session, outlet.id)
+        shop.buy(await shop.customer("2024-05-01", 300_00), at("2026-02-25"), 300_00)
+        await uow.commit()
+    async with UnitOfWork(app.core.sessions) as uow:
+        await day_book.rebuild(uow.session, MOSCOW, at("2026-03-02"))
+        await uow.commit()
+    monkeypatch.setattr(charts, "cohort_png", no_rendering)
+    replies = await chat(OWNER).send("/stats")
+    assert [type(reply) for reply in replies] == [Text, Picture, Text]
+    assert "по неделям" in replies[1].caption
+    assert text_of(replies[2:]) == ("Графика по когортам нет: никто из участников, вступивших "
+                                    "за 12 месяцев по 2 марта 2026 г., не покупал.")
+
+
+@pytest.mark.parametrize(("language", "note"), [
+    ("ru", "Заштрихован апрель — текущий месяц, он ещё не закончился."),
+    ("en", "Hatched: April, the current month, not over yet."),
+])
+async def test_the_month_still_running_is_marked_partial_on_the_cohort_chart(
+        app, chat, shop, monkeypatch, language, note):
+    partial: list[bool] = []
+    render = charts.cohort_png
+
+    def spy(cohorts, t, marked):  # type: ignore[no-untyped-def]
+        partial.append(marked)
+        return render(cohorts, t, marked)
+
+    monkeypatch.setattr(charts, "cohort_png", spy)
+    owner = chat(OWNER, language=language)
+    this_month = (await owner.send("/stats"))[2]  # the last 30 days, up to 20 April
+    assert isinstance(this_month, Picture) and this_month.caption.endswith("\n" + note)
+    march = (await owner.send("/stats 2026-03"))[2]  # over by now
+    assert isinstance(march, Picture) and note not in march.caption
+    assert partial == [True, False]
+
+
+@pytest.mark.parametrize(("locale", "label"), [("ru", "текущий месяц, неполный"),
+                                               ("en", "current month, partial")])
+def test_the_cohort_chart_hatches_each_rows_current_month_with_a_legend(locale, label):
+    from bot.i18n import I18n
+
+    t = I18n(["ru", "en"], "ru").translator(locale)
+    months = [date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1)]
+    cohorts = [Cohort(months[0], 4, 0, (1, 2, 1)), Cohort(months[1], 0, 0, (0, 0)),
+               Cohort(months[2], 2, 0, (1,))]
+
+    def hatched(figure) -> list[tuple[float, float]]:  # type: ignore[no-untyped-def]
+        return [(patch.get_x() + 0.5, patch.get_y() + 0.5) for patch in figure.axes[0].patches
+                if patch.get_hatch()]
+
+    marked = charts.cohort_figure(cohorts, t, partial=True)
+    assert hatched(marked) == [(2, 0), (0, 2)]  # March of January's row and of March's own
+    assert [text.get_text() for text in marked.axes[0].get_legend().get_texts()] == [label]
+    plain = charts.cohort_figure(cohorts, t, partial=False)
+    assert hatched(plain) == [] and plain.axes[0].get_legend() is None

@@ -17,12 +17,19 @@ from sqlalchemy import select
 from bot.app import build
 from bot.cards import TOKEN_PREFIX, format_card_number
 from bot.channels.web import COOKIE
+from bot.config import Settings
 from bot.storage.models import Customer
+from tests.chat import OWNER, owner_settings, payloads_of
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TIMEOUT = 5.0
 
 Message = dict[str, Any]
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return owner_settings(db_url)  # telegram:1 is an admin, who can take a web visitor off the staff
 
 
 @pytest.fixture
@@ -65,12 +72,12 @@ def payloads(message: Message) -> list[str]:
 
 async def receive(ws: ClientWebSocketResponse) -> Message:
     """The next message from the bot (a visitor's own messages, echoed to their other tabs,
-    and the acknowledgements of them are skipped)."""
+    the acknowledgements of them and the page's controls are skipped)."""
     while True:
         message = await ws.receive(timeout=TIMEOUT)
         assert message.type is WSMsgType.TEXT, message
         data = json.loads(message.data)
-        if data.get("type") not in ("mine", "seen"):
+        if data.get("type") not in ("mine", "seen", "ui"):
             return data
 
 
@@ -393,3 +400,89 @@ async def test_one_address_cannot_open_new_chats_without_limit(client, app):
         assert refused.status == 429 and "Слишком много новых чатов" in await refused.text()
         assert refused.headers["Retry-After"] == "600"
     assert (await client.get("/")).status == 200  # who has a cookie keeps their chat
+
+
+# --- the page's own controls: its words and the command menu ------------------------------
+
+async def controls(ws: ClientWebSocketResponse) -> Message:
+    """The next ``ui`` frame: the page's words and menu changed (messages before it skipped)."""
+    for _ in range(10):
+        data = json.loads((await ws.receive(timeout=TIMEOUT)).data)
+        if data["type"] == "ui":
+            return data
+    raise AssertionError("no ui frame came")
+
+
+async def frames_until_a_reply(ws: ClientWebSocketResponse) -> list[Message]:
+    """Every frame up to the bot's next message (the visitor's own echoes left out)."""
+    frames: list[Message] = []
+    while not frames or frames[-1]["type"] == "ui":
+        data = json.loads((await ws.receive(timeout=TIMEOUT)).data)
+        if data["type"] not in ("mine", "seen"):
+            frames.append(data)
+    return frames
+
+
+def menu(ui: Message) -> dict[str, str]:
+    return {c["command"]: c["description"] for c in ui["commands"]}
+
+
+async def test_the_page_and_its_menu_switch_to_the_language_chosen_in_settings(client):
+    """Russian by default; English, chosen in Settings, at once on the open page (a ``ui``
+    frame) and in the page and the history frame from then on, whatever the browser says."""
+    page = await (await client.get("/")).text()
+    assert 'placeholder="Напишите сообщение"' in page and ">Отправить</button>" in page
+    raw = await client.ws_connect("/web/ws")
+    first = json.loads((await raw.receive(timeout=TIMEOUT)).data)
+    assert first["type"] == "history"
+    assert first["ui"]["lang"] == "ru" and first["ui"]["texts"]["send"] == "Отправить"
+    assert menu(first["ui"])["card"] == "Моя карта"  # a visitor's menu: everybody's commands
+    assert "stats" not in menu(first["ui"])
+    await sign_up(raw)
+
+    await press(raw, "settings:lang:en")
+    assert "Language: English" in body(await receive(raw))
+    ui = await controls(raw)
+    assert ui["lang"] == "en"
+    assert {k: ui["texts"][k] for k in ("placeholder", "phone_placeholder", "send", "menu")} == {
+        "placeholder": "Type a message", "phone_placeholder": "Your phone number",
+        "send": "Send", "menu": "Commands"}
+    assert menu(ui)["card"] == "My card" and menu(ui)["settings"] == "Settings"
+
+    page = await (await client.get("/", headers={"Accept-Language": "ru-RU"})).text()
+    assert '<html lang="en">' in page
+    assert 'placeholder="Type a message"' in page and ">Send</button>" in page
+    again = await client.ws_connect("/web/ws", headers={"Accept-Language": "ru-RU"})
+    assert json.loads((await again.receive(timeout=TIMEOUT)).data)["ui"]["texts"]["send"] == "Send"
+
+    await press(raw, "settings:lang:ru")
+    for tab in (raw, again):  # every open page follows
+        assert (await controls(tab))["texts"]["placeholder"] == "Напишите сообщение"
+
+
+async def test_the_command_menu_is_the_roles_and_follows_it(client, app, chat, clock):
+    """An invite accepted in the web chat gives the admin's menu on the page at once; removed
+    from the staff, the page is back to everybody's menu."""
+    from bot.invites import create_invite
+
+    ws = await new_tab(client)
+    await sign_up(ws)
+    async with app.core.unit_of_work() as uow:
+        payload = await create_invite(uow, "admin", None, clock.now())
+        await uow.commit()
+    await say(ws, f"/start {payload}")
+    assert "Теперь вы администратор в «Coffee Point»" in body(await receive(ws))
+    admin = menu(await controls(ws))
+    assert admin["stats"] == "Статистика программы" and admin["settings"] == "Настройки программы"
+    assert {"segments", "broadcast", "customer", "staff", "export", "checkout", "refund",
+            "card", "balance"} <= set(admin)
+    await press(ws, "menu")  # nothing changed: no ui frame again, just the answer
+    assert [frame["type"] for frame in await frames_until_a_reply(ws)] == ["text"]
+
+    owner = chat(OWNER)
+    [remove] = [p for p in payloads_of(await owner.send("/staff")) if p.startswith("staff.rm:")]
+    await owner.press(remove)
+    await owner.press(remove.replace("staff.rm:", "staff.rm-ok:"))  # the notice goes out now
+    assert "Вас убрали из сотрудников" in body(await receive(ws))
+    customer = menu(await controls(ws))
+    assert "stats" not in customer and customer["settings"] == "Настройки"

@@ -1,5 +1,6 @@
 """The web chat in a real browser: headless Chromium, driven by Selenium, against the real
-server listening on 127.0.0.1.
+server listening on 127.0.0.1; a desktop window, and a phone's screen (375 × 667) for the
+owner's console: charts as thumbnails that open full size, the settings, the command menu.
 
 The server runs in the test's event loop; Selenium's blocking calls run in a worker thread
 (``asyncio.to_thread``) so that the loop keeps serving the page and the WebSocket meanwhile.
@@ -75,13 +76,18 @@ async def live_url(app) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
         await runner.cleanup()
 
 
-def open_browser(profile: Path) -> WebDriver:
+PHONE = {"width": 375, "height": 667, "pixelRatio": 2}  # an iPhone SE's screen, in CSS pixels
+
+
+def open_browser(profile: Path, phone: bool = False) -> WebDriver:
     options = Options()
     options.binary_location = str(CHROMIUM)
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
     options.add_experimental_option("prefs", {"intl.accept_languages": "ru-RU,ru"})
+    if phone:  # the viewport, touch and a mobile user agent, as Chrome's device mode has them
+        options.add_experimental_option("mobileEmulation", {"deviceMetrics": PHONE})
     service = Service(str(CHROMEDRIVER), log_output=subprocess.DEVNULL)
     return webdriver.Chrome(service=service, options=options)
 
@@ -123,6 +129,29 @@ class ChatPage:
 
     def my_messages(self) -> list[str]:
         return [m.text for m in self.driver.find_elements(By.CSS_SELECTOR, '[data-testid="my-message"]')]
+
+    def element(self, testid: str) -> WebElement:
+        return self.driver.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
+
+    def open_menu(self) -> dict[str, str]:
+        """Tap the menu button: the commands it lists, with their descriptions."""
+        self.until(lambda d: self.element("menu-button").is_displayed(), "the menu button")
+        self.element("menu-button").click()
+        self.until(lambda d: self.element("command-menu").is_displayed(), "the command menu")
+        return {item.get_attribute("data-command"): item.text.split("\n", 1)[-1].strip()
+                for item in self.driver.find_elements(By.CSS_SELECTOR, '[data-testid="menu-command"]')}
+
+    def pick_command(self, command: str) -> None:
+        self.driver.find_element(
+            By.CSS_SELECTOR, f'[data-testid="menu-command"][data-command="{command}"]').click()
+        self.until(lambda d: not self.element("command-menu").is_displayed(), "the menu to close")
+
+    def js(self, script: str, *args: Any) -> Any:
+        return self.driver.execute_script(script, *args)
+
+    def no_sideways_scrolling(self) -> bool:
+        return self.js("return document.documentElement.scrollWidth <= window.innerWidth"
+                       " && document.body.scrollWidth <= window.innerWidth")
 
 
 def sign_up_in_browser(driver: WebDriver, url: str) -> None:
@@ -246,3 +275,138 @@ async def test_a_notice_sent_while_the_tab_was_closed_is_there_when_it_opens_aga
             assert (await uow.session.execute(select(OutboxMessage.status))).scalar_one() == "sent"
     finally:
         await asyncio.to_thread(close_browser, driver, tmp_path / "web-chat-returned.png")
+
+
+# --- the owner on a phone ----------------------------------------------------------------
+
+def make_admin_in_browser(driver: WebDriver, url: str, payload: str) -> None:
+    """Open the invite link as the person it was sent to would."""
+    driver.get(f"{url}?start={payload}")
+    ChatPage(driver).bot_says("Теперь вы администратор в «Coffee Point»")
+
+
+def check_the_menu_lists_the_admins_commands(driver: WebDriver) -> None:
+    chat = ChatPage(driver)
+    commands = chat.until(lambda d: (menu := chat.open_menu()).get("stats") and menu,
+                          "the admin's commands in the menu")
+    assert commands["stats"] == "Статистика программы"
+    assert commands["settings"] == "Настройки программы"
+    assert {"segments", "broadcast", "customer", "staff", "export", "checkout", "card"} <= set(commands)
+    assert chat.element("command-menu").rect["width"] <= chat.js("return window.innerWidth")
+    chat.element("menu-button").click()  # a second tap closes it
+    assert not chat.element("command-menu").is_displayed()
+
+
+def show_the_charts_on_a_phone(driver: WebDriver) -> None:
+    """/stats from the menu: two charts, each a thumbnail within the screen that opens full
+    size on a tap and closes with a tap, Escape or Back."""
+    chat = ChatPage(driver)
+    chat.open_menu()
+    chat.pick_command("stats")
+    assert chat.my_messages()[-1] == "/stats"
+    chat.bot_says("📊 За последние 30 дн.")
+
+    def decoded_charts(d: WebDriver) -> list[WebElement] | bool:
+        pictures = d.find_elements(By.CSS_SELECTOR, '[data-testid="picture"]')
+        done = len(pictures) == 2 and all(
+            chat.js("return arguments[0].complete && arguments[0].naturalWidth", p) for p in pictures)
+        return pictures if done else False
+
+    weekly, cohort = chat.until(decoded_charts, "the two charts")
+    viewport = chat.js("return window.innerWidth")
+    assert viewport == PHONE["width"]
+    for chart in (weekly, cohort):
+        box = chat.js("const r = arguments[0].getBoundingClientRect();"
+                      "return {left: r.left, right: r.right, width: r.width};", chart)
+        assert 200 < box["width"] < viewport and box["left"] >= 0 and box["right"] <= viewport
+        assert chat.js("return arguments[0].naturalWidth", chart) > box["width"]  # a thumbnail
+    assert cohort.get_attribute("alt").startswith("Удержание по когортам")  # its caption
+    assert chat.no_sideways_scrolling()
+
+    thumbnail_width = cohort.rect["width"]
+    viewer, full = chat.element("picture-viewer"), chat.element("picture-full")
+
+    def open_full_size() -> None:
+        chat.js("arguments[0].scrollIntoView()", cohort)
+        cohort.click()
+        chat.until(lambda d: viewer.is_displayed() and full.is_displayed(), "the full-size chart")
+        assert full.get_attribute("src") == cohort.get_attribute("src")
+        assert full.rect["width"] == 900 > thumbnail_width  # its own size, over the chat
+        assert chat.element("picture-close").is_displayed()
+
+    def closed(how: str) -> None:
+        chat.until(lambda d: not viewer.is_displayed(), f"the viewer to close with {how}")
+        assert cohort.is_displayed()  # back in the chat (Back did not leave the page)
+
+    open_full_size()
+    full.click()  # a tap anywhere
+    closed("a tap")
+    open_full_size()
+    chat.element("picture-close").click()
+    closed("the close button")
+    open_full_size()
+    driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    closed("Escape")
+    open_full_size()
+    driver.back()
+    closed("Back")
+    assert chat.no_sideways_scrolling()
+
+
+def show_the_program_settings_on_a_phone(driver: WebDriver) -> None:
+    chat = ChatPage(driver)
+    chat.type("/settings")
+    screen = chat.bot_says("⚙️ Настройки программы")
+    assert "Правила сейчас (из файла настроек):" in screen.text
+    payloads = [b.get_attribute("data-payload")
+                for b in screen.find_elements(By.CSS_SELECTOR, '[data-testid="chat-button"]')]
+    assert any(p.startswith(("ps.on:", "ps.off:")) for p in payloads)
+    assert "ps.x" in payloads and "settings" in payloads  # edit a text; my customer settings
+    viewport = chat.js("return window.innerWidth")
+    for button in screen.find_elements(By.CSS_SELECTOR, '[data-testid="chat-button"]'):
+        assert button.rect["x"] >= 0 and button.rect["x"] + button.rect["width"] <= viewport
+    assert chat.no_sideways_scrolling()
+
+
+def switch_to_english(driver: WebDriver) -> None:
+    """Language is a customer setting: «My customer settings», then English. The page's own
+    words and the menu follow at once, without a reload."""
+    chat = ChatPage(driver)
+    chat.press("settings")
+    chat.bot_says("Настройки. Нажмите на тип сообщений")
+    chat.press("settings:lang:en")
+    chat.bot_says("Language: English")
+    chat.until(lambda d: chat.input.get_attribute("placeholder") == "Type a message",
+               "the English placeholder")
+    assert chat.element("send").text == "Send"
+    assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+    commands = chat.open_menu()
+    assert commands["stats"] == "Program statistics" and commands["settings"] == "Program settings"
+    chat.pick_command("settings")
+    chat.bot_says("⚙️ Program settings")
+
+
+async def test_the_owner_on_a_phone_sees_the_charts_full_size_the_settings_and_the_menu(
+        chromium, live_url, app, tmp_path):
+    from bot.checkout import Checkout
+    from bot.invites import create_invite
+
+    driver = await asyncio.to_thread(open_browser, tmp_path / "chromium-profile", True)
+    try:
+        await asyncio.to_thread(sign_up_in_browser, driver, live_url)
+        customer = await the_customer(app)
+        async with app.core.unit_of_work() as uow:  # the invite, and purchases for the charts
+            payload = await create_invite(uow, "admin", None, app.core.services.clock.now())
+            checkout = Checkout(uow, app.core.services.clock, app.settings.program)
+            outlet = (await uow.outlets.default()).id
+            for receipt, amount in (("R-1", 450_00), ("R-2", 1_200_00)):
+                await checkout.purchase(customer_id=customer.id, outlet_id=outlet,
+                                        receipt_id=receipt, amount=amount)
+            await uow.commit()
+        await asyncio.to_thread(make_admin_in_browser, driver, live_url, payload)
+        await asyncio.to_thread(check_the_menu_lists_the_admins_commands, driver)
+        await asyncio.to_thread(show_the_charts_on_a_phone, driver)
+        await asyncio.to_thread(show_the_program_settings_on_a_phone, driver)
+        await asyncio.to_thread(switch_to_english, driver)
+    finally:
+        await asyncio.to_thread(close_browser, driver, tmp_path / "web-chat-phone.png")

@@ -9,6 +9,9 @@ the bot's and the visitor's, with an id. A page that connects gets the recent hi
 so a reload or a return with the same cookie shows the conversation as it was, with every
 message the program wrote meanwhile (those wait in the outbox as ``waiting`` and become
 ``sent`` when the visitor is back); a page with no history starts with /start.
+
+The page's own words and its command menu are the visitor's (``web_controls``): in the
+page, with the history, and again whenever a reply changes the language or the role.
 """
 
 from __future__ import annotations
@@ -31,12 +34,13 @@ from aiohttp import WSMsgType, web
 from sqlalchemy import select, update
 
 from bot.channels.base import Channel, KeptForLater
+from bot.channels.web_controls import Controls, controls_for
 from bot.context import ChannelInfo
 from bot.core import Core
 from bot.events import Event, EventKind, UserRef
 from bot.keys import derive, keyed_hash, same_secret
 from bot.lru import LruCache
-from bot.replies import AskContact, Document, Keyboard, Picture, Reply, Text
+from bot.replies import AskContact, CommandMenu, Document, Keyboard, Picture, Reply, Text
 from bot.storage.models import Identity, OutboxMessage, WebMessage
 
 log = logging.getLogger(__name__)
@@ -134,6 +138,7 @@ class WebChannel(Channel):
         self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
         self._downloads: dict[str, _Download] = {}
         self._newcomers = Newcomers(NEWCOMERS, NEWCOMERS_WINDOW)
+        self._controls: dict[str, Controls] = {}  # what the visitor's open pages show
         self._info = ChannelInfo(self.name, verified_contacts=False, deep_link=self.deep_link)
         self._page = Template((STATIC_DIR / "index.html").read_text(encoding="utf-8"))
 
@@ -150,20 +155,21 @@ class WebChannel(Channel):
         app.router.add_static("/web/static", STATIC_DIR)
 
     async def page(self, request: web.Request) -> web.StreamResponse:
-        i18n = self.core.services.i18n
-        t = i18n.translator(i18n.choose(_language(request)))
-        new_visitor = self.cookies.visitor(request.cookies.get(COOKIE, "")) is None  # or forged
+        """The page in the visitor's language (the one chosen in Settings, else the
+        browser's), so that it is right before the WebSocket says anything."""
+        visitor = self.cookies.visitor(request.cookies.get(COOKIE, ""))
+        new_visitor = visitor is None  # or a forged cookie
         if new_visitor and not self._newcomers.allow(request.remote or ""):
+            i18n = self.core.services.i18n
+            t = i18n.translator(i18n.choose(_language(request)))
             raise web.HTTPTooManyRequests(text=t.gettext(
                 "Too many new chats from your network just now. Please try again in a few "
                 "minutes."), headers={"Retry-After": str(int(NEWCOMERS_WINDOW))})
+        controls = await controls_for(self.core, self.name, visitor, _language(request))
         html = self._page.substitute(
-            lang=t.locale,
+            lang=controls.locale,
             title=escape(self.core.services.settings.shop.name),
-            placeholder=escape(t.gettext("Type a message")),
-            phone_placeholder=escape(t.gettext("Your phone number")),
-            send=escape(t.gettext("Send")),
-            offline=escape(t.gettext("Connection lost, reconnecting…")),
+            **{key: escape(text) for key, text in controls.texts.items()},
         )
         response = web.Response(text=html, content_type="text/html")
         if new_visitor:
@@ -183,7 +189,7 @@ class WebChannel(Channel):
         self._sockets[visitor].add(ws)
         user = UserRef(self.name, visitor, language_code=_language(request))
         try:
-            await self._welcome_back(visitor, ws)
+            await self._welcome_back(visitor, ws, _language(request))
             async for message in ws:
                 if message.type is WSMsgType.TEXT:
                     parsed = self._event(user, message.data)
@@ -195,11 +201,13 @@ class WebChannel(Channel):
             self._sockets[visitor].discard(ws)
             if not self._sockets[visitor]:
                 del self._sockets[visitor]
+                self._controls.pop(visitor, None)
         return ws
 
-    async def _welcome_back(self, visitor: str, ws: web.WebSocketResponse) -> None:
-        """The recent conversation first; what the program wrote while the visitor was away
-        is in it, and counts as delivered from now on."""
+    async def _welcome_back(self, visitor: str, ws: web.WebSocketResponse,
+                            browser_language: str | None) -> None:
+        """The recent conversation first, with the page's controls; what the program wrote
+        while the visitor was away is in it, and counts as delivered from now on."""
         now = self.core.services.clock.now()
         async with self.core.unit_of_work() as uow:
             rows = (await uow.session.execute(
@@ -214,7 +222,9 @@ class WebChannel(Channel):
                 .values(status="sent", sent_at=now))
             await uow.commit()
         history = [{**body, "id": id_, "author": author} for id_, author, body in reversed(rows)]
-        await ws.send_json({"type": "history", "messages": history})
+        controls = await controls_for(self.core, self.name, visitor, browser_language)
+        self._controls[visitor] = controls
+        await ws.send_json({"type": "history", "messages": history, "ui": controls.frame()})
 
     def _same_origin(self, request: web.Request) -> bool:
         """A browser names the page that opens a WebSocket; only our own page may, so that
@@ -268,10 +278,28 @@ class WebChannel(Channel):
             frame = {**body, "id": message_id, "author": author}
             for ws in list(self._sockets.get(recipient, ())):
                 mirrored = author == "visitor" and ws is origin  # shown there as it was typed
-                try:
-                    await ws.send_json({"type": "seen", "id": message_id} if mirrored else frame)
-                except ConnectionError:
-                    log.info("web chat %s went away", recipient)
+                await self._show(recipient, ws,
+                                 {"type": "seen", "id": message_id} if mirrored else frame)
+        await self._update_controls(recipient)
+
+    async def _update_controls(self, visitor: str) -> None:
+        """After an exchange the visitor may speak another language or have another role:
+        their open pages get the controls again when these changed."""
+        if not self._sockets.get(visitor):
+            return
+        controls = await controls_for(self.core, self.name, visitor)
+        if self._controls.get(visitor) == controls:
+            return
+        self._controls[visitor] = controls
+        for ws in list(self._sockets.get(visitor, ())):
+            await self._show(visitor, ws, controls.frame())
+
+    @staticmethod
+    async def _show(visitor: str, ws: web.WebSocketResponse, frame: dict) -> None:
+        try:
+            await ws.send_json(frame)
+        except ConnectionError:
+            log.info("web chat %s went away", visitor)
 
     async def _keep(self, visitor: str, messages: list[tuple[str, dict]]
                     ) -> list[tuple[tuple[str, dict], int | None]]:
@@ -310,6 +338,8 @@ class WebChannel(Channel):
                     bodies.append({"type": "ask_contact", "text": reply.text})
                 case Document():
                     bodies.append(self._download_link(recipient, reply))
+                case CommandMenu():
+                    pass  # the page's menu follows the role anyway: web_controls
         return bodies
 
     def _download_link(self, recipient: str, reply: Document) -> dict:

@@ -45,6 +45,13 @@ def command_menu(role: str | None, t: Translator) -> CommandMenu:
     return CommandMenu(tuple((name, t.gettext(text)) for name, text in commands))
 
 
+def menu_of(role: str | None, t: Translator) -> tuple[tuple[str, str], ...]:
+    """Every command the person's menu lists, in ``t``'s language: their role's own, or the
+    menu everybody gets (for a page that draws the whole menu itself)."""
+    return command_menu(role, t).commands or tuple(
+        (name, t.gettext(text)) for name, text in MENU_COMMANDS)
+
+
 def configured_admins(settings: Settings, channel: str) -> set[str]:
     """The ids in ``channel`` of the admins listed in the config file."""
     return {external_id for name, _sep, external_id in (a.partition(":") for a in settings.admins)

@@ -1,6 +1,8 @@
 """The owner's figures: /stats (the last 30 days), /stats 90 (days), /stats 2026-03 (a
 calendar month in the shop's time zone). Admins only. The text first, then two charts,
-rendered in a worker thread. What each figure means: bot/stats.py."""
+rendered in a worker thread; a chart with nothing to draw is a sentence saying so instead,
+and the month still running is marked partial on the cohort chart. What each figure means:
+bot/stats.py."""
 
 from __future__ import annotations
 
@@ -140,9 +142,43 @@ async def stats(event: Event, ctx: Context) -> list[Reply]:
     console = ctx.settings.console
     figures = await gather(ctx.uow, period.first, period.last, ctx.now, ctx.services.timezone,
                            console.customer_days, console.retention_spend, period.spend_end)
-    weekly = await asyncio.to_thread(charts.weekly_png, figures.weeks, ctx.t,
-                                     ctx.settings.shop.currency, ctx.services.timezone)
-    cohorts = await asyncio.to_thread(charts.cohort_png, figures.cohorts, ctx.t)
-    return [Text(text_of(ctx, period, figures)),
-            Picture(weekly, _("Revenue and members who bought, by week (the last 12 weeks)")),
-            Picture(cohorts, _("Cohort retention: who still buys, by month of joining"))]
+    return [Text(text_of(ctx, period, figures)), *await charts_of(ctx, period, figures)]
+
+
+async def charts_of(ctx: Context, period: Period, figures: Stats) -> list[Reply]:
+    """The weekly and the cohort chart; instead of one with nothing to draw (an empty axis
+    tells the owner nothing), a sentence saying why."""
+    _ = ctx._
+    day = ctx.t.date(period.last)
+    weekly_drawn = any(week.revenue or week.buyers for week in figures.weeks)
+    cohorts_drawn = any(any(cohort.buying) for cohort in figures.cohorts)
+    if not weekly_drawn and not cohorts_drawn:
+        return [Text(_("No charts: nobody bought in the 12 weeks up to {day}, so there is "
+                       "nothing to draw. They appear here once members buy.").format(day=day))]
+    replies: list[Reply] = []
+    if weekly_drawn:
+        weekly = await asyncio.to_thread(charts.weekly_png, figures.weeks, ctx.t,
+                                         ctx.settings.shop.currency, ctx.services.timezone)
+        replies.append(Picture(weekly, _("Revenue and members who bought, by week (the last "
+                                         "12 weeks)")))
+    else:
+        replies.append(Text(_("No weekly chart: nobody bought in the 12 weeks up to "
+                              "{day}.").format(day=day)))
+    if cohorts_drawn:
+        partial = month_running(ctx, period)
+        cohorts = await asyncio.to_thread(charts.cohort_png, figures.cohorts, ctx.t, partial)
+        caption = _("Cohort retention: who still buys, by month of joining")
+        if partial:
+            caption += "\n" + _("Hatched: {month}, the current month, not over yet.").format(
+                month=format_date(period.last, "LLLL", locale=ctx.t.babel_locale))
+        replies.append(Picture(cohorts, caption))
+    else:
+        replies.append(Text(_("No cohort chart: none of the members who joined in the 12 "
+                              "months up to {day} has bought.").format(day=day)))
+    return replies
+
+
+def month_running(ctx: Context, period: Period) -> bool:
+    """The period's last month (the cohort chart's last column) is the current one."""
+    today = ctx.local(ctx.now).date()
+    return (period.last.year, period.last.month) == (today.year, today.month)

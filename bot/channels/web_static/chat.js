@@ -4,6 +4,12 @@
   const form = document.getElementById("composer");
   const input = document.getElementById("input");
   const status = document.getElementById("status");
+  const sendButton = document.getElementById("send");
+  const menuButton = document.getElementById("menu");
+  const commands = document.getElementById("commands");
+  const viewer = document.getElementById("viewer");
+  const viewerImage = document.getElementById("viewer-image");
+  const viewerClose = document.getElementById("viewer-close");
   const params = new URLSearchParams(location.search);
   const RETRY_MIN_MS = 1500;
   const RETRY_MAX_MS = 15000;
@@ -84,14 +90,118 @@
   function askForPhone() {
     input.type = "tel";
     input.autocomplete = "tel";
-    input.placeholder = input.dataset.phonePlaceholder;
+    showPlaceholder();
     input.focus();
   }
 
   function askForText() {
     input.type = "text";
     input.autocomplete = "off";
-    input.placeholder = input.dataset.placeholder;
+    showPlaceholder();
+  }
+
+  function showPlaceholder() {
+    input.placeholder = input.type === "tel" ? input.dataset.phonePlaceholder : input.dataset.placeholder;
+  }
+
+  // The page's own words and the person's command menu, as the server last worked them out
+  // (the language or the role may change with any reply).
+  function applyControls(ui) {
+    if (!ui || typeof ui !== "object" || !ui.texts || typeof ui.texts !== "object") return;
+    const text = (key) => (typeof ui.texts[key] === "string" ? ui.texts[key] : null);
+    if (typeof ui.lang === "string") document.documentElement.lang = ui.lang;
+    if (text("placeholder") !== null) {
+      input.dataset.placeholder = text("placeholder");
+      input.setAttribute("aria-label", text("placeholder"));
+    }
+    if (text("phone_placeholder") !== null) input.dataset.phonePlaceholder = text("phone_placeholder");
+    showPlaceholder();
+    if (text("send") !== null) sendButton.textContent = text("send");
+    if (text("offline") !== null) status.textContent = text("offline");
+    if (text("menu") !== null) { menuButton.setAttribute("aria-label", text("menu")); menuButton.title = text("menu"); }
+    if (text("close") !== null) { viewerClose.setAttribute("aria-label", text("close")); viewerClose.title = text("close"); }
+    if (text("picture") !== null) log.dataset.picture = text("picture");
+    if (text("open_picture") !== null) log.dataset.openPicture = text("open_picture");
+    if (Array.isArray(ui.commands)) showCommands(ui.commands);
+  }
+
+  // Like Telegram's «Menu»: the commands of the person's role; a tap sends one.
+  function showCommands(list) {
+    commands.replaceChildren();
+    for (const c of list) {
+      if (!c || typeof c.command !== "string" || typeof c.description !== "string") continue;
+      const item = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.testid = "menu-command";
+      button.dataset.command = c.command;
+      const name = document.createElement("span");
+      name.className = "chat__command";
+      name.textContent = "/" + c.command;
+      const description = document.createElement("span");
+      description.className = "chat__command-text";
+      description.textContent = c.description;
+      button.append(name, description);
+      button.addEventListener("click", () => {
+        closeMenu();
+        const typed = "/" + c.command;
+        if (send({ type: "text", text: typed })) addMine(typed);
+      });
+      item.appendChild(button);
+      commands.appendChild(item);
+    }
+    menuButton.hidden = !commands.children.length;
+    if (menuButton.hidden) closeMenu();
+  }
+
+  function openMenu() {
+    commands.hidden = false;
+    menuButton.setAttribute("aria-expanded", "true");
+  }
+
+  function closeMenu() {
+    commands.hidden = true;
+    menuButton.setAttribute("aria-expanded", "false");
+  }
+
+  menuButton.addEventListener("click", () => (commands.hidden ? openMenu() : closeMenu()));
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape") closeMenu(); });
+  document.addEventListener("click", (e) => {
+    if (!commands.hidden && !commands.contains(e.target) && !menuButton.contains(e.target)) closeMenu();
+  });
+
+  // A picture in the chat is a thumbnail; a tap shows it full size, over the chat. A tap,
+  // Escape or the browser's Back closes it again (Back: the viewer is a step in the history).
+  function openPicture(img) {
+    viewerImage.src = img.src;
+    viewerImage.alt = img.alt;
+    viewer.showModal();
+    viewer.scrollTo(0, 0);
+    history.pushState({ viewer: true }, "");
+  }
+
+  viewer.addEventListener("click", () => viewer.close());
+  viewer.addEventListener("close", () => {
+    viewerImage.removeAttribute("src");
+    if (history.state && history.state.viewer) history.back();
+  });
+  window.addEventListener("popstate", () => { if (viewer.open) viewer.close(); });
+
+  function addPicture(item, image, caption) {
+    const img = document.createElement("img");
+    img.className = "msg__picture";
+    img.alt = typeof caption === "string" && caption ? caption : log.dataset.picture;
+    img.title = log.dataset.openPicture;
+    img.tabIndex = 0;
+    img.setAttribute("role", "button");
+    img.dataset.testid = "picture";
+    img.addEventListener("load", scrollDown);  // it gets its height only once decoded
+    img.addEventListener("click", () => openPicture(img));
+    img.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openPicture(img); }
+    });
+    img.src = image;
+    item.appendChild(img);
   }
 
   // A text with a key replaces the bubble that had the same key (a progress line).
@@ -132,14 +242,10 @@
       }
       addText(item, reply.caption);
     } else if (reply.type === "picture") {
-      // The server sends the card's QR code inline; nothing else may be loaded from here.
+      // The server sends pictures inline; nothing else may be loaded from here.
       if (typeof reply.image === "string" && /^data:image\/(png|jpeg);base64,/.test(reply.image)) {
-        const img = document.createElement("img");
-        img.alt = "QR";
-        img.dataset.testid = "picture";
-        img.addEventListener("load", scrollDown);  // it gets its height only once decoded
-        img.src = reply.image;
-        item.appendChild(img);
+        item.classList.add("msg--picture");
+        addPicture(item, reply.image, reply.caption);
       }
       addText(item, reply.caption);
     } else {
@@ -171,7 +277,8 @@
     socket.addEventListener("message", (e) => {
       let reply;
       try { reply = JSON.parse(e.data); } catch (err) { return; }
-      if (reply && reply.type === "history") { resume(reply.messages); return; }
+      if (reply && reply.type === "history") { applyControls(reply.ui); resume(reply.messages); return; }
+      if (reply && reply.type === "ui") { applyControls(reply); return; }
       render(reply);
     });
     socket.addEventListener("close", () => {
