@@ -123,7 +123,7 @@ def customer_copies(phones: Phones) -> dict[str, int]:
 async def test_compose_choose_test_confirm_progress_and_report(app, chat, clock, phones, members):
     owner = chat(OWNER)
     asked = await owner.send("/broadcast")
-    assert "Пришлите текст сообщения (до 1000 символов)" in text_of(asked)
+    assert "Пришлите текст сообщения (до 1 000 символов)" in text_of(asked)
     assert "пришлите фото" in text_of(asked)
     assert "Пропустить" in text_of(await owner.send("Скидка 20% на всё до воскресенья!"))
     assert "ссылка, начинающаяся с http://" in text_of(await owner.send("Меню ftp://example.com"))
@@ -190,9 +190,9 @@ async def test_compose_choose_test_confirm_progress_and_report(app, chat, clock,
     report = text_of(await owner.press(the(payloads_of([final]), "bc.report:")))
     assert report.startswith("Рассылка №1, 2 марта 2026 г., завершена:")
     assert "Доставлено 4, заблокировали бота или не доставлено 0" in report
-    assert "купили 1 из получивших: покупок 1, выручка 1 500,00" in report
+    assert "За 14 дней после отправки купил 1 получатель: покупок 1, выручка 1 500,00" in report
     assert report == text_of(await owner.send("/broadcast report"))
-    assert "ещё не прошли" not in report
+    assert "Покупки считаются до" not in report
 
 
 async def test_a_picture_from_telegram_and_none_on_the_web(app, chat, phones, members):
@@ -404,7 +404,7 @@ async def test_quiet_hours_hold_the_messages_until_the_morning(app, chat, clock,
 async def test_text_limits_and_a_cancel(app, chat, phones, members):
     owner = chat(OWNER)
     await owner.send("/broadcast")
-    assert "Здесь 1001 символов" in text_of(await owner.send("я" * 1001))
+    assert "Здесь 1 001 символ, а в рассылке — не больше 1 000" in text_of(await owner.send("я" * 1001))
     asked = await owner.send("я" * 1000)
     assert "Добавить кнопку-ссылку?" in text_of(asked)
     assert "ничего не отправлено" in text_of(await owner.press(the(payloads_of(asked), "bc.cancel:")))

@@ -78,8 +78,9 @@ async def begin(event: Event, ctx: Context) -> list[Reply]:
         return await report_of(ctx, words[1] if len(words) > 1 else None)
     _ = ctx._
     ctx.state.go("broadcast.text")
-    lines = [_("New broadcast. Send the text of the message (up to {max} characters).").format(
-        max=MAX_TEXT)]
+    lines = [ctx.t.ngettext("New broadcast. Send the text of the message (up to {max} character).",
+                            "New broadcast. Send the text of the message (up to {max} characters).",
+                            MAX_TEXT).format(max=ctx.t.number(MAX_TEXT))]
     lines.append(_("To add a picture, send a photo with the text as its caption.")
                  if ctx.channel.name == "telegram" else
                  _("Pictures can be attached in Telegram: send the photo to the bot there."))
@@ -99,8 +100,10 @@ async def draft_for(ctx: Context) -> Broadcast:
 
 
 def too_long(ctx: Context, text: str) -> Text:
-    return Text(ctx._("That is {n} characters; a broadcast takes at most {max}. Please make it "
-                      "shorter.").format(n=len(text), max=MAX_TEXT))
+    return Text(ctx.t.ngettext(
+        "That is {n} character; a broadcast takes at most {max}. Please make it shorter.",
+        "That is {n} characters; a broadcast takes at most {max}. Please make it shorter.",
+        len(text)).format(n=ctx.t.number(len(text)), max=ctx.t.number(MAX_TEXT)))
 
 
 @router.state("broadcast.text")
@@ -361,12 +364,15 @@ async def report_of(ctx: Context, raw: str | None) -> list[Reply]:
             away=ctx.t.number(done.away))] if done.away else []),
         *([_("Paid messages (Viber): {paid}").format(paid=ctx.t.number(result.paid))]
           if result.paid else []),
-        _("Within {days} days after the send, {buyers} of those who got it bought: {purchases} "
-          "purchases, revenue {revenue}.").format(
-            days=days, buyers=ctx.t.number(result.buyers), purchases=ctx.t.number(result.purchases),
-            revenue=money(ctx, result.revenue)),
+        ctx.t.ngettext(
+            "Within {period} after the send, {buyers} recipient bought: purchases {purchases}, "
+            "revenue {revenue}.",
+            "Within {period} after the send, {buyers} recipients bought: purchases {purchases}, "
+            "revenue {revenue}.", result.buyers).format(
+            period=ctx.t.days(days), buyers=ctx.t.number(result.buyers),
+            purchases=ctx.t.number(result.purchases), revenue=money(ctx, result.revenue)),
     ]
     if ctx.now < result.window_end:
-        lines.append(_("The {days} days are not over yet (until {date}): the figures may still "
-                       "grow.").format(days=days, date=ctx.t.date(ctx.local(result.window_end).date())))
+        lines.append(_("Purchases are counted until {date}: the figures may still grow.").format(
+            date=ctx.t.date(ctx.local(result.window_end).date())))
     return [Text("\n".join(lines))]
