@@ -1,6 +1,7 @@
 """/broadcast for admins: write the message (text, a picture on Telegram, a link button),
 choose the segment and see who gets it and how long it takes, send a test to yourself,
-confirm; then a progress line with «Stop», and a report («Report», /broadcast report [id]).
+confirm; then a progress line with «Stop», and a report («Report», /broadcast report [id])
+with how many unsubscribed with the button under their copy.
 
 The draft is a ``broadcasts`` row, so its buttons carry its id and survive a restart; only
 the free text (the message, the button) uses the conversation state. Sending and resuming:
@@ -260,9 +261,18 @@ async def send_test(event: Event, ctx: Context) -> list[Reply]:
     draft.tested_at = ctx.now
     go = Button(ctx.t.ngettext("✅ Send to {n} customer", "✅ Send to {n} customers", count).format(
         n=ctx.t.number(count)), f"bc.go:{draft.id}:{draft.segment}")
-    return [*broadcasts.message(draft),
+    # the owner's own copy: its «Unsubscribe» only says what it does for customers
+    try_it = Button(ctx._("🔕 Unsubscribe"), f"bc.unsub:{draft.id}")
+    return [*broadcasts.message(draft, try_it),
             Text(ctx._("⬆️ This is how customers will see it. Send it?"),
                  keyboard([go], [cancel_button(ctx, draft.id)]))]
+
+
+@router.button("bc.unsub")
+async def unsubscribe_in_the_test(event: Event, ctx: Context) -> list[Reply]:
+    return [Text(ctx._("A customer who taps «Unsubscribe» stops getting offers and news (they "
+                       "can turn them on again in Settings); the broadcast's report counts them. "
+                       "In your test copy it changes nothing."))]
 
 
 @router.button("bc.go")
@@ -364,6 +374,8 @@ async def report_of(ctx: Context, raw: str | None) -> list[Reply]:
             away=ctx.t.number(done.away))] if done.away else []),
         *([_("Paid messages (Viber): {paid}").format(paid=ctx.t.number(result.paid))]
           if result.paid else []),
+        _("Unsubscribed with its button: {unsubscribed}.").format(
+            unsubscribed=ctx.t.number(result.unsubscribed)),
         ctx.t.ngettext(
             "Within {period} after the send, {buyers} recipient bought: purchases {purchases}, "
             "revenue {revenue}.",
