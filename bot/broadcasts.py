@@ -20,6 +20,11 @@ with them.
 Each message is due at its turn at the platform's rate (``outbox.telegram_per_second``),
 never inside the quiet hours, so whatever else is queued meanwhile (a purchase notice, the
 owner's progress line) goes out between them rather than behind the whole broadcast.
+
+Every copy carries «Unsubscribe» in its recipient's language (``unsub:<broadcast id>``,
+bot/handlers/unsubscribe.py): a tap turns off their offers and news, and the first tap of
+someone the broadcast was written to counts in its report, so a made-up id or a second tap
+counts nothing.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ MAX_URL = 512
 SEND_BATCH = 2000  # recipients written to the outbox per transaction
 SLOT_SECONDS = 5  # messages of this many seconds at the platform's rate share one due time
 PROGRESS_EVERY = timedelta(seconds=15)  # the progress line changes at most this often
+UNSUBSCRIBE = "unsub"  # the payload prefix of the button under every copy
 QUEUED = ("pending", "sending")
 FAILED = ("failed", "blocked")
 AWAY = "waiting"  # kept for a web visitor with no page open: theirs when they come back
@@ -90,11 +96,11 @@ async def audience(uow: UnitOfWork, code: str, at: datetime, settings: Settings,
 
 def per_second(broadcast: Broadcast, settings: Settings) -> float:
     """Messages a second the outbox sends of this broadcast: its share of the platform's
-    limit over the API calls one message costs (a picture with its caption and button is
-    one; the template hint costs nothing on Telegram)."""
+    limit over the API calls one message costs (a picture with its caption and buttons is
+    one; the template hint costs nothing on Telegram). The button's words don't change it."""
     outbox = settings.outbox
-    return outbox.telegram_per_second * outbox.outbox_share / max(
-        1, default_cost(recipient_replies(broadcast)))
+    every_copy = recipient_replies(broadcast, Button("", UNSUBSCRIBE))
+    return outbox.telegram_per_second * outbox.outbox_share / max(1, default_cost(every_copy))
 
 
 def sending_minutes(count: int, broadcast: Broadcast, settings: Settings) -> int:
@@ -117,20 +123,29 @@ def parse_button(typed: str) -> tuple[str, str] | None:
     return label, url
 
 
-def message(broadcast: Broadcast) -> list[Reply]:
-    """The broadcast as a customer sees it (the owner's words, in no particular language)."""
+def unsubscribe_button(t: Translator, broadcast_id: int) -> Button:
+    """«Unsubscribe» in the recipient's language (short: a WhatsApp reply button takes 20
+    characters)."""
+    return Button(t.gettext("🔕 Unsubscribe"), f"{UNSUBSCRIBE}:{broadcast_id}")
+
+
+def message(broadcast: Broadcast, unsubscribe: Button | None = None) -> list[Reply]:
+    """The broadcast as a customer sees it: the owner's words (in no particular language),
+    their link button, and ``unsubscribe`` under it."""
     buttons = keyboard([Button(broadcast.button_label, url=broadcast.button_url)]
-                       if broadcast.button_label and broadcast.button_url else [])
+                       if broadcast.button_label and broadcast.button_url else [],
+                       [unsubscribe] if unsubscribe else [])
     if broadcast.image:
         ref = f"broadcast:{broadcast.id}"  # the outbox keeps this, not a copy of the picture
         return [Picture(broadcast.image, broadcast.text, buttons, cache_key=ref, stored=ref)]
     return [Text(broadcast.text, buttons)]
 
 
-def recipient_replies(broadcast: Broadcast) -> list[Reply]:
-    """What each recipient's outbox message holds: the message and, for WhatsApp outside its
-    24-hour window, the "broadcast" template it stands for."""
-    return [*message(broadcast), Template("broadcast", (("text", broadcast.text),))]
+def recipient_replies(broadcast: Broadcast, unsubscribe: Button) -> list[Reply]:
+    """What each recipient's outbox message holds: the message with its «Unsubscribe» and,
+    for WhatsApp outside its 24-hour window, the "broadcast" template it stands for (an
+    approved template has no button of ours: they can unsubscribe in Settings)."""
+    return [*message(broadcast, unsubscribe), Template("broadcast", (("text", broadcast.text),))]
 
 
 async def stored_image(sessions: async_sessionmaker, ref: str) -> bytes | None:
@@ -255,10 +270,13 @@ async def _messages(core: Core, uow: UnitOfWork, broadcast: Broadcast, ids: Sequ
     """The outbox messages for ``ids``, each due at its turn at the platform's rate (None:
     the customer cannot be reached in the app's channels)."""
     services = core.services
-    replies = recipient_replies(broadcast)
+
+    copies: dict[str, list[Reply]] = {}  # one per language
 
     def render(t: Translator) -> list[Reply]:
-        return list(replies)
+        if t.locale not in copies:
+            copies[t.locale] = recipient_replies(broadcast, unsubscribe_button(t, broadcast.id))
+        return copies[t.locale]
 
     slot = max(1, int(per_second(broadcast, services.settings) * SLOT_SECONDS))
     quiet, zone = (await effective_triggers(uow, services.settings)), services.timezone
@@ -297,6 +315,31 @@ async def cancel(uow: UnitOfWork, broadcast_id: int, now: datetime) -> int | Non
         BroadcastRecipient.broadcast_id == broadcast_id,
         BroadcastRecipient.written_at.is_(None)))).scalar_one()
     return (result.rowcount or 0) + never_written  # type: ignore[attr-defined]
+
+
+# --- unsubscribing --------------------------------------------------------------------------
+
+async def note_unsubscribed(uow: UnitOfWork, broadcast_id: int, customer_id: int,
+                            at: datetime) -> bool:
+    """Count a tap on «Unsubscribe» for the broadcast: only the first of a customer it was
+    written to (a replayed tap, or an id of a broadcast they never got, counts nothing).
+    Whether it counted."""
+    result = await uow.session.execute(
+        update(BroadcastRecipient)
+        .where(BroadcastRecipient.broadcast_id == broadcast_id,
+               BroadcastRecipient.customer_id == customer_id,
+               BroadcastRecipient.outbox_message_id.is_not(None),
+               BroadcastRecipient.unsubscribed_at.is_(None))
+        .values(unsubscribed_at=at).execution_options(synchronize_session=False))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def unsubscribed(uow: UnitOfWork, broadcast_id: int) -> int:
+    """How many of the broadcast's recipients unsubscribed with its button."""
+    return (await uow.session.execute(
+        select(func.count()).select_from(BroadcastRecipient)
+        .where(BroadcastRecipient.broadcast_id == broadcast_id,
+               BroadcastRecipient.unsubscribed_at.is_not(None)))).scalar_one()
 
 
 # --- progress and the report ----------------------------------------------------------------
@@ -351,12 +394,13 @@ class Report:
     revenue: int  # minor units, net of refunds
     window_end: datetime
     paid: int = 0  # delivered through a channel that charges for them (Viber)
+    unsubscribed: int = 0  # recipients who tapped «Unsubscribe» under it
 
 
 async def report(uow: UnitOfWork, broadcast: Broadcast, settings: Settings) -> Report:
     """Delivery, then purchases by the customers it reached within
     ``console.attribution_days`` after the send (receipts not refunded in full; revenue net
-    of refunds)."""
+    of refunds), and who unsubscribed with its button."""
     sent_at = broadcast.confirmed_at or broadcast.created_at
     end = sent_at + timedelta(days=settings.console.attribution_days)
     reached = (select(BroadcastRecipient.customer_id)
@@ -369,7 +413,7 @@ async def report(uow: UnitOfWork, broadcast: Broadcast, settings: Settings) -> R
         .where(Purchase.customer_id.in_(reached), Purchase.occurred_at >= sent_at,
                Purchase.occurred_at < end, Purchase.amount > Purchase.refunded_amount))).one()
     return Report(await progress(uow, broadcast), int(buyers), int(purchases), int(revenue), end,
-                  await paid_messages(uow, broadcast))
+                  await paid_messages(uow, broadcast), await unsubscribed(uow, broadcast.id))
 
 
 async def paid_messages(uow: UnitOfWork, broadcast: Broadcast) -> int:

@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 
 from bot.api import manage
 from bot.config import CONFIG_ENV, load_settings
+from bot.plain_english import counted
 from bot.storage import database
+from bot.trigger_names import trigger_name
 
 
 def parser() -> argparse.ArgumentParser:
@@ -145,8 +147,9 @@ def format_table(planned) -> str:  # type: ignore[no-untyped-def]
     from bot.triggers import EPISODE_MEANING
 
     rows = [("trigger", "card", "why (episode)", "action", "points")] + [
-        (p.trigger, p.card_number, f"{EPISODE_MEANING.get(p.trigger, '')} {p.episode}".strip(),
-         p.action, str(p.points)) for p in planned]
+        (trigger_name(p.trigger), p.card_number,
+         f"{EPISODE_MEANING.get(p.trigger, '')} {p.episode}".strip(), p.action, str(p.points))
+        for p in planned]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     return "\n".join("  ".join(cell.rjust(w) if i == 4 else cell.ljust(w)
                                for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
@@ -157,16 +160,15 @@ def format_summary(planned, command: str) -> str:  # type: ignore[no-untyped-def
     """Per trigger and in total: messages, held out, points (given, or that it would cost)."""
     from bot.triggers import ORDER
 
-    lines = []
-    for trigger in ORDER:
-        mine = [p for p in planned if p.trigger == trigger]
-        if mine:
-            lines.append(f"{trigger}: {sum(not p.held_out for p in mine)} messages, "
-                         f"{sum(p.held_out for p in mine)} held out, {sum(p.points for p in mine)} points")
+    def figures(some) -> str:  # type: ignore[no-untyped-def]
+        return (f"{counted(sum(not p.held_out for p in some), 'message')}, "
+                f"{sum(p.held_out for p in some)} held out, "
+                f"{counted(sum(p.points for p in some), 'point')}")
+
+    lines = [f"{trigger_name(trigger)}: {figures(mine)}" for trigger in ORDER
+             if (mine := [p for p in planned if p.trigger == trigger])]
     verb = "given" if command == "run" else "it would cost"
-    lines.append(f"total: {sum(not p.held_out for p in planned)} messages, "
-                 f"{sum(p.held_out for p in planned)} held out, "
-                 f"{sum(p.points for p in planned)} points {verb}")
+    lines.append(f"total: {figures(planned)} {verb}")
     return "\n".join(lines)
 
 
@@ -198,10 +200,10 @@ async def check_stats(settings, repair: bool) -> int:  # type: ignore[no-untyped
         print("the day book is not built yet (the app builds it at its first start)")
         return 1
     if found.holds:
-        print(f"the day book holds: {len(found.kept)} figures kept, each equal to the one "
-              "counted from the stored rows")
+        print(f"the day book holds: {counted(len(found.kept), 'figure')} kept, each equal to "
+              "the one counted from the stored rows")
         return 0
-    print(f"the day book differs from the stored rows in {len(found.wrong)} figure(s):")
+    print(f"the day book differs from the stored rows in {counted(len(found.wrong), 'figure')}:")
     print("\n".join(found.lines()))
     if repair:
         engine = database.create_engine(settings.database.url)

@@ -40,6 +40,7 @@ from bot.clock import Clock, FrozenClock, SystemClock
 from bot.config import Settings
 from bot.ledger import Ledger
 from bot.money import MINOR_PER_UNIT
+from bot.plain_english import noun
 from bot.storage import database, day_book
 from bot.storage.session import COUNTED
 from bot.storage.models import Base, Customer, Identity, PointLot, Purchase
@@ -635,12 +636,13 @@ async def run_demo(settings: Settings, customers: int = 3000, seed: int = 1,
         async with UnitOfWork(sessions) as uow:
             existing = await uow.session.scalar(select(func.count()).select_from(Customer))
         if existing:
-            print(f"loyalty-bot demo: the database already has {existing:,} customers; the demo "
-                  "shop only goes into an empty one (use a fresh database file, e.g. "
+            print(f"loyalty-bot demo: the database already has {existing:,} "
+                  f"{noun(existing, 'customer')}; the demo shop only goes into an empty one "
+                  "(use a fresh database file, e.g. "
                   "LOYALTY_DATABASE__URL=sqlite+aiosqlite:///demo.db).", file=out)
             return 1
-        print(f"writing a demo coffee shop: {customers:,} customers, a year of purchases "
-              f"(seed {seed}) ...", file=out, flush=True)
+        print(f"writing a demo coffee shop: {customers:,} {noun(customers, 'customer')}, a year "
+              f"of purchases (seed {seed}) ...", file=out, flush=True)
         report = await fill(lambda: UnitOfWork(sessions), settings, customers, seed, clock)
         # the shop was written in bulk, past the day book: count it all once
         async with UnitOfWork(sessions) as uow:
@@ -649,8 +651,9 @@ async def run_demo(settings: Settings, customers: int = 3000, seed: int = 1,
     finally:
         await engine.dispose()
     currency = settings.shop.currency
-    print(f"done in {report.seconds:.0f} s: {report.customers:,} customers, "
-          f"{report.purchases:,} purchases ({report.refunds} refunded), revenue "
+    print(f"done in {report.seconds:.0f} s: {report.customers:,} "
+          f"{noun(report.customers, 'customer')}, {report.purchases:,} "
+          f"{noun(report.purchases, 'purchase')} ({report.refunds} refunded), revenue "
           f"{_money(report.revenue)} {currency}, points outstanding {report.outstanding:,}",
           file=out)
     print("next: `loyalty-bot run`, open the admin link, then /stats, /segments, /customer",

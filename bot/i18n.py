@@ -69,6 +69,10 @@ class Translator:
         """ "1 500 баллов" / "1,500 points", with the right plural form."""
         return self.ngettext("{n} point", "{n} points", n).format(n=self.number(n))
 
+    def days(self, n: int) -> str:
+        """ "1 день", "14 дней" / "1 day", "14 days"."""
+        return self.ngettext("{n} day", "{n} days", n).format(n=self.number(n))
+
     def money(self, minor: int, currency: str) -> str:
         """150050 minor units of RUB → "1 500,50 ₽" (ru) / "RUB 1,500.50" (en)."""
         return format_currency(Decimal(minor) / 100, currency, locale=self.babel_locale)

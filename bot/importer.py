@@ -39,6 +39,7 @@ from bot.config import ProgramSettings, Settings
 from bot.keys import SECRET_NAME, phone_fingerprint
 from bot.ledger import Ledger
 from bot.phones import normalize_phone
+from bot.plain_english import counted
 from bot.storage import database
 from bot.storage.models import AppSecret, Customer
 from bot.storage.uow import UnitOfWork
@@ -99,7 +100,7 @@ class ImportReport:
         """The report for the operator, plain English."""
         verb = "would be imported" if self.dry_run else "imported"
         out = [f"rows read: {self.rows_read}",
-               f"{verb}: {self.imported} (opening balances: {self.points} points)",
+               f"{verb}: {self.imported} (opening balances: {counted(self.points, 'point')})",
                f"rejected: {len(self.rejected)}"]
         out += [f"  line {r.line}: {r.reason}" for r in self.rejected]
         if self.dry_run:

@@ -69,6 +69,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from bot.config import ProgramSettings, Settings
 from bot.i18n import N_
 from bot.money import MINOR_PER_UNIT
+from bot.people import CHANNEL_NAMES
 from bot.storage.models import Customer, Identity, Purchase
 from bot.storage.uow import UnitOfWork
 
@@ -118,7 +119,6 @@ MONTHS = (N_("January"), N_("February"), N_("March"), N_("April"), N_("May"), N_
           N_("July"), N_("August"), N_("September"), N_("October"), N_("November"),
           N_("December"))
 
-CHANNEL_TITLES = {"telegram": N_("Telegram"), "web": N_("Web chat")}
 SOURCE_TITLES = {None: N_("No source"), REFERRAL_PREFIX: N_("Invited by a friend"),
                  "import": N_("Imported"), "pos": N_("Enrolled at a till")}
 
@@ -364,7 +364,7 @@ async def catalog(uow: UnitOfWork, at: datetime, settings: Settings) -> list[tup
                 .join(Customer, Customer.id == Identity.customer_id).where(_members_at(at))
                 .group_by(Identity.channel).order_by(Identity.channel))
     for channel, n in (await session.execute(channels)).all():
-        segments.append(Segment(f"channel:{channel}", CHANNEL_TITLES.get(channel, channel),
+        segments.append(Segment(f"channel:{channel}", CHANNEL_NAMES.get(channel, channel),
                                 "channel"))
         counts[f"channel:{channel}"] = n
 

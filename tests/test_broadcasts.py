@@ -15,7 +15,7 @@ from bot import broadcasts
 from bot.app import build
 from bot.config import Settings
 from bot.events import Event, EventKind
-from bot.replies import Picture, Reply, Template, Text
+from bot.replies import Button, Picture, Reply, Template, Text
 from bot.storage.models import (
     Broadcast,
     BroadcastRecipient,
@@ -123,7 +123,7 @@ def customer_copies(phones: Phones) -> dict[str, int]:
 async def test_compose_choose_test_confirm_progress_and_report(app, chat, clock, phones, members):
     owner = chat(OWNER)
     asked = await owner.send("/broadcast")
-    assert "Пришлите текст сообщения (до 1000 символов)" in text_of(asked)
+    assert "Пришлите текст сообщения (до 1 000 символов)" in text_of(asked)
     assert "пришлите фото" in text_of(asked)
     assert "Пропустить" in text_of(await owner.send("Скидка 20% на всё до воскресенья!"))
     assert "ссылка, начинающаяся с http://" in text_of(await owner.send("Меню ftp://example.com"))
@@ -147,8 +147,9 @@ async def test_compose_choose_test_confirm_progress_and_report(app, chat, clock,
     tested = await owner.press(the(payloads_of(audience), "bc.test:"))
     [preview, ask] = tested
     assert isinstance(preview, Text) and preview.text == "Скидка 20% на всё до воскресенья!"
-    [[link]] = preview.buttons
+    [[link], [try_it]] = preview.buttons
     assert (link.label, link.url) == ("Наше меню", "https://example.com/menu")
+    assert (try_it.label, try_it.payload) == ("🔕 Отписаться", "bc.unsub:1")  # changes nothing
     assert customer_copies(phones) == {}  # the test went to the owner only
     assert ask.buttons[0][0].label == "✅ Отправить 4 клиентам"
 
@@ -160,7 +161,8 @@ async def test_compose_choose_test_confirm_progress_and_report(app, chat, clock,
     await app.outbox.send_due()
     assert customer_copies(phones) == {"42": 1, "44": 1, "45": 1, "46": 1}  # not 43: no offers
     [[sent]] = phones.got["42"]
-    assert isinstance(sent, Text) and sent.buttons == preview.buttons
+    assert isinstance(sent, Text) and sent.text == preview.text
+    assert sent.buttons == ((link,), (Button("🔕 Отписаться", "unsub:1"),))
     assert phones.hints["42"] == [Template("broadcast", (("text", sent.text),))]  # for WhatsApp
     async with app.core.unit_of_work() as uow:
         categories = set((await uow.session.execute(select(OutboxMessage.category).join(
@@ -190,9 +192,9 @@ async def test_compose_choose_test_confirm_progress_and_report(app, chat, clock,
     report = text_of(await owner.press(the(payloads_of([final]), "bc.report:")))
     assert report.startswith("Рассылка №1, 2 марта 2026 г., завершена:")
     assert "Доставлено 4, заблокировали бота или не доставлено 0" in report
-    assert "купили 1 из получивших: покупок 1, выручка 1 500,00" in report
+    assert "За 14 дней после отправки купил 1 получатель: покупок 1, выручка 1 500,00" in report
     assert report == text_of(await owner.send("/broadcast report"))
-    assert "ещё не прошли" not in report
+    assert "Покупки считаются до" not in report
 
 
 async def test_a_picture_from_telegram_and_none_on_the_web(app, chat, phones, members):
@@ -204,7 +206,8 @@ async def test_a_picture_from_telegram_and_none_on_the_web(app, chat, phones, me
     audience = await owner.press(everyone(await owner.press(the(payloads_of(asked), "bc.groups:"))))
     tested = await owner.press(the(payloads_of(audience), "bc.test:"))
     assert isinstance(tested[0], Picture)
-    assert (tested[0].image, tested[0].caption, tested[0].buttons) == (JPEG, "Новый десерт уже в меню", ())
+    assert (tested[0].image, tested[0].caption) == (JPEG, "Новый десерт уже в меню")
+    assert [[b.label for b in row] for row in tested[0].buttons] == [["🔕 Отписаться"]]
     await owner.press(the(payloads_of(tested), "bc.go:"))
     await broadcasts.advance(app.core)
     async with app.core.unit_of_work() as uow:  # the picture is kept once, not per recipient
@@ -215,6 +218,7 @@ async def test_a_picture_from_telegram_and_none_on_the_web(app, chat, phones, me
     [[picture]] = phones.got["42"]
     assert isinstance(picture, Picture) and picture.image == JPEG
     assert picture.caption == "Новый десерт уже в меню"
+    assert picture.buttons == ((Button("🔕 Отписаться", "unsub:1"),),)
 
     # a photo with its caption at once; and a customer's photo is "unsupported" as before
     await owner.send("/broadcast")
@@ -404,9 +408,106 @@ async def test_quiet_hours_hold_the_messages_until_the_morning(app, chat, clock,
 async def test_text_limits_and_a_cancel(app, chat, phones, members):
     owner = chat(OWNER)
     await owner.send("/broadcast")
-    assert "Здесь 1001 символов" in text_of(await owner.send("я" * 1001))
+    assert "Здесь 1 001 символ, а в рассылке — не больше 1 000" in text_of(await owner.send("я" * 1001))
     asked = await owner.send("я" * 1000)
     assert "Добавить кнопку-ссылку?" in text_of(asked)
     assert "ничего не отправлено" in text_of(await owner.press(the(payloads_of(asked), "bc.cancel:")))
     assert (await the_broadcast(app)).status == "cancelled"
     assert "Рассылок ещё не было" in text_of(await owner.send("/broadcast report"))
+
+
+# --- one tap to unsubscribe -------------------------------------------------------------------
+
+async def sent_to_all(app, owner: ChatUser, text: str = "Скидка 20% на всё до воскресенья!") -> None:  # type: ignore[no-untyped-def]
+    await confirm(owner, await compose(owner, text))
+    await broadcasts.advance(app.core)
+    await app.outbox.send_due()
+
+
+async def offers_taken(app) -> dict[int, bool]:  # type: ignore[no-untyped-def]
+    async with app.core.unit_of_work() as uow:
+        return dict((await uow.session.execute(
+            select(Customer.id, Customer.notify_promotions).order_by(Customer.id))).all())
+
+
+DONE = {
+    "ru": "🔕 Готово: «Акции и новости» от «Coffee Point» больше не придут. Уведомления о покупках "
+          "по-прежнему будут приходить.\nЧтобы снова их получать, включите «Акции и новости» в "
+          "настройках.",
+    "en": "🔕 Done: no more «Offers and news» from Coffee Point. Purchase confirmations still "
+          "arrive.\nTo get them again, switch on «Offers and news» in Settings.",
+}
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+async def test_one_tap_unsubscribes_and_the_report_counts_it(app, chat, phones, members, language):
+    anna = chat("47", language=language)
+    await anna.sign_up(phone="+79001234599")
+    owner = chat(OWNER, language=language)
+    await sent_to_all(app, owner)
+    [[copy]] = phones.got["47"]
+    [link], [unsubscribe] = copy.buttons
+    assert unsubscribe == Button({"ru": "🔕 Отписаться", "en": "🔕 Unsubscribe"}[language], "unsub:1")
+    assert phones.got["42"][0][0].buttons[1] == (Button("🔕 Отписаться", "unsub:1"),)  # theirs: ru
+
+    done = await anna.press(unsubscribe.payload)
+    assert text_of(done) == DONE[language] and payloads_of(done) == ["settings"]
+    assert (await offers_taken(app))[6] is False
+    labels = [b.label for reply in await anna.press("settings") for row in reply.buttons for b in row]
+    assert {"ru": "☐ Акции и новости", "en": "☐ Offers and news"}[language] in labels
+
+    report = text_of(await owner.send("/broadcast report"))
+    assert {"ru": "Отписались кнопкой под рассылкой: 1.",
+            "en": "Unsubscribed with its button: 1."}[language] in report
+    assert {"ru": "Покупки считаются до 16 марта 2026 г.",
+            "en": "Purchases are counted until March 16, 2026"}[language] in report
+
+    await sent_to_all(app, owner, "Второе предложение")  # nothing more for her
+    assert len(phones.got["47"]) == 1 and len(phones.got["42"]) == 2
+    await anna.press("settings:topic:promotions")  # switched on again in Settings
+    await sent_to_all(app, owner, "Третье предложение")
+    assert len(phones.got["47"]) == 2
+    async with app.core.unit_of_work() as uow:
+        [first, *_] = (await uow.session.execute(select(Broadcast).order_by(Broadcast.id))).scalars()
+        assert (await broadcasts.report(uow, first, app.settings)).unsubscribed == 1
+
+
+async def test_a_replayed_or_made_up_tap_counts_nothing_more(app, chat, phones, members):
+    async with app.core.unit_of_work() as uow:  # 43 takes no offers: not in the audience
+        await uow.session.execute(update(Customer).where(Customer.id == 2)
+                                  .values(notify_promotions=False))
+        await uow.commit()
+    await sent_to_all(app, chat(OWNER))
+    ivan, pavel, olga = members[0], members[1], members[2]
+    assert text_of(await ivan.press("unsub:1")).startswith("🔕 Готово")
+    again = text_of(await ivan.press("unsub:1"))
+    assert again.startswith("Вы уже отписаны от рассылки «Акции и новости».")
+    for payload in ("unsub:1", "unsub:999", "unsub:abc", "unsub"):  # he never got #1
+        assert "Вы уже отписаны" in text_of(await pavel.press(payload))
+    await olga.press("unsub:999")  # a recipient of #1 naming a broadcast that never was
+    async with app.core.unit_of_work() as uow:
+        assert (await broadcasts.report(uow, await the_broadcast(app), app.settings)).unsubscribed == 1
+    # only the tapper's own choice changes
+    assert await offers_taken(app) == {1: False, 2: False, 3: False, 4: True, 5: True}
+
+
+async def test_unsubscribe_in_the_owners_test_copy_changes_nothing(app, chat, phones, members):
+    owner = chat(OWNER)
+    await owner.sign_up(phone="+79001239999")  # the owner is a customer too
+    tested = await owner.press(the(payloads_of(await compose(owner)), "bc.test:"))
+    told = text_of(await owner.press(the(payloads_of(tested), "bc.unsub:")))
+    assert "перестанет получать акции и новости" in told and "ничего не меняет" in told
+    assert all(await offers_taken(app))
+    assert "только администратор" in text_of(
+        await members[0].press(the(payloads_of(tested), "bc.unsub:")))
+
+
+def test_the_buttons_add_no_call_to_a_copy_so_the_time_estimate_holds():
+    """A copy on Telegram is one call, a picture with its link and «Unsubscribe» included."""
+    settings = owner_settings("sqlite+aiosqlite://")
+    rate = settings.outbox.telegram_per_second * settings.outbox.outbox_share
+    plain = Broadcast(id=1, text="Скидка")
+    full = Broadcast(id=2, text="Скидка", image=JPEG, button_label="Меню",
+                     button_url="https://example.com/menu")
+    assert broadcasts.per_second(plain, settings) == broadcasts.per_second(full, settings) == rate
+    assert broadcasts.sending_minutes(int(rate * 60) + 1, full, settings) == 2

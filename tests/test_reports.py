@@ -158,15 +158,17 @@ async def test_an_empty_period_and_a_shorter_window(app, shop):
 async def test_an_admin_reads_the_report_in_the_chat(app, chat, clock, shop):
     clock.set(SENT_AT + 20 * DAY)
     text = text_of(await chat(OWNER).send("/triggers"))
-    assert "Триггеры за последние 30 дн." in text
+    assert ("Триггеры за последние 30 дней (возвратом считается покупка за 14 дней после "
+            "отправки)") in text
     assert "«Возврат, 1-й этап»" in text and "«День рождения»" in text
     assert ("Отобрано 7: отправлено 4, контрольная группа 3; доставлено 1, "
             "ошибка или блокировка 2") in text
     assert "Вернулись: 2 из 4 (50 %), в контрольной группе 1 из 3 (33,3 %); прирост +16,7 п. п." in text
-    assert "покупок: 2" in text and "Подарено баллов 400, потрачено обратно 50" in text
+    assert "Выручка 600,00 ₽ за 2 покупки, средний чек 300,00 ₽" in text and "Подарено баллов 400, потрачено обратно 50" in text
     assert "600,00" in text and "300,00" in text
     assert "Вернулись: 0 из 1 (0 %)" in text
-    assert "триггеры не срабатывали" in text_of(await chat(OWNER).send("/triggers 1"))
+    one_day = text_of(await chat(OWNER).send("/triggers 1"))
+    assert "Триггеры за последний 1 день" in one_day and "триггеры не срабатывали" in one_day
     assert "от 1 до 366" in text_of(await chat(OWNER).send("/triggers lots"))
 
 

@@ -46,7 +46,7 @@ async def test_an_admin_invites_a_cashier_with_a_one_time_link(app, chat):
     owner = chat(OWNER, name="Olga")
     replies = await owner.send("/invite cashier")
     text = text_of(replies)
-    assert "Одноразовая ссылка-приглашение (роль: кассир), действует 24 ч:" in text
+    assert "Одноразовая ссылка-приглашение (роль: кассир), действует 24 часа:" in text
     assert "https://telegram.test/?start=staff-" in text
     payload = link_payload(replies)
     kate = chat("7", name="Kate")

@@ -269,11 +269,13 @@ async def test_an_admin_gets_the_figures_and_two_charts(app, chat, shop, monkeyp
     text = text_of(replies[:1])
     assert "📊 Показатели за март 2026" in text
     assert "Участников: 8, новых за период: 2" in text
-    assert "Активных: 3 покупали за 30 дней, 5 — за 90 дней" in text
+    assert "Активных (покупали за 30 дней): 3, за 90 дней: 5" in text
     assert "Покупок: 6 на 1 220,00 ₽ (за вычетом возвратов), средний чек 203,33 ₽" in text
     assert "Повторные покупки: 75 % из 4 покупателей купили хотя бы дважды" in text
-    assert "Удержание (CRR): 75 %; клиентов в начале 4, в конце 5, из них новых 2" in text
-    assert "Стоимость удержания (CRC): 3 250,00 ₽ на покупателя (13 000,00 ₽" in text
+    assert ("Удержание (CRR): 75 %; клиентов в начале 4, в конце 5, из них новых 2 (клиент — тот, "
+            "кто покупал за 90 дней)") in text
+    assert ("Стоимость удержания (CRC): 3 250,00 ₽ на покупателя (13 000,00 ₽ на удержание / 4 "
+            "покупателя)") in text
     assert "(LTV): 386,25 ₽ на участника" in text
     assert "март 2026 — 250,00 ₽ (2)" in text
     assert ("Баллы: начислено 220, списано 115, сгорело 40; остаток сейчас 350 "
@@ -289,10 +291,13 @@ async def test_an_admin_gets_the_figures_and_two_charts(app, chat, shop, monkeyp
 async def test_the_default_period_and_days(app, chat, shop):
     owner = chat(OWNER)
     text = text_of(await owner.send("/stats"))
-    assert "📊 За последние 30 дн. (22 марта 2026 г. – 20 апреля 2026 г.)" in text
+    assert "📊 За последние 30 дней (22 марта 2026 г. – 20 апреля 2026 г.)" in text
     assert "Покупок: 3 на 820,00 ₽" in text
     assert "Триггеры: не срабатывали за период" in text
-    assert "За последние 90 дн." in text_of(await owner.send("/stats 90"))
+    assert "За последние 90 дней" in text_of(await owner.send("/stats 90"))
+    assert "📊 За последний 1 день (20 апреля 2026 г. – 20 апреля 2026 г.)" in text_of(
+        await owner.send("/stats 1"))
+    assert "📊 За последние 2 дня" in text_of(await owner.send("/stats 2"))
     assert "📊 Показатели за апрель 2026 (пока)" in text_of(await owner.send("/stats 2026-04"))
 
 

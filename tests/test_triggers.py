@@ -213,11 +213,11 @@ async def test_cli_preview_prints_the_table(app, chat, only, settings, capsys):
     assert await run_command(settings, args.triggers_command, args.at) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["trigger", "card", "why", "(episode)", "action", "points"]
-    trigger, _, *why, action, points = out[1].split()
-    assert (trigger, why, action, points) == ("win_back_30", ["last", "purchase", "2026-03-02"],
-                                              "message", "0")
-    assert out[-2:] == ["win_back_30: 1 messages, 0 held out, 0 points",
-                        "total: 1 messages, 0 held out, 0 points it would cost"]
+    assert out[1].startswith("Win-back, 1st stage  ")
+    _, _, _, _, *why, action, points = out[1].split()
+    assert (why, action, points) == (["last", "purchase", "2026-03-02"], "message", "0")
+    assert out[-2:] == ["Win-back, 1st stage: 1 message, 0 held out, 0 points",
+                        "total: 1 message, 0 held out, 0 points it would cost"]
     assert await sends(app) == []
 
 

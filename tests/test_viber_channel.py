@@ -446,6 +446,11 @@ async def test_an_owners_broadcast_reaches_a_viber_customer(viber: Viber):
     assert await viber.app.outbox.send_due() >= 1
     [message] = (await viber.api.wait_sent(IVAN, before + 1))[before:]
     assert message["type"] == "text" and "Скидка 20% до воскресенья" in message["text"]
+    [unsubscribe] = message["keyboard"]["Buttons"]
+    assert (unsubscribe["Text"], unsubscribe["ActionBody"]) == ("🔕 Отписаться", "btn:unsub:1")
+    [done] = await viber.press("unsub:1", 1)
+    assert done["text"].startswith("🔕 Готово: «Акции и новости»")
+    assert [c.notify_promotions for c in await customers(viber.app)] == [False]
     [sent] = [b for b in await all_broadcasts(viber.app)]
     report = await broadcast_report(viber.app, sent)
     assert report.paid == 1  # a bot-initiated Viber message: paid

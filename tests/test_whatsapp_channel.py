@@ -28,7 +28,7 @@ from bot.config import Settings, WhatsAppSettings, WhatsAppTemplate, load_settin
 from bot.replies import Button, Template, Text, keyboard
 from bot.storage.models import Customer, Identity, OutboxMessage, WhatsAppSend
 from bot.triggers import ORDER, run_pass
-from tests.chat import OWNER, TELEGRAM_LIKE, ChatUser
+from tests.chat import OWNER, TELEGRAM_LIKE, ChatUser, text_of
 from tests.fakes.whatsapp_api import (
     PHONE_ID,
     FakeGraphAPI,
@@ -505,9 +505,25 @@ async def test_a_broadcast_goes_free_form_in_the_window_and_as_its_template_afte
             return bot.api.to(IVAN)[-1:] if len(bot.api.sent) > before else []
 
         [free] = await broadcast("Скидка 20% до воскресенья")
-        assert free.type == "text" and "Скидка 20% до воскресенья" in free.text
+        assert free.interactive_type == "button" and "Скидка 20% до воскресенья" in free.text
+        assert free.payloads == ["unsub:1"]  # «🔕 Отписаться»: a reply button of its own
+        assert free.body["interactive"]["action"]["buttons"][0]["reply"]["title"] == "🔕 Отписаться"
         clock.set(clock.now() + timedelta(days=2))
         [template] = await broadcast("Новое меню")
         assert template.type == "template" and template.body["template"]["name"] == "shop_news"
         [component] = template.body["template"]["components"]
         assert [p["text"] for p in component["parameters"]] == ["Новое меню"]
+        [done] = await answer(bot, free, "unsub:1", 1)  # a tap on the first one, days later
+        assert done.text.startswith("🔕 Готово: «Акции и новости»")
+        assert [c.notify_promotions for c in await customers(bot.app)] == [False]
+        nobody = await compose(owner, "Третья новость", button=None)
+        assert "В нём некому отправить" in text_of(nobody)
+
+
+async def test_a_picture_broadcast_is_two_calls_here(bot: Bot):
+    """The picture, then a message with its buttons: the outbox spaces it as two."""
+    sale = broadcasts.Broadcast(id=1, text="Скидка", image=b"\xff\xd8picture")
+    copy = broadcasts.recipient_replies(sale, Button("🔕 Отписаться", "unsub:1"))
+    assert bot.channel.cost(copy) == 2
+    assert bot.channel.cost(broadcasts.recipient_replies(
+        broadcasts.Broadcast(id=2, text="Скидка"), Button("🔕 Отписаться", "unsub:2"))) == 1

@@ -1,6 +1,7 @@
 """/broadcast for admins: write the message (text, a picture on Telegram, a link button),
 choose the segment and see who gets it and how long it takes, send a test to yourself,
-confirm; then a progress line with «Stop», and a report («Report», /broadcast report [id]).
+confirm; then a progress line with «Stop», and a report («Report», /broadcast report [id])
+with how many unsubscribed with the button under their copy.
 
 The draft is a ``broadcasts`` row, so its buttons carry its id and survive a restart; only
 the free text (the message, the button) uses the conversation state. Sending and resuming:
@@ -78,8 +79,9 @@ async def begin(event: Event, ctx: Context) -> list[Reply]:
         return await report_of(ctx, words[1] if len(words) > 1 else None)
     _ = ctx._
     ctx.state.go("broadcast.text")
-    lines = [_("New broadcast. Send the text of the message (up to {max} characters).").format(
-        max=MAX_TEXT)]
+    lines = [ctx.t.ngettext("New broadcast. Send the text of the message (up to {max} character).",
+                            "New broadcast. Send the text of the message (up to {max} characters).",
+                            MAX_TEXT).format(max=ctx.t.number(MAX_TEXT))]
     lines.append(_("To add a picture, send a photo with the text as its caption.")
                  if ctx.channel.name == "telegram" else
                  _("Pictures can be attached in Telegram: send the photo to the bot there."))
@@ -99,8 +101,10 @@ async def draft_for(ctx: Context) -> Broadcast:
 
 
 def too_long(ctx: Context, text: str) -> Text:
-    return Text(ctx._("That is {n} characters; a broadcast takes at most {max}. Please make it "
-                      "shorter.").format(n=len(text), max=MAX_TEXT))
+    return Text(ctx.t.ngettext(
+        "That is {n} character; a broadcast takes at most {max}. Please make it shorter.",
+        "That is {n} characters; a broadcast takes at most {max}. Please make it shorter.",
+        len(text)).format(n=ctx.t.number(len(text)), max=ctx.t.number(MAX_TEXT)))
 
 
 @router.state("broadcast.text")
@@ -257,9 +261,18 @@ async def send_test(event: Event, ctx: Context) -> list[Reply]:
     draft.tested_at = ctx.now
     go = Button(ctx.t.ngettext("✅ Send to {n} customer", "✅ Send to {n} customers", count).format(
         n=ctx.t.number(count)), f"bc.go:{draft.id}:{draft.segment}")
-    return [*broadcasts.message(draft),
+    # the owner's own copy: its «Unsubscribe» only says what it does for customers
+    try_it = Button(ctx._("🔕 Unsubscribe"), f"bc.unsub:{draft.id}")
+    return [*broadcasts.message(draft, try_it),
             Text(ctx._("⬆️ This is how customers will see it. Send it?"),
                  keyboard([go], [cancel_button(ctx, draft.id)]))]
+
+
+@router.button("bc.unsub")
+async def unsubscribe_in_the_test(event: Event, ctx: Context) -> list[Reply]:
+    return [Text(ctx._("A customer who taps «Unsubscribe» stops getting offers and news (they "
+                       "can turn them on again in Settings); the broadcast's report counts them. "
+                       "In your test copy it changes nothing."))]
 
 
 @router.button("bc.go")
@@ -361,12 +374,17 @@ async def report_of(ctx: Context, raw: str | None) -> list[Reply]:
             away=ctx.t.number(done.away))] if done.away else []),
         *([_("Paid messages (Viber): {paid}").format(paid=ctx.t.number(result.paid))]
           if result.paid else []),
-        _("Within {days} days after the send, {buyers} of those who got it bought: {purchases} "
-          "purchases, revenue {revenue}.").format(
-            days=days, buyers=ctx.t.number(result.buyers), purchases=ctx.t.number(result.purchases),
-            revenue=money(ctx, result.revenue)),
+        _("Unsubscribed with its button: {unsubscribed}.").format(
+            unsubscribed=ctx.t.number(result.unsubscribed)),
+        ctx.t.ngettext(
+            "Within {period} after the send, {buyers} recipient bought: purchases {purchases}, "
+            "revenue {revenue}.",
+            "Within {period} after the send, {buyers} recipients bought: purchases {purchases}, "
+            "revenue {revenue}.", result.buyers).format(
+            period=ctx.t.days(days), buyers=ctx.t.number(result.buyers),
+            purchases=ctx.t.number(result.purchases), revenue=money(ctx, result.revenue)),
     ]
     if ctx.now < result.window_end:
-        lines.append(_("The {days} days are not over yet (until {date}): the figures may still "
-                       "grow.").format(days=days, date=ctx.t.date(ctx.local(result.window_end).date())))
+        lines.append(_("Purchases are counted until {date}: the figures may still grow.").format(
+            date=ctx.t.date(ctx.local(result.window_end).date())))
     return [Text("\n".join(lines))]

@@ -22,15 +22,18 @@ async def show_card(event: Event, ctx: Context) -> list[Reply]:
     image = ctx.services.qr.png(ctx.channel.deep_link(TOKEN_PREFIX + token))
     tier = current_tier(customer.purchase_count, ctx.settings.program, customer.total_spent)
     balance = await ctx.ledger.balance(customer.id)
+    minutes = ctx.services.card_tokens.guaranteed_minutes
     caption = "\n".join([
         customer.name or "",
         ctx._("Card № {number}").format(number=format_card_number(customer.card_number)),
         ctx._("Tier: {tier} · Balance: {points}").format(
             tier=tier_label(tier, ctx._), points=ctx.t.points(balance)),
         "",
-        ctx._("Show this QR code at the checkout within {minutes} minutes; later, open the "
-              "card again for a fresh one. The card number works too.").format(
-            minutes=ctx.services.card_tokens.guaranteed_minutes),
+        ctx.t.ngettext(
+            "Show this QR code at the checkout within {minutes} minute; later, open the card "
+            "again for a fresh one. The card number works too.",
+            "Show this QR code at the checkout within {minutes} minutes; later, open the card "
+            "again for a fresh one. The card number works too.", minutes).format(minutes=minutes),
     ])
     buttons = keyboard([Button(ctx._("💰 Balance & history"), "balance"), menu_button(ctx)])
     return [Picture(image, caption, buttons, cache_key=token)]

@@ -90,8 +90,11 @@ async def find_customer(event: Event, ctx: Context) -> list[Reply]:
     elif phone is not None:
         customer = await ctx.uow.customers.by_verified_phone(phone)
     else:
-        return [Text(_("That is neither a card number ({digits} digits) nor a phone number. "
-                       "Please type one of them.").format(digits=CARD_DIGITS))]
+        return [Text(ctx.t.ngettext(
+            "That is neither a card number ({digits} digit) nor a phone number. Please type one "
+            "of them.",
+            "That is neither a card number ({digits} digits) nor a phone number. Please type one "
+            "of them.", CARD_DIGITS).format(digits=CARD_DIGITS))]
     if customer is None:
         return [Text(_("No customer has this card number or phone. Please check it, or ask the "
                        "customer to show the card in the bot."))]

@@ -46,8 +46,8 @@ async def segments(event: Event, ctx: Context) -> list[Reply]:
     now = await catalog(ctx.uow, ctx.now, ctx.settings)
     before = await scored_counts(ctx.uow, ctx.now - MOVEMENT)
     members = next(count for segment, count in now if segment.code == "all")
-    lines = [_("Segments (members: {members}); in brackets, the change in {days} days").format(
-        members=ctx.t.number(members), days=MOVEMENT.days)]
+    lines = [_("Segments (members: {members}); in brackets, the change in {period}").format(
+        members=ctx.t.number(members), period=ctx.t.days(MOVEMENT.days))]
     for group, prefix, title in LINES:
         entries = [
             _entry(ctx, segment, count, count - before[segment.code] if group in MOVING else None)

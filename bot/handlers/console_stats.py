@@ -65,8 +65,11 @@ def period_of(typed: str, ctx: Context) -> Period | None:
 def _title(ctx: Context, period: Period) -> str:
     _ = ctx._
     if period.days is not None:
-        return _("📊 The last {days} days ({since} – {until})").format(
-            days=period.days, since=ctx.t.date(period.first), until=ctx.t.date(period.last))
+        return ctx.t.ngettext("📊 The last {days} day ({since} – {until})",
+                              "📊 The last {days} days ({since} – {until})",
+                              period.days).format(
+            days=ctx.t.number(period.days), since=ctx.t.date(period.first),
+            until=ctx.t.date(period.last))
     month = format_date(period.first, "LLLL y", locale=ctx.t.babel_locale)
     text = _("📊 Figures for {month}").format(month=month)
     if ctx.now < period.spend_end:
@@ -86,22 +89,27 @@ def text_of(ctx: Context, period: Period, stats: Stats) -> str:
         _("Purchases: {purchases} for {revenue} (net of refunds), average check {check}").format(
             purchases=t.number(stats.purchases), revenue=money(ctx, stats.revenue),
             check=money(ctx, stats.average_check)),
-        _("Repeat purchases: {rate} of the {buyers} buyers have bought at least twice").format(
+        t.ngettext("Repeat purchases: {rate} of the {buyers} buyer has bought at least twice",
+                   "Repeat purchases: {rate} of the {buyers} buyers have bought at least twice",
+                   stats.buyers).format(
             rate=t.percent(stats.repeat_rate), buyers=t.number(stats.buyers)),
         _("Retention (CRR): {crr}; customers at the start {start}, at the end {end}, of them "
-          "new {new} (a customer bought within {days} days)").format(
+          "new {new} (a customer bought within {period})").format(
             crr=t.percent(crr) if crr is not None else "—",
             start=t.number(stats.customers_at_start), end=t.number(stats.customers_at_end),
-            new=t.number(stats.new_customers), days=ctx.settings.console.customer_days),
+            new=t.number(stats.new_customers), period=t.days(ctx.settings.console.customer_days)),
     ]
     if stats.retention_spend and stats.crc is not None:
-        lines.append(_("Cost of retention (CRC): {crc} per buyer ({spend} spent on retention "
-                       "/ {buyers} buyers)").format(
+        lines.append(t.ngettext(
+            "Cost of retention (CRC): {crc} per buyer ({spend} spent on retention / {buyers} "
+            "buyer)",
+            "Cost of retention (CRC): {crc} per buyer ({spend} spent on retention / {buyers} "
+            "buyers)", stats.buyers).format(
             crc=money(ctx, stats.crc), spend=money(ctx, stats.retention_spend),
             buyers=t.number(stats.buyers)))
     else:
-        lines.append(_("Cost of retention (CRC): no retention spend for these months "
-                       "(console.retention_spend in the config) or no buyers"))
+        lines.append(_("Cost of retention (CRC): not counted: the config file has no money "
+                       "spent on retention for these months, or nobody bought"))
     lines.append(_("Lifetime value (LTV): {ltv} per member (net revenue to date)").format(
         ltv=money(ctx, stats.ltv)))
     joined = [cohort for cohort in stats.cohorts if cohort.members][-LTV_COHORTS:]

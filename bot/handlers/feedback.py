@@ -118,8 +118,10 @@ async def take_comment(event: Event, ctx: Context) -> list[Reply]:
     _ = ctx._
     comment = event.text.strip()
     if not comment or len(comment) > MAX_COMMENT_LENGTH:
-        return [Text(_("Please write your comment in up to {limit} characters, or press "
-                       "«Skip».").format(limit=MAX_COMMENT_LENGTH),
+        return [Text(ctx.t.ngettext(
+            "Please write your comment in up to {limit} character, or press «Skip».",
+            "Please write your comment in up to {limit} characters, or press «Skip».",
+            MAX_COMMENT_LENGTH).format(limit=MAX_COMMENT_LENGTH),
                      keyboard([Button(_("Skip"), "feedback:skip")]))]
     review = await review_of(ctx.uow.session, int(ctx.state.data.get("purchase_id", 0)))
     ctx.state.clear()

@@ -34,6 +34,7 @@ from bot.handlers import (
     staff,
     status,
     team,
+    unsubscribe,
 )
 from bot.routing import Router
 
@@ -45,7 +46,7 @@ from bot.routing import Router
 MODULES = (staff, card, desk, checkout, checkout_draft, checkout_points, checkout_confirm,
            checkout_reward, refund, team, blocks, outlets, reports, broadcast, customers, export,
            console_segments, console_stats, program, program_rules, signup, fallback, menu,
-           balance, status, rules, settings, rewards, referral, feedback, profile)
+           balance, status, rules, settings, unsubscribe, rewards, referral, feedback, profile)
 
 
 def build_router() -> Router:

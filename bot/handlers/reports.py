@@ -9,23 +9,16 @@ from bot.context import Context
 from bot.events import Event
 from bot.handlers.checkout import money
 from bot.handlers.desk import ADMIN, staff_only
-from bot.i18n import N_
 from bot.replies import Reply, Text
 from bot.reports import WINDOW_DAYS, TriggerStats, trigger_report
 from bot.routing import Router
+from bot.trigger_names import trigger_name
 
 router = Router()
 router.gate(staff_only(router, ADMIN))
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
-TITLES = {
-    "win_back_30": N_("Win-back, 1st stage"),
-    "win_back_60": N_("Win-back, 2nd stage"),
-    "win_back_90": N_("Win-back, 3rd stage"),
-    "birthday": N_("Birthday"),
-    "expiry_warning": N_("Points about to burn"),
-}
 
 
 def _signed(ctx: Context, value) -> str:  # type: ignore[no-untyped-def]
@@ -34,10 +27,9 @@ def _signed(ctx: Context, value) -> str:  # type: ignore[no-untyped-def]
 
 def block(ctx: Context, stats: TriggerStats) -> str:
     _ = ctx._
-    title = _(TITLES[stats.trigger]) if stats.trigger in TITLES else stats.trigger
     you, hold = stats.recipients, stats.holdout
     return "\n".join([
-        f"«{title}»",
+        f"«{trigger_name(stats.trigger, _)}»",
         _("Eligible {eligible}: sent {sent}, held out {held}; delivered {delivered}, "
           "failed or blocked {failed}").format(
             eligible=stats.eligible, sent=stats.sent, held=stats.held_out,
@@ -50,8 +42,10 @@ def block(ctx: Context, stats: TriggerStats) -> str:
             came=you.came_back, size=you.size, conversion=ctx.t.percent(you.conversion),
             hold_came=hold.came_back, hold_size=hold.size,
             hold_conversion=ctx.t.percent(hold.conversion), uplift=_signed(ctx, stats.uplift)),
-        _("Revenue {revenue} in {purchases} purchases, average check {check}").format(
-            revenue=money(ctx, you.revenue), purchases=you.purchases,
+        ctx.t.ngettext("Revenue {revenue} in {purchases} purchase, average check {check}",
+                       "Revenue {revenue} in {purchases} purchases, average check {check}",
+                       you.purchases).format(
+            revenue=money(ctx, you.revenue), purchases=ctx.t.number(you.purchases),
             check=money(ctx, you.average_check)),
         _("Points given {given}, spent back {spent}").format(
             given=ctx.t.number(stats.points_given), spent=ctx.t.number(you.points_spent)),
@@ -67,8 +61,11 @@ async def triggers_report(event: Event, ctx: Context) -> list[Reply]:
     days = int(typed) if typed else DEFAULT_DAYS
     end = ctx.services.clock.now()
     report = await trigger_report(ctx.uow, end - timedelta(days=days), end, WINDOW_DAYS)
-    head = _("Triggers over the last {days} days (a purchase within {window} days after "
-             "the send counts as coming back):").format(days=days, window=WINDOW_DAYS)
+    head = ctx.t.ngettext(
+        "Triggers over the last {days} day (a purchase within {window} after the send counts "
+        "as coming back):",
+        "Triggers over the last {days} days (a purchase within {window} after the send counts "
+        "as coming back):", days).format(days=days, window=ctx.t.days(WINDOW_DAYS))
     if not report:
         return [Text(head + "\n" + _("No trigger fired in this period."))]
     return [Text("\n\n".join([head, *(block(ctx, stats) for stats in report)]))]

@@ -154,8 +154,10 @@ async def accept_name(event: Event, ctx: Context) -> list[Reply]:
     else:
         return name_prompt(ctx)
     if not name or len(name) > MAX_NAME_LENGTH:
-        return [Text(ctx._("Please send your name, up to {limit} characters.").format(
-            limit=MAX_NAME_LENGTH))] + name_prompt(ctx)
+        return [Text(ctx.t.ngettext(
+            "Please send your name, up to {limit} character.",
+            "Please send your name, up to {limit} characters.",
+            MAX_NAME_LENGTH).format(limit=MAX_NAME_LENGTH))] + name_prompt(ctx)
     joining(ctx).name = name
     return await next_step(ctx)
 

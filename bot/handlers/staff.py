@@ -42,6 +42,13 @@ async def accept_invite(event: Event, ctx: Context) -> list[Reply] | None:
 router.gate(staff_only(router, ADMIN))  # after the invite gate: anyone may open a link
 
 
+def invite_line(ctx: Context, role: str) -> str:
+    hours = int(INVITE_LIFETIME.total_seconds() // 3600)
+    return ctx.t.ngettext("A one-time invite link (role: {role}), valid for {hours} hour:",
+                          "A one-time invite link (role: {role}), valid for {hours} hours:",
+                          hours).format(role=ctx._(ROLE_NAMES[role]), hours=hours)
+
+
 @router.command("invite")
 async def invite(event: Event, ctx: Context) -> list[Reply]:
     """/invite cashier, /invite admin, optionally with the outlet's name: /invite cashier Mall"""
@@ -62,8 +69,7 @@ async def invite(event: Event, ctx: Context) -> list[Reply]:
                                   outlet.id if outlet else None)
     where = _("Outlet: {outlet}.").format(outlet=outlet.name) if outlet else ""
     return [Text("\n".join(filter(None, [
-        _("A one-time invite link (role: {role}), valid for {hours} hours:").format(
-            role=_(ROLE_NAMES[role]), hours=int(INVITE_LIFETIME.total_seconds() // 3600)),
+        invite_line(ctx, role),
         ctx.channel.deep_link(payload),
         where,
         _("Send it only to that person: whoever opens it first gets the role."),

@@ -487,6 +487,8 @@ class BroadcastRecipient(Base):
         ForeignKey("outbox.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())  # the confirmation
     written_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # their first tap on the message's «Unsubscribe» (0023): counted in the report
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (
         UniqueConstraint("broadcast_id", "customer_id"),
