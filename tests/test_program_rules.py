@@ -160,7 +160,7 @@ async def test_the_history_says_who_changed_what(app, chat):
     await owner.press("ps.off:win_back_30")
     history = text_of(await owner.press("pr.s:history"))
     assert "🕘 The last changes:" in history
-    assert "Telegram 1: automatic message «Win-back after 31 days» changed" in history
+    assert "Telegram 1: automatic message «Win-back, 1st stage (day 31 without a purchase)» changed" in history
     assert "Telegram 1: Review bonus, points: 20 → 30" in history
 
 

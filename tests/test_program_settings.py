@@ -66,11 +66,11 @@ async def test_the_owner_sees_the_rules_and_every_trigger_with_its_state(app, ow
                  "• Баллами можно оплатить не больше 15 % покупки",
                  "• Баллы за покупки живут 365 дней",
                  "• Бонус за друга каждой стороне: 200 баллов, живут 180 дней",
-                 "• Возврат через 31 день: вкл.",
-                 "• Возврат через 61 день: вкл., подарок 300 баллов на 60 дней",
-                 "• День рождения, за 3 дня: вкл., подарок 500 баллов на 30 дней",
-                 "• Сводка баланса по числам: 1, 15: вкл.",
-                 "• Просьба об отзыве через 3 часа после покупки: вкл."):
+                 "• Возврат, 1-й этап (31-й день без покупок): вкл.",
+                 "• Возврат, 2-й этап (61-й день без покупок): вкл., подарок 300 баллов на 60 дней",
+                 "• День рождения (за 3 дня): вкл., подарок 500 баллов на 30 дней",
+                 "• Сводка баланса (по числам: 1, 15): вкл.",
+                 "• Просьба оценить покупку (через 3 часа после покупки): вкл."):
         assert line in text, line
     payloads = payloads_of(replies)
     assert {"ps.off:win_back_30", "ps.off:birthday", "ps.off:review_request", "ps.x"} <= set(payloads)
@@ -133,7 +133,7 @@ async def test_switching_a_trigger_off_stops_it_at_the_next_pass_and_on_again(ap
     await signed_up(chat)
     await buy(app, day("2026-03-02"))
     replies = await owner.press("ps.off:win_back_30")
-    assert "✅ «Возврат через 31 день: выкл.». Действует со следующего запуска." in text_of(replies)
+    assert "✅ «Возврат, 1-й этап (31-й день без покупок): выкл.». Действует со следующего запуска." in text_of(replies)
     assert "ps.on:win_back_30" in payloads_of(replies)
     assert await run_pass(app.core, day("2026-04-02")) == []
     assert await run_pass(app.core, day("2026-04-02"), send=False) == []  # the preview too
@@ -158,7 +158,7 @@ async def test_switching_on_in_the_chat_wins_over_the_config(app, chat, owner, o
 async def test_an_old_switch_button_changes_nothing(app, owner):
     await owner.press("ps.off:birthday")
     replies = await owner.press("ps.off:birthday")  # a second tap, or an old message
-    assert "Ничего не изменилось: «День рождения, за 3 дня: выкл.» — уже так." in text_of(replies)
+    assert "Ничего не изменилось: «День рождения (за 3 дня): выкл.» — уже так." in text_of(replies)
     assert len(await rows(app, AuditEntry)) == 1
     assert "Это уже неактуально" in text_of(await owner.press("ps.off:no_such_trigger"))
 
@@ -174,7 +174,7 @@ async def test_an_own_text_set_in_the_chat_is_used_at_the_next_pass(app, chat, c
     replies = await edit(owner, "tier_nudge", "ru", "{name}, до уровня {tier} — одна покупка.")
     assert "Новый текст:\n{name}, до уровня {tier} — одна покупка.\n\nСохранить?" in text_of(replies)
     replies = await owner.press(the(payloads_of(replies), "ps.ok:"))
-    assert "✅ Сохранено: «Подсказка: одна покупка до нового уровня», Русский." in text_of(replies)
+    assert "✅ Сохранено: «Одна покупка до нового уровня (не хватает одной покупки)», Русский." in text_of(replies)
     await run_pass(app.core, day("2026-03-03"))
     await delivered(app, clock, day("2026-03-03"))
     assert phone.text() == "Ivan Petrov, до уровня Золото — одна покупка."

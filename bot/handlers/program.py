@@ -22,6 +22,7 @@ from bot.events import Event, EventKind
 from bot.handlers.desk import ADMIN, staff_only
 from bot.i18n import N_
 from bot.program_rules import summary
+from bot.trigger_names import trigger_name
 from bot.triggers import BUILT_IN_TEXTS
 from bot.program_settings import (
     MAX_TEXT,
@@ -70,25 +71,24 @@ router.gate(staff_only(router, ADMIN))
 # --- the view -----------------------------------------------------------------------------
 
 def title(ctx: Context, name: str, config: Trigger) -> str:
-    """The trigger and its timing, short enough for a button."""
+    """The trigger's one name (as /triggers says it) and its timing, short enough for a button."""
+    return ctx._("{name} ({timing})").format(name=trigger_name(name, ctx._),
+                                            timing=timing(ctx, name, config))
+
+
+def timing(ctx: Context, name: str, config: Trigger) -> str:
     ngettext, days = ctx.t.ngettext, config.days
     if name.startswith("win_back"):
-        return ngettext("Win-back after {n} day", "Win-back after {n} days", days).format(n=days)
-    if name == "birthday":
-        return ngettext("Birthday, {n} day before", "Birthday, {n} days before", days).format(n=days)
-    if name == "expiry_warning":
-        return ngettext("Points burning, {n} day before", "Points burning, {n} days before",
-                 days).format(n=days)
+        return ctx._("day {n} without a purchase").format(n=days)  # an ordinal: no plural
+    if name in ("birthday", "expiry_warning", "holidays"):
+        return ngettext("{n} day before", "{n} days before", days).format(n=days)
     if name == "balance_digest":
-        return ctx._("Balance digest on days {days}").format(
+        return ctx._("on days {days}").format(
             days=", ".join(str(d) for d in getattr(config, "days_of_month", [])))
-    if name == "holidays":
-        return ngettext("Holidays, {n} day before", "Holidays, {n} days before", days).format(n=days)
     if name == "tier_nudge":
-        return ctx._("Tier nudge, one purchase short")
+        return ctx._("one purchase short")
     hours = getattr(config, "hours", 0)
-    return ngettext("Review request {n} hour after a purchase",
-             "Review request {n} hours after a purchase", hours).format(n=hours)
+    return ngettext("{n} hour after a purchase", "{n} hours after a purchase", hours).format(n=hours)
 
 
 def state_label(ctx: Context, name: str, config: Trigger) -> str:
