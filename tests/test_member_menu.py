@@ -250,7 +250,8 @@ async def test_an_admin_who_deletes_their_data_stays_an_admin(app, chat, clock):
     async with app.core.unit_of_work() as uow:
         assert await uow.staff.has_admin()
         assert (await uow.session.execute(select(Customer))).first() is None
-    assert "consent:yes" in payloads_of(await owner.send("/start"))  # may join again
+    assert "con.join" in payloads_of(await owner.send("/start"))  # may join again
+    assert "consent:yes" in payloads_of(await owner.press("con.join"))
 
 
 async def test_joining_again_after_deleting_gives_no_second_welcome_bonus(app, chat):
