@@ -20,6 +20,7 @@ from bot.handlers import (
     export,
     fallback,
     feedback,
+    feedback_reply,
     menu,
     outlets,
     profile,
@@ -44,7 +45,8 @@ from bot.routing import Router
 # passes on to the customer's), sign-up comes before everything else, and unsupported input
 # is answered once someone is a member.
 MODULES = (staff, card, console, desk, checkout, checkout_draft, checkout_points, checkout_confirm,
-           checkout_reward, refund, team, blocks, outlets, reports, broadcast, customers, export,
+           checkout_reward, refund, team, blocks, outlets, reports, broadcast, customers,
+           feedback_reply, export,
            console_segments, console_stats, program, signup, fallback, menu, balance, status, rules, settings,
            rewards, referral, feedback, profile)
 
