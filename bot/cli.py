@@ -8,8 +8,10 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bot.api import manage
 from bot.config import CONFIG_ENV, load_settings
@@ -217,6 +219,12 @@ async def check_stats(settings, repair: bool) -> int:  # type: ignore[no-untyped
     return 1
 
 
+def invoked_as() -> str:
+    """This program as it was typed (``.venv/bin/loyalty-bot``), for a command to copy."""
+    typed = sys.argv[0] if sys.argv else ""
+    return typed if Path(typed).name == "loyalty-bot" else "loyalty-bot"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
@@ -241,9 +249,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(check_stats(settings, repair=args.repair))
         return asyncio.run(rebuild_stats(settings))
     if args.command == "demo":
-        from bot.demo import run_demo
+        from bot.demo import open_command, run_demo
 
-        return asyncio.run(run_demo(settings, args.customers, args.seed))
+        opener = open_command(args.config, os.environ, invoked_as())
+        return asyncio.run(run_demo(settings, args.customers, args.seed, opener=opener))
     if args.command == "import":
         from bot.importer import run_import
 

@@ -31,6 +31,8 @@ class ChannelInfo:
     # a typed phone is taken (unverified: it never links to another messenger's card);
     # None: only where there is no button
     typed_phone: bool | None = None
+    # a link that offers to send (text, link) to someone in this messenger, where it has one
+    share_link: Callable[[str, str], str] | None = None
 
     @property
     def takes_typed_phone(self) -> bool:

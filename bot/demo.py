@@ -18,26 +18,38 @@ event, the real services themselves (``Checkout.purchase`` / ``refund`` and
 ``Ledger.expire_due`` with a ``FrozenClock`` at each moment), about 10 ms a purchase.
 tests/test_demo.py runs both on the same plan and requires identical rows. Nothing is
 sent: no outbox rows, no trigger history.
+
+The demo stays a demo when the owner then runs the shop: its customers are web chat
+visitors nobody will ever be, so their identities are written unreachable (as if each had
+closed the chat for good), and the trigger passes and broadcasts, which only pick customers
+reachable in some channel, leave them alone on every later day too. (Marking the passes done
+up to the demo's day would not do: tomorrow more of them lapse or have a birthday.) They
+still count in /stats and /segments, the channel included. The closing lines print the
+command that opens this shop.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+import os
 import random
+import shlex
 import string
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, make_url, select, text
 
 from bot.cards import CARD_DIGITS, luhn_check_digit
 from bot.checkout import Checkout, cashback, request_fingerprint, spend_cap
 from bot.clock import Clock, FrozenClock, SystemClock
-from bot.config import Settings
+from bot.config import CONFIG_ENV, Settings
 from bot.ledger import Ledger
 from bot.money import MINOR_PER_UNIT
 from bot.plain_english import noun
@@ -51,6 +63,7 @@ DAYS = 360  # the program runs a little under a year: every purchase is within t
 BATCH = 400  # events per transaction
 AVERAGE_CHECK = 420  # currency units: coffee and a pastry
 CHANNEL = "web"
+DATABASE_ENV = "LOYALTY_DATABASE__URL"
 
 FEMALE = ("Анна", "Мария", "Елена", "Ольга", "Наталья", "Екатерина", "Татьяна", "Ирина",
           "Светлана", "Юлия", "Дарья", "Анастасия", "Ксения", "Полина", "Алина", "Виктория",
@@ -347,7 +360,7 @@ async def _join(uow: UnitOfWork, person: _Person, clock: FrozenClock, program) -
     person.customer_id = customer.id
     uow.session.add(Identity(channel=CHANNEL, external_id=person.visitor, customer_id=customer.id,
                              locale=person.locale, consent_at=at, source=person.source,
-                             reachable=True, created_at=at, last_seen_at=person.last_seen))
+                             reachable=False, created_at=at, last_seen_at=person.last_seen))
     if program.welcome_bonus > 0:
         await Ledger(uow, clock).earn(customer.id, program.welcome_bonus, "welcome",
                                       timedelta(days=program.welcome_bonus_days))
@@ -483,7 +496,7 @@ class _Book:
             notify_digest=True, created_at=at))
         self.rows["identities"].append(dict(
             id=identity_id, channel=CHANNEL, external_id=person.visitor, customer_id=customer_id,
-            locale=person.locale, consent_at=at, source=person.source, reachable=True,
+            locale=person.locale, consent_at=at, source=person.source, reachable=False,
             created_at=at, last_seen_at=person.last_seen))
         program = self.program
         if program.welcome_bonus > 0:
@@ -622,11 +635,31 @@ def _money(minor: int) -> str:
     return f"{minor // MINOR_PER_UNIT:,}".replace(",", " ")
 
 
+def open_command(config: str | None, env: Mapping[str, str], program: str = "loyalty-bot") -> str:
+    """``run`` with what chose the demo's database: the same --config, and the variables
+    of the environment that name the config file or the database."""
+    chosen = [f"{name}={shlex.quote(env[name])}" for name in (CONFIG_ENV, DATABASE_ENV)
+              if env.get(name) and not (name == CONFIG_ENV and config)]
+    options = ["--config", shlex.quote(config)] if config else []
+    return " ".join([*chosen, program, *options, "run"])
+
+
+def where(url: str) -> str:
+    """The database a person can find: a SQLite file's full path, else the URL (no password)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        return str(Path(parsed.database).resolve())
+    return parsed.render_as_string(hide_password=True)
+
+
 async def run_demo(settings: Settings, customers: int = 3000, seed: int = 1,
-                   clock: Clock | None = None, out=None) -> int:  # type: ignore[no-untyped-def]
+                   clock: Clock | None = None, out=None,  # type: ignore[no-untyped-def]
+                   opener: str | None = None) -> int:
     """``loyalty-bot demo``: 0 when the shop was written, 1 when the database already has
-    customers (nothing is written then)."""
+    customers (nothing is written then). ``opener``: the command that opens the shop
+    (default: ``run`` with this environment's config and database variables)."""
     clock, out = clock or SystemClock(), out or sys.stdout
+    opener = opener or open_command(None, os.environ)
     url = settings.database.url
     if url.startswith("sqlite"):
         await database.upgrade(url)  # as `run` does for a SQLite file
@@ -656,6 +689,10 @@ async def run_demo(settings: Settings, customers: int = 3000, seed: int = 1,
           f"{noun(report.purchases, 'purchase')} ({report.refunds} refunded), revenue "
           f"{_money(report.revenue)} {currency}, points outstanding {report.outstanding:,}",
           file=out)
-    print("next: `loyalty-bot run`, open the admin link, then /stats, /segments, /customer",
-          file=out)
+    print(f"the demo shop is in {where(url)}; its customers can't be reached in any messenger, "
+          "so triggers and broadcasts leave them alone", file=out)
+    print(f"open it: {opener}", file=out)
+    print(f"then open the admin link it prints (or write as an admin from the config), e.g. in "
+          f"the web chat at {settings.web.base_url()}/, and send /start: the console "
+          "(/stats, /segments, /customer ...)", file=out)
     return 0

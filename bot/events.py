@@ -44,6 +44,12 @@ class Event:
     image: bytes | None = None  # a PHOTO's bytes (JPEG from Telegram), or ...
     fetch_image: Callable[[], Awaitable[bytes | None]] | None = None  # ... how to get them
 
+    @property
+    def argument(self) -> str:
+        """What was typed after a command ("/stats 90" → "90"); nothing for a button, which
+        opens the same screen as the bare command."""
+        return (self.payload or "").strip() if self.kind is EventKind.COMMAND else ""
+
     async def picture(self) -> bytes | None:
         """A PHOTO's bytes; a channel that would have to download them does it only now,
         for the flow that takes a picture (nobody else's photo is fetched)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 
 from bot.config import ProgramSettings, Tier
 from bot.i18n import N_
@@ -14,6 +15,27 @@ DEFAULT_TIER_NAMES = (N_("Member"), N_("Silver"), N_("Gold"), N_("Platinum"))
 
 def _threshold(tier: Tier, program: ProgramSettings) -> int:
     return tier.min_spend if program.tier_basis == "spend" else tier.min_purchases
+
+
+def by_threshold(program: ProgramSettings) -> list[Tier]:
+    """The tiers from the first one reached to the highest."""
+    return sorted(program.tiers, key=lambda tier: _threshold(tier, program))
+
+
+def threshold(tier: Tier, program: ProgramSettings) -> int:
+    """What reaches ``tier``: purchases, or currency units of spend."""
+    return _threshold(tier, program)
+
+
+def reached_by_first_purchase(tier: Tier, program: ProgramSettings) -> bool:
+    """Any first purchase reaches it (a purchase counts at the tier it reaches)."""
+    return _threshold(tier, program) <= (0 if program.tier_basis == "spend" else 1)
+
+
+def points_share(tier: Tier, program: ProgramSettings) -> Decimal:
+    """The percent of a purchase this tier may pay with points: the program's max discount
+    × the tier's share of it (15 % × 25 % = 3.75 %)."""
+    return Decimal(program.max_discount_percent * tier.spend_share_percent) / 100
 
 
 def _progress(purchases: int, spent_minor: int, program: ProgramSettings) -> int:

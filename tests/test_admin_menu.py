@@ -20,7 +20,8 @@ from tests.chat import OWNER, TELEGRAM_LIKE, WEB_LIKE, ChatUser, owner_settings
 from tests.fakes.telegram_api import Call, FakeBotAPI, callback_update, message_update
 from tests.test_telegram_channel import api, telegram_settings  # noqa: F401 - api is a fixture
 
-ADMIN_ONLY = {"stats", "segments", "broadcast", "customer", "staff", "outlets", "export"}
+ADMIN_ONLY = {"stats", "segments", "broadcast", "customer", "staff", "outlets", "triggers",
+              "export"}
 CUSTOMER = {"start", "card", "balance", "status", "rewards", "friends", "feedback", "rules"}
 
 

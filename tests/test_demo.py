@@ -25,13 +25,16 @@ from bot.storage.models import (
     Base,
     Customer,
     Identity,
+    OutboxMessage,
     PointLot,
     PointOperation,
     Purchase,
     Refund,
+    TriggerSend,
 )
 from bot.storage.uow import UnitOfWork
 from bot.tiers import current_tier
+from bot.triggers import run_pass
 from tests.chat import OWNER, owner_settings, text_of
 from tests.conftest import START, sqlite_url
 
@@ -73,7 +76,8 @@ async def test_a_small_demo_shop_has_the_expected_shape(demo, db_url):
     assert {"qr-at-till", "instagram", "friend"} <= {c.source for c in customers}
     identities = await rows(db_url, select(Identity.channel, Identity.customer_id, Identity.reachable))
     assert sorted(i.customer_id for i in identities) == sorted(c.id for c in customers)
-    assert {(i.channel, i.reachable) for i in identities} == {("web", True)}
+    # web chat visitors nobody will ever be: no messenger reaches them (nothing is sent)
+    assert {(i.channel, i.reachable) for i in identities} == {("web", False)}
 
     purchases = await rows(db_url, select(Purchase))
     assert 5 * CUSTOMERS <= len(purchases) <= 20 * CUSTOMERS
@@ -176,6 +180,47 @@ async def test_the_owner_sees_figures_and_segments(demo, chat):
     assert re.search(r"Платина [1-9]", segments) and re.search(r"91–180 дн\. [1-9]", segments)
 
 
+async def test_running_the_shop_after_the_demo_sends_its_customers_nothing(demo, app, chat):
+    """`loyalty-bot run` on the demo's database: its daily trigger passes (today and the
+    coming weeks, when more of them lapse or have a birthday) write nothing for them."""
+    owner = chat(OWNER)
+    await owner.sign_up()  # the owner's own card is a real one: not a demo customer
+    for days in (0, 1, 15, 40):
+        planned = await run_pass(app.core, START + timedelta(days=days, hours=1))
+        assert {p.card_number for p in planned} <= {(await owner_card(app))}
+    async with app.core.unit_of_work() as uow:
+        demo_ids = select(Identity.id).where(Identity.channel == "web")
+        rows = await uow.session.scalar(select(func.count()).select_from(OutboxMessage)
+                                        .where(OutboxMessage.identity_id.in_(demo_ids)))
+        sends = await uow.session.scalar(select(func.count()).select_from(TriggerSend)
+                                         .where(TriggerSend.customer_id <= CUSTOMERS))
+    assert (rows, sends) == (0, 0)
+
+
+async def owner_card(app) -> str:  # type: ignore[no-untyped-def]
+    async with app.core.unit_of_work() as uow:
+        return (await uow.session.execute(select(Customer.card_number).where(
+            Customer.id > CUSTOMERS))).scalar_one()
+
+
+def opened_by(line: str, monkeypatch) -> Settings:  # type: ignore[no-untyped-def]
+    """The settings the printed «open it: …» command runs with (its variables set, its
+    arguments parsed as the command line parses them)."""
+    import shlex
+
+    from bot.cli import parser
+    from bot.config import load_settings
+
+    words = shlex.split(line.removeprefix("open it: "))
+    while "=" in words[0]:
+        name, _sep, value = words.pop(0).partition("=")
+        monkeypatch.setenv(name, value)
+    assert words[0] == "loyalty-bot"
+    args = parser().parse_args(words[1:])
+    assert args.command == "run"
+    return load_settings(args.config)
+
+
 def test_the_command_line(db_url, tmp_path, monkeypatch, capsys):
     from bot.cli import main
 
@@ -183,9 +228,33 @@ def test_the_command_line(db_url, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("LOYALTY_CONFIG", raising=False)
     monkeypatch.setenv("LOYALTY_DATABASE__URL", db_url)
     assert main(["demo", "--customers", "30", "--seed", "3"]) == 0
-    assert "30 customers" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "30 customers" in out
+    assert f"the demo shop is in {db_url.removeprefix('sqlite+aiosqlite:///')};" in out
+    [line] = [line for line in out.splitlines() if line.startswith("open it: ")]
+    assert line == f"open it: LOYALTY_DATABASE__URL={db_url} loyalty-bot run"
+    monkeypatch.delenv("LOYALTY_DATABASE__URL")
+    assert opened_by(line, monkeypatch).database.url == db_url  # that command opens this shop
+    assert "web chat at http://127.0.0.1:8080/" in out and "/start" in out
+    monkeypatch.setenv("LOYALTY_DATABASE__URL", db_url)
     assert main(["demo"]) == 1
     assert "already has 30 customers" in capsys.readouterr().out
+
+
+def test_with_a_config_file_it_prints_that_file(tmp_path, migrated_template, monkeypatch, capsys):
+    from bot.cli import main
+
+    shutil.copy(migrated_template, tmp_path / "shop.db")
+    (tmp_path / "my shop.toml").write_text('[database]\nurl = "sqlite+aiosqlite:///shop.db"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LOYALTY_CONFIG", raising=False)
+    monkeypatch.delenv("LOYALTY_DATABASE__URL", raising=False)
+    assert main(["--config", "my shop.toml", "demo", "--customers", "20"]) == 0
+    out = capsys.readouterr().out
+    assert f"the demo shop is in {tmp_path / 'shop.db'};" in out
+    [line] = [line for line in out.splitlines() if line.startswith("open it: ")]
+    assert line == "open it: loyalty-bot --config 'my shop.toml' run"
+    assert opened_by(line, monkeypatch).database.url == "sqlite+aiosqlite:///shop.db"
 
 
 async def test_on_postgresql_the_ids_go_on_after_the_demo(pg_database_url):

@@ -1,5 +1,6 @@
 """Feedback after a purchase: a 1–5 rating, the review bonus once, an optional comment, and
-the admins alerted at once about a low rating."""
+the admins alerted at once about a low rating, who answer the customer through the bot or
+give points from the alert."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from bot.cards import format_card_number
 from bot.checkout import Checkout, PurchaseResult
 from bot.handlers.notices import purchase_notice
 from bot.replies import Reply
-from bot.storage.models import Customer, Review
+from bot.storage.models import AuditEntry, Customer, Review
 from tests.chat import payloads_of, text_of
 
 IVAN_PHONE = "+79001234567"
@@ -186,3 +187,86 @@ async def test_the_feedback_menu_offers_the_latest_unrated_visit(app, chat, cloc
     assert f"review:{first.purchase_id}:5" in payloads_of(await ivan.send("/feedback"))
     await ivan.press(f"review:{first.purchase_id}:5")
     assert "Сейчас нечего оценивать" in text_of(await ivan.press("feedback"))
+
+
+async def a_low_rating(app, chat, settings, language: str = "ru"):  # type: ignore[no-untyped-def]
+    """Ivan rates his purchase 2 of 5 and comments; the admin (telegram:1) has the alerts."""
+    owner = chat("1", name="Olga")
+    settings.admins = ["telegram:1"]
+    await owner.send("/start")
+    sent = record_telegram(app)
+    ivan = chat("42", language=language)
+    await ivan.sign_up()
+    bought = await buy(app, IVAN_PHONE, "R1")
+    await ivan.press(f"review:{bought.purchase_id}:2")
+    await ivan.send("Долго ждал заказ")
+    return owner, sent, bought.purchase_id
+
+
+async def audit_entries(app, action: str) -> list[AuditEntry]:  # type: ignore[no-untyped-def]
+    async with app.core.unit_of_work() as uow:
+        stmt = select(AuditEntry).where(AuditEntry.action == action)
+        return list((await uow.session.execute(stmt)).scalars())
+
+
+async def test_the_admin_replies_to_a_low_rating_and_the_customer_gets_it_from_the_shop(
+        app, chat, settings):
+    owner, sent, purchase_id = await a_low_rating(app, chat, settings)
+    customer = await customer_by_phone(app)
+    alert, comment = [replies for who, replies in sent.sent if who == "1"]
+    for replies in (alert, comment):
+        assert payloads_of(replies) == [f"fb.re:{purchase_id}", f"cu.add:{customer.id}"]
+    assert [b.label for row in alert[0].buttons for b in row] == ["↩️ Ответить", "🎁 Начислить баллы"]
+
+    card = format_card_number(customer.card_number)
+    asked = text_of(await owner.press(f"fb.re:{purchase_id}"))
+    assert f"Ваш ответ клиенту Ivan Petrov (карта {card}), который оценил визит на 2 из 5." in asked
+    assert "Комментарий клиента: «Долго ждал заказ»" in asked
+    answer = "Иван, простите за ожидание! Следующий кофе за наш счёт."
+    assert text_of(await owner.send(answer)) == "✅ Отправлено: Ivan Petrov."
+    assert sent.texts_to("42")[-1] == (
+        "💬 «Coffee Point» отвечает на вашу оценку визита 2 марта 2026 г.:\n\n" + answer)
+    [entry] = await audit_entries(app, "reply")
+    assert entry.customer_id == customer.id and entry.details == {
+        "purchase_id": purchase_id, "text": answer}
+
+    before = len(sent.texts_to("42"))
+    await owner.send("А это уже не ему")  # one message is the answer, not the next ones
+    assert len(sent.texts_to("42")) == before
+
+
+async def test_the_answer_comes_in_the_customers_language_and_cancel_sends_nothing(
+        app, chat, settings):
+    owner, sent, purchase_id = await a_low_rating(app, chat, settings, language="en")
+    draft = next(p for p in payloads_of(await owner.press(f"fb.re:{purchase_id}"))
+                 if p.startswith("fb.no:"))
+    assert text_of(await owner.press(draft)) == "Отменено, ничего не отправлено."
+    await owner.send("Не это")
+    await owner.press(f"fb.re:{purchase_id}")
+    await owner.send("Sorry, Ivan!")
+    assert sent.texts_to("42")[-1] == (
+        "💬 Coffee Point answers your rating of the visit on March 2, 2026:\n\nSorry, Ivan!")
+    assert [text for text in sent.texts_to("42") if "Не это" in text] == []
+    assert len(await audit_entries(app, "reply")) == 1
+
+
+async def test_give_points_from_the_alert_is_the_cards_flow_audited_and_told(app, chat, settings):
+    owner, sent, _purchase = await a_low_rating(app, chat, settings)
+    customer = await customer_by_phone(app)
+    asked = text_of(await owner.press(f"cu.add:{customer.id}"))
+    assert "Сколько баллов начислить клиенту Ivan Petrov?" in asked
+    await owner.send("50")
+    replies = await owner.send("Извинение за ожидание")
+    await owner.press(next(p for p in payloads_of(replies) if p.startswith("cu.ok:")))
+    assert sent.texts_to("42")[-1] == "Вам начислено 50 баллов. Баланс: 215 баллов."
+    [entry] = await audit_entries(app, "points")
+    assert (entry.customer_id, entry.details["points"], entry.details["reason"]) == (
+        customer.id, 50, "Извинение за ожидание")
+
+
+async def test_only_admins_can_answer(app, chat, settings):
+    _owner, sent, purchase_id = await a_low_rating(app, chat, settings)
+    ivan = chat("42")
+    assert "только администратор" in text_of(await ivan.press(f"fb.re:{purchase_id}"))
+    await ivan.send("Ответ себе")
+    assert await audit_entries(app, "reply") == []

@@ -98,12 +98,19 @@ async def test_next_to_burn_sums_every_lot_of_that_day(app, chat, clock):
     assert "Ближайшее сгорание: 250 баллов — 5 декабря 2026 г." in text
 
 
-async def test_status_before_the_first_purchase_points_to_silver(app, chat):
+async def test_status_before_the_first_purchase_says_it_makes_silver(app, chat):
     ivan = chat("42")
     await ivan.sign_up()
     text = text_of(await ivan.send("/status"))
     assert "Ваш уровень: Участник" in text
-    assert "Ещё 1 покупка до уровня «Серебро»: 3 % возврата баллами." in text
+    assert ("Первая покупка переведёт вас на уровень «Серебро» и уже засчитается по его "
+            "условиям: 3 % вернётся баллами, а баллами можно оплатить до 3,75 % её суммы.") in text
+    anna = chat("43", name="Anna", language="en")
+    await anna.sign_up(phone="+79007654321")
+    text = text_of(await anna.press("status"))
+    assert "Your tier: Member" in text
+    assert ("Your first purchase makes you «Silver», and it already counts at its rates: 3% "
+            "back in points, and points can pay up to 3.75% of it.") in text
 
 
 async def test_status_counts_purchases_to_the_next_tier(app, chat):
@@ -123,9 +130,50 @@ async def test_rules_are_written_from_the_configuration(app, chat):
     ivan = chat("42")
     await ivan.sign_up()
     text = text_of(await ivan.press("rules"))
+    assert "Вступить можно бесплатно, и сразу — 100 баллов в подарок; они действуют 90 дней." in text
+    assert ("До первой покупки ваш уровень — «Участник»; первая покупка переводит вас на "
+            "уровень «Серебро»") in text
+    assert "Уровень зависит от числа ваших покупок: Серебро — от 1, Золото — от 5, Платина — от 7." in text
     assert "Серебро 3 %, Золото 5 %, Платина 7 %" in text
-    assert "до 15 % покупки" in text
+    assert ("Баллами можно оплатить часть покупки: Серебро — до 3,75 %, Золото — до 11,25 %, "
+            "Платина — до 15 %.") in text  # 15 % × the tier's share, nothing to multiply
     assert "365 дней" in text
+
+
+async def test_the_rules_in_english(app, chat):
+    anna = chat("43", name="Anna", language="en")
+    await anna.sign_up(phone="+79007654321")
+    text = text_of(await anna.press("rules"))
+    assert "Joining is free and gives 100 points at once; they last 90 days." in text
+    assert ("Until your first purchase your tier is «Member»; the first purchase makes you "
+            "«Silver» and already counts at its rates.") in text
+    assert "Tiers go by the number of your purchases: Silver from 1, Gold from 5, Platinum from 7." in text
+    assert ("1 point = 1 RUB of discount. Points can pay for a part of a purchase: Silver up to "
+            "3.75%, Gold up to 11.25%, Platinum up to 15%.") in text
+
+
+async def test_rules_of_another_program_tiers_by_spend_no_welcome_no_discount(settings, clock):
+    from bot.app import build
+    from bot.config import Tier
+    from tests.chat import TELEGRAM_LIKE, ChatUser
+
+    program = settings.program.model_copy(update={
+        "welcome_bonus": 0, "max_discount_percent": 0, "tier_basis": "spend", "tiers": [
+            Tier(code="gold", name="Gold", min_purchases=0, min_spend=20000, cashback_percent=5,
+                 spend_share_percent=75),
+            Tier(code="silver", name="Silver", min_purchases=0, min_spend=5000,
+                 cashback_percent=3, spend_share_percent=25)]})
+    application = await build(settings.model_copy(update={"program": program}), clock)
+    try:
+        anna = ChatUser(application.core, TELEGRAM_LIKE, "43", name="Anna", language="en")
+        text = text_of(await anna.send("/start"))  # the rules come with the greeting
+    finally:
+        await application.close()
+    assert "• Joining is free.\n" in text and "100 points" not in text
+    assert "You start as «Member»; purchases of RUB5,000.00 in total make you «Silver»." in text
+    assert ("Tiers go by the total of your purchases: Silver from RUB5,000.00, Gold from "
+            "RUB20,000.00.") in text
+    assert "1 point = 1 RUB when you take a reward; purchases themselves are paid in money." in text
 
 
 async def test_language_switch_answers_in_english_from_then_on(app, chat):
@@ -250,7 +298,8 @@ async def test_an_admin_who_deletes_their_data_stays_an_admin(app, chat, clock):
     async with app.core.unit_of_work() as uow:
         assert await uow.staff.has_admin()
         assert (await uow.session.execute(select(Customer))).first() is None
-    assert "consent:yes" in payloads_of(await owner.send("/start"))  # may join again
+    assert "con.join" in payloads_of(await owner.send("/start"))  # may join again
+    assert "consent:yes" in payloads_of(await owner.press("con.join"))
 
 
 async def test_joining_again_after_deleting_gives_no_second_welcome_bonus(app, chat):

@@ -4,12 +4,13 @@ purchase; nobody refers themselves; the referrer is paid at most a few times a d
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 from sqlalchemy import select
 
 from bot.handlers.referral import referral_notice
 from bot.storage.models import Customer
-from tests.chat import WEB_LIKE, payloads_of, text_of
+from tests.chat import TELEGRAM_LIKE, WEB_LIKE, payloads_of, text_of
 from tests.test_feedback import IVAN_PHONE, buy, customer_by_phone, record_telegram
 
 MARIA_PHONE = "+79007654321"
@@ -32,6 +33,63 @@ async def test_the_invite_screen_shows_a_personal_link_and_the_rule(app, chat):
     assert f"https://telegram.test/?start={payload}" in text
     assert link_payload(await ivan.send("/friends")) == payload  # made once, kept
     assert (await customer_by_phone(app)).referral_code == payload.removeprefix("ref-")
+
+
+def link_buttons(replies) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return [(b.label, b.url) for reply in replies for row in reply.buttons for b in row if b.url]
+
+
+async def test_the_link_is_a_button_too(app, chat):
+    ivan = chat("42")
+    await ivan.sign_up()
+    replies = await ivan.press("friends")
+    link = f"https://telegram.test/?start={link_payload(replies)}"
+    assert link_buttons(replies) == [("🔗 Моя ссылка-приглашение", link)]
+    anna = chat("w-43", channel=WEB_LIKE, name="Anna", language="en")
+    await anna.sign_up(phone=MARIA_PHONE)
+    replies = await anna.send("/friends")
+    assert link_buttons(replies) == [
+        ("🔗 My invitation link", f"https://web.test/?start={link_payload(replies)}")]
+
+
+async def test_where_the_messenger_can_forward_it_the_button_offers_that(app, chat):
+    from dataclasses import replace
+
+    from bot.channels import telegram, whatsapp
+
+    ivan = chat("42", channel=replace(TELEGRAM_LIKE, share_link=telegram.share_link))
+    await ivan.sign_up()
+    replies = await ivan.press("friends")
+    [(label, url)] = link_buttons(replies)
+    code = link_payload(replies)
+    assert label == "📤 Отправить другу"
+    assert url == ("https://t.me/share/url?url=https%3A%2F%2Ftelegram.test%2F%3Fstart%3D" + code
+                   + "&text=" + quote("Вступайте в программу лояльности «Coffee Point»: после "
+                                      "вашей первой покупки мы оба получим 200 баллов.", safe=""))
+    assert whatsapp.share_link("Join!", "https://wa.me/7900?text=%2Fstart%20ref-x") == (
+        "https://wa.me/?text=Join%21%20https%3A%2F%2Fwa.me%2F7900%3Ftext%3D%252Fstart%2520ref-x")
+    viber = replace(TELEGRAM_LIKE, name="viber", deep_link=lambda p: f"viber://pa?context={p}")
+    maria = chat("v-43", channel=viber, name="Maria")
+    await maria.sign_up(phone=MARIA_PHONE)
+    replies = await maria.send("/friends")  # its own scheme: a button might not open it
+    assert "viber://pa?context=ref-" in text_of(replies) and link_buttons(replies) == []
+
+
+async def test_the_friend_is_greeted_with_what_the_invitation_gives(app, chat):
+    ivan = chat("42")
+    await ivan.sign_up()
+    link = link_payload(await ivan.press("friends"))
+    maria = chat("43", name="Maria")
+    text = text_of(await maria.send(f"/start {link}"))
+    assert ("🤝 Вас пригласил друг. Вступайте: после первой покупки вы получите за это 200 "
+            "баллов (и ваш друг тоже).") in text
+    assert "согласие на обработку" in text
+    text = text_of(await maria.press("lang:en"))  # the same greeting in English
+    assert ("🤝 A friend has invited you. Join, and after your first purchase you get 200 points "
+            "for it (and so does your friend).") in text
+    stranger = chat("44")
+    assert "пригласил" not in text_of(await stranger.send("/start ref-nosuchcode"))
+    assert "пригласил" not in text_of(await chat("45").send("/start instagram"))
 
 
 async def test_a_friend_by_the_link_and_the_referrer_both_get_the_bonus_after_the_first_purchase(

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from bot.app import admin_invite_links
 from bot.invites import create_invite
-from tests.chat import text_of
+from tests.chat import payloads_of, text_of
 
 
 async def test_admin_link_printed_at_start_makes_its_first_opener_admin_once(app, chat):
     [link] = await admin_invite_links(app)
     payload = link.split("?start=")[1]
     owner = chat("1")
-    text = text_of(await owner.send(f"/start {payload}"))
-    assert "Теперь вы администратор в «Coffee Point»" in text
-    assert "/start" in text  # may join as a customer too
+    replies = await owner.send(f"/start {payload}")
+    assert "Теперь вы администратор в «Coffee Point»" in text_of(replies)
+    assert "con.join" in payloads_of(replies)  # may join as a customer too
     thief = chat("2")
     assert "уже использована" in text_of(await thief.send(f"/start {payload}"))
     assert await admin_invite_links(app) == []  # an admin exists now

@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -109,6 +110,11 @@ class SecretCheckingHandler(SimpleRequestHandler):
     __call__ = handle
 
 
+def share_link(text: str, link: str) -> str:
+    """Telegram's «share to…» page: the person picks a chat, the message is ready."""
+    return f"https://t.me/share/url?url={quote(link, safe='')}&text={quote(text, safe='')}"
+
+
 class TelegramChannel(Channel):
     name = CHANNEL
 
@@ -132,7 +138,8 @@ class TelegramChannel(Channel):
         # (bench/inbound.py). Holding the ones this adapter uses keeps the cache warm.
         self._response_types = (Response[Message], Response[bool])
         self._polling: asyncio.Task[None] | None = None
-        self._info = ChannelInfo(CHANNEL, verified_contacts=True, deep_link=self.deep_link)
+        self._info = ChannelInfo(CHANNEL, verified_contacts=True, deep_link=self.deep_link,
+                                 share_link=share_link)
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
         # without a configured secret, one derived from the token: the same in every instance
         self.webhook_secret = secret or derive(settings.token.get_secret_value().encode(),

@@ -121,6 +121,11 @@ def chosen(text: str, choices: Sequence[Choice]) -> str | None:
     return next((payload for label, payload in choices if label.casefold() == typed), None)
 
 
+def share_link(text: str, link: str) -> str:
+    """WhatsApp's «click to chat» without a number: the person picks a chat to send it to."""
+    return f"https://wa.me/?text={quote(f'{text} {link}', safe='')}"
+
+
 def translated(error: WhatsAppError) -> Exception:
     """A Graph API error as the outbox understands it."""
     code = error.code
@@ -157,7 +162,8 @@ class WhatsAppChannel(Channel):
                            validate_updates=False)  # the webhook below checks signatures
         # pywa always names graph.facebook.com; the session is ours to point elsewhere (tests)
         self.session.base_url = f"{settings.api_base.rstrip('/')}/v{float(settings.api_version)}"
-        self._info = ChannelInfo(CHANNEL, verified_contacts=True, deep_link=self.deep_link)
+        self._info = ChannelInfo(CHANNEL, verified_contacts=True, deep_link=self.deep_link,
+                                 share_link=share_link)
         self._media: LruCache[str, tuple[str, datetime]] = LruCache(1024)  # sha256 → (id, uploaded)
         self._menus: LruCache[str, tuple[Choice, ...]] = LruCache(4096)  # numbered menu per person
         self._background = BackgroundWork()

@@ -73,8 +73,9 @@ def id_of(event: Event, part: int = 1) -> str:
 # --- 1. the message ---------------------------------------------------------------------------
 
 @router.command("broadcast")
+@router.button("bc.new")
 async def begin(event: Event, ctx: Context) -> list[Reply]:
-    words = (event.payload or "").split()
+    words = event.argument.split()
     if words and words[0].lower() in ("report", "отчёт", "отчет"):
         return await report_of(ctx, words[1] if len(words) > 1 else None)
     _ = ctx._

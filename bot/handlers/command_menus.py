@@ -28,6 +28,7 @@ ADMIN_COMMANDS = (
     ("customer", N_("Find a customer")),
     ("staff", N_("Staff")),
     ("outlets", N_("Outlets and POS keys")),
+    ("triggers", N_("Trigger reports")),
     ("export", N_("Export to CSV or Excel")),
     ("settings", N_("Program settings")),
     *CASHIER_COMMANDS,

@@ -41,6 +41,7 @@ def _entry(ctx: Context, segment: Segment, count: int, change: int | None) -> st
 
 
 @router.command("segments")
+@router.button("sg.open")
 async def segments(event: Event, ctx: Context) -> list[Reply]:
     _ = ctx._
     now = await catalog(ctx.uow, ctx.now, ctx.settings)

@@ -1,4 +1,4 @@
-"""The owner's figures: /stats (the last 30 days), /stats 90 (days), /stats 2026-03 (a
+"""The owner's figures: /stats or the console's «Stats» (the last 30 days), /stats 90 (days), /stats 2026-03 (a
 calendar month in the shop's time zone). Admins only. The text first, then two charts,
 rendered in a worker thread; a chart with nothing to draw is a sentence saying so instead,
 and the month still running is marked partial on the cohort chart. What each figure means:
@@ -140,9 +140,10 @@ def text_of(ctx: Context, period: Period, stats: Stats) -> str:
 
 
 @router.command("stats")
+@router.button("st.open")
 async def stats(event: Event, ctx: Context) -> list[Reply]:
     _ = ctx._
-    period = period_of((event.payload or "").strip(), ctx)
+    period = period_of(event.argument, ctx)
     if period is None:
         return [Text(_("Send /stats for the last 30 days, /stats <days> (1 to {max}) or "
                        "/stats <month>, e.g. /stats {month}, for a month that has begun.").format(

@@ -1,15 +1,16 @@
-"""The owner's console, customers (admins only): /customer <phone | card number | name>
-finds someone and shows their card; from it an admin adds or takes points with a reason, or
-fixes the birthday. Every change is confirmed, written with an audit entry, and a change of
-points is told to the customer.
+"""The owner's console, customers (admins only): /customer <phone | card number | name>,
+or the console's «Customers» and then the same typed, finds someone and shows their card;
+from it an admin adds or takes points with a reason, or fixes the birthday. Every change is
+confirmed, written with an audit entry, and a change of points is told to the customer.
 
-States: ``customer.amount`` {customer_id, op, draft} → ``customer.reason`` {…, amount} →
-``customer.confirm`` {…, reason}; ``customer.birthday`` {customer_id, draft} →
-``customer.birthday_ok`` {…, day, month, year}. The draft id is made when a flow starts and
-travels in its buttons: a button of another draft, or of a flow already finished, changes
-nothing. A confirmed change of points is recorded with the reference ``manual:<draft>``
-(«Confirm» names the customer and the draft), so a second tap finds it among the customer's
-operations and records nothing more.
+States: ``customer_search`` (the search is typed; not a ``customer.`` state, so any
+button abandons it); ``customer.amount`` {customer_id, op, draft} → ``customer.reason``
+{…, amount} → ``customer.confirm`` {…, reason}; ``customer.birthday`` {customer_id, draft}
+→ ``customer.birthday_ok`` {…, day, month, year}. The draft id is made when a flow starts
+and travels in its buttons: a button of another draft, or of a flow already finished,
+changes nothing. A confirmed change of points is recorded with the reference
+``manual:<draft>`` («Confirm» names the customer and the draft), so a second tap finds it
+among the customer's operations and records nothing more.
 """
 
 from __future__ import annotations
@@ -85,17 +86,37 @@ async def find(ctx: Context, typed: str) -> Sequence[Customer]:
 
 @router.command("customer")
 async def search(event: Event, ctx: Context) -> list[Reply]:
-    _ = ctx._
-    typed = " ".join((event.payload or "").split())
+    typed = " ".join(event.argument.split())
     if not typed:
-        return [Text(_("Send /customer and a phone number, a card number or a part of the "
-                       "name, e.g. /customer +79001234567 or /customer Ivan."))]
+        return [Text(ctx._("Send /customer and a phone number, a card number or a part of the "
+                           "name, e.g. /customer +79001234567 or /customer Ivan."))]
+    return await results(ctx, typed)
+
+
+@router.button("cu.find")
+async def ask_whom(event: Event, ctx: Context) -> list[Reply]:
+    """The console's «Customers»: the next message is the search."""
+    ctx.state.go("customer_search")
+    return [Text(ctx._("Whom to find? Type a phone number, a card number or a part of the "
+                       "name."))]
+
+
+@router.state("customer_search")
+async def search_typed(event: Event, ctx: Context) -> list[Reply]:
+    ctx.state.clear()
+    return await results(ctx, " ".join(event.text.split()))
+
+
+async def results(ctx: Context, typed: str) -> list[Reply]:
+    """The card of the one customer found, or the list to pick from, or why none."""
+    _ = ctx._
+    again = keyboard([Button(_("🔎 Search again"), "cu.find")])
     if len(typed) < 2:
-        return [Text(_("Please type at least two letters of the name."))]
+        return [Text(_("Please type at least two letters of the name."), again)]
     found = await find(ctx, typed[:64])
     if not found:
         return [Text(_("Nobody found for «{query}». Check the number, or try a part of the "
-                       "name.").format(query=typed))]
+                       "name.").format(query=typed), again)]
     if len(found) == 1:
         return await card_screen(ctx, found[0])
     shown = found[:SHOWN_MATCHES]

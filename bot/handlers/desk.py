@@ -1,4 +1,4 @@
-"""The staff's desk: routes only staff may use, and what staff see on /start.
+"""The staff's desk: routes only staff may use, and what a cashier sees on /start.
 
 Staff routes are taken by a gate that runs before the sign-up gate, so a cashier need not
 be a customer. The role is checked on every event; anyone else gets a polite refusal and
@@ -67,21 +67,17 @@ async def outlet_of(ctx: Context) -> Outlet:
 
 
 def desk(ctx: Context) -> Text:
+    """A cashier's desk (an admin's /start opens the console: bot/handlers/console.py)."""
     _ = ctx._
     lines = [_("At the checkout: scan the customer's QR code with the phone camera, or send "
                "/checkout and type the card number or the phone."),
              _("Refund a purchase: /refund <receipt>, or /refund <receipt> <amount> for a part.")]
-    buttons = [Button(_("🧾 Checkout"), "co.start")]
-    if ctx.role == "admin":
-        lines.append(_("Staff: /invite cashier or /invite admin for a one-time link, /staff "
-                       "for the list."))
-        buttons.append(Button(_("👥 Staff"), "staff.list"))
-    return Text("\n".join(lines), keyboard(buttons))
+    return Text("\n".join(lines), keyboard([Button(_("🧾 Checkout"), "co.start")]))
 
 
 @router.gate
 async def staff_start(event: Event, ctx: Context) -> list[Reply] | None:
-    """/start of a staff member: the usual answer (sign-up or the menu), then the desk."""
+    """/start of a cashier: the usual answer (sign-up or the menu), then the desk."""
     if not (ctx.role and event.kind is EventKind.COMMAND and event.command == "start"
             and not event.payload):
         return None

@@ -24,6 +24,7 @@ FORMAT_NAMES = {"csv": N_("CSV"), "xlsx": N_("Excel")}
 
 
 @router.command("export")
+@router.button("ex.open")
 async def offer(event: Event, ctx: Context) -> list[Reply]:
     _ = ctx._
     rows = [[Button(_("{what}, {format}").format(what=_(TITLES[table]),

@@ -1,6 +1,7 @@
 """Feedback: a 1–5 rating of a purchase (the buttons under the purchase notice, or the
 menu's "Feedback" for the latest unrated visit), the review bonus once per purchase, an
-optional comment. A low rating alerts every admin at once; its comment follows."""
+optional comment. A low rating alerts every admin at once, with «Reply» and «Give points»;
+its comment follows, with the same two."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from bot.handlers.menu import main_menu, menu_button
 from bot.handlers.notices import RATINGS, review_payload
 from bot.i18n import Translator
 from bot.notify import Notification
-from bot.replies import Button, Reply, Text, keyboard
+from bot.replies import Button, Keyboard, Reply, Text, keyboard
 from bot.routing import Router
 from bot.storage.models import Customer, Purchase, Review
 
@@ -42,13 +43,21 @@ async def latest_unrated(session: AsyncSession, customer_id: int) -> Purchase | 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+def alert_buttons(t: Translator, customer_id: int, purchase_id: int) -> Keyboard:
+    """«Reply» (bot/handlers/feedback_reply.py) and «Give points» (the customer card's own
+    flow, bot/handlers/customers.py)."""
+    return keyboard([Button(t.gettext("↩️ Reply"), f"fb.re:{purchase_id}"),
+                     Button(t.gettext("🎁 Give points"), f"cu.add:{customer_id}")])
+
+
 async def rating_alert(ctx: Context, customer: Customer, purchase: Purchase,
                        rating: int) -> Notification:
-    """For every admin, at once: who rated which purchase how low."""
+    """For every admin, at once: who rated which purchase how low, with what to do."""
     outlet = await ctx.uow.outlets.get(purchase.outlet_id)
     name, card = customer.name or "—", format_card_number(customer.card_number)
     amount, currency = purchase.amount, ctx.settings.shop.currency
     day, place = ctx.local(purchase.occurred_at).date(), outlet.name if outlet else "—"
+    customer_id, purchase_id = customer.id, purchase.id
 
     def render(t: Translator) -> list[Reply]:
         _ = t.gettext
@@ -57,7 +66,7 @@ async def rating_alert(ctx: Context, customer: Customer, purchase: Purchase,
             _("Customer: {name}, card {card}").format(name=name, card=card),
             _("Purchase: {amount} on {date}, {outlet}").format(
                 amount=t.money(amount, currency), date=t.date(day), outlet=place),
-        ]))]
+        ]), alert_buttons(t, customer_id, purchase_id))]
 
     return Notification(render, admins=True)
 
@@ -65,10 +74,12 @@ async def rating_alert(ctx: Context, customer: Customer, purchase: Purchase,
 def comment_alert(customer: Customer, review: Review) -> Notification:
     name, card = customer.name or "—", format_card_number(customer.card_number)
     rating, comment = review.rating, review.comment or ""
+    customer_id, purchase_id = customer.id, review.purchase_id
 
     def render(t: Translator) -> list[Reply]:
         heading = t.gettext("💬 Comment to the rating {rating} of 5 from {name}, card {card}:")
-        return [Text(heading.format(rating=rating, name=name, card=card) + "\n" + comment)]
+        return [Text(heading.format(rating=rating, name=name, card=card) + "\n" + comment,
+                     alert_buttons(t, customer_id, purchase_id))]
 
     return Notification(render, admins=True)
 

@@ -1,5 +1,6 @@
-"""Invite a friend: a personal deep link; both sides get the referral bonus after the
-friend's first purchase (paid by ``Checkout._reward_referral``).
+"""Invite a friend: a personal deep link, also as a button (the messenger's «send to…» where
+it has one: Telegram, WhatsApp); both sides get the referral bonus after the friend's first purchase (paid by
+``Checkout._reward_referral``), and the friend's greeting says so.
 
 A friend is attributed once, when their customer is created at sign-up from a first
 /start with ``ref-<code>``. Nobody refers themselves: not the same customer, not the same
@@ -21,7 +22,7 @@ from bot.handlers.menu import menu_button
 from bot.i18n import Translator
 from bot.keys import phone_fingerprint
 from bot.notify import Notification
-from bot.replies import Reply, Text, keyboard
+from bot.replies import Button, Reply, Text, keyboard
 from bot.routing import Router
 from bot.storage.models import Customer
 
@@ -75,6 +76,35 @@ async def friends_of(session: AsyncSession, customer_id: int) -> tuple[int, int]
     return joined, bought
 
 
+async def invitation(ctx: Context) -> str | None:
+    """What a newcomer who opened a friend's link gets for it, for the greeting; None when
+    they came otherwise (an unknown code too) or the program pays no referral bonus."""
+    source, bonus = ctx.identity.source or "", ctx.settings.program.referral_bonus
+    if bonus <= 0 or not source.startswith(REFERRAL_PREFIX):
+        return None
+    if await customer_by_code(ctx.uow.session, source.removeprefix(REFERRAL_PREFIX)) is None:
+        return None
+    return ctx._("🤝 A friend has invited you. Join, and after your first purchase you get "
+                 "{points} for it (and so does your friend).").format(
+        points=ctx.t.points(bonus))
+
+
+def link_buttons(ctx: Context, link: str) -> list[Button]:
+    """The messenger's own «send to…» where it has one, else the link itself as a button
+    (the web chat shows text as typed, so a link in it is not clickable); none for a link
+    that is not a web address (Viber's own scheme stays in the text, where Viber opens it)."""
+    bonus = ctx.settings.program.referral_bonus
+    share = ctx.channel.share_link
+    if share is None:
+        web = link.startswith(("https://", "http://"))
+        return [Button(ctx._("🔗 My invitation link"), url=link)] if web else []
+    message = (ctx._("Join the loyalty program of {shop}: after your first purchase we both "
+                     "get {points}.") if bonus > 0 else
+               ctx._("Join the loyalty program of {shop}.")).format(
+        shop=ctx.settings.shop.name, points=ctx.t.points(bonus))
+    return [Button(ctx._("📤 Send to a friend"), url=share(message, link))]
+
+
 @router.command("friends")
 @router.button("friends")
 async def invite(event: Event, ctx: Context) -> list[Reply]:
@@ -92,7 +122,7 @@ async def invite(event: Event, ctx: Context) -> list[Reply]:
     if joined:
         lines += ["", _("Friends who joined: {joined}; made a purchase: {bought}.").format(
             joined=ctx.t.number(joined), bought=ctx.t.number(bought))]
-    return [Text("\n".join(lines), keyboard([menu_button(ctx)]))]
+    return [Text("\n".join(lines), keyboard(link_buttons(ctx, link), [menu_button(ctx)]))]
 
 
 def referral_notice(referrer_id: int, settings: Settings) -> Notification:

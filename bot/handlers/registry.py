@@ -12,6 +12,7 @@ from bot.handlers import (
     checkout_draft,
     checkout_points,
     checkout_reward,
+    console,
     console_segments,
     console_stats,
     customers,
@@ -19,6 +20,7 @@ from bot.handlers import (
     export,
     fallback,
     feedback,
+    feedback_reply,
     menu,
     outlets,
     profile,
@@ -38,15 +40,17 @@ from bot.handlers import (
 )
 from bot.routing import Router
 
-# Gates run in this order: staff invites and card scans work for anyone, the staff's own
-# routes (checkout, refunds, the staff list, trigger reports, an admin's /settings) come
-# before sign-up (a cashier need not be a customer; anyone else is refused there, and
-# anyone else's /settings passes on to the customer's), sign-up comes before everything
-# else, and unsupported input is answered once someone is a member.
-MODULES = (staff, card, desk, checkout, checkout_draft, checkout_points, checkout_confirm,
-           checkout_reward, refund, team, blocks, outlets, reports, broadcast, customers, export,
-           console_segments, console_stats, program, program_rules, signup, fallback, menu,
-           balance, status, rules, settings, unsubscribe, rewards, referral, feedback, profile)
+# Gates run in this order: staff invites and card scans work for anyone, an admin's /start
+# and /help open the console (before a cashier's desk), the staff's own routes (checkout,
+# refunds, the staff list, trigger reports, an admin's /settings) come before sign-up (a
+# cashier need not be a customer; anyone else is refused there, and anyone else's /settings
+# passes on to the customer's), sign-up comes before everything else, and unsupported input
+# is answered once someone is a member.
+MODULES = (staff, card, console, desk, checkout, checkout_draft, checkout_points,
+           checkout_confirm, checkout_reward, refund, team, blocks, outlets, reports, broadcast,
+           customers, feedback_reply, export, console_segments, console_stats, program,
+           program_rules, signup, fallback, menu, balance, status, rules, settings, unsubscribe,
+           rewards, referral, feedback, profile)
 
 
 def build_router() -> Router:

@@ -53,9 +53,10 @@ def block(ctx: Context, stats: TriggerStats) -> str:
 
 
 @router.command("triggers")
+@router.button("tr.open")
 async def triggers_report(event: Event, ctx: Context) -> list[Reply]:
     _ = ctx._
-    typed = (event.payload or "").strip()
+    typed = event.argument
     if typed and not (typed.isdecimal() and 1 <= int(typed) <= MAX_DAYS):
         return [Text(_("Send /triggers or /triggers <days>, from 1 to {max}.").format(max=MAX_DAYS))]
     days = int(typed) if typed else DEFAULT_DAYS

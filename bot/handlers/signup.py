@@ -18,7 +18,7 @@ from bot.context import Context
 from bot.events import Event, EventKind
 from bot.handlers.fallback import unsupported_text
 from bot.handlers.menu import main_menu
-from bot.handlers.referral import attribute_referral
+from bot.handlers.referral import attribute_referral, invitation
 from bot.handlers.rules import rules_text
 from bot.keys import phone_fingerprint
 from bot.phones import example_phone, normalize_phone
@@ -49,14 +49,15 @@ def joining(ctx: Context) -> Customer:
 
 # --- consent -----------------------------------------------------------------------------
 
-def consent_prompt(ctx: Context) -> list[Reply]:
+def consent_prompt(ctx: Context, invited: str | None = None) -> list[Reply]:
+    """The greeting, the rules and the consent; ``invited``: what a friend's link gives."""
     _ = ctx._
     i18n = ctx.services.i18n
     greeting = _("Hello! This is the loyalty program of {shop}.").format(shop=ctx.settings.shop.name)
     consent = _("To join, please agree to the processing of your personal data (phone, name, "
                 "birthday) under our privacy policy.")
     return [Text(
-        "\n\n".join([greeting, rules_text(ctx), consent]),
+        "\n\n".join(filter(None, [greeting, invited, rules_text(ctx), consent])),
         keyboard(
             [Button(_("✅ I agree, join"), "consent:yes")],
             [Button(_("Privacy policy"), url=ctx.settings.shop.policy_url)],
@@ -69,7 +70,8 @@ async def accept_consent(event: Event, ctx: Context) -> list[Reply]:
     if event.kind is EventKind.BUTTON and event.payload == "consent:yes":
         ctx.identity.consent_at = ctx.now
         return phone_prompt(ctx)
-    return [Text(ctx._("To join, press «I agree» below."))] + consent_prompt(ctx)
+    return [Text(ctx._("To join, press «I agree» below."))] + consent_prompt(
+        ctx, await invitation(ctx))
 
 
 # --- phone -------------------------------------------------------------------------------
@@ -222,6 +224,13 @@ def current_step(ctx: Context) -> Step:
     return next(step for step in STEPS if not step.done(ctx))
 
 
+async def ask(step: Step, ctx: Context) -> list[Reply]:
+    """The step's question; the consent says what a friend's invitation gives, if any."""
+    if step.name == "consent":
+        return consent_prompt(ctx, await invitation(ctx))
+    return step.prompt(ctx)
+
+
 async def next_step(ctx: Context) -> list[Reply]:
     """The next question, or the welcome when nothing is left to ask: the birthday of a
     customer enrolled at the till or imported is already known, and set once."""
@@ -241,15 +250,15 @@ async def sign_up(event: Event, ctx: Context) -> list[Reply] | None:
     step = current_step(ctx)
     if event.kind is EventKind.BUTTON and (event.payload or "").startswith("lang:"):
         ctx.choose_language((event.payload or "").removeprefix("lang:"))
-        return step.prompt(ctx)
+        return await ask(step, ctx)
     if event.kind is EventKind.COMMAND:
         if event.command == "start":
             remember_source(ctx, event.payload)
             if step.name != "consent":
                 return [Text(ctx._("Let's continue where we stopped."))] + await next_step(ctx)
-        return step.prompt(ctx)
+        return await ask(step, ctx)
     if event.kind is EventKind.UNSUPPORTED:
-        return [Text(unsupported_text(ctx))] + step.prompt(ctx)
+        return [Text(unsupported_text(ctx))] + await ask(step, ctx)
     return await step.accept(event, ctx)
 
 

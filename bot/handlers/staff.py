@@ -6,6 +6,7 @@ from __future__ import annotations
 from bot.context import Context
 from bot.events import Event, EventKind
 from bot.handlers.command_menus import command_menu
+from bot.handlers.console import console
 from bot.handlers.desk import ADMIN, desk, staff_only
 from bot.i18n import N_
 from bot.invites import INVITE_LIFETIME, INVITE_PREFIX, ROLES, create_invite, hash_token
@@ -34,6 +35,8 @@ async def accept_invite(event: Event, ctx: Context) -> list[Reply] | None:
     ctx.role = "admin" if ctx.role == "admin" else role
     text = ctx._("You are now {role} of {shop}.").format(
         role=ctx._(ROLE_NAMES[role]), shop=ctx.settings.shop.name)
+    if ctx.role == "admin":
+        return [console(ctx, text), command_menu(ctx.role, ctx.t)]
     if not ctx.is_member:
         text += "\n" + ctx._("To get your own loyalty card as well, send /start.")
     return [Text(text), desk(ctx), command_menu(ctx.role, ctx.t)]
