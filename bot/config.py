@@ -99,7 +99,7 @@ class CardSettings(Section):
 class Tier(Section):
     code: str
     name: str = Field(default="", max_length=32)  # shown to customers (translated when a default name)
-    min_purchases: int = Field(ge=1)
+    min_purchases: int = Field(ge=0)
     min_spend: int = Field(default=0, ge=0)  # in currency units; used when program.tier_basis = "spend"
     cashback_percent: int = Field(ge=0, le=100)
     spend_share_percent: int = Field(ge=0, le=100)

@@ -65,14 +65,14 @@ async def test_in_english_and_in_the_web_chat_too(app, chat):
 
 
 @pytest.mark.parametrize(("payload", "russian", "english"), [
-    ("st.open", "📊 За последние 30 дн.", "📊 The last 30 days"),
+    ("st.open", "📊 За последние 30 дней", "📊 The last 30 days"),
     ("sg.open", "Сегменты (участников: 0)", "Segments (members: 0)"),
     ("bc.new", "Новая рассылка.", "New broadcast."),
     ("cu.find", "Кого найти?", "Whom to find?"),
     ("staff.list", "Сотрудники:", "The staff:"),
     ("ol.list", "Точки и их ключи POS API", "Outlets and their POS API keys"),
     ("ps.v", "⚙️ Настройки программы", "⚙️ Program settings"),
-    ("tr.open", "Триггеры за последние 30 дн.", "Triggers over the last 30 days"),
+    ("tr.open", "Триггеры за последние 30 дней", "Triggers over the last 30 days"),
     ("ex.open", "Что выгрузить?", "What to export?"),
 ])
 async def test_each_button_opens_its_screen(app, chat, payload, russian, english):
