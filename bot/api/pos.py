@@ -8,6 +8,7 @@ by the outbox sender, so a slow messenger never holds up the till.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, TypeVar
@@ -213,8 +214,11 @@ class PosApi:
 
 
 def _day(request: web.Request, name: str) -> date:
+    typed = request.query.get(name, "")
     try:
-        return date.fromisoformat(request.query.get(name, ""))
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", typed):  # fromisoformat also takes 20260401
+            raise ValueError(typed)
+        return date.fromisoformat(typed)
     except ValueError:
         raise ApiError(422, "invalid_date", f"{name} must be a date, YYYY-MM-DD") from None
 
