@@ -207,7 +207,9 @@ async def test_the_api_answers_the_same_numbers(till, shop):
 
 async def test_the_api_refuses_bad_dates_and_keys(till, shop):
     for query in ("", "?from=2026-04-01", "?from=2026-04-01&to=30.04.2026",
-                  "?from=2026-04-30&to=2026-04-01"):
+                  "?from=2026-04-30&to=2026-04-01", "?from=20260401&to=2026-04-30",
+                  "?from=2026-04-01&to=2026-W18-4", "?from=0001-01-01&to=0001-01-01",
+                  "?from=2026-04-01&to=9999-12-31"):
         status, body = await till.call("GET", f"/api/v1/reports/triggers{query}")
         assert (status, body["error"]) == (422, "invalid_date"), query
     status, body = await till.call("GET", "/api/v1/reports/triggers?from=2026-04-01&to=2026-04-30",

@@ -8,9 +8,10 @@ by the outbox sender, so a slow messenger never holds up the till.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -188,8 +189,7 @@ class PosApi:
             first, last = _day(request, "from"), _day(request, "to")
             if last < first:
                 raise ApiError(422, "invalid_date", "to must not be before from")
-            start = datetime.combine(first, time(0), zone)
-            end = datetime.combine(last + timedelta(days=1), time(0), zone)
+            start, end = _local_days(first, last, zone)
             return first, last, await trigger_report(uow, start, end, WINDOW_DAYS)
 
         first, last, report = await self._transaction(request, work, admin=True)
@@ -233,10 +233,23 @@ class PosApi:
 
 
 def _day(request: web.Request, name: str) -> date:
+    typed = request.query.get(name, "")
     try:
-        return date.fromisoformat(request.query.get(name, ""))
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", typed):  # fromisoformat also takes 20260401
+            raise ValueError(typed)
+        return date.fromisoformat(typed)
     except ValueError:
         raise ApiError(422, "invalid_date", f"{name} must be a date, YYYY-MM-DD") from None
+
+
+def _local_days(first: date, last: date, zone: tzinfo) -> tuple[datetime, datetime]:
+    """The shop-local days first..last as the UTC moments [start, end). At the ends of the
+    calendar (0001-01-01 east of UTC, 9999-12-31) these leave datetime's range: 422."""
+    try:
+        return (datetime.combine(first, time(0), zone).astimezone(UTC),
+                datetime.combine(last + timedelta(days=1), time(0), zone).astimezone(UTC))
+    except OverflowError:
+        raise ApiError(422, "invalid_date", "the dates are out of range") from None
 
 
 def report_body(stats: TriggerStats) -> dict[str, Any]:
