@@ -57,14 +57,6 @@ async def block_card(event: Event, ctx: Context) -> list[Reply]:
             else _("✅ The card {card} is unblocked: it earns and spends points again.")
             ).format(card=card)
     return [Text(text, keyboard([card_block_button(ctx, customer)]))]
-    customer.blocked_at = ctx.now if blocking else None
-    await audit.record(ctx.uow, ctx.identity.id, "block" if blocking else "unblock", customer.id,
-                       at=ctx.now, card=customer.card_number)
-    text = (_("⛔ The card {card} is blocked: it neither earns nor spends points until you "
-              "unblock it.") if blocking
-            else _("✅ The card {card} is unblocked: it earns and spends points again.")
-            ).format(card=card)
-    return [Text(text, keyboard([card_block_button(ctx, customer)]))]
 
 
 @router.button("blk.staff", "blk.staff-off")
