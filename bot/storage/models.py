@@ -106,6 +106,7 @@ class Customer(Base):
             postgresql_where=text("phone_verified"),
         ),
         Index("ix_customers_registered", "registered_at"),  # the console's figures by period
+        Index("ix_customers_phone", "phone"),  # a typed phone, as the cashier finds it (0021)
     )
 
 

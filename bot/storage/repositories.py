@@ -98,6 +98,13 @@ class Customers:
                                       Customer.phone_verified == True)  # noqa: E712 (the partial index)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def with_phone(self, phone: str, limit: int) -> Sequence[Customer]:
+        """The customers with this phone, typed or verified: the verified one first, then
+        the typed ones as they joined."""
+        stmt = (select(Customer).where(Customer.phone == phone)
+                .order_by(Customer.phone_verified.desc(), Customer.id).limit(limit))
+        return (await self.session.execute(stmt)).scalars().all()
+
     async def by_card_number(self, card_number: str) -> Customer | None:
         stmt = select(Customer).where(Customer.card_number == card_number)
         return (await self.session.execute(stmt)).scalar_one_or_none()
