@@ -1,13 +1,15 @@
 """Unverified phones, as people see them: a cashier finds a customer by a typed phone
-(marked as not verified; picked from a list when several people typed it)."""
+(marked as not verified; picked from a list when several people typed it); the welcome
+bonus is paid once per phone number."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bot.app import Application
 from bot.cards import format_card_number
-from bot.storage.models import Customer
+from bot.ledger import Ledger
+from bot.storage.models import Customer, WelcomedPhone
 from tests.chat import WEB_LIKE, ChatUser, payloads_of, text_of
 from tests.test_cashier_chat import button, hire, labels_of
 
@@ -25,6 +27,12 @@ async def web_member(chat, external_id: str, name: str, phone: str = TYPED, **kw
 async def customer_named(app: Application, name: str) -> Customer:
     async with app.core.unit_of_work() as uow:
         return (await uow.session.execute(select(Customer).where(Customer.name == name))).scalar_one()
+
+
+async def balance_of(app: Application, name: str) -> int:
+    customer = await customer_named(app, name)
+    async with app.core.unit_of_work() as uow:
+        return await Ledger(uow, app.core.services.clock).balance(customer.id)
 
 
 # --- the cashier ---------------------------------------------------------------------------
@@ -79,3 +87,43 @@ async def test_the_cashier_finds_typed_phones_in_english(app, chat, clock):
     assert "Several customers typed this phone number, and none of them has verified it" in text_of(listing)
     assert [label.rpartition(" · ")[2] for label in labels_of(listing)] == ["phone not verified"] * 2
     assert "Customer: Boris" in text_of(await kate.press(payloads_of(listing)[1]))
+
+
+# --- the welcome bonus -------------------------------------------------------------------------
+
+async def test_the_welcome_bonus_is_paid_once_per_phone_number(app, chat):
+    anna = chat("w1", channel=WEB_LIKE, name="Anna")
+    assert "Приветственный бонус: +100 баллов." in text_of(
+        await anna.sign_up(phone=TYPED, birthday=None))
+
+    second = text_of(await chat("w2", channel=WEB_LIKE, name="Boris").sign_up(phone=PHONE, birthday=None))
+    assert "Добро пожаловать в программу, Boris!" in second
+    assert "Приветственный бонус начисляется один раз на номер телефона, а на этот номер он уже " \
+           "был начислен." in second
+    verified = text_of(await chat("42", name="Ivan").sign_up(phone=PHONE))  # the same number, shared
+    assert "один раз на номер телефона" in verified and "+100" not in verified
+
+    await anna.press("settings:delete:confirm")  # gone, and back with the same typed number
+    assert "один раз на номер телефона" in text_of(await anna.sign_up(phone=PHONE, birthday=None))
+    assert "+100 баллов" in text_of(
+        await chat("w3", channel=WEB_LIKE, name="Dora").sign_up(phone="+79007654321", birthday=None))
+    assert [await balance_of(app, name) for name in ("Boris", "Ivan", "Dora")] == [0, 0, 100]
+
+
+async def test_a_card_welcomed_before_the_numbers_were_kept_still_counts(app, chat):
+    """Cards that got their bonus before ``welcomed_phones`` existed left no row there."""
+    await web_member(chat, "w1", "Anna")
+    async with app.core.unit_of_work() as uow:
+        await uow.session.execute(delete(WelcomedPhone))
+        await uow.commit()
+    text = text_of(await chat("w2", channel=WEB_LIKE, name="Boris").sign_up(phone=PHONE, birthday=None))
+    assert "один раз на номер телефона" in text
+    assert await balance_of(app, "Boris") == 0
+
+
+async def test_the_welcome_bonus_once_per_number_in_english(app, chat):
+    await web_member(chat, "w1", "Anna", language="en")
+    text = text_of(await chat("w2", channel=WEB_LIKE, name="Boris", language="en").sign_up(
+        phone=PHONE, birthday=None))
+    assert "Welcome to the program, Boris!" in text
+    assert "The welcome bonus is given once per phone number, and this number has already had it." in text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
@@ -28,6 +28,7 @@ from bot.storage.models import (
     Refund,
     Staff,
     StaffInvite,
+    WelcomedPhone,
 )
 
 
@@ -164,6 +165,21 @@ class Customers:
 
     async def was_erased(self, phone_hash: str) -> bool:
         return await self.session.get(ErasedPhone, phone_hash) is not None
+
+    async def welcomed_elsewhere(self, customer: Customer) -> bool:
+        """Another card with this customer's phone (typed or verified) got a welcome bonus:
+        the cards that joined before ``welcomed_phones`` was kept (0021) count too."""
+        stmt = select(exists().where(
+            Customer.phone == customer.phone, Customer.id != customer.id,
+            PointOperation.customer_id == Customer.id, PointOperation.reason == "welcome"))
+        return bool(await self.session.scalar(stmt))
+
+    async def claim_welcome(self, phone_hash: str, now: datetime) -> bool:
+        """Record that this phone number gets its welcome bonus now; False when it already
+        had one (two sign-ups with one number at once: the second waits and gets False)."""
+        result = await self.session.execute(_insert_ignoring_duplicates(self.session, WelcomedPhone)
+                                            .values(phone_hash=phone_hash, welcomed_at=now))
+        return result.rowcount == 1
 
 
 class Conversations:
