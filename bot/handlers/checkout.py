@@ -88,6 +88,8 @@ async def find_customer(event: Event, ctx: Context) -> list[Reply]:
         customer = await ctx.uow.customers.by_card_number(number) if number else None
         if customer is not None:
             return await customer_screen(ctx, customer)
+        if number is not None and await ctx.uow.shared_phones.merged(card_number=number):
+            return merged_card(ctx)
         if phone is not None:  # twelve digits may be a phone, too
             return await find_by_phone(ctx, phone)
         if number is None:
@@ -103,6 +105,12 @@ async def find_customer(event: Event, ctx: Context) -> list[Reply]:
 def nobody(ctx: Context) -> list[Reply]:
     return [Text(ctx._("No customer has this card number or phone. Please check it, or ask the "
                        "customer to show the card in the bot."))]
+
+
+def merged_card(ctx: Context) -> list[Reply]:
+    return [Text(ctx._("This card no longer works: it was joined with another card of the same "
+                       "customer. Please ask the customer to open the card in the bot and scan "
+                       "its QR code."))]
 
 
 async def find_by_phone(ctx: Context, phone: str) -> list[Reply]:
@@ -129,6 +137,8 @@ async def serve_scanned_card(ctx: Context, token: str) -> list[Reply]:
     except InvalidToken:
         card = None
     customer = await ctx.uow.customers.get(card.customer_id) if card else None
+    if card and customer is None and await ctx.uow.shared_phones.merged(customer_id=card.customer_id):
+        return merged_card(ctx)
     if customer is None:
         return [Text(ctx._("This QR code is not valid any more. Please ask the customer to open "
                            "the card in the bot again and scan the new code."))]

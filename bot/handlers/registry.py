@@ -20,7 +20,9 @@ from bot.handlers import (
     fallback,
     feedback,
     menu,
+    merges,
     outlets,
+    phone_check,
     profile,
     program,
     referral,
@@ -40,11 +42,12 @@ from bot.routing import Router
 # routes (checkout, refunds, the staff list, trigger reports, an admin's /settings) come
 # before sign-up (a cashier need not be a customer; anyone else is refused there, and
 # anyone else's /settings passes on to the customer's), sign-up comes before everything
-# else, and unsupported input is answered once someone is a member.
+# else, then a member's shared contact, and unsupported input is answered once someone is
+# a member.
 MODULES = (staff, card, desk, checkout, checkout_draft, checkout_points, checkout_confirm,
-           checkout_reward, refund, team, blocks, outlets, reports, broadcast, customers, export,
-           console_segments, console_stats, program, signup, fallback, menu, balance, status, rules, settings,
-           rewards, referral, feedback, profile)
+           checkout_reward, refund, team, blocks, merges, outlets, reports, broadcast, customers,
+           export, console_segments, console_stats, program, signup, phone_check, fallback, menu,
+           balance, status, rules, settings, rewards, referral, feedback, profile)
 
 
 def build_router() -> Router:
