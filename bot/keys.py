@@ -48,5 +48,6 @@ def keyed_hash(key: bytes, value: str) -> str:
 
 
 def phone_fingerprint(secret: bytes, phone: str) -> str:
-    """What is kept of an erased customer's verified phone: it can be matched, not read."""
+    """What is kept of a phone number (an erased customer's verified one, one the welcome
+    bonus was paid to): it can be matched, not read."""
     return keyed_hash(derive(secret, "erased-phone"), phone)

@@ -555,11 +555,13 @@ async def test_purchases_count_by_outlet_receipt(app, chat, clock, outbox):
 
 async def test_the_same_flow_in_the_web_chat(app, chat, clock):
     ivan = chat("w-42", channel=WEB_LIKE)
-    await ivan.sign_up(phone="+79001234567")  # typed, so unverified: only the card finds him
+    await ivan.sign_up(phone="+79001234567")  # typed, so unverified: found, and marked so
     kate = await hire(app, chat, clock, "w-7", channel=WEB_LIKE)
     await kate.send("/checkout")
-    assert "Покупателя с таким номером" in text_of(await kate.send("+79001234567"))
-    await kate.send((await customer(app)).card_number)
+    screen = text_of(await kate.send("+79001234567"))
+    assert "Ivan Petrov" in screen and "Телефон не подтверждён" in screen
+    await kate.send("/checkout")
+    assert "не подтверждён" in text_of(await kate.send((await customer(app)).card_number))
     summary = await kate.press(button(await kate.send("1000"), "co.earn:"))
     assert "Начислено: +30 баллов" in text_of(await kate.press(button(summary, "co.ok:")))
     assert [p.source for p in await purchases(app)] == ["chat"]

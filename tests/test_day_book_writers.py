@@ -1,9 +1,9 @@
 """One way to the rows the day book counts: whoever writes (sign-ups, purchases and
 refunds, referral and review bonuses, rewards, adjustments by hand, imports, trigger passes
-with gifts, broadcasts, the expiry pass, erasures), the kept book equals the book counted
-from the stored rows and /stats equals the same figures counted receipt by receipt; a write
-that would bypass the book is refused; ``loyalty-bot stats check`` and the nightly upkeep
-notice and repair a book that drifted."""
+with gifts, broadcasts, the expiry pass, erasures, merges of two cards), the kept book
+equals the book counted from the stored rows and /stats equals the same figures counted
+receipt by receipt; a write that would bypass the book is refused; ``loyalty-bot stats
+check`` and the nightly upkeep notice and repair a book that drifted."""
 
 from __future__ import annotations
 
@@ -26,10 +26,10 @@ from bot.importer import CsvRow, import_customers
 from bot.ledger import Ledger
 from bot.scheduler.housekeeping import check_day_book, expire_points
 from bot.storage import database, day_book
-from bot.storage.models import Broadcast, Customer, PointOperation, Purchase, StatsDay
+from bot.storage.models import Broadcast, Customer, PointOperation, Purchase, SharedPhone, StatsDay
 from bot.storage.session import BookError
 from bot.triggers import run_pass
-from tests.chat import OWNER, TELEGRAM_LIKE, ChatUser, owner_settings, payloads_of
+from tests.chat import OWNER, TELEGRAM_LIKE, WEB_LIKE, ChatUser, owner_settings, payloads_of
 from tests.test_day_book import ZONE, assert_the_book_holds, fresh_db, local_day  # noqa: F401 - a fixture
 
 START = datetime(2026, 1, 1, 7, 0, tzinfo=UTC)  # 12:30 in the shop (+05:30)
@@ -159,6 +159,25 @@ class Shop:
         if started:
             await broadcasts.enqueue(self.app.core, draft.id)
 
+    async def merge(self, who: int, amount: int) -> None:
+        """Someone types this person's number in the web chat, buys there, and the admin
+        merges that card into the person's (bot/shared_phones.py)."""
+        customer = await self.customer_of(who)
+        if self.people[who] is None or customer is None:
+            return
+        twin = ChatUser(self.app.core, WEB_LIKE, f"web-{next(numbers)}", name=f"Twin {who}")
+        await twin.sign_up(phone=customer.phone or "", birthday=None)
+        async with self.app.core.unit_of_work() as uow:
+            pair = (await uow.session.execute(select(SharedPhone).where(
+                SharedPhone.verified_customer_id == customer.id, SharedPhone.status == "open")
+                .order_by(SharedPhone.id.desc()))).scalars().first()
+            checkout = Checkout(uow, self.clock, self.app.settings.program)
+            await checkout.purchase(customer_id=pair.typed_customer_id,
+                                    outlet_id=(await uow.outlets.default()).id,
+                                    receipt_id=f"r{next(numbers)}", amount=amount * 100)
+            await uow.commit()
+        await self.owner.press(f"merge.yes:{pair.id}")
+
     async def erase(self, who: int) -> None:
         user = self.people[who]
         if user is not None and await self.customer_of(who) is not None:
@@ -190,6 +209,8 @@ async def play(shop: Shop, step: tuple) -> None:  # type: ignore[type-arg]
             await expire_points(shop.app.core)
         case ("erase", who):
             await shop.erase(who)
+        case ("merge", who, amount):
+            await shop.merge(who, amount)
         case ("wait", days, hours):
             shop.clock.advance(days=days, hours=hours)
 
@@ -254,6 +275,7 @@ steps = st.lists(st.one_of(
     st.tuples(st.just("broadcast"),),
     st.tuples(st.just("expire"),),
     st.tuples(st.just("erase"), people),
+    st.tuples(st.just("merge"), people, st.integers(1, 5000)),
     st.tuples(st.just("wait"), st.integers(0, 20), st.integers(0, 23)),
     st.tuples(st.just("wait"), st.integers(0, 20), st.integers(0, 23)),
 ), min_size=5, max_size=40)

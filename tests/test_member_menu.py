@@ -307,7 +307,8 @@ async def test_joining_again_after_deleting_gives_no_second_welcome_bonus(app, c
     await ivan.sign_up(phone="+79001234567")
     await ivan.press("settings:delete:confirm")
     replies = await ivan.sign_up(phone="+79001234567")
-    assert "Добро пожаловать" in text_of(replies) and "бонус" not in text_of(replies)
+    assert "Добро пожаловать" in text_of(replies) and "+100" not in text_of(replies)
+    assert "Приветственный бонус начисляется один раз на номер телефона" in text_of(replies)
     assert "Доступно: 0 баллов" in text_of(await ivan.press("balance"))
 
 

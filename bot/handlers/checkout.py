@@ -1,6 +1,8 @@
 """The cashier at checkout, step one: find the customer by the card's QR code, the card
-number or the phone, and show who it is. The next steps: checkout_draft (amount, earn or
-pay with points), checkout_confirm (record it), checkout_reward (give a reward).
+number or the phone (its verified owner; else whoever typed it, marked as not verified and
+picked from a list when several people did), and show who it is. The next steps:
+checkout_draft (amount, earn or pay with points), checkout_confirm (record it),
+checkout_reward (give a reward).
 
 States: ``checkout.find`` (typing a card number or a phone) → ``checkout.amount``
 {customer_id} → ``checkout.draft`` / ``checkout.points`` {customer_id, outlet_id, amount,
@@ -18,7 +20,7 @@ from bot.context import Context
 from bot.events import Event
 from bot.handlers.desk import STAFF, staff_only
 from bot.phones import normalize_phone
-from bot.keys import verified_payload
+from bot.keys import signed_payload, verified_payload
 from bot.replies import Button, Reply, Text, keyboard
 from bot.routing import Router
 from bot.storage.models import Customer
@@ -26,6 +28,8 @@ from bot.tiers import current_tier, tier_label
 
 router = Router()
 router.gate(staff_only(router, STAFF))
+
+SHOWN_MATCHES = 10  # customers who typed one phone, listed for the cashier to pick
 
 
 def checkout_of(ctx: Context) -> Checkout:
@@ -82,23 +86,51 @@ async def find_customer(event: Event, ctx: Context) -> list[Reply]:
     if digits.isdecimal() and len(digits) == CARD_DIGITS:
         number = normalize_card_number(digits)
         customer = await ctx.uow.customers.by_card_number(number) if number else None
-        if customer is None and phone is not None:  # twelve digits may be a phone, too
-            customer = await ctx.uow.customers.by_verified_phone(phone)
-        if customer is None and number is None:
+        if customer is not None:
+            return await customer_screen(ctx, customer)
+        if number is not None and await ctx.uow.shared_phones.merged(card_number=number):
+            return merged_card(ctx)
+        if phone is not None:  # twelve digits may be a phone, too
+            return await find_by_phone(ctx, phone)
+        if number is None:
             return [Text(_("This card number has a typo: its last (check) digit does not match. "
                            "Please check the number and type it again."))]
-    elif phone is not None:
-        customer = await ctx.uow.customers.by_verified_phone(phone)
-    else:
-        return [Text(ctx.t.ngettext(
-            "That is neither a card number ({digits} digit) nor a phone number. Please type one "
-            "of them.",
-            "That is neither a card number ({digits} digits) nor a phone number. Please type one "
-            "of them.", CARD_DIGITS).format(digits=CARD_DIGITS))]
-    if customer is None:
-        return [Text(_("No customer has this card number or phone. Please check it, or ask the "
+        return nobody(ctx)
+    if phone is not None:
+        return await find_by_phone(ctx, phone)
+    return [Text(ctx.t.ngettext(
+        "That is neither a card number ({digits} digit) nor a phone number. Please type one "
+        "of them.",
+        "That is neither a card number ({digits} digits) nor a phone number. Please type one "
+        "of them.", CARD_DIGITS).format(digits=CARD_DIGITS))]
+
+
+def nobody(ctx: Context) -> list[Reply]:
+    return [Text(ctx._("No customer has this card number or phone. Please check it, or ask the "
                        "customer to show the card in the bot."))]
-    return await customer_screen(ctx, customer)
+
+
+def merged_card(ctx: Context) -> list[Reply]:
+    return [Text(ctx._("This card no longer works: it was joined with another card of the same "
+                       "customer. Please ask the customer to open the card in the bot and scan "
+                       "its QR code."))]
+
+
+async def find_by_phone(ctx: Context, phone: str) -> list[Reply]:
+    """The customer whose verified phone it is; else whoever typed it, picked from a list
+    when several people did."""
+    found = await ctx.uow.customers.with_phone(phone, SHOWN_MATCHES)
+    if not found:
+        return nobody(ctx)
+    if found[0].phone_verified or len(found) == 1:
+        return await customer_screen(ctx, found[0])
+    rows = [[Button(ctx._("{name} · {card} · phone not verified").format(
+        name=called(customer), card=format_card_number(customer.card_number)),
+        signed_payload(ctx.services.secret, ctx.identity.id, f"co.customer:{customer.id}"))]
+        for customer in found]
+    return [Text(ctx._("Several customers typed this phone number, and none of them has "
+                       "verified it. Ask the customer's name, or better their card, and pick:"),
+                 keyboard(*rows))]
 
 
 async def serve_scanned_card(ctx: Context, token: str) -> list[Reply]:
@@ -108,6 +140,8 @@ async def serve_scanned_card(ctx: Context, token: str) -> list[Reply]:
     except InvalidToken:
         card = None
     customer = await ctx.uow.customers.get(card.customer_id) if card else None
+    if card and customer is None and await ctx.uow.shared_phones.merged(customer_id=card.customer_id):
+        return merged_card(ctx)
     if customer is None:
         return [Text(ctx._("This QR code is not valid any more. Please ask the customer to open "
                            "the card in the bot again and scan the new code."))]
@@ -155,6 +189,8 @@ def blocked_card(ctx: Context) -> Text:
 async def customer_screen(ctx: Context, customer: Customer) -> list[Reply]:
     balance = await ctx.ledger.balance(customer.id)
     lines = customer_lines(ctx, customer, balance)
+    if customer.phone and not customer.phone_verified:
+        lines.append(ctx._("⚠️ Phone not verified: the customer typed it. Check the name."))
     if customer.blocked_at is not None:
         ctx.state.clear()
         return [Text("\n".join(lines)), blocked_card(ctx)]

@@ -172,6 +172,14 @@ def operation_text(ctx: Context, operation: PointOperation) -> str:
     return f"{line} — {operation.note}" if operation.note else line
 
 
+def phone_text(ctx: Context, customer: Customer) -> str:
+    if customer.phone is None:
+        return ctx._("not given")
+    if customer.phone_verified:
+        return customer.phone
+    return ctx._("{phone} (not verified)").format(phone=customer.phone)
+
+
 async def card_screen(ctx: Context, customer: Customer, head: str | None = None) -> list[Reply]:
     _ = ctx._
     summary = await ctx.ledger.summary(customer.id, HISTORY)
@@ -188,7 +196,7 @@ async def card_screen(ctx: Context, customer: Customer, head: str | None = None)
     lines += [
         _("👤 {name}").format(name=customer.name or _("(no name)")),
         _("Card: {card}").format(card=format_card_number(customer.card_number)),
-        _("Phone: {phone}").format(phone=customer.phone or _("not given")),
+        _("Phone: {phone}").format(phone=phone_text(ctx, customer)),
         _("Tier: {tier}").format(tier=tier_label(tier, _)),
         _("Balance: {points} available, {pending} pending").format(
             points=ctx.t.points(summary.available), pending=ctx.t.number(summary.pending)),

@@ -9,10 +9,11 @@ from datetime import timedelta
 from bot.context import Context
 from bot.events import Event, EventKind
 from bot.handlers.menu import main_menu, menu_button
-from bot.handlers.signup import joined_before
 from bot.i18n import N_
+from bot.keys import phone_fingerprint
 from bot.replies import Button, Reply, Text, keyboard
 from bot.routing import Router
+from bot.storage.models import Customer
 
 router = Router()
 
@@ -108,3 +109,11 @@ async def finish(ctx: Context) -> list[Reply]:
         return [main_menu(ctx, _("Thank you, your profile is complete: +{points}.").format(
             points=ctx.t.points(program.profile_bonus)))]
     return [main_menu(ctx, _("Thank you, your profile is complete."))]
+
+
+async def joined_before(ctx: Context, customer: Customer) -> bool:
+    """This verified phone belonged to someone who deleted their data: no second profile
+    bonus."""
+    if not (customer.phone and customer.phone_verified):
+        return False
+    return await ctx.uow.customers.was_erased(phone_fingerprint(ctx.services.secret, customer.phone))

@@ -22,7 +22,9 @@ from bot.handlers import (
     feedback,
     feedback_reply,
     menu,
+    merges,
     outlets,
+    phone_check,
     profile,
     program,
     program_rules,
@@ -44,13 +46,13 @@ from bot.routing import Router
 # and /help open the console (before a cashier's desk), the staff's own routes (checkout,
 # refunds, the staff list, trigger reports, an admin's /settings) come before sign-up (a
 # cashier need not be a customer; anyone else is refused there, and anyone else's /settings
-# passes on to the customer's), sign-up comes before everything else, and unsupported input
-# is answered once someone is a member.
+# passes on to the customer's), sign-up comes before everything else, then a member's
+# shared contact, and unsupported input is answered once someone is a member.
 MODULES = (staff, card, console, desk, checkout, checkout_draft, checkout_points,
-           checkout_confirm, checkout_reward, refund, team, blocks, outlets, reports, broadcast,
-           customers, feedback_reply, export, console_segments, console_stats, program,
-           program_rules, signup, fallback, menu, balance, status, rules, settings, unsubscribe,
-           rewards, referral, feedback, profile)
+           checkout_confirm, checkout_reward, refund, team, blocks, merges, outlets, reports,
+           broadcast, customers, feedback_reply, export, console_segments, console_stats, program,
+           program_rules, signup, phone_check, fallback, menu, balance, status, rules, settings,
+           unsubscribe, rewards, referral, feedback, profile)
 
 
 def build_router() -> Router:

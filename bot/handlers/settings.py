@@ -8,6 +8,7 @@ from sqlalchemy import select
 from bot.context import Context
 from bot.events import Event, EventKind
 from bot.handlers.menu import menu_button
+from bot.handlers.phone_check import verify_button
 from bot.i18n import N_
 from bot.keys import phone_fingerprint
 from bot.people import channel_name
@@ -66,7 +67,7 @@ async def settings_screen(ctx: Context, intro: str | None = None) -> Text:
     via = [channel_row(ctx, channels)] if len(channels) > 1 else []
     return Text(
         f"{intro}\n\n{text}" if intro else text,
-        keyboard(languages, *topics, *via, [Button(profile_label, "profile")],
+        keyboard(languages, *topics, *via, verify_button(ctx), [Button(profile_label, "profile")],
                  [Button(_("🗑 Delete my data"), "settings:delete")],
                  [menu_button(ctx)]),
     )

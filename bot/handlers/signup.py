@@ -1,4 +1,5 @@
-"""Sign-up: consent, phone, name, birthday, then the welcome bonus.
+"""Sign-up: consent, phone, name, birthday, then the welcome bonus (once per phone number),
+and the admins are asked about another card with the same phone (bot/shared_phones.py).
 
 The steps form a table; the current step is the first one not done, read from what is
 stored (consent on the identity, then the customer's phone, name, registration). So a
@@ -12,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot import shared_phones
 from bot.birthday import parse_birthday
 from bot.cards import new_card_number
 from bot.context import Context
@@ -20,11 +22,11 @@ from bot.handlers.fallback import unsupported_text
 from bot.handlers.menu import main_menu
 from bot.handlers.referral import attribute_referral, invitation
 from bot.handlers.rules import rules_text
-from bot.keys import phone_fingerprint
 from bot.phones import example_phone, normalize_phone
 from bot.replies import AskContact, Button, Reply, Text, keyboard
 from bot.routing import Router
 from bot.storage.models import Customer
+from bot.welcome import welcome_is_due
 
 router = Router()
 
@@ -195,21 +197,35 @@ async def finish(ctx: Context) -> list[Reply]:
     customer = joining(ctx)
     await ctx.uow.customers.register(customer, ctx.now)
     program = ctx.settings.program
-    text = ctx._("Welcome to the program, {name}!").format(name=customer.name)
-    if program.welcome_bonus > 0 and not await joined_before(ctx, customer):
-        await ctx.ledger.earn(customer.id, program.welcome_bonus, "welcome",
-                              timedelta(days=program.welcome_bonus_days))
-        text += "\n" + ctx._("Your welcome bonus: +{points}.").format(
-            points=ctx.t.points(program.welcome_bonus))
-    text += "\n" + ctx._("Your card is in the menu: show its QR code at the checkout.")
-    return [main_menu(ctx, text)]
+    lines = [ctx._("Welcome to the program, {name}!").format(name=customer.name)]
+    if program.welcome_bonus > 0:
+        lines.append(await welcome(ctx, customer))
+    if await ask_about_twins(ctx, customer) and customer.phone_verified:
+        lines.append(ctx._("Another card has this phone number typed in, not verified. If that "
+                           "card is yours too, the shop will join the two cards after a check; "
+                           "we will let you know."))
+    lines.append(ctx._("Your card is in the menu: show its QR code at the checkout."))
+    return [main_menu(ctx, "\n".join(lines))]
 
 
-async def joined_before(ctx: Context, customer: Customer) -> bool:
-    """This verified phone belonged to someone who deleted their data: no second bonus."""
-    if not (customer.phone and customer.phone_verified):
-        return False
-    return await ctx.uow.customers.was_erased(phone_fingerprint(ctx.services.secret, customer.phone))
+async def welcome(ctx: Context, customer: Customer) -> str:
+    """The welcome bonus, paid once per phone number, and what the welcome says of it."""
+    program = ctx.settings.program
+    if not await welcome_is_due(ctx.uow, ctx.services.secret, customer, ctx.now):
+        return ctx._("The welcome bonus is given once per phone number, and this number has "
+                     "already had it.")
+    await ctx.ledger.earn(customer.id, program.welcome_bonus, "welcome",
+                          timedelta(days=program.welcome_bonus_days))
+    return ctx._("Your welcome bonus: +{points}.").format(points=ctx.t.points(program.welcome_bonus))
+
+
+async def ask_about_twins(ctx: Context, customer: Customer) -> bool:
+    """The admins are asked about each other card of this phone (one verified, one typed);
+    True when there was one."""
+    pairs = await shared_phones.twins_of(ctx.uow, customer, ctx.now)
+    for pair in pairs:
+        ctx.notify(await shared_phones.alert(ctx.uow, pair, ctx.now))
+    return bool(pairs)
 
 
 STEPS = (

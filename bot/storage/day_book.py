@@ -204,6 +204,18 @@ class DayBook:
             column, points = points_columns(kind, amount)
             self._deltas[("days", self._day(at), column)] -= points
 
+    async def merging(self, survivor_id: int, merged_id: int) -> None:
+        """Call before one customer's purchases move to another and the first is deleted
+        (both locked): what the two contributed before this transaction is read now. Their
+        receipts and points stay on their days, so nothing else changes."""
+        if not await self.kept():
+            return
+        await self._session.flush()
+        for customer_id in sorted((survivor_id, merged_id)):
+            undo = self._undo(customer_id)
+            if undo.before is None:
+                undo.before = self._of(*undo.applied(*await self._stored(customer_id)))
+
     # --- folding it in --------------------------------------------------------------------
 
     async def _stored(self, customer_id: int) -> tuple[datetime | None, Purchases]:

@@ -107,6 +107,7 @@ class Customer(Base):
             postgresql_where=text("phone_verified"),
         ),
         Index("ix_customers_registered", "registered_at"),  # the console's figures by period
+        Index("ix_customers_phone", "phone"),  # a typed phone, as the cashier finds it (0021)
     )
 
 
@@ -255,6 +256,44 @@ class ErasedPhone(Base):
 
     phone_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     erased_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class WelcomedPhone(Base):
+    """A keyed hash of each phone number the welcome bonus was paid to, typed or verified
+    (0021): the bonus is paid once per number, whichever card, messenger or erasure follows."""
+
+    __tablename__ = "welcomed_phones"
+
+    phone_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    welcomed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class SharedPhone(Base):
+    """Two cards with one phone number, verified on one and typed on the other, that the
+    admins were asked about (bot/shared_phones.py): ``open`` until an admin taps Merge or
+    Keep apart. A merge deletes the typed card; its id and number stay here, so its QR code
+    or number says it was joined to the verified one."""
+
+    __tablename__ = "shared_phones"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    verified_customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"))
+    typed_customer_id: Mapped[int] = mapped_column(Id)  # no key: it outlives a merged card
+    typed_card_number: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("identities.id", ondelete="SET NULL"))
+
+    __table_args__ = (
+        # asked once per pair; a merged card's id may come back on SQLite, as a new card's
+        Index("uq_shared_phones_pair", "verified_customer_id", "typed_customer_id", unique=True,
+              sqlite_where=text("status != 'merged'"), postgresql_where=text("status != 'merged'")),
+        CheckConstraint("status IN ('open', 'merged', 'apart')", name="status"),
+        Index("ix_shared_phones_typed_customer", "typed_customer_id"),
+        Index("ix_shared_phones_typed_card", "typed_card_number"),
+    )
 
 
 class AppSecret(Base):

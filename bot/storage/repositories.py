@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 
 from bot.storage.day_book import DayBook
 from bot.storage.session import COUNTED
 from bot.storage.models import (
     AppSecret,
+    AuditEntry,
+    BroadcastRecipient,
     Conversation,
     ErasedPhone,
     Outlet,
@@ -26,8 +28,12 @@ from bot.storage.models import (
     ProcessedEvent,
     Purchase,
     Refund,
+    Review,
+    SharedPhone,
     Staff,
     StaffInvite,
+    TriggerSend,
+    WelcomedPhone,
 )
 
 
@@ -84,6 +90,13 @@ class Identities:
             identity.last_seen_at = now
         return identity
 
+    async def lock_of(self, customer_ids: Sequence[int]) -> None:
+        """Lock these customers' identities (in id order) before the customers, the order
+        their own events take: a write over all of them waits for those events, or they for
+        it, never both."""
+        await self.session.execute(select(Identity.id).where(Identity.customer_id.in_(customer_ids))
+                                   .order_by(Identity.id).with_for_update())
+
 
 class Customers:
     def __init__(self, session: AsyncSession, book: DayBook) -> None:
@@ -97,6 +110,13 @@ class Customers:
         stmt = select(Customer).where(Customer.phone == phone,
                                       Customer.phone_verified == True)  # noqa: E712 (the partial index)
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def with_phone(self, phone: str, limit: int) -> Sequence[Customer]:
+        """The customers with this phone, typed or verified: the verified one first, then
+        the typed ones as they joined."""
+        stmt = (select(Customer).where(Customer.phone == phone)
+                .order_by(Customer.phone_verified.desc(), Customer.id).limit(limit))
+        return (await self.session.execute(stmt)).scalars().all()
 
     async def by_card_number(self, card_number: str) -> Customer | None:
         stmt = select(Customer).where(Customer.card_number == card_number)
@@ -146,6 +166,8 @@ class Customers:
         if phone_hash is not None:
             await self.session.execute(_insert_ignoring_duplicates(self.session, ErasedPhone)
                                        .values(phone_hash=phone_hash, erased_at=now))
+        await self.session.execute(delete(SharedPhone).where(
+            SharedPhone.typed_customer_id == customer_id, SharedPhone.status != "merged"))
         await self.session.execute(delete(Customer).where(Customer.id == customer_id)
                                    .execution_options(day_book=COUNTED))  # told above
         self.session.expunge_all()
@@ -157,6 +179,98 @@ class Customers:
 
     async def was_erased(self, phone_hash: str) -> bool:
         return await self.session.get(ErasedPhone, phone_hash) is not None
+
+    async def welcomed_elsewhere(self, customer: Customer) -> bool:
+        """Another card with this customer's phone (typed or verified) got a welcome bonus:
+        the cards that joined before ``welcomed_phones`` was kept (0021) count too."""
+        stmt = select(exists().where(
+            Customer.phone == customer.phone, Customer.id != customer.id,
+            PointOperation.customer_id == Customer.id, PointOperation.reason == "welcome"))
+        return bool(await self.session.scalar(stmt))
+
+    async def claim_welcome(self, phone_hash: str, now: datetime) -> bool:
+        """Record that this phone number gets its welcome bonus now; False when it already
+        had one (two sign-ups with one number at once: the second waits and gets False)."""
+        result = await self.session.execute(_insert_ignoring_duplicates(self.session, WelcomedPhone)
+                                            .values(phone_hash=phone_hash, welcomed_at=now))
+        return result.rowcount == 1
+
+    async def merge(self, survivor_id: int, merged_id: int) -> None:
+        """Move everything of ``merged_id`` to ``survivor_id`` and delete it: its identities
+        in every channel, its points (lots keep their expiry, operations their day), its
+        purchases with their refunds and reviews, its trigger and broadcast records (one per
+        episode: where both have one, the survivor's stays), the audit entries about it and
+        the friends it invited. The caller holds both locks and settles the survivor's own
+        columns; the day book is told before anything moves."""
+        await self.book.merging(survivor_id, merged_id)
+        counted = {"day_book": COUNTED}  # told above: the book recounts both customers
+        for model in (PointOperation, PointLot, Purchase):
+            await self.session.execute(update(model).where(model.customer_id == merged_id)
+                                       .values(customer_id=survivor_id).execution_options(**counted))
+        await self._drop_duplicates(TriggerSend, survivor_id, merged_id,
+                                    TriggerSend.trigger, TriggerSend.episode)
+        await self._drop_duplicates(BroadcastRecipient, survivor_id, merged_id,
+                                    BroadcastRecipient.broadcast_id)
+        for model in (Identity, Review, TriggerSend, BroadcastRecipient, AuditEntry):
+            await self.session.execute(update(model).where(model.customer_id == merged_id)
+                                       .values(customer_id=survivor_id))
+        await self.session.execute(
+            update(Customer).where(Customer.referred_by == merged_id, Customer.id != survivor_id)
+            .values(referred_by=survivor_id))
+        merged = await self.session.get(Customer, merged_id)
+        await self.session.execute(delete(Customer).where(Customer.id == merged_id)
+                                   .execution_options(**counted))
+        if merged is not None and merged in self.session:
+            self.session.expunge(merged)
+
+    async def _drop_duplicates(self, model: type, survivor_id: int, merged_id: int,
+                               *same: object) -> None:
+        """Delete the merged customer's rows of ``model`` the survivor has a twin of."""
+        twin = aliased(model)
+        await self.session.execute(delete(model).where(
+            model.customer_id == merged_id,  # type: ignore[attr-defined]
+            exists().where(twin.customer_id == survivor_id,  # type: ignore[attr-defined]
+                           *(getattr(twin, column.key) == column for column in same))))
+
+    async def rejoin(self, customer_id: int, joined: datetime) -> None:
+        """Set when a member joined to an earlier moment (a merge keeps the earlier of the
+        two cards'); the caller has told the day book (``DayBook.merging``)."""
+        await self.session.execute(update(Customer).where(Customer.id == customer_id)
+                                   .values(registered_at=joined)
+                                   .execution_options(day_book=COUNTED))
+
+
+class SharedPhones:
+    """Pairs of cards with one phone, verified on one, typed on the other."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def ask(self, verified: Customer, typed: Customer, now: datetime) -> SharedPhone | None:
+        """Record the pair as put to the admins; None when it already was."""
+        stmt = (_insert_ignoring_duplicates(self.session, SharedPhone)
+                .values(verified_customer_id=verified.id, typed_customer_id=typed.id,
+                        typed_card_number=typed.card_number, status="open", created_at=now)
+                .returning(SharedPhone.id))
+        pair_id = (await self.session.execute(stmt)).scalar_one_or_none()
+        return None if pair_id is None else await self.session.get(SharedPhone, pair_id)
+
+    async def lock(self, pair_id: int) -> SharedPhone | None:
+        """The pair, row-locked and re-read (two admins tapping at once decide once)."""
+        await self.session.flush()
+        stmt = (select(SharedPhone).where(SharedPhone.id == pair_id).with_for_update()
+                .execution_options(populate_existing=True))
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def merged(self, *, customer_id: int | None = None,
+                     card_number: str | None = None) -> SharedPhone | None:
+        """The merge that deleted this card (by its old id or number), if one did."""
+        stmt = select(SharedPhone).where(SharedPhone.status == "merged")
+        if customer_id is not None:
+            stmt = stmt.where(SharedPhone.typed_customer_id == customer_id)
+        if card_number is not None:
+            stmt = stmt.where(SharedPhone.typed_card_number == card_number)
+        return (await self.session.execute(stmt.limit(1))).scalar_one_or_none()
 
 
 class Conversations:

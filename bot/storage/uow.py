@@ -17,6 +17,7 @@ from bot.storage.repositories import (
     ProcessedEvents,
     Purchases,
     Secrets,
+    SharedPhones,
     StaffMembers,
 )
 
@@ -42,6 +43,7 @@ class UnitOfWork:
         self.outlets = Outlets(self.session)
         self.staff = StaffMembers(self.session)
         self.secrets = Secrets(self.session)
+        self.shared_phones = SharedPhones(self.session)
         return self
 
     async def __aexit__(

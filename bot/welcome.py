@@ -1,0 +1,24 @@
+"""The welcome bonus, once per phone number: typed or verified, on this card or another
+one, before or after an earlier owner of the number deleted their data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.keys import phone_fingerprint
+from bot.storage.models import Customer
+from bot.storage.uow import UnitOfWork
+
+
+async def welcome_is_due(uow: UnitOfWork, secret: bytes, customer: Customer,
+                         now: datetime) -> bool:
+    """Whether the joining ``customer`` gets the welcome bonus; when they do, their number
+    is recorded as welcomed in the caller's transaction."""
+    if customer.phone is None:
+        return True
+    fingerprint = phone_fingerprint(secret, customer.phone)
+    if await uow.customers.was_erased(fingerprint):
+        return False  # an earlier owner of the number deleted their data
+    if await uow.customers.welcomed_elsewhere(customer):
+        return False
+    return await uow.customers.claim_welcome(fingerprint, now)
