@@ -526,7 +526,7 @@ class BroadcastRecipient(Base):
         ForeignKey("outbox.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())  # the confirmation
     written_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    # their first tap on the message's «Unsubscribe» (0023): counted in the report
+    # their first tap on the message's «Unsubscribe» (migration 0020): counted in the report
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (
