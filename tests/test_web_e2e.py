@@ -304,7 +304,7 @@ def show_the_charts_on_a_phone(driver: WebDriver) -> None:
     chat.open_menu()
     chat.pick_command("stats")
     assert chat.my_messages()[-1] == "/stats"
-    chat.bot_says("📊 За последние 30 дн.")
+    chat.bot_says("📊 За последние 30 дней")
 
     def decoded_charts(d: WebDriver) -> list[WebElement] | bool:
         pictures = d.find_elements(By.CSS_SELECTOR, '[data-testid="picture"]')
@@ -357,10 +357,11 @@ def show_the_program_settings_on_a_phone(driver: WebDriver) -> None:
     chat = ChatPage(driver)
     chat.type("/settings")
     screen = chat.bot_says("⚙️ Настройки программы")
-    assert "Правила сейчас (из файла настроек):" in screen.text
+    assert "Действующие правила (чтобы изменить, выберите раздел ниже):" in screen.text
     payloads = [b.get_attribute("data-payload")
                 for b in screen.find_elements(By.CSS_SELECTOR, '[data-testid="chat-button"]')]
     assert any(p.startswith(("ps.on:", "ps.off:")) for p in payloads)
+    assert {"pr.s:bonuses", "pr.s:tiers", "pr.s:rewards", "pr.s:history"} <= set(payloads)
     assert "ps.x" in payloads and "settings" in payloads  # edit a text; my customer settings
     viewport = chat.js("return window.innerWidth")
     for button in screen.find_elements(By.CSS_SELECTOR, '[data-testid="chat-button"]'):
