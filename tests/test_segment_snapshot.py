@@ -1,0 +1,150 @@
+"""The nightly snapshot of the customer segments, on the hand-computed shop of
+tests/test_segments.py.
+
+The snapshot must score exactly as the live definitions do (both ways of writing it, on
+SQLite and PostgreSQL), keep the history, and count who moved between two snapshots. The
+second day's move, by hand: customer 12 (hibernating, one purchase 120 days back) buys
+again a day after AT. Recency ranks then put 12 at the top and push 3, 6 and 9 one
+quintile down (R1 {15, 14, 13}, R2 {11, 10, 9}, R3 {8, 7, 6}, R4 {5, 4, 3}, R5 {2, 1, 12}),
+and with two purchases 12 trades its F1 place with 3 (F1 {2, 5, 3}, F2 {8, 12, 14}), so:
+3 potential → promising, 6 potential → attention, 9 loyal → at risk, 12 hibernating →
+potential; everyone else stays, and ABC × XYZ does not change (12's revenue, 400, is still
+C; customer 1 and 4 still buy in each of the twelve months, a day later).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from bot import segment_snapshot
+from bot.segment_snapshot import take_in, take_nightly
+from bot.segments import catalog, scored_counts, scores
+from bot.storage.models import Outlet, SegmentCount, SegmentScore, SegmentSnapshot
+from tests.test_segments import (  # noqa: F401  (a fixture: the hand-computed shop)
+    AT,
+    DAY,
+    SCORES,
+    fill,
+    ids_in,
+    purchase,
+    shop,
+)
+
+NEXT_DAY = AT + DAY
+MOVES = {  # the second day's: code → (came in, left)
+    "rfm:potential": (1, 2), "rfm:promising": (1, 0), "rfm:attention": (1, 0),
+    "rfm:loyal": (0, 1), "rfm:at_risk": (1, 0), "rfm:hibernating": (0, 1),
+}
+
+
+async def buy_again(app, ids: dict[int, int]) -> None:  # type: ignore[no-untyped-def]
+    """Customer 12 buys for 200 an hour before the next day's moment."""
+    async with app.core.unit_of_work() as uow:
+        outlet = (await uow.session.execute(select(Outlet.id).where(Outlet.name == "Corner"))
+                  ).scalar_one()
+        uow.session.add(purchase(outlet, 5000, ids[12], NEXT_DAY - timedelta(hours=1), 200_00, 0))
+        await uow.commit()
+
+
+async def snapshot_rows(app) -> dict[int, tuple]:  # type: ignore[no-untyped-def]
+    async with app.core.unit_of_work() as uow:
+        rows = (await uow.session.execute(select(
+            SegmentScore.customer_id, SegmentScore.rfm, SegmentScore.abc, SegmentScore.xyz))).all()
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+async def snapshot_counts(app) -> dict[str, tuple]:  # type: ignore[no-untyped-def]
+    async with app.core.unit_of_work() as uow:
+        newest = await segment_snapshot.latest(uow.session)
+        rows = (await uow.session.execute(select(SegmentCount).where(
+            SegmentCount.snapshot_id == newest.id))).scalars().all()
+    return {row.code: (row.customers, row.moved_in, row.moved_out) for row in rows}
+
+
+async def live(app, at):  # type: ignore[no-untyped-def]
+    """(customer → (rfm, abc, xyz) of everyone who bought, the live counts)."""
+    async with app.core.unit_of_work() as uow:
+        scored = {row.customer_id: (row.rfm, row.abc, row.xyz)
+                  for row in (await uow.session.execute(scores(at))).all()}
+        counts = await scored_counts(uow, at)
+        listed = dict((s.code, n) for s, n in await catalog(uow, at, app.core.services.settings))
+    return scored, counts, listed
+
+
+def expected_rows(ids: dict[int, int]) -> dict[int, tuple]:
+    rows = {ids[n]: (group, abc, xyz) for n, (_r, _f, _m, group, abc, xyz) in SCORES.items()}
+    rows[ids[16]] = ("lost", None, None)
+    return rows
+
+
+# --- the snapshot ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("way", ["nightly job", "in the transaction"])
+async def test_a_snapshot_scores_as_the_live_definitions_do(shop, clock, way):
+    app, ids = shop
+    clock.set(AT)
+    if way == "nightly job":
+        assert await take_nightly(app.core) is not None
+    else:
+        async with app.core.unit_of_work() as uow:
+            await take_in(uow.session, AT, app.core.services.settings)
+            await uow.commit()
+    assert await snapshot_rows(app) == expected_rows(ids)
+    scored, counts, listed = await live(app, AT)
+    kept = await snapshot_counts(app)
+    assert set(listed) <= set(kept), "the snapshot has every segment of the catalog"
+    for code, (n, _in, _out) in kept.items():  # and each of its counts is the live one
+        assert len(await ids_in(app, code)) == n, code
+    assert {code: n for code, (n, _in, _out) in kept.items() if n and code.startswith(
+        ("rfm:", "abc:", "xyz:", "abcxyz:"))} == {code: n for code, n in counts.items() if n}
+    assert kept["rfm:champions"] == (1, None, None)  # the first one: nothing to compare with
+    async with app.core.unit_of_work() as uow:
+        [snapshot] = (await uow.session.execute(select(SegmentSnapshot))).scalars().all()
+    assert (snapshot.taken_at, snapshot.members, snapshot.completed_at) == (AT, 17, AT)
+    assert str(snapshot.day) == "2026-06-01"
+
+
+async def test_the_next_day_counts_who_moved_and_keeps_the_history(shop, clock):
+    app, ids = shop
+    clock.set(AT)
+    await take_nightly(app.core)
+    clock.set(AT + timedelta(hours=3))
+    assert await take_nightly(app.core) is None, "one a day"
+    await buy_again(app, ids)
+    clock.set(NEXT_DAY)
+    await take_nightly(app.core)
+
+    scored, _counts, listed = await live(app, NEXT_DAY)
+    assert {n: scored[ids[n]][0] for n in (3, 6, 9, 12)} == {
+        3: "promising", 6: "attention", 9: "at_risk", 12: "potential"}  # the premise
+    rows = await snapshot_rows(app)
+    assert rows == {**scored, ids[16]: ("lost", None, None)}, "only the newest rows are kept"
+    kept = await snapshot_counts(app)
+    moved = {code: (came, left) for code, (_n, came, left) in kept.items()
+             if not code.startswith("lapsed") and (came or left)}
+    assert moved == MOVES
+    for code, (n, _in, _out) in kept.items():
+        assert len(await ids_in(app, code, NEXT_DAY)) == n, code
+    async with app.core.unit_of_work() as uow:
+        history = (await uow.session.execute(
+            select(SegmentSnapshot.day, SegmentCount.customers).join(SegmentCount)
+            .where(SegmentCount.code == "rfm:hibernating").order_by(SegmentSnapshot.day))).all()
+    assert [(str(day), n) for day, n in history] == [("2026-06-01", 2), ("2026-06-02", 1)]
+
+
+async def test_an_interrupted_snapshot_is_not_read_and_is_replaced(shop, clock):
+    app, ids = shop
+    clock.set(AT)
+    async with app.core.unit_of_work() as uow:  # as a job stopped half-way leaves it
+        uow.session.add(SegmentSnapshot(day=AT.date(), taken_at=AT - DAY, members=99))
+        await uow.commit()
+        assert await segment_snapshot.latest(uow.session) is None
+    await take_nightly(app.core)
+    async with app.core.unit_of_work() as uow:
+        members = (await uow.session.execute(select(SegmentSnapshot.members))).scalars().all()
+        assert members == [17]
+        assert (await uow.session.execute(
+            select(func.count()).select_from(SegmentScore))).scalar_one() == 16
