@@ -1,5 +1,5 @@
-"""The nightly snapshot of the customer segments, on the hand-computed shop of
-tests/test_segments.py.
+"""The nightly snapshot of the scored segments and the /segments screens built on it, on the
+hand-computed shop of tests/test_segments.py.
 
 The snapshot must score exactly as the live definitions do (both ways of writing it, on
 SQLite and PostgreSQL), keep the history, and count who moved between two snapshots. The
@@ -23,13 +23,16 @@ from bot import segment_snapshot
 from bot.segment_snapshot import take_in, take_nightly
 from bot.segments import catalog, scored_counts, scores
 from bot.storage.models import Outlet, SegmentCount, SegmentScore, SegmentSnapshot
-from tests.test_segments import (  # noqa: F401  (a fixture: the hand-computed shop)
+from tests.chat import OWNER, payloads_of, text_of
+from bot.replies import Picture, Text
+from tests.test_segments import (  # noqa: F401  (fixtures: the hand-computed shop, its admin)
     AT,
     DAY,
     SCORES,
     fill,
     ids_in,
     purchase,
+    settings,
     shop,
 )
 
@@ -148,3 +151,141 @@ async def test_an_interrupted_snapshot_is_not_read_and_is_replaced(shop, clock):
         assert members == [17]
         assert (await uow.session.execute(
             select(func.count()).select_from(SegmentScore))).scalar_one() == 16
+
+
+# --- /segments in the chat -----------------------------------------------------------------
+
+SUMMARY_RU = """\
+👥 Сегменты на 1 июня 2026 г., 15:00
+17 участников
+🛒 Покупали за 30 дней: 6 (35 %)
+🏆 Чемпионы: 1 (5,9 %)
+💚 Лояльные: 2 (12 %)
+⚠️ В зоне риска: 3 (18 %)
+🆘 Нельзя потерять: 1 (5,9 %)
+💤 Спящие: 2 (12 %)
+❌ Потерянные: 1 (5,9 %)
+Подробнее — на кнопках ниже."""
+
+SUMMARY_EN = """\
+👥 Segments as of June 1, 2026, 15:00
+17 members
+🛒 Bought within 30 days: 6 (35%)
+🏆 Champions: 1 (5.9%)
+💚 Loyal: 2 (12%)
+⚠️ At risk: 3 (18%)
+🆘 Can't lose them: 1 (5.9%)
+💤 Hibernating: 2 (12%)
+❌ Lost: 1 (5.9%)
+More on the buttons below."""
+
+DETAILS = ["segments:tier", "segments:recency", "segments:birthday", "segments:channel",
+           "segments:source", "segments:rfm", "segments:abcxyz"]
+
+
+@pytest.mark.parametrize(("language", "summary", "caption"), [
+    ("ru", SUMMARY_RU, "RFM-группы участников на 1 июня 2026 г., 15:00"),
+    ("en", SUMMARY_EN, "RFM groups of the members, as of June 1, 2026, 15:00"),
+])
+async def test_the_summary_comes_first_then_the_chart(app, chat, clock, language, summary,
+                                                      caption):
+    await fill(app)
+    clock.set(AT)
+    replies = await chat(OWNER, language=language).send("/segments")
+    first, picture = replies
+    assert isinstance(first, Text) and text_of([first]) == summary
+    assert [[button.payload for button in row] for row in first.buttons] == [
+        DETAILS[0:2], DETAILS[2:4], DETAILS[4:6], DETAILS[6:]]
+    assert isinstance(picture, Picture) and picture.image.startswith(b"\x89PNG")
+    assert text_of([picture]) == caption
+    assert max(len(row) for row in summary.splitlines()) <= 40, "short lines for a phone"
+
+
+async def test_each_detail_opens_on_a_button_and_leads_back(app, chat, clock):
+    await fill(app)
+    clock.set(AT)
+    owner = chat(OWNER)
+    await owner.send("/segments")
+    tiers = await owner.press("segments:tier")
+    assert text_of(tiers) == ("🏅 Уровни на 1 июня 2026 г., 15:00:\nУчастник: 1 (5,9 %)\n"
+                              "Серебро: 13 (76 %)\nЗолото: 1 (5,9 %)\nПлатина: 2 (12 %)")
+    assert payloads_of(tiers) == ["segments"]
+    assert "◀ Назад" in [button.label for row in tiers[0].buttons for button in row]
+    assert text_of(await owner.press("segments")) == SUMMARY_RU
+    recency = text_of(await owner.press("segments:recency"))
+    assert recency.splitlines()[0] == "🕒 Дней с последней покупки, на 1 июня 2026 г., 15:00:"
+    assert "0–30 дн.: 6 (35 %)" in recency and "Больше 180 дн.: 4 (24 %)" in recency
+    birthdays = text_of(await owner.press("segments:birthday"))
+    assert "Июнь: 3 (18 %)\nИюль: 1 (5,9 %)" in birthdays and "Не указан: 12 (71 %)" in birthdays
+    assert "Веб-чат: 6 (35 %)" in text_of(await owner.press("segments:channel"))
+    assert "По приглашению друга: 2 (12 %)" in text_of(await owner.press("segments:source"))
+    abc = text_of(await owner.press("segments:abcxyz"))
+    assert "A: X 1 · Y 1 · Z 3\nB: X 0 · Y 0 · Z 4\nC: X 0 · Y 0 · Z 6" in abc
+    rfm = text_of(await owner.press("segments:rfm"))
+    assert "😴 Засыпающие: 1 (5,9 %)" in rfm
+    assert rfm.splitlines()[-1] == "Переходы между группами — со следующего ночного снимка."
+    for payload in DETAILS:
+        shown = await owner.press(payload)
+        assert payloads_of(shown) == ["segments"], payload
+        assert max(len(row) for row in text_of(shown).splitlines()) <= 64, payload
+
+
+async def test_the_rfm_screen_shows_who_moved_since_the_snapshot_before(app, chat, clock):
+    ids = await fill(app)
+    clock.set(AT)
+    owner = chat(OWNER, language="en")
+    await owner.send("/segments")  # the first snapshot, taken on first use
+    await buy_again(app, ids)
+    clock.set(NEXT_DAY + timedelta(hours=1))
+    await take_nightly(app.core)  # the next night's
+    rfm = text_of(await owner.press("segments:rfm"))
+    assert rfm.splitlines()[:2] == ["📊 RFM groups, as of June 2, 2026, 16:00",
+                                    "(share of members)"]
+    assert "🌱 Potential loyalists: 1 (5.9%)" in rfm
+    assert rfm.split("Moved since June 1, 2026, 15:00:\n")[1].splitlines() == [
+        "💚 Loyal: 0 in, 1 out",
+        "🌱 Potential loyalists: 1 in, 2 out",
+        "🙂 Promising: 1 in, 0 out",
+        "👀 Need attention: 1 in, 0 out",
+        "⚠️ At risk: 1 in, 0 out",
+        "💤 Hibernating: 0 in, 1 out",
+    ]
+    assert "Nobody moved between groups since June 1, 2026, 15:00." in text_of(
+        await owner.press("segments:abcxyz"))
+    owner.language = "ru"
+    assert "💤 Спящие: пришли 0, ушли 1" in text_of(await owner.press("segments:rfm"))
+
+
+async def test_the_change_in_30_days_comes_from_the_history(app, chat, clock):
+    ids = await fill(app)
+    clock.set(AT - 30 * DAY)
+    await take_nightly(app.core)  # the figures a month ago (tests/test_segments.py's MONTH_AGO)
+    clock.set(AT)
+    await take_nightly(app.core)
+    rfm = text_of(await chat(OWNER).press("segments:rfm"))
+    assert "🏆 Чемпионы: 1 (5,9 %)\n💚 Лояльные: 2 (12 %), +1" in rfm
+    assert "💤 Спящие: 2 (12 %), −1" in rfm and "❌ Потерянные: 1 (5,9 %)\n" in rfm
+    assert "+/−: изменение с 2 мая 2026 г., 15:00." in rfm
+    assert ids
+
+
+async def test_a_bigger_shop_waits_for_the_job(app, chat, clock, monkeypatch):
+    """Scoring a big shop takes minutes: not while the owner waits (nor holding SQLite's one
+    connection); the job that runs shortly after the start writes the first snapshot."""
+    monkeypatch.setattr(segment_snapshot, "INLINE_MEMBERS", 16)
+    await fill(app)
+    clock.set(AT)
+    owner = chat(OWNER)
+    wait = "Сегменты считаются впервые: при таком числе клиентов это займёт несколько минут."
+    assert text_of(await owner.send("/segments")).startswith(wait)
+    assert text_of(await owner.press("segments:rfm")).startswith(wait)
+    await take_nightly(app.core)
+    assert text_of(await owner.send("/segments")).startswith(SUMMARY_RU)
+
+
+async def test_a_new_shop_gets_its_first_snapshot_when_first_asked(app, chat, clock):
+    replies = await chat(OWNER).send("/segments")
+    assert [type(reply) for reply in replies] == [Text], "no chart while nobody has bought"
+    assert text_of(replies).startswith("👥 Сегменты на 2 марта 2026 г., 12:00\n0 участников\n")
+    async with app.core.unit_of_work() as uow:
+        assert (await segment_snapshot.latest(uow.session)).taken_at == clock.now()
