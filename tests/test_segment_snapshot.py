@@ -19,7 +19,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot import segment_snapshot
+from bot import broadcasts, segment_snapshot
 from bot.segment_snapshot import take_in, take_nightly
 from bot.segments import catalog, scored_counts, scores
 from bot.storage.models import Outlet, SegmentCount, SegmentScore, SegmentSnapshot
@@ -279,6 +279,11 @@ async def test_a_bigger_shop_waits_for_the_job(app, chat, clock, monkeypatch):
     wait = "Сегменты считаются впервые: при таком числе клиентов это займёт несколько минут."
     assert text_of(await owner.send("/segments")).startswith(wait)
     assert text_of(await owner.press("segments:rfm")).startswith(wait)
+    await owner.send("/broadcast")
+    asked = await owner.send("Скидки!")
+    groups = await owner.press(next(p for p in payloads_of(asked) if p.startswith("bc.groups:")))
+    assert text_of(groups).startswith("Сегменты считаются впервые") and any(
+        p.startswith("bc.groups:") for p in payloads_of(groups)), "with a button to try again"
     await take_nightly(app.core)
     assert text_of(await owner.send("/segments")).startswith(SUMMARY_RU)
 
@@ -289,3 +294,39 @@ async def test_a_new_shop_gets_its_first_snapshot_when_first_asked(app, chat, cl
     assert text_of(replies).startswith("👥 Сегменты на 2 марта 2026 г., 12:00\n0 участников\n")
     async with app.core.unit_of_work() as uow:
         assert (await segment_snapshot.latest(uow.session)).taken_at == clock.now()
+
+
+# --- broadcasts pick the snapshot's members ----------------------------------------------------
+
+async def test_a_broadcast_to_a_scored_segment_goes_to_the_snapshots_members(app, chat, clock):
+    """Customer 12 is hibernating in the snapshot; after buying again the live scoring puts
+    them among the potential loyalists, but the owner picks the segment the screen showed.
+    Of the hibernating, only 12 can be reached (14 has no chat)."""
+    ids = await fill(app)
+    clock.set(AT)
+    owner = chat(OWNER)
+    await owner.send("/segments")
+    await buy_again(app, ids)
+    clock.set(NEXT_DAY)  # no nightly job has run since
+    await owner.send("/broadcast")
+    asked = await owner.send("Возвращайтесь!")
+    groups = await owner.press(next(p for p in payloads_of(asked) if p.startswith("bc.groups:")))
+    draft = next(p for p in payloads_of(groups) if p.startswith("bc.grp:")).split(":")[1]
+    rfm = await owner.press(f"bc.grp:{draft}:rfm")
+    assert f"bc.seg:{draft}:rfm:hibernating" in payloads_of(rfm)
+    assert "Спящие · 2" in [button.label for row in rfm[0].buttons for button in row]
+    chosen = text_of(await owner.press(f"bc.seg:{draft}:rfm:hibernating"))
+    assert "Участники — по ночному снимку на 1 июня 2026 г., 15:00 (как в /segments)." in chosen
+    assert "Получит 1 клиент" in chosen
+    async with app.core.unit_of_work() as uow:
+        settings = app.core.services.settings
+        assert await broadcasts.audience(uow, "rfm:potential", clock.now(), settings) == 2
+        live = await live_members(uow, "rfm:hibernating", clock.now(), settings)
+    assert live == {ids[14]}, "live, 12 has left"
+
+
+async def live_members(uow, code, at, settings) -> set[int]:  # type: ignore[no-untyped-def]
+    from bot import segments
+
+    stmt = await segments.members(uow, code, at, settings)
+    return set((await uow.session.execute(stmt)).scalars())
