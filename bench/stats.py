@@ -1,28 +1,36 @@
-"""Owner's console benchmark: the figures of /stats (the last 30 days) and the segment counts
-of /segments on 250k and 1M customers with ~10 purchases each (the trigger benchmark's data,
-bench/triggers.py), on SQLite and on PostgreSQL: seconds and the process's peak RSS, each in
-its own subprocess, without and with the console indexes (migration 0009: purchases
-(occurred_at, customer_id, amount, refunded_amount), point_operations(created_at),
-customers(registered_at)). /stats reads the day book (bot/storage/day_book.py); the data is
-written in bulk, past it, so the SQLite copy is migrated and its book built once first (the
-one-time cost of the first start after the upgrade: its seconds and peak RSS are printed);
-PostgreSQL gets the book with the other tables.
+"""Owner's console benchmark: /stats (the last 30 days) and /segments on 250k and 1M
+customers with ~10 purchases each (the trigger benchmark's data, bench/triggers.py), on
+SQLite and on PostgreSQL: seconds and the process's peak RSS, each in its own subprocess,
+without and with the console indexes (migration 0009: purchases (occurred_at, customer_id,
+amount, refunded_amount), point_operations(created_at), customers(registered_at)). /stats
+reads the day book (bot/storage/day_book.py); the data is written in bulk, past it, so the
+SQLite copy is migrated and its book built once first (the one-time cost of the first start
+after the upgrade: its seconds and peak RSS are printed); PostgreSQL gets the book with the
+other tables.
 
     cd /work/main && .venv/bin/python bench/stats.py [--sizes 250000,1000000]
         [--databases sqlite,postgresql] [--indexes without,with] [--day 2025-06-10]
         [--cache /tmp/bench-triggers] [--work /tmp/bench-stats] [--explain] [--timeout 600]
         [--pg-setting work_mem=64MB]
 
-The workers call what the handlers call: ``bot.stats.gather`` (bot/handlers/console_stats.py)
-and ``bot.segments.catalog`` + ``scored_counts`` a month back (bot/handlers/console_segments.py),
-as of the bench day's pass moment. SQLite runs on a copy of the cached database (under
---work, kept for the next run, the three indexes dropped or created per variant);
+The /stats worker calls what its handler calls, ``bot.stats.gather``
+(bot/handlers/console_stats.py), as of the bench day's pass moment. /segments reads the
+nightly snapshot of the segments (bot/segment_snapshot.py): first the snapshot job
+itself is timed, once per database and size with the console indexes (the app's schema):
+the first snapshot (the day before, none earlier: what a shop's first night or the start
+after the upgrade costs) and the next night's (the bench day, with the movement against
+the first and the older rows deleted); then the /segments command goes through the app's
+core as the admin sends it (the summary, and the RFM chart rendered: the first in the
+process, so matplotlib is imported too) and the RFM details button after it. SQLite runs on
+a copy of the cached database (under --work, kept for the next run, the three indexes
+dropped or created per variant; the segment tables are not copied to PostgreSQL);
 PostgreSQL is a temporary server (tests/support/postgres.py), migrated, filled from the
 SQLite copy by COPY table by table (parents first, sequences moved past the ids), VACUUM
 ANALYZEd, and gone at the end of the run. Each worker reports its slowest statement; with
 --explain (or when a target is missed) its plan is printed. Targets: /stats <= 2 s on
-PostgreSQL, <= 5 s on SQLite; peak RSS flat in the customer count (the largest within
-1.25x of the smallest). The exit code is 0 either way.
+PostgreSQL, <= 5 s on SQLite; /segments <= 3 s on both; peak RSS flat in the customer
+count (the largest within 1.25x of the smallest). The snapshot job's seconds and peak RSS
+are figures, without a target. The exit code is 0 either way.
 """
 
 from __future__ import annotations
@@ -52,12 +60,19 @@ from bot.app import build  # noqa: E402  (first: it imports the handlers before 
 from bench.triggers import pass_moment, rss_peak_mb, seeded  # noqa: E402
 from bot.clock import FrozenClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.segments import MOVEMENT, catalog, scored_counts  # noqa: E402
+from bot.context import ChannelInfo  # noqa: E402
+from bot.events import Event, EventKind, UserRef  # noqa: E402
+from bot.replies import Picture, Text  # noqa: E402
+from bot.segment_snapshot import take_nightly  # noqa: E402
 from bot.stats import gather  # noqa: E402
 from bot.storage import database, day_book  # noqa: E402
-from bot.storage.models import Base  # noqa: E402
+from bot.storage.models import Base, SegmentCount, SegmentSnapshot  # noqa: E402
 
 TARGET_SECONDS = {"sqlite": 5.0, "postgresql": 2.0}
+SEGMENTS_TARGET = 3.0  # /segments, either database
+ADMIN = UserRef("telegram", "1", "Owner", "ru")
+TELEGRAM = ChannelInfo("telegram", True, deep_link=lambda payload: payload)
+SECRET = "bench-signing-key-0123456789"
 FLAT_SLACK = 1.25  # peak RSS at the largest size within 1.25x of the smallest
 INDEXES = {  # migration 0009's console indexes
     "ix_purchases_occurred": "purchases (occurred_at, customer_id, amount, refunded_amount)",
@@ -113,10 +128,16 @@ async def explain(application, statement: str, parameters: object) -> str:  # ty
     return "\n".join(row[0] for row in rows)
 
 
+def bench_settings(url: str) -> Settings:
+    return Settings(database={"url": url}, web={"chat_enabled": False}, card={"secret": SECRET},
+                    admins=[f"{ADMIN.channel}:{ADMIN.external_id}"])
+
+
 async def work(url: str, what: str, day: date, want_plan: bool) -> dict:
+    if what == "segments":
+        return await segments_screen(url, day, want_plan)
     at = pass_moment(day)
-    settings = Settings(database={"url": url}, web={"chat_enabled": False},
-                        card={"secret": "bench-signing-key-0123456789"})
+    settings = bench_settings(url)
     application = await build(settings, FrozenClock(at))
     statements = Statements(application.engine)
     figures: dict[str, int] = {}
@@ -133,12 +154,6 @@ async def work(url: str, what: str, day: date, want_plan: bool) -> dict:
                                      console.customer_days, console.retention_spend, at)
                 figures = {"members": stats.members, "purchases": stats.purchases,
                            "active_90": stats.active_90, "outstanding": stats.points.outstanding}
-            elif what == "segments":
-                counts = dict((segment.code, n) for segment, n in await catalog(uow, at, settings))
-                before = await scored_counts(uow, at - MOVEMENT)
-                figures = {"all": counts["all"], "champions": counts.get("rfm:champions", 0),
-                           "lapsed_91_180": counts.get("lapsed:91-180", 0),
-                           "champions_month_ago": before["rfm:champions"]}
             seconds = time.perf_counter() - started  # leaving rolls back: nothing written
         slow_seconds, slow_sql, parameters = statements.slowest() if statements.seen else (0, "", ())
         plan = await explain(application, slow_sql, parameters) if want_plan and slow_sql else ""
@@ -147,6 +162,71 @@ async def work(url: str, what: str, day: date, want_plan: bool) -> dict:
     return {"seconds": seconds, "rss_mb": rss_peak_mb(), "statements": len(statements.seen),
             "slowest_s": slow_seconds, "slowest_sql": " ".join(slow_sql.split())[:400],
             "plan": plan, "figures": figures}
+
+
+async def segments_screen(url: str, day: date, want_plan: bool) -> dict:
+    """/segments as the admin sends it, through the app's core (one transaction, the chart
+    rendered), then the RFM details button; the admin's first message before (not timed)
+    makes their identity, as it exists in a running shop."""
+    application = await build(bench_settings(url), FrozenClock(pass_moment(day)))
+    statements = Statements(application.engine)
+    core = application.core
+    try:
+        await core.handle(Event.from_text(ADMIN, "/help"), TELEGRAM)
+        statements.seen.clear()
+        statements.live = True
+        started = time.perf_counter()
+        replies = await core.handle(Event.from_text(ADMIN, "/segments"), TELEGRAM)
+        seconds = time.perf_counter() - started
+        pressed = time.perf_counter()
+        details = await core.handle(Event(ADMIN, EventKind.BUTTON, payload="segments:rfm"),
+                                    TELEGRAM)
+        button_seconds = time.perf_counter() - pressed
+        statements.live = False
+        summary = next(reply.text for reply in replies if isinstance(reply, Text))
+        if not summary.startswith("👥"):
+            raise RuntimeError(f"/segments did not answer with the summary: {summary}")
+        charts = [reply for reply in replies if isinstance(reply, Picture)]
+        figures = {"summary": summary.splitlines()[:4], "chart_bytes": len(charts[0].image)
+                   if charts else 0, "rfm_lines": len(details[0].text.splitlines()),
+                   "button_s": round(button_seconds, 2)}
+        slow_seconds, slow_sql, parameters = statements.slowest() if statements.seen else (0, "", ())
+        plan = await explain(application, slow_sql, parameters) if want_plan and slow_sql else ""
+    finally:
+        await application.close()
+    return {"seconds": seconds, "rss_mb": rss_peak_mb(), "statements": len(statements.seen),
+            "slowest_s": slow_seconds, "slowest_sql": " ".join(slow_sql.split())[:400],
+            "plan": plan, "figures": figures}
+
+
+async def snapshot(url: str, day: date, first: bool) -> dict:
+    """The nightly snapshot job: the first one (the day before the bench day, every earlier
+    snapshot deleted first, not timed) or the next night's (the bench day)."""
+    at = pass_moment(day) - (timedelta(days=1) if first else timedelta(0))
+    application = await build(bench_settings(url), FrozenClock(at))
+    core = application.core
+    try:
+        async with core.unit_of_work() as uow:
+            if first:
+                await uow.session.execute(SegmentSnapshot.__table__.delete())
+            else:  # a run before left the bench day's: the previous night's is the first one
+                await uow.session.execute(SegmentSnapshot.__table__.delete().where(
+                    SegmentSnapshot.taken_at >= at))
+            await uow.commit()
+        started = time.perf_counter()
+        taken = await take_nightly(core)
+        seconds = time.perf_counter() - started
+        if taken is None:
+            raise RuntimeError("the snapshot job took no snapshot")
+        async with core.unit_of_work() as uow:
+            kept = {row.code: (row.customers, row.moved_in, row.moved_out) for row in (
+                await uow.session.execute(SegmentCount.__table__.select().where(
+                    SegmentCount.snapshot_id == taken.id))).all()}
+    finally:
+        await application.close()
+    return {"seconds": seconds, "rss_mb": rss_peak_mb(),
+            "figures": {"members": taken.members, "champions": kept["rfm:champions"],
+                        "at_risk": kept["rfm:at_risk"], "lost": kept["rfm:lost"]}}
 
 
 async def build_book(url: str, day: date) -> dict:
@@ -166,8 +246,7 @@ async def build_book(url: str, day: date) -> dict:
 
 async def idle(url: str) -> dict:
     """The floor: the app built, one statement, nothing counted."""
-    application = await build(Settings(database={"url": url}, web={"chat_enabled": False},
-                                       card={"secret": "bench-signing-key-0123456789"}))
+    application = await build(bench_settings(url))
     try:
         async with application.core.unit_of_work() as uow:
             await uow.session.execute(Base.metadata.tables["outlets"].select().limit(1))
@@ -182,6 +261,9 @@ def worker(args: argparse.Namespace) -> int:
         result = asyncio.run(idle(args.url))
     elif args.worker == "book":
         result = asyncio.run(build_book(args.url, date.fromisoformat(args.day)))
+    elif args.worker in ("snapshot-first", "snapshot-next"):
+        result = asyncio.run(snapshot(args.url, date.fromisoformat(args.day),
+                                      args.worker == "snapshot-first"))
     else:
         result = asyncio.run(work(args.url, args.worker, date.fromisoformat(args.day), args.explain))
     print(json.dumps(result))
@@ -269,6 +351,8 @@ async def fill_postgres(dsn: str, source: Path) -> dict[str, int]:
             if table.name not in present or table.name == "outlets" and await conn.fetchval(
                     "SELECT count(*) FROM outlets"):
                 continue
+            if table.name.startswith("segment_"):  # the snapshot job writes its own
+                continue
             (count,) = db.execute(f"SELECT count(*) FROM {table.name}").fetchone()
             if not count:
                 continue
@@ -336,6 +420,12 @@ def run_variants(kind: str, url: str, customers: int, variants: list[str], day: 
                  set_indexes, always_plan: bool) -> list[dict]:  # type: ignore[no-untyped-def]
     rows = []
     floor = measure("idle", url, day, False)["rss_mb"]
+    set_indexes(True)  # the app's schema
+    snapshots = {what: measure(what, url, day, False)
+                 for what in ("snapshot-first", "snapshot-next")}
+    for what, m in snapshots.items():
+        print(f"  {kind} {customers:,}: {what} {_seconds(m)} s, peak RSS {m['rss_mb']:.0f} MB: "
+              f"{m['figures']}", flush=True)
     for variant in variants:
         took = set_indexes(variant == "with")
         print(f"  {kind} {customers:,}: indexes {variant} ({took:.1f} s to set)", flush=True)
@@ -344,8 +434,9 @@ def run_variants(kind: str, url: str, customers: int, variants: list[str], day: 
             stats = measure("stats", url, day, True)  # again, to show where the time goes
         segments = measure("segments", url, day, always_plan)
         row = {"database": kind, "customers": customers, "indexes": variant, "floor": floor,
-               "stats": stats, "segments": segments}
-        print(f"    /stats {_seconds(stats)} s, segments {_seconds(segments)} s, "
+               "stats": stats, "segments": segments, **snapshots}
+        print(f"    /stats {_seconds(stats)} s, /segments {_seconds(segments)} s "
+              f"(the RFM button {segments['figures'].get('button_s', '?')} s), "
               f"RSS {stats['rss_mb']:.0f} / {segments['rss_mb']:.0f} MB", flush=True)
         rows.append(row)
     return rows
@@ -359,13 +450,26 @@ def report(rows: list[dict], day: date) -> None:
     print(f"\n== /stats (last 30 days) and /segments as of {pass_moment(day):%Y-%m-%d %H:%M} UTC, "
           f"~10 purchases a customer ==")
     print(f"{'database':<10} {'customers':>9} {'indexes':>7} {'/stats s':>8} {'segments s':>10} "
-          f"{'RSS stats':>9} {'RSS segm':>8} {'RSS idle':>8}  {'/stats target':<18}")
+          f"{'RSS stats':>9} {'RSS segm':>8} {'RSS idle':>8}  {'/stats target':<18} "
+          f"{'/segments target':<16}")
     for r in rows:
         target = TARGET_SECONDS[r["database"]]
         print(f"{r['database']:<10} {r['customers']:>9,} {r['indexes']:>7} "
               f"{_seconds(r['stats']):>8} {_seconds(r['segments']):>10} "
               f"{r['stats']['rss_mb']:>9.0f} {r['segments']['rss_mb']:>8.0f} {r['floor']:>8.0f}  "
-              f"<= {target:.0f} s {verdict(r['stats']['seconds'] <= target)}")
+              f"<= {target:.0f} s {verdict(r['stats']['seconds'] <= target):<10} "
+              f"<= {SEGMENTS_TARGET:.0f} s {verdict(r['segments']['seconds'] <= SEGMENTS_TARGET)}")
+    print("\nthe segment snapshot job (seconds, peak RSS), with the console indexes:")
+    seen: set[tuple[str, int]] = set()
+    for r in rows:
+        if (r["database"], r["customers"]) in seen:
+            continue
+        seen.add((r["database"], r["customers"]))
+        first, following = r["snapshot-first"], r["snapshot-next"]
+        print(f"  {r['database']:<10} {r['customers']:>9,}: the first {_seconds(first)} s "
+              f"({first['rss_mb']:.0f} MB), the next night's {_seconds(following)} s "
+              f"({following['rss_mb']:.0f} MB); champions (members, came in, left) "
+              f"{following['figures'].get('champions')}")
     print("\nslowest statement of each run:")
     for r in rows:
         for what in ("stats", "segments"):
@@ -416,7 +520,8 @@ def main() -> int:
                              "repeatable; default: the server's defaults")
     parser.add_argument("--timeout", type=float, default=TIMEOUT,
                         help="seconds a worker may take before it is stopped (default: 600)")
-    parser.add_argument("--worker", choices=["stats", "segments", "idle", "book"],
+    parser.add_argument("--worker", choices=["stats", "segments", "idle", "book",
+                                             "snapshot-first", "snapshot-next"],
                         help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()

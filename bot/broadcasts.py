@@ -3,7 +3,8 @@
 A broadcast is a ``draft`` while the owner composes it, then ``sending`` from the explicit
 confirmation, then ``done`` or ``cancelled``. The confirmation fixes the audience: in its
 transaction one ``INSERT … SELECT`` writes a ``broadcast_recipients`` row (unique per
-broadcast and customer) for every member of the segment (``bot.segments.members``) who
+broadcast and customer) for every member of the segment (``bot.segment_snapshot.members``:
+the scored and recency segments as of the latest nightly snapshot, as the owner saw them) who
 consented, is reachable in a channel and did not opt out of offers and news
 (``notify_promotions``), and their count is the broadcast's ``audience``. Whoever joins the
 segment later does not get it; a second tap finds it no longer a draft.
@@ -40,7 +41,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from bot import segments
+from bot import segment_snapshot
 from bot.channels.base import default_cost
 from bot.config import Settings
 from bot.core import Core
@@ -88,7 +89,7 @@ def reachable_member(at: datetime, channels: Iterable[str] | None = None) -> Col
 async def audience(uow: UnitOfWork, code: str, at: datetime, settings: Settings,
                    channels: Iterable[str] | None = None) -> int:
     """How many of segment ``code`` would get a broadcast now (KeyError: no such segment)."""
-    members = await segments.members(uow, code, at, settings)
+    members = await segment_snapshot.members(uow, code, at, settings)
     return (await uow.session.execute(
         select(func.count()).select_from(Customer)
         .where(Customer.id.in_(members), reachable_member(at, channels)))).scalar_one()
@@ -191,7 +192,7 @@ async def start(uow: UnitOfWork, broadcast_id: int, now: datetime,
 async def _fix_audience(uow: UnitOfWork, broadcast: Broadcast, now: datetime,
                         settings: Settings) -> int:
     try:
-        members = await segments.members(uow, broadcast.segment or "", now, settings)
+        members = await segment_snapshot.members(uow, broadcast.segment or "", now, settings)
     except KeyError:  # the segment is gone (a source renamed): nobody
         return 0
     chosen = (select(literal(broadcast.id, Broadcast.id.type), Customer.id,

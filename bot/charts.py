@@ -1,5 +1,5 @@
-"""The owner's charts as PNG bytes: weekly revenue with the members who bought, and cohort
-retention as a heatmap.
+"""The owner's charts as PNG bytes: weekly revenue with the members who bought, cohort
+retention as a heatmap, and labelled horizontal bars (the RFM groups of /segments).
 
 Rendering is CPU work: call these through ``asyncio.to_thread``, never on the event loop.
 They build a ``matplotlib.figure.Figure`` with the Agg canvas directly (no pyplot, whose
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import tzinfo
 from typing import TYPE_CHECKING
 
@@ -132,3 +133,35 @@ def _hatch_the_current_month(axes: Axes, grid: np.ndarray, t: Translator) -> Non
     axes.legend(handles=[Patch(**{**style, "linewidth": 0.5},
                                label=t.gettext("current month, partial"))],
                 loc="lower right")
+
+
+BARS_SIZE = (800, 900)  # portrait: it fills a phone's width with legible labels
+BARS_FONT = 15
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    label: str  # translated
+    value: int
+    note: str  # written right of the bar: the value and its share, formatted
+    colour: str
+
+
+def bars_png(bars: Sequence[Bar], title: str) -> bytes:
+    """Horizontal bars, the first at the top, each with its note."""
+    figure = _figure(BARS_SIZE)
+    axes = figure.add_subplot()
+    positions = list(range(len(bars)))[::-1]
+    values = [bar.value for bar in bars]
+    axes.barh(positions, values, color=[bar.colour for bar in bars])
+    axes.set_yticks(positions, [bar.label for bar in bars], fontsize=BARS_FONT)
+    widest = max(values, default=0) or 1
+    for position, bar in zip(positions, bars, strict=True):
+        axes.text(bar.value + widest * 0.02, position, bar.note, va="center",
+                  fontsize=BARS_FONT - 1)
+    axes.set_xlim(0, widest * 1.45)  # room for the notes right of the longest bar
+    axes.xaxis.set_visible(False)
+    for side in ("top", "right", "bottom"):
+        axes.spines[side].set_visible(False)
+    figure.suptitle(title, fontsize=BARS_FONT + 2)  # centred on the picture, not the bars
+    return _png(figure)

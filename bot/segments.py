@@ -64,6 +64,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, case, exists, false, func, literal, null, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.config import ProgramSettings, Settings
@@ -200,7 +201,8 @@ def _tier_codes(program: ProgramSettings) -> list[str]:
     return list(dict.fromkeys([NO_TIER, *(tier.code for tier in ordered)]))
 
 
-def _lapsed(last_at: ColumnElement[Any], at: datetime) -> dict[str, ColumnElement[bool]]:
+def lapsed_conditions(last_at: ColumnElement[Any],
+                      at: datetime) -> dict[str, ColumnElement[bool]]:
     """A condition per recency bucket on the moment of the last purchase (NULL: never)."""
     conditions = {NEVER.code: last_at.is_(None)}
     for code, _title, first, last in LAPSED:
@@ -208,6 +210,12 @@ def _lapsed(last_at: ColumnElement[Any], at: datetime) -> dict[str, ColumnElemen
         conditions[code] = (after if last is None
                             else and_(after, last_at > at - timedelta(days=last + 1)))
     return conditions
+
+
+def lapsed_case(last_at: ColumnElement[Any], at: datetime) -> ColumnElement[str]:
+    """The recency segment's code of a last purchase at ``last_at``, as of ``at``."""
+    return case(*((condition, literal(code))
+                  for code, condition in lapsed_conditions(last_at, at).items()))
 
 
 def _last_purchase(at: datetime):  # type: ignore[no-untyped-def]
@@ -300,6 +308,14 @@ def _profile(at: datetime, *extra: ColumnElement[Any]):  # type: ignore[no-untyp
                   xyz.label("xyz")).subquery("profile")
 
 
+def scored_rows(at: datetime) -> Select[Any]:
+    """Every member who has bought by ``at``: customer id, RFM group ("lost": not in the
+    last year), ABC, XYZ (None for the lost) and the last purchase's moment: what a snapshot
+    keeps (bot/segment_snapshot.py)."""
+    c = _profile(at).c
+    return select(c.customer_id, c.rfm, c.abc, c.xyz, c.last_at).where(c.last_at.is_not(None))
+
+
 def scores(at: datetime) -> Select[Any]:
     """Every buyer of the last year: customer id, R, F, M, RFM group, ABC, XYZ (for checks
     and exports)."""
@@ -322,24 +338,29 @@ async def scored_counts(uow: UnitOfWork, at: datetime) -> Counter[str]:
     return counts
 
 
+def scored_codes(rfm: str | None, abc: str | None, xyz: str | None) -> list[str]:
+    """The scored segments of a member with these classes."""
+    codes = [f"rfm:{rfm}"] if rfm is not None else []
+    if abc is not None:
+        codes += [f"abc:{abc}", f"xyz:{xyz}", f"abcxyz:{abc}{xyz}"]
+    return codes
+
+
 def _count_scored(counts: Counter[str], rfm: str | None, abc: str | None, xyz: str | None,
                   n: int) -> None:
-    if rfm is not None:
-        counts[f"rfm:{rfm}"] += n
-    if abc is not None:
-        counts[f"abc:{abc}"] += n
-        counts[f"xyz:{xyz}"] += n
-        counts[f"abcxyz:{abc}{xyz}"] += n
+    for code in scored_codes(rfm, abc, xyz):
+        counts[code] += n
 
 
 async def catalog(uow: UnitOfWork, at: datetime, settings: Settings) -> list[tuple[Segment, int]]:
-    """Every segment with its member count as of ``at``, in the order of ``GROUPS``."""
+    """Every segment with its member count as of ``at``, in the order of ``GROUPS``, all of
+    it counted live: the definitions. /segments and the broadcasts read the same figures
+    faster from the nightly snapshot (bot/segment_snapshot.py)."""
     session, program = uow.session, settings.program
     profile = _profile(at, _tier_expr(program).label("tier"), Customer.birth_month.label("month"))
     p = profile.c
-    lapsed = _lapsed(p.last_at, at)
-    base = select(p.tier, case(*((condition, literal(code)) for code, condition in lapsed.items()))
-                  .label("lapsed"), p.month, p.rfm, p.abc, p.xyz).subquery("base")
+    base = select(p.tier, lapsed_case(p.last_at, at).label("lapsed"), p.month, p.rfm, p.abc,
+                  p.xyz).subquery("base")
     columns = (base.c.tier, base.c.lapsed, base.c.month, base.c.rfm, base.c.abc, base.c.xyz)
     counts: Counter[str] = Counter()
     for tier, bucket, month, rfm, abc, xyz, n in (
@@ -350,7 +371,63 @@ async def catalog(uow: UnitOfWork, at: datetime, settings: Settings) -> list[tup
         if month is not None:
             counts[f"birthday:{month}"] += n
         _count_scored(counts, rfm, abc, xyz, n)
+    counts.update(await _channel_counts(session, at))
+    sources = await _source_counts(session, at)
+    return listing(counts, sources, at, settings)
 
+
+@dataclass(frozen=True)
+class MemberCounts:
+    """What is counted from the members as they are: ``codes`` has "all", every tier, every
+    birthday month and every channel; ``sources`` every source key, the biggest first."""
+
+    codes: Counter[str]
+    sources: list[tuple[str | None, int]]
+
+
+async def member_counts(session: AsyncSession | AsyncConnection, at: datetime,
+                        settings: Settings) -> MemberCounts:
+    """The segments that need no purchases, as of ``at``: one pass over the members (tier,
+    birthday month and source together) and one over their identities."""
+    members = (select(_tier_expr(settings.program).label("tier"),
+                      Customer.birth_month.label("month"), _source_key().label("key"))
+               .where(_members_at(at)).subquery("members"))
+    m = members.c
+    codes: Counter[str] = Counter()
+    sources: Counter[str | None] = Counter()
+    for tier, month, key, n in (await session.execute(
+            select(m.tier, m.month, m.key, func.count()).group_by(m.tier, m.month, m.key))).all():
+        codes["all"] += n
+        codes[f"tier:{tier}"] += n
+        if month is not None:
+            codes[f"birthday:{month}"] += n
+        sources[key] += n
+    codes.update(await _channel_counts(session, at))
+    return MemberCounts(codes, sorted(sources.items(), key=lambda kv: (-kv[1], kv[0] or "")))
+
+
+async def _channel_counts(session: AsyncSession | AsyncConnection, at: datetime) -> Counter[str]:
+    channels = (select(Identity.channel, func.count(func.distinct(Identity.customer_id)))
+                .join(Customer, Customer.id == Identity.customer_id).where(_members_at(at))
+                .group_by(Identity.channel))
+    return Counter({f"channel:{channel}": n
+                    for channel, n in (await session.execute(channels)).all()})
+
+
+async def _source_counts(session: AsyncSession | AsyncConnection,
+                         at: datetime) -> list[tuple[str | None, int]]:
+    """The biggest sources (``SOURCE_LIMIT``), the biggest first."""
+    keys = select(_source_key().label("key")).where(_members_at(at)).subquery("keys")
+    sources = (select(keys.c.key, func.count().label("n")).group_by(keys.c.key)
+               .order_by(func.count().desc(), keys.c.key).limit(SOURCE_LIMIT))
+    return [(key, n) for key, n in (await session.execute(sources)).all()]
+
+
+def listing(counts: Counter[str], sources: Iterable[tuple[str | None, int]], at: datetime,
+            settings: Settings) -> list[tuple[Segment, int]]:
+    """The catalog from its counts: every segment in the order of ``GROUPS``; the birthday
+    months of ``at`` and the one after, the channels present, the biggest sources."""
+    program = settings.program
     segments = [ALL]
     titles = {tier.code: tier.name or tier.code.title() for tier in program.tiers}
     segments += [Segment(f"tier:{code}", titles.get(code, N_("Member")), "tier")
@@ -359,25 +436,12 @@ async def catalog(uow: UnitOfWork, at: datetime, settings: Settings) -> list[tup
     this_month = at.astimezone(ZoneInfo(settings.shop.timezone)).month
     segments += [Segment(f"birthday:{month}", MONTHS[month - 1], "birthday")
                  for month in (this_month, this_month % 12 + 1)]
-
-    channels = (select(Identity.channel, func.count(func.distinct(Identity.customer_id)))
-                .join(Customer, Customer.id == Identity.customer_id).where(_members_at(at))
-                .group_by(Identity.channel).order_by(Identity.channel))
-    for channel, n in (await session.execute(channels)).all():
-        segments.append(Segment(f"channel:{channel}", CHANNEL_NAMES.get(channel, channel),
-                                "channel"))
-        counts[f"channel:{channel}"] = n
-
-    keys = select(_source_key().label("key")).where(_members_at(at)).subquery("keys")
-    sources = (select(keys.c.key, func.count().label("n")).group_by(keys.c.key)
-               .order_by(func.count().desc(), keys.c.key).limit(SOURCE_LIMIT))
-    for key, n in (await session.execute(sources)).all():
-        segment = _source_segment(key)
-        segments.append(segment)
-        counts[segment.code] = n
-
-    segments += scored_segments()
-    return [(segment, counts[segment.code]) for segment in segments]
+    for code in sorted(code for code in counts if code.startswith("channel:")):
+        channel = code.partition(":")[2]
+        segments.append(Segment(code, CHANNEL_NAMES.get(channel, channel), "channel"))
+    biggest = [(_source_segment(key), n) for key, n in list(sources)[:SOURCE_LIMIT]]
+    return ([(segment, counts[segment.code]) for segment in segments] + biggest
+            + [(segment, counts[segment.code]) for segment in scored_segments()])
 
 
 async def members(uow: UnitOfWork, code: str, at: datetime, settings: Settings) -> Select[Any]:
@@ -391,7 +455,7 @@ async def members(uow: UnitOfWork, code: str, at: datetime, settings: Settings) 
         return ids.where(_tier_expr(settings.program) == value)
     if group == "lapsed":
         last = _last_purchase(at)
-        condition = _lapsed(last.c.last_at, at).get(code)
+        condition = lapsed_conditions(last.c.last_at, at).get(code)
         if condition is not None:
             return ids.outerjoin(last, last.c.customer_id == Customer.id).where(condition)
     if group == "birthday" and value.isdecimal() and 1 <= int(value) <= 12:
@@ -407,7 +471,7 @@ async def members(uow: UnitOfWork, code: str, at: datetime, settings: Settings) 
             found = await _long_source(uow, code)
             return ids.where(key == found) if found is not None else ids.where(false())
         return ids.where(key == value)
-    scored = _scored_condition(code)
+    scored = scored_condition(code)
     if scored is not None:
         profile = _profile(at)
         return select(profile.c.customer_id).where(scored(profile.c))
@@ -423,7 +487,7 @@ async def _long_source(uow: UnitOfWork, code: str) -> str | None:
     return None
 
 
-def _scored_condition(code: str):  # type: ignore[no-untyped-def]
+def scored_condition(code: str):  # type: ignore[no-untyped-def]
     group, _, value = code.partition(":")
     if group == "rfm" and value in RFM_TITLES:
         return lambda c: c.rfm == value

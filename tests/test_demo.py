@@ -175,9 +175,12 @@ async def test_the_owner_sees_figures_and_segments(demo, chat):
     assert "остаток сейчас 0 " not in text
     assert re.search(r"Баллы: начислено [1-9]", text) and "сгорело 0;" not in text
     segments = text_of(await owner.send("/segments"))
-    assert f"Сегменты (участников: {CUSTOMERS})" in segments
-    assert f"Каналы: Веб-чат {CUSTOMERS}" in segments  # everyone reachable in the web chat
-    assert re.search(r"Платина [1-9]", segments) and re.search(r"91–180 дн\. [1-9]", segments)
+    assert f"\n{CUSTOMERS} участников\n" in segments
+    assert re.search(r"🏆 Чемпионы: [1-9]", segments)
+    channels = text_of(await owner.press("segments:channel"))
+    assert f"Веб-чат: {CUSTOMERS} (100 %)" in channels  # everyone reachable in the web chat
+    assert re.search(r"Платина: [1-9]", text_of(await owner.press("segments:tier")))
+    assert re.search(r"91–180 дн\.: [1-9]", text_of(await owner.press("segments:recency")))
 
 
 async def test_running_the_shop_after_the_demo_sends_its_customers_nothing(demo, app, chat):

@@ -353,18 +353,6 @@ async def test_an_empty_shop(app):
     assert all(count == 0 for _, count in listed)
 
 
-async def test_an_admin_reads_the_segments_in_the_chat(app, chat, clock):
-    await fill(app)
-    clock.set(AT)
-    text = text_of(await chat(OWNER).send("/segments"))
-    assert "17" in text.splitlines()[0]
-    assert "Чемпионы 1 · Лояльные 2 (+1)" in text
-    assert "Спящие 2 (−1)" in text and "Потерянные 1" in text
-    assert "AX 1 (+1)" in text and "AZ 3 (−2)" in text and "CZ 6 (+2)" in text
-    assert "Июнь 3 · Июль 1" in text
-    assert "0–30 дн. 6" in text
-
-
 async def test_anyone_else_is_refused(app, chat):
     ivan = chat("42")
     await ivan.sign_up()

@@ -14,7 +14,7 @@ import dataclasses
 
 from sqlalchemy import select
 
-from bot import broadcasts, segments
+from bot import broadcasts, segment_snapshot, segments
 from bot.broadcasts import MAX_TEXT, parse_button, progress_key, sending_minutes
 from bot.context import Context
 from bot.events import Event, EventKind
@@ -177,9 +177,24 @@ async def choose_group(event: Event, ctx: Context) -> list[Reply]:
     return await groups(ctx, draft) if draft else stale(ctx)
 
 
+async def catalog_of(ctx: Context) -> list[tuple[segments.Segment, int]] | None:
+    """The segments with their sizes as /segments shows them (None: not counted yet)."""
+    seen = await segment_snapshot.overview(ctx.uow, ctx.now, ctx.settings)
+    return seen.catalog if seen is not None else None
+
+
+def not_counted_yet(ctx: Context, draft: Broadcast) -> list[Reply]:
+    return [Text(ctx._("The segments are being counted for the first time; at this many "
+                       "customers it takes a few minutes. Try again a little later."),
+                 keyboard([Button(ctx._("🔄 Try again"), f"bc.groups:{draft.id}")],
+                          [cancel_button(ctx, draft.id)]))]
+
+
 async def groups(ctx: Context, draft: Broadcast, note: str | None = None) -> list[Reply]:
     """The groups of segments (a group of one segment is that segment)."""
-    catalog = await segments.catalog(ctx.uow, ctx.now, ctx.settings)
+    catalog = await catalog_of(ctx)
+    if catalog is None:
+        return not_counted_yet(ctx, draft)
     by_group: dict[str, list[tuple[segments.Segment, int]]] = {}
     for segment, count in catalog:
         by_group.setdefault(segment.group, []).append((segment, count))
@@ -202,7 +217,9 @@ async def choose_segment(event: Event, ctx: Context) -> list[Reply]:
     if draft is None:
         return stale(ctx)
     group = id_of(event, 2)
-    catalog = await segments.catalog(ctx.uow, ctx.now, ctx.settings)
+    catalog = await catalog_of(ctx)
+    if catalog is None:
+        return not_counted_yet(ctx, draft)
     rows = [[Button(f"{ctx._(segment.title)} · {ctx.t.number(count)}",
                     f"bc.seg:{draft.id}:{segment.code}")]
             for segment, count in catalog if segment.group == group]
@@ -231,9 +248,16 @@ async def segment_chosen(event: Event, ctx: Context) -> list[Reply]:
     if count is None:
         draft.segment = None
         return [Text(_("This segment is not there any more."))] + await groups(ctx, draft)
-    title = next((_(s.title) for s, _n in await segments.catalog(ctx.uow, ctx.now, ctx.settings)
-                  if s.code == draft.segment), draft.segment)
+    seen = await segment_snapshot.overview(ctx.uow, ctx.now, ctx.settings)
+    if seen is None:
+        return not_counted_yet(ctx, draft)
+    title = next((_(s.title) for s, _n in seen.catalog if s.code == draft.segment), draft.segment)
     lines = [_("Segment «{segment}».").format(segment=title)]
+    if segment_snapshot.from_snapshot(draft.segment):
+        moment = ctx.local(seen.snapshot.taken_at)
+        lines.append(_("Its members are as of the nightly snapshot of {date}, {time} (as "
+                       "/segments shows them).").format(date=ctx.t.date(moment.date()),
+                                                         time=f"{moment:%H:%M}"))
     back = [Button(_("◀ Another segment"), f"bc.groups:{draft.id}"), cancel_button(ctx, draft.id)]
     if not count:
         lines.append(_("Nobody in it can get the message: customers who did not agree to "

@@ -10,6 +10,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.broadcasts import advance as advance_broadcasts
 from bot.core import Core
 from bot.scheduler.housekeeping import check_day_book, expire_points, forget_old_event_ids
+from bot.segment_snapshot import take_nightly as snapshot_segments
 from bot.triggers import scheduled_pass, scheduled_review_requests
 
 CATCH_UP_DELAY = timedelta(seconds=30)  # let the channels connect first
@@ -31,6 +32,8 @@ def build_scheduler(core: Core) -> AsyncIOScheduler:
                       id="forget-event-ids", coalesce=True, max_instances=1)
     scheduler.add_job(check_day_book, "cron", hour=4, minute=30, args=[core],
                       id="check-day-book", coalesce=True, max_instances=1)
+    scheduler.add_job(snapshot_segments, "cron", hour=4, minute=45, args=[core],
+                      id="segment-snapshot", coalesce=True, max_instances=1)
     run_at = core.services.settings.triggers.run_at
     scheduler.add_job(scheduled_pass, "cron", hour=run_at.hour, minute=run_at.minute, args=[core],
                       id="trigger-pass", coalesce=True, max_instances=1)
@@ -43,6 +46,9 @@ def build_scheduler(core: Core) -> AsyncIOScheduler:
     scheduler.add_job(advance_broadcasts, "interval", seconds=BROADCAST_SECONDS, args=[core],
                       id="broadcasts", coalesce=True, max_instances=1)
     now = core.services.clock.now().astimezone(core.services.timezone)
+    # a shop upgraded, or down at 04:45: today's snapshot, unless there is one already
+    scheduler.add_job(snapshot_segments, "date", run_date=now + CATCH_UP_DELAY, args=[core],
+                      id="segment-snapshot-catch-up")
     if now.time() > run_at:
         # Started after today's pass time: today's pass may have been missed while the app
         # was down. A pass fires once per episode, so running it again is harmless.

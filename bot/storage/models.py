@@ -628,3 +628,50 @@ class WhatsAppSend(Base):
     outbox_message_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"),
                                                    index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class SegmentSnapshot(Base):
+    """The customer segments as of ``taken_at`` (bot/segment_snapshot.py): the nightly
+    job's, or the first one a small shop needs. While it is being written ``completed_at``
+    is empty and nobody reads it."""
+
+    __tablename__ = "segment_snapshots"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, index=True)  # the shop's day of taken_at
+    taken_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    members: Mapped[int] = mapped_column(BigInteger, default=0)  # as of taken_at
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class SegmentCount(Base):
+    """A segment's size in a snapshot (kept for every snapshot: the history); for a scored
+    segment, how many came into it and left it since the snapshot before (None for the
+    first one); for a source, the source itself (its code may be a hash)."""
+
+    __tablename__ = "segment_counts"
+
+    snapshot_id: Mapped[int] = mapped_column(
+        ForeignKey("segment_snapshots.id", ondelete="CASCADE"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customers: Mapped[int] = mapped_column(BigInteger)
+    moved_in: Mapped[int | None] = mapped_column(BigInteger)
+    moved_out: Mapped[int | None] = mapped_column(BigInteger)
+    label: Mapped[str | None] = mapped_column(String(64))
+
+
+class SegmentScore(Base):
+    """A member who has bought, as the snapshot scored them: the RFM group ("lost": not in
+    the last year, no ABC/XYZ), ABC and XYZ, and the last purchase's moment. Kept for the
+    latest snapshot only (the one before is read once, for the movement, then deleted)."""
+
+    __tablename__ = "segment_scores"
+
+    snapshot_id: Mapped[int] = mapped_column(
+        ForeignKey("segment_snapshots.id", ondelete="CASCADE"), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    rfm: Mapped[str] = mapped_column(String(16))
+    abc: Mapped[str | None] = mapped_column(String(1))
+    xyz: Mapped[str | None] = mapped_column(String(1))
+    last_at: Mapped[datetime] = mapped_column(UtcDateTime())
