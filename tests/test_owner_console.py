@@ -66,7 +66,7 @@ async def test_in_english_and_in_the_web_chat_too(app, chat):
 
 @pytest.mark.parametrize(("payload", "russian", "english"), [
     ("st.open", "📊 За последние 30 дней", "📊 The last 30 days"),
-    ("sg.open", "Сегменты (участников: 0)", "Segments (members: 0)"),
+    ("sg.open", "👥 Сегменты на", "👥 Segments as of"),
     ("bc.new", "Новая рассылка.", "New broadcast."),
     ("cu.find", "Кого найти?", "Whom to find?"),
     ("staff.list", "Сотрудники:", "The staff:"),
