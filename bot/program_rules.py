@@ -20,7 +20,7 @@ from datetime import datetime, time
 from decimal import Decimal
 from typing import Any
 
-from annotated_types import Ge, Le, MaxLen
+from annotated_types import Ge, Le
 from pydantic import BaseModel
 
 from bot.config import Holiday, ProgramSettings, Reward, Settings, Tier, TriggersSettings

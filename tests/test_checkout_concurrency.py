@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from bot.checkout import Checkout, PurchaseResult, RefundResult, RefundTooLarge, SpendAboveCap
+from bot.checkout import Checkout, PurchaseResult, RefundResult, SpendAboveCap
 from bot.clock import FrozenClock
 from bot.config import ProgramSettings
 from bot.ledger import InsufficientPoints, Ledger

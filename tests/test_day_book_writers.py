@@ -25,7 +25,7 @@ from bot.clock import FrozenClock
 from bot.importer import CsvRow, import_customers
 from bot.ledger import Ledger
 from bot.scheduler.housekeeping import check_day_book, expire_points
-from bot.storage import database, day_book
+from bot.storage import day_book
 from bot.storage.models import Broadcast, Customer, PointOperation, Purchase, SharedPhone, StatsDay
 from bot.storage.session import BookError
 from bot.triggers import run_pass

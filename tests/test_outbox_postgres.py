@@ -6,7 +6,6 @@ tests/test_outbox.py.)"""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from collections.abc import AsyncIterator
 
@@ -17,7 +16,7 @@ from bot.app import Application, build
 from bot.clock import SystemClock
 from bot.config import OutboxSettings, Settings
 from bot.storage import database
-from bot.storage.models import Identity, OutboxMessage
+from bot.storage.models import OutboxMessage
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.test_outbox import messages, queue
 from tests.test_telegram_channel import api, telegram_settings  # noqa: F401 - api is a fixture

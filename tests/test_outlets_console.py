@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from bot.api.keys import hash_key
 from bot.config import Settings
-from bot.storage.models import AuditEntry, Outlet, PosKey
+from bot.storage.models import AuditEntry, PosKey
 from tests.chat import OWNER, ChatUser, owner_settings, payloads_of, text_of
 from tests.test_cashier_chat import button
 from tests.test_staff_commands import invited

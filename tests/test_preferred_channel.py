@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from bot.notify import Notification
 from bot.replies import Text
-from bot.storage.models import Customer, OutboxMessage
+from bot.storage.models import Customer
 from tests.chat import TELEGRAM_LIKE, channel_info, payloads_of, text_of
 
 VIBER_LIKE = channel_info("viber", verified_contacts=True)

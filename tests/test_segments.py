@@ -61,7 +61,7 @@ from bot.segments import (
 )
 from bot.storage.models import Customer, Identity, Outlet, Purchase
 from bot.tiers import current_tier
-from tests.chat import OWNER, owner_settings, text_of
+from tests.chat import owner_settings, text_of
 
 AT = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

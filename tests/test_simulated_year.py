@@ -41,7 +41,6 @@ from bot.storage.models import (
     OutboxMessage,
     PointLot,
     PointOperation,
-    Purchase,
     TriggerSend,
 )
 from bot.tiers import current_tier

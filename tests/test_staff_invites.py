@@ -38,7 +38,6 @@ async def test_only_the_admin_link_printed_last_works(app, chat):
 
 
 async def test_invites_expire_after_a_day(app, chat, clock):
-    from datetime import timedelta
 
     async with app.core.unit_of_work() as uow:
         payload = await create_invite(uow, "cashier", None, clock.now())

@@ -17,7 +17,6 @@ page, with the history, and again whenever a reply changes the language or the r
 from __future__ import annotations
 
 import base64
-import hmac
 import json
 import logging
 import secrets

@@ -11,7 +11,7 @@ from bot.context import Context
 from bot.events import Event, EventKind
 from bot.handlers.menu import main_menu
 from bot.phones import normalize_phone
-from bot.replies import AskContact, Button, Reply, Text
+from bot.replies import AskContact, Button, Reply
 from bot.routing import Router
 
 router = Router()

@@ -34,7 +34,7 @@ import weakref
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import UTC, date, datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, delete, select
