@@ -128,6 +128,16 @@ async def explain(application, statement: str, parameters: object) -> str:  # ty
     return "\n".join(row[0] for row in rows)
 
 
+async def measurement(application, statements: Statements, seconds: float,  # type: ignore[no-untyped-def]
+                      figures: dict, want_plan: bool) -> dict:
+    """What one timed request did: its time, memory, statements and the slowest one's plan."""
+    slow_seconds, slow_sql, parameters = statements.slowest() if statements.seen else (0, "", ())
+    plan = await explain(application, slow_sql, parameters) if want_plan and slow_sql else ""
+    return {"seconds": seconds, "rss_mb": rss_peak_mb(), "statements": len(statements.seen),
+            "slowest_s": slow_seconds, "slowest_sql": " ".join(slow_sql.split())[:400],
+            "plan": plan, "figures": figures}
+
+
 def bench_settings(url: str) -> Settings:
     return Settings(database={"url": url}, web={"chat_enabled": False}, card={"secret": SECRET},
                     admins=[f"{ADMIN.channel}:{ADMIN.external_id}"])
@@ -155,13 +165,10 @@ async def work(url: str, what: str, day: date, want_plan: bool) -> dict:
                 figures = {"members": stats.members, "purchases": stats.purchases,
                            "active_90": stats.active_90, "outstanding": stats.points.outstanding}
             seconds = time.perf_counter() - started  # leaving rolls back: nothing written
-        slow_seconds, slow_sql, parameters = statements.slowest() if statements.seen else (0, "", ())
-        plan = await explain(application, slow_sql, parameters) if want_plan and slow_sql else ""
+        measured = await measurement(application, statements, seconds, figures, want_plan)
     finally:
         await application.close()
-    return {"seconds": seconds, "rss_mb": rss_peak_mb(), "statements": len(statements.seen),
-            "slowest_s": slow_seconds, "slowest_sql": " ".join(slow_sql.split())[:400],
-            "plan": plan, "figures": figures}
+    return measured
 
 
 async def segments_screen(url: str, day: date, want_plan: bool) -> dict:
@@ -190,13 +197,10 @@ async def segments_screen(url: str, day: date, want_plan: bool) -> dict:
         figures = {"summary": summary.splitlines()[:4], "chart_bytes": len(charts[0].image)
                    if charts else 0, "rfm_lines": len(details[0].text.splitlines()),
                    "button_s": round(button_seconds, 2)}
-        slow_seconds, slow_sql, parameters = statements.slowest() if statements.seen else (0, "", ())
-        plan = await explain(application, slow_sql, parameters) if want_plan and slow_sql else ""
+        measured = await measurement(application, statements, seconds, figures, want_plan)
     finally:
         await application.close()
-    return {"seconds": seconds, "rss_mb": rss_peak_mb(), "statements": len(statements.seen),
-            "slowest_s": slow_seconds, "slowest_sql": " ".join(slow_sql.split())[:400],
-            "plan": plan, "figures": figures}
+    return measured
 
 
 async def snapshot(url: str, day: date, first: bool) -> dict:
