@@ -215,9 +215,14 @@ def shown_value(t: Translator, value: Any) -> str:
 def summary(t: Translator, settings: Settings) -> list[str]:
     """Every rule the owner can change, one line each: a preview shows the lines a change
     alters, before and after."""
+    return [line for lines in sections(t, settings).values() for line in lines]
+
+
+def sections(t: Translator, settings: Settings) -> dict[str, list[str]]:
+    """The summary's lines by the /settings section that changes them."""
     _, program, triggers = t.gettext, settings.program, settings.triggers
     days: Callable[[int], str] = lambda n: t.ngettext("{n} day", "{n} days", n).format(n=n)
-    lines = [_("• Welcome bonus: {points}, lives {days}").format(
+    bonuses = [_("• Welcome bonus: {points}, lives {days}").format(
                  points=t.points(program.welcome_bonus), days=days(program.welcome_bonus_days)),
              _("• Profile bonus: {points}, lives {days}").format(
                  points=t.points(program.profile_bonus), days=days(program.profile_bonus_days)),
@@ -228,20 +233,24 @@ def summary(t: Translator, settings: Settings) -> list[str]:
              _("• Purchase points live {days}").format(days=days(program.purchase_points_days)),
              _("• Points pay at most {percent} of a purchase").format(
                  percent=t.percent(program.max_discount_percent))]
-    lines += [tier_line(t, settings, tier) for tier in program.tiers]
-    lines += [_("• Reward «{name}»: {points}").format(name=_(reward.name),
-                                                     points=t.points(reward.points))
-              for reward in program.rewards]
-    lines += [_("• Holiday {date}: {name}").format(date=shown_date(h.date), name=_(h.name))
-              for h in triggers.holidays.dates]
-    lines += [_("• Quiet hours: {start}–{end}").format(start=triggers.quiet_start.strftime("%H:%M"),
-                                                       end=triggers.quiet_end.strftime("%H:%M")),
-              t.ngettext("• At most {n} automatic message a customer a day",
-                         "• At most {n} automatic messages a customer a day",
-                         triggers.daily_marketing_cap).format(n=triggers.daily_marketing_cap),
-              _("• Holdout: {percent} of the eligible get nothing, to measure the effect").format(
-                  percent=t.percent(triggers.holdout_percent))]
-    return lines
+    messages = [
+        _("• Quiet hours: {start}–{end}").format(start=triggers.quiet_start.strftime("%H:%M"),
+                                                 end=triggers.quiet_end.strftime("%H:%M")),
+        t.ngettext("• At most {n} automatic message a customer a day",
+                   "• At most {n} automatic messages a customer a day",
+                   triggers.daily_marketing_cap).format(n=triggers.daily_marketing_cap),
+        _("• Holdout: {percent} of the eligible get nothing, to measure the effect").format(
+            percent=t.percent(triggers.holdout_percent))]
+    return {
+        "bonuses": bonuses,
+        "tiers": [tier_line(t, settings, tier) for tier in program.tiers],
+        "rewards": [_("• Reward «{name}»: {points}").format(name=_(reward.name),
+                                                           points=t.points(reward.points))
+                    for reward in program.rewards],
+        "holidays": [_("• Holiday {date}: {name}").format(date=shown_date(h.date), name=_(h.name))
+                     for h in triggers.holidays.dates],
+        "messages": messages,
+    }
 
 
 def tier_line(t: Translator, settings: Settings, tier: Tier) -> str:

@@ -26,6 +26,7 @@ from bot.handlers.program import SECTIONS, program_view, title
 from bot.people import person
 from bot.program_rules import (
     LABELS,
+    LISTS,
     Key,
     Refused,
     changed_rule,
@@ -34,6 +35,7 @@ from bot.program_rules import (
     parse_key,
     read_value,
     shown_date,
+    sections,
     shown_value,
     summary,
     with_item,
@@ -76,7 +78,7 @@ def _current(settings: Settings, key: Key) -> Any:
     whole = value_at(settings, key.path)
     if key.item is None:
         return whole
-    by = "date" if key.path.endswith("dates") else "code"
+    by = LISTS[key.path][0]
     return next((entry.get(key.field) for entry in whole if str(entry[by]) == key.item), None)
 
 
@@ -111,15 +113,7 @@ async def section(event: Event, ctx: Context) -> list[Reply]:
 
 
 def section_lines(ctx: Context, name: str) -> list[str]:
-    lines, settings = summary(ctx.t, ctx.settings), ctx.settings
-    program = settings.program
-    bonuses, tiers = 6, len(program.tiers)
-    rewards, holidays = len(program.rewards), len(settings.triggers.holidays.dates)
-    cut = {"bonuses": (0, bonuses), "tiers": (bonuses, bonuses + tiers),
-           "rewards": (bonuses + tiers, bonuses + tiers + rewards),
-           "holidays": (bonuses + tiers + rewards, bonuses + tiers + rewards + holidays),
-           "messages": (bonuses + tiers + rewards + holidays, len(lines))}[name]
-    return lines[cut[0]:cut[1]] or [ctx._("None yet.")]
+    return sections(ctx.t, ctx.settings)[name] or [ctx._("None yet.")]
 
 
 @router.button("pr.i")
