@@ -53,14 +53,14 @@ from sqlalchemy import insert  # noqa: E402
 
 import segno  # noqa: E402
 
-from bot import broadcasts, triggers  # noqa: E402
+from bot.marketing import broadcasts, triggers  # noqa: E402
 from bot.app import build  # noqa: E402
-from bot.checkout import PurchaseResult  # noqa: E402
-from bot.clock import SystemClock  # noqa: E402
+from bot.loyalty.checkout import PurchaseResult  # noqa: E402
+from bot.core.clock import SystemClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.handlers.notices import purchase_notifications  # noqa: E402
-from bot.i18n import I18n  # noqa: E402
-from bot.replies import Picture, Reply, Text, to_json  # noqa: E402
+from bot.core.i18n import I18n  # noqa: E402
+from bot.core.replies import Picture, Reply, Text, to_json  # noqa: E402
 from bot.storage import database  # noqa: E402
 from bot.storage.models import Broadcast, OutboxMessage  # noqa: E402
 from tests.fakes.telegram_api import FakeBotAPI  # noqa: E402

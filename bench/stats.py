@@ -13,9 +13,9 @@ other tables.
         [--cache /tmp/bench-triggers] [--work /tmp/bench-stats] [--explain] [--timeout 600]
         [--pg-setting work_mem=64MB]
 
-The /stats worker calls what its handler calls, ``bot.stats.gather``
+The /stats worker calls what its handler calls, ``bot.console.stats.gather``
 (bot/handlers/console_stats.py), as of the bench day's pass moment. /segments reads the
-nightly snapshot of the segments (bot/segment_snapshot.py): first the snapshot job
+nightly snapshot of the segments (bot/marketing/segment_snapshot.py): first the snapshot job
 itself is timed, once per database and size with the console indexes (the app's schema):
 the first snapshot (the day before, none earlier: what a shop's first night or the start
 after the upgrade costs) and the next night's (the bench day, with the movement against
@@ -56,15 +56,15 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import event  # noqa: E402
 
-from bot.app import build  # noqa: E402  (first: it imports the handlers before bot.triggers)
+from bot.app import build  # noqa: E402  (first: it imports the handlers before bot.marketing.triggers)
 from bench.triggers import pass_moment, rss_peak_mb, seeded  # noqa: E402
-from bot.clock import FrozenClock  # noqa: E402
+from bot.core.clock import FrozenClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.context import ChannelInfo  # noqa: E402
-from bot.events import Event, EventKind, UserRef  # noqa: E402
-from bot.replies import Picture, Text  # noqa: E402
-from bot.segment_snapshot import take_nightly  # noqa: E402
-from bot.stats import gather  # noqa: E402
+from bot.core.context import ChannelInfo  # noqa: E402
+from bot.core.events import Event, EventKind, UserRef  # noqa: E402
+from bot.core.replies import Picture, Text  # noqa: E402
+from bot.marketing.segment_snapshot import take_nightly  # noqa: E402
+from bot.console.stats import gather  # noqa: E402
 from bot.storage import database, day_book  # noqa: E402
 from bot.storage.models import Base, SegmentCount, SegmentSnapshot  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Daily trigger pass benchmark: ``bot.triggers.run_pass`` over 250k, 500k and 1M customers
+"""Daily trigger pass benchmark: ``bot.marketing.triggers.run_pass`` over 250k, 500k and 1M customers
 with ~10 purchases each on SQLite (seconds of the pass alone and the process's peak RSS),
 side by side with a naive per-customer Python loop (separate queries per customer) on the
 first 50k customers of the largest database, which decides the same triggers and must pick
@@ -42,12 +42,12 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import func, select  # noqa: E402
 
-from bot import quiet_hours, triggers  # noqa: E402
+from bot.marketing import quiet_hours, triggers  # noqa: E402
 from bot.app import build  # noqa: E402
-from bot.clock import FrozenClock  # noqa: E402
+from bot.core.clock import FrozenClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.ledger import Ledger  # noqa: E402
-from bot.notify import Notification  # noqa: E402
+from bot.loyalty.ledger import Ledger  # noqa: E402
+from bot.delivery.notify import Notification  # noqa: E402
 from bot.storage import database  # noqa: E402
 from bot.storage.models import (  # noqa: E402
     Customer,
@@ -57,7 +57,7 @@ from bot.storage.models import (  # noqa: E402
     Review,
     TriggerSend,
 )
-from bot.tiers import next_tier  # noqa: E402
+from bot.loyalty.tiers import next_tier  # noqa: E402
 
 SEED_VERSION = 3  # bump when the seeded data changes: the cache is keyed by it
 ZONE = ZoneInfo("Europe/Moscow")  # the default shop time zone: UTC+3 all year

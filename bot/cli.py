@@ -15,9 +15,9 @@ from pathlib import Path
 
 from bot.api import manage
 from bot.config import CONFIG_ENV, load_settings
-from bot.plain_english import counted
+from bot.loyalty.plain_english import counted
 from bot.storage import database
-from bot.trigger_names import trigger_name
+from bot.marketing.trigger_names import trigger_name
 
 
 def parser() -> argparse.ArgumentParser:
@@ -129,7 +129,7 @@ def add_demo_command(commands) -> None:  # type: ignore[no-untyped-def]
 async def run_triggers(settings, command: str, at: datetime | None) -> int:  # type: ignore[no-untyped-def]
     """``loyalty-bot triggers run|preview [--at]``: the pass or its preview, as a table."""
     from bot.app import build
-    from bot.triggers import run_pass
+    from bot.marketing.triggers import run_pass
 
     application = await build(settings)
     try:
@@ -146,7 +146,7 @@ async def run_triggers(settings, command: str, at: datetime | None) -> int:  # t
 
 
 def format_table(planned) -> str:  # type: ignore[no-untyped-def]
-    from bot.triggers import EPISODE_MEANING
+    from bot.marketing.triggers import EPISODE_MEANING
 
     rows = [("trigger", "card", "why (episode)", "action", "points")] + [
         (trigger_name(p.trigger), p.card_number,
@@ -160,7 +160,7 @@ def format_table(planned) -> str:  # type: ignore[no-untyped-def]
 
 def format_summary(planned, command: str) -> str:  # type: ignore[no-untyped-def]
     """Per trigger and in total: messages, held out, points (given, or that it would cost)."""
-    from bot.triggers import ORDER
+    from bot.marketing.triggers import ORDER
 
     def figures(some) -> str:  # type: ignore[no-untyped-def]
         return (f"{counted(sum(not p.held_out for p in some), 'message')}, "
@@ -249,12 +249,12 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(check_stats(settings, repair=args.repair))
         return asyncio.run(rebuild_stats(settings))
     if args.command == "demo":
-        from bot.demo import open_command, run_demo
+        from bot.loyalty.demo import open_command, run_demo
 
         opener = open_command(args.config, os.environ, invoked_as())
         return asyncio.run(run_demo(settings, args.customers, args.seed, opener=opener))
     if args.command == "import":
-        from bot.importer import run_import
+        from bot.loyalty.importer import run_import
 
         return asyncio.run(run_import(
             settings, args.file, dry_run=args.dry_run, region=args.region,

@@ -6,10 +6,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot.config import Settings
-from bot.core import Core
-from bot.context import ChannelInfo
-from bot.events import Event, EventKind, SharedContact, UserRef
-from bot.replies import AskContact, Picture, Reply, Text
+from bot.core.conversation import Core
+from bot.core.context import ChannelInfo
+from bot.core.events import Event, EventKind, SharedContact, UserRef
+from bot.core.replies import AskContact, Picture, Reply, Text
 
 
 def channel_info(name: str, verified_contacts: bool) -> ChannelInfo:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from bot.app import Application, build
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from bot.config import Settings
-from bot.context import ChannelInfo
+from bot.core.context import ChannelInfo
 from bot.storage import database
 from tests.chat import TELEGRAM_LIKE, ChatUser
 

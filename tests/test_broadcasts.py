@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from bot import broadcasts
+from bot.marketing import broadcasts
 from bot.app import build
 from bot.config import Settings
-from bot.events import Event, EventKind
-from bot.replies import Button, Picture, Reply, Template, Text
+from bot.core.events import Event, EventKind
+from bot.core.replies import Button, Picture, Reply, Template, Text
 from bot.storage.models import (
     Broadcast,
     BroadcastRecipient,

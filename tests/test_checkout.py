@@ -1,4 +1,4 @@
-"""The points rules at checkout (bot/checkout.py), on SQLite and PostgreSQL."""
+"""The points rules at checkout (bot/loyalty/checkout.py), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.checkout import (
+from bot.loyalty.checkout import (
     Checkout,
     FutureDate,
     ReceiptConflict,
@@ -15,9 +15,9 @@ from bot.checkout import (
     SpendAboveCap,
     spend_cap,
 )
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from bot.config import ProgramSettings
-from bot.ledger import Ledger
+from bot.loyalty.ledger import Ledger
 from bot.storage.models import Customer, PointLot
 from bot.storage.uow import UnitOfWork
 from tests.test_ledger import new_customer

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from bot.checkout import Checkout, PurchaseResult, RefundResult, SpendAboveCap
-from bot.clock import FrozenClock
+from bot.loyalty.checkout import Checkout, PurchaseResult, RefundResult, SpendAboveCap
+from bot.core.clock import FrozenClock
 from bot.config import ProgramSettings
-from bot.ledger import InsufficientPoints, Ledger
+from bot.loyalty.ledger import InsufficientPoints, Ledger
 from bot.storage import database
 from bot.storage.models import PointLot, PointOperation, Purchase
 from bot.storage.uow import UnitOfWork

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot.cards import format_card_number, luhn_check_digit
+from bot.loyalty.cards import format_card_number, luhn_check_digit
 from bot.config import Settings
-from bot.ledger import Ledger
+from bot.loyalty.ledger import Ledger
 from bot.storage.models import AuditEntry, Customer, Identity, PointOperation
 from tests.chat import OWNER, ChatUser, owner_settings, payloads_of, text_of
 from tests.test_cashier_chat import outbox  # noqa: F401 - a fixture

@@ -17,18 +17,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select, update
 
-from bot import broadcasts
+from bot.marketing import broadcasts
 from bot.app import Application, build
-from bot.checkout import Checkout
+from bot.loyalty.checkout import Checkout
 from bot.cli import main as cli
-from bot.clock import FrozenClock
-from bot.importer import CsvRow, import_customers
-from bot.ledger import Ledger
+from bot.core.clock import FrozenClock
+from bot.loyalty.importer import CsvRow, import_customers
+from bot.loyalty.ledger import Ledger
 from bot.scheduler.housekeeping import check_day_book, expire_points
 from bot.storage import day_book
 from bot.storage.models import Broadcast, Customer, PointOperation, Purchase, SharedPhone, StatsDay
 from bot.storage.session import BookError
-from bot.triggers import run_pass
+from bot.marketing.triggers import run_pass
 from tests.chat import OWNER, TELEGRAM_LIKE, WEB_LIKE, ChatUser, owner_settings, payloads_of
 from tests.test_day_book import ZONE, assert_the_book_holds, fresh_db, local_day  # noqa: F401 - a fixture
 
@@ -161,7 +161,7 @@ class Shop:
 
     async def merge(self, who: int, amount: int) -> None:
         """Someone types this person's number in the web chat, buys there, and the admin
-        merges that card into the person's (bot/shared_phones.py)."""
+        merges that card into the person's (bot/loyalty/shared_phones.py)."""
         customer = await self.customer_of(who)
         if self.people[who] is None or customer is None:
             return

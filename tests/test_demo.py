@@ -16,10 +16,10 @@ import phonenumbers
 import pytest
 from sqlalchemy import func, select
 
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from bot.config import Settings
-from bot.demo import DAYS, fill, run_demo
-from bot.ledger import Ledger
+from bot.loyalty.demo import DAYS, fill, run_demo
+from bot.loyalty.ledger import Ledger
 from bot.storage import database
 from bot.storage.models import (
     Base,
@@ -33,8 +33,8 @@ from bot.storage.models import (
     TriggerSend,
 )
 from bot.storage.uow import UnitOfWork
-from bot.tiers import current_tier
-from bot.triggers import run_pass
+from bot.loyalty.tiers import current_tier
+from bot.marketing.triggers import run_pass
 from tests.chat import OWNER, owner_settings, text_of
 from tests.conftest import START, sqlite_url
 
@@ -263,7 +263,7 @@ def test_with_a_config_file_it_prints_that_file(tmp_path, migrated_template, mon
 async def test_on_postgresql_the_ids_go_on_after_the_demo(pg_database_url):
     """The bulk rows carry their ids: the sequences must be moved past them, so the shop's
     next sign-up and purchase (through the services) get fresh ids."""
-    from bot.checkout import Checkout
+    from bot.loyalty.checkout import Checkout
 
     await database.upgrade(pg_database_url)
     settings = Settings(database={"url": pg_database_url})

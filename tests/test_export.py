@@ -14,12 +14,12 @@ import openpyxl
 import pytest
 from sqlalchemy import select
 
-from bot import export
+from bot.console import export
 from bot.app import build
-from bot.cards import luhn_check_digit
+from bot.loyalty.cards import luhn_check_digit
 from bot.config import Settings
-from bot.invites import create_invite
-from bot.replies import Document, Reply
+from bot.console.invites import create_invite
+from bot.core.replies import Document, Reply
 from bot.storage.models import AuditEntry, Customer, Identity, PointOperation
 from tests.chat import OWNER, TELEGRAM_LIKE, ChatUser, owner_settings, payloads_of, text_of
 from tests.conftest import START
@@ -177,7 +177,7 @@ async def test_an_empty_table_has_the_header_only(app, owner):
 
 async def test_many_rows_stream_through(app, owner, clock, monkeypatch):
     """More rows than one fetched batch: every one arrives, in order."""
-    monkeypatch.setattr("bot.export.PAGE", 7)
+    monkeypatch.setattr("bot.console.export.PAGE", 7)
     async with app.core.unit_of_work() as uow:
         uow.session.add_all([Customer(card_number=card(n), name=f"Гость {n}",
                                       consent_at=clock.now(), created_at=clock.now())
@@ -192,7 +192,7 @@ async def test_a_checkout_goes_through_while_an_export_is_being_written(
         app, owner, chat, clock, monkeypatch):
     """The export reads page by page, each in its own short transaction: a cashier's checkout
     (a write, on SQLite's only connection) is not held up until the whole file is written."""
-    monkeypatch.setattr("bot.export.PAGE", 7)
+    monkeypatch.setattr("bot.console.export.PAGE", 7)
     ivan = chat("42")
     await ivan.sign_up()
     async with app.core.unit_of_work() as uow:
@@ -281,7 +281,7 @@ async def test_a_full_sheet_goes_on_the_next_one_and_a_large_file_is_zipped(
         app, shop, owner, monkeypatch):
     import zipfile
 
-    monkeypatch.setattr("bot.export.EXCEL_ROWS", 3)  # a header and two rows a sheet
+    monkeypatch.setattr("bot.console.export.EXCEL_ROWS", 3)  # a header and two rows a sheet
     document, path = await download(owner, "ex.file:customers:xlsx")
     workbook = openpyxl.load_workbook(path, read_only=True)
     sheets = [[list(row) for row in sheet.iter_rows(values_only=True)] for sheet in workbook]
@@ -289,7 +289,7 @@ async def test_a_full_sheet_goes_on_the_next_one_and_a_large_file_is_zipped(
     assert [len(rows) for rows in sheets] == [3, 2]  # three customers: 2 + 1
     assert sheets[1][0] == CUSTOMER_HEADERS and sheets[1][1][1] == "=HYPERLINK(\"x\")"
 
-    monkeypatch.setattr("bot.export.ZIP_OVER", 0)
+    monkeypatch.setattr("bot.console.export.ZIP_OVER", 0)
     document, path = await download(owner, "ex.file:customers:csv")
     assert document.filename == "customers-2026-03-02.csv.zip"
     with zipfile.ZipFile(path) as archive:

@@ -191,7 +191,7 @@ def test_the_description_takes_the_amounts_the_server_takes():
     from jsonschema import Draft202012Validator
 
     from bot.api.openapi import document
-    from bot.money import InvalidAmount, parse_api_amount
+    from bot.loyalty.money import InvalidAmount, parse_api_amount
 
     components = document()["components"]
     amount = Draft202012Validator({"$ref": "#/components/schemas/Amount", "components": components})

@@ -78,7 +78,7 @@ async def test_old_whatsapp_message_ids_are_forgotten(app, clock):
 
 
 async def test_people_who_never_agreed_to_join_are_forgotten_after_a_month(app, chat, clock):
-    from bot.invites import create_invite
+    from bot.console.invites import create_invite
 
     await chat("42").send("/start")  # a stranger: wrote once, never consented
     await chat("43").sign_up(phone="+79001112233")  # a member

@@ -1,4 +1,4 @@
-"""Importing an existing customer base (bot/importer.py, ``loyalty-bot import``)."""
+"""Importing an existing customer base (bot/loyalty/importer.py, ``loyalty-bot import``)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from bot import cli
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from bot.config import ProgramSettings
-from bot.importer import (
+from bot.loyalty.importer import (
     ImportFileError,
     ImportReport,
     decode,
@@ -21,8 +21,8 @@ from bot.importer import (
     parse_csv,
     read_file,
 )
-from bot.keys import phone_fingerprint
-from bot.ledger import Ledger
+from bot.core.keys import phone_fingerprint
+from bot.loyalty.ledger import Ledger
 from bot.storage import database
 from bot.storage.models import Customer, ErasedPhone, Identity, PointLot, PointOperation
 from bot.storage.uow import UnitOfWork

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot.clock import FrozenClock
-from bot.ledger import InsufficientPoints, Ledger
+from bot.core.clock import FrozenClock
+from bot.loyalty.ledger import InsufficientPoints, Ledger
 from bot.storage import database
 from bot.storage.models import PointLot, PointOperation
 from bot.storage.uow import UnitOfWork

@@ -8,9 +8,9 @@ import pytest
 
 from sqlalchemy import select
 
-from bot.cards import TOKEN_PREFIX, InvalidToken, format_card_number
-from bot.ledger import Ledger
-from bot.replies import Picture
+from bot.loyalty.cards import TOKEN_PREFIX, InvalidToken, format_card_number
+from bot.loyalty.ledger import Ledger
+from bot.core.replies import Picture
 from bot.storage.models import Customer, Identity, PointLot
 from tests.chat import payloads_of, text_of
 from tests.conftest import START
@@ -63,7 +63,7 @@ async def test_card_qr_token_never_outlives_its_ttl(app, chat, clock):
 
 
 async def test_another_installations_token_is_refused(app, chat, clock):
-    from bot.cards import CardTokens
+    from bot.loyalty.cards import CardTokens
 
     elsewhere = CardTokens(b"another-shop-secret-key", app.core.services.card_tokens.ttl)
     with pytest.raises(InvalidToken):
@@ -264,7 +264,7 @@ async def test_a_database_failure_says_try_later_and_writes_nothing(app, chat, m
         raise RuntimeError("disk I/O error")
 
     # the last step writes the birthday and registration, then fails on the welcome bonus
-    monkeypatch.setattr("bot.ledger.Ledger.earn", broken)
+    monkeypatch.setattr("bot.loyalty.ledger.Ledger.earn", broken)
     replies = await ivan.send("14.03.1990")
     assert "Попробуйте, пожалуйста, через минуту" in text_of(replies)
     customer = await the_customer(app)

@@ -2,7 +2,7 @@
 with SIGKILL in the middle of a queue of 200 messages, restarted and killed again; a last
 restart (in this process: a third interpreter start would cost ~4 s of imports) sends the rest.
 
-The delivery guarantee it checks is the one in ``bot/outbox.py``: every message arrives,
+The delivery guarantee it checks is the one in ``bot/delivery/outbox.py``: every message arrives,
 and a message is sent again only if it was in flight (claimed as ``sending``, not yet
 marked ``sent``) when the process died — so each crash adds at most one copy, and only to
 messages of the batch in flight (≤ ``BATCH``), never to one already marked ``sent``.
@@ -25,9 +25,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import build
-from bot.clock import SystemClock
+from bot.core.clock import SystemClock
 from bot.config import OutboxSettings, Settings
-from bot.outbox import BATCH
+from bot.delivery.outbox import BATCH
 from bot.storage import database
 from bot.storage.models import OutboxMessage
 from tests.fakes.telegram_api import FakeBotAPI

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import Application, build
-from bot.clock import SystemClock
+from bot.core.clock import SystemClock
 from bot.config import OutboxSettings, Settings
 from bot.storage import database
 from bot.storage.models import OutboxMessage

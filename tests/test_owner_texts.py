@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from bot.config import Settings
-from bot.program_settings import TRIGGERS
-from bot.replies import Picture, Reply, Text
+from bot.loyalty.program_settings import TRIGGERS
+from bot.core.replies import Picture, Reply, Text
 from bot.storage.models import (
     Broadcast,
     BroadcastRecipient,
@@ -19,8 +19,8 @@ from bot.storage.models import (
     Staff,
     TriggerSend,
 )
-from bot.trigger_names import TRIGGER_NAMES
-from bot.triggers import ORDER
+from bot.marketing.trigger_names import TRIGGER_NAMES
+from bot.marketing.triggers import ORDER
 from tests.chat import OWNER, owner_settings, text_of
 from tests.texts import raw_keys
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot.app import Application, build
 from bot.config import Settings
-from bot.program_settings import effective_settings
+from bot.loyalty.program_settings import effective_settings
 from bot.storage.models import AuditEntry, SettingValue
 from tests.chat import OWNER, ChatUser, owner_settings, payloads_of, text_of
 from tests.till import Till, member, new_key

@@ -190,7 +190,7 @@ async def all_customers(app) -> list[Customer]:  # type: ignore[no-untyped-def]
 
 
 async def refund(app, receipt: str, amount: int | None = None, key: str | None = None) -> None:  # type: ignore[no-untyped-def]
-    from bot.checkout import Checkout
+    from bot.loyalty.checkout import Checkout
 
     async with app.core.unit_of_work() as uow:
         await Checkout(uow, app.core.services.clock, app.settings.program).refund(

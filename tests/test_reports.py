@@ -14,7 +14,7 @@ from openapi_schema_validator import OAS31Validator
 from bot.api.openapi import document
 from bot.app import build
 from bot.config import Settings
-from bot.reports import Group, TriggerStats, trigger_report
+from bot.marketing.reports import Group, TriggerStats, trigger_report
 from bot.storage.models import Customer, OutboxMessage, Outlet, PointOperation, Purchase, TriggerSend
 from tests.chat import text_of
 from tests.till import Till, new_key

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.config import Reward
-from bot.ledger import Ledger
+from bot.loyalty.ledger import Ledger
 from tests.chat import payloads_of, text_of
 from tests.test_feedback import customer_by_phone
 

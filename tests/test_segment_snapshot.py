@@ -19,12 +19,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot import broadcasts, segment_snapshot
-from bot.segment_snapshot import take_in, take_nightly
-from bot.segments import catalog, scored_counts, scores
+from bot.marketing import broadcasts, segment_snapshot
+from bot.marketing.segment_snapshot import take_in, take_nightly
+from bot.marketing.segments import catalog, scored_counts, scores
 from bot.storage.models import Outlet, SegmentCount, SegmentScore, SegmentSnapshot
 from tests.chat import OWNER, payloads_of, text_of
-from bot.replies import Picture, Text
+from bot.core.replies import Picture, Text
 from tests.test_segments import (  # noqa: F401  (fixtures: the hand-computed shop, its admin)
     AT,
     DAY,
@@ -326,7 +326,7 @@ async def test_a_broadcast_to_a_scored_segment_goes_to_the_snapshots_members(app
 
 
 async def live_members(uow, code, at, settings) -> set[int]:  # type: ignore[no-untyped-def]
-    from bot import segments
+    from bot.marketing import segments
 
     stmt = await segments.members(uow, code, at, settings)
     return set((await uow.session.execute(stmt)).scalars())

@@ -47,7 +47,7 @@ from sqlalchemy import func, select
 
 from bot.app import build
 from bot.config import Settings
-from bot.segments import (
+from bot.marketing.segments import (
     MONTH,
     REFERRAL_PREFIX,
     RFM_MAP,
@@ -60,7 +60,7 @@ from bot.segments import (
     source_code,
 )
 from bot.storage.models import Customer, Identity, Outlet, Purchase
-from bot.tiers import current_tier
+from bot.loyalty.tiers import current_tier
 from tests.chat import owner_settings, text_of
 
 AT = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

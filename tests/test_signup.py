@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.replies import AskContact
+from bot.core.replies import AskContact
 from bot.storage.models import Customer, PointLot
 from tests.chat import WEB_LIKE, payloads_of, text_of
 

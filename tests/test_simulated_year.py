@@ -24,16 +24,16 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
-from bot import broadcasts
+from bot.marketing import broadcasts
 from bot.app import Application, build
 from bot.channels.base import Channel
-from bot.checkout import Checkout, cashback
-from bot.clock import FrozenClock
-from bot.context import ChannelInfo
+from bot.loyalty.checkout import Checkout, cashback
+from bot.core.clock import FrozenClock
+from bot.core.context import ChannelInfo
 from bot.handlers.notices import purchase_notifications
-from bot.ledger import Ledger
-from bot.replies import Reply, Text
-from bot.reports import WINDOW_DAYS, trigger_report
+from bot.loyalty.ledger import Ledger
+from bot.core.replies import Reply, Text
+from bot.marketing.reports import WINDOW_DAYS, trigger_report
 from bot.scheduler.housekeeping import expire_points
 from bot.storage.models import (
     Broadcast,
@@ -43,8 +43,8 @@ from bot.storage.models import (
     PointOperation,
     TriggerSend,
 )
-from bot.tiers import current_tier
-from bot.triggers import run_pass
+from bot.loyalty.tiers import current_tier
+from bot.marketing.triggers import run_pass
 from tests.chat import TELEGRAM_LIKE, ChatUser, owner_settings, text_of
 from tests.test_day_book import ZONE, assert_the_book_holds
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.app import admin_invite_links
-from bot.invites import create_invite
+from bot.console.invites import create_invite
 from tests.chat import payloads_of, text_of
 
 

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import charts
+from bot.console import charts
 from bot.config import Settings
-from bot.replies import Picture, Text
-from bot.stats import Cohort, Week, crc, crr, gather, retention_spend
+from bot.core.replies import Picture, Text
+from bot.console.stats import Cohort, Week, crc, crr, gather, retention_spend
 from bot.storage.models import (
     Customer,
     OutboxMessage,
@@ -390,7 +390,7 @@ async def test_the_month_still_running_is_marked_partial_on_the_cohort_chart(
 @pytest.mark.parametrize(("locale", "label"), [("ru", "текущий месяц, неполный"),
                                                ("en", "current month, partial")])
 def test_the_cohort_chart_hatches_each_rows_current_month_with_a_legend(locale, label):
-    from bot.i18n import I18n
+    from bot.core.i18n import I18n
 
     t = I18n(["ru", "en"], "ru").translator(locale)
     months = [date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1)]

@@ -15,9 +15,9 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from bot.app import Application, build
-from bot.cards import format_card_number
+from bot.loyalty.cards import format_card_number
 from bot.channels.telegram import TelegramChannel
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from bot.config import Settings, TelegramSettings
 from bot.storage.models import Customer, Identity
 from tests.chat import with_messenger
@@ -377,7 +377,7 @@ async def test_a_contact_telegram_sends_without_the_plus_is_accepted(bot: Bot):
 # --- updatable messages and files ------------------------------------------------------------
 
 async def test_a_text_with_a_key_is_edited_in_place_and_a_document_is_uploaded(bot: Bot, tmp_path):
-    from bot.replies import Document, Text
+    from bot.core.replies import Document, Text
 
     await bot.channel.deliver(str(IVAN), [Text("Sent 0 of 3", key="progress:1")])
     await bot.channel.deliver(str(IVAN), [Text("Sent 2 of 3", key="progress:1")])

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bot import cli
-from bot.clock import FrozenClock
-from bot.ledger import Ledger
+from bot.core.clock import FrozenClock
+from bot.loyalty.ledger import Ledger
 from bot.storage.models import Customer, Identity, OutboxMessage, Outlet, PointLot, Purchase, TriggerSend
 from bot.cli import run_triggers as run_command
 from bot.storage.session import COUNTED
-from bot.triggers import ORDER, run_pass
+from bot.marketing.triggers import ORDER, run_pass
 from tests.test_cashier_chat import Outbox, outbox  # noqa: F401 - outbox is a fixture
 
 MORNING = timedelta(hours=8, minutes=5)  # 11:05 in Moscow: outside quiet hours
@@ -223,7 +223,7 @@ async def test_cli_preview_prints_the_table(app, chat, only, settings, capsys):
 
 async def test_a_pass_goes_through_the_customers_in_id_ranges(app, chat, only, outbox, monkeypatch):
     only("win_back_30", "birthday")
-    monkeypatch.setattr("bot.triggers.ID_RANGE", 1)  # one customer per range
+    monkeypatch.setattr("bot.marketing.triggers.ID_RANGE", 1)  # one customer per range
     for person in ("42", "43", "44"):
         await chat(person).sign_up(birthday="05.04.1990")
     async with app.core.unit_of_work() as uow:
@@ -241,7 +241,7 @@ async def test_a_pass_goes_through_the_customers_in_id_ranges(app, chat, only, o
 def test_a_schedule_that_runs_into_quiet_hours_goes_on_in_the_morning(settings):
     from zoneinfo import ZoneInfo
 
-    from bot.quiet_hours import past_quiet
+    from bot.marketing.quiet_hours import past_quiet
 
     moscow, quiet = ZoneInfo("Europe/Moscow"), settings.triggers  # quiet 21:00–10:00
     evening = datetime(2026, 4, 2, 17, 59, tzinfo=UTC)  # 20:59 in Moscow: not quiet yet

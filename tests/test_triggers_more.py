@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import update
 
 from bot.config import Holiday
-from bot.replies import Reply, Template, Text
+from bot.core.replies import Reply, Template, Text
 from bot.storage.models import Customer
-from bot.triggers import run_pass
+from bot.marketing.triggers import run_pass
 from tests.test_triggers import day, only, sends, signed_up  # noqa: F401 - only is a fixture
 
 

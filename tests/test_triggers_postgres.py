@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-import bot.triggers
+import bot.marketing.triggers
 from bot.app import Application, build
 from bot.storage import database
 from bot.storage.models import OutboxMessage, PointLot
-from bot.triggers import run_pass
+from bot.marketing.triggers import run_pass
 from tests.test_cashier_chat import Outbox, outbox  # noqa: F401 - outbox is a fixture
 from tests.test_triggers import (  # noqa: F401 - collected again here, on PostgreSQL
     buy,
@@ -56,7 +56,7 @@ def both_after_reading(monkeypatch: pytest.MonkeyPatch) -> None:
     and under the cap: the worst interleaving, every time. Later passes run freely."""
     barrier = asyncio.Barrier(2)
     waiting = [2]
-    sent_today = bot.triggers._marketing_received
+    sent_today = bot.marketing.triggers._marketing_received
 
     async def in_step(*args, **kwargs):  # type: ignore[no-untyped-def]
         found = await sent_today(*args, **kwargs)
@@ -65,7 +65,7 @@ def both_after_reading(monkeypatch: pytest.MonkeyPatch) -> None:
             await barrier.wait()
         return found
 
-    monkeypatch.setattr(bot.triggers, "_marketing_received", in_step)
+    monkeypatch.setattr(bot.marketing.triggers, "_marketing_received", in_step)
 
 
 async def test_two_passes_at_the_same_moment_send_once(
@@ -117,9 +117,9 @@ async def test_the_scheduled_job_that_loses_the_race_just_logs(
     await signed_up(chat)
     await buy(app, day("2026-03-02"))
     both_after_reading(monkeypatch)
-    caplog.set_level(logging.INFO, logger="bot.triggers")
+    caplog.set_level(logging.INFO, logger="bot.marketing.triggers")
     clock.set(day("2026-05-02"))
-    await asyncio.wait_for(asyncio.gather(bot.triggers.scheduled_pass(app.core),
-                                          bot.triggers.scheduled_pass(second_worker.core)), timeout=10)
+    await asyncio.wait_for(asyncio.gather(bot.marketing.triggers.scheduled_pass(app.core),
+                                          bot.marketing.triggers.scheduled_pass(second_worker.core)), timeout=10)
     assert "another pass ran at the same moment" in caplog.text
     assert [s.trigger for s in await sends(app)] == ["win_back_60"]

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bot.app import Application
 from bot.config import Settings
-from bot.replies import Reply
+from bot.core.replies import Reply
 from bot.storage.models import AuditEntry, Purchase
 from tests.chat import OWNER, ChatUser, owner_settings, payloads_of, text_of
 from tests.test_cashier_chat import (

@@ -19,18 +19,18 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from bot import broadcasts
+from bot.marketing import broadcasts
 from bot.app import Application, build
-from bot.cards import format_card_number
+from bot.loyalty.cards import format_card_number
 from bot.channels.base import Channel
 from bot.channels import viber as viber_channel
 from bot.channels.viber import ViberChannel, register_webhook, sign
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from bot.config import Settings, ViberSettings
-from bot.context import ChannelInfo
-from bot.notify import Notification
-from bot.replies import Text
-from bot.reports import trigger_report
+from bot.core.context import ChannelInfo
+from bot.delivery.notify import Notification
+from bot.core.replies import Text
+from bot.marketing.reports import trigger_report
 from bot.storage.models import (
     Broadcast,
     BroadcastRecipient,

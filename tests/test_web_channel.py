@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bot.app import build
-from bot.cards import TOKEN_PREFIX, format_card_number
+from bot.loyalty.cards import TOKEN_PREFIX, format_card_number
 from bot.channels.web import COOKIE
 from bot.config import Settings
 from bot.storage.models import Customer
@@ -304,8 +304,8 @@ async def test_a_made_up_cookie_is_nobody(client):
 
 
 async def test_a_notice_reaches_an_open_page_and_is_not_called_sent_without_one(client, app, clock):
-    from bot.notify import Notification
-    from bot.replies import Text
+    from bot.delivery.notify import Notification
+    from bot.core.replies import Text
     from bot.storage.models import Identity, OutboxMessage
 
     async def notify_everyone() -> None:
@@ -365,7 +365,7 @@ async def test_a_returning_visitor_gets_the_conversation_as_it_was(client, app):
 async def test_keyed_texts_carry_their_key_and_a_document_is_a_link_for_its_visitor_only(
         client, app, tmp_path):
     from bot.channels.web import COOKIE
-    from bot.replies import Document, Text
+    from bot.core.replies import Document, Text
 
     tab = await new_tab(client)
     visitor = app.channel("web").cookies.visitor(
@@ -463,7 +463,7 @@ async def test_the_page_and_its_menu_switch_to_the_language_chosen_in_settings(c
 async def test_the_command_menu_is_the_roles_and_follows_it(client, app, chat, clock):
     """An invite accepted in the web chat gives the admin's menu on the page at once; removed
     from the staff, the page is back to everybody's menu."""
-    from bot.invites import create_invite
+    from bot.console.invites import create_invite
 
     ws = await new_tab(client)
     await sign_up(ws)

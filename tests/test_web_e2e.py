@@ -31,7 +31,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
 
-from bot.cards import format_card_number
+from bot.loyalty.cards import format_card_number
 from bot.storage.models import Customer
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -246,7 +246,7 @@ def reopen_and_read(driver: WebDriver, url: str) -> list[str]:
 
 async def test_a_notice_sent_while_the_tab_was_closed_is_there_when_it_opens_again(
         chromium, live_url, app, tmp_path):
-    from bot.checkout import Checkout
+    from bot.loyalty.checkout import Checkout
     from bot.handlers.notices import purchase_notifications
     from bot.storage.models import OutboxMessage
 
@@ -389,8 +389,8 @@ def switch_to_english(driver: WebDriver) -> None:
 
 async def test_the_owner_on_a_phone_sees_the_charts_full_size_the_settings_and_the_menu(
         chromium, live_url, app, tmp_path):
-    from bot.checkout import Checkout
-    from bot.invites import create_invite
+    from bot.loyalty.checkout import Checkout
+    from bot.console.invites import create_invite
 
     driver = await asyncio.to_thread(open_browser, tmp_path / "chromium-profile", True)
     try:

@@ -16,18 +16,18 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from bot import broadcasts
+from bot.marketing import broadcasts
 from bot.app import Application, build
-from bot.cards import format_card_number
+from bot.loyalty.cards import format_card_number
 from bot.channels.base import RetryLater, Unreachable
 from bot.channels.whatsapp import NO_TEMPLATE, WhatsAppChannel
 from bot.channels.whatsapp_inbound import OWN_PHONE, incoming
-from bot.clock import FrozenClock
-from bot.events import EventKind
+from bot.core.clock import FrozenClock
+from bot.core.events import EventKind
 from bot.config import Settings, WhatsAppSettings, WhatsAppTemplate, load_settings
-from bot.replies import Button, Template, Text, keyboard
+from bot.core.replies import Button, Template, Text, keyboard
 from bot.storage.models import Customer, Identity, OutboxMessage, WhatsAppSend
-from bot.triggers import ORDER, run_pass
+from bot.marketing.triggers import ORDER, run_pass
 from tests.chat import OWNER, TELEGRAM_LIKE, ChatUser, text_of
 from tests.fakes.whatsapp_api import (
     PHONE_ID,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# 0.01 to 10,000,000.00, at most two decimals: exactly what the server takes (bot/money.py)
+# 0.01 to 10,000,000.00, at most two decimals: exactly what the server takes (bot/loyalty/money.py)
 AMOUNT_PATTERN = r"^(?:10000000(?:\.0{1,2})?|(?!0+(?:\.0{1,2})?$)\d{1,7}(?:\.\d{1,2})?)$"
 
 ROUNDING = ("Amounts are decimal strings with a dot and at most two decimals (\"1500.00\"); "

@@ -22,7 +22,7 @@ from bot.api.customers import by_card, by_phone, card_summary, enrol
 from bot.api.http import ApiError, api_errors, json_object
 from bot.api.keys import authenticate, bearer_key
 from bot.api.payloads import amount, enrol_form, identifier, purchase_form, refund_form
-from bot.checkout import (
+from bot.loyalty.checkout import (
     CardBlocked,
     Checkout,
     CheckoutError,
@@ -38,13 +38,13 @@ from bot.checkout import (
     spend_cap,
 )
 from bot.config import Settings
-from bot.core import Core
+from bot.core.conversation import Core
 from bot.handlers.notices import purchase_notifications, refund_notice
-from bot.ledger import Ledger
-from bot.money import api_amount
-from bot.notify import Notification
-from bot.program_settings import effective_settings
-from bot.reports import WINDOW_DAYS, Group, TriggerStats, trigger_report
+from bot.loyalty.ledger import Ledger
+from bot.loyalty.money import api_amount
+from bot.delivery.notify import Notification
+from bot.loyalty.program_settings import effective_settings
+from bot.marketing.reports import WINDOW_DAYS, Group, TriggerStats, trigger_report
 from bot.storage.models import PosKey
 from bot.storage.uow import UnitOfWork
 

@@ -13,8 +13,8 @@ from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.context import ChannelInfo
-from bot.replies import AskContact, CommandMenu, Document, Picture, Reply, Template, Text
+from bot.core.context import ChannelInfo
+from bot.core.replies import AskContact, CommandMenu, Document, Picture, Reply, Template, Text
 
 
 class RetryLater(Exception):

@@ -16,9 +16,9 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from bot.clock import Clock
-from bot.keys import keyed_hash, same_secret
-from bot.lru import LruCache
+from bot.core.clock import Clock
+from bot.core.keys import keyed_hash, same_secret
+from bot.core.lru import LruCache
 
 CAPACITY = 512  # pictures kept; a card QR is ~2 KB, a chart ~50 KB
 

@@ -40,17 +40,17 @@ from pydantic import ValidationError
 
 from bot.channels.base import Channel, RetryLater, Unreachable, discard
 from bot.config import TelegramSettings
-from bot.context import ChannelInfo
-from bot.core import Core
-from bot.events import Event, EventKind, SharedContact, UserRef
+from bot.core.context import ChannelInfo
+from bot.core.conversation import Core
+from bot.core.events import Event, EventKind, SharedContact, UserRef
 from bot.handlers.command_menus import staff_menus
 from bot.handlers.menu import MENU_COMMANDS
-from bot.keys import derive, same_secret
-from bot.lru import LruCache
-from bot.replies import AskContact, CommandMenu, Document, Keyboard, Picture, Reply, Text
+from bot.core.keys import derive, same_secret
+from bot.core.lru import LruCache
+from bot.core.replies import AskContact, CommandMenu, Document, Keyboard, Picture, Reply, Text
 
 if TYPE_CHECKING:
-    from bot.outbox import RateLimits
+    from bot.delivery.outbox import RateLimits
 
 log = logging.getLogger(__name__)
 

@@ -50,11 +50,11 @@ from viberbot.api.viber_requests import (
 from bot.channels.base import BackgroundWork, Channel, RetryLater, Unreachable
 from bot.channels.media import MediaLinks
 from bot.config import Settings, ViberSettings
-from bot.context import ChannelInfo
-from bot.core import Core
-from bot.events import Event, EventKind, SharedContact, UserRef
-from bot.keys import derive, same_secret
-from bot.replies import AskContact, Keyboard, Picture, Reply, Text
+from bot.core.context import ChannelInfo
+from bot.core.conversation import Core
+from bot.core.events import Event, EventKind, SharedContact, UserRef
+from bot.core.keys import derive, same_secret
+from bot.core.replies import AskContact, Keyboard, Picture, Reply, Text
 from bot.storage.models import Identity
 
 log = logging.getLogger(__name__)

@@ -34,12 +34,12 @@ from sqlalchemy import select, update
 
 from bot.channels.base import Channel, KeptForLater
 from bot.channels.web_controls import Controls, controls_for
-from bot.context import ChannelInfo
-from bot.core import Core
-from bot.events import Event, EventKind, UserRef
-from bot.keys import derive, keyed_hash, same_secret
-from bot.lru import LruCache
-from bot.replies import AskContact, CommandMenu, Document, Keyboard, Picture, Reply, Text
+from bot.core.context import ChannelInfo
+from bot.core.conversation import Core
+from bot.core.events import Event, EventKind, UserRef
+from bot.core.keys import derive, keyed_hash, same_secret
+from bot.core.lru import LruCache
+from bot.core.replies import AskContact, CommandMenu, Document, Keyboard, Picture, Reply, Text
 from bot.storage.models import Identity, OutboxMessage, WebMessage
 
 log = logging.getLogger(__name__)

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from bot.core import chosen_locale, role_of
+from bot.core.conversation import chosen_locale, role_of
 from bot.handlers.command_menus import menu_of
-from bot.i18n import N_
+from bot.core.i18n import N_
 from bot.storage.models import Identity
 
 if TYPE_CHECKING:
-    from bot.core import Core
+    from bot.core.conversation import Core
 
 TEXTS = {
     "placeholder": N_("Type a message"),

@@ -46,12 +46,12 @@ from bot.channels.whatsapp_inbound import (
     signed,
 )
 from bot.config import WhatsAppSettings
-from bot.context import ChannelInfo
-from bot.core import Core
-from bot.keys import same_secret
-from bot.events import Event, EventKind
-from bot.lru import LruCache
-from bot.replies import (
+from bot.core.context import ChannelInfo
+from bot.core.conversation import Core
+from bot.core.keys import same_secret
+from bot.core.events import Event, EventKind
+from bot.core.lru import LruCache
+from bot.core.replies import (
     AskContact,
     Document,
     Keyboard,

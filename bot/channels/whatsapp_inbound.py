@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bot.events import Event, EventKind, SharedContact, UserRef
-from bot.keys import same_secret
+from bot.core.events import Event, EventKind, SharedContact, UserRef
+from bot.core.keys import same_secret
 
 CHANNEL = "whatsapp"
 SIGNATURE_HEADER = "X-Hub-Signature-256"

@@ -1,5 +1,5 @@
 """Blocking a card or a cashier, for admins: the one-tap answer to a velocity alert
-(bot/velocity.py), also offered on the customer's card (/customer) and in the staff list.
+(bot/loyalty/velocity.py), also offered on the customer's card (/customer) and in the staff list.
 A blocked card neither earns nor spends points; a blocked cashier can't use the checkout.
 Every block and unblock is in the audit log.
 
@@ -9,14 +9,14 @@ Buttons: ``blk.card:<customer_id>``, ``blk.card-off:<customer_id>``,
 
 from __future__ import annotations
 
-from bot import audit
-from bot.cards import format_card_number
-from bot.context import Context
-from bot.events import Event
+from bot.console import audit
+from bot.loyalty.cards import format_card_number
+from bot.core.context import Context
+from bot.core.events import Event
 from bot.handlers.desk import ADMIN, staff_only
 from bot.handlers.team import staff_block_button, who
-from bot.replies import Button, Reply, Text, keyboard
-from bot.routing import Router
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
 from bot.storage.models import Customer, Staff
 from bot.storage.roster import Roster
 

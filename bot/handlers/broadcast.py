@@ -5,7 +5,7 @@ with how many unsubscribed with the button under their copy.
 
 The draft is a ``broadcasts`` row, so its buttons carry its id and survive a restart; only
 the free text (the message, the button) uses the conversation state. Sending and resuming:
-bot/broadcasts.py.
+bot/marketing/broadcasts.py.
 """
 
 from __future__ import annotations
@@ -14,19 +14,19 @@ import dataclasses
 
 from sqlalchemy import select
 
-from bot import broadcasts, segment_snapshot, segments
-from bot.broadcasts import MAX_TEXT, parse_button, progress_key, sending_minutes
-from bot.context import Context
-from bot.events import Event, EventKind
+from bot.marketing import broadcasts, segment_snapshot, segments
+from bot.marketing.broadcasts import MAX_TEXT, parse_button, progress_key, sending_minutes
+from bot.core.context import Context
+from bot.core.events import Event, EventKind
 from bot.handlers.checkout import money
 from bot.handlers.desk import ADMIN, staff_only
 from bot.handlers.fallback import unsupported
 from bot.handlers.signup import sign_up
-from bot.i18n import N_
-from bot.replies import Button, Reply, Text, keyboard
-from bot.routing import Router
+from bot.core.i18n import N_
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
 from bot.storage.models import Broadcast
-from bot.quiet_hours import quiet_until
+from bot.marketing.quiet_hours import quiet_until
 
 router = Router()
 admins_only = staff_only(router, ADMIN)

@@ -12,16 +12,16 @@ from __future__ import annotations
 import secrets
 
 from bot.config import Reward
-from bot.context import Context
-from bot.events import Event
+from bot.core.context import Context
+from bot.core.events import Event
 from bot.handlers.checkout import affordable_rewards, blocked_card, called, cancel_button, no_checkout, not_serving
 from bot.handlers.desk import STAFF, staff_only
-from bot.i18n import Translator
-from bot.keys import signed_payload
-from bot.ledger import InsufficientPoints
-from bot.notify import Notification
-from bot.replies import Button, Reply, Text, keyboard
-from bot.routing import Router
+from bot.core.i18n import Translator
+from bot.core.keys import signed_payload
+from bot.loyalty.ledger import InsufficientPoints
+from bot.delivery.notify import Notification
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
 
 router = Router()
 router.gate(staff_only(router, STAFF))

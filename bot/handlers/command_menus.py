@@ -10,12 +10,12 @@ from sqlalchemy import or_, select
 
 from bot.config import Settings
 from bot.handlers.menu import MENU_COMMANDS
-from bot.i18n import N_, Translator
-from bot.replies import CommandMenu
+from bot.core.i18n import N_, Translator
+from bot.core.replies import CommandMenu
 from bot.storage.models import Customer, Identity, Staff
 
 if TYPE_CHECKING:
-    from bot.core import Core
+    from bot.core.conversation import Core
 
 CASHIER_COMMANDS = (
     ("checkout", N_("Serve a customer at the checkout")),

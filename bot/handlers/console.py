@@ -12,15 +12,15 @@ shows them as one list.
 
 from __future__ import annotations
 
-from bot.context import Context
-from bot.events import Event, EventKind
+from bot.core.context import Context
+from bot.core.events import Event, EventKind
 from bot.handlers.command_menus import ADMIN_COMMANDS
 from bot.handlers.desk import ADMIN, staff_only
 from bot.handlers.menu import MENU_COMMANDS, main_menu
 from bot.handlers.signup import next_step
-from bot.i18n import N_
-from bot.replies import Button, Reply, Text, keyboard
-from bot.routing import Router
+from bot.core.i18n import N_
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
 
 router = Router()
 

@@ -1,9 +1,9 @@
 """Customer segments for admins, made to be read on a phone: /segments answers with a short
 summary (members, who bought lately, the RFM groups an owner acts on) and a bar chart of
 the RFM groups; a button per dimension opens its details, each with a way back. Every
-figure is the nightly snapshot's, dated on the screen (bot/segment_snapshot.py), with the
+figure is the nightly snapshot's, dated on the screen (bot/marketing/segment_snapshot.py), with the
 change in 30 days and who moved between groups since the snapshot before; what each
-segment means: bot/segments.py.
+segment means: bot/marketing/segments.py.
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ import asyncio
 from collections.abc import Iterable
 from decimal import Decimal
 
-from bot import charts
-from bot.context import Context
-from bot.events import Event
+from bot.console import charts
+from bot.core.context import Context
+from bot.core.events import Event
 from bot.handlers.desk import ADMIN, staff_only
-from bot.i18n import N_
-from bot.replies import Button, Keyboard, Picture, Reply, Text, keyboard
-from bot.routing import Router
-from bot.segment_snapshot import Overview, overview
-from bot.segments import ABC, ABC_XYZ, MONTHS, RFM_TITLES, XYZ, Segment
+from bot.core.i18n import N_
+from bot.core.replies import Button, Keyboard, Picture, Reply, Text, keyboard
+from bot.core.routing import Router
+from bot.marketing.segment_snapshot import Overview, overview
+from bot.marketing.segments import ABC, ABC_XYZ, MONTHS, RFM_TITLES, XYZ, Segment
 from bot.storage.models import SegmentSnapshot
 
 router = Router()

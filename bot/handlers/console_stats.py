@@ -2,7 +2,7 @@
 calendar month in the shop's time zone). Admins only. The text first, then two charts,
 rendered in a worker thread; a chart with nothing to draw is a sentence saying so instead,
 and the month still running is marked partial on the cohort chart. What each figure means:
-bot/stats.py."""
+bot/console/stats.py."""
 
 from __future__ import annotations
 
@@ -13,15 +13,15 @@ from datetime import date, datetime, timedelta
 
 from babel.dates import format_date
 
-from bot import charts
-from bot.context import Context
-from bot.events import Event
+from bot.console import charts
+from bot.core.context import Context
+from bot.core.events import Event
 from bot.handlers.checkout import money
 from bot.handlers.desk import ADMIN, staff_only
-from bot.money import MINOR_PER_UNIT
-from bot.replies import Picture, Reply, Text
-from bot.routing import Router
-from bot.stats import Stats, gather, month_start
+from bot.loyalty.money import MINOR_PER_UNIT
+from bot.core.replies import Picture, Reply, Text
+from bot.core.routing import Router
+from bot.console.stats import Stats, gather, month_start
 
 router = Router()
 router.gate(staff_only(router, ADMIN))

@@ -9,13 +9,13 @@ to, and its handler checks it).
 
 from __future__ import annotations
 
-from bot.context import Context
-from bot.events import Event, EventKind
+from bot.core.context import Context
+from bot.core.events import Event, EventKind
 from bot.handlers.menu import start
 from bot.handlers.signup import sign_up
-from bot.i18n import N_
-from bot.replies import Button, Reply, Text, keyboard
-from bot.routing import Gate, Router
+from bot.core.i18n import N_
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Gate, Router
 from bot.storage.models import Outlet
 
 router = Router()

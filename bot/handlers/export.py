@@ -1,5 +1,5 @@
 """Exports for admins: /export offers customers or point operations as CSV or Excel; the
-file is written to a temporary file (see bot/export.py) page by page in short transactions,
+file is written to a temporary file (see bot/console/export.py) page by page in short transactions,
 so checkouts go on meanwhile; it is sent as a document and removed by the channel; each
 export is in the audit log."""
 
@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot import audit
-from bot.context import Context
-from bot.events import Event
-from bot.export import FORMATS, TABLES, TITLES, export
+from bot.console import audit
+from bot.core.context import Context
+from bot.core.events import Event
+from bot.console.export import FORMATS, TABLES, TITLES, export
 from bot.handlers.desk import ADMIN, staff_only
-from bot.i18n import N_
-from bot.replies import Button, Document, Reply, Text, keyboard
-from bot.routing import Router
+from bot.core.i18n import N_
+from bot.core.replies import Button, Document, Reply, Text, keyboard
+from bot.core.routing import Router
 from bot.storage import database
 
 router = Router()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bot.context import Context
-from bot.events import Event, EventKind
+from bot.core.context import Context
+from bot.core.events import Event, EventKind
 from bot.handlers.menu import main_menu
-from bot.replies import Reply
-from bot.routing import Router
+from bot.core.replies import Reply
+from bot.core.routing import Router
 
 router = Router()
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bot.context import Context
-from bot.events import Event
-from bot.i18n import N_
-from bot.replies import Button, Reply, Text, keyboard
-from bot.routing import Router
+from bot.core.context import Context
+from bot.core.events import Event
+from bot.core.i18n import N_
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
 
 router = Router()
 

@@ -1,4 +1,4 @@
-"""Two cards with one phone, for admins: the answer to the alert of bot/shared_phones.py.
+"""Two cards with one phone, for admins: the answer to the alert of bot/loyalty/shared_phones.py.
 «Merge» joins the card whose phone is not verified into the verified one; «Keep apart»
 leaves both, and nobody is asked about the pair again. Either is decided once: the pair is
 locked, a second tap (or another admin's) is told what was decided.
@@ -8,15 +8,16 @@ Buttons: ``merge.yes:<pair_id>``, ``merge.no:<pair_id>``.
 
 from __future__ import annotations
 
-from bot import audit, shared_phones
-from bot.cards import format_card_number
-from bot.context import Context
-from bot.events import Event
+from bot.console import audit
+from bot.loyalty import shared_phones
+from bot.loyalty.cards import format_card_number
+from bot.core.context import Context
+from bot.core.events import Event
 from bot.handlers.desk import ADMIN, staff_only
-from bot.replies import Button, Reply, Text, keyboard
-from bot.routing import Router
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
 from bot.storage.models import SharedPhone
-from bot.tiers import current_tier, tier_label
+from bot.loyalty.tiers import current_tier, tier_label
 
 router = Router()
 router.gate(staff_only(router, ADMIN))

@@ -1,16 +1,16 @@
 """What a customer is told after a purchase or a refund made by a cashier or a till.
-Rendered in the customer's own language when delivered (see bot/notify.py)."""
+Rendered in the customer's own language when delivered (see bot/delivery/notify.py)."""
 
 from __future__ import annotations
 
-from bot.checkout import PurchaseResult, RefundResult
+from bot.loyalty.checkout import PurchaseResult, RefundResult
 from bot.config import Settings
 from bot.handlers.referral import referral_notice
-from bot.i18n import Translator
-from bot.notify import Notification
-from bot.replies import Button, Reply, Text, keyboard
-from bot.tiers import tier_label
-from bot.velocity import alerts
+from bot.core.i18n import Translator
+from bot.delivery.notify import Notification
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.loyalty.tiers import tier_label
+from bot.loyalty.velocity import alerts
 
 RATINGS = range(1, 6)
 

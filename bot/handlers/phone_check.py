@@ -2,17 +2,17 @@
 offers it where the messenger has one). A number nobody has verified becomes this card's
 verified phone, and links it in every messenger from then on; a number verified on another
 card is not linked silently: the admins are asked whether to merge the two cards
-(bot/shared_phones.py)."""
+(bot/loyalty/shared_phones.py)."""
 
 from __future__ import annotations
 
-from bot import shared_phones
-from bot.context import Context
-from bot.events import Event, EventKind
+from bot.loyalty import shared_phones
+from bot.core.context import Context
+from bot.core.events import Event, EventKind
 from bot.handlers.menu import main_menu
-from bot.phones import normalize_phone
-from bot.replies import AskContact, Button, Reply
-from bot.routing import Router
+from bot.loyalty.phones import normalize_phone
+from bot.core.replies import AskContact, Button, Reply
+from bot.core.routing import Router
 
 router = Router()
 

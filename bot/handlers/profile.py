@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.context import Context
-from bot.events import Event, EventKind
+from bot.core.context import Context
+from bot.core.events import Event, EventKind
 from bot.handlers.menu import main_menu, menu_button
-from bot.i18n import N_
-from bot.keys import phone_fingerprint
-from bot.replies import Button, Reply, Text, keyboard
-from bot.routing import Router
+from bot.core.i18n import N_
+from bot.core.keys import phone_fingerprint
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
 from bot.storage.models import Customer
 
 router = Router()

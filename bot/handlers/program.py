@@ -8,23 +8,23 @@ States: ``program.text`` {trigger, locale, draft} (the new text is typed) →
 another draft, or of a flow already finished, changes nothing. A switch carries the state
 it sets (``ps.on:<trigger>`` / ``ps.off:<trigger>``), so an old button can't flip it back.
 Every change is written with an audit entry (action "settings") and is read by the next
-trigger pass (bot.program_settings).
+trigger pass (bot.loyalty.program_settings).
 """
 
 from __future__ import annotations
 
 import secrets
 
-from bot import audit
+from bot.console import audit
 from bot.config import Trigger, TriggersSettings
-from bot.context import Context
-from bot.events import Event, EventKind
+from bot.core.context import Context
+from bot.core.events import Event, EventKind
 from bot.handlers.desk import ADMIN, staff_only
-from bot.i18n import N_
-from bot.program_rules import summary
-from bot.trigger_names import trigger_name
-from bot.triggers import BUILT_IN_TEXTS
-from bot.program_settings import (
+from bot.core.i18n import N_
+from bot.loyalty.program_rules import summary
+from bot.marketing.trigger_names import trigger_name
+from bot.marketing.triggers import BUILT_IN_TEXTS
+from bot.loyalty.program_settings import (
     MAX_TEXT,
     TRIGGERS,
     BadText,
@@ -35,8 +35,8 @@ from bot.program_settings import (
     set_enabled,
     set_text,
 )
-from bot.replies import Button, Reply, Text, keyboard
-from bot.routing import Router
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
 
 router = Router()
 FLOW = "program."  # its states; the staff gate keeps them for the flow's buttons

@@ -18,13 +18,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.context import Context
-from bot.events import Event
+from bot.core.context import Context
+from bot.core.events import Event
 from bot.config import Settings
 from bot.handlers.desk import ADMIN, staff_only
 from bot.handlers.program import SECTIONS, program_view, title
-from bot.people import person
-from bot.program_rules import (
+from bot.loyalty.people import person
+from bot.loyalty.program_rules import (
     LABELS,
     LISTS,
     Key,
@@ -41,11 +41,11 @@ from bot.program_rules import (
     with_item,
     without_item,
 )
-from bot.program_settings import BadValue, set_value, value_at, with_value
-from bot.replies import Button, Reply, Text, keyboard
-from bot.routing import Router
+from bot.loyalty.program_settings import BadValue, set_value, value_at, with_value
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
 from bot.storage.models import AuditEntry, Identity
-from bot.tiers import tier_label
+from bot.loyalty.tiers import tier_label
 
 router = Router()
 router.gate(staff_only(router, ADMIN))

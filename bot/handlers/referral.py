@@ -16,14 +16,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.context import Context
-from bot.events import Event
+from bot.core.context import Context
+from bot.core.events import Event
 from bot.handlers.menu import menu_button
-from bot.i18n import Translator
-from bot.keys import phone_fingerprint
-from bot.notify import Notification
-from bot.replies import Button, Reply, Text, keyboard
-from bot.routing import Router
+from bot.core.i18n import Translator
+from bot.core.keys import phone_fingerprint
+from bot.delivery.notify import Notification
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
 from bot.storage.models import Customer
 
 router = Router()

@@ -40,7 +40,7 @@ from bot.handlers import (
     team,
     unsubscribe,
 )
-from bot.routing import Router
+from bot.core.routing import Router
 
 # Gates run in this order: staff invites and card scans work for anyone, an admin's /start
 # and /help open the console (before a cashier's desk), the staff's own routes (checkout,

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.context import Context
-from bot.events import Event
+from bot.core.context import Context
+from bot.core.events import Event
 from bot.handlers.checkout import money
 from bot.handlers.desk import ADMIN, staff_only
-from bot.replies import Reply, Text
-from bot.reports import WINDOW_DAYS, TriggerStats, trigger_report
-from bot.routing import Router
-from bot.trigger_names import trigger_name
+from bot.core.replies import Reply, Text
+from bot.marketing.reports import WINDOW_DAYS, TriggerStats, trigger_report
+from bot.core.routing import Router
+from bot.marketing.trigger_names import trigger_name
 
 router = Router()
 router.gate(staff_only(router, ADMIN))

@@ -4,12 +4,12 @@ A cashier redeems a gift at the checkout; here the customer only sees what is wi
 from __future__ import annotations
 
 from bot.config import Reward
-from bot.context import Context
-from bot.events import Event
+from bot.core.context import Context
+from bot.core.events import Event
 from bot.handlers.menu import menu_button
-from bot.i18n import N_
-from bot.replies import Button, Reply, Text, keyboard
-from bot.routing import Router
+from bot.core.i18n import N_
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
 
 router = Router()
 

@@ -6,13 +6,13 @@ share of the purchase, so nobody has to multiply two percentages)."""
 from __future__ import annotations
 
 from bot.config import Tier
-from bot.context import Context
-from bot.events import Event
+from bot.core.context import Context
+from bot.core.events import Event
 from bot.handlers.menu import menu_button
-from bot.money import MINOR_PER_UNIT
-from bot.replies import Reply, Text, keyboard
-from bot.routing import Router
-from bot.tiers import by_threshold, points_share, reached_by_first_purchase, threshold, tier_label
+from bot.loyalty.money import MINOR_PER_UNIT
+from bot.core.replies import Reply, Text, keyboard
+from bot.core.routing import Router
+from bot.loyalty.tiers import by_threshold, points_share, reached_by_first_purchase, threshold, tier_label
 
 router = Router()
 

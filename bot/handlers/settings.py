@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.context import Context
-from bot.events import Event, EventKind
+from bot.core.context import Context
+from bot.core.events import Event, EventKind
 from bot.handlers.menu import menu_button
 from bot.handlers.phone_check import verify_button
-from bot.i18n import N_
-from bot.keys import phone_fingerprint
-from bot.people import channel_name
-from bot.replies import Button, Reply, Text, keyboard
-from bot.routing import Router
+from bot.core.i18n import N_
+from bot.core.keys import phone_fingerprint
+from bot.loyalty.people import channel_name
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
 from bot.storage.models import Identity
 
 router = Router()

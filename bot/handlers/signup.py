@@ -1,5 +1,5 @@
 """Sign-up: consent, phone, name, birthday, then the welcome bonus (once per phone number),
-and the admins are asked about another card with the same phone (bot/shared_phones.py).
+and the admins are asked about another card with the same phone (bot/loyalty/shared_phones.py).
 
 The steps form a table; the current step is the first one not done, read from what is
 stored (consent on the identity, then the customer's phone, name, registration). So a
@@ -13,20 +13,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot import shared_phones
-from bot.birthday import parse_birthday
-from bot.cards import new_card_number
-from bot.context import Context
-from bot.events import Event, EventKind
+from bot.loyalty import shared_phones
+from bot.loyalty.birthday import parse_birthday
+from bot.loyalty.cards import new_card_number
+from bot.core.context import Context
+from bot.core.events import Event, EventKind
 from bot.handlers.fallback import unsupported_text
 from bot.handlers.menu import main_menu
 from bot.handlers.referral import attribute_referral, invitation
 from bot.handlers.rules import rules_text
-from bot.phones import example_phone, normalize_phone
-from bot.replies import AskContact, Button, Reply, Text, keyboard
-from bot.routing import Router
+from bot.loyalty.phones import example_phone, normalize_phone
+from bot.core.replies import AskContact, Button, Reply, Text, keyboard
+from bot.core.routing import Router
 from bot.storage.models import Customer
-from bot.welcome import welcome_is_due
+from bot.loyalty.welcome import welcome_is_due
 
 router = Router()
 

@@ -3,13 +3,13 @@ purchase, that the first one brings the first tier (and already counts at its ra
 
 from __future__ import annotations
 
-from bot.context import Context
-from bot.events import Event
+from bot.core.context import Context
+from bot.core.events import Event
 from bot.handlers.menu import menu_button
-from bot.money import MINOR_PER_UNIT
-from bot.replies import Reply, Text, keyboard
-from bot.routing import Router
-from bot.tiers import (
+from bot.loyalty.money import MINOR_PER_UNIT
+from bot.core.replies import Reply, Text, keyboard
+from bot.core.routing import Router
+from bot.loyalty.tiers import (
     current_tier,
     next_tier,
     points_share,

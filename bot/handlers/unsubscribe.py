@@ -1,17 +1,17 @@
 """«Unsubscribe» under a broadcast: one tap turns off the customer's offers and news (the
 category broadcasts respect), says so in their language with the way back in Settings, and
-counts for the broadcast the button came from (bot.broadcasts.note_unsubscribed). A second
+counts for the broadcast the button came from (bot.marketing.broadcasts.note_unsubscribed). A second
 tap only says it again; whatever id the payload names, the tap changes nobody's choice but
 the tapper's own."""
 
 from __future__ import annotations
 
-from bot import broadcasts
-from bot.context import Context
-from bot.events import Event
+from bot.marketing import broadcasts
+from bot.core.context import Context
+from bot.core.events import Event
 from bot.handlers.settings import TOPICS
-from bot.replies import Button, Reply, Text, keyboard
-from bot.routing import Router
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
 
 router = Router()
 

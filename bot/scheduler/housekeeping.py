@@ -9,8 +9,8 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select
 
-from bot.core import Core
-from bot.ledger import Ledger
+from bot.core.conversation import Core
+from bot.loyalty.ledger import Ledger
 from bot.storage import day_book
 from bot.storage.models import Identity, ProcessedEvent, Staff, WebMessage, WhatsAppSend
 

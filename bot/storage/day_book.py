@@ -1,4 +1,4 @@
-"""The day book: running totals behind the owner's figures (bot/stats.py), kept in the same
+"""The day book: running totals behind the owner's figures (bot/console/stats.py), kept in the same
 transaction as the writes that change them, so /stats reads a few thousand small rows
 instead of every receipt of the year.
 

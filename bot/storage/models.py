@@ -270,7 +270,7 @@ class WelcomedPhone(Base):
 
 class SharedPhone(Base):
     """Two cards with one phone number, verified on one and typed on the other, that the
-    admins were asked about (bot/shared_phones.py): ``open`` until an admin taps Merge or
+    admins were asked about (bot/loyalty/shared_phones.py): ``open`` until an admin taps Merge or
     Keep apart. A merge deletes the typed card; its id and number stay here, so its QR code
     or number says it was joined to the verified one."""
 
@@ -398,7 +398,7 @@ class Review(Base):
 
 class OutboxMessage(Base):
     """A message to a person, written in the transaction that caused it and sent later by
-    the outbox sender (bot/outbox.py). ``payload`` holds the rendered replies."""
+    the outbox sender (bot/delivery/outbox.py). ``payload`` holds the rendered replies."""
 
     __tablename__ = "outbox"
 
@@ -631,7 +631,7 @@ class WhatsAppSend(Base):
 
 
 class SegmentSnapshot(Base):
-    """The customer segments as of ``taken_at`` (bot/segment_snapshot.py): the nightly
+    """The customer segments as of ``taken_at`` (bot/marketing/segment_snapshot.py): the nightly
     job's, or the first one a small shop needs. While it is being written ``completed_at``
     is empty and nobody reads it."""
 

@@ -1,7 +1,7 @@
 """the nightly snapshot of the customer segments (RFM, ABC × XYZ, …) and its history
 
 The tables start empty: the nightly job (or the first /segments) writes the first snapshot
-(bot/segment_snapshot.py).
+(bot/marketing/segment_snapshot.py).
 
 Revision ID: 0022
 Revises: 0021

@@ -2,7 +2,7 @@
 picker read, so they answer at once however many customers there are.
 
 Scoring RFM and ABC × XYZ ranks every member against all the others over a year of
-purchases (bot/segments.py), and even the plain counts (tiers, birthdays, channels,
+purchases (bot/marketing/segments.py), and even the plain counts (tiers, birthdays, channels,
 sources) read every member: minutes and seconds at a million customers, too slow for a chat
 answer. A snapshot does it all once, as of its ``taken_at``, and keeps
 
@@ -21,7 +21,7 @@ is never empty); a bigger one is told to wait for the job.
 
 Broadcasts pick the members of a scored or a recency segment from the same snapshot (the
 segment the owner saw, as of the time the screen states); the other segments' members are
-picked as they are now (bot/segments.py).
+picked as they are now (bot/marketing/segments.py).
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ from sqlalchemy import Select, and_, delete, exists, func, insert, literal, sele
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
-from bot import segments
+from bot.marketing import segments
 from bot.config import Settings
-from bot.core import Core
-from bot.segments import NEVER, SOURCE_LIMIT, Segment, scored_codes, source_code
+from bot.core.conversation import Core
+from bot.marketing.segments import NEVER, SOURCE_LIMIT, Segment, scored_codes, source_code
 from bot.storage import database
 from bot.storage.models import Customer, SegmentCount, SegmentScore, SegmentSnapshot
 from bot.storage.uow import UnitOfWork

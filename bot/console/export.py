@@ -45,10 +45,10 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.config import ProgramSettings
-from bot.i18n import N_, Translator
-from bot.money import MINOR_PER_UNIT
+from bot.core.i18n import N_, Translator
+from bot.loyalty.money import MINOR_PER_UNIT
 from bot.storage.models import Customer, PointLot, PointOperation
-from bot.tiers import current_tier, tier_label
+from bot.loyalty.tiers import current_tier, tier_label
 
 PAGE = 5000  # rows read in one transaction
 CENTS = Decimal("0.01")

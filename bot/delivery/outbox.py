@@ -34,10 +34,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.channels.base import Channel, KeptForLater, RetryLater, Undeliverable, Unreachable
-from bot.clock import Clock
+from bot.core.clock import Clock
 from bot.config import OutboxSettings
-from bot.lru import LruCache
-from bot.replies import Picture, Reply, from_json
+from bot.core.lru import LruCache
+from bot.core.replies import Picture, Reply, from_json
 from bot.storage.models import Identity, OutboxMessage
 from bot.storage.uow import UnitOfWork
 

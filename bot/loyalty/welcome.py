@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.keys import phone_fingerprint
+from bot.core.keys import phone_fingerprint
 from bot.storage.models import Customer
 from bot.storage.uow import UnitOfWork
 

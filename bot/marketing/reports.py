@@ -19,7 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import Integer, Interval, and_, case, exists, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from bot.notify import PAID_CHANNELS
+from bot.delivery.notify import PAID_CHANNELS
 from bot.storage.models import OutboxMessage, PointOperation, Purchase, TriggerSend
 from bot.storage.uow import UnitOfWork
 

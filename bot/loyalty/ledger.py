@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta, tzinfo
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 from bot.storage.models import PointLot, PointOperation
 from bot.storage.uow import UnitOfWork
 

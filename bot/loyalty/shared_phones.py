@@ -18,12 +18,12 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from bot import audit
-from bot.cards import format_card_number
-from bot.i18n import Translator
-from bot.notify import Notification, Render
-from bot.people import channel_name
-from bot.replies import Button, Reply, Text, keyboard
+from bot.console import audit
+from bot.loyalty.cards import format_card_number
+from bot.core.i18n import Translator
+from bot.delivery.notify import Notification, Render
+from bot.loyalty.people import channel_name
+from bot.core.replies import Button, Reply, Text, keyboard
 from bot.storage.models import Customer, Identity, SharedPhone
 from bot.storage.uow import UnitOfWork
 

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from bot.config import ProgramSettings, Tier
-from bot.i18n import N_
-from bot.money import MINOR_PER_UNIT
+from bot.core.i18n import N_
+from bot.loyalty.money import MINOR_PER_UNIT
 
 # The default tier names (and "Member", before the first purchase), for the catalogs.
 DEFAULT_TIER_NAMES = (N_("Member"), N_("Silver"), N_("Gold"), N_("Platinum"))

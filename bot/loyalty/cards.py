@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import segno
 
-from bot.lru import LruCache
+from bot.core.lru import LruCache
 
 CARD_DIGITS = 12  # 11 random digits and a Luhn check digit
 TOKEN_PREFIX = "card-"

@@ -1,7 +1,7 @@
 """The program's rules as the owner edits them in the chat: which values there are, how a
 typed value is read and checked, what a change does to the whole rule it belongs to, and the
 summary a preview compares before and after. The chat flow is bot/handlers/program_rules.py;
-storing and auditing is bot.program_settings.set_value.
+storing and auditing is bot.loyalty.program_settings.set_value.
 
 A value is named by a key relative to the settings: ``welcome_bonus``,
 ``tiers.<code>.cashback_percent``, ``rewards.<code>.points``, ``triggers.quiet_start``,
@@ -24,9 +24,9 @@ from annotated_types import Ge, Le
 from pydantic import BaseModel
 
 from bot.config import Holiday, ProgramSettings, Reward, Settings, Tier, TriggersSettings
-from bot.i18n import N_, Translator
-from bot.program_settings import EDITABLE, value_at
-from bot.tiers import tier_label
+from bot.core.i18n import N_, Translator
+from bot.loyalty.program_settings import EDITABLE, value_at
+from bot.loyalty.tiers import tier_label
 
 LISTS = {"program.tiers": ("code", Tier), "program.rewards": ("code", Reward),
          "triggers.holidays.dates": ("date", Holiday)}
@@ -71,7 +71,7 @@ class Refused(ValueError):
 @dataclass(frozen=True, slots=True)
 class Key:
     text: str  # as buttons carry it: "tiers.gold.cashback_percent"
-    path: str  # the rule as stored: one of bot.program_settings.EDITABLE
+    path: str  # the rule as stored: one of bot.loyalty.program_settings.EDITABLE
     item: str | None  # a list's item by its code (a holiday by its date)
     field: str  # the value within (the rule's own name for a plain value)
 

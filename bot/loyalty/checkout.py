@@ -11,7 +11,7 @@ the purchase's own lot, never below zero) and the spent points come back as one 
 that lives until the latest expiry of the lots they were taken from, and at least
 ``refund_points_min_days``. A full refund takes the purchase off the purchase count.
 
-A card an admin blocked (after a velocity alert, bot/velocity.py) neither earns nor spends: a
+A card an admin blocked (after a velocity alert, bot/loyalty/velocity.py) neither earns nor spends: a
 new purchase on it is refused; refunds still go through.
 """
 
@@ -22,14 +22,14 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from bot.clock import Clock, FrozenClock
+from bot.core.clock import Clock, FrozenClock
 from bot.config import ProgramSettings, Tier
-from bot.ledger import Ledger
-from bot.money import MINOR_PER_UNIT
+from bot.loyalty.ledger import Ledger
+from bot.loyalty.money import MINOR_PER_UNIT
 from bot.storage.models import Customer, Purchase, Refund
 from bot.storage.uow import UnitOfWork
-from bot.tiers import current_tier
-from bot.velocity import Flag, flags
+from bot.loyalty.tiers import current_tier
+from bot.loyalty.velocity import Flag, flags
 
 
 BACKDATED = timedelta(days=1)

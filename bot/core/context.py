@@ -8,17 +8,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 from bot.config import Settings
-from bot.events import UserRef
-from bot.i18n import I18n, Translator
-from bot.ledger import Ledger
-from bot.notify import Notification
+from bot.core.events import UserRef
+from bot.core.i18n import I18n, Translator
+from bot.loyalty.ledger import Ledger
+from bot.delivery.notify import Notification
 from bot.storage.models import Customer, Identity
 from bot.storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
-    from bot.cards import CardTokens, QrImages
+    from bot.loyalty.cards import CardTokens, QrImages
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,7 @@ class Services:
     card_tokens: CardTokens
     qr: QrImages
     timezone: tzinfo
-    secret: bytes  # the installation secret; derive a key per purpose (bot.keys)
+    secret: bytes  # the installation secret; derive a key per purpose (bot.core.keys)
 
 
 @dataclass(slots=True)

@@ -10,17 +10,17 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from bot.clock import FrozenClock
-from bot.context import ChannelInfo, Context, ConversationState, Services
-from bot.events import Event
-from bot.ledger import Ledger
-from bot.notify import Notifier
-from bot.program_settings import effective_settings
-from bot.replies import Reply, Text
-from bot.routing import Router
+from bot.core.clock import FrozenClock
+from bot.core.context import ChannelInfo, Context, ConversationState, Services
+from bot.core.events import Event
+from bot.loyalty.ledger import Ledger
+from bot.delivery.notify import Notifier
+from bot.loyalty.program_settings import effective_settings
+from bot.core.replies import Reply, Text
+from bot.core.routing import Router
 from bot.storage.models import Identity
 from bot.storage.uow import UnitOfWork
-from bot.text import has_controls, without_controls
+from bot.core.text import has_controls, without_controls
 
 log = logging.getLogger(__name__)
 

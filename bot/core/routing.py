@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from bot.context import Context
-from bot.events import Event, EventKind
-from bot.replies import Reply
+from bot.core.context import Context
+from bot.core.events import Event, EventKind
+from bot.core.replies import Reply
 
 Handler = Callable[[Event, Context], Awaitable[list[Reply]]]
 Gate = Callable[[Event, Context], Awaitable[list[Reply] | None]]

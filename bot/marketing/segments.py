@@ -5,12 +5,12 @@ loaded per customer); ``members()`` gives one segment as a ``SELECT`` of custome
 as a subquery (``Customer.id.in_(members(...))``) by broadcasts. Codes are short and stable
 (at most 40 bytes, they travel in Telegram callback data).
 
-Definitions, alike with the owner's figures (bot/stats.py):
+Definitions, alike with the owner's figures (bot/console/stats.py):
 
 - A *member* is a customer whose registration finished (``registered_at``) by ``at``.
 - A *purchase* is a receipt not refunded in full (``amount > refunded_amount``) made by
   ``at``; its *net revenue* is ``amount − refunded_amount`` (refunds as they are now).
-- *Tier* (``tier:<code>``, ``tier:member`` before any tier): ``bot.tiers.current_tier`` of
+- *Tier* (``tier:<code>``, ``tier:member`` before any tier): ``bot.loyalty.tiers.current_tier`` of
   the stored purchase count / total spend, as a CASE over the configured thresholds. It is
   the tier now, whatever ``at`` says.
 - *Days since the last purchase* (``lapsed:…``): never, 0–30, 31–60, 61–90, 91–180, 181+
@@ -68,9 +68,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.config import ProgramSettings, Settings
-from bot.i18n import N_
-from bot.money import MINOR_PER_UNIT
-from bot.people import CHANNEL_NAMES
+from bot.core.i18n import N_
+from bot.loyalty.money import MINOR_PER_UNIT
+from bot.loyalty.people import CHANNEL_NAMES
 from bot.storage.models import Customer, Identity, Purchase
 from bot.storage.uow import UnitOfWork
 
@@ -311,7 +311,7 @@ def _profile(at: datetime, *extra: ColumnElement[Any]):  # type: ignore[no-untyp
 def scored_rows(at: datetime) -> Select[Any]:
     """Every member who has bought by ``at``: customer id, RFM group ("lost": not in the
     last year), ABC, XYZ (None for the lost) and the last purchase's moment: what a snapshot
-    keeps (bot/segment_snapshot.py)."""
+    keeps (bot/marketing/segment_snapshot.py)."""
     c = _profile(at).c
     return select(c.customer_id, c.rfm, c.abc, c.xyz, c.last_at).where(c.last_at.is_not(None))
 
@@ -355,7 +355,7 @@ def _count_scored(counts: Counter[str], rfm: str | None, abc: str | None, xyz: s
 async def catalog(uow: UnitOfWork, at: datetime, settings: Settings) -> list[tuple[Segment, int]]:
     """Every segment with its member count as of ``at``, in the order of ``GROUPS``, all of
     it counted live: the definitions. /segments and the broadcasts read the same figures
-    faster from the nightly snapshot (bot/segment_snapshot.py)."""
+    faster from the nightly snapshot (bot/marketing/segment_snapshot.py)."""
     session, program = uow.session, settings.program
     profile = _profile(at, _tier_expr(program).label("tier"), Customer.birth_month.label("month"))
     p = profile.c

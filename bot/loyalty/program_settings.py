@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from bot import audit
+from bot.console import audit
 from bot.config import (
     EXTRA_PLACEHOLDERS,
     PLACEHOLDERS,
@@ -33,7 +33,7 @@ from bot.config import (
     TriggersSettings,
     _unknown_placeholders,
 )
-from bot.lru import LruCache
+from bot.core.lru import LruCache
 from bot.storage.models import SettingValue, TriggerOverride
 from bot.storage.uow import UnitOfWork
 

@@ -2,7 +2,7 @@
 cashier or a till, admins about a low rating. Rendered in the recipient's language for the
 messenger they chose in Settings, else the one they used last, and written to the outbox
 in the same transaction as the change that caused them; the outbox sender
-(bot/outbox.py) delivers them after the commit.
+(bot/delivery/outbox.py) delivers them after the commit.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ColumnElement, and_, case, false, or_, select
 
 from bot.config import Settings
-from bot.i18n import I18n, Translator
-from bot.replies import Reply, to_json
+from bot.core.i18n import I18n, Translator
+from bot.core.replies import Reply, to_json
 from bot.storage.models import Customer, Identity, OutboxMessage, Staff
 from bot.storage.uow import UnitOfWork
 

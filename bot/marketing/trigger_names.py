@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.i18n import N_
+from bot.core.i18n import N_
 
 TRIGGER_NAMES = {
     "win_back_30": N_("Win-back, 1st stage"),

@@ -46,8 +46,8 @@ from fractions import Fraction
 from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from bot.money import MINOR_PER_UNIT
-from bot.reports import Group, trigger_report
+from bot.loyalty.money import MINOR_PER_UNIT
+from bot.marketing.reports import Group, trigger_report
 from bot.storage.models import PointLot, Purchase, StatsCohort, StatsDay, StatsGap
 from bot.storage.uow import UnitOfWork
 

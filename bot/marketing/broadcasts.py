@@ -3,7 +3,7 @@
 A broadcast is a ``draft`` while the owner composes it, then ``sending`` from the explicit
 confirmation, then ``done`` or ``cancelled``. The confirmation fixes the audience: in its
 transaction one ``INSERT … SELECT`` writes a ``broadcast_recipients`` row (unique per
-broadcast and customer) for every member of the segment (``bot.segment_snapshot.members``:
+broadcast and customer) for every member of the segment (``bot.marketing.segment_snapshot.members``:
 the scored and recency segments as of the latest nightly snapshot, as the owner saw them) who
 consented, is reachable in a channel and did not opt out of offers and news
 (``notify_promotions``), and their count is the broadcast's ``audience``. Whoever joins the
@@ -41,14 +41,14 @@ from urllib.parse import urlsplit
 from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from bot import segment_snapshot
+from bot.marketing import segment_snapshot
 from bot.channels.base import default_cost
 from bot.config import Settings
-from bot.core import Core
-from bot.i18n import Translator
-from bot.notify import PAID_CHANNELS, Notification
-from bot.program_settings import effective_triggers
-from bot.replies import Button, Picture, Reply, Template, Text, keyboard
+from bot.core.conversation import Core
+from bot.core.i18n import Translator
+from bot.delivery.notify import PAID_CHANNELS, Notification
+from bot.loyalty.program_settings import effective_triggers
+from bot.core.replies import Button, Picture, Reply, Template, Text, keyboard
 from bot.storage.models import (
     Broadcast,
     BroadcastRecipient,
@@ -58,7 +58,7 @@ from bot.storage.models import (
     Purchase,
 )
 from bot.storage.uow import UnitOfWork
-from bot.quiet_hours import past_quiet, quiet_until
+from bot.marketing.quiet_hours import past_quiet, quiet_until
 
 log = logging.getLogger(__name__)
 

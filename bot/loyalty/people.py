@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.i18n import N_
+from bot.core.i18n import N_
 
 CHANNEL_NAMES = {"telegram": N_("Telegram"), "viber": N_("Viber"), "whatsapp": N_("WhatsApp"),
                  "web": N_("Web chat")}

@@ -11,7 +11,7 @@ year (a December peak, a summer dip); checks spread around a coffee shop's avera
 The points follow the program's rules exactly: the welcome bonus, cashback by the tier at
 the moment of each purchase, points sometimes spent within the cap (expiring lots first), a
 few refunds (whole or partial) that reverse points, the nightly expiry pass. Two ways to
-write the same rows: ``_Book`` replays the rules of bot/checkout.py and bot/ledger.py in
+write the same rows: ``_Book`` replays the rules of bot/loyalty/checkout.py and bot/loyalty/ledger.py in
 memory (with their own ``spend_cap``, ``cashback``, ``current_tier``) and writes everything
 with a few bulk inserts — 3,000 customers and ~35,000 purchases in seconds; or, event by
 event, the real services themselves (``Checkout.purchase`` / ``refund`` and
@@ -46,18 +46,18 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, make_url, select, text
 
-from bot.cards import CARD_DIGITS, luhn_check_digit
-from bot.checkout import Checkout, cashback, request_fingerprint, spend_cap
-from bot.clock import Clock, FrozenClock, SystemClock
+from bot.loyalty.cards import CARD_DIGITS, luhn_check_digit
+from bot.loyalty.checkout import Checkout, cashback, request_fingerprint, spend_cap
+from bot.core.clock import Clock, FrozenClock, SystemClock
 from bot.config import CONFIG_ENV, Settings
-from bot.ledger import Ledger
-from bot.money import MINOR_PER_UNIT
-from bot.plain_english import noun
+from bot.loyalty.ledger import Ledger
+from bot.loyalty.money import MINOR_PER_UNIT
+from bot.loyalty.plain_english import noun
 from bot.storage import database, day_book
 from bot.storage.session import COUNTED
 from bot.storage.models import Base, Customer, Identity, PointLot, Purchase
 from bot.storage.uow import UnitOfWork
-from bot.tiers import current_tier
+from bot.loyalty.tiers import current_tier
 
 DAYS = 360  # the program runs a little under a year: every purchase is within the last one
 BATCH = 400  # events per transaction
@@ -407,7 +407,7 @@ class _Account:
 
 
 class _Book:
-    """The ledger and checkout rules of bot/ledger.py and bot/checkout.py replayed in memory
+    """The ledger and checkout rules of bot/loyalty/ledger.py and bot/loyalty/checkout.py replayed in memory
     for customers nobody else touches, so a year of a shop is written with a few bulk
     inserts instead of ten statements a purchase. ``tests/test_demo.py`` checks that it
     writes exactly what the services write."""

@@ -25,18 +25,18 @@ from typing import Any, NamedTuple
 from sqlalchemy import Select, String, and_, cast, exists, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from bot.config import ProgramSettings, Settings, Tier, Trigger, TriggersSettings
-from bot.core import Core
+from bot.core.conversation import Core
 from bot.handlers.notices import RATINGS, review_payload
-from bot.i18n import N_, Translator
-from bot.keys import derive, keyed_hash
-from bot.ledger import Grant, Ledger
-from bot.notify import Notification
-from bot.program_settings import effective_settings, effective_triggers
-from bot.quiet_hours import quiet_until
-from bot.money import MINOR_PER_UNIT
-from bot.replies import Button, Keyboard, Reply, Template, Text, keyboard
+from bot.core.i18n import N_, Translator
+from bot.core.keys import derive, keyed_hash
+from bot.loyalty.ledger import Grant, Ledger
+from bot.delivery.notify import Notification
+from bot.loyalty.program_settings import effective_settings, effective_triggers
+from bot.marketing.quiet_hours import quiet_until
+from bot.loyalty.money import MINOR_PER_UNIT
+from bot.core.replies import Button, Keyboard, Reply, Template, Text, keyboard
 from bot.storage.models import (
     Customer,
     Identity,
@@ -46,7 +46,7 @@ from bot.storage.models import (
     Review,
     TriggerSend,
 )
-from bot.tiers import current_tier, next_tier, tier_label
+from bot.loyalty.tiers import current_tier, next_tier, tier_label
 from bot.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""Messages nobody asked for right now: the outbox and the notices written into it."""

@@ -1,0 +1,1 @@
+"""Bringing customers back: automatic triggers, broadcasts, segments, their reports."""
