@@ -22,7 +22,7 @@ from babel.numbers import format_currency, format_decimal, format_percent, get_c
 log = logging.getLogger(__name__)
 
 DOMAIN = "messages"
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+LOCALES_DIR = Path(__file__).resolve().parents[2] / "locales"
 
 
 def _load_catalog(locales_dir: Path, locale: str) -> gettext.NullTranslations:
