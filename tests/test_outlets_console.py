@@ -143,7 +143,7 @@ async def test_a_removed_admin_can_not_finish_typing_a_key_name(app, chat, clock
     await invited(owner, anna, "/invite admin")
     await anna.press("ol.key:1")
     async with app.core.unit_of_work() as uow:  # removed while typing
-        from bot.storage.roster import Roster
+        from bot.storage.repositories import Roster
 
         anna_id = (await Roster(uow.session).entries())[0].identity_id
         await Roster(uow.session).remove(anna_id)

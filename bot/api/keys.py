@@ -9,10 +9,8 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
-
 from bot.api.http import ApiError
-from bot.storage.models import Outlet, PosKey
+from bot.storage.models import PosKey
 from bot.storage.uow import UnitOfWork
 
 KEY_BYTES = 32
@@ -74,5 +72,4 @@ async def revoke_key(uow: UnitOfWork, reference: str, now: datetime) -> PosKey |
 
 
 async def all_keys(uow: UnitOfWork) -> Sequence[tuple[PosKey, str]]:
-    stmt = select(PosKey, Outlet.name).join(Outlet, Outlet.id == PosKey.outlet_id).order_by(PosKey.id)
-    return [(key, name) for key, name in (await uow.session.execute(stmt)).all()]
+    return await uow.outlets.keys_with_outlet_names()

@@ -6,11 +6,10 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
-from sqlalchemy.exc import IntegrityError
-
 from bot.api.keys import all_keys, create_key, revoke_key
 from bot.config import Settings
 from bot.storage import database
+from bot.storage.errors import IntegrityError
 from bot.storage.uow import UnitOfWork
 
 

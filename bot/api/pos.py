@@ -15,7 +15,6 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, TypeVar
 
 from aiohttp import web
-from sqlalchemy.exc import IntegrityError
 
 from bot.api import openapi
 from bot.api.customers import by_card, by_phone, card_summary, enrol
@@ -45,6 +44,7 @@ from bot.loyalty.money import api_amount
 from bot.delivery.notify import Notification
 from bot.loyalty.program_settings import effective_settings
 from bot.marketing.reports import WINDOW_DAYS, Group, TriggerStats, trigger_report
+from bot.storage.errors import IntegrityError
 from bot.storage.models import PosKey
 from bot.storage.uow import UnitOfWork
 

@@ -35,7 +35,6 @@ from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import update
 from viberbot.api.messages import ContactMessage, PictureMessage, TextMessage
 from viberbot.api.messages.typed_message import TypedMessage
 from viberbot.api.viber_requests import (
@@ -55,7 +54,6 @@ from bot.core.conversation import Core
 from bot.core.events import Event, EventKind, SharedContact, UserRef
 from bot.core.keys import derive, same_secret
 from bot.core.replies import AskContact, Keyboard, Picture, Reply, Text
-from bot.storage.models import Identity
 
 log = logging.getLogger(__name__)
 
@@ -319,11 +317,7 @@ class ViberChannel(Channel):
         """Unsubscribed: nothing is sent to them any more (the notifier skips them) until
         they subscribe again. Changes a row only when the flag really changes."""
         async with self.core.unit_of_work() as uow:
-            await uow.session.execute(
-                update(Identity).where(Identity.channel == CHANNEL,
-                                       Identity.external_id == external_id,
-                                       Identity.reachable.is_not(reachable))
-                .values(reachable=reachable))
+            await uow.identities.set_reachable(CHANNEL, external_id, reachable)
             await uow.commit()
 
     # --- outbound ------------------------------------------------------------------------

@@ -30,7 +30,6 @@ from string import Template
 from urllib.parse import quote, urlsplit
 
 from aiohttp import WSMsgType, web
-from sqlalchemy import select, update
 
 from bot.channels.base import Channel, KeptForLater
 from bot.channels.web_controls import Controls, controls_for
@@ -40,7 +39,6 @@ from bot.core.events import Event, EventKind, UserRef
 from bot.core.keys import derive, keyed_hash, same_secret
 from bot.core.lru import LruCache
 from bot.core.replies import AskContact, CommandMenu, Document, Keyboard, Picture, Reply, Text
-from bot.storage.models import Identity, OutboxMessage, WebMessage
 
 log = logging.getLogger(__name__)
 
@@ -209,16 +207,8 @@ class WebChannel(Channel):
         while the visitor was away is in it, and counts as delivered from now on."""
         now = self.core.services.clock.now()
         async with self.core.unit_of_work() as uow:
-            rows = (await uow.session.execute(
-                select(WebMessage.id, WebMessage.author, WebMessage.body)
-                .join(Identity, Identity.id == WebMessage.identity_id)
-                .where(Identity.channel == self.name, Identity.external_id == visitor)
-                .order_by(WebMessage.id.desc()).limit(HISTORY))).all()
-            await uow.session.execute(
-                update(OutboxMessage).where(OutboxMessage.channel == self.name,
-                                            OutboxMessage.external_id == visitor,
-                                            OutboxMessage.status == "waiting")
-                .values(status="sent", sent_at=now))
+            rows = await uow.web_messages.latest(self.name, visitor, HISTORY)
+            await uow.outbox_messages.deliver_waiting(self.name, visitor, now)
             await uow.commit()
         history = [{**body, "id": id_, "author": author} for id_, author, body in reversed(rows)]
         controls = await controls_for(self.core, self.name, visitor, browser_language)
@@ -308,15 +298,10 @@ class WebChannel(Channel):
             return []
         now = self.core.services.clock.now()
         async with self.core.unit_of_work() as uow:
-            identity = (await uow.session.execute(select(Identity.id).where(
-                Identity.channel == self.name, Identity.external_id == visitor))).scalar_one_or_none()
+            identity = await uow.identities.id_of(self.name, visitor)
             if identity is None:
                 return [(message, None) for message in messages]
-            rows = [WebMessage(identity_id=identity, author=author, body=body, created_at=now)
-                    for author, body in messages]
-            uow.session.add_all(rows)
-            await uow.session.flush()
-            ids = [row.id for row in rows]
+            ids = await uow.web_messages.add(identity, messages, now)
             await uow.commit()
         return list(zip(messages, ids, strict=True))
 

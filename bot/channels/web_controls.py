@@ -14,13 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
-
 from bot.core.conversation import chosen_locale, role_of
 from bot.handlers.command_menus import menu_of
 from bot.core.i18n import N_
-from bot.storage.models import Identity
 
 if TYPE_CHECKING:
     from bot.core.conversation import Core
@@ -56,10 +52,7 @@ async def controls_for(core: Core, channel: str, visitor: str | None,
     identity = None
     if visitor is not None:
         async with core.unit_of_work() as uow:
-            identity = (await uow.session.execute(
-                select(Identity).where(Identity.channel == channel, Identity.external_id == visitor)
-                .options(joinedload(Identity.customer), joinedload(Identity.staff))
-            )).unique().scalar_one_or_none()
+            identity = await uow.identities.find(channel, visitor)
     i18n = core.services.i18n
     if identity is None:
         locale, role = i18n.choose(browser_language), None

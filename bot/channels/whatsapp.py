@@ -25,7 +25,6 @@ from pywa_async import WhatsApp
 from pywa_async.errors import WhatsAppError
 from pywa_async.types import Button, Section, SectionList, SectionRow
 from pywa_async.types.templates import BodyText, TemplateLanguage
-from sqlalchemy import delete, select, update
 
 from bot.channels.base import (
     BackgroundWork,
@@ -62,7 +61,6 @@ from bot.core.replies import (
     from_json,
     to_json,
 )
-from bot.storage.models import Identity, OutboxMessage, WhatsAppSend
 
 log = logging.getLogger(__name__)
 
@@ -295,8 +293,7 @@ class WhatsAppChannel(Channel):
     async def _remember(self, wamids: list[str], message_id: int) -> None:
         now = self.core.services.clock.now()
         async with self.core.unit_of_work() as uow:
-            uow.session.add_all([WhatsAppSend(wamid=wamid, outbox_message_id=message_id,
-                                              created_at=now) for wamid in wamids])
+            uow.outbox_messages.remember_wamids(wamids, message_id, now)
             await uow.commit()
 
     async def _undelivered(self, failure: Failure) -> None:
@@ -304,11 +301,7 @@ class WhatsAppChannel(Channel):
         it goes again as its template; else, or with no template, it is marked failed with
         the reason (the reports count it)."""
         async with self.core.unit_of_work() as uow:
-            row = (await uow.session.execute(
-                select(OutboxMessage).join(WhatsAppSend,
-                                           WhatsAppSend.outbox_message_id == OutboxMessage.id)
-                .where(WhatsAppSend.wamid == failure.wamid, OutboxMessage.status == "sent")
-            )).scalar_one_or_none()
+            row = await uow.outbox_messages.sent_as_wamid(failure.wamid)
             if row is None:  # not ours to redo, or already redone (a repeated status)
                 return
             template = next((reply for reply in map(from_json, row.payload)
@@ -323,10 +316,7 @@ class WhatsAppChannel(Channel):
                 reason = NO_TEMPLATE if failure.code == RE_ENGAGEMENT else \
                     f"{failure.code} {failure.title}"
                 values = {"status": "failed", "error": reason[:200]}
-            await uow.session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id)
-                                      .values(**values))
-            await uow.session.execute(delete(WhatsAppSend).where(  # one answer per message
-                WhatsAppSend.outbox_message_id == row.id))
+            await uow.outbox_messages.settle_whatsapp_failure(row.id, values)
             await uow.commit()
         self.core.notifier.on_enqueued()
 
@@ -334,10 +324,7 @@ class WhatsAppChannel(Channel):
         """Within 24 hours of the person's last message (``last_seen_at`` is updated by every
         inbound event and lags it by at most a minute, so the window is never overrated)."""
         async with self.core.unit_of_work() as uow:
-            seen = (await uow.session.execute(
-                select(Identity.last_seen_at).where(Identity.channel == CHANNEL,
-                                                    Identity.external_id == recipient))
-                    ).scalar_one_or_none()
+            seen = await uow.identities.last_seen(CHANNEL, recipient)
         return seen is not None and self.core.services.clock.now() - seen < WINDOW
 
     async def _send_template(self, recipient: str, template: Template | None) -> None:

@@ -17,8 +17,7 @@ from bot.handlers.desk import ADMIN, staff_only
 from bot.handlers.team import staff_block_button, who
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
-from bot.storage.models import Customer, Staff
-from bot.storage.roster import Roster
+from bot.storage.models import Customer
 
 router = Router()
 router.gate(staff_only(router, ADMIN))
@@ -63,8 +62,8 @@ async def block_card(event: Event, ctx: Context) -> list[Reply]:
 async def block_cashier(event: Event, ctx: Context) -> list[Reply]:
     blocking = (event.payload or "").startswith("blk.staff:")
     identity_id = named_id(event)
-    entry = await Roster(ctx.uow.session).entry(identity_id) if identity_id else None
-    staff = await ctx.uow.session.get(Staff, identity_id) if entry else None
+    entry = await ctx.uow.roster.entry(identity_id) if identity_id else None
+    staff = await ctx.uow.staff.get(identity_id) if entry else None
     if entry is None or staff is None or entry.role != "cashier":  # admins are not blocked
         return [Text(ctx._("Only a cashier on the staff can be blocked; nothing was changed."))]
     _, person = ctx._, who(ctx, entry)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from sqlalchemy import select
-
 from bot.marketing import broadcasts, segment_snapshot, segments
 from bot.marketing.broadcasts import MAX_TEXT, parse_button, progress_key, sending_minutes
 from bot.core.context import Context
@@ -60,7 +58,7 @@ def cancel_button(ctx: Context, draft_id: int | str = "") -> Button:
 
 async def own_draft(ctx: Context, raw: object) -> Broadcast | None:
     """The caller's draft with this id, while it is a draft."""
-    draft = await ctx.uow.session.get(Broadcast, int(raw)) if str(raw).isdecimal() else None
+    draft = await ctx.uow.broadcasts.get(int(raw)) if str(raw).isdecimal() else None
     if draft is None or draft.status != "draft" or draft.author_identity_id != ctx.identity.id:
         return None
     return draft
@@ -94,10 +92,7 @@ async def draft_for(ctx: Context) -> Broadcast:
     """The draft being written (a photo may have come first), or a new one."""
     draft = await own_draft(ctx, ctx.state.data.get("draft"))
     if draft is None:
-        draft = Broadcast(author_identity_id=ctx.identity.id, status="draft", text="",
-                          audience=0, created_at=ctx.now)
-        ctx.uow.session.add(draft)
-        await ctx.uow.session.flush()
+        draft = await ctx.uow.broadcasts.new_draft(ctx.identity.id, ctx.now)
     return draft
 
 
@@ -304,7 +299,7 @@ async def unsubscribe_in_the_test(event: Event, ctx: Context) -> list[Reply]:
 async def confirm(event: Event, ctx: Context) -> list[Reply]:
     _ = ctx._
     raw = id_of(event)
-    broadcast = await ctx.uow.session.get(Broadcast, int(raw)) if raw.isdecimal() else None
+    broadcast = await ctx.uow.broadcasts.get(int(raw)) if raw.isdecimal() else None
     if broadcast is not None and broadcast.status != "draft":  # a second tap
         return [Text(_("Broadcast #{id} has already been confirmed; nothing more is sent.").format(
             id=broadcast.id))]
@@ -337,7 +332,7 @@ async def cancel_draft(event: Event, ctx: Context) -> list[Reply]:
     if draft is not None:
         await broadcasts.cancel(ctx.uow, draft.id, ctx.now)
         return [Text(_("Cancelled; nothing was sent."))]
-    sent = await ctx.uow.session.get(Broadcast, int(raw)) if raw.isdecimal() else None
+    sent = await ctx.uow.broadcasts.get(int(raw)) if raw.isdecimal() else None
     if sent is not None and sent.status == "sending":  # «Cancel» under the test, after «Send»
         return [Text(_("Broadcast #{id} is already going out; «Stop» halts what has not gone "
                        "yet.").format(id=sent.id), keyboard([Button(_("⏹ Stop"), f"bc.stop:{sent.id}")]))]
@@ -350,7 +345,7 @@ async def cancel_draft(event: Event, ctx: Context) -> list[Reply]:
 async def stop(event: Event, ctx: Context) -> list[Reply]:
     _ = ctx._
     raw = id_of(event)
-    broadcast = await ctx.uow.session.get(Broadcast, int(raw)) if raw.isdecimal() else None
+    broadcast = await ctx.uow.broadcasts.get(int(raw)) if raw.isdecimal() else None
     if broadcast is None or broadcast.status != "sending":
         return [Text(_("This broadcast is not being sent any more."))] + (
             await report_of(ctx, raw) if broadcast is not None else [])
@@ -375,11 +370,9 @@ async def report_of(ctx: Context, raw: str | None) -> list[Reply]:
     """The report of broadcast ``raw``, or of the latest one sent."""
     _ = ctx._
     if raw is not None and raw.isdecimal():
-        broadcast = await ctx.uow.session.get(Broadcast, int(raw))
+        broadcast = await ctx.uow.broadcasts.get(int(raw))
     elif raw is None:
-        broadcast = (await ctx.uow.session.execute(
-            select(Broadcast).where(Broadcast.status != "draft", Broadcast.confirmed_at.is_not(None))
-            .order_by(Broadcast.id.desc()).limit(1))).scalar_one_or_none()
+        broadcast = await ctx.uow.broadcasts.latest_sent()
     else:
         return [Text(_("Send /broadcast report or /broadcast report <number>."))]
     if broadcast is None or broadcast.confirmed_at is None:

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select
-
 from bot.config import Settings
 from bot.handlers.menu import MENU_COMMANDS
 from bot.core.i18n import N_, Translator
 from bot.core.replies import CommandMenu
-from bot.storage.models import Customer, Identity, Staff
 
 if TYPE_CHECKING:
     from bot.core.conversation import Core
@@ -62,14 +59,8 @@ def configured_admins(settings: Settings, channel: str) -> set[str]:
 async def staff_menus(core: Core, channel: str) -> list[tuple[str, CommandMenu]]:
     """(external id, menu) of every admin and cashier in ``channel``, in their language."""
     configured = configured_admins(core.services.settings, channel)
-    stmt = (select(Identity.external_id, Staff.role, Customer.locale, Identity.locale,
-                   Identity.messenger_locale)
-            .outerjoin(Staff, Staff.identity_id == Identity.id)
-            .outerjoin(Customer, Customer.id == Identity.customer_id)
-            .where(Identity.channel == channel,
-                   or_(Staff.identity_id.is_not(None), Identity.external_id.in_(configured))))
     async with core.unit_of_work() as uow:
-        rows = (await uow.session.execute(stmt)).all()
+        rows = await uow.roster.languages_in(channel, configured)
     people = {external_id: (role, (customer or identity, messenger))
               for external_id, role, customer, identity, messenger in rows}
     people.update({external_id: ("admin", people.get(external_id, (None, (None, None)))[1])

@@ -19,8 +19,6 @@ import secrets
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import func, or_, select
-
 from bot.console import audit
 from bot.loyalty.birthday import parse_birthday
 from bot.loyalty.cards import format_card_number, normalize_card_number
@@ -37,7 +35,7 @@ from bot.loyalty.people import channel_name
 from bot.loyalty.phones import normalize_phone
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
-from bot.storage.models import Customer, Identity, PointOperation
+from bot.storage.models import Customer, PointOperation
 from bot.loyalty.tiers import current_tier, tier_label
 
 router = Router()
@@ -57,31 +55,18 @@ def called(customer: Customer) -> str:
     return customer.name or format_card_number(customer.card_number)
 
 
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 async def find(ctx: Context, typed: str) -> Sequence[Customer]:
     """By card number (check digit right), by phone (any format the shop's region reads),
     else by a part of the name, case-insensitive; at most SHOWN_MATCHES + 1 (so we know
     there are more)."""
-    session = ctx.uow.session
     card = normalize_card_number(typed)
     if card is not None:
         found = await ctx.uow.customers.by_card_number(card)
         return [found] if found else []
     phone = normalize_phone(typed, ctx.settings.shop.phone_region)
     if phone is not None:
-        stmt = (select(Customer).where(Customer.phone == phone)
-                .order_by(Customer.phone_verified.desc(), Customer.id).limit(SHOWN_MATCHES + 1))
-        return (await session.execute(stmt)).scalars().all()
-    # ILIKE is case-insensitive for any letters on PostgreSQL; SQLite folds only ASCII, so
-    # the usual spellings of a Cyrillic name are tried as well (иван, Иван, ИВАН).
-    variants = {typed, typed.lower(), typed.upper(), typed.capitalize(), typed.title()}
-    stmt = (select(Customer)
-            .where(or_(*(Customer.name.ilike(_like(v), escape="\\") for v in variants)))
-            .order_by(func.lower(Customer.name), Customer.id).limit(SHOWN_MATCHES + 1))
-    return (await session.execute(stmt)).scalars().all()
+        return await ctx.uow.customers.with_phone(phone, SHOWN_MATCHES + 1)
+    return await ctx.uow.customers.named_like(typed, SHOWN_MATCHES + 1)
 
 
 @router.command("customer")
@@ -185,9 +170,7 @@ async def card_screen(ctx: Context, customer: Customer, head: str | None = None)
     summary = await ctx.ledger.summary(customer.id, HISTORY)
     soonest = burning_days(await ctx.uow.lots.live_lots(customer.id, ctx.now),
                            ctx.services.timezone)[:SOON_LOTS]
-    channels = (await ctx.uow.session.execute(
-        select(Identity.channel).where(Identity.customer_id == customer.id).distinct()
-        .order_by(Identity.channel))).scalars().all()
+    channels = await ctx.uow.identities.channels_of(customer.id)
     tier = current_tier(customer.purchase_count, ctx.settings.program, customer.total_spent)
     lines = [head] if head else []
     if customer.blocked_at is not None:
@@ -304,10 +287,8 @@ async def confirm_points(event: Event, ctx: Context) -> list[Reply]:
     """``cu.ok:<customer_id>:<draft>``."""
     customer_id, _sep, draft = (event.payload or "").partition(":")[2].partition(":")
     reference = f"manual:{draft}"
-    if customer_id.isdecimal() and draft and (await ctx.uow.session.execute(
-            select(PointOperation.id).where(PointOperation.customer_id == int(customer_id),
-                                            PointOperation.reference == reference).limit(1)
-    )).first() is not None:  # a second tap
+    if customer_id.isdecimal() and draft and await ctx.uow.lots.has_operation(
+            int(customer_id), reference):  # a second tap
         return [Text(ctx._("This change is already recorded."))]
     data = ctx.state.data
     if (ctx.state.name != "customer.confirm" or data.get("draft") != draft

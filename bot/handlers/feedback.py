@@ -8,9 +8,6 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.loyalty.cards import format_card_number
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
@@ -27,20 +24,6 @@ router = Router()
 
 MAX_COMMENT_LENGTH = 1000
 RATING_PAYLOAD = re.compile(r"review:(\d{1,18}):(\d)", re.ASCII)
-
-
-async def review_of(session: AsyncSession, purchase_id: int) -> Review | None:
-    stmt = select(Review).where(Review.purchase_id == purchase_id)
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def latest_unrated(session: AsyncSession, customer_id: int) -> Purchase | None:
-    """The customer's latest purchase without a rating (a fully refunded one doesn't count)."""
-    stmt = (select(Purchase).outerjoin(Review, Review.purchase_id == Purchase.id)
-            .where(Purchase.customer_id == customer_id, Review.id.is_(None),
-                   Purchase.refunded_amount < Purchase.amount)
-            .order_by(Purchase.occurred_at.desc(), Purchase.id.desc()).limit(1))
-    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 def alert_buttons(t: Translator, customer_id: int, purchase_id: int) -> Keyboard:
@@ -100,12 +83,12 @@ async def rate(event: Event, ctx: Context) -> list[Reply]:
     purchase = await ctx.uow.purchases.get(parsed[0]) if parsed else None
     if parsed is None or purchase is None or purchase.customer_id != customer.id:
         return await not_understood(event, ctx)  # not theirs to rate: nothing to tell
-    if await review_of(ctx.uow.session, purchase.id) is not None:
+    if await ctx.uow.reviews.of_purchase(purchase.id) is not None:
         return [main_menu(ctx, _("You have already rated this visit. Thank you!"))]
     if purchase.refunded_amount >= purchase.amount:
         return [main_menu(ctx, _("This purchase was refunded, so there is nothing to rate."))]
     rating = parsed[1]
-    ctx.uow.session.add(Review(purchase_id=purchase.id, customer_id=customer.id, rating=rating,
+    ctx.uow.reviews.add(Review(purchase_id=purchase.id, customer_id=customer.id, rating=rating,
                                created_at=ctx.now))
     lines = [_("Thank you for the rating!")]
     if program.review_bonus > 0:
@@ -134,7 +117,7 @@ async def take_comment(event: Event, ctx: Context) -> list[Reply]:
             "Please write your comment in up to {limit} characters, or press «Skip».",
             MAX_COMMENT_LENGTH).format(limit=MAX_COMMENT_LENGTH),
                      keyboard([Button(_("Skip"), "feedback:skip")]))]
-    review = await review_of(ctx.uow.session, int(ctx.state.data.get("purchase_id", 0)))
+    review = await ctx.uow.reviews.of_purchase(int(ctx.state.data.get("purchase_id", 0)))
     ctx.state.clear()
     if review is None or review.customer_id != ctx.member.id:
         return [main_menu(ctx)]
@@ -151,7 +134,7 @@ async def feedback(event: Event, ctx: Context) -> list[Reply]:
     _ = ctx._
     if event.kind is EventKind.BUTTON and event.payload == "feedback:skip":
         return [main_menu(ctx, _("Thank you!"))]
-    purchase = await latest_unrated(ctx.uow.session, ctx.member.id)
+    purchase = await ctx.uow.reviews.latest_unrated(ctx.member.id)
     if purchase is None:
         return [main_menu(ctx, _("There is no visit to rate right now. After your next purchase "
                                  "you can rate it here."))]

@@ -13,19 +13,16 @@ from __future__ import annotations
 import secrets
 from datetime import date
 
-from sqlalchemy import select
-
 from bot.console import audit
 from bot.loyalty.cards import format_card_number
 from bot.core.context import Context
 from bot.core.events import Event
 from bot.handlers.desk import ADMIN, staff_only
-from bot.handlers.feedback import review_of
 from bot.core.i18n import Translator
 from bot.delivery.notify import Notification
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
-from bot.storage.models import Customer, Identity
+from bot.storage.models import Customer
 
 router = Router()
 router.gate(staff_only(router, ADMIN))
@@ -47,7 +44,7 @@ async def ask_answer(event: Event, ctx: Context) -> list[Reply]:
     """``fb.re:<purchase_id>``: the rated purchase; the admin types the answer next."""
     _ = ctx._
     typed = (event.payload or "").partition(":")[2]
-    review = await review_of(ctx.uow.session, int(typed)) if typed.isdecimal() else None
+    review = await ctx.uow.reviews.of_purchase(int(typed)) if typed.isdecimal() else None
     customer = await ctx.uow.customers.get(review.customer_id) if review else None
     if review is None or customer is None:
         return [Text(_("This customer is no longer in the program; nothing was sent."))]
@@ -74,7 +71,7 @@ async def send_answer(event: Event, ctx: Context) -> list[Reply]:
     customer = await ctx.uow.customers.get(data["customer_id"])
     if customer is None:
         return [Text(_("This customer is no longer in the program; nothing was sent."))]
-    if not await reachable(ctx, customer.id):
+    if not await ctx.uow.identities.any_reachable(customer.id):
         return [Text(_("{who} can't be reached in a messenger now (they may have blocked the "
                        "bot); nothing was sent.").format(who=called(customer)))]
     purchase = await ctx.uow.purchases.get(data["purchase_id"])
@@ -84,12 +81,6 @@ async def send_answer(event: Event, ctx: Context) -> list[Reply]:
                        purchase_id=data["purchase_id"], text=answer)
     return [Text(_("✅ Sent to {who}.").format(who=called(customer)), keyboard(
         [Button(_("🎁 Give points"), f"cu.add:{customer.id}")]))]
-
-
-async def reachable(ctx: Context, customer_id: int) -> bool:
-    stmt = select(Identity.id).where(Identity.customer_id == customer_id,
-                                     Identity.reachable.is_(True)).limit(1)
-    return (await ctx.uow.session.execute(stmt)).first() is not None
 
 
 def answer_notice(customer_id: int, shop: str, visit: date | None, answer: str) -> Notification:

@@ -61,7 +61,7 @@ async def shared_contact(event: Event, ctx: Context) -> list[Reply] | None:
         return [main_menu(ctx, _("This number is verified on another card, so it can't be "
                                  "added to this one."))]
     customer.phone, customer.phone_verified = phone, True
-    await ctx.uow.session.flush()  # the verified phone is unique: a race fails here
+    await ctx.uow.flush()  # the verified phone is unique: a race fails here
     await ask_admins(ctx)
     return [main_menu(ctx, _("Thank you, your phone number is verified: your card now opens in "
                              "every messenger you share it from."))]

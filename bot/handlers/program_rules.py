@@ -16,8 +16,6 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import select
-
 from bot.core.context import Context
 from bot.core.events import Event
 from bot.config import Settings
@@ -44,7 +42,7 @@ from bot.loyalty.program_rules import (
 from bot.loyalty.program_settings import BadValue, set_value, value_at, with_value
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
-from bot.storage.models import AuditEntry, Identity
+from bot.storage.models import AuditEntry
 from bot.loyalty.tiers import tier_label
 
 router = Router()
@@ -282,10 +280,7 @@ def stale(ctx: Context) -> list[Reply]:
 async def history(ctx: Context) -> list[Reply]:
     """The last changes of the rules and the triggers: when, who, what."""
     _ = ctx._
-    rows = (await ctx.uow.session.execute(
-        select(AuditEntry, Identity).outerjoin(Identity, Identity.id == AuditEntry.actor_identity_id)
-        .where(AuditEntry.action == "settings")
-        .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc()).limit(HISTORY))).all()
+    rows = await ctx.uow.audit_log.latest("settings", HISTORY)
     lines = [_("🕘 The last changes:")] if rows else [_("No changes yet: the rules are the "
                                                          "config file's.")]
     for entry, who in rows:

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.config import Settings
 from bot.core.context import Context
 from bot.core.events import Event
@@ -37,16 +34,11 @@ def new_referral_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
-async def customer_by_code(session: AsyncSession, code: str) -> Customer | None:
-    stmt = select(Customer).where(Customer.referral_code == code)
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
 async def referral_code_of(ctx: Context, customer: Customer) -> str:
     """The customer's code, made on first use (unique: a collision draws again)."""
     while customer.referral_code is None:
         code = new_referral_code()
-        if await customer_by_code(ctx.uow.session, code) is None:
+        if await ctx.uow.customers.by_referral_code(code) is None:
             customer.referral_code = code
     return customer.referral_code
 
@@ -57,7 +49,7 @@ async def attribute_referral(ctx: Context, customer: Customer) -> None:
     source = ctx.identity.source or ""
     if not source.startswith(REFERRAL_PREFIX):
         return
-    referrer = await customer_by_code(ctx.uow.session, source.removeprefix(REFERRAL_PREFIX))
+    referrer = await ctx.uow.customers.by_referral_code(source.removeprefix(REFERRAL_PREFIX))
     if referrer is None or referrer.id == customer.id:
         return
     if referrer.phone is not None and referrer.phone == customer.phone:
@@ -68,21 +60,13 @@ async def attribute_referral(ctx: Context, customer: Customer) -> None:
     customer.referred_by = referrer.id
 
 
-async def friends_of(session: AsyncSession, customer_id: int) -> tuple[int, int]:
-    """How many friends joined by this customer's link, and how many of them bought."""
-    stmt = select(func.count(Customer.id), func.count(Customer.referral_rewarded_at)).where(
-        Customer.referred_by == customer_id)
-    joined, bought = (await session.execute(stmt)).one()
-    return joined, bought
-
-
 async def invitation(ctx: Context) -> str | None:
     """What a newcomer who opened a friend's link gets for it, for the greeting; None when
     they came otherwise (an unknown code too) or the program pays no referral bonus."""
     source, bonus = ctx.identity.source or "", ctx.settings.program.referral_bonus
     if bonus <= 0 or not source.startswith(REFERRAL_PREFIX):
         return None
-    if await customer_by_code(ctx.uow.session, source.removeprefix(REFERRAL_PREFIX)) is None:
+    if await ctx.uow.customers.by_referral_code(source.removeprefix(REFERRAL_PREFIX)) is None:
         return None
     return ctx._("🤝 A friend has invited you. Join, and after your first purchase you get "
                  "{points} for it (and so does your friend).").format(
@@ -118,7 +102,7 @@ async def invite(event: Event, ctx: Context) -> list[Reply]:
     else:
         rule = _("Send this personal link to a friend: it opens our loyalty program.")
     lines = [rule, "", link]
-    joined, bought = await friends_of(ctx.uow.session, customer.id)
+    joined, bought = await ctx.uow.customers.friends_of(customer.id)
     if joined:
         lines += ["", _("Friends who joined: {joined}; made a purchase: {bought}.").format(
             joined=ctx.t.number(joined), bought=ctx.t.number(bought))]

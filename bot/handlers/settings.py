@@ -3,8 +3,6 @@ in more than one), delete my data."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
 from bot.handlers.menu import menu_button
@@ -14,7 +12,6 @@ from bot.core.keys import phone_fingerprint
 from bot.loyalty.people import channel_name
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
-from bot.storage.models import Identity
 
 router = Router()
 
@@ -28,11 +25,7 @@ TOPICS = {
 
 async def messengers(ctx: Context) -> list[str]:
     """The messengers the customer can be written to (the web chat only while it is open)."""
-    stmt = (select(Identity.channel).distinct()
-            .where(Identity.customer_id == ctx.member.id, Identity.reachable.is_(True),
-                   Identity.channel != "web")
-            .order_by(Identity.channel))
-    return list((await ctx.uow.session.execute(stmt)).scalars())
+    return await ctx.uow.identities.reachable_channels(ctx.member.id, excluding="web")
 
 
 def channel_row(ctx: Context, channels: list[str]) -> list[Button]:

@@ -12,7 +12,7 @@ from bot.delivery.notify import Notification
 from bot.loyalty.people import person
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
-from bot.storage.roster import Roster, StaffEntry
+from bot.storage.repositories import StaffEntry
 
 router = Router()
 router.gate(staff_only(router, ADMIN))
@@ -35,8 +35,7 @@ def staff_block_button(ctx: Context, entry: StaffEntry, blocked: bool) -> Button
 @router.button("staff.list")
 async def show_staff(event: Event, ctx: Context) -> list[Reply]:
     _ = ctx._
-    roster = Roster(ctx.uow.session)
-    entries = await roster.entries()
+    entries = await ctx.uow.roster.entries()
     lines = [_("The staff:")]
     for entry in entries:
         line = _("• {role}: {who}").format(role=_(ROLE_TITLES[entry.role]), who=who(ctx, entry))
@@ -45,7 +44,7 @@ async def show_staff(event: Event, ctx: Context) -> list[Reply]:
     if ctx.settings.admins:
         refs = [(channel, external_id) for channel, _sep, external_id
                 in (admin.partition(":") for admin in ctx.settings.admins)]
-        names = await roster.names(refs)
+        names = await ctx.uow.roster.names(refs)
         lines.append(_("Administrators from the config file: {admins}").format(admins=", ".join(
             person(ctx._, channel, external_id, names.get((channel, external_id)))
             for channel, external_id in refs)))
@@ -60,7 +59,7 @@ async def show_staff(event: Event, ctx: Context) -> list[Reply]:
 async def removable(ctx: Context, event: Event) -> StaffEntry | Text:
     """The staff member a «Remove» button names, or why they can't be removed."""
     identity_id = (event.payload or "").partition(":")[2]
-    entry = await Roster(ctx.uow.session).entry(int(identity_id)) if identity_id.isdecimal() else None
+    entry = await ctx.uow.roster.entry(int(identity_id)) if identity_id.isdecimal() else None
     if entry is None:
         return Text(ctx._("This person is not on the staff any more."))
     if entry.identity_id == ctx.identity.id:
@@ -84,7 +83,7 @@ async def remove(event: Event, ctx: Context) -> list[Reply]:
     entry = await removable(ctx, event)
     if isinstance(entry, Text):
         return [entry]
-    await Roster(ctx.uow.session).remove(entry.identity_id)
+    await ctx.uow.roster.remove(entry.identity_id)
     still_admin = entry.external_id in configured_admins(ctx.settings, entry.channel)
     ctx.notify(removal_notice(entry, ctx.settings.shop.name, "admin" if still_admin else None))
     return [Text(ctx._("{who} is not on the staff any more.").format(who=who(ctx, entry)))]

@@ -21,7 +21,6 @@ from bot.delivery.notify import Notification, Render
 from bot.loyalty.people import person
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.storage.models import Customer, Identity, PointOperation, Purchase
-from bot.storage.roster import Roster
 from bot.storage.uow import UnitOfWork
 
 
@@ -101,7 +100,7 @@ async def _cashier_flag(uow: UnitOfWork, actor: int, earned: int, since: datetim
                PointOperation.created_at >= since))).one()
     if not points - earned <= limit < points:
         return None
-    entry = await Roster(uow.session).entry(actor)
+    entry = await uow.roster.entry(actor)
     if entry is None:  # an admin listed in the config file only
         identity = await uow.session.get(Identity, actor)
         channel, external_id = (identity.channel, identity.external_id) if identity else ("", "")

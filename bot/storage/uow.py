@@ -7,19 +7,25 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.storage.day_book import DayBook
-from bot.storage.session import BOOK
 from bot.storage.repositories import (
+    AuditLog,
+    Broadcasts,
     Conversations,
     Customers,
     Identities,
     Lots,
+    OutboxMessages,
     Outlets,
     ProcessedEvents,
     Purchases,
+    Reviews,
+    Roster,
     Secrets,
     SharedPhones,
     StaffMembers,
+    WebMessages,
 )
+from bot.storage.session import BOOK
 
 
 class UnitOfWork:
@@ -44,6 +50,12 @@ class UnitOfWork:
         self.staff = StaffMembers(self.session)
         self.secrets = Secrets(self.session)
         self.shared_phones = SharedPhones(self.session)
+        self.reviews = Reviews(self.session)
+        self.roster = Roster(self.session)
+        self.broadcasts = Broadcasts(self.session)
+        self.audit_log = AuditLog(self.session)
+        self.web_messages = WebMessages(self.session)
+        self.outbox_messages = OutboxMessages(self.session)
         return self
 
     async def __aexit__(
@@ -53,6 +65,16 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         await self.session.close()  # rolls back whatever was not committed
+
+    @property
+    def sessions(self) -> async_sessionmaker:
+        """Where this unit of work's session came from, for work that needs several
+        transactions of its own (an export page by page)."""
+        return self._sessions
+
+    async def flush(self) -> None:
+        """Write what is pending now, so that a broken constraint fails here, not at the commit."""
+        await self.session.flush()
 
     async def commit(self) -> None:
         await self.book.flush()  # last: its rows are locked after everything else

@@ -1,11 +1,12 @@
-"""The staff as an admin sees them. (Queries by name, like bot/storage/repositories.py;
-they never commit.)"""
+"""The staff as an admin sees them: who, in which role and outlet, blocked or not."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import Customer, Identity, Outlet, Staff
@@ -20,6 +21,16 @@ class StaffEntry:
     name: str | None  # from their customer profile, if they joined the program too
     outlet: str | None
     blocked: bool  # an admin paused them (bot/handlers/blocks.py)
+
+
+class StaffLanguages(NamedTuple):
+    """What decides the language of a staff member's command menu."""
+
+    external_id: str
+    role: str | None  # None: an admin by the config file only
+    customer_locale: str | None
+    identity_locale: str | None
+    messenger_locale: str | None
 
 
 _ENTRIES = (
@@ -61,3 +72,14 @@ class Roster:
         await self.session.delete(staff)
         await self.session.flush()
         return True
+
+    async def languages_in(self, channel: str, also: Collection[str]) -> list[StaffLanguages]:
+        """The staff in ``channel``, and the people with these external ids there (the admins
+        the config file names), with their languages."""
+        stmt = (select(Identity.external_id, Staff.role, Customer.locale, Identity.locale,
+                       Identity.messenger_locale)
+                .outerjoin(Staff, Staff.identity_id == Identity.id)
+                .outerjoin(Customer, Customer.id == Identity.customer_id)
+                .where(Identity.channel == channel,
+                       or_(Staff.identity_id.is_not(None), Identity.external_id.in_(also))))
+        return [StaffLanguages(*row) for row in (await self.session.execute(stmt)).all()]

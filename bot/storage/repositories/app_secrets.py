@@ -1,0 +1,22 @@
+"""Secrets the installation makes once and keeps (bot/core/keys.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.storage.models import AppSecret
+from bot.storage.repositories._sql import insert_ignoring_duplicates
+
+
+class Secrets:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_or_create(self, name: str, generate: Callable[[], str]) -> str:
+        await self.session.execute(
+            insert_ignoring_duplicates(self.session, AppSecret).values(name=name, value=generate())
+        )
+        return (await self.session.execute(select(AppSecret.value).where(AppSecret.name == name))).scalar_one()

@@ -1,0 +1,204 @@
+"""Customers (cards): found, added, locked, registered, merged and erased."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from bot.storage.day_book import DayBook
+from bot.storage.models import (
+    AuditEntry,
+    BroadcastRecipient,
+    Customer,
+    ErasedPhone,
+    Identity,
+    PointLot,
+    PointOperation,
+    Purchase,
+    Review,
+    SharedPhone,
+    Staff,
+    TriggerSend,
+    WelcomedPhone,
+)
+from bot.storage.repositories._sql import insert_ignoring_duplicates
+from bot.storage.session import COUNTED
+
+
+class Friends(NamedTuple):
+    """The friends a customer invited: how many joined, how many of them bought."""
+
+    joined: int
+    bought: int
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+class Customers:
+    def __init__(self, session: AsyncSession, book: DayBook) -> None:
+        self.session, self.book = session, book
+        self._locked: set[int] = set()
+
+    async def get(self, customer_id: int) -> Customer | None:
+        return await self.session.get(Customer, customer_id)
+
+    async def by_verified_phone(self, phone: str) -> Customer | None:
+        stmt = select(Customer).where(Customer.phone == phone,
+                                      Customer.phone_verified == True)  # noqa: E712 (the partial index)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def with_phone(self, phone: str, limit: int) -> Sequence[Customer]:
+        """The customers with this phone, typed or verified: the verified one first, then
+        the typed ones as they joined."""
+        stmt = (select(Customer).where(Customer.phone == phone)
+                .order_by(Customer.phone_verified.desc(), Customer.id).limit(limit))
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def by_card_number(self, card_number: str) -> Customer | None:
+        stmt = select(Customer).where(Customer.card_number == card_number)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def named_like(self, typed: str, limit: int) -> Sequence[Customer]:
+        """The customers whose name contains ``typed``, case-insensitive, by name."""
+        # ILIKE is case-insensitive for any letters on PostgreSQL; SQLite folds only ASCII, so
+        # the usual spellings of a Cyrillic name are tried as well (иван, Иван, ИВАН).
+        variants = {typed, typed.lower(), typed.upper(), typed.capitalize(), typed.title()}
+        stmt = (select(Customer)
+                .where(or_(*(Customer.name.ilike(_like(v), escape="\\") for v in variants)))
+                .order_by(func.lower(Customer.name), Customer.id).limit(limit))
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def by_referral_code(self, code: str) -> Customer | None:
+        stmt = select(Customer).where(Customer.referral_code == code)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def friends_of(self, customer_id: int) -> Friends:
+        """How many friends joined by this customer's link, and how many of them bought."""
+        stmt = select(func.count(Customer.id), func.count(Customer.referral_rewarded_at)).where(
+            Customer.referred_by == customer_id)
+        joined, bought = (await self.session.execute(stmt)).one()
+        return Friends(joined, bought)
+
+    async def add(self, customer: Customer, new_card_number: Callable[[], str]) -> Customer:
+        """Insert with a card number no other customer has."""
+        while True:
+            candidate = new_card_number()
+            if await self.by_card_number(candidate) is None:
+                customer.card_number = candidate
+                break
+        self.session.add(customer)
+        await self.session.flush()
+        return customer
+
+    def release_locks(self) -> None:
+        self._locked.clear()
+
+    async def lock(self, customer_id: int) -> Customer | None:
+        """Serialize points changes of one customer (row lock on PostgreSQL; SQLite
+        transactions are already serialized by BEGIN IMMEDIATE) and return the customer as
+        it is now: what this session read before waiting for the lock may be stale. Once
+        held, the lock lasts the transaction: locking again costs nothing."""
+        if customer_id in self._locked:
+            return await self.session.get(Customer, customer_id)
+        await self.session.flush()  # our own pending changes survive the re-read
+        stmt = (select(Customer).where(Customer.id == customer_id).with_for_update()
+                .execution_options(populate_existing=True))
+        customer = (await self.session.execute(stmt)).scalar_one_or_none()
+        self._locked.add(customer_id)
+        return customer
+
+    async def erase(self, customer_id: int, phone_hash: str | None, now: datetime) -> None:
+        """Delete a person for good: the customer, their points and history (by foreign-key
+        cascades) and their identities in every channel, except an identity that holds a
+        staff role, which stays, anonymous, so the shop keeps its cashier or admin. Their
+        objects leave the session. Their receipts stay in the shop's revenue."""
+        await self.lock(customer_id)  # the day book reads them as they are until the commit
+        await self.book.erasing(customer_id)
+        staff = select(Staff.identity_id)
+        await self.session.execute(
+            delete(Identity).where(Identity.customer_id == customer_id, Identity.id.not_in(staff)))
+        await self.session.execute(
+            update(Identity).where(Identity.customer_id == customer_id)
+            .values(customer_id=None, consent_at=None, source=None))
+        if phone_hash is not None:
+            await self.session.execute(insert_ignoring_duplicates(self.session, ErasedPhone)
+                                       .values(phone_hash=phone_hash, erased_at=now))
+        await self.session.execute(delete(SharedPhone).where(
+            SharedPhone.typed_customer_id == customer_id, SharedPhone.status != "merged"))
+        await self.session.execute(delete(Customer).where(Customer.id == customer_id)
+                                   .execution_options(day_book=COUNTED))  # told above
+        self.session.expunge_all()
+
+    async def register(self, customer: Customer, now: datetime) -> None:
+        """The customer finished signing up: a member from now on."""
+        await self.lock(customer.id)  # a purchase at a till meanwhile waits for the commit
+        customer.registered_at = now
+
+    async def was_erased(self, phone_hash: str) -> bool:
+        return await self.session.get(ErasedPhone, phone_hash) is not None
+
+    async def welcomed_elsewhere(self, customer: Customer) -> bool:
+        """Another card with this customer's phone (typed or verified) got a welcome bonus:
+        the cards that joined before ``welcomed_phones`` was kept (0021) count too."""
+        stmt = select(exists().where(
+            Customer.phone == customer.phone, Customer.id != customer.id,
+            PointOperation.customer_id == Customer.id, PointOperation.reason == "welcome"))
+        return bool(await self.session.scalar(stmt))
+
+    async def claim_welcome(self, phone_hash: str, now: datetime) -> bool:
+        """Record that this phone number gets its welcome bonus now; False when it already
+        had one (two sign-ups with one number at once: the second waits and gets False)."""
+        result = await self.session.execute(insert_ignoring_duplicates(self.session, WelcomedPhone)
+                                            .values(phone_hash=phone_hash, welcomed_at=now))
+        return result.rowcount == 1
+
+    async def merge(self, survivor_id: int, merged_id: int) -> None:
+        """Move everything of ``merged_id`` to ``survivor_id`` and delete it: its identities
+        in every channel, its points (lots keep their expiry, operations their day), its
+        purchases with their refunds and reviews, its trigger and broadcast records (one per
+        episode: where both have one, the survivor's stays), the audit entries about it and
+        the friends it invited. The caller holds both locks and settles the survivor's own
+        columns; the day book is told before anything moves."""
+        await self.book.merging(survivor_id, merged_id)
+        counted = {"day_book": COUNTED}  # told above: the book recounts both customers
+        for model in (PointOperation, PointLot, Purchase):
+            await self.session.execute(update(model).where(model.customer_id == merged_id)
+                                       .values(customer_id=survivor_id).execution_options(**counted))
+        await self._drop_duplicates(TriggerSend, survivor_id, merged_id,
+                                    TriggerSend.trigger, TriggerSend.episode)
+        await self._drop_duplicates(BroadcastRecipient, survivor_id, merged_id,
+                                    BroadcastRecipient.broadcast_id)
+        for model in (Identity, Review, TriggerSend, BroadcastRecipient, AuditEntry):
+            await self.session.execute(update(model).where(model.customer_id == merged_id)
+                                       .values(customer_id=survivor_id))
+        await self.session.execute(
+            update(Customer).where(Customer.referred_by == merged_id, Customer.id != survivor_id)
+            .values(referred_by=survivor_id))
+        merged = await self.session.get(Customer, merged_id)
+        await self.session.execute(delete(Customer).where(Customer.id == merged_id)
+                                   .execution_options(**counted))
+        if merged is not None and merged in self.session:
+            self.session.expunge(merged)
+
+    async def _drop_duplicates(self, model: type, survivor_id: int, merged_id: int,
+                               *same: object) -> None:
+        """Delete the merged customer's rows of ``model`` the survivor has a twin of."""
+        twin = aliased(model)
+        await self.session.execute(delete(model).where(
+            model.customer_id == merged_id,  # type: ignore[attr-defined]
+            exists().where(twin.customer_id == survivor_id,  # type: ignore[attr-defined]
+                           *(getattr(twin, column.key) == column for column in same))))
+
+    async def rejoin(self, customer_id: int, joined: datetime) -> None:
+        """Set when a member joined to an earlier moment (a merge keeps the earlier of the
+        two cards'); the caller has told the day book (``DayBook.merging``)."""
+        await self.session.execute(update(Customer).where(Customer.id == customer_id)
+                                   .values(registered_at=joined)
+                                   .execution_options(day_book=COUNTED))

@@ -1,0 +1,97 @@
+"""A person in one channel: found or created per event, with what hangs on it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from bot.storage.models import Identity
+from bot.storage.repositories._sql import insert_ignoring_duplicates
+
+# "Last seen" is kept to the minute: no write on every message just for it.
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+
+
+# Built once: this runs for every inbound event.
+_IDENTITY = (
+    select(Identity)
+    .where(Identity.channel == bindparam("channel"), Identity.external_id == bindparam("external_id"))
+    .options(joinedload(Identity.customer), joinedload(Identity.conversation),
+             joinedload(Identity.staff))
+    .with_for_update(of=Identity)
+)
+
+
+class Identities:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claim(self, channel: str, external_id: str, now: datetime) -> Identity:
+        """The identity with its customer, conversation and staff role, created on first
+        contact and locked for this transaction, so two events of one person are handled
+        one after the other (on PostgreSQL; SQLite transactions are serialized anyway)."""
+        key = {"channel": channel, "external_id": external_id}
+        identity = (await self.session.execute(_IDENTITY, key)).unique().scalar_one_or_none()
+        if identity is None:
+            await self.session.execute(
+                insert_ignoring_duplicates(self.session, Identity).values(
+                    **key, reachable=True, created_at=now, last_seen_at=now)
+            )
+            identity = (await self.session.execute(_IDENTITY, key)).unique().scalar_one()
+        if now - identity.last_seen_at >= LAST_SEEN_RESOLUTION:
+            identity.last_seen_at = now
+        return identity
+
+    async def lock_of(self, customer_ids: Sequence[int]) -> None:
+        """Lock these customers' identities (in id order) before the customers, the order
+        their own events take: a write over all of them waits for those events, or they for
+        it, never both."""
+        await self.session.execute(select(Identity.id).where(Identity.customer_id.in_(customer_ids))
+                                   .order_by(Identity.id).with_for_update())
+
+    async def find(self, channel: str, external_id: str) -> Identity | None:
+        """The identity with its customer and staff role, if the person ever wrote; not locked."""
+        stmt = (select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
+                .options(joinedload(Identity.customer), joinedload(Identity.staff)))
+        return (await self.session.execute(stmt)).unique().scalar_one_or_none()
+
+    async def id_of(self, channel: str, external_id: str) -> int | None:
+        stmt = select(Identity.id).where(Identity.channel == channel,
+                                         Identity.external_id == external_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def last_seen(self, channel: str, external_id: str) -> datetime | None:
+        stmt = select(Identity.last_seen_at).where(Identity.channel == channel,
+                                                   Identity.external_id == external_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def channels_of(self, customer_id: int) -> Sequence[str]:
+        """Every channel the customer ever wrote from, by name."""
+        stmt = (select(Identity.channel).where(Identity.customer_id == customer_id).distinct()
+                .order_by(Identity.channel))
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def reachable_channels(self, customer_id: int, excluding: str) -> list[str]:
+        """The channels the customer can be written to now, by name, but ``excluding``."""
+        stmt = (select(Identity.channel).distinct()
+                .where(Identity.customer_id == customer_id, Identity.reachable.is_(True),
+                       Identity.channel != excluding)
+                .order_by(Identity.channel))
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def any_reachable(self, customer_id: int) -> bool:
+        """The customer can be written to in some channel."""
+        stmt = select(Identity.id).where(Identity.customer_id == customer_id,
+                                         Identity.reachable.is_(True)).limit(1)
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def set_reachable(self, channel: str, external_id: str, reachable: bool) -> None:
+        """Changes the row only when the flag really changes."""
+        await self.session.execute(
+            update(Identity).where(Identity.channel == channel, Identity.external_id == external_id,
+                                   Identity.reachable.is_not(reachable))
+            .values(reachable=reachable))

@@ -1,0 +1,130 @@
+"""Points: the lots a customer holds, the operations that change them, what each spent."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.storage.models import PointLot, PointOperation, PointSpend
+
+
+class Lots:
+    """The points ledger's rows: lots and the operations that change them."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add_operation(self, operation: PointOperation) -> PointOperation:
+        self.session.add(operation)
+        await self.session.flush()
+        return operation
+
+    def add_lot(self, lot: PointLot) -> None:
+        self.session.add(lot)
+
+    def add_spend(self, operation_id: int, lot_id: int, amount: int) -> None:
+        self.session.add(PointSpend(operation_id=operation_id, lot_id=lot_id, amount=amount))
+
+    @staticmethod
+    def _live(customer_id: int, now: datetime, spendable_only: bool) -> list:  # type: ignore[type-arg]
+        """Conditions of unexpired lots with points left (and, if asked, spendable now)."""
+        conditions = [PointLot.customer_id == customer_id, PointLot.remaining > 0,
+                      PointLot.expires_at > now]
+        if spendable_only:
+            conditions.append(PointLot.available_at <= now)
+        return conditions
+
+    async def live_lots(self, customer_id: int, now: datetime, *, spendable_only: bool = False
+                        ) -> Sequence[PointLot]:
+        """Unexpired lots with points left, those that expire first first."""
+        stmt = (select(PointLot).where(*self._live(customer_id, now, spendable_only))
+                .order_by(PointLot.expires_at, PointLot.id)
+                .execution_options(populate_existing=True))  # fresh after the customer lock
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def available_balance(self, customer_id: int, now: datetime) -> int:
+        stmt = select(func.coalesce(func.sum(PointLot.remaining), 0)).where(
+            *self._live(customer_id, now, spendable_only=True))
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def available_balances(self, customer_ids: Sequence[int], now: datetime,
+                                 chunk: int = 5000) -> dict[int, int]:
+        """``available_balance`` of many customers at once (those with none are left out)."""
+        found: dict[int, int] = {}
+        for start in range(0, len(customer_ids), chunk):
+            stmt = (select(PointLot.customer_id, func.sum(PointLot.remaining))
+                    .where(PointLot.customer_id.in_(customer_ids[start:start + chunk]),
+                           PointLot.remaining > 0, PointLot.expires_at > now,
+                           PointLot.available_at <= now)
+                    .group_by(PointLot.customer_id))
+            found.update((customer_id, int(points))
+                         for customer_id, points in (await self.session.execute(stmt)).all())
+        return found
+
+    async def count_operations(self, customer_id: int, reason: str, since: datetime,
+                               reference_prefix: str | None = None) -> int:
+        stmt = select(func.count(PointOperation.id)).where(
+            PointOperation.customer_id == customer_id, PointOperation.reason == reason,
+            PointOperation.created_at >= since)
+        if reference_prefix is not None:
+            stmt = stmt.where(PointOperation.reference.startswith(reference_prefix, autoescape=True))
+        return (await self.session.execute(stmt)).scalar_one()
+
+    async def cashback_lot_ids(self, purchase_id: int) -> set[int]:
+        """The lots of a purchase's cashback (not its refund returns or referral bonus)."""
+        stmt = (select(PointLot.id).join(PointOperation, PointLot.operation_id == PointOperation.id)
+                .where(PointOperation.purchase_id == purchase_id, PointOperation.kind == "earn",
+                       PointOperation.reason == "purchase"))
+        return set((await self.session.execute(stmt)).scalars())
+
+    async def referral_paid(self, purchase_id: int) -> int | None:
+        """The referral bonus this purchase paid its customer (None: it paid none)."""
+        stmt = select(PointOperation.amount).where(
+            PointOperation.purchase_id == purchase_id, PointOperation.reason == "referral",
+            PointOperation.amount > 0)
+        return (await self.session.execute(stmt)).scalars().first()
+
+    async def referral_given(self, customer_id: int, reference: str) -> int | None:
+        """The referral bonus given to ``customer_id`` under ``reference`` (for a friend)."""
+        stmt = select(PointOperation.amount).where(
+            PointOperation.customer_id == customer_id, PointOperation.reason == "referral",
+            PointOperation.reference == reference, PointOperation.amount > 0)
+        return (await self.session.execute(stmt)).scalars().first()
+
+    async def latest_expiry_spent_by(self, purchase_id: int) -> datetime | None:
+        """The latest expiry among the lots a purchase's spending took points from."""
+        stmt = (select(func.max(PointLot.expires_at))
+                .join(PointSpend, PointSpend.lot_id == PointLot.id)
+                .join(PointOperation, PointSpend.operation_id == PointOperation.id)
+                .where(PointOperation.purchase_id == purchase_id, PointOperation.kind == "spend",
+                       PointOperation.reason == "purchase"))
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def customers_with_due_lots(self, now: datetime, limit: int) -> Sequence[int]:
+        stmt = (select(PointLot.customer_id).where(PointLot.remaining > 0, PointLot.expires_at <= now)
+                .distinct().order_by(PointLot.customer_id).limit(limit))
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def due_lots_of(self, customer_id: int, now: datetime) -> Sequence[PointLot]:
+        stmt = (select(PointLot).where(PointLot.customer_id == customer_id, PointLot.remaining > 0,
+                                       PointLot.expires_at <= now)
+                .execution_options(populate_existing=True))
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def recent_operations(self, customer_id: int, limit: int) -> Sequence[PointOperation]:
+        stmt = (
+            select(PointOperation)
+            .where(PointOperation.customer_id == customer_id)
+            .order_by(PointOperation.created_at.desc(), PointOperation.id.desc())
+            .limit(limit)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def has_operation(self, customer_id: int, reference: str) -> bool:
+        """An operation of the customer's is recorded under ``reference`` already."""
+        stmt = select(PointOperation.id).where(PointOperation.customer_id == customer_id,
+                                               PointOperation.reference == reference).limit(1)
+        return (await self.session.execute(stmt)).first() is not None
