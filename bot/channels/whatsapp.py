@@ -17,6 +17,7 @@ import mimetypes
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import httpx
@@ -26,6 +27,7 @@ from pywa_async.errors import WhatsAppError
 from pywa_async.types import Button, Section, SectionList, SectionRow
 from pywa_async.types.templates import BodyText, TemplateLanguage
 from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import (
     BackgroundWork,
@@ -33,8 +35,10 @@ from bot.channels.base import (
     RetryLater,
     Undeliverable,
     Unreachable,
+    channel_info,
     discard,
 )
+from bot.channels.kind import ChannelKind, default_reply_cost
 from bot.channels.whatsapp_inbound import (
     CHANNEL,
     OWN_PHONE,
@@ -45,11 +49,12 @@ from bot.channels.whatsapp_inbound import (
     incoming,
     signed,
 )
-from bot.config import WhatsAppSettings
+from bot.config import OutboxSettings, Settings, WhatsAppSettings
 from bot.core.context import ChannelInfo
 from bot.core.conversation import Core
-from bot.core.keys import same_secret
 from bot.core.events import Event, EventKind
+from bot.core.i18n import N_
+from bot.core.keys import same_secret
 from bot.core.lru import LruCache
 from bot.core.replies import (
     AskContact,
@@ -63,6 +68,9 @@ from bot.core.replies import (
     to_json,
 )
 from bot.storage.models import Identity, OutboxMessage, WhatsAppSend
+
+if TYPE_CHECKING:
+    from bot.delivery.outbox import RateLimits
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +89,8 @@ SENT_IDS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("sen
 GONE = frozenset({131026})  # not on WhatsApp (any more), or cannot receive from businesses
 # retrying will not help: stopped marketing, ecosystem limit, a template missing or wrong
 REFUSED = frozenset({131049, 131050, 132000, 132001, 132005, 132007, 132012, 132015, 132016})
+# WhatsApp reports a closed window within minutes of the send; a week is ample.
+KEEP_SENT_IDS = timedelta(days=7)
 
 Choice = tuple[str, str]  # (label, payload)
 
@@ -150,8 +160,43 @@ async def note_sent(response: httpx.Response) -> None:
     ids.extend(m["id"] for m in response.json().get("messages") or [] if m.get("id"))
 
 
+def reply_cost(reply: Reply) -> int:
+    """A picture with buttons is the image, then a message with the buttons."""
+    if isinstance(reply, Picture) and reply.buttons:
+        return 2
+    return default_reply_cost(reply)
+
+
+def cost(replies: Sequence[Reply]) -> int:
+    """Free-form messages, or the one approved template that stands for them outside the
+    24-hour window: never less than one call when there is a template."""
+    free = sum(reply_cost(reply) for reply in replies)
+    return max(free, 1) if any(isinstance(reply, Template) for reply in replies) else free
+
+
+def rates(outbox: OutboxSettings) -> tuple[float, float]:
+    return outbox.whatsapp_per_second, outbox.whatsapp_per_chat_per_second
+
+
+def build(settings: Settings, core: Core, limits: RateLimits) -> WhatsAppChannel:
+    if settings.whatsapp is None:
+        raise ValueError("the [whatsapp] section is not set")
+    return WhatsAppChannel(settings.whatsapp, core)
+
+
+async def forget_old_sends(session: AsyncSession, now: datetime) -> None:
+    """The platform ids of messages older than any status WhatsApp may still report."""
+    await session.execute(delete(WhatsAppSend).where(WhatsAppSend.created_at < now - KEEP_SENT_IDS))
+
+
+KIND = ChannelKind(
+    name=CHANNEL, label=N_("WhatsApp"), enabled=lambda settings: settings.whatsapp is not None,
+    build=build, verified_contacts=True, rates=rates, cost=cost, upkeep=forget_old_sends)
+
+
 class WhatsAppChannel(Channel):
     name = CHANNEL
+    kind = KIND
 
     def __init__(self, settings: WhatsAppSettings, core: Core) -> None:
         self.settings = settings
@@ -162,8 +207,7 @@ class WhatsAppChannel(Channel):
                            validate_updates=False)  # the webhook below checks signatures
         # pywa always names graph.facebook.com; the session is ours to point elsewhere (tests)
         self.session.base_url = f"{settings.api_base.rstrip('/')}/v{float(settings.api_version)}"
-        self._info = ChannelInfo(CHANNEL, verified_contacts=True, deep_link=self.deep_link,
-                                 share_link=share_link)
+        self._info = channel_info(KIND, self.deep_link, share_link)
         self._media: LruCache[str, tuple[str, datetime]] = LruCache(1024)  # sha256 → (id, uploaded)
         self._menus: LruCache[str, tuple[Choice, ...]] = LruCache(4096)  # numbered menu per person
         self._background = BackgroundWork()
@@ -244,18 +288,6 @@ class WhatsAppChannel(Channel):
 
     async def close(self) -> None:
         await self.session.aclose()
-
-    def cost(self, replies: Sequence[Reply]) -> int:
-        """Free-form messages, or the one approved template that stands for them outside the
-        24-hour window: never less than one call when there is a template."""
-        free = super().cost(replies)
-        return max(free, 1) if any(isinstance(reply, Template) for reply in replies) else free
-
-    def reply_cost(self, reply: Reply) -> int:
-        """A picture with buttons is the image, then a message with the buttons."""
-        if isinstance(reply, Picture) and reply.buttons:
-            return 2
-        return super().reply_cost(reply)
 
     # --- proactive sending (the outbox) --------------------------------------------------
 

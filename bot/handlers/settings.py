@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from bot.channels.registry import waiting_channels
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
 from bot.handlers.menu import menu_button
@@ -30,7 +31,7 @@ async def messengers(ctx: Context) -> list[str]:
     """The messengers the customer can be written to (the web chat only while it is open)."""
     stmt = (select(Identity.channel).distinct()
             .where(Identity.customer_id == ctx.member.id, Identity.reachable.is_(True),
-                   Identity.channel != "web")
+                   Identity.channel.not_in(waiting_channels()))
             .order_by(Identity.channel))
     return list((await ctx.uow.session.execute(stmt)).scalars())
 
