@@ -17,10 +17,7 @@ from bot import api as pos_api
 from bot.marketing import broadcasts
 from bot.loyalty.cards import CardTokens, QrImages
 from bot.channels.base import Channel
-from bot.channels.telegram import TelegramChannel
-from bot.channels.viber import ViberChannel
-from bot.channels.web import WebChannel
-from bot.channels.whatsapp import WhatsAppChannel
+from bot.channels.registry import built_in, kinds
 from bot.core.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.core.context import Services
@@ -145,22 +142,11 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
     app = web.Application()
     application = Application(settings, engine, core, app, outbox)
     pos_api.install(app, core)
-    if settings.web.chat_enabled:
-        web_channel = WebChannel(core, settings.web.base_url())
-        web_channel.install(app)
-        application.channels.append(web_channel)
-    if settings.telegram.token is not None:
-        telegram = TelegramChannel(settings.telegram, core, settings.web.base_url(), outbox.limits)
-        telegram.install(app)
-        application.channels.append(telegram)
-    if settings.viber.token is not None:
-        viber = ViberChannel.build(settings, core)
-        viber.install(app)
-        application.channels.append(viber)
-    if settings.whatsapp is not None:
-        whatsapp = WhatsAppChannel(settings.whatsapp, core)
-        whatsapp.install(app)
-        application.channels.append(whatsapp)
+    for kind in kinds():
+        if kind.enabled(settings):
+            channel = kind.build(settings, core, outbox.limits)
+            channel.install(app)
+            application.channels.append(channel)
     registry.update({channel.name: channel for channel in application.channels})
     return application
 
@@ -208,8 +194,9 @@ async def serve(settings: Settings) -> None:
         await application.connect()
         scheduler.start()
         await application.outbox.start()
-        if application.channel("web"):
-            print(f"Web chat: {settings.web.base_url()}/", flush=True)
+        served = built_in()
+        if application.channel(served.name):
+            print(f"{served.label}: {settings.web.base_url()}/", flush=True)
         for link in await admin_invite_links(application):
             print(f"One-time admin link: {link}", flush=True)
         await _until_stopped()

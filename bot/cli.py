@@ -1,6 +1,7 @@
 """The command line: ``loyalty-bot [--config PATH] run | db upgrade | import FILE |
 outlets add|list | keys create|list|revoke |
-triggers run|preview [--at] | demo [--customers N] [--seed N]``."""
+triggers run|preview [--at] | demo [--customers N] [--seed N]``, and each channel's own
+commands (``ChannelKind.commands``, e.g. ``viber set-webhook``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.api import manage
+from bot.channels.registry import find, kinds
 from bot.config import CONFIG_ENV, load_settings
 from bot.loyalty.plain_english import counted
 from bot.storage import database
@@ -35,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
     add_triggers_command(commands)
     add_demo_command(commands)
     add_stats_command(commands)
-    add_viber_command(commands)
+    add_channel_commands(commands)
     return main
 
 
@@ -90,29 +92,14 @@ def add_stats_command(commands) -> None:  # type: ignore[no-untyped-def]
     check.add_argument("--repair", action="store_true", help="also correct the differences found")
 
 
-def add_viber_command(commands) -> None:  # type: ignore[no-untyped-def]
-    viber = commands.add_parser("viber", help="the Viber bot account")
-    actions = viber.add_subparsers(dest="viber_command", required=True)
-    actions.add_parser("set-webhook", help="register web.public_url + viber.webhook_path with "
-                                           "Viber (the app must be running there: Viber calls it)")
-
-
-async def set_viber_webhook(settings) -> int:  # type: ignore[no-untyped-def]
-    from aiohttp import ClientError
-
-    from bot.channels.viber import ViberError, register_webhook
-
-    if settings.viber.token is None:
-        print("loyalty-bot: viber.token is not set", file=sys.stderr)
-        return 2
-    try:
-        events = await register_webhook(settings.viber, settings.web.base_url())
-    except (ViberError, ClientError) as exc:  # e.g. status 1: the URL is not valid or not up
-        print(f"loyalty-bot: viber refused the webhook: {exc}", file=sys.stderr)
-        return 1
-    print(f"viber webhook set to {settings.web.base_url()}{settings.viber.webhook_path} "
-          f"for {', '.join(events)}")
-    return 0
+def add_channel_commands(commands) -> None:  # type: ignore[no-untyped-def]
+    """``loyalty-bot <channel> <action>`` for each channel that has actions of its own."""
+    for kind in kinds():
+        if kind.commands:
+            channel = commands.add_parser(kind.name, help=f"the {kind.label} bot account")
+            actions = channel.add_subparsers(dest="channel_command", required=True)
+            for command in kind.commands:
+                actions.add_parser(command.name, help=command.help)
 
 
 def add_demo_command(commands) -> None:  # type: ignore[no-untyped-def]
@@ -242,8 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(manage.run(args, settings))
     if args.command == "triggers":
         return asyncio.run(run_triggers(settings, args.triggers_command, args.at))
-    if args.command == "viber":
-        return asyncio.run(set_viber_webhook(settings))
+    if (kind := find(args.command)) is not None:
+        [command] = [command for command in kind.commands if command.name == args.channel_command]
+        return asyncio.run(command.run(settings))
     if args.command == "stats":
         if args.stats_command == "check":
             return asyncio.run(check_stats(settings, repair=args.repair))

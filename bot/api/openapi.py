@@ -145,7 +145,8 @@ _SCHEMAS: dict[str, Any] = {
         delivered={"type": "integer", "minimum": 0},
         failed={"type": "integer", "minimum": 0, "description": "Failed or blocked."},
         paid={"type": "integer", "minimum": 0,
-              "description": "Delivered through Viber, which charges for messages the bot starts."},
+              "description": "Delivered through a channel that charges for the messages the bot "
+                             "starts."},
         waiting={"type": "integer", "minimum": 0,
                  "description": "Kept for web chat visitors who have not come back yet "
                                 "(delivered when they do; not failed)."},

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from bot.channels.kind import ChannelKind, default_cost
 from bot.core.context import ChannelInfo
 from bot.core.replies import AskContact, CommandMenu, Document, Picture, Reply, Template, Text
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 
 class RetryLater(Exception):
@@ -41,18 +45,18 @@ class Undeliverable(Exception):
 
 class Channel(ABC):
     name: str
+    kind: ChannelKind | None = None  # what the adapter declares (None: a stand-in, in tests)
 
     @abstractmethod
     def info(self) -> ChannelInfo: ...
 
     def cost(self, replies: Sequence[Reply]) -> int:
-        """The API calls it takes to send ``replies`` here (what rate limits count): one per
-        text, picture with its caption, contact request or file; a hint only another
-        platform uses (a template, a command menu) costs nothing."""
-        return sum(self.reply_cost(reply) for reply in replies)
+        """The API calls it takes to send ``replies`` here (what rate limits count), as the
+        channel declares (``default_cost`` when it declares nothing)."""
+        return (self.kind.cost if self.kind else default_cost)(replies)
 
-    def reply_cost(self, reply: Reply) -> int:
-        return default_reply_cost(reply)
+    def install(self, app: web.Application) -> None:
+        """Add its routes (a webhook, the web chat's pages) to the app's web server."""
 
     @abstractmethod
     async def send_text(self, recipient: str, reply: Text) -> None: ...
@@ -106,13 +110,11 @@ class Channel(ABC):
         """Release the platform client once nothing is in flight."""
 
 
-def default_reply_cost(reply: Reply) -> int:
-    return 0 if isinstance(reply, (Template, CommandMenu)) else 1
-
-
-def default_cost(replies: Sequence[Reply]) -> int:
-    """API calls of ``replies`` on a platform with no costs of its own (``Channel.cost``)."""
-    return sum(default_reply_cost(reply) for reply in replies)
+def channel_info(kind: ChannelKind, deep_link: Callable[[str], str],
+                 share_link: Callable[[str, str], str] | None = None) -> ChannelInfo:
+    """What the core learns of an event's channel: its declaration and its links."""
+    return ChannelInfo(kind.name, verified_contacts=kind.verified_contacts, deep_link=deep_link,
+                       typed_phone=kind.typed_phone, share_link=share_link)
 
 
 class BackgroundWork:

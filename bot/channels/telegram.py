@@ -19,6 +19,7 @@ from aiogram.exceptions import (
     TelegramForbiddenError,
     TelegramRetryAfter,
 )
+from aiogram.methods.base import Response
 from aiogram.types import (
     BotCommand,
     BotCommandScopeChat,
@@ -33,21 +34,22 @@ from aiogram.types import (
     ReplyKeyboardRemove,
     Update,
 )
-from aiogram.methods.base import Response
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.channels.base import Channel, RetryLater, Unreachable, discard
-from bot.config import TelegramSettings
+from bot.channels.base import Channel, RetryLater, Unreachable, channel_info, discard
+from bot.channels.kind import ChannelKind, default_reply_cost
+from bot.config import OutboxSettings, Settings, TelegramSettings
 from bot.core.context import ChannelInfo
 from bot.core.conversation import Core
 from bot.core.events import Event, EventKind, SharedContact, UserRef
-from bot.handlers.command_menus import staff_menus
-from bot.handlers.menu import MENU_COMMANDS
+from bot.core.i18n import N_
 from bot.core.keys import derive, same_secret
 from bot.core.lru import LruCache
 from bot.core.replies import AskContact, CommandMenu, Document, Keyboard, Picture, Reply, Text
+from bot.handlers.command_menus import staff_menus
+from bot.handlers.menu import MENU_COMMANDS
 
 if TYPE_CHECKING:
     from bot.delivery.outbox import RateLimits
@@ -115,8 +117,33 @@ def share_link(text: str, link: str) -> str:
     return f"https://t.me/share/url?url={quote(link, safe='')}&text={quote(text, safe='')}"
 
 
+def reply_cost(reply: Reply) -> int:
+    """A command menu is a call of its own here (setMyCommands); a picture carries its
+    caption and buttons in one call."""
+    return 1 if isinstance(reply, CommandMenu) else default_reply_cost(reply)
+
+
+def cost(replies: Sequence[Reply]) -> int:
+    return sum(reply_cost(reply) for reply in replies)
+
+
+def rates(outbox: OutboxSettings) -> tuple[float, float]:
+    return outbox.telegram_per_second, outbox.telegram_per_chat_per_second
+
+
+def build(settings: Settings, core: Core, limits: RateLimits) -> TelegramChannel:
+    return TelegramChannel(settings.telegram, core, settings.web.base_url(), limits)
+
+
+KIND = ChannelKind(
+    name=CHANNEL, label=N_("Telegram"),
+    enabled=lambda settings: settings.telegram.token is not None, build=build,
+    verified_contacts=True, rates=rates, cost=cost, photo_captions=True, paces_broadcasts=True)
+
+
 class TelegramChannel(Channel):
     name = CHANNEL
+    kind = KIND
 
     def __init__(self, settings: TelegramSettings, core: Core, public_url: str,
                  limits: RateLimits | None = None) -> None:
@@ -138,8 +165,7 @@ class TelegramChannel(Channel):
         # (bench/inbound.py). Holding the ones this adapter uses keeps the cache warm.
         self._response_types = (Response[Message], Response[bool])
         self._polling: asyncio.Task[None] | None = None
-        self._info = ChannelInfo(CHANNEL, verified_contacts=True, deep_link=self.deep_link,
-                                 share_link=share_link)
+        self._info = channel_info(KIND, self.deep_link, share_link)
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
         # without a configured secret, one derived from the token: the same in every instance
         self.webhook_secret = secret or derive(settings.token.get_secret_value().encode(),
@@ -147,11 +173,6 @@ class TelegramChannel(Channel):
 
     def info(self) -> ChannelInfo:
         return self._info
-
-    def reply_cost(self, reply: Reply) -> int:
-        """A command menu is a call of its own here (setMyCommands); a picture carries its
-        caption and buttons in one call."""
-        return 1 if isinstance(reply, CommandMenu) else super().reply_cost(reply)
 
     def deep_link(self, payload: str) -> str:
         return f"https://t.me/{self.username}?start={payload}"
@@ -271,7 +292,7 @@ class TelegramChannel(Channel):
                     await self._answer(1, lambda text=reply.text: self.bot.send_message(
                         chat_id, text, reply_markup=ReplyKeyboardRemove()))
                     continue
-                await self._answer(self.reply_cost(reply),
+                await self._answer(reply_cost(reply),
                                    lambda reply=reply: self.send(recipient, [reply]))
         except TelegramForbiddenError:
             log.info("telegram chat %s blocked the bot", chat_id)

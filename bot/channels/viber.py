@@ -28,9 +28,10 @@ import hashlib
 import hmac
 import json
 import logging
+import sys
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import aiohttp
@@ -46,14 +47,19 @@ from viberbot.api.viber_requests import (
     create_request,
 )
 
-from bot.channels.base import BackgroundWork, Channel, RetryLater, Unreachable
+from bot.channels.base import BackgroundWork, Channel, RetryLater, Unreachable, channel_info
+from bot.channels.kind import ChannelCommand, ChannelKind, default_reply_cost
 from bot.channels.media import MediaLinks
-from bot.config import Settings, ViberSettings
+from bot.config import OutboxSettings, Settings, ViberSettings
 from bot.core.context import ChannelInfo
 from bot.core.conversation import Core
 from bot.core.events import Event, EventKind, SharedContact, UserRef
+from bot.core.i18n import N_
 from bot.core.keys import derive, same_secret
 from bot.core.replies import AskContact, Keyboard, Picture, Reply, Text
+
+if TYPE_CHECKING:
+    from bot.delivery.outbox import RateLimits
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +135,21 @@ async def register_webhook(settings: ViberSettings, public_url: str) -> list[str
     return list(answer.get("event_types", []))
 
 
+async def set_webhook(settings: Settings) -> int:
+    """``loyalty-bot viber set-webhook``: 0 when Viber took the webhook."""
+    if settings.viber.token is None:
+        print("loyalty-bot: viber.token is not set", file=sys.stderr)
+        return 2
+    try:
+        events = await register_webhook(settings.viber, settings.web.base_url())
+    except (ViberError, aiohttp.ClientError) as exc:  # e.g. status 1: the URL is not valid or up
+        print(f"loyalty-bot: viber refused the webhook: {exc}", file=sys.stderr)
+        return 1
+    print(f"viber webhook set to {settings.web.base_url()}{settings.viber.webhook_path} "
+          f"for {', '.join(events)}")
+    return 0
+
+
 # --- platform → core ---------------------------------------------------------------------
 
 def user_ref(profile) -> UserRef:  # type: ignore[no-untyped-def]
@@ -199,8 +220,38 @@ def welcome_message(replies: Sequence[Reply]) -> TextMessage | None:
     return text_message("\n\n".join(r.text for r in texts), buttons)
 
 
+def reply_cost(reply: Reply) -> int:
+    """A caption too long for a picture message follows as a text of its own."""
+    if isinstance(reply, Picture) and len(reply.caption) > MAX_CAPTION:
+        return 2
+    return default_reply_cost(reply)
+
+
+def cost(replies: Sequence[Reply]) -> int:
+    return sum(reply_cost(reply) for reply in replies)
+
+
+def rates(outbox: OutboxSettings) -> tuple[float, float]:
+    return outbox.viber_per_second, outbox.viber_per_chat_per_second
+
+
+def build(settings: Settings, core: Core, limits: RateLimits) -> ViberChannel:
+    return ViberChannel.build(settings, core)  # its answers are not counted in ``limits``
+
+
+# a typed phone is taken, unverified: clients older than API 3 have no share-phone
+KIND = ChannelKind(
+    name=CHANNEL, label=N_("Viber"), enabled=lambda settings: settings.viber.token is not None,
+    build=build, verified_contacts=True, typed_phone=True, rates=rates, cost=cost,
+    paid_messages=True, takes_marketing=lambda settings: settings.viber.marketing,
+    commands=(ChannelCommand("set-webhook", "register web.public_url + viber.webhook_path with "
+                                            "Viber (the app must be running there: Viber calls it)",
+                             set_webhook),))
+
+
 class ViberChannel(Channel):
     name = CHANNEL
+    kind = KIND
 
     def __init__(self, settings: ViberSettings, core: Core, media: MediaLinks,
                  sender_name: str) -> None:
@@ -217,9 +268,7 @@ class ViberChannel(Channel):
         self.uri = ""
         self._background = BackgroundWork()
         self._stopping = False
-        # a typed phone is taken, unverified: clients older than API 3 have no share-phone
-        self._info = ChannelInfo(CHANNEL, verified_contacts=True, deep_link=self.deep_link,
-                                 typed_phone=True)
+        self._info = channel_info(KIND, self.deep_link)
 
     @classmethod
     def build(cls, settings: Settings, core: Core) -> ViberChannel:
@@ -325,12 +374,6 @@ class ViberChannel(Channel):
     async def _post(self, recipient: str, message: TypedMessage) -> None:
         payload = {**message.to_dict(), "receiver": recipient, "sender": self.sender}
         await self.api.call("send_message", payload)
-
-    def reply_cost(self, reply: Reply) -> int:
-        """A caption too long for a picture message follows as a text of its own."""
-        if isinstance(reply, Picture) and len(reply.caption) > MAX_CAPTION:
-            return 2
-        return super().reply_cost(reply)
 
     async def deliver(self, recipient: str, replies: Sequence[Reply],
                       message_id: int | None = None) -> None:

@@ -24,24 +24,36 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from html import escape
 from pathlib import Path
 from string import Template
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 from aiohttp import WSMsgType, web
 
-from bot.channels.base import Channel, KeptForLater
+from bot.channels.base import Channel, KeptForLater, channel_info
+from bot.channels.kind import ChannelKind
 from bot.channels.web_controls import Controls, controls_for
+from bot.config import Settings
 from bot.core.context import ChannelInfo
 from bot.core.conversation import Core
 from bot.core.events import Event, EventKind, UserRef
+from bot.core.i18n import N_
 from bot.core.keys import derive, keyed_hash, same_secret
 from bot.core.lru import LruCache
 from bot.core.replies import AskContact, CommandMenu, Document, Keyboard, Picture, Reply, Text
 
+if TYPE_CHECKING:
+    from bot.delivery.outbox import RateLimits
+    from bot.storage.uow import UnitOfWork
+
 log = logging.getLogger(__name__)
 
+CHANNEL = "web"
+# A web visitor's conversation: what a returning visitor sees again (not a record to keep).
+KEEP_HISTORY = timedelta(days=180)
 
 DOWNLOAD_SECONDS = 3600
 
@@ -125,8 +137,24 @@ def _buttons(rows: Keyboard) -> list[list[dict[str, str]]]:
     ]
 
 
+def build(settings: Settings, core: Core, limits: RateLimits) -> WebChannel:
+    return WebChannel(core, settings.web.base_url())
+
+
+async def forget_old_history(uow: UnitOfWork, now: datetime) -> None:
+    await uow.web_messages.forget_older_than(now - KEEP_HISTORY)
+
+
+# a visitor's messages wait (``KeptForLater``) until a page of theirs is open again
+KIND = ChannelKind(
+    name=CHANNEL, label=N_("Web chat"), enabled=lambda settings: settings.web.chat_enabled,
+    build=build, verified_contacts=False, reaches_when_away=False, built_in=True,
+    upkeep=forget_old_history)
+
+
 class WebChannel(Channel):
-    name = "web"
+    name = CHANNEL
+    kind = KIND
 
     def __init__(self, core: Core, base_url: str) -> None:
         self.core = core
@@ -136,7 +164,7 @@ class WebChannel(Channel):
         self._downloads: dict[str, _Download] = {}
         self._newcomers = Newcomers(NEWCOMERS, NEWCOMERS_WINDOW)
         self._controls: dict[str, Controls] = {}  # what the visitor's open pages show
-        self._info = ChannelInfo(self.name, verified_contacts=False, deep_link=self.deep_link)
+        self._info = channel_info(KIND, self.deep_link)
         self._page = Template((STATIC_DIR / "index.html").read_text(encoding="utf-8"))
 
     def info(self) -> ChannelInfo:

@@ -17,6 +17,7 @@ import mimetypes
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import httpx
@@ -32,8 +33,10 @@ from bot.channels.base import (
     RetryLater,
     Undeliverable,
     Unreachable,
+    channel_info,
     discard,
 )
+from bot.channels.kind import ChannelKind, default_reply_cost
 from bot.channels.whatsapp_inbound import (
     CHANNEL,
     OWN_PHONE,
@@ -44,11 +47,12 @@ from bot.channels.whatsapp_inbound import (
     incoming,
     signed,
 )
-from bot.config import WhatsAppSettings
+from bot.config import OutboxSettings, Settings, WhatsAppSettings
 from bot.core.context import ChannelInfo
 from bot.core.conversation import Core
-from bot.core.keys import same_secret
 from bot.core.events import Event, EventKind
+from bot.core.i18n import N_
+from bot.core.keys import same_secret
 from bot.core.lru import LruCache
 from bot.core.replies import (
     AskContact,
@@ -61,6 +65,10 @@ from bot.core.replies import (
     from_json,
     to_json,
 )
+
+if TYPE_CHECKING:
+    from bot.delivery.outbox import RateLimits
+    from bot.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +87,8 @@ SENT_IDS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("sen
 GONE = frozenset({131026})  # not on WhatsApp (any more), or cannot receive from businesses
 # retrying will not help: stopped marketing, ecosystem limit, a template missing or wrong
 REFUSED = frozenset({131049, 131050, 132000, 132001, 132005, 132007, 132012, 132015, 132016})
+# WhatsApp reports a closed window within minutes of the send; a week is ample.
+KEEP_SENT_IDS = timedelta(days=7)
 
 Choice = tuple[str, str]  # (label, payload)
 
@@ -148,8 +158,43 @@ async def note_sent(response: httpx.Response) -> None:
     ids.extend(m["id"] for m in response.json().get("messages") or [] if m.get("id"))
 
 
+def reply_cost(reply: Reply) -> int:
+    """A picture with buttons is the image, then a message with the buttons."""
+    if isinstance(reply, Picture) and reply.buttons:
+        return 2
+    return default_reply_cost(reply)
+
+
+def cost(replies: Sequence[Reply]) -> int:
+    """Free-form messages, or the one approved template that stands for them outside the
+    24-hour window: never less than one call when there is a template."""
+    free = sum(reply_cost(reply) for reply in replies)
+    return max(free, 1) if any(isinstance(reply, Template) for reply in replies) else free
+
+
+def rates(outbox: OutboxSettings) -> tuple[float, float]:
+    return outbox.whatsapp_per_second, outbox.whatsapp_per_chat_per_second
+
+
+def build(settings: Settings, core: Core, limits: RateLimits) -> WhatsAppChannel:
+    if settings.whatsapp is None:
+        raise ValueError("the [whatsapp] section is not set")
+    return WhatsAppChannel(settings.whatsapp, core)
+
+
+async def forget_old_sends(uow: UnitOfWork, now: datetime) -> None:
+    """The platform ids of messages older than any status WhatsApp may still report."""
+    await uow.platform_ids.forget_older_than(now - KEEP_SENT_IDS)
+
+
+KIND = ChannelKind(
+    name=CHANNEL, label=N_("WhatsApp"), enabled=lambda settings: settings.whatsapp is not None,
+    build=build, verified_contacts=True, rates=rates, cost=cost, upkeep=forget_old_sends)
+
+
 class WhatsAppChannel(Channel):
     name = CHANNEL
+    kind = KIND
 
     def __init__(self, settings: WhatsAppSettings, core: Core) -> None:
         self.settings = settings
@@ -160,8 +205,7 @@ class WhatsAppChannel(Channel):
                            validate_updates=False)  # the webhook below checks signatures
         # pywa always names graph.facebook.com; the session is ours to point elsewhere (tests)
         self.session.base_url = f"{settings.api_base.rstrip('/')}/v{float(settings.api_version)}"
-        self._info = ChannelInfo(CHANNEL, verified_contacts=True, deep_link=self.deep_link,
-                                 share_link=share_link)
+        self._info = channel_info(KIND, self.deep_link, share_link)
         self._media: LruCache[str, tuple[str, datetime]] = LruCache(1024)  # sha256 → (id, uploaded)
         self._menus: LruCache[str, tuple[Choice, ...]] = LruCache(4096)  # numbered menu per person
         self._background = BackgroundWork()
@@ -243,18 +287,6 @@ class WhatsAppChannel(Channel):
     async def close(self) -> None:
         await self.session.aclose()
 
-    def cost(self, replies: Sequence[Reply]) -> int:
-        """Free-form messages, or the one approved template that stands for them outside the
-        24-hour window: never less than one call when there is a template."""
-        free = super().cost(replies)
-        return max(free, 1) if any(isinstance(reply, Template) for reply in replies) else free
-
-    def reply_cost(self, reply: Reply) -> int:
-        """A picture with buttons is the image, then a message with the buttons."""
-        if isinstance(reply, Picture) and reply.buttons:
-            return 2
-        return super().reply_cost(reply)
-
     # --- proactive sending (the outbox) --------------------------------------------------
 
     async def deliver(self, recipient: str, replies: Sequence[Reply],
@@ -293,7 +325,7 @@ class WhatsAppChannel(Channel):
     async def _remember(self, wamids: list[str], message_id: int) -> None:
         now = self.core.services.clock.now()
         async with self.core.unit_of_work() as uow:
-            uow.outbox_messages.remember_wamids(wamids, message_id, now)
+            uow.platform_ids.remember(wamids, message_id, now)
             await uow.commit()
 
     async def _undelivered(self, failure: Failure) -> None:
@@ -301,7 +333,7 @@ class WhatsAppChannel(Channel):
         it goes again as its template; else, or with no template, it is marked failed with
         the reason (the reports count it)."""
         async with self.core.unit_of_work() as uow:
-            row = await uow.outbox_messages.sent_as_wamid(failure.wamid)
+            row = await uow.platform_ids.sent_as(failure.wamid)
             if row is None:  # not ours to redo, or already redone (a repeated status)
                 return
             template = next((reply for reply in map(from_json, row.payload)
@@ -316,7 +348,7 @@ class WhatsAppChannel(Channel):
                 reason = NO_TEMPLATE if failure.code == RE_ENGAGEMENT else \
                     f"{failure.code} {failure.title}"
                 values = {"status": "failed", "error": reason[:200]}
-            await uow.outbox_messages.settle_whatsapp_failure(row.id, values)
+            await uow.platform_ids.settle_failure(row.id, values)
             await uow.commit()
         self.core.notifier.on_enqueued()
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, and_, case, false, or_, select
 
+from bot.channels import registry
 from bot.config import Settings
 from bot.core.i18n import I18n, Translator
 from bot.core.replies import Reply, to_json
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from bot.channels.base import Channel
 
 Render = Callable[[Translator], list[Reply]]
-PAID_CHANNELS = ("viber",)  # where a message the program starts costs money (counted in reports)
 # a customer's identities, best first: the messenger they chose in Settings, then the latest used
 CHOSEN_FIRST = (case((Identity.channel == Customer.preferred_channel, 0), else_=1),
                 Identity.last_seen_at.desc())
@@ -124,11 +124,12 @@ class Notifier:
         return rows
 
     def channels_for(self, category: str) -> list[str]:
-        """The channels a message of this category may go through: Viber's bot messages are
-        paid, so ``viber.marketing = false`` keeps marketing off it (the customer's next
-        most recent channel gets it, or nobody)."""
-        if category == "marketing" and not self.settings.viber.marketing:
-            return [name for name in self.channels if name != "viber"]
+        """The channels a message of this category may go through: a channel may keep
+        marketing off (``viber.marketing = false``: Viber's bot messages are paid), and the
+        customer's next most recent channel gets it, or nobody."""
+        if category == "marketing":
+            return [name for name in self.channels
+                    if registry.takes_marketing(name, self.settings)]
         return list(self.channels)
 
     async def _customer_recipients(self, uow: UnitOfWork, customer_ids: list[int],

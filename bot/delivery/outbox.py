@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from bot.channels import registry
 from bot.channels.base import Channel, KeptForLater, RetryLater, Undeliverable, Unreachable
 from bot.core.clock import Clock
 from bot.config import OutboxSettings
@@ -93,11 +94,7 @@ class RateLimits:
     MARGIN = 0.03  # seconds added to the one-second window (about 3 %)
 
     def __init__(self, settings: OutboxSettings, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.rates = {
-            "telegram": (settings.telegram_per_second, settings.telegram_per_chat_per_second),
-            "viber": (settings.viber_per_second, settings.viber_per_chat_per_second),
-            "whatsapp": (settings.whatsapp_per_second, settings.whatsapp_per_chat_per_second),
-        }
+        self.rates = registry.rates(settings)
         self.share = settings.outbox_share
         self.monotonic = monotonic
         self._overall: dict[str, TokenBucket] = {}

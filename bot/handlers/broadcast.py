@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from bot.channels.registry import paid_channels, photo_channels
 from bot.marketing import broadcasts, segment_snapshot, segments
 from bot.marketing.broadcasts import MAX_TEXT, parse_button, progress_key, sending_minutes
 from bot.core.context import Context
@@ -20,6 +21,7 @@ from bot.handlers.checkout import money
 from bot.handlers.desk import ADMIN, staff_only
 from bot.handlers.fallback import unsupported
 from bot.handlers.signup import sign_up
+from bot.loyalty.people import channel_names
 from bot.core.i18n import N_
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
@@ -81,9 +83,11 @@ async def begin(event: Event, ctx: Context) -> list[Reply]:
     lines = [ctx.t.ngettext("New broadcast. Send the text of the message (up to {max} character).",
                             "New broadcast. Send the text of the message (up to {max} characters).",
                             MAX_TEXT).format(max=ctx.t.number(MAX_TEXT))]
+    photos = photo_channels()
     lines.append(_("To add a picture, send a photo with the text as its caption.")
-                 if ctx.channel.name == "telegram" else
-                 _("Pictures can be attached in Telegram: send the photo to the bot there."))
+                 if ctx.channel.name in photos else
+                 _("Pictures can be attached in {channels}: send the photo to the bot there.")
+                 .format(channels=channel_names(_, photos)))
     lines.append(_("The results of the last broadcast: /broadcast report"))
     return [Text("\n".join(lines), keyboard([cancel_button(ctx)]))]
 
@@ -390,7 +394,8 @@ async def report_of(ctx: Context, raw: str | None) -> list[Reply]:
                             cancelled=ctx.t.number(done.cancelled), left=ctx.t.number(done.left)),
         *([_("Waiting for web visitors to come back: {away}.").format(
             away=ctx.t.number(done.away))] if done.away else []),
-        *([_("Paid messages (Viber): {paid}").format(paid=ctx.t.number(result.paid))]
+        *([_("Paid messages ({channels}): {paid}").format(
+            channels=channel_names(_, paid_channels()), paid=ctx.t.number(result.paid))]
           if result.paid else []),
         _("Unsubscribed with its button: {unsubscribed}.").format(
             unsubscribed=ctx.t.number(result.unsubscribed)),

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.channels.registry import paid_channels
 from bot.core.context import Context
 from bot.core.events import Event
 from bot.handlers.checkout import money
 from bot.handlers.desk import ADMIN, staff_only
+from bot.loyalty.people import channel_names
 from bot.core.replies import Reply, Text
 from bot.marketing.reports import WINDOW_DAYS, TriggerStats, trigger_report
 from bot.core.routing import Router
@@ -36,7 +38,8 @@ def block(ctx: Context, stats: TriggerStats) -> str:
             delivered=stats.delivered, failed=stats.failed),
         *([_("Waiting for web visitors to come back: {away}").format(away=stats.away)]
           if stats.away else []),
-        *([_("Paid messages (Viber): {paid}").format(paid=stats.paid)] if stats.paid else []),
+        *([_("Paid messages ({channels}): {paid}").format(
+            channels=channel_names(_, paid_channels()), paid=stats.paid)] if stats.paid else []),
         _("Came back: {came} of {size} ({conversion}), holdout {hold_came} of {hold_size} "
           "({hold_conversion}); uplift {uplift} pp").format(
             came=you.came_back, size=you.size, conversion=ctx.t.percent(you.conversion),

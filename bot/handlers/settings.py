@@ -3,6 +3,7 @@ in more than one), delete my data."""
 
 from __future__ import annotations
 
+from bot.channels.registry import waiting_channels
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
 from bot.handlers.menu import menu_button
@@ -25,7 +26,7 @@ TOPICS = {
 
 async def messengers(ctx: Context) -> list[str]:
     """The messengers the customer can be written to (the web chat only while it is open)."""
-    return await ctx.uow.identities.reachable_channels(ctx.member.id, excluding="web")
+    return await ctx.uow.identities.reachable_channels(ctx.member.id, excluding=waiting_channels())
 
 
 def channel_row(ctx: Context, channels: list[str]) -> list[Button]:

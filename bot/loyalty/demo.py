@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, make_url, select, text
 
+from bot.channels.registry import built_in
 from bot.loyalty.cards import CARD_DIGITS, luhn_check_digit
 from bot.loyalty.checkout import Checkout, cashback, request_fingerprint, spend_cap
 from bot.core.clock import Clock, FrozenClock, SystemClock
@@ -62,7 +63,6 @@ from bot.loyalty.tiers import current_tier
 DAYS = 360  # the program runs a little under a year: every purchase is within the last one
 BATCH = 400  # events per transaction
 AVERAGE_CHECK = 420  # currency units: coffee and a pastry
-CHANNEL = "web"
 DATABASE_ENV = "LOYALTY_DATABASE__URL"
 
 FEMALE = ("Анна", "Мария", "Елена", "Ольга", "Наталья", "Екатерина", "Татьяна", "Ирина",
@@ -358,8 +358,9 @@ async def _join(uow: UnitOfWork, person: _Person, clock: FrozenClock, program) -
     uow.session.add(customer)
     await uow.session.flush()
     person.customer_id = customer.id
-    uow.session.add(Identity(channel=CHANNEL, external_id=person.visitor, customer_id=customer.id,
-                             locale=person.locale, consent_at=at, source=person.source,
+    uow.session.add(Identity(channel=built_in().name, external_id=person.visitor,
+                             customer_id=customer.id, locale=person.locale, consent_at=at,
+                             source=person.source,
                              reachable=False, created_at=at, last_seen_at=person.last_seen))
     if program.welcome_bonus > 0:
         await Ledger(uow, clock).earn(customer.id, program.welcome_bonus, "welcome",
@@ -495,8 +496,9 @@ class _Book:
             purchase_count=0, total_spent=0, notify_promotions=True, notify_reminders=True,
             notify_digest=True, created_at=at))
         self.rows["identities"].append(dict(
-            id=identity_id, channel=CHANNEL, external_id=person.visitor, customer_id=customer_id,
-            locale=person.locale, consent_at=at, source=person.source, reachable=False,
+            id=identity_id, channel=built_in().name, external_id=person.visitor,
+            customer_id=customer_id, locale=person.locale, consent_at=at, source=person.source,
+            reachable=False,
             created_at=at, last_seen_at=person.last_seen))
         program = self.program
         if program.welcome_bonus > 0:

@@ -3,17 +3,22 @@ the program, else the messenger's name and their id there ("Telegram 123456").""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from bot.core.i18n import N_
+from bot.channels.registry import label
 
-CHANNEL_NAMES = {"telegram": N_("Telegram"), "viber": N_("Viber"), "whatsapp": N_("WhatsApp"),
-                 "web": N_("Web chat")}
 SHOWN_ID = 12  # a longer id (a web chat visitor's) is cut: it is for telling people apart
 
 
 def channel_name(_: Callable[[str], str], channel: str) -> str:
-    return _(CHANNEL_NAMES[channel]) if channel in CHANNEL_NAMES else channel
+    """The channel's label in the reader's language; a name no channel has, as it is."""
+    known = label(channel)
+    return _(known) if known else channel
+
+
+def channel_names(_: Callable[[str], str], channels: Sequence[str]) -> str:
+    """«Telegram, Viber»."""
+    return ", ".join(channel_name(_, channel) for channel in channels)
 
 
 def person(_: Callable[[str], str], channel: str, external_id: str, name: str | None) -> str:

@@ -18,7 +18,7 @@ Recipients checked again when their batch is written: one who opted out or can n
 be reached gets no message (their row counts as failed); an erased customer's row is gone
 with them.
 
-Each message is due at its turn at the platform's rate (``outbox.telegram_per_second``),
+Each message is due at its turn at the pacing channel's rate (``ChannelKind.paces_broadcasts``),
 never inside the quiet hours, so whatever else is queued meanwhile (a purchase notice, the
 owner's progress line) goes out between them rather than behind the whole broadcast.
 
@@ -42,11 +42,11 @@ from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, selec
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.marketing import segment_snapshot
-from bot.channels.base import default_cost
+from bot.channels import registry
 from bot.config import Settings
 from bot.core.conversation import Core
 from bot.core.i18n import Translator
-from bot.delivery.notify import PAID_CHANNELS, Notification
+from bot.delivery.notify import Notification
 from bot.loyalty.program_settings import effective_triggers
 from bot.core.replies import Button, Picture, Reply, Template, Text, keyboard
 from bot.storage.models import (
@@ -96,12 +96,13 @@ async def audience(uow: UnitOfWork, code: str, at: datetime, settings: Settings,
 
 
 def per_second(broadcast: Broadcast, settings: Settings) -> float:
-    """Messages a second the outbox sends of this broadcast: its share of the platform's
-    limit over the API calls one message costs (a picture with its caption and buttons is
-    one; the template hint costs nothing on Telegram). The button's words don't change it."""
-    outbox = settings.outbox
+    """Messages a second the outbox sends of this broadcast: its share of the pacing
+    channel's limit over the API calls one message costs there (on Telegram a picture with
+    its caption and buttons is one; the template hint costs nothing). The button's words
+    don't change it."""
+    pace, per_second = registry.pace(settings.outbox)
     every_copy = recipient_replies(broadcast, Button("", UNSUBSCRIBE))
-    return outbox.telegram_per_second * outbox.outbox_share / max(1, default_cost(every_copy))
+    return per_second * settings.outbox.outbox_share / max(1, pace.cost(every_copy))
 
 
 def sending_minutes(count: int, broadcast: Broadcast, settings: Settings) -> int:
@@ -423,7 +424,7 @@ async def paid_messages(uow: UnitOfWork, broadcast: Broadcast) -> int:
         select(func.count()).select_from(BroadcastRecipient)
         .join(OutboxMessage, OutboxMessage.id == BroadcastRecipient.outbox_message_id)
         .where(BroadcastRecipient.broadcast_id == broadcast.id, OutboxMessage.status == "sent",
-               OutboxMessage.channel.in_(PAID_CHANNELS)))).scalar_one()
+               OutboxMessage.channel.in_(registry.paid_channels())))).scalar_one()
 
 
 # --- the admin's progress line ----------------------------------------------------------------

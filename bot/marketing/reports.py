@@ -19,7 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import Integer, Interval, and_, case, exists, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from bot.delivery.notify import PAID_CHANNELS
+from bot.channels.registry import paid_channels
 from bot.storage.models import OutboxMessage, PointOperation, Purchase, TriggerSend
 from bot.storage.uow import UnitOfWork
 
@@ -99,7 +99,8 @@ async def trigger_report(uow: UnitOfWork, start: datetime, end: datetime,
             case((OutboxMessage.status == "sent", 1), else_=0).label("delivered"),
             case((OutboxMessage.status.in_(("failed", "blocked")), 1), else_=0).label("failed"),
             case((OutboxMessage.status == "waiting", 1), else_=0).label("away"),
-            case((and_(OutboxMessage.status == "sent", OutboxMessage.channel.in_(PAID_CHANNELS)), 1),
+            case((and_(OutboxMessage.status == "sent",
+                       OutboxMessage.channel.in_(paid_channels())), 1),
                  else_=0).label("paid"),
             send.points_given.label("points_given"),
             case((exists().where(bought), 1), else_=0).label("came_back"),

@@ -67,10 +67,10 @@ from sqlalchemy import Select, and_, case, exists, false, func, literal, null, s
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from bot.channels.registry import label
 from bot.config import ProgramSettings, Settings
 from bot.core.i18n import N_
 from bot.loyalty.money import MINOR_PER_UNIT
-from bot.loyalty.people import CHANNEL_NAMES
 from bot.storage.models import Customer, Identity, Purchase
 from bot.storage.uow import UnitOfWork
 
@@ -438,7 +438,7 @@ def listing(counts: Counter[str], sources: Iterable[tuple[str | None, int]], at:
                  for month in (this_month, this_month % 12 + 1)]
     for code in sorted(code for code in counts if code.startswith("channel:")):
         channel = code.partition(":")[2]
-        segments.append(Segment(code, CHANNEL_NAMES.get(channel, channel), "channel"))
+        segments.append(Segment(code, label(channel) or channel, "channel"))
     biggest = [(_source_segment(key), n) for key, n in list(sources)[:SOURCE_LIMIT]]
     return ([(segment, counts[segment.code]) for segment in segments] + biggest
             + [(segment, counts[segment.code]) for segment in scored_segments()])

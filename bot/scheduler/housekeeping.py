@@ -1,6 +1,6 @@
-"""Periodic upkeep: burn expired points on the ledger, forget old inbound event ids, the
-platform ids of old WhatsApp messages and old web chat history, check the day book against
-the stored rows."""
+"""Periodic upkeep: burn expired points on the ledger, forget old inbound event ids and
+what each channel keeps of old messages (``ChannelKind.upkeep``: the platform ids of old
+WhatsApp messages, old web chat history), check the day book against the stored rows."""
 
 from __future__ import annotations
 
@@ -9,19 +9,16 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select
 
+from bot.channels.registry import kinds
 from bot.core.conversation import Core
 from bot.loyalty.ledger import Ledger
 from bot.storage import day_book
-from bot.storage.models import Identity, ProcessedEvent, Staff, WebMessage, WhatsAppSend
+from bot.storage.models import Identity, ProcessedEvent, Staff
 
 log = logging.getLogger(__name__)
 
 # Platforms redeliver within hours; Telegram may reuse update ids after a week of silence.
 KEEP_EVENT_IDS = timedelta(days=2)
-# WhatsApp reports a closed window within minutes of the send; a week is ample.
-KEEP_WHATSAPP_IDS = timedelta(days=7)
-# A web visitor's conversation: what a returning visitor sees again (not a record to keep).
-KEEP_WEB_HISTORY = timedelta(days=180)
 # Someone who wrote and never agreed to join: nothing of theirs is kept longer than this.
 KEEP_STRANGERS = timedelta(days=30)
 
@@ -46,10 +43,9 @@ async def forget_old_event_ids(core: Core) -> None:
     async with core.unit_of_work() as uow:
         await uow.session.execute(
             delete(ProcessedEvent).where(ProcessedEvent.processed_at < now - KEEP_EVENT_IDS))
-        await uow.session.execute(
-            delete(WhatsAppSend).where(WhatsAppSend.created_at < now - KEEP_WHATSAPP_IDS))
-        await uow.session.execute(
-            delete(WebMessage).where(WebMessage.created_at < now - KEEP_WEB_HISTORY))
+        for kind in kinds():
+            if kind.upkeep is not None:
+                await kind.upkeep(uow, now)
         await uow.session.execute(  # people who wrote once and never agreed to join
             delete(Identity).where(Identity.customer_id.is_(None), Identity.consent_at.is_(None),
                                    Identity.last_seen_at < now - KEEP_STRANGERS,

@@ -15,6 +15,7 @@ from bot.storage.repositories import (
     Identities,
     Lots,
     OutboxMessages,
+    PlatformIds,
     Outlets,
     ProcessedEvents,
     Purchases,
@@ -56,6 +57,7 @@ class UnitOfWork:
         self.audit_log = AuditLog(self.session)
         self.web_messages = WebMessages(self.session)
         self.outbox_messages = OutboxMessages(self.session)
+        self.platform_ids = PlatformIds(self.session)
         return self
 
     async def __aexit__(

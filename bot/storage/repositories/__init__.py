@@ -17,6 +17,7 @@ from bot.storage.repositories.identities import LAST_SEEN_RESOLUTION, Identities
 from bot.storage.repositories.lots import Lots
 from bot.storage.repositories.outbox import OutboxMessages
 from bot.storage.repositories.outlets import Outlets
+from bot.storage.repositories.platform_ids import PlatformIds
 from bot.storage.repositories.purchases import Purchases
 from bot.storage.repositories.reviews import Reviews
 from bot.storage.repositories.roster import Roster, StaffEntry, StaffLanguages
@@ -26,7 +27,7 @@ from bot.storage.repositories.web_messages import ShownMessage, WebMessages
 
 __all__ = [
     "LAST_SEEN_RESOLUTION", "AuditLog", "Broadcasts", "Conversations", "Customers", "Friends",
-    "Identities", "Lots", "OutboxMessages", "Outlets", "ProcessedEvents", "Purchases", "Reviews",
+    "Identities", "Lots", "OutboxMessages", "Outlets", "PlatformIds", "ProcessedEvents", "Purchases", "Reviews",
     "Roster", "Secrets", "SharedPhones", "ShownMessage", "StaffEntry", "StaffLanguages",
     "StaffMembers", "WebMessages",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
@@ -75,11 +75,11 @@ class Identities:
                 .order_by(Identity.channel))
         return (await self.session.execute(stmt)).scalars().all()
 
-    async def reachable_channels(self, customer_id: int, excluding: str) -> list[str]:
-        """The channels the customer can be written to now, by name, but ``excluding``."""
+    async def reachable_channels(self, customer_id: int, excluding: Collection[str]) -> list[str]:
+        """The channels the customer can be written to now, by name, but those ``excluding``."""
         stmt = (select(Identity.channel).distinct()
                 .where(Identity.customer_id == customer_id, Identity.reachable.is_(True),
-                       Identity.channel != excluding)
+                       Identity.channel.not_in(excluding))
                 .order_by(Identity.channel))
         return list((await self.session.execute(stmt)).scalars())
 

@@ -1,16 +1,14 @@
-"""Outbox messages as the channels settle them: a web visitor's waiting ones on their return,
-a WhatsApp message whose failure came later. (Sending: bot/delivery/outbox.py.)"""
+"""Outbox messages as the channels settle them: a web visitor's waiting ones on their return.
+(Sending: bot/delivery/outbox.py; a failure reported after the send: platform_ids.py.)"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.storage.models import OutboxMessage, WhatsAppSend
+from bot.storage.models import OutboxMessage
 
 
 class OutboxMessages:
@@ -24,23 +22,3 @@ class OutboxMessages:
                                         OutboxMessage.external_id == external_id,
                                         OutboxMessage.status == "waiting")
             .values(status="sent", sent_at=now))
-
-    def remember_wamids(self, wamids: Sequence[str], message_id: int, now: datetime) -> None:
-        """WhatsApp's ids of what outbox message ``message_id`` became."""
-        self.session.add_all([WhatsAppSend(wamid=wamid, outbox_message_id=message_id,
-                                           created_at=now) for wamid in wamids])
-
-    async def sent_as_wamid(self, wamid: str) -> OutboxMessage | None:
-        """The sent outbox message WhatsApp knows by ``wamid``."""
-        stmt = (select(OutboxMessage)
-                .join(WhatsAppSend, WhatsAppSend.outbox_message_id == OutboxMessage.id)
-                .where(WhatsAppSend.wamid == wamid, OutboxMessage.status == "sent"))
-        return (await self.session.execute(stmt)).scalar_one_or_none()
-
-    async def settle_whatsapp_failure(self, message_id: int, values: dict[str, Any]) -> None:
-        """Set the message's columns to ``values`` and forget its WhatsApp ids: one answer
-        per message."""
-        await self.session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
-                                   .values(**values))
-        await self.session.execute(delete(WhatsAppSend).where(
-            WhatsAppSend.outbox_message_id == message_id))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import Identity, WebMessage
@@ -21,6 +21,9 @@ class ShownMessage(NamedTuple):
 class WebMessages:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def forget_older_than(self, moment: datetime) -> None:
+        await self.session.execute(delete(WebMessage).where(WebMessage.created_at < moment))
 
     async def latest(self, channel: str, visitor: str, limit: int) -> list[ShownMessage]:
         """The visitor's latest messages, newest first."""
