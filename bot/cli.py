@@ -106,10 +106,10 @@ def add_demo_command(commands) -> None:  # type: ignore[no-untyped-def]
     demo = commands.add_parser(
         "demo", help="fill an empty database with a demo coffee shop (a year of purchases)",
         description="Customers, a year of purchases, points and refunds written through the "
-                    "program's own rules, so /stats, /segments and the rest have something to "
-                    "show. Only into a database without customers.")
-    demo.add_argument("--customers", type=_positive_int, default=3000, metavar="N",
-                      help="how many customers (default: 3000)")
+                    "shop's own sign-up, checkout and expiry, so /stats, /segments and the rest "
+                    "have something to show. Only into a database without customers.")
+    demo.add_argument("--customers", type=_positive_int, default=500, metavar="N",
+                      help="how many customers (default: 500, a minute or two)")
     demo.add_argument("--seed", type=int, default=1, help="the same seed, the same shop (default: 1)")
 
 

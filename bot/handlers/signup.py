@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from bot.loyalty import shared_phones
 from bot.loyalty.birthday import parse_birthday
@@ -26,7 +25,7 @@ from bot.loyalty.phones import example_phone, normalize_phone
 from bot.core.replies import AskContact, Button, Reply, Text, keyboard
 from bot.core.routing import Router
 from bot.storage.models import Customer
-from bot.loyalty.welcome import welcome_is_due
+from bot.loyalty.welcome import give_welcome_bonus
 
 router = Router()
 
@@ -211,11 +210,9 @@ async def finish(ctx: Context) -> list[Reply]:
 async def welcome(ctx: Context, customer: Customer) -> str:
     """The welcome bonus, paid once per phone number, and what the welcome says of it."""
     program = ctx.settings.program
-    if not await welcome_is_due(ctx.uow, ctx.services.secret, customer, ctx.now):
+    if not await give_welcome_bonus(ctx.ledger, ctx.services.secret, customer, program):
         return ctx._("The welcome bonus is given once per phone number, and this number has "
                      "already had it.")
-    await ctx.ledger.earn(customer.id, program.welcome_bonus, "welcome",
-                          timedelta(days=program.welcome_bonus_days))
     return ctx._("Your welcome bonus: +{points}.").format(points=ctx.t.points(program.welcome_bonus))
 
 

@@ -8,16 +8,17 @@ days, occasional buyers every month or two, one-time visitors, and a quarter who
 (stopped 2–6 months ago). Visits follow the week (more on Friday and the weekend) and the
 year (a December peak, a summer dip); checks spread around a coffee shop's average.
 
-The points follow the program's rules exactly: the welcome bonus, cashback by the tier at
-the moment of each purchase, points sometimes spent within the cap (expiring lots first), a
-few refunds (whole or partial) that reverse points, the nightly expiry pass. Two ways to
-write the same rows: ``_Book`` replays the rules of bot/loyalty/checkout.py and bot/loyalty/ledger.py in
-memory (with their own ``spend_cap``, ``cashback``, ``current_tier``) and writes everything
-with a few bulk inserts — 3,000 customers and ~35,000 purchases in seconds; or, event by
-event, the real services themselves (``Checkout.purchase`` / ``refund`` and
-``Ledger.expire_due`` with a ``FrozenClock`` at each moment), about 10 ms a purchase.
-tests/test_demo.py runs both on the same plan and requires identical rows. Nothing is
-sent: no outbox rows, no trigger history.
+The shop is written the way the shop writes itself, so the points rules exist once: every
+planned event, in time order and at its own moment (a ``FrozenClock`` per event), goes
+through the services the running shop uses — the sign-up's ``customers.register`` and welcome
+bonus (once per phone number), ``Checkout.purchase`` (cashback by the tier at that moment,
+points sometimes spent within the cap the checkout gives), ``Checkout.refund`` (whole or
+partial), and the nightly expiry pass ``Ledger.expire_due``. Many events share one unit of
+work; the day book is started empty first, so those units of work keep it as they do in
+the shop (``loyalty-bot stats check`` agrees). About 10 ms a purchase (the ORM's
+statements, a dozen a purchase): the default 500 customers (~6,000 purchases) take a minute
+or two. Nothing is sent: no outbox rows, no
+trigger history.
 
 The demo stays a demo when the owner then runs the shop: its customers are web chat
 visitors nobody will ever be, so their identities are written unreachable (as if each had
@@ -44,21 +45,20 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, make_url, select, text
+from sqlalchemy import func, make_url, select
 
 from bot.channels.registry import built_in
-from bot.loyalty.cards import CARD_DIGITS, luhn_check_digit
-from bot.loyalty.checkout import Checkout, cashback, request_fingerprint, spend_cap
+from bot.config import CONFIG_ENV, ProgramSettings, Settings
 from bot.core.clock import Clock, FrozenClock, SystemClock
-from bot.config import CONFIG_ENV, Settings
+from bot.loyalty.cards import CARD_DIGITS, luhn_check_digit
+from bot.loyalty.checkout import Checkout
 from bot.loyalty.ledger import Ledger
 from bot.loyalty.money import MINOR_PER_UNIT
 from bot.loyalty.plain_english import noun
+from bot.loyalty.welcome import give_welcome_bonus
 from bot.storage import database, day_book
-from bot.storage.session import COUNTED
-from bot.storage.models import Base, Customer, Identity, PointLot, Purchase
+from bot.storage.models import Customer, Identity, PointLot, Purchase
 from bot.storage.uow import UnitOfWork
-from bot.loyalty.tiers import current_tier
 
 DAYS = 360  # the program runs a little under a year: every purchase is within the last one
 BATCH = 400  # events per transaction
@@ -286,349 +286,99 @@ def _visits(rng: random.Random, kind: Kind, joined: date, today: date, tz: tzinf
 # --- the writing: the real services, in order, each at its moment -----------------------
 
 async def fill(uow_factory, settings: Settings, customers: int, seed: int, clock: Clock,  # type: ignore[no-untyped-def]
-               progress=None, services: bool = False) -> Report:  # type: ignore[no-untyped-def]
-    """Write the planned shop; the database must be empty. ``services``: event by event
-    through ``Checkout`` and ``Ledger`` (about 10 ms a purchase), else the same rules replayed
-    in memory by ``_Book`` and written in bulk (the same rows, about 50x faster)."""
+               secret: bytes, progress=None) -> Report:  # type: ignore[no-untyped-def]
+    """Write the planned shop into an empty database, event by event through the services
+    the shop itself runs (sign-up and welcome bonus, ``Checkout``, the nightly expiry), each
+    at its moment, many events to a unit of work. The day book is started first, so the
+    units of work keep it as they do in the shop. ``secret``: the installation's, which
+    keys the welcomed phone numbers."""
     started = time.perf_counter()
     now = clock.now()
     tz = ZoneInfo(settings.shop.timezone)
-    program = settings.program
     people, events = plan(customers, seed, now, tz)
-    rng = random.Random(seed + 1)
-    purchases = refunds = 0
+    shop = _Shop(settings.program, tz, secret, people, random.Random(seed + 1))
     async with uow_factory() as uow:
-        outlet = (await uow.outlets.default()).id
-    if services:
-        purchases, refunds = await _through_services(uow_factory, people, events, program,
-                                                     outlet, rng, progress)
-    else:
-        book = _Book(program)
-        purchases, refunds = replay(book, people, events, outlet, rng)
+        shop.outlet = (await uow.outlets.default()).id
+        await day_book.rebuild(uow.session, tz, now)  # empty: every write below is kept in it
+        await uow.commit()
+    for start in range(0, len(events), BATCH):
         async with uow_factory() as uow:
-            await book.write(uow)
+            for event in events[start:start + BATCH]:
+                await shop.happen(uow, event)
             await uow.commit()
+        if progress is not None:
+            progress(min(start + BATCH, len(events)), len(events))
     async with uow_factory() as uow:
         revenue = await uow.session.scalar(
             select(func.coalesce(func.sum(Purchase.amount - Purchase.refunded_amount), 0)))
         outstanding = await uow.session.scalar(
             select(func.coalesce(func.sum(PointLot.remaining), 0))
             .where(PointLot.remaining > 0, PointLot.expires_at > now))
-    return Report(customers, purchases, refunds, int(revenue or 0), int(outstanding or 0),
-                  time.perf_counter() - started)
-
-
-async def _through_services(uow_factory, people: list[_Person], events: list[_Event], program,  # type: ignore[no-untyped-def]
-                            outlet: int, rng: random.Random, progress) -> tuple[int, int]:
-    """The events one by one through the services, each at its moment, in batches."""
-    purchases = refunds = 0
-    for start in range(0, len(events), BATCH):
-        async with uow_factory() as uow:
-            for event in events[start:start + BATCH]:
-                moment = FrozenClock(event.at)
-                if event.kind == "join":
-                    await _join(uow, people[event.person], moment, program)
-                elif event.kind == "buy":
-                    await _buy(uow, people[event.person], event, moment, program, outlet, rng)
-                    purchases += 1
-                elif event.kind == "refund":
-                    await Checkout(uow, moment, program).refund(
-                        outlet_id=outlet, receipt_id=event.receipt, amount=event.amount or None)
-                    refunds += 1
-                else:
-                    while await Ledger(uow, moment).expire_due():
-                        pass
-            await uow.commit()
-        if progress is not None:
-            progress(min(start + BATCH, len(events)), len(events))
-    return purchases, refunds
-
-
-async def _join(uow: UnitOfWork, person: _Person, clock: FrozenClock, program) -> None:  # type: ignore[no-untyped-def]
-    """What the web chat's sign-up leaves behind: a customer with a typed (unverified) phone,
-    a web identity, the welcome bonus."""
-    at = clock.now()
-    day, month, year = person.birthday or (None, None, None)
-    customer = Customer(card_number=person.card, phone=person.phone, phone_verified=False,
-                        name=person.name, birth_day=day, birth_month=month, birth_year=year,
-                        locale=person.locale, source=person.source, consent_at=at,
-                        registered_at=at, purchase_count=0, total_spent=0,
-                        notify_promotions=True, notify_reminders=True, notify_digest=True,
-                        created_at=at)
-    uow.session.add(customer)
-    await uow.session.flush()
-    person.customer_id = customer.id
-    uow.session.add(Identity(channel=built_in().name, external_id=person.visitor,
-                             customer_id=customer.id, locale=person.locale, consent_at=at,
-                             source=person.source,
-                             reachable=False, created_at=at, last_seen_at=person.last_seen))
-    if program.welcome_bonus > 0:
-        await Ledger(uow, clock).earn(customer.id, program.welcome_bonus, "welcome",
-                                      timedelta(days=program.welcome_bonus_days))
-
-
-async def _buy(uow: UnitOfWork, person: _Person, event: _Event, clock: FrozenClock, program,  # type: ignore[no-untyped-def]
-               outlet: int, rng: random.Random) -> None:
-    assert person.customer_id is not None
-    checkout = Checkout(uow, clock, program)
-    spend = 0
-    if rng.random() < person.spend_chance:
-        customer = await uow.customers.lock(person.customer_id)
-        assert customer is not None
-        cap = await checkout.cap_for(customer, event.amount)
-        if cap >= 10:
-            spend = cap if rng.random() < 0.7 else rng.randint(cap // 2, cap)
-    await checkout.purchase(customer_id=person.customer_id, outlet_id=outlet,
-                            receipt_id=event.receipt, amount=event.amount, spend=spend,
-                            occurred_at=event.at, source="pos" if rng.random() < 0.7 else "chat")
-
-
-# --- the fast path: the same rules, kept in memory, written in bulk -----------------------
-
-@dataclass
-class _Lot:
-    id: int
-    customer_id: int
-    operation_id: int
-    reason: str
-    amount: int
-    remaining: int
-    created_at: datetime
-    available_at: datetime
-    expires_at: datetime
-    cashback_of: int | None = None  # the purchase whose cashback this is
+    return Report(customers, shop.purchases, shop.refunds, int(revenue or 0),
+                  int(outstanding or 0), time.perf_counter() - started)
 
 
 @dataclass
-class _Account:
-    customer_id: int
-    purchase_count: int = 0
-    total_spent: int = 0
-    lots: list[_Lot] = field(default_factory=list)
+class _Shop:
+    """What the planned events do, through the services; counts what it wrote."""
 
+    program: ProgramSettings
+    tz: tzinfo
+    secret: bytes
+    people: list[_Person]
+    rng: random.Random
+    outlet: int = 0
+    purchases: int = 0
+    refunds: int = 0
 
-class _Book:
-    """The ledger and checkout rules of bot/loyalty/ledger.py and bot/loyalty/checkout.py replayed in memory
-    for customers nobody else touches, so a year of a shop is written with a few bulk
-    inserts instead of ten statements a purchase. ``tests/test_demo.py`` checks that it
-    writes exactly what the services write."""
-
-    def __init__(self, program) -> None:  # type: ignore[no-untyped-def]
-        self.program = program
-        self.rows: dict[str, list[dict]] = {name: [] for name in (
-            "customers", "identities", "point_operations", "point_spends", "purchases", "refunds")}
-        self.lots: list[_Lot] = []
-        self.accounts: dict[int, _Account] = {}
-        self.receipts: dict[str, dict] = {}
-        self.spent_lots: dict[int, list[_Lot]] = {}  # purchase id -> the lots its spend took
-        self.due: list[tuple[datetime, int, _Lot]] = []  # lots by expiry, for the nightly pass
-        self.ids = {name: 0 for name in ("customer", "identity", "operation", "lot", "purchase",
-                                         "refund")}
-
-    def _next(self, name: str) -> int:
-        self.ids[name] += 1
-        return self.ids[name]
-
-    # the ledger
-    def _operation(self, customer_id: int, kind: str, reason: str, amount: int, at: datetime,
-                   reference: str | None = None, purchase_id: int | None = None) -> int:
-        op = self._next("operation")
-        self.rows["point_operations"].append(dict(
-            id=op, customer_id=customer_id, kind=kind, reason=reason, amount=amount,
-            reference=reference, note=None, purchase_id=purchase_id, actor_identity_id=None,
-            created_at=at))
-        return op
-
-    def earn(self, customer_id: int, points: int, reason: str, lifetime: timedelta, at: datetime,
-             *, reference: str | None = None, purchase_id: int | None = None,
-             hold: timedelta = timedelta(0)) -> _Lot:
-        op = self._operation(customer_id, "earn", reason, points, at, reference, purchase_id)
-        lot = _Lot(self._next("lot"), customer_id, op, reason, points, points, at, at + hold,
-                   at + lifetime, purchase_id if reason == "purchase" else None)
-        self.lots.append(lot)
-        self.accounts[customer_id].lots.append(lot)
-        heapq.heappush(self.due, (lot.expires_at, lot.id, lot))
-        return lot
-
-    def live(self, customer_id: int, at: datetime, spendable_only: bool) -> list[_Lot]:
-        return sorted((lot for lot in self.accounts[customer_id].lots
-                       if lot.remaining > 0 and lot.expires_at > at
-                       and (not spendable_only or lot.available_at <= at)),
-                      key=lambda lot: (lot.expires_at, lot.id))
-
-    def balance(self, customer_id: int, at: datetime) -> int:
-        return sum(lot.remaining for lot in self.live(customer_id, at, spendable_only=True))
-
-    def _take(self, op: int, lots: list[_Lot], points: int) -> list[_Lot]:
-        left, taken_from = points, []
-        for lot in lots:
-            taken = min(lot.remaining, left)
-            if taken:
-                lot.remaining -= taken
-                self.rows["point_spends"].append(dict(operation_id=op, lot_id=lot.id, amount=taken))
-                taken_from.append(lot)
-                left -= taken
-            if left == 0:
-                break
-        return taken_from
-
-    def expire_due(self, at: datetime) -> None:
-        """``Ledger.expire_due``: one "expire" operation per customer for the lots due by now."""
-        burnt: dict[int, int] = {}
-        while self.due and self.due[0][0] <= at:
-            _, _, lot = heapq.heappop(self.due)
-            if lot.remaining:
-                burnt[lot.customer_id] = burnt.get(lot.customer_id, 0) + lot.remaining
-                lot.remaining = 0
-        for customer_id in sorted(burnt):
-            self._operation(customer_id, "expire", "expiry", -burnt[customer_id], at)
-
-    # sign-up, checkout, refund
-    def join(self, person: _Person, at: datetime) -> None:
-        customer_id, identity_id = self._next("customer"), self._next("identity")
-        person.customer_id = customer_id
-        self.accounts[customer_id] = _Account(customer_id)
-        day, month, year = person.birthday or (None, None, None)
-        self.rows["customers"].append(dict(
-            id=customer_id, card_number=person.card, phone=person.phone, phone_verified=False,
-            name=person.name, birth_day=day, birth_month=month, birth_year=year,
-            locale=person.locale, source=person.source, consent_at=at, registered_at=at,
-            purchase_count=0, total_spent=0, notify_promotions=True, notify_reminders=True,
-            notify_digest=True, created_at=at))
-        self.rows["identities"].append(dict(
-            id=identity_id, channel=built_in().name, external_id=person.visitor,
-            customer_id=customer_id, locale=person.locale, consent_at=at, source=person.source,
-            reachable=False,
-            created_at=at, last_seen_at=person.last_seen))
-        program = self.program
-        if program.welcome_bonus > 0:
-            self.earn(customer_id, program.welcome_bonus, "welcome",
-                      timedelta(days=program.welcome_bonus_days), at)
-
-    def cap(self, customer_id: int, amount: int, at: datetime) -> int:
-        account = self.accounts[customer_id]
-        tier = current_tier(account.purchase_count + 1, self.program, account.total_spent + amount)
-        return spend_cap(amount, self.balance(customer_id, at), tier, self.program)
-
-    def purchase(self, customer_id: int, outlet_id: int, receipt: str, amount: int, spend: int,
-                 at: datetime, source: str) -> None:
-        program, account = self.program, self.accounts[customer_id]
-        tier = current_tier(account.purchase_count + 1, program, account.total_spent + amount)
-        if spend < 0 or spend > spend_cap(amount, self.balance(customer_id, at), tier, program):
-            raise ValueError(f"spend {spend} above the cap")
-        purchase_id = self._next("purchase")
-        row = dict(id=purchase_id, outlet_id=outlet_id, receipt_id=receipt,
-                   customer_id=customer_id, amount=amount, points_spent=spend, points_earned=0,
-                   refunded_amount=0, points_returned=0, points_reversed=0, balance_after=0,
-                   tier_after=tier.code if tier else None,
-                   request_hash=request_fingerprint(customer_id, amount, spend), source=source,
-                   actor_identity_id=None, pos_key_id=None, occurred_at=at, created_at=at)
-        self.rows["purchases"].append(row)
-        self.receipts[receipt] = row
-        if spend:
-            op = self._operation(customer_id, "spend", "purchase", -spend, at, receipt, purchase_id)
-            self.spent_lots[purchase_id] = self._take(
-                op, self.live(customer_id, at, spendable_only=True), spend)
-        earned = cashback(amount - spend * MINOR_PER_UNIT, tier)
-        if earned:
-            self.earn(customer_id, earned, "purchase", timedelta(days=program.purchase_points_days),
-                      at, reference=receipt, purchase_id=purchase_id,
-                      hold=timedelta(days=program.purchase_points_hold_days))
-        account.purchase_count += 1
-        account.total_spent += amount
-        row["points_earned"] = earned
-        row["balance_after"] = self.balance(customer_id, at)
-
-    def refund(self, receipt: str, amount: int | None, at: datetime) -> None:
-        purchase = self.receipts[receipt]
-        customer_id, purchase_id = purchase["customer_id"], purchase["id"]
-        refund_key = "rest" if amount is None else None
-        refundable = purchase["amount"] - purchase["refunded_amount"]
-        amount = refundable if amount is None else amount
-        kept = refundable - amount
-        keep_earned = purchase["points_earned"] * kept // purchase["amount"]
-        keep_spent = purchase["points_spent"] * kept // purchase["amount"]
-        reverse = purchase["points_earned"] - purchase["points_reversed"] - keep_earned
-        give_back = purchase["points_spent"] - purchase["points_returned"] - keep_spent
-        reversed_now = 0
-        if give_back > 0:
-            spent = self.spent_lots.get(purchase_id)
-            latest = max((lot.expires_at for lot in spent), default=None) if spent else None
-            until = max(latest or at, at + timedelta(days=self.program.refund_points_min_days))
-            self.earn(customer_id, give_back, "refund", until - at, at, reference=receipt,
-                      purchase_id=purchase_id)
-        if reverse > 0:
-            lots = sorted(self.live(customer_id, at, spendable_only=False),
-                          key=lambda lot: lot.cashback_of != purchase_id)
-            taken = min(reverse, sum(lot.remaining for lot in lots))
-            if taken > 0:
-                op = self._operation(customer_id, "spend", "refund", -taken, at, receipt,
-                                     purchase_id)
-                self._take(op, lots, taken)
-                reversed_now = taken
-        account = self.accounts[customer_id]
-        account.total_spent = max(0, account.total_spent - amount)
-        if kept == 0:
-            account.purchase_count = max(0, account.purchase_count - 1)
-        self.rows["refunds"].append(dict(
-            id=self._next("refund"), purchase_id=purchase_id, refund_key=refund_key,
-            amount=amount, points_returned=give_back, points_reversed=reversed_now,
-            actor_identity_id=None, pos_key_id=None, created_at=at))
-        purchase["refunded_amount"] += amount
-        purchase["points_returned"] += give_back
-        purchase["points_reversed"] += reverse
-
-    async def write(self, uow: UnitOfWork, chunk: int = 2000) -> None:
-        """Every row, parents first, in the caller's transaction."""
-        for row in self.rows["customers"]:
-            account = self.accounts[row["id"]]
-            row["purchase_count"], row["total_spent"] = account.purchase_count, account.total_spent
-        lots = [dict(id=lot.id, customer_id=lot.customer_id, operation_id=lot.operation_id,
-                     reason=lot.reason, amount=lot.amount, remaining=lot.remaining,
-                     created_at=lot.created_at, available_at=lot.available_at,
-                     expires_at=lot.expires_at) for lot in self.lots]
-        tables = Base.metadata.tables
-        for name, rows in (("customers", self.rows["customers"]),
-                           ("identities", self.rows["identities"]),
-                           ("purchases", self.rows["purchases"]),
-                           ("point_operations", self.rows["point_operations"]),
-                           ("point_lots", lots), ("point_spends", self.rows["point_spends"]),
-                           ("refunds", self.rows["refunds"])):
-            for start in range(0, len(rows), chunk):  # the book is built after filling
-                await uow.session.execute(insert(tables[name]).execution_options(day_book=COUNTED),
-                                          rows[start:start + chunk])
-        if uow.session.bind is not None and uow.session.bind.dialect.name == "postgresql":
-            for name in ("customers", "identities", "purchases", "point_operations",
-                         "point_lots", "refunds"):  # explicit ids: move the sequences past them
-                await uow.session.execute(text(
-                    f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
-                    f"(SELECT coalesce(max(id), 0) + 1 FROM {name}), false)"))
-
-
-def replay(book: _Book, people: list[_Person], events: list[_Event], outlet: int,
-           rng: random.Random) -> tuple[int, int]:
-    """The planned events through the in-memory book; returns (purchases, refunds)."""
-    purchases = refunds = 0
-    for event in events:
+    async def happen(self, uow: UnitOfWork, event: _Event) -> None:
+        moment = FrozenClock(event.at)
         if event.kind == "join":
-            book.join(people[event.person], event.at)
+            await self.join(uow, self.people[event.person], moment)
         elif event.kind == "buy":
-            customer_id = people[event.person].customer_id
-            assert customer_id is not None
-            spend = 0
-            if rng.random() < people[event.person].spend_chance:
-                cap = book.cap(customer_id, event.amount, event.at)
-                if cap >= 10:
-                    spend = cap if rng.random() < 0.7 else rng.randint(cap // 2, cap)
-            book.purchase(customer_id, outlet, event.receipt, event.amount, spend, event.at,
-                          "pos" if rng.random() < 0.7 else "chat")
-            purchases += 1
+            await self.buy(uow, self.people[event.person], event, moment)
         elif event.kind == "refund":
-            book.refund(event.receipt, event.amount or None, event.at)
-            refunds += 1
+            await Checkout(uow, moment, self.program, self.tz).refund(
+                outlet_id=self.outlet, receipt_id=event.receipt, amount=event.amount or None)
+            self.refunds += 1
         else:
-            book.expire_due(event.at)
-    return purchases, refunds
+            while await Ledger(uow, moment).expire_due():  # as the nightly job: until none due
+                pass
+
+    async def join(self, uow: UnitOfWork, person: _Person, clock: FrozenClock) -> None:
+        """What the web chat's sign-up leaves behind: a customer with a typed (unverified)
+        phone, a web identity nobody will ever be, the welcome bonus."""
+        at = clock.now()
+        day, month, year = person.birthday or (None, None, None)
+        customer = await uow.customers.add(Customer(
+            phone=person.phone, phone_verified=False, name=person.name, birth_day=day,
+            birth_month=month, birth_year=year, locale=person.locale, source=person.source,
+            consent_at=at, created_at=at), lambda: person.card)
+        person.customer_id = customer.id
+        uow.session.add(Identity(channel=built_in().name, external_id=person.visitor,
+                                 customer_id=customer.id, locale=person.locale, consent_at=at,
+                                 source=person.source, reachable=False, created_at=at,
+                                 last_seen_at=person.last_seen))
+        await uow.customers.register(customer, at)
+        await give_welcome_bonus(Ledger(uow, clock), self.secret, customer, self.program)
+
+    async def buy(self, uow: UnitOfWork, person: _Person, event: _Event,
+                  clock: FrozenClock) -> None:
+        """A purchase at the till; some customers spend points, up to what the checkout allows."""
+        assert person.customer_id is not None
+        checkout = Checkout(uow, clock, self.program, self.tz)
+        spend = 0
+        if self.rng.random() < person.spend_chance:
+            customer = await uow.customers.lock(person.customer_id)
+            assert customer is not None
+            cap = await checkout.cap_for(customer, event.amount)
+            if cap >= 10:
+                spend = cap if self.rng.random() < 0.7 else self.rng.randint(cap // 2, cap)
+        await checkout.purchase(customer_id=person.customer_id, outlet_id=self.outlet,
+                                receipt_id=event.receipt, amount=event.amount, spend=spend,
+                                occurred_at=event.at,
+                                source="pos" if self.rng.random() < 0.7 else "chat")
+        self.purchases += 1
 
 
 # --- the command ----------------------------------------------------------------------------
@@ -654,7 +404,21 @@ def where(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
-async def run_demo(settings: Settings, customers: int = 3000, seed: int = 1,
+def _progress(out):  # type: ignore[no-untyped-def]
+    """Every tenth of the events written, a dot (a few dozen seconds pass)."""
+    shown = [0]
+
+    def show(done: int, total: int) -> None:
+        tenths = done * 10 // total
+        if tenths > shown[0]:
+            print("." * (tenths - shown[0]), end="\n" if done == total else "", file=out,
+                  flush=True)
+            shown[0] = tenths
+
+    return show
+
+
+async def run_demo(settings: Settings, customers: int = 500, seed: int = 1,
                    clock: Clock | None = None, out=None,  # type: ignore[no-untyped-def]
                    opener: str | None = None) -> int:
     """``loyalty-bot demo``: 0 when the shop was written, 1 when the database already has
@@ -678,11 +442,11 @@ async def run_demo(settings: Settings, customers: int = 3000, seed: int = 1,
             return 1
         print(f"writing a demo coffee shop: {customers:,} {noun(customers, 'customer')}, a year "
               f"of purchases (seed {seed}) ...", file=out, flush=True)
-        report = await fill(lambda: UnitOfWork(sessions), settings, customers, seed, clock)
-        # the shop was written in bulk, past the day book: count it all once
-        async with UnitOfWork(sessions) as uow:
-            await day_book.rebuild(uow.session, ZoneInfo(settings.shop.timezone), clock.now())
-            await uow.commit()
+        from bot.app import installation_secret  # as `run` gets it
+
+        secret = await installation_secret(settings, UnitOfWork(sessions))
+        report = await fill(lambda: UnitOfWork(sessions), settings, customers, seed, clock,
+                            secret, _progress(out))
     finally:
         await engine.dispose()
     currency = settings.shop.currency

@@ -3,9 +3,11 @@ one, before or after an earlier owner of the number deleted their data."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from bot.config import ProgramSettings
 from bot.core.keys import phone_fingerprint
+from bot.loyalty.ledger import Ledger
 from bot.storage.models import Customer
 from bot.storage.uow import UnitOfWork
 
@@ -22,3 +24,16 @@ async def welcome_is_due(uow: UnitOfWork, secret: bytes, customer: Customer,
     if await uow.customers.welcomed_elsewhere(customer):
         return False
     return await uow.customers.claim_welcome(fingerprint, now)
+
+
+async def give_welcome_bonus(ledger: Ledger, secret: bytes, customer: Customer,
+                             program: ProgramSettings) -> bool:
+    """The joining ``customer``'s welcome bonus, when it is due (the program has one and
+    their number has not had it); False when it is not."""
+    if program.welcome_bonus <= 0:
+        return False
+    if not await welcome_is_due(ledger.uow, secret, customer, ledger.clock.now()):
+        return False
+    await ledger.earn(customer.id, program.welcome_bonus, "welcome",
+                      timedelta(days=program.welcome_bonus_days))
+    return True
