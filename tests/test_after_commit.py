@@ -1,0 +1,74 @@
+"""Work after the commit (bot/core/after_commit.py): a handler's slow work (a chart, an
+export file, a downloaded picture) runs once its event's transaction has committed, so on
+SQLite, whose only connection the transaction would hold, a cashier's purchase goes
+through meanwhile; its replies come where the handler put them; a failure is an apology in
+the person's language and undoes nothing the event changed. No handler commits by itself."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import select
+
+from bot.config import Settings
+from bot.core.after_commit import Later
+from bot.core.replies import Reply, Text
+from bot.core.routing import Router
+from bot.storage.models import Conversation
+from tests.chat import owner_settings
+
+SORRY = {"ru": "У нас что-то пошло не так. Попробуйте, пожалуйста, через минуту.",
+         "en": "Something went wrong on our side. Please try again in a minute."}
+PATIENCE = 30  # seconds (a loaded machine is slow); an open transaction would hold the pool for 120
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return owner_settings(db_url)
+
+
+@pytest.fixture
+def router(app) -> Router:  # type: ignore[no-untyped-def]
+    """The app's core with the test's own handlers instead of the bot's."""
+    app.core.router = Router()
+    return app.core.router
+
+
+def texts(replies: list[Reply]) -> list[str]:
+    return [reply.text for reply in replies if isinstance(reply, Text)]
+
+
+async def test_the_work_runs_after_the_commit_in_the_place_it_was_given(app, chat, router):
+    async def state_saved() -> list[Reply]:
+        async with asyncio.timeout(PATIENCE), app.core.unit_of_work() as uow:
+            saved = (await uow.session.execute(select(Conversation.state))).scalar_one()
+        return [Text(f"saved: {saved}"), Text("and more")]
+
+    @router.command("note")
+    async def note(event, ctx):  # type: ignore[no-untyped-def]
+        ctx.state.go("noted")
+        return [Text("first"), Later(state_saved), Text("last")]
+
+    assert texts(await chat("42").send("/note")) == ["first", "saved: noted", "and more", "last"]
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+async def test_a_failed_work_is_an_apology_and_the_event_stays_done(app, chat, router, caplog,
+                                                                    language):
+    async def broken() -> list[Reply]:
+        raise OSError("no space left on device")
+
+    @router.command("note")
+    async def note(event, ctx):  # type: ignore[no-untyped-def]
+        ctx.state.go("noted")
+        return [Text("noted"), Later(broken), Later(broken), Text("after")]
+
+    @router.state("noted")
+    async def still(event, ctx):  # type: ignore[no-untyped-def]
+        return [Text("still noted")]
+
+    person = chat("42", language=language)
+    assert texts(await person.send("/note")) == ["noted", SORRY[language], "after"]
+    assert caplog.text.count("work after the commit failed") == 2
+    assert texts(await person.send("hello")) == ["still noted"]  # the state change was kept
