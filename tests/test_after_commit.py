@@ -7,16 +7,19 @@ the person's language and undoes nothing the event changed. No handler commits b
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from sqlalchemy import select
 
 from bot.config import Settings
+from bot.console import charts
 from bot.core.after_commit import Later
-from bot.core.replies import Reply, Text
+from bot.core.replies import Picture, Reply, Text
 from bot.core.routing import Router
 from bot.storage.models import Conversation
-from tests.chat import owner_settings
+from tests.chat import OWNER, owner_settings, text_of
+from tests.test_cashier_chat import at_the_till, bought
 
 SORRY = {"ru": "У нас что-то пошло не так. Попробуйте, пожалуйста, через минуту.",
          "en": "Something went wrong on our side. Please try again in a minute."}
@@ -72,3 +75,31 @@ async def test_a_failed_work_is_an_apology_and_the_event_stays_done(app, chat, r
     assert texts(await person.send("/note")) == ["noted", SORRY[language], "after"]
     assert caplog.text.count("work after the commit failed") == 2
     assert texts(await person.send("hello")) == ["still noted"]  # the state change was kept
+
+
+async def test_a_purchase_is_recorded_while_the_stats_charts_are_drawn(app, chat, clock,
+                                                                       monkeypatch):
+    ivan, kate = await at_the_till(app, chat, clock)
+    await bought(kate, "1500")  # something for the weekly chart
+    drawing, go_on = asyncio.Event(), threading.Event()
+    loop, weekly_png = asyncio.get_running_loop(), charts.weekly_png
+
+    def slow_weekly(*args):  # type: ignore[no-untyped-def]
+        loop.call_soon_threadsafe(drawing.set)
+        go_on.wait(2 * PATIENCE)
+        return weekly_png(*args)
+
+    monkeypatch.setattr(charts, "weekly_png", slow_weekly)
+    stats = asyncio.create_task(chat(OWNER).send("/stats"))
+    try:
+        await asyncio.wait_for(drawing.wait(), PATIENCE)
+        await asyncio.wait_for(kate.send("/checkout"), PATIENCE)
+        [card] = await ivan.press("card")
+        await asyncio.wait_for(kate.send(f"/start card-{card.cache_key}"), PATIENCE)
+        assert await asyncio.wait_for(bought(kate, "700"), PATIENCE)  # its receipt
+        assert not stats.done()
+    finally:
+        go_on.set()
+    replies = await asyncio.wait_for(stats, PATIENCE)
+    assert [type(reply) for reply in replies] == [Text, Picture, Picture]
+    assert "Покупок: 1 на 1 500,00 ₽" in text_of(replies[:1])  # counted before the second
