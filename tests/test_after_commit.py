@@ -7,13 +7,16 @@ the person's language and undoes nothing the event changed. No handler commits b
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+import bot.handlers
 from bot.config import Settings
-from bot.console import charts
+from bot.console import audit, charts, export
 from bot.core.after_commit import Later
 from bot.core.replies import Picture, Reply, Text
 from bot.core.routing import Router
@@ -40,6 +43,15 @@ def router(app) -> Router:  # type: ignore[no-untyped-def]
 
 def texts(replies: list[Reply]) -> list[str]:
     return [reply.text for reply in replies if isinstance(reply, Text)]
+
+
+def test_no_handler_commits_its_own_transaction():
+    """The core commits each event once; slow work goes after it (Later), not between
+    commits a handler makes."""
+    folder = Path(bot.handlers.__file__).parent
+    committing = [path.name for path in sorted(folder.glob("*.py"))
+                  if ".commit(" in path.read_text(encoding="utf-8")]
+    assert committing == []
 
 
 async def test_the_work_runs_after_the_commit_in_the_place_it_was_given(app, chat, router):
@@ -103,3 +115,23 @@ async def test_a_purchase_is_recorded_while_the_stats_charts_are_drawn(app, chat
     replies = await asyncio.wait_for(stats, PATIENCE)
     assert [type(reply) for reply in replies] == [Text, Picture, Picture]
     assert "Покупок: 1 на 1 500,00 ₽" in text_of(replies[:1])  # counted before the second
+
+
+async def test_an_export_whose_audit_fails_is_an_apology_and_leaves_no_file(
+        app, chat, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    written: list[str] = []
+    real_export = export.export
+
+    async def export_noted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        made = await real_export(*args, **kwargs)
+        written.append(made.path)
+        return made
+
+    async def audit_down(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(export, "export", export_noted)
+    monkeypatch.setattr(audit, "record", audit_down)
+    assert texts(await chat(OWNER).press("ex.file:customers:csv")) == [SORRY["ru"]]
+    assert len(written) == 1 and not Path(written[0]).exists()  # personal data: not left on disk
