@@ -18,14 +18,16 @@ import bot.handlers
 from bot.config import Settings
 from bot.console import audit, charts, export
 from bot.core.after_commit import Later
+from bot.core.events import Event, EventKind
 from bot.core.replies import Picture, Reply, Text
 from bot.core.routing import Router
-from bot.storage.models import Conversation
+from bot.storage.models import Broadcast, Conversation
 from tests.chat import OWNER, owner_settings, text_of
 from tests.test_cashier_chat import at_the_till, bought
 
 SORRY = {"ru": "У нас что-то пошло не так. Попробуйте, пожалуйста, через минуту.",
          "en": "Something went wrong on our side. Please try again in a minute."}
+JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256))
 PATIENCE = 30  # seconds (a loaded machine is slow); an open transaction would hold the pool for 120
 
 
@@ -135,3 +137,36 @@ async def test_an_export_whose_audit_fails_is_an_apology_and_leaves_no_file(
     monkeypatch.setattr(audit, "record", audit_down)
     assert texts(await chat(OWNER).press("ex.file:customers:csv")) == [SORRY["ru"]]
     assert len(written) == 1 and not Path(written[0]).exists()  # personal data: not left on disk
+
+
+async def test_a_broadcast_picture_is_downloaded_outside_the_transaction(app, chat):
+    owner = chat(OWNER)
+    await owner.send("/broadcast")
+
+    async def download() -> bytes:
+        async with asyncio.timeout(PATIENCE), app.core.unit_of_work() as uow:
+            await uow.session.execute(select(Broadcast.id))  # the connection is free
+        return JPEG
+
+    taken = await owner.push(Event(owner.ref, EventKind.PHOTO, text="Новый десерт",
+                                   fetch_image=download, event_id="photo-1"))
+    assert "Картинка есть." in text_of(taken)
+    async with app.core.unit_of_work() as uow:
+        draft = (await uow.session.execute(select(Broadcast))).scalar_one()
+    assert (draft.image, draft.text) == (JPEG, "Новый десерт")
+    # the platform delivers the same photo again: it was handled once
+    assert await owner.push(Event(owner.ref, EventKind.PHOTO, fetch_image=download,
+                                  event_id="photo-1")) == []
+
+
+async def test_a_picture_that_cannot_be_downloaded_is_an_apology_and_the_draft_goes_on(app, chat):
+    owner = chat(OWNER)
+    await owner.send("/broadcast")
+
+    async def unreachable() -> bytes:
+        raise ConnectionError("the messenger's file server is down")
+
+    failed = await owner.push(Event(owner.ref, EventKind.PHOTO, text="Новый десерт",
+                                    fetch_image=unreachable))
+    assert texts(failed) == [SORRY["ru"]]
+    assert "Добавить кнопку-ссылку?" in text_of(await owner.send("Новый десерт"))  # still writing
