@@ -80,7 +80,8 @@ class Router:
         return None
 
     @staticmethod
-    def _register(table: dict[str, Handler], keys: tuple[str, ...]) -> Callable[[AnyHandler], AnyHandler]:
+    def _register(table: dict[str, Handler],
+                  keys: tuple[str, ...]) -> Callable[[AnyHandler], AnyHandler]:
         def decorator(handler: AnyHandler) -> AnyHandler:
             for key in keys:
                 if key in table:
