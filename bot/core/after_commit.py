@@ -65,11 +65,18 @@ async def settle(answers: Sequence[Answer], apology: Reply, again: Again) -> lis
         try:
             done = await (answer.work() if isinstance(answer, Later)
                           else again(await with_picture(answer.event)))
-        except Exception:
-            log.exception("work after the commit failed: %r", answer)
+        except Exception:  # the event's own changes are committed: they stay
+            log.exception("work after the commit failed: %s", what(answer))
             done = [] if apology in replies else [apology]  # one apology is enough
         replies.extend(done)
     return replies
+
+
+def what(answer: Later | PictureFirst) -> str:
+    """The work, for the log (not the event itself: it holds what a person typed)."""
+    if isinstance(answer, Later):
+        return getattr(answer.work, "__qualname__", repr(answer.work))
+    return f"the picture of a {answer.event.user.channel} event"
 
 
 async def with_picture(event: Event) -> Event:
