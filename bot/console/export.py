@@ -35,6 +35,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from babel.numbers import get_decimal_symbol
@@ -45,9 +46,11 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.config import ProgramSettings
+from bot.console import audit
 from bot.core.i18n import N_, Translator
 from bot.loyalty.money import MINOR_PER_UNIT
 from bot.storage.models import Customer, PointLot, PointOperation
+from bot.storage.uow import UnitOfWork
 from bot.loyalty.tiers import current_tier, tier_label
 
 PAGE = 5000  # rows read in one transaction
@@ -244,6 +247,24 @@ async def export(sessions: async_sessionmaker, table: str, fmt: str, *, now: dat
         path = await asyncio.to_thread(_zipped, path, filename)
         filename += ".zip"
     return ExportFile(path, filename, count)
+
+
+async def audited_export(sessions: async_sessionmaker, table: str, fmt: str,
+                         actor_identity_id: int, *, now: datetime, t: Translator,
+                         program: ProgramSettings, tz: tzinfo) -> ExportFile:
+    """``export``, then its entry in the audit log, in a short transaction of its own (the
+    file is written after the admin's event committed); no file is left behind when the
+    entry cannot be written."""
+    made = await export(sessions, table, fmt, now=now, t=t, program=program, tz=tz)
+    try:
+        async with UnitOfWork(sessions) as uow:
+            await audit.record(uow, actor_identity_id, "export", at=now, table=table,
+                               format=fmt, file=made.filename, rows=made.rows)
+            await uow.commit()
+    except BaseException:
+        Path(made.path).unlink(missing_ok=True)  # personal data: no orphan file on disk
+        raise
+    return made
 
 
 def _zipped(path: str, name: str) -> str:

@@ -10,9 +10,11 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from bot.core.after_commit import settle
 from bot.core.clock import FrozenClock
 from bot.core.context import ChannelInfo, Context, ConversationState, Services
 from bot.core.events import Event
+from bot.core.i18n import Translator
 from bot.loyalty.ledger import Ledger
 from bot.delivery.notify import Notifier
 from bot.loyalty.program_settings import effective_settings
@@ -45,8 +47,9 @@ class Core:
         return UnitOfWork(self.sessions)
 
     async def handle(self, event: Event, channel: ChannelInfo) -> list[Reply]:
-        """Handle one event in one transaction. Never raises: a failure is logged, rolled
-        back as a whole, and the user is asked to try again."""
+        """Handle one event in one transaction, then the work it left for after the commit
+        (bot/core/after_commit.py). Never raises: a failure is logged, rolled back as a whole,
+        and the user is asked to try again."""
         task = asyncio.current_task()
         if task is not None and task not in self._in_flight:
             # the whole task, so that sending the replies counts as in flight too
@@ -58,8 +61,8 @@ class Core:
         except Exception:
             log.exception("failed to handle %s event from %s:%s", event.kind.value,
                           channel.name, event.user.external_id)
-            t = self.services.i18n.translator(self.services.i18n.choose(event.user.language_code))
-            return [Text(t.gettext("Something went wrong on our side. Please try again in a minute."))]
+            return [apology(self.services.i18n.translator(
+                self.services.i18n.choose(event.user.language_code)))]
 
     @contextlib.asynccontextmanager
     async def _turn_of(self, channel: str, external_id: str) -> AsyncIterator[None]:
@@ -106,14 +109,18 @@ class Core:
                 state=state, ledger=Ledger(uow, FrozenClock(now)),  # the event's one moment
                 settings=await effective_settings(uow, services.settings),
             )
-            replies = await self.router.dispatch(event, ctx)
+            answers = await self.router.dispatch(event, ctx)
             if state.changed and not state.forgotten:
                 uow.conversations.save(identity, state.name, state.data, now)
             queued = await self.notifier.enqueue(uow, ctx.notifications, now)
             await uow.commit()
         if queued:
             self.notifier.on_enqueued()
-        return replies
+        return await settle(answers, apology(ctx.t), lambda again: self._handle(again, channel))
+
+
+def apology(t: Translator) -> Text:
+    return Text(t.gettext("Something went wrong on our side. Please try again in a minute."))
 
 
 def role_of(identity: Identity, admins: Collection[str]) -> str | None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
+from bot.core.after_commit import Answer
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
-from bot.core.replies import Reply
 
-Handler = Callable[[Event, Context], Awaitable[list[Reply]]]
-Gate = Callable[[Event, Context], Awaitable[list[Reply] | None]]
+Handler = Callable[[Event, Context], Awaitable[Sequence[Answer]]]
+Gate = Callable[[Event, Context], Awaitable[Sequence[Answer] | None]]
+AnyHandler = TypeVar("AnyHandler", bound=Handler)
+AnyGate = TypeVar("AnyGate", bound=Gate)
 
 
 class Router:
@@ -23,24 +26,24 @@ class Router:
         self.states: dict[str, Handler] = {}
         self.fallback_handler: Handler | None = None
 
-    def gate(self, gate: Gate) -> Gate:
+    def gate(self, gate: AnyGate) -> AnyGate:
         self.gates.append(gate)
         return gate
 
-    def fallback(self, handler: Handler) -> Handler:
+    def fallback(self, handler: AnyHandler) -> AnyHandler:
         if self.fallback_handler is not None:
             raise ValueError("only one fallback handler")
         self.fallback_handler = handler
         return handler
 
-    def command(self, *names: str) -> Callable[[Handler], Handler]:
+    def command(self, *names: str) -> Callable[[AnyHandler], AnyHandler]:
         return self._register(self.commands, names)
 
-    def button(self, *prefixes: str) -> Callable[[Handler], Handler]:
+    def button(self, *prefixes: str) -> Callable[[AnyHandler], AnyHandler]:
         """Buttons whose payload is ``prefix`` or starts with ``prefix:``."""
         return self._register(self.buttons, prefixes)
 
-    def state(self, *names: str) -> Callable[[Handler], Handler]:
+    def state(self, *names: str) -> Callable[[AnyHandler], AnyHandler]:
         """Free input while the conversation is in one of these states."""
         return self._register(self.states, names)
 
@@ -55,7 +58,7 @@ class Router:
         if other.fallback_handler is not None:
             self.fallback(other.fallback_handler)
 
-    async def dispatch(self, event: Event, ctx: Context) -> list[Reply]:
+    async def dispatch(self, event: Event, ctx: Context) -> Sequence[Answer]:
         for gate in self.gates:
             replies = await gate(event, ctx)
             if replies is not None:
@@ -77,8 +80,9 @@ class Router:
         return None
 
     @staticmethod
-    def _register(table: dict[str, Handler], keys: tuple[str, ...]) -> Callable[[Handler], Handler]:
-        def decorator(handler: Handler) -> Handler:
+    def _register(table: dict[str, Handler],
+                  keys: tuple[str, ...]) -> Callable[[AnyHandler], AnyHandler]:
+        def decorator(handler: AnyHandler) -> AnyHandler:
             for key in keys:
                 if key in table:
                     raise ValueError(f"{key!r} is already routed to {table[key].__name__}")

@@ -11,8 +11,10 @@ bot/marketing/broadcasts.py.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from bot.channels.registry import paid_channels, photo_channels
+from bot.core.after_commit import Answer, PictureFirst
 from bot.marketing import broadcasts, segment_snapshot, segments
 from bot.marketing.broadcasts import MAX_TEXT, parse_button, progress_key, sending_minutes
 from bot.core.context import Context
@@ -39,7 +41,7 @@ GROUP_TITLES = {"all": N_("Members"), "tier": N_("Tiers"), "recency": N_("Days s
 
 
 @router.gate
-async def gate(event: Event, ctx: Context) -> list[Reply] | None:
+async def gate(event: Event, ctx: Context) -> Sequence[Answer] | None:
     """Admins only; a photo is taken while composing, and is "unsupported input" as before
     for everybody else."""
     if event.kind is EventKind.PHOTO:
@@ -119,10 +121,12 @@ async def take_text(event: Event, ctx: Context) -> list[Reply]:
     return ask_button(ctx, draft)
 
 
-async def take_photo(event: Event, ctx: Context) -> list[Reply]:
+async def take_photo(event: Event, ctx: Context) -> Sequence[Answer]:
     _ = ctx._
+    if event.image is None and event.fetch_image is not None:
+        return [PictureFirst(event)]  # downloaded outside the transaction, then taken
     caption = event.text.strip()
-    image = await event.picture()
+    image = event.image
     if not image or len(image) > MAX_IMAGE:
         return [Text(_("I could not take this picture; please send another one."))]
     if len(caption) > MAX_TEXT:

@@ -1,23 +1,24 @@
 """Customer segments for admins, made to be read on a phone: /segments answers with a short
 summary (members, who bought lately, the RFM groups an owner acts on) and a bar chart of
-the RFM groups; a button per dimension opens its details, each with a way back. Every
-figure is the nightly snapshot's, dated on the screen (bot/marketing/segment_snapshot.py), with the
-change in 30 days and who moved between groups since the snapshot before; what each
-segment means: bot/marketing/segments.py.
+the RFM groups, drawn after the event's transaction commits; a button per dimension opens
+its details, each with a way back. Every figure is the nightly snapshot's, dated on the
+screen (bot/marketing/segment_snapshot.py), with the change in 30 days and who moved
+between groups since the snapshot before; what each segment means: bot/marketing/segments.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from functools import partial
 
 from bot.console import charts
+from bot.core.after_commit import Answer, Later, drawn_later
 from bot.core.context import Context
 from bot.core.events import Event
 from bot.handlers.desk import ADMIN, staff_only
 from bot.core.i18n import N_
-from bot.core.replies import Button, Keyboard, Picture, Reply, Text, keyboard
+from bot.core.replies import Button, Keyboard, Reply, Text, keyboard
 from bot.core.routing import Router
 from bot.marketing.segment_snapshot import Overview, overview
 from bot.marketing.segments import ABC, ABC_XYZ, MONTHS, RFM_TITLES, XYZ, Segment
@@ -92,8 +93,8 @@ def summary(ctx: Context, seen: Overview) -> Text:
     return Text("\n".join(lines), keyboard(*(labels[k:k + 2] for k in range(0, len(labels), 2))))
 
 
-async def chart(ctx: Context, seen: Overview) -> Picture | None:
-    """The RFM groups as bars; None while nobody has bought."""
+def chart(ctx: Context, seen: Overview) -> Later | None:
+    """The RFM groups as bars, drawn after the commit; None while nobody has bought."""
     snapshot, bars = seen.snapshot, []
     for group, title in RFM_TITLES.items():
         count = seen.counts[f"rfm:{group}"]
@@ -103,9 +104,9 @@ async def chart(ctx: Context, seen: Overview) -> Picture | None:
         return None
     when = as_of(ctx, snapshot)
     title = ctx._("RFM groups") + "\n" + when
-    image = await asyncio.to_thread(charts.bars_png, bars, title)
-    return Picture(image, ctx._("RFM groups of the members, as of {when}").format(when=when),
-                   cache_key=f"segments:{snapshot.id}:{ctx.t.locale}")
+    return drawn_later(partial(charts.bars_png, bars, title),
+                       ctx._("RFM groups of the members, as of {when}").format(when=when),
+                       cache_key=f"segments:{snapshot.id}:{ctx.t.locale}")
 
 
 def not_yet(ctx: Context) -> list[Reply]:
@@ -116,11 +117,11 @@ def not_yet(ctx: Context) -> list[Reply]:
 
 @router.command("segments")
 @router.button("sg.open")
-async def segments(event: Event, ctx: Context) -> list[Reply]:
+async def segments(event: Event, ctx: Context) -> Sequence[Answer]:
     seen = await overview(ctx.uow, ctx.now, ctx.settings)
     if seen is None:
         return not_yet(ctx)
-    picture = await chart(ctx, seen)
+    picture = chart(ctx, seen)
     return [summary(ctx, seen), *([picture] if picture else [])]
 
 

@@ -1,25 +1,26 @@
 """The owner's figures: /stats or the console's «Stats» (the last 30 days), /stats 90 (days), /stats 2026-03 (a
 calendar month in the shop's time zone). Admins only. The text first, then two charts,
-rendered in a worker thread; a chart with nothing to draw is a sentence saying so instead,
-and the month still running is marked partial on the cohort chart. What each figure means:
-bot/console/stats.py."""
+rendered in a worker thread after the event's transaction commits; a chart with nothing to
+draw is a sentence saying so instead, and the month still running is marked partial on the
+cohort chart. What each figure means: bot/console/stats.py."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 
 from babel.dates import format_date
 
 from bot.console import charts
+from bot.core.after_commit import Answer, drawn_later
 from bot.core.context import Context
 from bot.core.events import Event
 from bot.handlers.checkout import money
 from bot.handlers.desk import ADMIN, staff_only
 from bot.loyalty.money import MINOR_PER_UNIT
-from bot.core.replies import Picture, Reply, Text
+from bot.core.replies import Text
 from bot.core.routing import Router
 from bot.console.stats import Stats, gather, month_start
 
@@ -141,7 +142,7 @@ def text_of(ctx: Context, period: Period, stats: Stats) -> str:
 
 @router.command("stats")
 @router.button("st.open")
-async def stats(event: Event, ctx: Context) -> list[Reply]:
+async def stats(event: Event, ctx: Context) -> list[Answer]:
     _ = ctx._
     period = period_of(event.argument, ctx)
     if period is None:
@@ -151,12 +152,12 @@ async def stats(event: Event, ctx: Context) -> list[Reply]:
     console = ctx.settings.console
     figures = await gather(ctx.uow, period.first, period.last, ctx.now, ctx.services.timezone,
                            console.customer_days, console.retention_spend, period.spend_end)
-    return [Text(text_of(ctx, period, figures)), *await charts_of(ctx, period, figures)]
+    return [Text(text_of(ctx, period, figures)), *charts_of(ctx, period, figures)]
 
 
-async def charts_of(ctx: Context, period: Period, figures: Stats) -> list[Reply]:
-    """The weekly and the cohort chart; instead of one with nothing to draw (an empty axis
-    tells the owner nothing), a sentence saying why."""
+def charts_of(ctx: Context, period: Period, figures: Stats) -> list[Answer]:
+    """The weekly and the cohort chart, drawn after the commit; instead of one with nothing
+    to draw (an empty axis tells the owner nothing), a sentence saying why."""
     _ = ctx._
     day = ctx.t.date(period.last)
     weekly_drawn = any(week.revenue or week.buyers for week in figures.weeks)
@@ -164,23 +165,23 @@ async def charts_of(ctx: Context, period: Period, figures: Stats) -> list[Reply]
     if not weekly_drawn and not cohorts_drawn:
         return [Text(_("No charts: nobody bought in the 12 weeks up to {day}, so there is "
                        "nothing to draw. They appear here once members buy.").format(day=day))]
-    replies: list[Reply] = []
+    replies: list[Answer] = []
     if weekly_drawn:
-        weekly = await asyncio.to_thread(charts.weekly_png, figures.weeks, ctx.t,
-                                         ctx.settings.shop.currency, ctx.services.timezone)
-        replies.append(Picture(weekly, _("Revenue and members who bought, by week (the last "
-                                         "12 weeks)")))
+        weekly = partial(charts.weekly_png, figures.weeks, ctx.t, ctx.settings.shop.currency,
+                         ctx.services.timezone)
+        replies.append(drawn_later(weekly, _("Revenue and members who bought, by week (the last "
+                                             "12 weeks)")))
     else:
         replies.append(Text(_("No weekly chart: nobody bought in the 12 weeks up to "
                               "{day}.").format(day=day)))
     if cohorts_drawn:
-        partial = month_running(ctx, period)
-        cohorts = await asyncio.to_thread(charts.cohort_png, figures.cohorts, ctx.t, partial)
+        running = month_running(ctx, period)
         caption = _("Cohort retention: who still buys, by month of joining")
-        if partial:
+        if running:
             caption += "\n" + _("Hatched: {month}, the current month, not over yet.").format(
                 month=format_date(period.last, "LLLL", locale=ctx.t.babel_locale))
-        replies.append(Picture(cohorts, caption))
+        replies.append(drawn_later(partial(charts.cohort_png, figures.cohorts, ctx.t, running),
+                                   caption))
     else:
         replies.append(Text(_("No cohort chart: none of the members who joined in the 12 "
                               "months up to {day} has bought.").format(day=day)))

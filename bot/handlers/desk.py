@@ -9,6 +9,9 @@ to, and its handler checks it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from bot.core.after_commit import Answer
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
 from bot.handlers.menu import start
@@ -40,7 +43,7 @@ def refusal(ctx: Context, roles: tuple[str, ...]) -> str:
 def staff_only(routes: Router, roles: tuple[str, ...]) -> Gate:
     """A gate that serves ``routes`` (a module's own router) to these roles only."""
 
-    async def gate(event: Event, ctx: Context) -> list[Reply] | None:
+    async def gate(event: Event, ctx: Context) -> Sequence[Answer] | None:
         handler = routes.resolve(event, ctx.state.name) if event.kind in ROUTED else None
         if handler is None:
             return None

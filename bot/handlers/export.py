@@ -1,16 +1,16 @@
 """Exports for admins: /export offers customers or point operations as CSV or Excel; the
-file is written to a temporary file (see bot/console/export.py) page by page in short transactions,
-so checkouts go on meanwhile; it is sent as a document and removed by the channel; each
-export is in the audit log."""
+file is written after the event's transaction commits, to a temporary file (see
+bot/console/export.py) page by page in short transactions, so checkouts go on meanwhile; it
+is sent as a document and removed by the channel; each export is in the audit log."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Sequence
 
-from bot.console import audit
+from bot.core.after_commit import Answer, Later
 from bot.core.context import Context
 from bot.core.events import Event
-from bot.console.export import FORMATS, TABLES, TITLES, export
+from bot.console.export import FORMATS, TABLES, TITLES, audited_export
 from bot.handlers.desk import ADMIN, staff_only
 from bot.core.i18n import N_
 from bot.core.replies import Button, Document, Reply, Text, keyboard
@@ -34,21 +34,21 @@ async def offer(event: Event, ctx: Context) -> list[Reply]:
 
 
 @router.button("ex.file")
-async def send_file(event: Event, ctx: Context) -> list[Reply]:
+async def send_file(event: Event, ctx: Context) -> Sequence[Answer]:
     _, (table, _sep, fmt) = ctx._, (event.payload or "").partition(":")[2].partition(":")
     if table not in TABLES or fmt not in FORMATS:
         return [Text(_("This button is out of date. Send /export again."))]
-    # the event's own transaction ends here (what it did so far is kept): on SQLite it holds
-    # the app's only connection, which the export's pages and everybody else take in turns
-    await ctx.uow.commit()
-    made = await export(ctx.uow.sessions, table, fmt, now=ctx.now,
-                        t=ctx.t, program=ctx.settings.program, tz=ctx.services.timezone)
-    try:
-        await audit.record(ctx.uow, ctx.identity.id, "export", at=ctx.now, table=table,
-                           format=fmt, file=made.filename, rows=made.rows)
-    except BaseException:
-        Path(made.path).unlink(missing_ok=True)  # personal data: no orphan file on disk
-        raise
-    caption = _("{what}: {rows}").format(what=_(TITLES[table]), rows=ctx.t.ngettext(
-        "{n} row", "{n} rows", made.rows).format(n=ctx.t.number(made.rows)))
-    return [Document(made.path, made.filename, caption)]
+    # written after the commit: on SQLite the event's transaction would hold the app's only
+    # connection, which the export's pages and everybody else take in turns
+    sessions = ctx.uow.sessions
+    actor, now, t = ctx.identity.id, ctx.now, ctx.t
+    program, tz = ctx.settings.program, ctx.services.timezone
+
+    async def write() -> list[Reply]:
+        made = await audited_export(sessions, table, fmt, actor, now=now, t=t, program=program,
+                                    tz=tz)
+        rows = t.ngettext("{n} row", "{n} rows", made.rows).format(n=t.number(made.rows))
+        caption = t.gettext("{what}: {rows}").format(what=t.gettext(TITLES[table]), rows=rows)
+        return [Document(made.path, made.filename, caption)]
+
+    return [Later(write)]
