@@ -12,7 +12,7 @@ from bot.handlers.desk import ADMIN, staff_only
 from bot.core.replies import Reply, Text
 from bot.marketing.reports import WINDOW_DAYS, TriggerStats, trigger_report
 from bot.core.routing import Router
-from bot.marketing.trigger_names import trigger_name
+from bot.marketing.triggers import trigger_name
 
 router = Router()
 router.gate(staff_only(router, ADMIN))
