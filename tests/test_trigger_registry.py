@@ -1,6 +1,6 @@
 """A trigger is one module plus one line of the registry: whatever the registry lists has its
 config section, its one name, its built-in message in both catalogs, its WhatsApp template
-parameters, and shows on the owner's /settings and /triggers, without any other list of
+parameters (as the README suggests them), and shows on the owner's /settings and /triggers, without any other list of
 triggers to keep in step. Every check below goes over the registry, not over names typed
 here."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,6 +26,7 @@ from bot.marketing.triggers.runner import renderer
 from bot.storage.models import Customer, OutboxMessage, Purchase, TriggerSend
 from tests.chat import OWNER, owner_settings, text_of
 
+README = Path(__file__).resolve().parent.parent / "README.md"
 CYRILLIC = re.compile("[а-яё]", re.IGNORECASE)
 ZONE = ZoneInfo("Europe/Moscow")
 
@@ -126,3 +128,25 @@ async def test_every_trigger_that_fired_shows_in_the_report(app, chat, clock):
     t = translators(app.settings)["ru"]
     for trigger in TRIGGERS:
         assert f"«{trigger_name(trigger.name, t.gettext)}»" in report, (trigger.name, report)
+
+
+def documented_templates() -> dict[str, set[str]]:
+    """The README's «Templates to create» table: key → the parameters it says a template of
+    that key can use."""
+    table = README.read_text(encoding="utf-8").partition("Templates to create")[2]
+    found: dict[str, set[str]] = {}
+    rows = table.partition("\n|")[2].splitlines()[2:]  # after the header and its rule
+    for line in rows:
+        if not line.startswith("| `"):
+            break
+        keys, _, parameters = line.strip("|").split("|")
+        for key in re.findall(r"`(\w+)`", keys):
+            found[key] = set(re.findall(r"`(\w+)`", parameters))
+    return found
+
+
+def test_the_whatsapp_templates_the_readme_suggests_are_filled_in_by_their_trigger():
+    documented = documented_templates()
+    assert set(documented) == {*ORDER, "broadcast"}
+    for trigger in TRIGGERS:
+        assert documented[trigger.name] <= set(trigger.template_parameters), trigger.name
