@@ -40,7 +40,7 @@ PERSON = (Customer.id, Customer.card_number, Customer.name, Customer.purchase_co
           Customer.total_spent, Customer.birth_month, Customer.birth_day)
 
 
-async def people(uow: UnitOfWork, stmt: Select[Any]) -> list[Person]:
+async def people(uow: UnitOfWork, stmt: Select[*tuple[Any, ...]]) -> list[Person]:
     return [Person(*row) for row in (await uow.session.execute(stmt)).all()]
 
 

@@ -135,7 +135,8 @@ async def _marketing_received(uow: UnitOfWork, day: Day, offset: int,
                        OutboxMessage.category == "marketing", OutboxMessage.status.in_(RECEIVING),
                        arrives >= day.start(offset), arrives < day.start(offset + 1))
                 .group_by(Identity.customer_id))
-        found.update((customer_id, n) for customer_id, n in (await uow.session.execute(stmt)).all())
+        found.update((customer_id, n) for customer_id, n in (await uow.session.execute(stmt)).all()
+                     if customer_id is not None)  # it is never None (the IN list); for the types
     return found
 
 
