@@ -53,7 +53,9 @@ from sqlalchemy import insert  # noqa: E402
 
 import segno  # noqa: E402
 
-from bot.marketing import broadcasts, triggers  # noqa: E402
+from bot.marketing import broadcasts  # noqa: E402
+from bot.marketing.triggers.base import Candidate, Person  # noqa: E402
+from bot.marketing.triggers.runner import renderer  # noqa: E402
 from bot.app import build  # noqa: E402
 from bot.loyalty.checkout import PurchaseResult  # noqa: E402
 from bot.core.clock import SystemClock  # noqa: E402
@@ -97,9 +99,9 @@ PICTURE = segno.make("https://example.com/menu").png_data_uri(scale=8)  # a smal
 def payloads(settings: Settings) -> dict[str, list[Reply]]:
     """The replies the program queues for one recipient, made by its own code."""
     t = I18n(settings.locale.available, settings.locale.default).translator("ru")
-    person = triggers.Person(1, "9000000000017", "Anna", 4, 1_200_00, 3, 14)
-    digest = triggers._renderer(triggers._Candidate("balance_digest", person, "2026-12-01"),
-                                settings, 420, 0, date(2026, 12, 31), ZoneInfo("Europe/Moscow"))
+    person = Person(1, "9000000000017", "Anna", 4, 1_200_00, 3, 14)
+    digest = renderer(Candidate("balance_digest", person, "2026-12-01"),
+                      settings, 420, 0, date(2026, 12, 31), ZoneInfo("Europe/Moscow"))
     broadcast = Broadcast(id=1, text="New winter menu: 20 % off hot drinks this week!",
                           image=base64.b64decode(PICTURE.partition(",")[2]),
                           button_label="Menu", button_url="https://example.com/menu")

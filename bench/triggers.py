@@ -43,6 +43,7 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import func, select  # noqa: E402
 
 from bot.marketing import quiet_hours, triggers  # noqa: E402
+from bot.marketing.triggers import base, birthday, review_request, runner, win_back  # noqa: E402
 from bot.app import build  # noqa: E402
 from bot.core.clock import FrozenClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
@@ -126,7 +127,7 @@ def birthdays_sent_before(day: date, days: int) -> dict[tuple[int, int], date]:
     """Birthdays an earlier daily pass (yesterday or before) already greeted."""
     done: dict[tuple[int, int], date] = {}
     for back in range(1, days + 1):
-        done.update(triggers._birthdays_ahead(day - timedelta(days=back), days))
+        done.update(birthday.birthdays_ahead(day - timedelta(days=back), days))
     return done
 
 
@@ -270,8 +271,8 @@ async def run_pass(db: Path, day: date, slice_ids: int) -> dict:
             "held_out": sum(p.held_out for p in planned), "slice": in_slice}
 
 
-async def naive_candidates(uow, customer: Customer, at: datetime, day: triggers._Day,  # type: ignore[no-untyped-def]
-                           settings: Settings, channels: list[str]) -> list[triggers._Candidate]:
+async def naive_candidates(uow, customer: Customer, at: datetime, day: base.Day,  # type: ignore[no-untyped-def]
+                           settings: Settings, channels: list[str]) -> list[base.Candidate]:
     """One customer's triggers, each decided with its own queries, in the pass's order."""
     config, session, found = settings.triggers, uow.session, []
     short = {count: next(t for t in settings.program.tiers if t.code == code)
@@ -288,22 +289,22 @@ async def naive_candidates(uow, customer: Customer, at: datetime, day: triggers.
             TriggerSend.customer_id == customer.id, TriggerSend.trigger == trigger,
             TriggerSend.episode == episode))).first() is not None
 
-    ahead = triggers._birthdays_ahead(day.today, config.birthday.days)
+    ahead = birthday.birthdays_ahead(day.today, config.birthday.days)
     when = ahead.get((customer.birth_month, customer.birth_day))
     if customer.notify_reminders and when is not None and not await sent("birthday", str(when.year)):
-        found.append(triggers._Candidate("birthday", customer, str(when.year)))
+        found.append(base.Candidate("birthday", customer, str(when.year)))
     if customer.notify_reminders:
         lots = (await session.execute(select(PointLot).where(
             PointLot.customer_id == customer.id, PointLot.remaining > 0, PointLot.expires_at > at,
             PointLot.expires_at < day.start(config.expiry_warning.days + 1)))).scalars().all()
         by_day: dict[date, list] = {}  # type: ignore[type-arg]
         for lot in lots:
-            by_day.setdefault(triggers._as_utc(lot.expires_at).astimezone(day.zone).date(), []).append(lot)
+            by_day.setdefault(base.as_utc(lot.expires_at).astimezone(day.zone).date(), []).append(lot)
         for on in sorted(by_day):
-            in_time = any(triggers._as_utc(lot.created_at).astimezone(day.zone).date()
+            in_time = any(base.as_utc(lot.created_at).astimezone(day.zone).date()
                           <= on - timedelta(days=config.expiry_warning.days) for lot in by_day[on])
             if in_time and not await sent("expiry_warning", on.isoformat()):
-                found.append(triggers._Candidate(
+                found.append(base.Candidate(
                     "expiry_warning", customer, on.isoformat(),
                     sum(lot.remaining for lot in by_day[on]),
                     min(lot.expires_at for lot in by_day[on])))
@@ -311,29 +312,29 @@ async def naive_candidates(uow, customer: Customer, at: datetime, day: triggers.
         last = (await session.execute(select(func.max(Purchase.occurred_at)).where(
             Purchase.customer_id == customer.id, Purchase.occurred_at <= at))).scalar_one()
         if last is not None:
-            since = (day.today - triggers._as_utc(last).astimezone(day.zone).date()).days
-            episode = triggers._as_utc(last).astimezone(day.zone).date().isoformat()
-            for stage, until in (("win_back_90", config.win_back_90.days + triggers.LAST_CATCH_UP),
+            since = (day.today - base.as_utc(last).astimezone(day.zone).date()).days
+            episode = base.as_utc(last).astimezone(day.zone).date().isoformat()
+            for stage, until in (("win_back_90", config.win_back_90.days + win_back.LAST_CATCH_UP),
                                  ("win_back_60", config.win_back_90.days),
                                  ("win_back_30", config.win_back_60.days)):
                 if getattr(config, stage).days <= since < until and not await sent(stage, episode):
-                    found.append(triggers._Candidate(stage, customer, episode))
+                    found.append(base.Candidate(stage, customer, episode))
         if config.review_request.enabled:
             recent = (await session.execute(select(Purchase).where(
                 Purchase.customer_id == customer.id,
                 Purchase.occurred_at <= at - timedelta(hours=config.review_request.hours),
-                Purchase.occurred_at > at - triggers.REVIEW_WINDOW, Purchase.refunded_amount == 0,
+                Purchase.occurred_at > at - review_request.REVIEW_WINDOW, Purchase.refunded_amount == 0,
                 Purchase.source != "import").order_by(Purchase.id))).scalars().all()
             for purchase in recent:
                 rated = (await session.execute(select(Review.id).where(
                     Review.purchase_id == purchase.id))).first()
                 if rated is None and not await sent("review_request", str(purchase.id)):
-                    found.append(triggers._Candidate("review_request", customer, str(purchase.id),
+                    found.append(base.Candidate("review_request", customer, str(purchase.id),
                                                      purchase=purchase))
         tier = short.get(customer.purchase_count) if config.tier_nudge.enabled else None
         if tier is not None and not await sent(
                 "tier_nudge", episode := f"{tier.code}:{customer.purchase_count}"):
-            found.append(triggers._Candidate("tier_nudge", customer, episode, tier=tier))
+            found.append(base.Candidate("tier_nudge", customer, episode, tier=tier))
     if customer.notify_digest and day.today.day in config.balance_digest.days_of_month:
         episode = day.today.isoformat()
         lots_left = (await session.execute(select(func.count()).select_from(PointLot).where(
@@ -342,7 +343,7 @@ async def naive_candidates(uow, customer: Customer, at: datetime, day: triggers.
         bought = (await session.execute(select(func.count()).select_from(Purchase).where(
             Purchase.customer_id == customer.id))).scalar_one()
         if (customer.purchase_count or bought or lots_left) and not await sent("balance_digest", episode):
-            found.append(triggers._Candidate("balance_digest", customer, episode))
+            found.append(base.Candidate("balance_digest", customer, episode))
     return found
 
 
@@ -353,7 +354,7 @@ async def run_naive(db: Path, day: date, slice_ids: int) -> dict:
     services, fired = core.services, []
     settings = services.settings.triggers
     zone, channels = services.timezone, list(core.notifier.channels)
-    day_ = triggers._Day(at, zone)
+    day_ = base.Day(at, zone)
     try:
         started = time.perf_counter()
         async with core.unit_of_work() as uow:
@@ -385,7 +386,7 @@ async def run_naive(db: Path, day: date, slice_ids: int) -> dict:
                                               reference=f"trigger:{trigger}:{candidate.episode}")
                         balance = await uow.lots.available_balance(customer_id, at)
                         expires = candidate.burns_at or at + timedelta(days=config.gift_days)
-                        render = triggers._renderer(candidate, services.settings, balance,
+                        render = runner.renderer(candidate, services.settings, balance,
                                                     gift or candidate.points,
                                                     expires.astimezone(zone).date(), zone)
                         rows = await core.notifier.enqueue_one(

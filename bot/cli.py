@@ -19,7 +19,6 @@ from bot.channels.registry import find, kinds
 from bot.config import CONFIG_ENV, load_settings
 from bot.loyalty.plain_english import counted
 from bot.storage import database
-from bot.marketing.trigger_names import trigger_name
 
 
 def parser() -> argparse.ArgumentParser:
@@ -133,11 +132,11 @@ async def run_triggers(settings, command: str, at: datetime | None) -> int:  # t
 
 
 def format_table(planned) -> str:  # type: ignore[no-untyped-def]
-    from bot.marketing.triggers import EPISODE_MEANING
+    from bot.marketing.triggers import named, trigger_name
 
     rows = [("trigger", "card", "why (episode)", "action", "points")] + [
-        (trigger_name(p.trigger), p.card_number,
-         f"{EPISODE_MEANING.get(p.trigger, '')} {p.episode}".strip(), p.action, str(p.points))
+        (trigger_name(p.trigger), p.card_number, f"{named(p.trigger).episode} {p.episode}",
+         p.action, str(p.points))
         for p in planned]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     return "\n".join("  ".join(cell.rjust(w) if i == 4 else cell.ljust(w)
@@ -147,7 +146,7 @@ def format_table(planned) -> str:  # type: ignore[no-untyped-def]
 
 def format_summary(planned, command: str) -> str:  # type: ignore[no-untyped-def]
     """Per trigger and in total: messages, held out, points (given, or that it would cost)."""
-    from bot.marketing.triggers import ORDER
+    from bot.marketing.triggers import ORDER, trigger_name
 
     def figures(some) -> str:  # type: ignore[no-untyped-def]
         return (f"{counted(sum(not p.held_out for p in some), 'message')}, "

@@ -10,7 +10,7 @@ import os
 import string
 from datetime import datetime, time
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -186,13 +186,15 @@ class OutboxSettings(Section):
 
 
 #: What a trigger's own text may say: {name}, {balance}, {points} (the gift, or the points
-#: that burn), {expires_on}, and per trigger the extras below.
+#: that burn), {expires_on}, and the extras of its section (``Trigger.placeholders``).
 PLACEHOLDERS = frozenset({"name", "balance", "points", "expires_on"})
-EXTRA_PLACEHOLDERS = {"holidays": {"holiday"}, "tier_nudge": {"tier"}, "balance_digest": {"tier"},
-                      "review_request": {"date", "amount"}}
 
 
 class Trigger(Section):
+    """A trigger's section ``triggers.<name>``; the trigger itself is its module in
+    bot/marketing/triggers/."""
+
+    placeholders: ClassVar[frozenset[str]] = frozenset()  # its own text's, beyond PLACEHOLDERS
     enabled: bool = True
     days: int = Field(default=0, ge=0)  # the timing: days without a purchase / before the date
     gift_points: int = Field(default=0, ge=0)
@@ -237,6 +239,7 @@ class ExpiryWarning(Trigger):
 
 
 class BalanceDigest(Trigger):
+    placeholders = frozenset({"tier"})
     days_of_month: list[int] = Field(default_factory=lambda: [1, 15])  # local dates it is sent on
 
     @field_validator("days_of_month")
@@ -267,15 +270,17 @@ def _default_holidays() -> list[Holiday]:
 
 
 class Holidays(Trigger):
+    placeholders = frozenset({"holiday"})
     days: int = Field(default=0, ge=0)  # days before the holiday
     dates: list[Holiday] = Field(default_factory=_default_holidays)
 
 
 class TierNudge(Trigger):
-    pass  # one purchase short of the next tier (tiers by purchase count)
+    placeholders = frozenset({"tier"})  # one purchase short of the next tier (by purchase count)
 
 
 class ReviewRequest(Trigger):
+    placeholders = frozenset({"date", "amount"})
     hours: int = Field(default=3, ge=0)  # after the purchase; purchases older than 2 days are left
 
 
@@ -301,7 +306,7 @@ class TriggersSettings(Section):
             config = getattr(self, name)
             if not isinstance(config, Trigger):
                 continue
-            allowed = PLACEHOLDERS | EXTRA_PLACEHOLDERS.get(name, set())
+            allowed = PLACEHOLDERS | config.placeholders
             for locale, text in config.text.items():
                 if unknown := _unknown_placeholders(text, allowed):
                     raise ValueError(

@@ -67,7 +67,7 @@ from bot.storage.models import (
     TriggerSend,
 )
 from bot.storage.uow import UnitOfWork
-from bot.marketing.triggers import scheduled_pass, scheduled_review_requests
+from bot.marketing.triggers import scheduled_hourly_pass, scheduled_pass
 from tests.chat import (
     OWNER,
     TELEGRAM_LIKE,
@@ -108,7 +108,7 @@ MADE_UP = st.builds("{}:{}".format, st.sampled_from(sorted(ROUTER.buttons)),
 MINUTES = st.integers(1, 180) | st.integers(1, 100).map(lambda days: days * 24 * 60)
 JOBS: dict[str, Callable[..., Awaitable[object]]] = {
     "expire points": expire_points, "trigger pass": scheduled_pass,
-    "review requests": scheduled_review_requests, "broadcasts": advance_broadcasts,
+    "review requests": scheduled_hourly_pass, "broadcasts": advance_broadcasts,
     "forget old ids": forget_old_event_ids}
 LINK = re.compile(r"\?start=(\S+)")
 SHOPS = itertools.count()

@@ -223,7 +223,7 @@ async def test_cli_preview_prints_the_table(app, chat, only, settings, capsys):
 
 async def test_a_pass_goes_through_the_customers_in_id_ranges(app, chat, only, outbox, monkeypatch):
     only("win_back_30", "birthday")
-    monkeypatch.setattr("bot.marketing.triggers.ID_RANGE", 1)  # one customer per range
+    monkeypatch.setattr("bot.marketing.triggers.runner.ID_RANGE", 1)  # one customer per range
     for person in ("42", "43", "44"):
         await chat(person).sign_up(birthday="05.04.1990")
     async with app.core.unit_of_work() as uow:

@@ -13,7 +13,7 @@ from bot.loyalty.checkout import Checkout
 from bot.core.clock import FrozenClock
 from bot.config import Settings
 from bot.scheduler import build_scheduler
-from bot.marketing.triggers import run_pass, scheduled_review_requests
+from bot.marketing.triggers import run_pass, scheduled_hourly_pass
 from tests.test_triggers import customer_id, day, only, sends, signed_up  # noqa: F401 - only is a fixture
 from tests.test_triggers_more import Phone, delivered, phone  # noqa: F401 - phone is a fixture
 
@@ -105,7 +105,7 @@ async def test_the_hourly_job_runs_review_requests_alone(app, chat, clock, only,
     await signed_up(chat)
     await purchase(app, day("2026-03-02"), "r1")
     clock.set(day("2026-03-02") + 3 * HOUR)
-    await scheduled_review_requests(app.core)
+    await scheduled_hourly_pass(app.core)
     assert [s.trigger for s in await sends(app)] == ["review_request"]
     jobs = {job.id: job for job in build_scheduler(app.core).get_jobs()}
     assert str(jobs["review-requests"].trigger) == "cron[minute='35']"

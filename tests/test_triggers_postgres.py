@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 import bot.marketing.triggers
+import bot.marketing.triggers.runner
 from bot.app import Application, build
 from bot.storage import database
 from bot.storage.models import OutboxMessage, PointLot
@@ -56,7 +57,7 @@ def both_after_reading(monkeypatch: pytest.MonkeyPatch) -> None:
     and under the cap: the worst interleaving, every time. Later passes run freely."""
     barrier = asyncio.Barrier(2)
     waiting = [2]
-    sent_today = bot.marketing.triggers._marketing_received
+    sent_today = bot.marketing.triggers.runner._marketing_received
 
     async def in_step(*args, **kwargs):  # type: ignore[no-untyped-def]
         found = await sent_today(*args, **kwargs)
@@ -65,7 +66,7 @@ def both_after_reading(monkeypatch: pytest.MonkeyPatch) -> None:
             await barrier.wait()
         return found
 
-    monkeypatch.setattr(bot.marketing.triggers, "_marketing_received", in_step)
+    monkeypatch.setattr(bot.marketing.triggers.runner, "_marketing_received", in_step)
 
 
 async def test_two_passes_at_the_same_moment_send_once(

@@ -22,8 +22,7 @@ from bot.core.events import Event, EventKind
 from bot.handlers.desk import ADMIN, staff_only
 from bot.core.i18n import N_
 from bot.loyalty.program_rules import summary
-from bot.marketing.trigger_names import trigger_name
-from bot.marketing.triggers import BUILT_IN_TEXTS
+from bot.marketing.triggers import named, trigger_name
 from bot.loyalty.program_settings import (
     MAX_TEXT,
     TRIGGERS,
@@ -40,15 +39,6 @@ from bot.core.routing import Router
 
 router = Router()
 FLOW = "program."  # its states; the staff gate keeps them for the flow's buttons
-#: What the built-in message of a trigger says when it is composed from several parts.
-COMPOSED = {
-    "balance_digest": N_("The balance, the tier and what is left to the next one (and the gift, "
-                         "if any)."),
-    "holidays": N_("A greeting on the holiday, with the gift and the balance when there is a "
-                   "gift."),
-    "tier_nudge": N_("One purchase to the next tier, and what that tier gives."),
-    "review_request": N_("A request to rate the visit (date and amount) with 1–5 buttons."),
-}
 #: The rules' sections, each changed in bot/handlers/program_rules.py.
 SECTIONS = {"bonuses": N_("💰 Bonuses"), "tiers": N_("🏅 Tiers"), "rewards": N_("🎁 Rewards"),
             "holidays": N_("🎉 Holidays"), "messages": N_("🔕 Quiet hours and limits"),
@@ -73,22 +63,7 @@ router.gate(staff_only(router, ADMIN))
 def title(ctx: Context, name: str, config: Trigger) -> str:
     """The trigger's one name (as /triggers says it) and its timing, short enough for a button."""
     return ctx._("{name} ({timing})").format(name=trigger_name(name, ctx._),
-                                            timing=timing(ctx, name, config))
-
-
-def timing(ctx: Context, name: str, config: Trigger) -> str:
-    ngettext, days = ctx.t.ngettext, config.days
-    if name.startswith("win_back"):
-        return ctx._("day {n} without a purchase").format(n=days)  # an ordinal: no plural
-    if name in ("birthday", "expiry_warning", "holidays"):
-        return ngettext("{n} day before", "{n} days before", days).format(n=days)
-    if name == "balance_digest":
-        return ctx._("on days {days}").format(
-            days=", ".join(str(d) for d in getattr(config, "days_of_month", [])))
-    if name == "tier_nudge":
-        return ctx._("one purchase short")
-    hours = getattr(config, "hours", 0)
-    return ngettext("{n} hour after a purchase", "{n} hours after a purchase", hours).format(n=hours)
+                                            timing=named(name).timing(ctx.t, config))
 
 
 def state_label(ctx: Context, name: str, config: Trigger) -> str:
@@ -208,9 +183,7 @@ async def edit_text(event: Event, ctx: Context) -> list[Reply]:
 def built_in_text(ctx: Context, name: str) -> str:
     """The built-in message as the customer's language has it (placeholders left in), or
     what a composed one says."""
-    if name in BUILT_IN_TEXTS:
-        return ctx._(BUILT_IN_TEXTS[name])
-    return ctx._(COMPOSED.get(name, COMPOSED["balance_digest"]))
+    return ctx._(named(name).about)
 
 
 @router.state("program.text")

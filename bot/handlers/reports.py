@@ -14,7 +14,7 @@ from bot.loyalty.people import channel_names
 from bot.core.replies import Reply, Text
 from bot.marketing.reports import WINDOW_DAYS, TriggerStats, trigger_report
 from bot.core.routing import Router
-from bot.marketing.trigger_names import trigger_name
+from bot.marketing.triggers import trigger_name
 
 router = Router()
 router.gate(staff_only(router, ADMIN))

@@ -25,7 +25,6 @@ from sqlalchemy import select
 
 from bot.console import audit
 from bot.config import (
-    EXTRA_PLACEHOLDERS,
     PLACEHOLDERS,
     ProgramSettings,
     Settings,
@@ -73,7 +72,10 @@ class BadText(ValueError):
 
 
 def allowed_placeholders(trigger: str) -> list[str]:
-    return sorted(PLACEHOLDERS | EXTRA_PLACEHOLDERS.get(trigger, set()))
+    field = TriggersSettings.model_fields.get(trigger)
+    section = field.annotation if field is not None else None
+    extras = section.placeholders if isinstance(section, type) and issubclass(section, Trigger) else set()
+    return sorted(PLACEHOLDERS | extras)
 
 
 def check_text(trigger: str, text: str) -> None:

@@ -11,7 +11,7 @@ from bot.marketing.broadcasts import advance as advance_broadcasts
 from bot.core.conversation import Core
 from bot.scheduler.housekeeping import check_day_book, expire_points, forget_old_event_ids
 from bot.marketing.segment_snapshot import take_nightly as snapshot_segments
-from bot.marketing.triggers import scheduled_pass, scheduled_review_requests
+from bot.marketing.triggers import scheduled_hourly_pass, scheduled_pass
 
 CATCH_UP_DELAY = timedelta(seconds=30)  # let the channels connect first
 BROADCAST_SECONDS = 5
@@ -37,7 +37,7 @@ def build_scheduler(core: Core) -> AsyncIOScheduler:
     run_at = core.services.settings.triggers.run_at
     scheduler.add_job(scheduled_pass, "cron", hour=run_at.hour, minute=run_at.minute, args=[core],
                       id="trigger-pass", coalesce=True, max_instances=1)
-    scheduler.add_job(scheduled_review_requests, "cron", minute=35, args=[core],
+    scheduler.add_job(scheduled_hourly_pass, "cron", minute=35, args=[core],
                       id="review-requests", coalesce=True, max_instances=1)
     # broadcasts: write a fresh (or interrupted) one into the outbox, update its progress line
     executor_log = logging.getLogger("apscheduler.executors.default")
