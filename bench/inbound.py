@@ -47,9 +47,9 @@ from sqlalchemy import event, insert, select  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
 from bot.app import build  # noqa: E402
-from bot.loyalty.cards import new_card_number  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.core.conversation import Core  # noqa: E402
+from bot.loyalty.cards import new_card_number  # noqa: E402
 from bot.storage import database  # noqa: E402
 from bot.storage.models import (  # noqa: E402
     Customer,

@@ -42,12 +42,13 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import func, select  # noqa: E402
 
-from bot.marketing import quiet_hours, triggers  # noqa: E402
 from bot.app import build  # noqa: E402
-from bot.core.clock import FrozenClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.loyalty.ledger import Ledger  # noqa: E402
+from bot.core.clock import FrozenClock  # noqa: E402
 from bot.delivery.notify import Notification  # noqa: E402
+from bot.loyalty.ledger import Ledger  # noqa: E402
+from bot.loyalty.tiers import next_tier  # noqa: E402
+from bot.marketing import quiet_hours, triggers  # noqa: E402
 from bot.storage import database  # noqa: E402
 from bot.storage.models import (  # noqa: E402
     Customer,
@@ -57,7 +58,6 @@ from bot.storage.models import (  # noqa: E402
     Review,
     TriggerSend,
 )
-from bot.loyalty.tiers import next_tier  # noqa: E402
 
 SEED_VERSION = 3  # bump when the seeded data changes: the cache is keyed by it
 ZONE = ZoneInfo("Europe/Moscow")  # the default shop time zone: UTC+3 all year

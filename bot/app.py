@@ -14,23 +14,23 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot import api as pos_api
-from bot.marketing import broadcasts
-from bot.loyalty.cards import CardTokens, QrImages
 from bot.channels.base import Channel
 from bot.channels.telegram import TelegramChannel
 from bot.channels.viber import ViberChannel
 from bot.channels.web import WebChannel
 from bot.channels.whatsapp import WhatsAppChannel
-from bot.core.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.console.invites import create_invite
+from bot.core.clock import Clock, SystemClock
 from bot.core.context import Services
 from bot.core.conversation import Core
-from bot.handlers.registry import build_router
 from bot.core.i18n import I18n
-from bot.console.invites import create_invite
 from bot.core.keys import SECRET_NAME, derive
 from bot.delivery.notify import Notifier
 from bot.delivery.outbox import OutboxSender
+from bot.handlers.registry import build_router
+from bot.loyalty.cards import CardTokens, QrImages
+from bot.marketing import broadcasts
 from bot.scheduler import build_scheduler
 from bot.storage import database, day_book
 from bot.storage.uow import UnitOfWork

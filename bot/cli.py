@@ -16,8 +16,8 @@ from pathlib import Path
 from bot.api import manage
 from bot.config import CONFIG_ENV, load_settings
 from bot.loyalty.plain_english import counted
-from bot.storage import database
 from bot.marketing.trigger_names import trigger_name
+from bot.storage import database
 
 
 def parser() -> argparse.ArgumentParser:

@@ -17,9 +17,9 @@ sys.path.insert(0, str(ROOT))
 
 from bot.app import build  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.loyalty.demo import run_demo  # noqa: E402
 from bot.core.events import Event, EventKind, UserRef  # noqa: E402
 from bot.core.replies import Picture, Text  # noqa: E402
+from bot.loyalty.demo import run_demo  # noqa: E402
 from tests.chat import TELEGRAM_LIKE  # noqa: E402
 
 OWNER = "1"

@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from bot.app import Application, build
 from bot.channels.telegram import TelegramChannel
-from bot.core.clock import FrozenClock
 from bot.config import Settings
 from bot.console.invites import create_invite
+from bot.core.clock import FrozenClock
 from bot.storage.models import Identity
 from tests.chat import OWNER, TELEGRAM_LIKE, WEB_LIKE, ChatUser, owner_settings
 from tests.fakes.telegram_api import Call, FakeBotAPI, callback_update, message_update

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from bot.loyalty.checkout import Checkout, PurchaseResult, RefundResult, SpendAboveCap
-from bot.core.clock import FrozenClock
 from bot.config import ProgramSettings
+from bot.core.clock import FrozenClock
+from bot.loyalty.checkout import Checkout, PurchaseResult, RefundResult, SpendAboveCap
 from bot.loyalty.ledger import InsufficientPoints, Ledger
 from bot.storage import database
 from bot.storage.models import PointLot, PointOperation, Purchase

@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot.loyalty.checkout import Checkout
-from bot.core.clock import FrozenClock
 from bot.config import ProgramSettings
 from bot.console.stats import cohort_months, gather
+from bot.core.clock import FrozenClock
+from bot.loyalty.checkout import Checkout
 from bot.storage import database, day_book
 from bot.storage.models import (
     Customer,

@@ -16,10 +16,12 @@ import phonenumbers
 import pytest
 from sqlalchemy import func, select
 
-from bot.core.clock import FrozenClock
 from bot.config import Settings
+from bot.core.clock import FrozenClock
 from bot.loyalty.demo import DAYS, fill, run_demo
 from bot.loyalty.ledger import Ledger
+from bot.loyalty.tiers import current_tier
+from bot.marketing.triggers import run_pass
 from bot.storage import database
 from bot.storage.models import (
     Base,
@@ -33,8 +35,6 @@ from bot.storage.models import (
     TriggerSend,
 )
 from bot.storage.uow import UnitOfWork
-from bot.loyalty.tiers import current_tier
-from bot.marketing.triggers import run_pass
 from tests.chat import OWNER, owner_settings, text_of
 from tests.conftest import START, sqlite_url
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from bot.core.replies import Reply
+from bot.handlers.notices import purchase_notice
 from bot.loyalty.cards import format_card_number
 from bot.loyalty.checkout import Checkout, PurchaseResult
-from bot.handlers.notices import purchase_notice
-from bot.core.replies import Reply
 from bot.storage.models import AuditEntry, Customer, Review
 from tests.chat import payloads_of, text_of
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.loyalty.cards import new_card_number
 from bot.core.clock import FrozenClock
+from bot.loyalty.cards import new_card_number
 from bot.loyalty.ledger import InsufficientPoints, Ledger
 from bot.storage.models import Customer, PointLot, PointOperation
 from bot.storage.uow import UnitOfWork

@@ -25,8 +25,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import build
-from bot.core.clock import SystemClock
 from bot.config import OutboxSettings, Settings
+from bot.core.clock import SystemClock
 from bot.delivery.outbox import BATCH
 from bot.storage import database
 from bot.storage.models import OutboxMessage

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.delivery.notify import Notification
 from bot.core.replies import Text
+from bot.delivery.notify import Notification
 from bot.storage.models import Customer
 from tests.chat import TELEGRAM_LIKE, channel_info, payloads_of, text_of
 

@@ -8,16 +8,16 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot.core.clock import FrozenClock
 from bot.config import Settings
+from bot.core.clock import FrozenClock
+from bot.core.routing import Router
 from bot.handlers import program
 from bot.handlers.registry import MODULES
 from bot.loyalty.program_settings import effective_triggers, set_enabled, set_text
-from bot.core.routing import Router
+from bot.marketing.triggers import run_pass
 from bot.storage import database
 from bot.storage.models import AuditEntry, TriggerOverride
 from bot.storage.uow import UnitOfWork
-from bot.marketing.triggers import run_pass
 from tests.chat import OWNER, ChatUser, owner_settings, payloads_of, text_of
 from tests.test_staff_commands import invited
 from tests.test_triggers import buy, day, only, signed_up  # noqa: F401 - only is a fixture

@@ -19,12 +19,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from bot.core.replies import Picture, Text
 from bot.marketing import broadcasts, segment_snapshot
 from bot.marketing.segment_snapshot import take_in, take_nightly
 from bot.marketing.segments import catalog, scored_counts, scores
 from bot.storage.models import Outlet, SegmentCount, SegmentScore, SegmentSnapshot
 from tests.chat import OWNER, payloads_of, text_of
-from bot.core.replies import Picture, Text
 from tests.test_segments import (  # noqa: F401  (fixtures: the hand-computed shop, its admin)
     AT,
     DAY,

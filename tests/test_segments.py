@@ -47,6 +47,7 @@ from sqlalchemy import func, select
 
 from bot.app import build
 from bot.config import Settings
+from bot.loyalty.tiers import current_tier
 from bot.marketing.segments import (
     MONTH,
     REFERRAL_PREFIX,
@@ -60,7 +61,6 @@ from bot.marketing.segments import (
     source_code,
 )
 from bot.storage.models import Customer, Identity, Outlet, Purchase
-from bot.loyalty.tiers import current_tier
 from tests.chat import owner_settings, text_of
 
 AT = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

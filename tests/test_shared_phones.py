@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from bot.app import Application, build
+from bot.core.context import ChannelInfo
+from bot.core.replies import AskContact
 from bot.loyalty.cards import format_card_number
 from bot.loyalty.checkout import Checkout
-from bot.core.context import ChannelInfo
 from bot.loyalty.ledger import Ledger
-from bot.core.replies import AskContact
 from bot.storage import day_book
 from bot.storage.models import (
     AuditEntry,

@@ -144,7 +144,7 @@ async def test_cashiers_can_not_use_staff_commands(app, chat):
     await invited(owner, kate)
     owner_payloads = payloads_of(await owner.send("/staff"))
     for typed in ("/invite cashier", "/invite admin", "/staff"):
-        assert "Извините, это может сделать только администратор." == text_of(await kate.send(typed))
+        assert text_of(await kate.send(typed)) == "Извините, это может сделать только администратор."
     for payload in ["staff.list", *owner_payloads, "staff.rm-ok:1"]:
         assert "только администратор" in text_of(await kate.press(payload))
     assert await count(app, Staff) == 1 and await count(app, StaffInvite) == 1

@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.console import charts
 from bot.config import Settings
-from bot.core.replies import Picture, Text
+from bot.console import charts
 from bot.console.stats import Cohort, Week, crc, crr, gather, retention_spend
+from bot.core.replies import Picture, Text
+from bot.storage import day_book
 from bot.storage.models import (
     Customer,
     OutboxMessage,
@@ -25,7 +26,6 @@ from bot.storage.models import (
     Purchase,
     TriggerSend,
 )
-from bot.storage import day_book
 from bot.storage.uow import UnitOfWork
 from tests.chat import OWNER, owner_settings, text_of
 

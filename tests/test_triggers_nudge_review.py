@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from bot.loyalty.checkout import Checkout
-from bot.core.clock import FrozenClock
 from bot.config import Settings
-from bot.scheduler import build_scheduler
+from bot.core.clock import FrozenClock
+from bot.loyalty.checkout import Checkout
 from bot.marketing.triggers import run_pass, scheduled_review_requests
+from bot.scheduler import build_scheduler
 from tests.test_triggers import customer_id, day, only, sends, signed_up  # noqa: F401 - only is a fixture
 from tests.test_triggers_more import Phone, delivered, phone  # noqa: F401 - phone is a fixture
 

@@ -15,9 +15,9 @@ from sqlalchemy.exc import IntegrityError
 
 import bot.marketing.triggers
 from bot.app import Application, build
+from bot.marketing.triggers import run_pass
 from bot.storage import database
 from bot.storage.models import OutboxMessage, PointLot
-from bot.marketing.triggers import run_pass
 from tests.test_cashier_chat import Outbox, outbox  # noqa: F401 - outbox is a fixture
 from tests.test_triggers import (  # noqa: F401 - collected again here, on PostgreSQL
     buy,

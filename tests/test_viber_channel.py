@@ -19,17 +19,17 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from bot.marketing import broadcasts
 from bot.app import Application, build
-from bot.loyalty.cards import format_card_number
-from bot.channels.base import Channel
 from bot.channels import viber as viber_channel
+from bot.channels.base import Channel
 from bot.channels.viber import ViberChannel, register_webhook, sign
-from bot.core.clock import FrozenClock
 from bot.config import Settings, ViberSettings
+from bot.core.clock import FrozenClock
 from bot.core.context import ChannelInfo
-from bot.delivery.notify import Notification
 from bot.core.replies import Text
+from bot.delivery.notify import Notification
+from bot.loyalty.cards import format_card_number
+from bot.marketing import broadcasts
 from bot.marketing.reports import trigger_report
 from bot.storage.models import (
     Broadcast,

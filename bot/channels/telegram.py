@@ -19,6 +19,7 @@ from aiogram.exceptions import (
     TelegramForbiddenError,
     TelegramRetryAfter,
 )
+from aiogram.methods.base import Response
 from aiogram.types import (
     BotCommand,
     BotCommandScopeChat,
@@ -33,7 +34,6 @@ from aiogram.types import (
     ReplyKeyboardRemove,
     Update,
 )
-from aiogram.methods.base import Response
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from pydantic import ValidationError
@@ -43,11 +43,11 @@ from bot.config import TelegramSettings
 from bot.core.context import ChannelInfo
 from bot.core.conversation import Core
 from bot.core.events import Event, EventKind, SharedContact, UserRef
-from bot.handlers.command_menus import staff_menus
-from bot.handlers.menu import MENU_COMMANDS
 from bot.core.keys import derive, same_secret
 from bot.core.lru import LruCache
 from bot.core.replies import AskContact, CommandMenu, Document, Keyboard, Picture, Reply, Text
+from bot.handlers.command_menus import staff_menus
+from bot.handlers.menu import MENU_COMMANDS
 
 if TYPE_CHECKING:
     from bot.delivery.outbox import RateLimits

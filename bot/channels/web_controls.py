@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from bot.core.conversation import chosen_locale, role_of
-from bot.handlers.command_menus import menu_of
 from bot.core.i18n import N_
+from bot.handlers.command_menus import menu_of
 from bot.storage.models import Identity
 
 if TYPE_CHECKING:

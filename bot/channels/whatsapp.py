@@ -48,8 +48,8 @@ from bot.channels.whatsapp_inbound import (
 from bot.config import WhatsAppSettings
 from bot.core.context import ChannelInfo
 from bot.core.conversation import Core
-from bot.core.keys import same_secret
 from bot.core.events import Event, EventKind
+from bot.core.keys import same_secret
 from bot.core.lru import LruCache
 from bot.core.replies import (
     AskContact,

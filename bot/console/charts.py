@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 from babel.dates import format_date
 
+from bot.console.stats import Cohort, Week
 from bot.core.i18n import Translator
 from bot.loyalty.money import MINOR_PER_UNIT
-from bot.console.stats import Cohort, Week
 
 if TYPE_CHECKING:
     import numpy as np

@@ -47,8 +47,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from bot.config import ProgramSettings
 from bot.core.i18n import N_, Translator
 from bot.loyalty.money import MINOR_PER_UNIT
-from bot.storage.models import Customer, PointLot, PointOperation
 from bot.loyalty.tiers import current_tier, tier_label
+from bot.storage.models import Customer, PointLot, PointOperation
 
 PAGE = 5000  # rows read in one transaction
 CENTS = Decimal("0.01")

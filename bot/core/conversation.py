@@ -13,14 +13,14 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from bot.core.clock import FrozenClock
 from bot.core.context import ChannelInfo, Context, ConversationState, Services
 from bot.core.events import Event
-from bot.loyalty.ledger import Ledger
-from bot.delivery.notify import Notifier
-from bot.loyalty.program_settings import effective_settings
 from bot.core.replies import Reply, Text
 from bot.core.routing import Router
+from bot.core.text import has_controls, without_controls
+from bot.delivery.notify import Notifier
+from bot.loyalty.ledger import Ledger
+from bot.loyalty.program_settings import effective_settings
 from bot.storage.models import Identity
 from bot.storage.uow import UnitOfWork
-from bot.core.text import has_controls, without_controls
 
 log = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.channels.base import Channel, KeptForLater, RetryLater, Undeliverable, Unreachable
-from bot.core.clock import Clock
 from bot.config import OutboxSettings
+from bot.core.clock import Clock
 from bot.core.lru import LruCache
 from bot.core.replies import Picture, Reply, from_json
 from bot.storage.models import Identity, OutboxMessage

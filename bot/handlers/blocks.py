@@ -10,13 +10,13 @@ Buttons: ``blk.card:<customer_id>``, ``blk.card-off:<customer_id>``,
 from __future__ import annotations
 
 from bot.console import audit
-from bot.loyalty.cards import format_card_number
 from bot.core.context import Context
 from bot.core.events import Event
-from bot.handlers.desk import ADMIN, staff_only
-from bot.handlers.team import staff_block_button, who
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.handlers.desk import ADMIN, staff_only
+from bot.handlers.team import staff_block_button, who
+from bot.loyalty.cards import format_card_number
 from bot.storage.models import Customer, Staff
 from bot.storage.roster import Roster
 

@@ -14,19 +14,19 @@ import dataclasses
 
 from sqlalchemy import select
 
-from bot.marketing import broadcasts, segment_snapshot, segments
-from bot.marketing.broadcasts import MAX_TEXT, parse_button, progress_key, sending_minutes
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
+from bot.core.i18n import N_
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
 from bot.handlers.checkout import money
 from bot.handlers.desk import ADMIN, staff_only
 from bot.handlers.fallback import unsupported
 from bot.handlers.signup import sign_up
-from bot.core.i18n import N_
-from bot.core.replies import Button, Reply, Text, keyboard
-from bot.core.routing import Router
-from bot.storage.models import Broadcast
+from bot.marketing import broadcasts, segment_snapshot, segments
+from bot.marketing.broadcasts import MAX_TEXT, parse_button, progress_key, sending_minutes
 from bot.marketing.quiet_hours import quiet_until
+from bot.storage.models import Broadcast
 
 router = Router()
 admins_only = staff_only(router, ADMIN)

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import or_, select
 
 from bot.config import Settings
-from bot.handlers.menu import MENU_COMMANDS
 from bot.core.i18n import N_, Translator
 from bot.core.replies import CommandMenu
+from bot.handlers.menu import MENU_COMMANDS
 from bot.storage.models import Customer, Identity, Staff
 
 if TYPE_CHECKING:

@@ -14,14 +14,14 @@ from datetime import date, datetime, timedelta
 from babel.dates import format_date
 
 from bot.console import charts
+from bot.console.stats import Stats, gather, month_start
 from bot.core.context import Context
 from bot.core.events import Event
+from bot.core.replies import Picture, Reply, Text
+from bot.core.routing import Router
 from bot.handlers.checkout import money
 from bot.handlers.desk import ADMIN, staff_only
 from bot.loyalty.money import MINOR_PER_UNIT
-from bot.core.replies import Picture, Reply, Text
-from bot.core.routing import Router
-from bot.console.stats import Stats, gather, month_start
 
 router = Router()
 router.gate(staff_only(router, ADMIN))

@@ -8,13 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.console import audit
+from bot.console.export import FORMATS, TABLES, TITLES, export
 from bot.core.context import Context
 from bot.core.events import Event
-from bot.console.export import FORMATS, TABLES, TITLES, export
-from bot.handlers.desk import ADMIN, staff_only
 from bot.core.i18n import N_
 from bot.core.replies import Button, Document, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.handlers.desk import ADMIN, staff_only
 from bot.storage import database
 
 router = Router()

@@ -16,15 +16,15 @@ from datetime import date
 from sqlalchemy import select
 
 from bot.console import audit
-from bot.loyalty.cards import format_card_number
 from bot.core.context import Context
 from bot.core.events import Event
-from bot.handlers.desk import ADMIN, staff_only
-from bot.handlers.feedback import review_of
 from bot.core.i18n import Translator
-from bot.delivery.notify import Notification
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.delivery.notify import Notification
+from bot.handlers.desk import ADMIN, staff_only
+from bot.handlers.feedback import review_of
+from bot.loyalty.cards import format_card_number
 from bot.storage.models import Customer, Identity
 
 router = Router()

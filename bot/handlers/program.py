@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import secrets
 
-from bot.console import audit
 from bot.config import Trigger, TriggersSettings
+from bot.console import audit
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
-from bot.handlers.desk import ADMIN, staff_only
 from bot.core.i18n import N_
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
+from bot.handlers.desk import ADMIN, staff_only
 from bot.loyalty.program_rules import summary
-from bot.marketing.trigger_names import trigger_name
-from bot.marketing.triggers import BUILT_IN_TEXTS
 from bot.loyalty.program_settings import (
     MAX_TEXT,
     TRIGGERS,
@@ -35,8 +35,8 @@ from bot.loyalty.program_settings import (
     set_enabled,
     set_text,
 )
-from bot.core.replies import Button, Reply, Text, keyboard
-from bot.core.routing import Router
+from bot.marketing.trigger_names import trigger_name
+from bot.marketing.triggers import BUILT_IN_TEXTS
 
 router = Router()
 FLOW = "program."  # its states; the staff gate keeps them for the flow's buttons

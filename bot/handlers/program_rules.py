@@ -18,9 +18,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.config import Settings
 from bot.core.context import Context
 from bot.core.events import Event
-from bot.config import Settings
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
 from bot.handlers.desk import ADMIN, staff_only
 from bot.handlers.program import SECTIONS, program_view, title
 from bot.loyalty.people import person
@@ -34,18 +36,16 @@ from bot.loyalty.program_rules import (
     label,
     parse_key,
     read_value,
-    shown_date,
     sections,
+    shown_date,
     shown_value,
     summary,
     with_item,
     without_item,
 )
 from bot.loyalty.program_settings import BadValue, set_value, value_at, with_value
-from bot.core.replies import Button, Reply, Text, keyboard
-from bot.core.routing import Router
-from bot.storage.models import AuditEntry, Identity
 from bot.loyalty.tiers import tier_label
+from bot.storage.models import AuditEntry, Identity
 
 router = Router()
 router.gate(staff_only(router, ADMIN))

@@ -7,11 +7,11 @@ from datetime import timedelta
 
 from bot.core.context import Context
 from bot.core.events import Event
+from bot.core.replies import Reply, Text
+from bot.core.routing import Router
 from bot.handlers.checkout import money
 from bot.handlers.desk import ADMIN, staff_only
-from bot.core.replies import Reply, Text
 from bot.marketing.reports import WINDOW_DAYS, TriggerStats, trigger_report
-from bot.core.routing import Router
 from bot.marketing.trigger_names import trigger_name
 
 router = Router()

@@ -46,18 +46,18 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, make_url, select, text
 
+from bot.config import CONFIG_ENV, Settings
+from bot.core.clock import Clock, FrozenClock, SystemClock
 from bot.loyalty.cards import CARD_DIGITS, luhn_check_digit
 from bot.loyalty.checkout import Checkout, cashback, request_fingerprint, spend_cap
-from bot.core.clock import Clock, FrozenClock, SystemClock
-from bot.config import CONFIG_ENV, Settings
 from bot.loyalty.ledger import Ledger
 from bot.loyalty.money import MINOR_PER_UNIT
 from bot.loyalty.plain_english import noun
-from bot.storage import database, day_book
-from bot.storage.session import COUNTED
-from bot.storage.models import Base, Customer, Identity, PointLot, Purchase
-from bot.storage.uow import UnitOfWork
 from bot.loyalty.tiers import current_tier
+from bot.storage import database, day_book
+from bot.storage.models import Base, Customer, Identity, PointLot, Purchase
+from bot.storage.session import COUNTED
+from bot.storage.uow import UnitOfWork
 
 DAYS = 360  # the program runs a little under a year: every purchase is within the last one
 BATCH = 400  # events per transaction
@@ -421,8 +421,7 @@ class _Book:
         self.receipts: dict[str, dict] = {}
         self.spent_lots: dict[int, list[_Lot]] = {}  # purchase id -> the lots its spend took
         self.due: list[tuple[datetime, int, _Lot]] = []  # lots by expiry, for the nightly pass
-        self.ids = {name: 0 for name in ("customer", "identity", "operation", "lot", "purchase",
-                                         "refund")}
+        self.ids = dict.fromkeys(("customer", "identity", "operation", "lot", "purchase", "refund"), 0)
 
     def _next(self, name: str) -> int:
         self.ids[name] += 1

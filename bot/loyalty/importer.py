@@ -32,18 +32,18 @@ from pathlib import Path
 import phonenumbers
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.config import ProgramSettings, Settings
+from bot.core.clock import Clock, SystemClock
+from bot.core.keys import SECRET_NAME, phone_fingerprint
+from bot.core.text import without_controls
 from bot.loyalty.birthday import parse_birthday
 from bot.loyalty.cards import new_card_number
-from bot.core.clock import Clock, SystemClock
-from bot.config import ProgramSettings, Settings
-from bot.core.keys import SECRET_NAME, phone_fingerprint
 from bot.loyalty.ledger import Ledger
 from bot.loyalty.phones import normalize_phone
 from bot.loyalty.plain_english import counted
 from bot.storage import database
 from bot.storage.models import AppSecret, Customer
 from bot.storage.uow import UnitOfWork
-from bot.core.text import without_controls
 
 SOURCE = "import"
 REASON = "import"  # of the opening-balance lot

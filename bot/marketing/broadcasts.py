@@ -41,14 +41,15 @@ from urllib.parse import urlsplit
 from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from bot.marketing import segment_snapshot
 from bot.channels.base import default_cost
 from bot.config import Settings
 from bot.core.conversation import Core
 from bot.core.i18n import Translator
+from bot.core.replies import Button, Picture, Reply, Template, Text, keyboard
 from bot.delivery.notify import PAID_CHANNELS, Notification
 from bot.loyalty.program_settings import effective_triggers
-from bot.core.replies import Button, Picture, Reply, Template, Text, keyboard
+from bot.marketing import segment_snapshot
+from bot.marketing.quiet_hours import past_quiet, quiet_until
 from bot.storage.models import (
     Broadcast,
     BroadcastRecipient,
@@ -58,7 +59,6 @@ from bot.storage.models import (
     Purchase,
 )
 from bot.storage.uow import UnitOfWork
-from bot.marketing.quiet_hours import past_quiet, quiet_until
 
 log = logging.getLogger(__name__)
 

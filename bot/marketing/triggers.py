@@ -25,18 +25,19 @@ from typing import Any, NamedTuple
 from sqlalchemy import Select, String, and_, cast, exists, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
-from bot.core.clock import FrozenClock
 from bot.config import ProgramSettings, Settings, Tier, Trigger, TriggersSettings
+from bot.core.clock import FrozenClock
 from bot.core.conversation import Core
-from bot.handlers.notices import RATINGS, review_payload
 from bot.core.i18n import N_, Translator
 from bot.core.keys import derive, keyed_hash
-from bot.loyalty.ledger import Grant, Ledger
-from bot.delivery.notify import Notification
-from bot.loyalty.program_settings import effective_settings, effective_triggers
-from bot.marketing.quiet_hours import quiet_until
-from bot.loyalty.money import MINOR_PER_UNIT
 from bot.core.replies import Button, Keyboard, Reply, Template, Text, keyboard
+from bot.delivery.notify import Notification
+from bot.handlers.notices import RATINGS, review_payload
+from bot.loyalty.ledger import Grant, Ledger
+from bot.loyalty.money import MINOR_PER_UNIT
+from bot.loyalty.program_settings import effective_settings, effective_triggers
+from bot.loyalty.tiers import current_tier, next_tier, tier_label
+from bot.marketing.quiet_hours import quiet_until
 from bot.storage.models import (
     Customer,
     Identity,
@@ -46,7 +47,6 @@ from bot.storage.models import (
     Review,
     TriggerSend,
 )
-from bot.loyalty.tiers import current_tier, next_tier, tier_label
 from bot.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)

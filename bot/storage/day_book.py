@@ -32,8 +32,8 @@ from __future__ import annotations
 import logging
 import weakref
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from zoneinfo import ZoneInfo
 

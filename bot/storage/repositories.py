@@ -11,16 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
 from bot.storage.day_book import DayBook
-from bot.storage.session import COUNTED
 from bot.storage.models import (
     AppSecret,
     AuditEntry,
     BroadcastRecipient,
     Conversation,
-    ErasedPhone,
-    Outlet,
     Customer,
+    ErasedPhone,
     Identity,
+    Outlet,
     PointLot,
     PointOperation,
     PointSpend,
@@ -35,7 +34,7 @@ from bot.storage.models import (
     TriggerSend,
     WelcomedPhone,
 )
-
+from bot.storage.session import COUNTED
 
 # "Last seen" is kept to the minute: no write on every message just for it.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)

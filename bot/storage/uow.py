@@ -7,7 +7,6 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.storage.day_book import DayBook
-from bot.storage.session import BOOK
 from bot.storage.repositories import (
     Conversations,
     Customers,
@@ -20,6 +19,7 @@ from bot.storage.repositories import (
     SharedPhones,
     StaffMembers,
 )
+from bot.storage.session import BOOK
 
 
 class UnitOfWork:
