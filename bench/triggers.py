@@ -495,7 +495,7 @@ def main() -> int:
           f"{verdict(big['seconds'] <= TARGET_SECONDS)}; peak RSS {big['rss_mb']:.0f} MB "
           f"(target <= {TARGET_RSS_MB:.0f}) {verdict(big['rss_mb'] <= TARGET_RSS_MB)}")
     growth = per_100k[-1] / per_100k[0]
-    print("growth: " + ", ".join(f"{n:,}: {s:.2f} s/100k" for n, s in zip(sizes, per_100k))
+    print("growth: " + ", ".join(f"{n:,}: {s:.2f} s/100k" for n, s in zip(sizes, per_100k, strict=True))
           + f"; largest/smallest {growth:.2f}x (about linear: <= {LINEAR_SLACK}x) "
           + verdict(growth <= LINEAR_SLACK))
     if naive is not None:

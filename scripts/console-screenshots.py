@@ -26,7 +26,7 @@ OWNER = "1"
 
 
 async def main(out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - before anything runs
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(database={"url": f"sqlite+aiosqlite:///{tmp}/demo.db"},
                             web={"chat_enabled": False}, admins=[f"telegram:{OWNER}"],

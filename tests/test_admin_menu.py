@@ -78,7 +78,7 @@ async def test_at_start_admins_and_cashiers_get_their_menus_in_their_language(ap
     owners = commands(menus[1])
     assert ADMIN_ONLY | CUSTOMER | {"checkout", "refund", "settings"} == set(owners)
     assert owners["stats"] == "Program statistics" and owners["settings"] == "Program settings"
-    assert list(owners)[0] == "stats"
+    assert next(iter(owners)) == "stats"
     assert commands(menus[8])["stats"] == "Статистика программы"
     cashiers = commands(menus[7])
     assert set(cashiers) == CUSTOMER | {"checkout", "refund", "settings"}

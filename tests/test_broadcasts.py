@@ -446,7 +446,7 @@ async def test_one_tap_unsubscribes_and_the_report_counts_it(app, chat, phones, 
     owner = chat(OWNER, language=language)
     await sent_to_all(app, owner)
     [[copy]] = phones.got["47"]
-    [link], [unsubscribe] = copy.buttons
+    [_link], [unsubscribe] = copy.buttons
     assert unsubscribe == Button({"ru": "🔕 Отписаться", "en": "🔕 Unsubscribe"}[language], "unsub:1")
     assert phones.got["42"][0][0].buttons[1] == (Button("🔕 Отписаться", "unsub:1"),)  # theirs: ru
 

@@ -111,7 +111,7 @@ async def book_rows(session) -> dict:  # type: ignore[no-untyped-def]
     """The book's rows that hold something, per table."""
     rows = {}
     for model in (StatsDay, StatsGap, StatsCohort):
-        columns = [c for c in model.__table__.columns]
+        columns = list(model.__table__.columns)
         found = (await session.execute(select(*columns))).all()
         rows[model.__tablename__] = sorted(
             tuple(row) for row in found

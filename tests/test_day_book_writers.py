@@ -69,7 +69,8 @@ class Shop:
             return
         user = self.person(who)
         invited_by = await self.customer_of(referrer) if referrer is not None else None
-        start = f"/start ref-{invited_by.referral_code}" if invited_by and invited_by.referral_code else "/start"
+        code = invited_by.referral_code if invited_by else None
+        start = f"/start ref-{code}" if code else "/start"
         await user.send(start)
         await user.press("consent:yes")
         await user.share_contact(f"+7900{who:07d}")

@@ -265,7 +265,7 @@ async def test_give_points_from_the_alert_is_the_cards_flow_audited_and_told(app
 
 
 async def test_only_admins_can_answer(app, chat, settings):
-    _owner, sent, purchase_id = await a_low_rating(app, chat, settings)
+    _owner, _sent, purchase_id = await a_low_rating(app, chat, settings)
     ivan = chat("42")
     assert "только администратор" in text_of(await ivan.press(f"fb.re:{purchase_id}"))
     await ivan.send("Ответ себе")

@@ -368,7 +368,7 @@ async def test_a_contact_telegram_sends_without_the_plus_is_accepted(bot: Bot):
     """Telegram writes shared numbers as bare digits ("380501234567")."""
     await bot.step(message_update(1, IVAN, "/start"), 1)
     await bot.step(callback_update(2, IVAN, "consent:yes"), 1)
-    saved, ask_name = await bot.step(contact_update(3, IVAN, "380501234567", contact_user_id=IVAN), 2)
+    _saved, ask_name = await bot.step(contact_update(3, IVAN, "380501234567", contact_user_id=IVAN), 2)
     assert "Как к вам обращаться?" in ask_name.params["text"]
     [customer] = await customers(bot.app)
     assert customer.phone == "+380501234567" and customer.phone_verified

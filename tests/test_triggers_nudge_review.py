@@ -131,8 +131,9 @@ async def test_own_text_per_language_with_placeholders(app, chat, clock, only, s
 
 
 def test_unknown_placeholders_and_stray_braces_are_config_errors():
-    with pytest.raises(ValidationError, match=r"triggers.win_back_30.text.ru: unknown placeholder\(s\) \{tier\}"):
+    with pytest.raises(ValidationError,
+                       match=r"triggers.win_back_30.text.ru: unknown placeholder\(s\) \{tier\}"):
         Settings(triggers={"win_back_30": {"text": {"ru": "{name}, {tier}"}}})
-    with pytest.raises(ValidationError, match="write {{ and }} for braces"):
+    with pytest.raises(ValidationError, match=r"write \{\{ and \}\} for braces"):
         Settings(triggers={"birthday": {"text": {"en": "Happy {birthday"}}})
     assert Settings(triggers={"holidays": {"text": {"en": "{holiday}: {points}, {{50%}}"}}})

@@ -119,7 +119,8 @@ async def test_the_scheduled_job_that_loses_the_race_just_logs(
     both_after_reading(monkeypatch)
     caplog.set_level(logging.INFO, logger="bot.marketing.triggers")
     clock.set(day("2026-05-02"))
-    await asyncio.wait_for(asyncio.gather(bot.marketing.triggers.scheduled_pass(app.core),
-                                          bot.marketing.triggers.scheduled_pass(second_worker.core)), timeout=10)
+    both = asyncio.gather(bot.marketing.triggers.scheduled_pass(app.core),
+                          bot.marketing.triggers.scheduled_pass(second_worker.core))
+    await asyncio.wait_for(both, timeout=10)
     assert "another pass ran at the same moment" in caplog.text
     assert [s.trigger for s in await sends(app)] == ["win_back_60"]

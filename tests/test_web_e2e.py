@@ -120,7 +120,8 @@ class ChatPage:
         def clickable(driver: WebDriver) -> WebElement | bool:
             buttons = driver.find_elements(By.CSS_SELECTOR,
                                            f'[data-testid="chat-button"][data-payload="{payload}"]')
-            return buttons[-1] if buttons and buttons[-1].is_displayed() and buttons[-1].is_enabled() else False
+            last = buttons[-1] if buttons else None
+            return last if last and last.is_displayed() and last.is_enabled() else False
         self.until(clickable, f"a {payload!r} button").click()
 
     def type(self, text: str) -> None:

@@ -497,7 +497,7 @@ async def test_a_broadcast_goes_free_form_in_the_window_and_as_its_template_afte
         owner = ChatUser(bot.app.core, TELEGRAM_LIKE, OWNER)
         await sign_up(bot)  # Ivan wrote just now: the window is open
 
-        async def broadcast(message: str) -> list[Sent]:
+        async def broadcast(message: str, bot: Bot = bot, owner: ChatUser = owner) -> list[Sent]:
             before = len(bot.api.sent)
             await confirm(owner, await compose(owner, message, button=None))
             await broadcasts.advance(bot.app.core)

@@ -112,7 +112,7 @@ async def earn(event: Event, ctx: Context) -> list[Reply]:
 async def summary(ctx: Context, customer: Customer, spend: int) -> list[Reply]:
     """What will be recorded, to confirm; a spend above the cap goes back to the choice."""
     _ = ctx._
-    balance, cap = await cap_of(ctx, customer)
+    _balance, cap = await cap_of(ctx, customer)
     if spend > cap:
         return await draft_screen(ctx, customer, _("Points may pay at most {points} now.").format(
             points=ctx.t.points(cap)))

@@ -1,5 +1,5 @@
-"""The owner's figures: /stats or the console's «Stats» (the last 30 days), /stats 90 (days), /stats 2026-03 (a
-calendar month in the shop's time zone). Admins only. The text first, then two charts,
+"""The owner's figures: /stats or the console's «Stats» (the last 30 days), /stats 90 (days),
+/stats 2026-03 (a calendar month in the shop's time zone). Admins only. The text first, then two charts,
 rendered in a worker thread; a chart with nothing to draw is a sentence saying so instead,
 and the month still running is marked partial on the cohort chart. What each figure means:
 bot/console/stats.py."""

@@ -48,7 +48,7 @@ async def send_file(event: Event, ctx: Context) -> list[Reply]:
         await audit.record(ctx.uow, ctx.identity.id, "export", at=ctx.now, table=table,
                            format=fmt, file=made.filename, rows=made.rows)
     except BaseException:
-        Path(made.path).unlink(missing_ok=True)  # personal data: no orphan file on disk
+        Path(made.path).unlink(missing_ok=True)  # noqa: ASYNC240 - personal data: no orphan file on disk
         raise
     caption = _("{what}: {rows}").format(what=_(TITLES[table]), rows=ctx.t.ngettext(
         "{n} row", "{n} rows", made.rows).format(n=ctx.t.number(made.rows)))

@@ -172,7 +172,7 @@ async def start_item(event: Event, ctx: Context) -> list[Reply]:
 
 
 def ask_field(ctx: Context, draft: str, kind: str, item: dict[str, Any]) -> list[Reply]:
-    path, fields = NEW_ITEM[kind]
+    _path, fields = NEW_ITEM[kind]
     field = fields[len(item)]
     prompt = ctx._("New reward, step {step} of {steps}: {what}?") if kind == "rewards" else \
         ctx._("New holiday, step {step} of {steps}: {what}?")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal
@@ -221,7 +220,10 @@ def summary(t: Translator, settings: Settings) -> list[str]:
 def sections(t: Translator, settings: Settings) -> dict[str, list[str]]:
     """The summary's lines by the /settings section that changes them."""
     _, program, triggers = t.gettext, settings.program, settings.triggers
-    days: Callable[[int], str] = lambda n: t.ngettext("{n} day", "{n} days", n).format(n=n)
+
+    def days(n: int) -> str:
+        return t.ngettext("{n} day", "{n} days", n).format(n=n)
+
     bonuses = [_("• Welcome bonus: {points}, lives {days}").format(
                  points=t.points(program.welcome_bonus), days=days(program.welcome_bonus_days)),
              _("• Profile bonus: {points}, lives {days}").format(

@@ -56,6 +56,7 @@ calendar month and no time zone in it). *Buyers* are the members with a purchase
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -275,7 +276,7 @@ def _profile(at: datetime, *extra: ColumnElement[Any]):  # type: ignore[no-untyp
     c = per_customer.c
     cumulative = [c[f"after_{k}"] for k in range(1, 12)] + [c.frequency]
     monthly = [cumulative[0], *(later - earlier
-                                for earlier, later in zip(cumulative, cumulative[1:]))]
+                                for earlier, later in itertools.pairwise(cumulative))]
     squares = sum((n * n for n in monthly[1:]), monthly[0] * monthly[0])
     active = c.frequency > 0
 

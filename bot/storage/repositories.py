@@ -529,4 +529,5 @@ class Secrets:
         await self.session.execute(
             _insert_ignoring_duplicates(self.session, AppSecret).values(name=name, value=generate())
         )
-        return (await self.session.execute(select(AppSecret.value).where(AppSecret.name == name))).scalar_one()
+        stored = select(AppSecret.value).where(AppSecret.name == name)
+        return (await self.session.execute(stored)).scalar_one()
