@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import bindparam, delete, exists, func, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.orm import InstrumentedAttribute, aliased, joinedload
 
 from bot.storage.day_book import DayBook
 from bot.storage.models import (
     AppSecret,
     AuditEntry,
+    Base,
     BroadcastRecipient,
     Conversation,
     Customer,
@@ -39,8 +42,11 @@ from bot.storage.session import COUNTED
 # "Last seen" is kept to the minute: no write on every message just for it.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
+_Twinned = TypeVar("_Twinned", TriggerSend, BroadcastRecipient)  # one row per customer and episode
 
-def _insert_ignoring_duplicates(session: AsyncSession, table: type):  # type: ignore[no-untyped-def]
+
+def _insert_ignoring_duplicates(session: AsyncSession, table: type[Base]
+                                ) -> postgresql.Insert | sqlite.Insert:
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     return stmt.on_conflict_do_nothing()
@@ -55,7 +61,7 @@ class ProcessedEvents:
         stmt = _insert_ignoring_duplicates(self.session, ProcessedEvent).values(
             channel=channel, event_id=event_id, processed_at=now
         )
-        result = await self.session.execute(stmt)
+        result = cast("CursorResult[Any]", await self.session.execute(stmt))  # an INSERT's result
         return result.rowcount == 1
 
 
@@ -190,8 +196,9 @@ class Customers:
     async def claim_welcome(self, phone_hash: str, now: datetime) -> bool:
         """Record that this phone number gets its welcome bonus now; False when it already
         had one (two sign-ups with one number at once: the second waits and gets False)."""
-        result = await self.session.execute(_insert_ignoring_duplicates(self.session, WelcomedPhone)
-                                            .values(phone_hash=phone_hash, welcomed_at=now))
+        stmt = _insert_ignoring_duplicates(self.session, WelcomedPhone).values(phone_hash=phone_hash,
+                                                                              welcomed_at=now)
+        result = cast("CursorResult[Any]", await self.session.execute(stmt))  # an INSERT's result
         return result.rowcount == 1
 
     async def merge(self, survivor_id: int, merged_id: int) -> None:
@@ -210,8 +217,8 @@ class Customers:
                                     TriggerSend.trigger, TriggerSend.episode)
         await self._drop_duplicates(BroadcastRecipient, survivor_id, merged_id,
                                     BroadcastRecipient.broadcast_id)
-        for model in (Identity, Review, TriggerSend, BroadcastRecipient, AuditEntry):
-            await self.session.execute(update(model).where(model.customer_id == merged_id)
+        for owned in (Identity, Review, TriggerSend, BroadcastRecipient, AuditEntry):
+            await self.session.execute(update(owned).where(owned.customer_id == merged_id)
                                        .values(customer_id=survivor_id))
         await self.session.execute(
             update(Customer).where(Customer.referred_by == merged_id, Customer.id != survivor_id)
@@ -222,13 +229,13 @@ class Customers:
         if merged is not None and merged in self.session:
             self.session.expunge(merged)
 
-    async def _drop_duplicates(self, model: type, survivor_id: int, merged_id: int,
-                               *same: object) -> None:
+    async def _drop_duplicates(self, model: type[_Twinned], survivor_id: int, merged_id: int,
+                               *same: InstrumentedAttribute[Any]) -> None:
         """Delete the merged customer's rows of ``model`` the survivor has a twin of."""
         twin = aliased(model)
         await self.session.execute(delete(model).where(
-            model.customer_id == merged_id,  # type: ignore[attr-defined]
-            exists().where(twin.customer_id == survivor_id,  # type: ignore[attr-defined]
+            model.customer_id == merged_id,
+            exists().where(twin.customer_id == survivor_id,
                            *(getattr(twin, column.key) == column for column in same))))
 
     async def rejoin(self, customer_id: int, joined: datetime) -> None:
@@ -303,7 +310,7 @@ class Lots:
         self.session.add(PointSpend(operation_id=operation_id, lot_id=lot_id, amount=amount))
 
     @staticmethod
-    def _live(customer_id: int, now: datetime, spendable_only: bool) -> list:  # type: ignore[type-arg]
+    def _live(customer_id: int, now: datetime, spendable_only: bool) -> list[ColumnElement[bool]]:
         """Conditions of unexpired lots with points left (and, if asked, spendable now)."""
         conditions = [PointLot.customer_id == customer_id, PointLot.remaining > 0,
                       PointLot.expires_at > now]

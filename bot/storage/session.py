@@ -44,7 +44,7 @@ class BookedSession(Session):
 
 
 def _book(session: Session) -> DayBook:
-    book = session.info.get(BOOK)
+    book: DayBook | None = session.info.get(BOOK)
     if book is None:
         raise BookError("a purchase, a points operation or a join written outside a unit of "
                         "work: the day book would not know")

@@ -27,8 +27,13 @@ class UnitOfWork:
 
     session: AsyncSession
 
-    def __init__(self, sessions: async_sessionmaker) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """Where this unit's session comes from, for work that needs sessions of its own."""
+        return self._sessions
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessions()
