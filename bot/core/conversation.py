@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import FrozenClock
 from bot.core.context import ChannelInfo, Context, ConversationState, Services
@@ -32,7 +32,7 @@ class PersonQueue:
 
 
 class Core:
-    def __init__(self, services: Services, sessions: async_sessionmaker, router: Router,
+    def __init__(self, services: Services, sessions: async_sessionmaker[AsyncSession], router: Router,
                  notifier: Notifier) -> None:
         self.services = services
         self.sessions = sessions
