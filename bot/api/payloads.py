@@ -68,7 +68,7 @@ class Fields:
 def amount(value: object) -> int:
     """A decimal string ("1500.00") as minor units, or 422 invalid_amount."""
     try:
-        return parse_api_amount(value)  # type: ignore[arg-type]  # it refuses non-strings too
+        return parse_api_amount(value)
     except InvalidAmount as error:
         raise invalid("invalid_amount", _AMOUNT_PROBLEMS[error.reason]) from None
 

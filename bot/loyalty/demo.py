@@ -38,15 +38,16 @@ import shlex
 import string
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
+from typing import TextIO, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, make_url, select, text
 
-from bot.config import CONFIG_ENV, Settings
+from bot.config import CONFIG_ENV, ProgramSettings, Settings
 from bot.core.clock import Clock, FrozenClock, SystemClock
 from bot.loyalty.cards import CARD_DIGITS, luhn_check_digit
 from bot.loyalty.checkout import Checkout, cashback, request_fingerprint, spend_cap
@@ -58,6 +59,9 @@ from bot.storage import database, day_book
 from bot.storage.models import Base, Customer, Identity, PointLot, Purchase
 from bot.storage.session import COUNTED
 from bot.storage.uow import UnitOfWork
+
+_T = TypeVar("_T")
+Progress = Callable[[int, int], None]  # (events written, events in all)
 
 DAYS = 360  # the program runs a little under a year: every purchase is within the last one
 BATCH = 400  # events per transaction
@@ -184,9 +188,9 @@ def _leap(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
-def _weighted(rng: random.Random, pairs) -> object:  # type: ignore[no-untyped-def]
-    values, weights = zip(*pairs, strict=True)
-    return rng.choices(values, weights)[0]
+def _weighted(rng: random.Random, pairs: Iterable[tuple[_T, int]]) -> _T:
+    listed = list(pairs)
+    return rng.choices([value for value, _ in listed], [weight for _, weight in listed])[0]
 
 
 def _moment(rng: random.Random, day: date, tz: tzinfo) -> datetime:
@@ -231,7 +235,7 @@ def plan(customers: int, seed: int, now: datetime, tz: tzinfo) -> tuple[list[_Pe
         person = _Person(
             name=_name(rng), phone=phones[i], card=cards[i],
             visitor="".join(rng.choices(string.ascii_letters + string.digits + "-_", k=24)),
-            source=_weighted(rng, SOURCES), locale="en" if rng.random() < 0.03 else "ru",  # type: ignore[arg-type]
+            source=_weighted(rng, SOURCES), locale="en" if rng.random() < 0.03 else "ru",
             birthday=_birthday(rng, today), kind=kind,
             spend_chance=min(0.9, kind.spends * rng.uniform(0.5, 1.5)), joined=joined,
             last_seen=joined)
@@ -285,8 +289,8 @@ def _visits(rng: random.Random, kind: Kind, joined: date, today: date, tz: tzinf
 
 # --- the writing: the real services, in order, each at its moment -----------------------
 
-async def fill(uow_factory, settings: Settings, customers: int, seed: int, clock: Clock,  # type: ignore[no-untyped-def]
-               progress=None, services: bool = False) -> Report:  # type: ignore[no-untyped-def]
+async def fill(uow_factory: Callable[[], UnitOfWork], settings: Settings, customers: int, seed: int,
+               clock: Clock, progress: Progress | None = None, services: bool = False) -> Report:
     """Write the planned shop; the database must be empty. ``services``: event by event
     through ``Checkout`` and ``Ledger`` (about 10 ms a purchase), else the same rules replayed
     in memory by ``_Book`` and written in bulk (the same rows, about 50x faster)."""
@@ -318,8 +322,9 @@ async def fill(uow_factory, settings: Settings, customers: int, seed: int, clock
                   time.perf_counter() - started)
 
 
-async def _through_services(uow_factory, people: list[_Person], events: list[_Event], program,  # type: ignore[no-untyped-def]
-                            outlet: int, rng: random.Random, progress) -> tuple[int, int]:
+async def _through_services(uow_factory: Callable[[], UnitOfWork], people: list[_Person],
+                            events: list[_Event], program: ProgramSettings, outlet: int,
+                            rng: random.Random, progress: Progress | None) -> tuple[int, int]:
     """The events one by one through the services, each at its moment, in batches."""
     purchases = refunds = 0
     for start in range(0, len(events), BATCH):
@@ -344,7 +349,7 @@ async def _through_services(uow_factory, people: list[_Person], events: list[_Ev
     return purchases, refunds
 
 
-async def _join(uow: UnitOfWork, person: _Person, clock: FrozenClock, program) -> None:  # type: ignore[no-untyped-def]
+async def _join(uow: UnitOfWork, person: _Person, clock: FrozenClock, program: ProgramSettings) -> None:
     """What the web chat's sign-up leaves behind: a customer with a typed (unverified) phone,
     a web identity, the welcome bonus."""
     at = clock.now()
@@ -366,7 +371,7 @@ async def _join(uow: UnitOfWork, person: _Person, clock: FrozenClock, program) -
                                       timedelta(days=program.welcome_bonus_days))
 
 
-async def _buy(uow: UnitOfWork, person: _Person, event: _Event, clock: FrozenClock, program,  # type: ignore[no-untyped-def]
+async def _buy(uow: UnitOfWork, person: _Person, event: _Event, clock: FrozenClock, program: ProgramSettings,
                outlet: int, rng: random.Random) -> None:
     assert person.customer_id is not None
     checkout = Checkout(uow, clock, program)
@@ -412,7 +417,7 @@ class _Book:
     inserts instead of ten statements a purchase. ``tests/test_demo.py`` checks that it
     writes exactly what the services write."""
 
-    def __init__(self, program) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, program: ProgramSettings) -> None:
         self.program = program
         self.rows: dict[str, list[dict]] = {name: [] for name in (
             "customers", "identities", "point_operations", "point_spends", "purchases", "refunds")}
@@ -652,7 +657,7 @@ def where(url: str) -> str:
 
 
 async def run_demo(settings: Settings, customers: int = 3000, seed: int = 1,
-                   clock: Clock | None = None, out=None,  # type: ignore[no-untyped-def]
+                   clock: Clock | None = None, out: TextIO | None = None,
                    opener: str | None = None) -> int:
     """``loyalty-bot demo``: 0 when the shop was written, 1 when the database already has
     customers (nothing is written then). ``opener``: the command that opens the shop

@@ -20,11 +20,12 @@ A dry run checks the same and writes nothing.
 
 from __future__ import annotations
 
+import _csv  # the type of csv.reader()
 import csv
 import io
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -160,7 +161,7 @@ def parse_csv(text: str) -> CsvFile:
     return CsvFile(header, delimiter, rows)
 
 
-def _cells(reader):  # type: ignore[no-untyped-def]
+def _cells(reader: _csv.Reader) -> Iterator[list[str]]:
     try:
         yield from reader
     except csv.Error as exc:
@@ -278,17 +279,17 @@ async def import_customers(
         return report
     ledger = Ledger(uow, clock)
     lifetime = timedelta(days=balance_days or program.purchase_points_days)
-    for row in good:
-        day, month, year = row.birthday or (None, None, None)
+    for member in good:
+        day, month, year = member.birthday or (None, None, None)
         customer = await uow.customers.add(
-            Customer(phone=row.phone, phone_verified=True, name=row.name, birth_day=day,
+            Customer(phone=member.phone, phone_verified=True, name=member.name, birth_day=day,
                      birth_month=month, birth_year=year, source=SOURCE, consent_at=now,
                      registered_at=None, created_at=now),
             new_card_number,
         )
-        if row.balance:
-            await ledger.earn(customer.id, row.balance, REASON, lifetime,
-                              note=f"opening balance, import line {row.line}")
+        if member.balance:
+            await ledger.earn(customer.id, member.balance, REASON, lifetime,
+                              note=f"opening balance, import line {member.line}")
     await uow.commit()
     return report
 

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, SupportsInt, cast
 
 from annotated_types import Ge, Le
 from pydantic import BaseModel
@@ -27,8 +27,9 @@ from bot.core.i18n import N_, Translator
 from bot.loyalty.program_settings import EDITABLE, value_at
 from bot.loyalty.tiers import tier_label
 
-LISTS = {"program.tiers": ("code", Tier), "program.rewards": ("code", Reward),
-         "triggers.holidays.dates": ("date", Holiday)}
+LISTS: dict[str, tuple[str, type[BaseModel]]] = {
+    "program.tiers": ("code", Tier), "program.rewards": ("code", Reward),
+    "triggers.holidays.dates": ("date", Holiday)}
 TIMES = ("quiet_start", "quiet_end")
 NAME_LENGTH = {"tiers": 32, "rewards": 64, "dates": 64}
 
@@ -98,9 +99,9 @@ def bounds(key: Key) -> tuple[int, int | None]:
     low, high = 0, None
     for rule in model_of(key).model_fields[key.field].metadata:
         if isinstance(rule, Ge):
-            low = int(rule.ge)  # type: ignore[arg-type]
+            low = int(cast(SupportsInt, rule.ge))  # annotated-types types a bound as comparable only
         elif isinstance(rule, Le):
-            high = int(rule.le)  # type: ignore[arg-type]
+            high = int(cast(SupportsInt, rule.le))
     return low, high
 
 
