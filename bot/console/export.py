@@ -41,8 +41,8 @@ from babel.numbers import get_decimal_symbol
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy import Select, SQLColumnExpression, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import ProgramSettings
 from bot.core.i18n import N_, Translator
@@ -72,8 +72,8 @@ class Typed:
 @dataclass(frozen=True, slots=True)
 class Table:
     headers: tuple[str, ...]  # msgids, translated when written
-    query: Callable[[datetime], Select[Any]]
-    key: ColumnElement[int]  # the id the pages follow
+    query: Callable[[datetime], Select[*tuple[Any, ...]]]
+    key: SQLColumnExpression[int]  # the id the pages follow
     row: Callable[[Any, Translator, ProgramSettings, tzinfo], Row]
 
 
@@ -95,7 +95,7 @@ def _birthday(day: int | None, month: int | None, year: int | None) -> str:
     return f"{day:02d}.{month:02d}" + (f".{year}" if year else "")
 
 
-def _customers_query(now: datetime) -> Select[Any]:
+def _customers_query(now: datetime) -> Select[*tuple[Any, ...]]:
     # per customer, so a page sums only its own customers' lots
     points = (select(func.sum(PointLot.remaining))
               .where(PointLot.customer_id == Customer.id, PointLot.remaining > 0,
@@ -116,7 +116,7 @@ def _customer_row(r: Any, t: Translator, program: ProgramSettings, tz: tzinfo) -
             Typed(r.source or ""))
 
 
-def _operations_query(now: datetime) -> Select[Any]:
+def _operations_query(now: datetime) -> Select[*tuple[Any, ...]]:
     return (select(PointOperation.created_at, Customer.card_number, PointOperation.kind,
                    PointOperation.reason, PointOperation.amount, PointOperation.note)
             .join(Customer, PointOperation.customer_id == Customer.id))
@@ -139,7 +139,7 @@ SCHEMAS = {
 }
 
 
-async def _rows(sessions: async_sessionmaker, table: Table, now: datetime, t: Translator,
+async def _rows(sessions: async_sessionmaker[AsyncSession], table: Table, now: datetime, t: Translator,
                 program: ProgramSettings, tz: tzinfo) -> AsyncIterator[Row]:
     after: int | None = None
     while True:
@@ -152,7 +152,7 @@ async def _rows(sessions: async_sessionmaker, table: Table, now: datetime, t: Tr
         await asyncio.sleep(0)  # whoever waits for the connection gets it before the next page
 
 
-async def _page(sessions: async_sessionmaker, table: Table, now: datetime,
+async def _page(sessions: async_sessionmaker[AsyncSession], table: Table, now: datetime,
                 after: int | None) -> Sequence[Any]:
     """Up to ``PAGE`` rows after id ``after``, read in a transaction of their own (closing
     the session ends it and gives the connection back)."""
@@ -218,7 +218,7 @@ async def write_xlsx(path: str, title: str, headers: Sequence[str],
     return count
 
 
-async def export(sessions: async_sessionmaker, table: str, fmt: str, *, now: datetime,
+async def export(sessions: async_sessionmaker[AsyncSession], table: str, fmt: str, *, now: datetime,
                  t: Translator, program: ProgramSettings, tz: tzinfo,
                  directory: str | None = None) -> ExportFile:
     """Write ``table`` ("customers" or "operations") as ``fmt`` ("csv" or "xlsx") to a new
@@ -240,7 +240,7 @@ async def export(sessions: async_sessionmaker, table: str, fmt: str, *, now: dat
     except BaseException:
         os.unlink(path)
         raise
-    filename = f"{table}-{_local(now, tz):%Y-%m-%d}.{fmt}"  # type: ignore[str-format]
+    filename = f"{table}-{_local(now, tz):%Y-%m-%d}.{fmt}"
     if os.path.getsize(path) > ZIP_OVER:  # noqa: ASYNC240 - a stat of a local file
         path = await asyncio.to_thread(_zipped, path, filename)
         filename += ".zip"

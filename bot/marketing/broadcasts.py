@@ -35,10 +35,11 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.channels.base import default_cost
@@ -167,7 +168,7 @@ async def locked(uow: UnitOfWork, broadcast_id: int) -> Broadcast | None:
     written never interleave."""
     stmt = (select(Broadcast).where(Broadcast.id == broadcast_id)
             .execution_options(populate_existing=True))
-    if uow.session.bind.dialect.name == "postgresql":
+    if uow.session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     return (await uow.session.execute(stmt)).scalar_one_or_none()
 
@@ -198,9 +199,9 @@ async def _fix_audience(uow: UnitOfWork, broadcast: Broadcast, now: datetime,
     chosen = (select(literal(broadcast.id, Broadcast.id.type), Customer.id,
                      literal(now, BroadcastRecipient.created_at.type))
               .where(Customer.id.in_(members), reachable_member(now)))
-    result = await uow.session.execute(insert(BroadcastRecipient).from_select(
-        ["broadcast_id", "customer_id", "created_at"], chosen))
-    return result.rowcount or 0  # type: ignore[attr-defined]
+    result = cast("CursorResult[Any]", await uow.session.execute(
+        insert(BroadcastRecipient).from_select(["broadcast_id", "customer_id", "created_at"], chosen)))
+    return result.rowcount or 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,13 +310,13 @@ async def cancel(uow: UnitOfWork, broadcast_id: int, now: datetime) -> int | Non
     mine = select(BroadcastRecipient.outbox_message_id).where(
         BroadcastRecipient.broadcast_id == broadcast_id,
         BroadcastRecipient.outbox_message_id.is_not(None))
-    result = await uow.session.execute(
+    result = cast("CursorResult[Any]", await uow.session.execute(
         update(OutboxMessage).where(OutboxMessage.id.in_(mine), OutboxMessage.status == "pending")
-        .values(status="cancelled").execution_options(synchronize_session=False))
+        .values(status="cancelled").execution_options(synchronize_session=False)))
     never_written = (await uow.session.execute(select(func.count()).where(
         BroadcastRecipient.broadcast_id == broadcast_id,
         BroadcastRecipient.written_at.is_(None)))).scalar_one()
-    return (result.rowcount or 0) + never_written  # type: ignore[attr-defined]
+    return (result.rowcount or 0) + never_written
 
 
 # --- unsubscribing --------------------------------------------------------------------------
@@ -325,14 +326,14 @@ async def note_unsubscribed(uow: UnitOfWork, broadcast_id: int, customer_id: int
     """Count a tap on «Unsubscribe» for the broadcast: only the first of a customer it was
     written to (a replayed tap, or an id of a broadcast they never got, counts nothing).
     Whether it counted."""
-    result = await uow.session.execute(
+    result = cast("CursorResult[Any]", await uow.session.execute(
         update(BroadcastRecipient)
         .where(BroadcastRecipient.broadcast_id == broadcast_id,
                BroadcastRecipient.customer_id == customer_id,
                BroadcastRecipient.outbox_message_id.is_not(None),
                BroadcastRecipient.unsubscribed_at.is_(None))
-        .values(unsubscribed_at=at).execution_options(synchronize_session=False))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+        .values(unsubscribed_at=at).execution_options(synchronize_session=False)))
+    return bool(result.rowcount)
 
 
 async def unsubscribed(uow: UnitOfWork, broadcast_id: int) -> int:

@@ -22,8 +22,9 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, String, and_, cast, exists, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, String, and_, cast, exists, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.config import ProgramSettings, Settings, Tier, Trigger, TriggersSettings
 from bot.core.clock import FrozenClock
@@ -94,7 +95,7 @@ PERSON = (Customer.id, Customer.card_number, Customer.name, Customer.purchase_co
           Customer.total_spent, Customer.birth_month, Customer.birth_day)
 
 
-async def _people(uow: UnitOfWork, stmt: Select[Any]) -> list[Person]:
+async def _people(uow: UnitOfWork, stmt: Select[*tuple[Any, ...]]) -> list[Person]:
     return [Person(*row) for row in (await uow.session.execute(stmt)).all()]
 
 
@@ -141,7 +142,8 @@ class _Scope:
     last_id: int
 
 
-def _eligible(scope: _Scope, topic=Customer.notify_reminders):  # type: ignore[no-untyped-def]
+def _eligible(scope: _Scope,
+              topic: InstrumentedAttribute[bool] = Customer.notify_reminders) -> ColumnElement[bool]:
     """In the scope's range, registered, consented, not opted out of the topic (reminders
     unless told), reachable on some channel."""
     reachable = exists().where(Identity.customer_id == Customer.id, Identity.reachable.is_(True),
@@ -151,7 +153,7 @@ def _eligible(scope: _Scope, topic=Customer.notify_reminders):  # type: ignore[n
                 Customer.consent_at.is_not(None), topic.is_(True), reachable)
 
 
-def _not_sent(trigger: str, episode):  # type: ignore[no-untyped-def]
+def _not_sent(trigger: str, episode: str | ColumnElement[str]) -> ColumnElement[bool]:
     return ~exists().where(TriggerSend.customer_id == Customer.id, TriggerSend.trigger == trigger,
                            TriggerSend.episode == episode)
 
@@ -392,7 +394,8 @@ async def _marketing_received(uow: UnitOfWork, day: _Day, offset: int,
                        OutboxMessage.category == "marketing", OutboxMessage.status.in_(RECEIVING),
                        arrives >= day.start(offset), arrives < day.start(offset + 1))
                 .group_by(Identity.customer_id))
-        found.update((customer_id, n) for customer_id, n in (await uow.session.execute(stmt)).all())
+        found.update((customer_id, n) for customer_id, n in (await uow.session.execute(stmt)).all()
+                     if customer_id is not None)  # none is: the query asks for these ids
     return found
 
 
