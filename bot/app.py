@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import api as pos_api
 from bot.channels.base import Channel
@@ -112,7 +112,7 @@ async def installation_secret(settings: Settings, uow: UnitOfWork) -> bytes:
     return key.encode()
 
 
-async def keep_day_book(sessions: async_sessionmaker, zone: ZoneInfo, now: datetime) -> None:
+async def keep_day_book(sessions: async_sessionmaker[AsyncSession], zone: ZoneInfo, now: datetime) -> None:
     """The console's running totals, built on the first start and after a time zone change."""
     async with UnitOfWork(sessions) as uow:
         if await day_book.ensure(uow.session, zone, now):
@@ -135,7 +135,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
         qr=QrImages(),
         timezone=ZoneInfo(settings.shop.timezone),
     )
-    await keep_day_book(sessions, services.timezone, clock.now())
+    await keep_day_book(sessions, ZoneInfo(settings.shop.timezone), clock.now())
     registry: dict[str, Channel] = {}  # by name: who the notifier and the outbox can reach
     notifier = Notifier(services.i18n, settings, registry)
     core = Core(services, sessions, build_router(), notifier)

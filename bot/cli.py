@@ -10,14 +10,21 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.api import manage
-from bot.config import CONFIG_ENV, load_settings
+from bot.config import CONFIG_ENV, Settings, load_settings
 from bot.loyalty.plain_english import counted
 from bot.marketing.trigger_names import trigger_name
 from bot.storage import database
+
+if TYPE_CHECKING:
+    from bot.marketing.triggers import Planned  # the commands import what they run, when they run
+
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]  # what add_subparsers() gives
 
 
 def parser() -> argparse.ArgumentParser:
@@ -46,7 +53,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def add_import_command(commands) -> None:  # type: ignore[no-untyped-def]
+def add_import_command(commands: Commands) -> None:
     load = commands.add_parser(
         "import", help="load an existing customer base from a CSV file",
         description="Columns: phone (required), name, birthday (DD.MM.YYYY or DD.MM), "
@@ -69,7 +76,7 @@ def _moment(text: str) -> datetime:
         raise argparse.ArgumentTypeError("expected YYYY-MM-DDTHH:MM") from exc
 
 
-def add_triggers_command(commands) -> None:  # type: ignore[no-untyped-def]
+def add_triggers_command(commands: Commands) -> None:
     triggers = commands.add_parser("triggers", help="the automatic triggers pass")
     actions = triggers.add_subparsers(dest="triggers_command", required=True)
     for name, text in (("run", "perform the pass as of a moment (e.g. to catch up a missed day)"),
@@ -80,7 +87,7 @@ def add_triggers_command(commands) -> None:  # type: ignore[no-untyped-def]
                                  "offset (default: now)")
 
 
-def add_stats_command(commands) -> None:  # type: ignore[no-untyped-def]
+def add_stats_command(commands: Commands) -> None:
     stats = commands.add_parser("stats", help="the console's running totals (the day book)")
     actions = stats.add_subparsers(dest="stats_command", required=True)
     actions.add_parser("rebuild", help="count the day book again from the receipts and the ledger "
@@ -90,14 +97,14 @@ def add_stats_command(commands) -> None:  # type: ignore[no-untyped-def]
     check.add_argument("--repair", action="store_true", help="also correct the differences found")
 
 
-def add_viber_command(commands) -> None:  # type: ignore[no-untyped-def]
+def add_viber_command(commands: Commands) -> None:
     viber = commands.add_parser("viber", help="the Viber bot account")
     actions = viber.add_subparsers(dest="viber_command", required=True)
     actions.add_parser("set-webhook", help="register web.public_url + viber.webhook_path with "
                                            "Viber (the app must be running there: Viber calls it)")
 
 
-async def set_viber_webhook(settings) -> int:  # type: ignore[no-untyped-def]
+async def set_viber_webhook(settings: Settings) -> int:
     from aiohttp import ClientError
 
     from bot.channels.viber import ViberError, register_webhook
@@ -115,7 +122,7 @@ async def set_viber_webhook(settings) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def add_demo_command(commands) -> None:  # type: ignore[no-untyped-def]
+def add_demo_command(commands: Commands) -> None:
     demo = commands.add_parser(
         "demo", help="fill an empty database with a demo coffee shop (a year of purchases)",
         description="Customers, a year of purchases, points and refunds written through the "
@@ -126,7 +133,7 @@ def add_demo_command(commands) -> None:  # type: ignore[no-untyped-def]
     demo.add_argument("--seed", type=int, default=1, help="the same seed, the same shop (default: 1)")
 
 
-async def run_triggers(settings, command: str, at: datetime | None) -> int:  # type: ignore[no-untyped-def]
+async def run_triggers(settings: Settings, command: str, at: datetime | None) -> int:
     """``loyalty-bot triggers run|preview [--at]``: the pass or its preview, as a table."""
     from bot.app import build
     from bot.marketing.triggers import run_pass
@@ -145,7 +152,7 @@ async def run_triggers(settings, command: str, at: datetime | None) -> int:  # t
     return 0
 
 
-def format_table(planned) -> str:  # type: ignore[no-untyped-def]
+def format_table(planned: Sequence[Planned]) -> str:
     from bot.marketing.triggers import EPISODE_MEANING
 
     rows = [("trigger", "card", "why (episode)", "action", "points")] + [
@@ -158,11 +165,11 @@ def format_table(planned) -> str:  # type: ignore[no-untyped-def]
                      for row in rows)
 
 
-def format_summary(planned, command: str) -> str:  # type: ignore[no-untyped-def]
+def format_summary(planned: Sequence[Planned], command: str) -> str:
     """Per trigger and in total: messages, held out, points (given, or that it would cost)."""
     from bot.marketing.triggers import ORDER
 
-    def figures(some) -> str:  # type: ignore[no-untyped-def]
+    def figures(some: Sequence[Planned]) -> str:
         return (f"{counted(sum(not p.held_out for p in some), 'message')}, "
                 f"{sum(p.held_out for p in some)} held out, "
                 f"{counted(sum(p.points for p in some), 'point')}")
@@ -174,7 +181,7 @@ def format_summary(planned, command: str) -> str:  # type: ignore[no-untyped-def
     return "\n".join(lines)
 
 
-async def rebuild_stats(settings) -> int:  # type: ignore[no-untyped-def]
+async def rebuild_stats(settings: Settings) -> int:
     """``loyalty-bot stats rebuild``."""
     from zoneinfo import ZoneInfo
 
@@ -192,7 +199,7 @@ async def rebuild_stats(settings) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-async def check_stats(settings, repair: bool) -> int:  # type: ignore[no-untyped-def]
+async def check_stats(settings: Settings, repair: bool) -> int:
     """``loyalty-bot stats check [--repair]``: 0 when the kept book is the counted one."""
     from bot.storage import day_book
     from bot.storage.uow import UnitOfWork

@@ -60,7 +60,8 @@ def cancel_button(ctx: Context, draft_id: int | str = "") -> Button:
 
 async def own_draft(ctx: Context, raw: object) -> Broadcast | None:
     """The caller's draft with this id, while it is a draft."""
-    draft = await ctx.uow.session.get(Broadcast, int(raw)) if str(raw).isdecimal() else None
+    text = str(raw)
+    draft = await ctx.uow.session.get(Broadcast, int(text)) if text.isdecimal() else None
     if draft is None or draft.status != "draft" or draft.author_identity_id != ctx.identity.id:
         return None
     return draft

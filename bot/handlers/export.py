@@ -15,7 +15,6 @@ from bot.core.i18n import N_
 from bot.core.replies import Button, Document, Reply, Text, keyboard
 from bot.core.routing import Router
 from bot.handlers.desk import ADMIN, staff_only
-from bot.storage import database
 
 router = Router()
 router.gate(staff_only(router, ADMIN))
@@ -42,7 +41,7 @@ async def send_file(event: Event, ctx: Context) -> list[Reply]:
     # the event's own transaction ends here (what it did so far is kept): on SQLite it holds
     # the app's only connection, which the export's pages and everybody else take in turns
     await ctx.uow.commit()
-    made = await export(database.session_factory(ctx.uow.session.bind), table, fmt, now=ctx.now,
+    made = await export(ctx.uow.sessions, table, fmt, now=ctx.now,
                         t=ctx.t, program=ctx.settings.program, tz=ctx.services.timezone)
     try:
         await audit.record(ctx.uow, ctx.identity.id, "export", at=ctx.now, table=table,

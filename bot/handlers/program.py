@@ -14,6 +14,7 @@ trigger pass (bot.loyalty.program_settings).
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from bot.config import Trigger, TriggersSettings
 from bot.console import audit
@@ -237,7 +238,7 @@ async def take_text(event: Event, ctx: Context) -> list[Reply]:
                            cancel_button(ctx, data["draft"])]))]
 
 
-def _draft(ctx: Context, event: Event, state: str) -> dict | None:  # type: ignore[type-arg]
+def _draft(ctx: Context, event: Event, state: str) -> dict[str, Any] | None:
     draft = (event.payload or "").partition(":")[2]
     if ctx.state.name != state or ctx.state.data.get("draft") != draft:
         return None

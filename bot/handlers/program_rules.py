@@ -128,7 +128,8 @@ async def item(event: Event, ctx: Context) -> list[Reply]:
         rows.append([Button(ctx._("🗑 Retire this reward"), f"pr.rm:rewards.{code}")])
     else:
         return stale(ctx)
-    title = item_name(ctx.t, settings, parse_key(f"{kind}.{code}.name"))
+    name = parse_key(f"{kind}.{code}.name")
+    title = item_name(ctx.t, settings, name) if name else None
     return [Text(ctx._("«{name}»: tap a value to change it.").format(name=title),
                  keyboard(*rows, back(ctx, f"pr.s:{kind}")))]
 

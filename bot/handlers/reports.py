@@ -4,6 +4,7 @@ sends of that many past days did and how the recipients compare with the holdout
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from bot.core.context import Context
 from bot.core.events import Event
@@ -21,7 +22,7 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 366
 
 
-def _signed(ctx: Context, value) -> str:  # type: ignore[no-untyped-def]
+def _signed(ctx: Context, value: int | Decimal) -> str:
     return ("+" if value > 0 else "") + ctx.t.number(value)
 
 
