@@ -2,25 +2,55 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# What a deploy installs: exact versions with their hashes, resolved from pyproject.toml's
+# ranges by `make lock`. `make run` takes the runtime lock, `make test` the test one.
+LOCK := requirements.lock
+TEST_LOCK := requirements-test.lock
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 PO := $(wildcard locales/*/LC_MESSAGES/messages.po)
 MO := $(PO:.po=.mo)
 
-.PHONY: run test install system-deps messages bench clean
+.PHONY: run test lint install install-test system-deps messages lock bench clean
 
 run: install
 	$(BIN)/loyalty-bot run
 
-test: install system-deps
+test: install-test system-deps lint
 	$(BIN)/python -m pytest
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 install: $(STAMP) $(MO)
 
-$(STAMP): pyproject.toml
+install-test: $(TEST_STAMP) $(MO)
+
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+
+$(STAMP): $(LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
+
+$(TEST_STAMP): $(TEST_LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(TEST_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@ $(STAMP)
+
+# Resolve pyproject.toml's ranges again into the lock files (the test lock keeps the runtime
+# lock's versions). Pins still allowed stay; `make lock LOCK_FLAGS=--upgrade` takes the newest.
+LOCK_FLAGS ?=
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes \
+	--strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS)
+
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet 'pip-tools>=7.5,<8'
+	$(PIP_COMPILE) -o $(LOCK) pyproject.toml
+	$(PIP_COMPILE) --extra test -c $(LOCK) -o $(TEST_LOCK) pyproject.toml
 
 locales/%/LC_MESSAGES/messages.mo: locales/%/LC_MESSAGES/messages.po $(STAMP)
 	$(BIN)/pybabel compile -d locales -D messages -l $*

@@ -36,9 +36,9 @@ from sqlalchemy import insert, text  # noqa: E402
 
 from bot.api.keys import create_key  # noqa: E402
 from bot.app import build  # noqa: E402
-from bot.loyalty.cards import new_card_number  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.core.conversation import Core  # noqa: E402
+from bot.loyalty.cards import new_card_number  # noqa: E402
 from bot.storage import database  # noqa: E402
 from bot.storage.models import Customer, Identity, PointLot, PointOperation  # noqa: E402
 from tests.support.postgres import TemporaryPostgres  # noqa: E402

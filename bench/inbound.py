@@ -47,9 +47,9 @@ from sqlalchemy import event, insert, select  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
 from bot.app import build  # noqa: E402
-from bot.loyalty.cards import new_card_number  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.core.conversation import Core  # noqa: E402
+from bot.loyalty.cards import new_card_number  # noqa: E402
 from bot.storage import database  # noqa: E402
 from bot.storage.models import (  # noqa: E402
     Customer,
@@ -377,13 +377,12 @@ def transaction_echo_scenario(core: Core) -> Scenario:
 # --- report ----------------------------------------------------------------------------------
 
 def table(results: Sequence[Result]) -> str:
-    header = f"{'scenario':<28} {'conc':>4} {'updates':>8} {'seconds':>8} {'updates/s':>10} " \
-             f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
+    header = (f"{'scenario':<28} {'conc':>4} {'updates':>8} {'seconds':>8} {'updates/s':>10} "
+              f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     lines = [header, "-" * len(header)]
-    for r in results:
-        lines.append(f"{r.scenario:<28} {r.concurrency:>4} {r.updates:>8} {r.seconds:>8.2f} "
-                     f"{r.rate:>10.0f} {r.percentile(50):>8.2f} {r.percentile(99):>8.2f} "
-                     f"{max(r.latencies) * 1000:>8.2f}")
+    lines.extend(f"{r.scenario:<28} {r.concurrency:>4} {r.updates:>8} {r.seconds:>8.2f} "
+                 f"{r.rate:>10.0f} {r.percentile(50):>8.2f} {r.percentile(99):>8.2f} "
+                 f"{max(r.latencies) * 1000:>8.2f}" for r in results)
     return "\n".join(lines)
 
 
@@ -424,7 +423,7 @@ class PyInstrumentProfiler:
 
 def package_of(filename: str) -> str:
     """The top-level package a profiled function belongs to ("sqlalchemy", "bot", ...)."""
-    if filename.startswith("~") or filename.startswith("<"):
+    if filename.startswith(("~", "<")):
         return "builtins (C)"
     parts = Path(filename).parts
     for marker in ("site-packages", "dist-packages"):
@@ -545,9 +544,8 @@ async def main(argv: Sequence[str] | None = None) -> int:
             results.append(await measure(core, factory, args.warmup, args.updates,
                                          args.concurrency, profile, statements.record))
             if args.extra_concurrency and args.extra_concurrency != args.concurrency:
-                for scenario in (echo, core):
-                    results.append(await measure(scenario, factory, args.warmup, args.updates,
-                                                 args.extra_concurrency))
+                results.extend([await measure(scenario, factory, args.warmup, args.updates,
+                                              args.extra_concurrency) for scenario in (echo, core)])
             tx_echo = transaction_echo_scenario(application.core)
             floor = await measure(tx_echo, factory, args.warmup, args.updates, args.concurrency)
             await tx_echo.bot.session.close()

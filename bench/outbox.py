@@ -39,8 +39,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -48,21 +48,20 @@ if str(ROOT) not in sys.path:
 
 from typing import Any  # noqa: E402
 
+import segno  # noqa: E402
 from aiohttp import ClientSession  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
-import segno  # noqa: E402
-
+from bot.app import build  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from bot.core.clock import SystemClock  # noqa: E402
+from bot.core.i18n import I18n  # noqa: E402
+from bot.core.replies import Picture, Reply, Text, to_json  # noqa: E402
+from bot.handlers.notices import purchase_notifications  # noqa: E402
+from bot.loyalty.checkout import PurchaseResult  # noqa: E402
 from bot.marketing import broadcasts  # noqa: E402
 from bot.marketing.triggers.base import Candidate, Person  # noqa: E402
 from bot.marketing.triggers.runner import renderer  # noqa: E402
-from bot.app import build  # noqa: E402
-from bot.loyalty.checkout import PurchaseResult  # noqa: E402
-from bot.core.clock import SystemClock  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.handlers.notices import purchase_notifications  # noqa: E402
-from bot.core.i18n import I18n  # noqa: E402
-from bot.core.replies import Picture, Reply, Text, to_json  # noqa: E402
 from bot.storage import database  # noqa: E402
 from bot.storage.models import Broadcast, OutboxMessage  # noqa: E402
 from tests.fakes.telegram_api import FakeBotAPI  # noqa: E402

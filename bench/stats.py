@@ -47,8 +47,8 @@ import subprocess
 import sys
 import time
 from datetime import date, timedelta
-from zoneinfo import ZoneInfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -56,15 +56,15 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import event  # noqa: E402
 
-from bot.app import build  # noqa: E402  (first: it imports the handlers before bot.marketing.triggers)
 from bench.triggers import pass_moment, rss_peak_mb, seeded  # noqa: E402
-from bot.core.clock import FrozenClock  # noqa: E402
+from bot.app import build  # noqa: E402
 from bot.config import Settings  # noqa: E402
+from bot.console.stats import gather  # noqa: E402
+from bot.core.clock import FrozenClock  # noqa: E402
 from bot.core.context import ChannelInfo  # noqa: E402
 from bot.core.events import Event, EventKind, UserRef  # noqa: E402
 from bot.core.replies import Picture, Text  # noqa: E402
 from bot.marketing.segment_snapshot import take_nightly  # noqa: E402
-from bot.console.stats import gather  # noqa: E402
 from bot.storage import database, day_book  # noqa: E402
 from bot.storage.models import Base, SegmentCount, SegmentSnapshot  # noqa: E402
 
@@ -102,7 +102,7 @@ class Statements:
                     cursor.execute(prefix + statement, parameters)
                     plan = "\n".join(str(row[-1]) if len(row) > 1 else str(row[0])
                                      for row in cursor.fetchall())
-                except Exception as exc:  # noqa: BLE001  (a plan is a courtesy)
+                except Exception as exc:  # a plan is a courtesy
                     plan = f"(no plan: {exc})"
                 print(f"-- statement\n{' '.join(statement.split())}\n-- plan\n{plan}",
                       file=sys.stderr, flush=True)
@@ -352,8 +352,8 @@ async def fill_postgres(dsn: str, source: Path) -> dict[str, int]:
     try:
         await conn.execute("SET TIME ZONE 'UTC'")  # SQLite holds naive UTC timestamps
         for table in Base.metadata.sorted_tables:  # parents first
-            if table.name not in present or table.name == "outlets" and await conn.fetchval(
-                    "SELECT count(*) FROM outlets"):
+            if table.name not in present or (table.name == "outlets" and await conn.fetchval(
+                    "SELECT count(*) FROM outlets")):
                 continue
             if table.name.startswith("segment_"):  # the snapshot job writes its own
                 continue

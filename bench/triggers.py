@@ -42,13 +42,14 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import func, select  # noqa: E402
 
+from bot.app import build  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from bot.core.clock import FrozenClock  # noqa: E402
+from bot.delivery.notify import Notification  # noqa: E402
+from bot.loyalty.ledger import Ledger  # noqa: E402
+from bot.loyalty.tiers import next_tier  # noqa: E402
 from bot.marketing import quiet_hours, triggers  # noqa: E402
 from bot.marketing.triggers import base, birthday, review_request, runner, win_back  # noqa: E402
-from bot.app import build  # noqa: E402
-from bot.core.clock import FrozenClock  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.loyalty.ledger import Ledger  # noqa: E402
-from bot.delivery.notify import Notification  # noqa: E402
 from bot.storage import database  # noqa: E402
 from bot.storage.models import (  # noqa: E402
     Customer,
@@ -58,7 +59,6 @@ from bot.storage.models import (  # noqa: E402
     Review,
     TriggerSend,
 )
-from bot.loyalty.tiers import next_tier  # noqa: E402
 
 SEED_VERSION = 3  # bump when the seeded data changes: the cache is keyed by it
 ZONE = ZoneInfo("Europe/Moscow")  # the default shop time zone: UTC+3 all year
@@ -496,7 +496,7 @@ def main() -> int:
           f"{verdict(big['seconds'] <= TARGET_SECONDS)}; peak RSS {big['rss_mb']:.0f} MB "
           f"(target <= {TARGET_RSS_MB:.0f}) {verdict(big['rss_mb'] <= TARGET_RSS_MB)}")
     growth = per_100k[-1] / per_100k[0]
-    print("growth: " + ", ".join(f"{n:,}: {s:.2f} s/100k" for n, s in zip(sizes, per_100k))
+    print("growth: " + ", ".join(f"{n:,}: {s:.2f} s/100k" for n, s in zip(sizes, per_100k, strict=True))
           + f"; largest/smallest {growth:.2f}x (about linear: <= {LINEAR_SLACK}x) "
           + verdict(growth <= LINEAR_SLACK))
     if naive is not None:

@@ -25,14 +25,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from viberbot.api.api_request_sender import ApiRequestSender  # noqa: E402
-from viberbot.api.bot_configuration import BotConfiguration  # noqa: E402
-from viberbot.api.consts import VIBER_BOT_USER_AGENT  # noqa: E402
-from viberbot.api.message_sender import MessageSender  # noqa: E402
-from viberbot.api.messages import TextMessage  # noqa: E402
+from viberbot.api.api_request_sender import ApiRequestSender
+from viberbot.api.bot_configuration import BotConfiguration
+from viberbot.api.consts import VIBER_BOT_USER_AGENT
+from viberbot.api.message_sender import MessageSender
+from viberbot.api.messages import TextMessage
 
-from bot.channels.viber import ViberApi  # noqa: E402
-from tests.fakes.viber_api import FakeViberAPI  # noqa: E402
+from bot.channels.viber import ViberApi
+from tests.fakes.viber_api import FakeViberAPI
 
 TOKEN = "bench-token"
 SENDER = {"name": "Bench"}

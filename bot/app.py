@@ -11,23 +11,23 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import api as pos_api
-from bot.marketing import broadcasts
-from bot.loyalty.cards import CardTokens, QrImages
 from bot.channels.base import Channel
 from bot.channels.registry import built_in, kinds
-from bot.core.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.console.invites import create_invite
+from bot.core.clock import Clock, SystemClock
 from bot.core.context import Services
 from bot.core.conversation import Core
-from bot.handlers.registry import build_router
 from bot.core.i18n import I18n
-from bot.console.invites import create_invite
 from bot.core.keys import SECRET_NAME, derive
 from bot.delivery.notify import Notifier
 from bot.delivery.outbox import OutboxSender
+from bot.handlers.registry import build_router
+from bot.loyalty.cards import CardTokens, QrImages
+from bot.marketing import broadcasts
 from bot.scheduler import build_scheduler
 from bot.storage import database, day_book
 from bot.storage.uow import UnitOfWork
@@ -109,7 +109,7 @@ async def installation_secret(settings: Settings, uow: UnitOfWork) -> bytes:
     return key.encode()
 
 
-async def keep_day_book(sessions: async_sessionmaker, zone: ZoneInfo, now: datetime) -> None:
+async def keep_day_book(sessions: async_sessionmaker[AsyncSession], zone: ZoneInfo, now: datetime) -> None:
     """The console's running totals, built on the first start and after a time zone change."""
     async with UnitOfWork(sessions) as uow:
         if await day_book.ensure(uow.session, zone, now):
@@ -132,7 +132,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
         qr=QrImages(),
         timezone=ZoneInfo(settings.shop.timezone),
     )
-    await keep_day_book(sessions, services.timezone, clock.now())
+    await keep_day_book(sessions, ZoneInfo(settings.shop.timezone), clock.now())
     registry: dict[str, Channel] = {}  # by name: who the notifier and the outbox can reach
     notifier = Notifier(services.i18n, settings, registry)
     core = Core(services, sessions, build_router(), notifier)

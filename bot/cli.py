@@ -13,12 +13,16 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.api import manage
 from bot.channels.registry import find, kinds
-from bot.config import CONFIG_ENV, load_settings
+from bot.config import CONFIG_ENV, Settings, load_settings
 from bot.loyalty.plain_english import counted
 from bot.storage import database
+
+if TYPE_CHECKING:
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]  # what add_subparsers() gives
 
 
 def parser() -> argparse.ArgumentParser:
@@ -47,7 +51,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def add_import_command(commands) -> None:  # type: ignore[no-untyped-def]
+def add_import_command(commands: Commands) -> None:
     load = commands.add_parser(
         "import", help="load an existing customer base from a CSV file",
         description="Columns: phone (required), name, birthday (DD.MM.YYYY or DD.MM), "
@@ -70,7 +74,7 @@ def _moment(text: str) -> datetime:
         raise argparse.ArgumentTypeError("expected YYYY-MM-DDTHH:MM") from exc
 
 
-def add_triggers_command(commands) -> None:  # type: ignore[no-untyped-def]
+def add_triggers_command(commands: Commands) -> None:
     triggers = commands.add_parser("triggers", help="the automatic triggers pass")
     actions = triggers.add_subparsers(dest="triggers_command", required=True)
     for name, text in (("run", "perform the pass as of a moment (e.g. to catch up a missed day)"),
@@ -81,7 +85,7 @@ def add_triggers_command(commands) -> None:  # type: ignore[no-untyped-def]
                                  "offset (default: now)")
 
 
-def add_stats_command(commands) -> None:  # type: ignore[no-untyped-def]
+def add_stats_command(commands: Commands) -> None:
     stats = commands.add_parser("stats", help="the console's running totals (the day book)")
     actions = stats.add_subparsers(dest="stats_command", required=True)
     actions.add_parser("rebuild", help="count the day book again from the receipts and the ledger "
@@ -112,7 +116,7 @@ def add_demo_command(commands) -> None:  # type: ignore[no-untyped-def]
     demo.add_argument("--seed", type=int, default=1, help="the same seed, the same shop (default: 1)")
 
 
-async def run_triggers(settings, command: str, at: datetime | None) -> int:  # type: ignore[no-untyped-def]
+async def run_triggers(settings: Settings, command: str, at: datetime | None) -> int:
     """``loyalty-bot triggers run|preview [--at]``: the pass or its preview, as a table."""
     from bot.app import build
     from bot.marketing.triggers import run_pass
@@ -160,7 +164,7 @@ def format_summary(planned, command: str) -> str:  # type: ignore[no-untyped-def
     return "\n".join(lines)
 
 
-async def rebuild_stats(settings) -> int:  # type: ignore[no-untyped-def]
+async def rebuild_stats(settings: Settings) -> int:
     """``loyalty-bot stats rebuild``."""
     from zoneinfo import ZoneInfo
 
@@ -178,7 +182,7 @@ async def rebuild_stats(settings) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-async def check_stats(settings, repair: bool) -> int:  # type: ignore[no-untyped-def]
+async def check_stats(settings: Settings, repair: bool) -> int:
     """``loyalty-bot stats check [--repair]``: 0 when the kept book is the counted one."""
     from bot.storage import day_book
     from bot.storage.uow import UnitOfWork

@@ -17,16 +17,16 @@ sys.path.insert(0, str(ROOT))
 
 from bot.app import build  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.loyalty.demo import run_demo  # noqa: E402
 from bot.core.events import Event, EventKind, UserRef  # noqa: E402
 from bot.core.replies import Picture, Text  # noqa: E402
+from bot.loyalty.demo import run_demo  # noqa: E402
 from tests.chat import TELEGRAM_LIKE  # noqa: E402
 
 OWNER = "1"
 
 
 async def main(out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - before anything runs
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(database={"url": f"sqlite+aiosqlite:///{tmp}/demo.db"},
                             web={"chat_enabled": False}, admins=[f"telegram:{OWNER}"],

@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot.config import Settings
-from bot.core.conversation import Core
 from bot.core.context import ChannelInfo
+from bot.core.conversation import Core
 from bot.core.events import Event, EventKind, SharedContact, UserRef
 from bot.core.replies import AskContact, Picture, Reply, Text
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.app import Application, build
-from bot.core.clock import FrozenClock
 from bot.config import Settings
+from bot.core.clock import FrozenClock
 from bot.core.context import ChannelInfo
 from bot.storage import database
 from tests.chat import TELEGRAM_LIKE, ChatUser

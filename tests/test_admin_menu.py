@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from bot.app import Application, build
 from bot.channels.telegram import TelegramChannel
-from bot.core.clock import FrozenClock
 from bot.config import Settings
 from bot.console.invites import create_invite
+from bot.core.clock import FrozenClock
 from bot.storage.models import Identity
 from tests.chat import OWNER, TELEGRAM_LIKE, WEB_LIKE, ChatUser, owner_settings
 from tests.fakes.telegram_api import Call, FakeBotAPI, callback_update, message_update
@@ -78,7 +78,7 @@ async def test_at_start_admins_and_cashiers_get_their_menus_in_their_language(ap
     owners = commands(menus[1])
     assert ADMIN_ONLY | CUSTOMER | {"checkout", "refund", "settings"} == set(owners)
     assert owners["stats"] == "Program statistics" and owners["settings"] == "Program settings"
-    assert list(owners)[0] == "stats"
+    assert next(iter(owners)) == "stats"
     assert commands(menus[8])["stats"] == "Статистика программы"
     cashiers = commands(menus[7])
     assert set(cashiers) == CUSTOMER | {"checkout", "refund", "settings"}

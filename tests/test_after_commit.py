@@ -136,7 +136,7 @@ async def test_an_export_whose_audit_fails_is_an_apology_and_leaves_no_file(
     monkeypatch.setattr(export, "export", export_noted)
     monkeypatch.setattr(audit, "record", audit_down)
     assert texts(await chat(OWNER).press("ex.file:customers:csv")) == [SORRY["ru"]]
-    assert len(written) == 1 and not Path(written[0]).exists()  # personal data: not left on disk
+    assert len(written) == 1 and not Path(written[0]).exists()  # noqa: ASYNC240 - personal data: not left on disk
 
 
 async def test_a_broadcast_picture_is_downloaded_outside_the_transaction(app, chat):

@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from bot.marketing import broadcasts
 from bot.app import build
 from bot.config import Settings
 from bot.core.events import Event, EventKind
 from bot.core.replies import Button, Picture, Reply, Template, Text
+from bot.marketing import broadcasts
 from bot.storage.models import (
     Broadcast,
     BroadcastRecipient,
@@ -294,7 +294,7 @@ async def test_an_interrupted_enqueue_resumes_and_nobody_gets_it_twice(
         await app.outbox.send_due()
     finally:
         await restarted.close()
-    assert customer_copies(phones) == {external_id: 1 for external_id in CUSTOMERS}
+    assert customer_copies(phones) == dict.fromkeys(CUSTOMERS, 1)
     assert await count(app, BroadcastRecipient, BroadcastRecipient.written_at.is_not(None)) == 5
     assert await count(app, OutboxMessage, OutboxMessage.category == "marketing") == 5
 
@@ -344,7 +344,7 @@ async def test_a_double_tap_on_confirm_sends_once(app, chat, phones, members):
     await broadcasts.advance(app.core)
     await app.outbox.send_due()
     assert await count(app, Broadcast) == 1
-    assert customer_copies(phones) == {external_id: 1 for external_id in CUSTOMERS}
+    assert customer_copies(phones) == dict.fromkeys(CUSTOMERS, 1)
 
 
 async def test_cancel_under_the_test_after_confirming_points_to_stop(app, chat, phones, members):
@@ -357,7 +357,7 @@ async def test_cancel_under_the_test_after_confirming_points_to_stop(app, chat, 
     assert payloads_of(late) == ["bc.stop:1"]
     await broadcasts.advance(app.core)
     await app.outbox.send_due()
-    assert customer_copies(phones) == {external_id: 1 for external_id in CUSTOMERS}
+    assert customer_copies(phones) == dict.fromkeys(CUSTOMERS, 1)
 
 
 async def test_customers_are_refused_and_nothing_happens(app, chat, phones, members):
@@ -446,7 +446,7 @@ async def test_one_tap_unsubscribes_and_the_report_counts_it(app, chat, phones, 
     owner = chat(OWNER, language=language)
     await sent_to_all(app, owner)
     [[copy]] = phones.got["47"]
-    [link], [unsubscribe] = copy.buttons
+    [_link], [unsubscribe] = copy.buttons
     assert unsubscribe == Button({"ru": "🔕 Отписаться", "en": "🔕 Unsubscribe"}[language], "unsub:1")
     assert phones.got["42"][0][0].buttons[1] == (Button("🔕 Отписаться", "unsub:1"),)  # theirs: ru
 

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import build
+from bot.config import Settings
+from bot.console.invites import create_invite
+from bot.core.replies import Reply
+from bot.handlers import checkout_confirm
 from bot.loyalty.cards import luhn_check_digit
 from bot.loyalty.checkout import Checkout
-from bot.config import Settings
-from bot.handlers import checkout_confirm
-from bot.console.invites import create_invite
 from bot.loyalty.ledger import Ledger
-from bot.core.replies import Reply
 from bot.storage import database
 from bot.storage.models import (
     Customer,

@@ -42,7 +42,7 @@ async def test_an_admin_scans_the_card_and_records_a_purchase_in_telegram(bot: B
     token = bot.app.core.services.card_tokens.issue(customer.id, clock.now())
     link = bot.channel.info().deep_link(f"card-{token}")
     assert link == f"https://t.me/loyalty_test_bot?start=card-{token}"
-    assert bot.app.core.services.qr._cache.get(link) is not None  # noqa: SLF001 - the card's QR
+    assert bot.app.core.services.qr._cache.get(link) is not None  # the card's QR
 
     [screen] = await bot.step(message_update(7, OWNER, f"/start card-{token}", first_name="Olga"), 1)
     assert str(screen.params["chat_id"]) == str(OWNER)

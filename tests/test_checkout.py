@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from bot.config import ProgramSettings
+from bot.core.clock import FrozenClock
 from bot.loyalty.checkout import (
     Checkout,
     FutureDate,
@@ -15,8 +17,6 @@ from bot.loyalty.checkout import (
     SpendAboveCap,
     spend_cap,
 )
-from bot.core.clock import FrozenClock
-from bot.config import ProgramSettings
 from bot.loyalty.ledger import Ledger
 from bot.storage.models import Customer, PointLot
 from bot.storage.uow import UnitOfWork
@@ -188,8 +188,8 @@ async def test_cashback_already_spent_is_taken_back_only_as_far_as_the_balance_g
 
 
 async def test_an_old_receipt_earns_points_that_live_from_its_day_and_tells_nobody(sessions, clock):
-    from bot.handlers.notices import purchase_notifications
     from bot.config import Settings
+    from bot.handlers.notices import purchase_notifications
 
     customer = await new_customer(sessions, clock)
     month_ago = await buy(sessions, clock, customer, "R1", 1000_00, occurred_at=NOW - timedelta(days=30))

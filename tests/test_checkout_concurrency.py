@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from bot.loyalty.checkout import Checkout, PurchaseResult, RefundResult, SpendAboveCap
-from bot.core.clock import FrozenClock
 from bot.config import ProgramSettings
+from bot.core.clock import FrozenClock
+from bot.loyalty.checkout import Checkout, PurchaseResult, RefundResult, SpendAboveCap
 from bot.loyalty.ledger import InsufficientPoints, Ledger
 from bot.storage import database
 from bot.storage.models import PointLot, PointOperation, Purchase
@@ -128,7 +128,7 @@ async def test_the_same_receipt_sent_10_times_at_once_is_one_purchase(sessions, 
     assert (only.points_spent, only.points_earned) == (150, 115)
     async with UnitOfWork(sessions) as uow:
         assert (await uow.customers.get(card)).purchase_count == 1
-    balance, lowest, held, operations = await ledger_state(sessions, clock, card)
+    balance, _lowest, held, operations = await ledger_state(sessions, clock, card)
     assert balance == OPENING - 150 and held == operations == OPENING - 150 + 115
     # What happened to the nine others (reported by ``pytest -rA``):
     replayed = sum(r.replayed for r in results)
@@ -217,7 +217,7 @@ async def test_a_spend_after_reading_the_lots_sees_another_spend(pg_sessions, cl
         with pytest.raises(InsufficientPoints):
             await Ledger(late, clock).spend(customer, 100, "reward")
         assert len(shown) == 1
-    balance, lowest, held, operations = await ledger_state(pg_sessions, clock, customer)
+    balance, _lowest, held, operations = await ledger_state(pg_sessions, clock, customer)
     assert (balance, held, operations) == (50, 50, 50)
 
 

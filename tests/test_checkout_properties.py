@@ -15,14 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot.loyalty.checkout import Checkout, RefundTooLarge, SpendAboveCap, spend_cap
-from bot.core.clock import FrozenClock
 from bot.config import ProgramSettings
+from bot.core.clock import FrozenClock
+from bot.loyalty.checkout import Checkout, RefundTooLarge, SpendAboveCap, spend_cap
 from bot.loyalty.ledger import Ledger
+from bot.loyalty.tiers import current_tier
 from bot.storage import database
 from bot.storage.models import Purchase
 from bot.storage.uow import UnitOfWork
-from bot.loyalty.tiers import current_tier
 from tests.test_ledger import new_customer
 from tests.test_ledger_properties import check_invariants
 

@@ -44,14 +44,15 @@ from sqlalchemy import Row, select
 
 from bot.api.customers import ENROLLED_AT_TILL
 from bot.app import Application, build
-from bot.marketing.broadcasts import advance as advance_broadcasts
-from bot.loyalty.cards import CARD_DIGITS, TOKEN_PREFIX, format_card_number, luhn_check_digit
 from bot.channels.base import Channel, discard
 from bot.core.clock import FrozenClock
 from bot.core.context import ChannelInfo
+from bot.core.replies import AskContact, Document, Picture, Reply, Text
 from bot.handlers.command_menus import ADMIN_COMMANDS
 from bot.handlers.registry import build_router
-from bot.core.replies import AskContact, Document, Picture, Reply, Text
+from bot.loyalty.cards import CARD_DIGITS, TOKEN_PREFIX, format_card_number, luhn_check_digit
+from bot.marketing.broadcasts import advance as advance_broadcasts
+from bot.marketing.triggers import scheduled_hourly_pass, scheduled_pass
 from bot.scheduler.housekeeping import expire_points, forget_old_event_ids
 from bot.storage import day_book
 from bot.storage.models import (
@@ -67,7 +68,6 @@ from bot.storage.models import (
     TriggerSend,
 )
 from bot.storage.uow import UnitOfWork
-from bot.marketing.triggers import scheduled_hourly_pass, scheduled_pass
 from tests.chat import (
     OWNER,
     TELEGRAM_LIKE,

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot.loyalty.cards import format_card_number, luhn_check_digit
 from bot.config import Settings
+from bot.loyalty.cards import format_card_number, luhn_check_digit
 from bot.loyalty.ledger import Ledger
 from bot.storage.models import AuditEntry, Customer, Identity, PointOperation
 from tests.chat import OWNER, ChatUser, owner_settings, payloads_of, text_of

@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot.loyalty.checkout import Checkout
-from bot.core.clock import FrozenClock
 from bot.config import ProgramSettings
 from bot.console.stats import cohort_months, gather
+from bot.core.clock import FrozenClock
+from bot.loyalty.checkout import Checkout
 from bot.storage import database, day_book
 from bot.storage.models import (
     Customer,
@@ -111,7 +111,7 @@ async def book_rows(session) -> dict:  # type: ignore[no-untyped-def]
     """The book's rows that hold something, per table."""
     rows = {}
     for model in (StatsDay, StatsGap, StatsCohort):
-        columns = [c for c in model.__table__.columns]
+        columns = list(model.__table__.columns)
         found = (await session.execute(select(*columns))).all()
         rows[model.__tablename__] = sorted(
             tuple(row) for row in found

@@ -17,18 +17,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select, update
 
-from bot.marketing import broadcasts
 from bot.app import Application, build
-from bot.loyalty.checkout import Checkout
 from bot.cli import main as cli
 from bot.core.clock import FrozenClock
+from bot.loyalty.checkout import Checkout
 from bot.loyalty.importer import CsvRow, import_customers
 from bot.loyalty.ledger import Ledger
+from bot.marketing import broadcasts
+from bot.marketing.triggers import run_pass
 from bot.scheduler.housekeeping import check_day_book, expire_points
 from bot.storage import day_book
 from bot.storage.models import Broadcast, Customer, PointOperation, Purchase, SharedPhone, StatsDay
 from bot.storage.session import BookError
-from bot.marketing.triggers import run_pass
 from tests.chat import OWNER, TELEGRAM_LIKE, WEB_LIKE, ChatUser, owner_settings, payloads_of
 from tests.test_day_book import ZONE, assert_the_book_holds, fresh_db, local_day  # noqa: F401 - a fixture
 
@@ -69,7 +69,8 @@ class Shop:
             return
         user = self.person(who)
         invited_by = await self.customer_of(referrer) if referrer is not None else None
-        start = f"/start ref-{invited_by.referral_code}" if invited_by and invited_by.referral_code else "/start"
+        code = invited_by.referral_code if invited_by else None
+        start = f"/start ref-{code}" if code else "/start"
         await user.send(start)
         await user.press("consent:yes")
         await user.share_contact(f"+7900{who:07d}")

@@ -14,12 +14,12 @@ import openpyxl
 import pytest
 from sqlalchemy import select
 
-from bot.console import export
 from bot.app import build
-from bot.loyalty.cards import luhn_check_digit
 from bot.config import Settings
+from bot.console import export
 from bot.console.invites import create_invite
 from bot.core.replies import Document, Reply
+from bot.loyalty.cards import luhn_check_digit
 from bot.storage.models import AuditEntry, Customer, Identity, PointOperation
 from tests.chat import OWNER, TELEGRAM_LIKE, ChatUser, owner_settings, payloads_of, text_of
 from tests.conftest import START

@@ -227,9 +227,9 @@ async def test_wait_for(api: FakeBotAPI, bot: Bot) -> None:
 
 
 async def test_unknown_file_download_404(api: FakeBotAPI) -> None:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"{api.base_url}/file/bot{TOKEN}/nope.jpg") as resp:
-            assert resp.status == 404
+    async with aiohttp.ClientSession() as http, \
+            http.get(f"{api.base_url}/file/bot{TOKEN}/nope.jpg") as resp:
+        assert resp.status == 404
 
 
 async def test_multipart_direct_file_field(api: FakeBotAPI) -> None:
@@ -237,9 +237,9 @@ async def test_multipart_direct_file_field(api: FakeBotAPI) -> None:
     form.add_field("chat_id", "9")
     form.add_field("reply_markup", json.dumps({"remove_keyboard": True}))
     form.add_field("photo", PNG, filename="direct.png", content_type="image/png")
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{api.base_url}/bot{TOKEN}/sendPhoto", data=form) as resp:
-            photo = (await resp.json())["result"]["photo"]
+    async with aiohttp.ClientSession() as http, \
+            http.post(f"{api.base_url}/bot{TOKEN}/sendPhoto", data=form) as resp:
+        photo = (await resp.json())["result"]["photo"]
     assert photo[-1]["width"] == 800
     call = api.calls_to("sendPhoto")[0]
     assert call.params["reply_markup"] == {"remove_keyboard": True}

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from bot.core.replies import Reply
+from bot.handlers.notices import purchase_notice
 from bot.loyalty.cards import format_card_number
 from bot.loyalty.checkout import Checkout, PurchaseResult
-from bot.handlers.notices import purchase_notice
-from bot.core.replies import Reply
 from bot.storage.models import AuditEntry, Customer, Review
 from tests.chat import payloads_of, text_of
 
@@ -265,7 +265,7 @@ async def test_give_points_from_the_alert_is_the_cards_flow_audited_and_told(app
 
 
 async def test_only_admins_can_answer(app, chat, settings):
-    _owner, sent, purchase_id = await a_low_rating(app, chat, settings)
+    _owner, _sent, purchase_id = await a_low_rating(app, chat, settings)
     ivan = chat("42")
     assert "только администратор" in text_of(await ivan.press(f"fb.re:{purchase_id}"))
     await ivan.send("Ответ себе")

@@ -117,9 +117,10 @@ async def test_malformed_bodies_behind_a_valid_signature_store_nothing(shop):
         return {"X-Hub-Signature-256": f"sha256={digest}".encode(),
                 "Content-Type": b"application/json"}
 
-    for body in (b"[1]", b'"x"', b'{"entry":[5]}', b'{"entry":[{"changes":[{"field":"messages",'
-                 b'"value":{"metadata":{"phone_number_id":"1"},"messages":[{"type":"text",'
-                 b'"text":{"body":"hi"}}]}}]}]}', b'{"entry":[{"changes":"x"}]}'):
+    without_contacts = (b'{"entry":[{"changes":[{"field":"messages",'
+                   b'"value":{"metadata":{"phone_number_id":"1"},"messages":[{"type":"text",'
+                   b'"text":{"body":"hi"}}]}}]}]}')
+    for body in (b"[1]", b'"x"', b'{"entry":[5]}', without_contacts, b'{"entry":[{"changes":"x"}]}'):
         status, _, _ = await raw(address, "POST", "/whatsapp/webhook", whatsapp(body), body)
         assert status == 200, body  # Meta would resend anything else for days
     assert (await raw(address, "POST", "/whatsapp/webhook", whatsapp(DEEP), DEEP))[0] == 400

@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from bot import cli
-from bot.core.clock import FrozenClock
 from bot.config import ProgramSettings
+from bot.core.clock import FrozenClock
+from bot.core.keys import phone_fingerprint
 from bot.loyalty.importer import (
     ImportFileError,
     ImportReport,
@@ -21,7 +22,6 @@ from bot.loyalty.importer import (
     parse_csv,
     read_file,
 )
-from bot.core.keys import phone_fingerprint
 from bot.loyalty.ledger import Ledger
 from bot.storage import database
 from bot.storage.models import Customer, ErasedPhone, Identity, PointLot, PointOperation

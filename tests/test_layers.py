@@ -31,17 +31,16 @@ def _imported(node: ast.AST) -> list[str]:
 
 
 def _is_uow(node: ast.expr) -> bool:
-    return (isinstance(node, ast.Name) and node.id == "uow"
-            or isinstance(node, ast.Attribute) and node.attr == "uow")
+    return ((isinstance(node, ast.Name) and node.id == "uow")
+            or (isinstance(node, ast.Attribute) and node.attr == "uow"))
 
 
 def violations(source: str) -> list[str]:
     """Where ``source`` goes to the database past the repositories, as «line: what»."""
     found = []
     for node in ast.walk(ast.parse(source)):
-        for module in _imported(node):
-            if module == "sqlalchemy" or module.startswith("sqlalchemy."):
-                found.append(f"{node.lineno}: imports {module}")
+        found += [f"{node.lineno}: imports {module}" for module in _imported(node)
+                  if module == "sqlalchemy" or module.startswith("sqlalchemy.")]
         if isinstance(node, ast.Attribute) and node.attr == "session" and _is_uow(node.value):
             found.append(f"{node.lineno}: uses {ast.unparse(node)}")
     return found

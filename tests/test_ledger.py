@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.loyalty.cards import new_card_number
 from bot.core.clock import FrozenClock
+from bot.loyalty.cards import new_card_number
 from bot.loyalty.ledger import InsufficientPoints, Ledger
 from bot.storage.models import Customer, PointLot, PointOperation
 from bot.storage.uow import UnitOfWork
@@ -88,7 +88,7 @@ async def test_expired_points_leave_the_balance_and_the_expiry_pass_records_them
     async with UnitOfWork(sessions) as uow:
         summary = await Ledger(uow, clock).summary(customer)
     assert summary.available == 100
-    assert [(op.kind, op.amount) for op in summary.recent][0] == ("expire", -300)
+    assert next((op.kind, op.amount) for op in summary.recent) == ("expire", -300)
 
 
 async def test_held_points_are_pending_until_their_day(sessions):

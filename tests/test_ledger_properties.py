@@ -43,7 +43,8 @@ async def check_invariants(sessions, clock: FrozenClock, customer: int) -> None:
             select(func.coalesce(func.sum(PointLot.remaining), 0)).where(PointLot.customer_id == customer)
         )).scalar_one()
         operations_add_up = (await uow.session.execute(
-            select(func.coalesce(func.sum(PointOperation.amount), 0)).where(PointOperation.customer_id == customer)
+            select(func.coalesce(func.sum(PointOperation.amount), 0))
+            .where(PointOperation.customer_id == customer)
         )).scalar_one()
         assert lots_hold == operations_add_up
         negative = (await uow.session.execute(

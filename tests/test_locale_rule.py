@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.loyalty.checkout import Checkout
 from bot.handlers.notices import purchase_notifications
-from bot.storage.models import Customer
+from bot.loyalty.checkout import Checkout
 from bot.marketing.triggers import ORDER, run_pass
+from bot.storage.models import Customer
 from tests.chat import text_of
 from tests.test_cashier_chat import Outbox, outbox  # noqa: F401 - outbox is a fixture
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from sqlalchemy import select
 
+from bot.core.replies import Picture
 from bot.loyalty.cards import TOKEN_PREFIX, InvalidToken, format_card_number
 from bot.loyalty.ledger import Ledger
-from bot.core.replies import Picture
 from bot.storage.models import Customer, Identity, PointLot
 from tests.chat import payloads_of, text_of
 from tests.conftest import START

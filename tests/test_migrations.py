@@ -63,11 +63,11 @@ async def test_earlier_expiry_warnings_become_the_day_their_lot_burns(tmp_path):
     engine = database.create_engine(url)
     rows = [
         "INSERT INTO stats_book (id, timezone, built_at) VALUES (1, 'Europe/Moscow', '2026-01-01')",
-        "INSERT INTO customers (id, card_number, consent_at, created_at, phone_verified, "
-        "purchase_count, total_spent, notify_promotions, notify_reminders, notify_digest) "
-        "VALUES (1, '1', '2026-01-01', '2026-01-01', 0, 0, 0, 1, 1, 1)",
-        "INSERT INTO point_operations (id, customer_id, kind, reason, amount, created_at) "
-        "VALUES (1, 1, 'earn', 'gift', 100, '2026-01-01')",
+        ("INSERT INTO customers (id, card_number, consent_at, created_at, phone_verified, "
+         "purchase_count, total_spent, notify_promotions, notify_reminders, notify_digest) "
+         "VALUES (1, '1', '2026-01-01', '2026-01-01', 0, 0, 0, 1, 1, 1)"),
+        ("INSERT INTO point_operations (id, customer_id, kind, reason, amount, created_at) "
+         "VALUES (1, 1, 'earn', 'gift', 100, '2026-01-01')"),
         *(f"INSERT INTO point_lots (id, customer_id, operation_id, reason, amount, remaining, "
           f"created_at, available_at, expires_at) VALUES ({lot}, 1, 1, 'gift', 50, 50, "
           f"'2026-01-01', '2026-01-01', '{burns}')"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,11 +15,11 @@ from sqlalchemy import select, update
 
 from bot.app import Application, build
 from bot.channels.base import RetryLater
-from bot.core.clock import SystemClock
 from bot.config import DatabaseSettings, OutboxSettings, Settings
+from bot.core.clock import SystemClock
+from bot.core.replies import AskContact, Button, Picture, Text, from_json, keyboard, to_json
 from bot.delivery.notify import Notification, Notifier
 from bot.delivery.outbox import RateLimits, TokenBucket
-from bot.core.replies import AskContact, Button, Picture, Text, from_json, keyboard, to_json
 from bot.storage.models import Identity, OutboxMessage, Purchase
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.test_cashier_chat import Outbox, button, hire, outbox, scan  # noqa: F401 - outbox is a fixture
@@ -299,10 +299,10 @@ async def test_trigger_and_broadcast_messages_go_at_the_outbox_share_of_the_limi
     """A trigger's message is a text with a template hint (for WhatsApp), a broadcast's a
     picture with its caption and a button (and the hint): one API call each on Telegram, so
     60 of them take the time of 60 calls at 27 a second, with no 429 from Telegram."""
-    from bot.marketing import broadcasts
     from bot.core.clock import FrozenClock
-    from bot.storage.models import Broadcast
+    from bot.marketing import broadcasts
     from bot.marketing.triggers import run_pass
+    from bot.storage.models import Broadcast
 
     api.rate_limit = 30
     clock = FrozenClock(datetime(2026, 4, 1, 8, 0, tzinfo=UTC))  # the 1st: a digest day, 11:00

@@ -25,8 +25,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import build
-from bot.core.clock import SystemClock
 from bot.config import OutboxSettings, Settings
+from bot.core.clock import SystemClock
 from bot.delivery.outbox import BATCH
 from bot.storage import database
 from bot.storage.models import OutboxMessage
@@ -159,7 +159,7 @@ async def test_a_sigkilled_sender_resends_at_most_what_was_in_flight(
         for _ in range(2):  # run, get killed mid-queue; twice
             await bot.start()
             target = len(api.calls_to("sendMessage")) + KILL_AFTER
-            await until(lambda: len(api.calls_to("sendMessage")) >= target,
+            await until(lambda target=target: len(api.calls_to("sendMessage")) >= target,
                         f"{KILL_AFTER} more sendMessage calls", bot)
             await bot.kill()
             rows = await statuses(url)  # as the crash left it, before any recovery

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import Application, build
-from bot.core.clock import SystemClock
 from bot.config import OutboxSettings, Settings
+from bot.core.clock import SystemClock
 from bot.storage import database
 from bot.storage.models import OutboxMessage
 from tests.fakes.telegram_api import FakeBotAPI

@@ -4,6 +4,7 @@ is refused by the POS API."""
 
 from __future__ import annotations
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
@@ -13,8 +14,6 @@ from bot.storage.models import AuditEntry, PosKey
 from tests.chat import OWNER, ChatUser, owner_settings, payloads_of, text_of
 from tests.test_cashier_chat import button
 from tests.test_staff_commands import invited
-
-import pytest
 
 
 @pytest.fixture

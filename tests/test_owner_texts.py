@@ -9,8 +9,10 @@ from datetime import timedelta
 import pytest
 
 from bot.config import Settings
-from bot.loyalty.program_settings import TRIGGERS
 from bot.core.replies import Picture, Reply, Text
+from bot.loyalty.program_settings import TRIGGERS
+from bot.marketing.triggers import ORDER
+from bot.marketing.triggers import TRIGGERS as REGISTERED
 from bot.storage.models import (
     Broadcast,
     BroadcastRecipient,
@@ -19,8 +21,6 @@ from bot.storage.models import (
     Staff,
     TriggerSend,
 )
-from bot.marketing.triggers import ORDER
-from bot.marketing.triggers import TRIGGERS as REGISTERED
 from tests.chat import OWNER, owner_settings, text_of
 from tests.texts import raw_keys
 

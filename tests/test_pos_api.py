@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from bot.api.keys import hash_key
 from bot.app import Application, build
+from bot.config import Settings
 from bot.loyalty.cards import TOKEN_PREFIX, CardTokens, format_card_number
 from bot.loyalty.checkout import Checkout
-from bot.config import Settings
 from bot.storage.models import Customer, Identity, OutboxMessage, PointLot, Purchase
 from tests.conftest import START
 from tests.till import PHONE, UNKNOWN_CARD, Recorder, Till, count, member, new_key

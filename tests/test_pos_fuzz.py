@@ -92,7 +92,7 @@ async def win_back(uow: UnitOfWork, customer_ids: list[int]) -> None:
                             payload=[], status="sent", attempts=1, not_before=at, created_at=at)
     uow.session.add(message)
     await uow.session.flush()
-    for customer_id, message_id in zip(customer_ids, (message.id, None)):
+    for customer_id, message_id in zip(customer_ids, (message.id, None), strict=True):
         uow.session.add(TriggerSend(customer_id=customer_id, trigger="win_back_30", episode="e",
                                     held_out=message_id is None, outbox_message_id=message_id,
                                     points_given=0, created_at=at))
@@ -138,7 +138,7 @@ def fuzz(base_url: str, key: str | None, examples: int,
         @given(case=cases(operation, known))
         def run(case: Case) -> None:
             case.call_and_validate(base_url=base_url, headers=headers, checks=CHECKS)
-            sent[operation.label] += 1
+            sent[operation.label] += 1  # noqa: B023 - run() runs right below, in this iteration
 
         run()
     return sent
@@ -156,7 +156,7 @@ def summary(counts: dict[str, Counter[str]]) -> str:
          str(sum(sent[label] for sent in counts.values()))]
         for label in sorted(operations_needing_a_key())]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths))
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
                      for row in rows)
 
 

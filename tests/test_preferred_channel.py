@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.delivery.notify import Notification
 from bot.core.replies import Text
+from bot.delivery.notify import Notification
 from bot.storage.models import Customer
 from tests.chat import TELEGRAM_LIKE, channel_info, payloads_of, text_of
 
@@ -31,7 +31,8 @@ async def queued_channel(app) -> str:  # type: ignore[no-untyped-def]
     async with app.core.unit_of_work() as uow:
         customer = (await uow.session.execute(select(Customer))).scalar_one()
         [row] = await app.core.notifier.enqueue_one(
-            uow, Notification(lambda t: [Text("hello")], customer_id=customer.id), app.core.services.clock.now())
+            uow, Notification(lambda t: [Text("hello")], customer_id=customer.id),
+            app.core.services.clock.now())
         await uow.session.rollback()
     return row.channel
 

@@ -140,7 +140,8 @@ async def test_holidays_quiet_hours_cap_and_holdout_change_what_the_passes_use(a
     await save(owner, "triggers.quiet_start", "22.30")
     await save(owner, "triggers.daily_marketing_cap", "2")
     await save(owner, "triggers.holdout_percent", "0")
-    removal = await owner.press(the(await owner.press("pr.s:holidays"), "pr.rm:triggers.holidays.dates.01-01"))
+    holidays = await owner.press("pr.s:holidays")
+    removal = await owner.press(the(holidays, "pr.rm:triggers.holidays.dates.01-01"))
     await owner.press(the(removal, "pr.ok:"))
 
     async with app.core.unit_of_work() as uow:
@@ -160,7 +161,8 @@ async def test_the_history_says_who_changed_what(app, chat):
     await owner.press("ps.off:win_back_30")
     history = text_of(await owner.press("pr.s:history"))
     assert "🕘 The last changes:" in history
-    assert "Telegram 1: automatic message «Win-back, 1st stage (day 31 without a purchase)» changed" in history
+    assert ("Telegram 1: automatic message «Win-back, 1st stage (day 31 without a purchase)» changed"
+            in history)
     assert "Telegram 1: Review bonus, points: 20 → 30" in history
 
 

@@ -8,16 +8,16 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot.core.clock import FrozenClock
 from bot.config import Settings
+from bot.core.clock import FrozenClock
+from bot.core.routing import Router
 from bot.handlers import program
 from bot.handlers.registry import MODULES
 from bot.loyalty.program_settings import effective_triggers, set_enabled, set_text
-from bot.core.routing import Router
+from bot.marketing.triggers import run_pass
 from bot.storage import database
 from bot.storage.models import AuditEntry, TriggerOverride
 from bot.storage.uow import UnitOfWork
-from bot.marketing.triggers import run_pass
 from tests.chat import OWNER, ChatUser, owner_settings, payloads_of, text_of
 from tests.test_staff_commands import invited
 from tests.test_triggers import buy, day, only, signed_up  # noqa: F401 - only is a fixture
@@ -61,8 +61,8 @@ async def test_the_owner_sees_the_rules_and_every_trigger_with_its_state(app, ow
     replies = await owner.send("/settings")
     text = text_of(replies)
     for line in ("⚙️ Настройки программы", "• Приветственный бонус: 100 баллов, живут 90 дней",
-                 "• Уровень Серебро с 1-й покупки: кешбэк 3 %, баллами можно оплатить до 3,75 % "
-                 "покупки",
+                 ("• Уровень Серебро с 1-й покупки: кешбэк 3 %, баллами можно оплатить до 3,75 % "
+                  "покупки"),
                  "• Баллами можно оплатить не больше 15 % покупки",
                  "• Баллы за покупки живут 365 дней",
                  "• Бонус за друга каждой стороне: 200 баллов, живут 180 дней",
@@ -133,7 +133,8 @@ async def test_switching_a_trigger_off_stops_it_at_the_next_pass_and_on_again(ap
     await signed_up(chat)
     await buy(app, day("2026-03-02"))
     replies = await owner.press("ps.off:win_back_30")
-    assert "✅ «Возврат, 1-й этап (31-й день без покупок): выкл.». Действует со следующего запуска." in text_of(replies)
+    assert ("✅ «Возврат, 1-й этап (31-й день без покупок): выкл.». Действует со следующего запуска."
+            in text_of(replies))
     assert "ps.on:win_back_30" in payloads_of(replies)
     assert await run_pass(app.core, day("2026-04-02")) == []
     assert await run_pass(app.core, day("2026-04-02"), send=False) == []  # the preview too
@@ -174,7 +175,8 @@ async def test_an_own_text_set_in_the_chat_is_used_at_the_next_pass(app, chat, c
     replies = await edit(owner, "tier_nudge", "ru", "{name}, до уровня {tier} — одна покупка.")
     assert "Новый текст:\n{name}, до уровня {tier} — одна покупка.\n\nСохранить?" in text_of(replies)
     replies = await owner.press(the(payloads_of(replies), "ps.ok:"))
-    assert "✅ Сохранено: «Одна покупка до нового уровня (не хватает одной покупки)», Русский." in text_of(replies)
+    assert ("✅ Сохранено: «Одна покупка до нового уровня (не хватает одной покупки)», Русский."
+            in text_of(replies))
     await run_pass(app.core, day("2026-03-03"))
     await delivered(app, clock, day("2026-03-03"))
     assert phone.text() == "Ivan Petrov, до уровня Золото — одна покупка."

@@ -49,7 +49,8 @@ def packages() -> set[str]:
 
 
 def test_the_map_reads_nested_paths() -> None:
-    readme = "## Architecture\n```\nbot/\n  core/  the core\n    a.py b.py  two\n                   more\n  c.py  one\n```\n"
+    readme = ("## Architecture\n```\nbot/\n  core/  the core\n    a.py b.py  two\n"
+              "                   more\n  c.py  one\n```\n")
     assert mapped_paths(readme) == {"bot/", "bot/core/", "bot/core/a.py", "bot/core/b.py", "bot/c.py"}
 
 

@@ -116,8 +116,8 @@ async def test_a_friend_by_the_link_and_the_referrer_both_get_the_bonus_after_th
                                         app.core.services.clock.now())
         await uow.commit()
     await app.outbox.send_due()
-    assert sent.texts_to("42") == ["Ваш друг сделал первую покупку: +200 баллов за приглашение. "
-                                   "Спасибо!"]
+    assert sent.texts_to("42") == [("Ваш друг сделал первую покупку: +200 баллов за приглашение. "
+                                    "Спасибо!")]
 
 
 async def test_ones_own_link_never_refers_oneself(app, chat):
@@ -221,7 +221,7 @@ async def test_refunding_the_friends_first_purchase_in_full_takes_both_bonuses_b
 
 
 async def test_a_partial_refund_leaves_the_referral_bonus(app, chat):
-    ivan, maria = await invited(app, chat)
+    ivan, _maria = await invited(app, chat)
     await buy(app, MARIA_PHONE, "R1")
     await refund(app, "R1", amount=500_00, key="part")
     assert "Доступно: 300 баллов" in text_of(await ivan.press("balance"))

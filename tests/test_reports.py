@@ -164,7 +164,8 @@ async def test_an_admin_reads_the_report_in_the_chat(app, chat, clock, shop):
     assert ("Отобрано 7: отправлено 4, контрольная группа 3; доставлено 1, "
             "ошибка или блокировка 2") in text
     assert "Вернулись: 2 из 4 (50 %), в контрольной группе 1 из 3 (33,3 %); прирост +16,7 п. п." in text
-    assert "Выручка 600,00 ₽ за 2 покупки, средний чек 300,00 ₽" in text and "Подарено баллов 400, потрачено обратно 50" in text
+    assert "Выручка 600,00 ₽ за 2 покупки, средний чек 300,00 ₽" in text
+    assert "Подарено баллов 400, потрачено обратно 50" in text
     assert "600,00" in text and "300,00" in text
     assert "Вернулись: 0 из 1 (0 %)" in text
     one_day = text_of(await chat(OWNER).send("/triggers 1"))

@@ -19,12 +19,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from bot.core.replies import Picture, Text
 from bot.marketing import broadcasts, segment_snapshot
 from bot.marketing.segment_snapshot import take_in, take_nightly
 from bot.marketing.segments import catalog, scored_counts, scores
 from bot.storage.models import Outlet, SegmentCount, SegmentScore, SegmentSnapshot
 from tests.chat import OWNER, payloads_of, text_of
-from bot.core.replies import Picture, Text
 from tests.test_segments import (  # noqa: F401  (fixtures: the hand-computed shop, its admin)
     AT,
     DAY,
@@ -73,7 +73,7 @@ async def live(app, at):  # type: ignore[no-untyped-def]
         scored = {row.customer_id: (row.rfm, row.abc, row.xyz)
                   for row in (await uow.session.execute(scores(at))).all()}
         counts = await scored_counts(uow, at)
-        listed = dict((s.code, n) for s, n in await catalog(uow, at, app.core.services.settings))
+        listed = {s.code: n for s, n in await catalog(uow, at, app.core.services.settings)}
     return scored, counts, listed
 
 
@@ -96,7 +96,7 @@ async def test_a_snapshot_scores_as_the_live_definitions_do(shop, clock, way):
             await take_in(uow.session, AT, app.core.services.settings)
             await uow.commit()
     assert await snapshot_rows(app) == expected_rows(ids)
-    scored, counts, listed = await live(app, AT)
+    _scored, counts, listed = await live(app, AT)
     kept = await snapshot_counts(app)
     assert set(listed) <= set(kept), "the snapshot has every segment of the catalog"
     for code, (n, _in, _out) in kept.items():  # and each of its counts is the live one
@@ -120,7 +120,7 @@ async def test_the_next_day_counts_who_moved_and_keeps_the_history(shop, clock):
     clock.set(NEXT_DAY)
     await take_nightly(app.core)
 
-    scored, _counts, listed = await live(app, NEXT_DAY)
+    scored, _counts, _listed = await live(app, NEXT_DAY)
     assert {n: scored[ids[n]][0] for n in (3, 6, 9, 12)} == {
         3: "promising", 6: "attention", 9: "at_risk", 12: "potential"}  # the premise
     rows = await snapshot_rows(app)
@@ -139,7 +139,7 @@ async def test_the_next_day_counts_who_moved_and_keeps_the_history(shop, clock):
 
 
 async def test_an_interrupted_snapshot_is_not_read_and_is_replaced(shop, clock):
-    app, ids = shop
+    app, _ids = shop
     clock.set(AT)
     async with app.core.unit_of_work() as uow:  # as a job stopped half-way leaves it
         uow.session.add(SegmentSnapshot(day=AT.date(), taken_at=AT - DAY, members=99))

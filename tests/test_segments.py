@@ -47,6 +47,7 @@ from sqlalchemy import func, select
 
 from bot.app import build
 from bot.config import Settings
+from bot.loyalty.tiers import current_tier
 from bot.marketing.segments import (
     MONTH,
     REFERRAL_PREFIX,
@@ -60,7 +61,6 @@ from bot.marketing.segments import (
     source_code,
 )
 from bot.storage.models import Customer, Identity, Outlet, Purchase
-from bot.loyalty.tiers import current_tier
 from tests.chat import owner_settings, text_of
 
 AT = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -224,7 +224,7 @@ async def test_scores_are_the_hand_computed_ones(shop):
     app, ids = shop
     async with app.core.unit_of_work() as uow:
         rows = (await uow.session.execute(scores(AT))).all()
-    by_number = {n: i for n, i in ids.items()}
+    by_number = dict(ids.items())
     expected = {by_number[n]: score for n, score in SCORES.items()}
     assert {row[0]: tuple(row[1:]) for row in rows} == expected
 
@@ -292,7 +292,7 @@ async def test_the_simple_segments(shop):
 
 
 async def test_the_catalog_counts_what_members_picks(shop):
-    app, ids = shop
+    app, _ids = shop
     settings = app.core.services.settings
     async with app.core.unit_of_work() as uow:
         listed = await catalog(uow, AT, settings)

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from bot.app import Application, build
+from bot.core.context import ChannelInfo
+from bot.core.replies import AskContact
 from bot.loyalty.cards import format_card_number
 from bot.loyalty.checkout import Checkout
-from bot.core.context import ChannelInfo
 from bot.loyalty.ledger import Ledger
-from bot.core.replies import AskContact
 from bot.storage import day_book
 from bot.storage.models import (
     AuditEntry,
@@ -120,8 +120,8 @@ async def test_the_welcome_bonus_is_paid_once_per_phone_number(app, chat):
 
     second = text_of(await chat("w2", channel=WEB_LIKE, name="Boris").sign_up(phone=PHONE, birthday=None))
     assert "Добро пожаловать в программу, Boris!" in second
-    assert "Приветственный бонус начисляется один раз на номер телефона, а на этот номер он уже " \
-           "был начислен." in second
+    assert ("Приветственный бонус начисляется один раз на номер телефона, а на этот номер он уже "
+            "был начислен.") in second
     verified = text_of(await chat("42", name="Ivan").sign_up(phone=PHONE))  # the same number, shared
     assert "один раз на номер телефона" in verified and "+100" not in verified
 
@@ -293,7 +293,7 @@ async def ledger_of(shop: Shop, customer_id: int) -> tuple[int, list[tuple]]:  #
 
 
 async def test_an_admin_merges_the_typed_card_into_the_verified_one(shop: Shop):
-    owner, web, telegram = await two_cards_of_anna(shop)
+    owner, web, _telegram = await two_cards_of_anna(shop)
     [typed, verified] = sorted(await shop.rows(Customer, Customer.phone == PHONE),
                                key=lambda c: c.phone_verified)
     typed_balance, typed_lots = await ledger_of(shop, typed.id)
@@ -357,7 +357,7 @@ async def test_an_admin_merges_the_typed_card_into_the_verified_one(shop: Shop):
 
 
 async def test_kept_apart_the_cards_stay_and_nobody_is_asked_again(shop: Shop):
-    owner, web, telegram = await two_cards_of_anna(shop)
+    owner, _web, _telegram = await two_cards_of_anna(shop)
     [alert] = shop.alerts()
     before = {c.id: c.purchase_count for c in await shop.rows(Customer, Customer.phone == PHONE)}
     assert "Карты оставлены раздельными" in text_of(await owner.press(button(alert, "merge.no:")))

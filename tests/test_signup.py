@@ -124,7 +124,7 @@ async def test_second_start_mid_sign_up_continues_where_it_stopped(app, chat):
 
 async def test_sign_up_survives_a_restart(settings, clock, chat, app):
     from bot.app import build
-    from tests.chat import ChatUser, TELEGRAM_LIKE
+    from tests.chat import TELEGRAM_LIKE, ChatUser
 
     ivan = chat("42")
     await ivan.send("/start")

@@ -24,16 +24,18 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
-from bot.marketing import broadcasts
 from bot.app import Application, build
 from bot.channels.base import Channel
-from bot.loyalty.checkout import Checkout, cashback
 from bot.core.clock import FrozenClock
 from bot.core.context import ChannelInfo
-from bot.handlers.notices import purchase_notifications
-from bot.loyalty.ledger import Ledger
 from bot.core.replies import Reply, Text
+from bot.handlers.notices import purchase_notifications
+from bot.loyalty.checkout import Checkout, cashback
+from bot.loyalty.ledger import Ledger
+from bot.loyalty.tiers import current_tier
+from bot.marketing import broadcasts
 from bot.marketing.reports import WINDOW_DAYS, trigger_report
+from bot.marketing.triggers import run_pass
 from bot.scheduler.housekeeping import expire_points
 from bot.storage.models import (
     Broadcast,
@@ -43,8 +45,6 @@ from bot.storage.models import (
     PointOperation,
     TriggerSend,
 )
-from bot.loyalty.tiers import current_tier
-from bot.marketing.triggers import run_pass
 from tests.chat import TELEGRAM_LIKE, ChatUser, owner_settings, text_of
 from tests.test_day_book import ZONE, assert_the_book_holds
 

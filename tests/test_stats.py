@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.console import charts
 from bot.config import Settings
-from bot.core.replies import Picture, Text
+from bot.console import charts
 from bot.console.stats import Cohort, Week, crc, crr, gather, retention_spend
+from bot.core.replies import Picture, Text
+from bot.storage import day_book
 from bot.storage.models import (
     Customer,
     OutboxMessage,
@@ -25,7 +26,6 @@ from bot.storage.models import (
     Purchase,
     TriggerSend,
 )
-from bot.storage import day_book
 from bot.storage.uow import UnitOfWork
 from tests.chat import OWNER, owner_settings, text_of
 
@@ -330,10 +330,10 @@ def no_rendering(*args):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize(("language", "sentence"), [
-    ("ru", "Графиков нет: за 12 недель по 2 марта 2026 г. никто ничего не купил, рисовать "
-           "нечего. Они появятся здесь, как только участники начнут покупать."),
-    ("en", "No charts: nobody bought in the 12 weeks up to March 2, 2026, so there is nothing "
-           "to draw. They appear here once members buy."),
+    ("ru", ("Графиков нет: за 12 недель по 2 марта 2026 г. никто ничего не купил, рисовать "
+            "нечего. Они появятся здесь, как только участники начнут покупать.")),
+    ("en", ("No charts: nobody bought in the 12 weeks up to March 2, 2026, so there is nothing "
+            "to draw. They appear here once members buy.")),
 ])
 async def test_an_empty_shop_gets_a_sentence_instead_of_empty_charts(app, chat, monkeypatch,
                                                                      language, sentence):

@@ -15,10 +15,10 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from bot.app import Application, build
-from bot.loyalty.cards import format_card_number
 from bot.channels.telegram import TelegramChannel
-from bot.core.clock import FrozenClock
 from bot.config import Settings, TelegramSettings
+from bot.core.clock import FrozenClock
+from bot.loyalty.cards import format_card_number
 from bot.storage.models import Customer, Identity
 from tests.chat import with_messenger
 from tests.fakes.telegram_api import (
@@ -181,7 +181,7 @@ async def test_sign_up_through_telegram_then_the_card_photo(bot: Bot):
     assert again.files == {}
     assert isinstance(again.params["photo"], str) and again.params["photo"].startswith("fake-file-")
     assert format_card_number(customer.card_number) in again.params["caption"]
-    assert len(bot.api._files) == 1  # noqa: SLF001 - uploaded exactly once
+    assert len(bot.api._files) == 1  # uploaded exactly once
 
 
 async def test_someone_elses_contact_is_refused(bot: Bot):
@@ -282,7 +282,7 @@ async def test_stop_right_after_start_is_clean(settings: Settings, clock: Frozen
     assert channel is not None
     await channel.start()
     await application.close()  # before the polling task had a chance to run
-    assert channel.bot.session._session is None or channel.bot.session._session.closed  # noqa: SLF001
+    assert channel.bot.session._session is None or channel.bot.session._session.closed
 
 
 # --- webhook -------------------------------------------------------------------------------
@@ -368,7 +368,7 @@ async def test_a_contact_telegram_sends_without_the_plus_is_accepted(bot: Bot):
     """Telegram writes shared numbers as bare digits ("380501234567")."""
     await bot.step(message_update(1, IVAN, "/start"), 1)
     await bot.step(callback_update(2, IVAN, "consent:yes"), 1)
-    saved, ask_name = await bot.step(contact_update(3, IVAN, "380501234567", contact_user_id=IVAN), 2)
+    _saved, ask_name = await bot.step(contact_update(3, IVAN, "380501234567", contact_user_id=IVAN), 2)
     assert "Как к вам обращаться?" in ask_name.params["text"]
     [customer] = await customers(bot.app)
     assert customer.phone == "+380501234567" and customer.phone_verified

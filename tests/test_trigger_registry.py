@@ -1,8 +1,8 @@
 """A trigger is one module plus one line of the registry: whatever the registry lists has its
 config section, its one name, its built-in message in both catalogs, its WhatsApp template
-parameters (as the README suggests them), and shows on the owner's /settings and /triggers, without any other list of
-triggers to keep in step. Every check below goes over the registry, not over names typed
-here."""
+parameters (as the README suggests them), and shows on the owner's /settings and /triggers,
+without any other list of triggers to keep in step. Every check below goes over the
+registry, not over names typed here."""
 
 from __future__ import annotations
 
@@ -77,7 +77,8 @@ def test_every_trigger_renders_its_message_and_its_template_hint(settings, local
     t = translators(settings)[locale]
     for trigger in TRIGGERS:
         for points in (0, 40):  # without a gift and with one
-            render = renderer(a_candidate(trigger.name, settings), settings, 520, points, date(2026, 4, 1), ZONE)
+            render = renderer(a_candidate(trigger.name, settings), settings, 520, points,
+                              date(2026, 4, 1), ZONE)
             [text, template] = render(t)
             assert isinstance(text, Text) and isinstance(template, Template)
             assert text.text and "{" not in text.text, (trigger.name, text.text)

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bot import cli
+from bot.cli import run_triggers as run_command
 from bot.core.clock import FrozenClock
 from bot.loyalty.ledger import Ledger
-from bot.storage.models import Customer, Identity, OutboxMessage, Outlet, PointLot, Purchase, TriggerSend
-from bot.cli import run_triggers as run_command
-from bot.storage.session import COUNTED
 from bot.marketing.triggers import ORDER, run_pass
+from bot.storage.models import Customer, Identity, OutboxMessage, Outlet, PointLot, Purchase, TriggerSend
+from bot.storage.session import COUNTED
 from tests.test_cashier_chat import Outbox, outbox  # noqa: F401 - outbox is a fixture
 
 MORNING = timedelta(hours=8, minutes=5)  # 11:05 in Moscow: outside quiet hours

@@ -11,8 +11,8 @@ from sqlalchemy import update
 
 from bot.config import Holiday
 from bot.core.replies import Reply, Template, Text
-from bot.storage.models import Customer
 from bot.marketing.triggers import run_pass
+from bot.storage.models import Customer
 from tests.test_triggers import day, only, sends, signed_up  # noqa: F401 - only is a fixture
 
 

@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from bot.loyalty.checkout import Checkout
-from bot.core.clock import FrozenClock
 from bot.config import Settings
-from bot.scheduler import build_scheduler
+from bot.core.clock import FrozenClock
+from bot.loyalty.checkout import Checkout
 from bot.marketing.triggers import run_pass, scheduled_hourly_pass
+from bot.scheduler import build_scheduler
 from tests.test_triggers import customer_id, day, only, sends, signed_up  # noqa: F401 - only is a fixture
 from tests.test_triggers_more import Phone, delivered, phone  # noqa: F401 - phone is a fixture
 
@@ -131,8 +131,9 @@ async def test_own_text_per_language_with_placeholders(app, chat, clock, only, s
 
 
 def test_unknown_placeholders_and_stray_braces_are_config_errors():
-    with pytest.raises(ValidationError, match=r"triggers.win_back_30.text.ru: unknown placeholder\(s\) \{tier\}"):
+    with pytest.raises(ValidationError,
+                       match=r"triggers.win_back_30.text.ru: unknown placeholder\(s\) \{tier\}"):
         Settings(triggers={"win_back_30": {"text": {"ru": "{name}, {tier}"}}})
-    with pytest.raises(ValidationError, match="write {{ and }} for braces"):
+    with pytest.raises(ValidationError, match=r"write \{\{ and \}\} for braces"):
         Settings(triggers={"birthday": {"text": {"en": "Happy {birthday"}}})
     assert Settings(triggers={"holidays": {"text": {"en": "{holiday}: {points}, {{50%}}"}}})

@@ -16,9 +16,9 @@ from sqlalchemy.exc import IntegrityError
 import bot.marketing.triggers
 import bot.marketing.triggers.runner
 from bot.app import Application, build
+from bot.marketing.triggers import run_pass
 from bot.storage import database
 from bot.storage.models import OutboxMessage, PointLot
-from bot.marketing.triggers import run_pass
 from tests.test_cashier_chat import Outbox, outbox  # noqa: F401 - outbox is a fixture
 from tests.test_triggers import (  # noqa: F401 - collected again here, on PostgreSQL
     buy,
@@ -120,7 +120,8 @@ async def test_the_scheduled_job_that_loses_the_race_just_logs(
     both_after_reading(monkeypatch)
     caplog.set_level(logging.INFO, logger="bot.marketing.triggers")
     clock.set(day("2026-05-02"))
-    await asyncio.wait_for(asyncio.gather(bot.marketing.triggers.scheduled_pass(app.core),
-                                          bot.marketing.triggers.scheduled_pass(second_worker.core)), timeout=10)
+    both = asyncio.gather(bot.marketing.triggers.scheduled_pass(app.core),
+                          bot.marketing.triggers.scheduled_pass(second_worker.core))
+    await asyncio.wait_for(both, timeout=10)
     assert "another pass ran at the same moment" in caplog.text
     assert [s.trigger for s in await sends(app)] == ["win_back_60"]

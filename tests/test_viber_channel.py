@@ -19,17 +19,17 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from bot.marketing import broadcasts
 from bot.app import Application, build
-from bot.loyalty.cards import format_card_number
-from bot.channels.base import Channel
 from bot.channels import viber as viber_channel
+from bot.channels.base import Channel
 from bot.channels.viber import ViberChannel, register_webhook, sign
-from bot.core.clock import FrozenClock
 from bot.config import Settings, ViberSettings
+from bot.core.clock import FrozenClock
 from bot.core.context import ChannelInfo
-from bot.delivery.notify import Notification
 from bot.core.replies import Text
+from bot.delivery.notify import Notification
+from bot.loyalty.cards import format_card_number
+from bot.marketing import broadcasts
 from bot.marketing.reports import trigger_report
 from bot.storage.models import (
     Broadcast,
@@ -189,7 +189,8 @@ async def test_the_whole_journey_through_viber(viber: Viber):
     [menu] = await viber.step(callbacks.text(IVAN, "14.03.1990"), 1)
     assert "Добро пожаловать в программу, Ivan Petrov!" in menu["text"]
     assert {"btn:card", "btn:balance", "btn:settings"} <= set(actions(menu))
-    assert all(b["ActionType"] == "reply" and b["Silent"] for b in buttons(menu) if b["ActionBody"].startswith("btn:"))
+    assert all(b["ActionType"] == "reply" and b["Silent"]
+               for b in buttons(menu) if b["ActionBody"].startswith("btn:"))
 
     [customer] = await customers(viber.app)
     assert customer.phone == PHONE and customer.phone_verified
@@ -451,7 +452,7 @@ async def test_an_owners_broadcast_reaches_a_viber_customer(viber: Viber):
     [done] = await viber.press("unsub:1", 1)
     assert done["text"].startswith("🔕 Готово: «Акции и новости»")
     assert [c.notify_promotions for c in await customers(viber.app)] == [False]
-    [sent] = [b for b in await all_broadcasts(viber.app)]
+    [sent] = list(await all_broadcasts(viber.app))
     report = await broadcast_report(viber.app, sent)
     assert report.paid == 1  # a bot-initiated Viber message: paid
 

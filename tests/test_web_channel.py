@@ -15,9 +15,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bot.app import build
-from bot.loyalty.cards import TOKEN_PREFIX, format_card_number
 from bot.channels.web import COOKIE
 from bot.config import Settings
+from bot.loyalty.cards import TOKEN_PREFIX, format_card_number
 from bot.storage.models import Customer
 from tests.chat import OWNER, owner_settings, payloads_of
 
@@ -304,8 +304,8 @@ async def test_a_made_up_cookie_is_nobody(client):
 
 
 async def test_a_notice_reaches_an_open_page_and_is_not_called_sent_without_one(client, app, clock):
-    from bot.delivery.notify import Notification
     from bot.core.replies import Text
+    from bot.delivery.notify import Notification
     from bot.storage.models import Identity, OutboxMessage
 
     async def notify_everyone() -> None:

@@ -120,7 +120,8 @@ class ChatPage:
         def clickable(driver: WebDriver) -> WebElement | bool:
             buttons = driver.find_elements(By.CSS_SELECTOR,
                                            f'[data-testid="chat-button"][data-payload="{payload}"]')
-            return buttons[-1] if buttons and buttons[-1].is_displayed() and buttons[-1].is_enabled() else False
+            last = buttons[-1] if buttons else None
+            return last if last and last.is_displayed() and last.is_enabled() else False
         self.until(clickable, f"a {payload!r} button").click()
 
     def type(self, text: str) -> None:
@@ -246,8 +247,8 @@ def reopen_and_read(driver: WebDriver, url: str) -> list[str]:
 
 async def test_a_notice_sent_while_the_tab_was_closed_is_there_when_it_opens_again(
         chromium, live_url, app, tmp_path):
-    from bot.loyalty.checkout import Checkout
     from bot.handlers.notices import purchase_notifications
+    from bot.loyalty.checkout import Checkout
     from bot.storage.models import OutboxMessage
 
     driver = await asyncio.to_thread(open_browser, tmp_path / "chromium-profile")
@@ -389,8 +390,8 @@ def switch_to_english(driver: WebDriver) -> None:
 
 async def test_the_owner_on_a_phone_sees_the_charts_full_size_the_settings_and_the_menu(
         chromium, live_url, app, tmp_path):
-    from bot.loyalty.checkout import Checkout
     from bot.console.invites import create_invite
+    from bot.loyalty.checkout import Checkout
 
     driver = await asyncio.to_thread(open_browser, tmp_path / "chromium-profile", True)
     try:

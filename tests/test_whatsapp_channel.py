@@ -16,18 +16,18 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from bot.marketing import broadcasts
 from bot.app import Application, build
-from bot.loyalty.cards import format_card_number
 from bot.channels.base import RetryLater, Unreachable
 from bot.channels.whatsapp import NO_TEMPLATE, WhatsAppChannel
 from bot.channels.whatsapp_inbound import OWN_PHONE, incoming
+from bot.config import Settings, WhatsAppSettings, WhatsAppTemplate, load_settings
 from bot.core.clock import FrozenClock
 from bot.core.events import EventKind
-from bot.config import Settings, WhatsAppSettings, WhatsAppTemplate, load_settings
 from bot.core.replies import Button, Template, Text, keyboard
-from bot.storage.models import Customer, Identity, OutboxMessage, WhatsAppSend
+from bot.loyalty.cards import format_card_number
+from bot.marketing import broadcasts
 from bot.marketing.triggers import ORDER, run_pass
+from bot.storage.models import Customer, Identity, OutboxMessage, WhatsAppSend
 from tests.chat import OWNER, TELEGRAM_LIKE, ChatUser, text_of
 from tests.fakes.whatsapp_api import (
     PHONE_ID,
@@ -482,7 +482,7 @@ def test_the_example_whatsapp_section_is_valid(tmp_path):  # type: ignore[no-unt
 async def test_a_photo_is_downloaded_only_when_asked_for(bot: Bot):
     message = {"type": "image", "image": {"id": "4242", "mime_type": "image/jpeg", "caption": "receipt"}}
     [event] = [m.event for m in incoming(json.loads(payload(IVAN, message)), PHONE_ID,
-                                          bot.channel._download)]  # noqa: SLF001
+                                          bot.channel._download)]
     assert (event.kind, event.text) == (EventKind.PHOTO, "receipt")
     assert await event.picture() == b"\xff\xd84242"
 
@@ -497,7 +497,7 @@ async def test_a_broadcast_goes_free_form_in_the_window_and_as_its_template_afte
         owner = ChatUser(bot.app.core, TELEGRAM_LIKE, OWNER)
         await sign_up(bot)  # Ivan wrote just now: the window is open
 
-        async def broadcast(message: str) -> list[Sent]:
+        async def broadcast(message: str, bot: Bot = bot, owner: ChatUser = owner) -> list[Sent]:
             before = len(bot.api.sent)
             await confirm(owner, await compose(owner, message, button=None))
             await broadcasts.advance(bot.app.core)

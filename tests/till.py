@@ -12,11 +12,11 @@ from sqlalchemy import func, select
 
 from bot.api.keys import create_key
 from bot.app import Application
-from bot.loyalty.cards import luhn_check_digit
 from bot.channels.base import Channel
 from bot.core.context import ChannelInfo
-from bot.loyalty.ledger import Ledger
 from bot.core.replies import Text
+from bot.loyalty.cards import luhn_check_digit
+from bot.loyalty.ledger import Ledger
 from tests.chat import TELEGRAM_LIKE
 from tests.conftest import START
 

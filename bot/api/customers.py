@@ -8,11 +8,11 @@ from typing import Any
 
 from bot.api.http import ApiError, invalid
 from bot.api.payloads import EnrolForm
-from bot.loyalty.cards import TOKEN_PREFIX, CardTokens, InvalidToken, new_card_number, normalize_card_number
 from bot.config import ProgramSettings
+from bot.loyalty.cards import TOKEN_PREFIX, CardTokens, InvalidToken, new_card_number, normalize_card_number
+from bot.loyalty.tiers import current_tier
 from bot.storage.models import Customer
 from bot.storage.uow import UnitOfWork
-from bot.loyalty.tiers import current_tier
 
 ENROLLED_AT_TILL = "pos"  # the customer's acquisition source
 

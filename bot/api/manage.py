@@ -13,7 +13,7 @@ from bot.storage.errors import IntegrityError
 from bot.storage.uow import UnitOfWork
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     outlets = commands.add_parser("outlets", help="points of sale").add_subparsers(
         dest="outlets_command", required=True)
     outlets.add_parser("add", help="add an outlet").add_argument("name")
@@ -80,12 +80,12 @@ async def _keys(uow: UnitOfWork, args: argparse.Namespace) -> int:
               "it is shown only now, keep it safe:")
         print(secret)
         return 0
-    pos_key = await revoke_key(uow, args.key, now)
-    if pos_key is None:
+    revoked = await revoke_key(uow, args.key, now)
+    if revoked is None:
         _fail(f"no key {args.key!r} (see `loyalty-bot keys list`)")
         return 1
     await uow.commit()
-    print(f"key {pos_key.id} revoked")
+    print(f"key {revoked.id} revoked")
     return 0
 
 

@@ -32,23 +32,23 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 
 _ERRORS = {
-    400: ("BadRequest", "Malformed JSON (`malformed_json`) or a body of the wrong shape "
-                        "(`invalid_request`: a missing, unknown or mistyped field)."),
+    400: ("BadRequest", ("Malformed JSON (`malformed_json`) or a body of the wrong shape "
+                         "(`invalid_request`: a missing, unknown or mistyped field).")),
     401: ("Unauthorized", "No API key, or an unknown or revoked one (`unauthorized`)."),
     403: ("Forbidden", "A till's key where an admin key is needed (`forbidden`)."),
     404: ("NotFound", "`card_not_found`, `customer_not_found` or `unknown_receipt`."),
-    409: ("Conflict", "`receipt_conflict` (the receipt is recorded with other data), "
-                      "`refund_conflict` (the refund_id is recorded with another amount) or "
-                      "`refund_too_large` (with `refundable`)."),
-    423: ("Locked", "`card_blocked`: an admin blocked this card after a velocity alert; it "
-                    "neither earns nor spends points until they unblock it. Sell without it."),
-    422: ("Unprocessable", "A value the rules refuse: `invalid_amount`, `invalid_phone`, "
-                           "`invalid_card_number`, `invalid_card_token`, `invalid_birthday`, "
-                           "`invalid_name`, `invalid_receipt_id`, `invalid_refund_id`, "
-                           "`invalid_spend_points`, `invalid_date`, `future_date`, "
-                           "`spend_above_cap` (with `cap` and `requested`)."),
-    500: ("InternalError", "Something failed on the server (`internal_error`); it is logged. "
-                           "Retrying is safe: purchases and refunds are idempotent."),
+    409: ("Conflict", ("`receipt_conflict` (the receipt is recorded with other data), "
+                       "`refund_conflict` (the refund_id is recorded with another amount) or "
+                       "`refund_too_large` (with `refundable`).")),
+    423: ("Locked", ("`card_blocked`: an admin blocked this card after a velocity alert; it "
+                     "neither earns nor spends points until they unblock it. Sell without it.")),
+    422: ("Unprocessable", ("A value the rules refuse: `invalid_amount`, `invalid_phone`, "
+                            "`invalid_card_number`, `invalid_card_token`, `invalid_birthday`, "
+                            "`invalid_name`, `invalid_receipt_id`, `invalid_refund_id`, "
+                            "`invalid_spend_points`, `invalid_date`, `future_date`, "
+                            "`spend_above_cap` (with `cap` and `requested`).")),
+    500: ("InternalError", ("Something failed on the server (`internal_error`); it is logged. "
+                            "Retrying is safe: purchases and refunds are idempotent.")),
 }
 
 _SCHEMAS: dict[str, Any] = {

@@ -13,10 +13,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from bot.api.http import bad_request, invalid
+from bot.core.text import has_controls
 from bot.loyalty.birthday import Birthday, parse_birthday
 from bot.loyalty.money import InvalidAmount, parse_api_amount
 from bot.loyalty.phones import normalize_phone
-from bot.core.text import has_controls
 
 MAX_ID_LENGTH = 64
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # a receipt's moment outside these is a typo
@@ -68,7 +68,7 @@ class Fields:
 def amount(value: object) -> int:
     """A decimal string ("1500.00") as minor units, or 422 invalid_amount."""
     try:
-        return parse_api_amount(value)  # type: ignore[arg-type]  # it refuses non-strings too
+        return parse_api_amount(value)
     except InvalidAmount as error:
         raise invalid("invalid_amount", _AMOUNT_PROBLEMS[error.reason]) from None
 

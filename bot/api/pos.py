@@ -21,6 +21,10 @@ from bot.api.customers import by_card, by_phone, card_summary, enrol
 from bot.api.http import ApiError, api_errors, json_object
 from bot.api.keys import authenticate, bearer_key
 from bot.api.payloads import amount, enrol_form, identifier, purchase_form, refund_form
+from bot.config import Settings
+from bot.core.conversation import Core
+from bot.delivery.notify import Notification
+from bot.handlers.notices import purchase_notifications, refund_notice
 from bot.loyalty.checkout import (
     CardBlocked,
     Checkout,
@@ -36,12 +40,8 @@ from bot.loyalty.checkout import (
     UnknownReceipt,
     spend_cap,
 )
-from bot.config import Settings
-from bot.core.conversation import Core
-from bot.handlers.notices import purchase_notifications, refund_notice
 from bot.loyalty.ledger import Ledger
 from bot.loyalty.money import api_amount
-from bot.delivery.notify import Notification
 from bot.loyalty.program_settings import effective_settings
 from bot.marketing.reports import WINDOW_DAYS, Group, TriggerStats, trigger_report
 from bot.storage.errors import IntegrityError

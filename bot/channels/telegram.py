@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -33,6 +34,7 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
     Update,
+    User,
 )
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
@@ -69,20 +71,22 @@ def inline_keyboard(rows: Keyboard) -> InlineKeyboardMarkup | None:
     ])
 
 
-def user_ref(user) -> UserRef:  # type: ignore[no-untyped-def]
+def user_ref(user: User) -> UserRef:
     name = " ".join(part for part in (user.first_name, user.last_name) if part)
     return UserRef(CHANNEL, str(user.id), display_name=name or None,
                    language_code=user.language_code)
 
 
 def message_event(message: Message, update_id: int) -> Event:
-    user = user_ref(message.from_user)
+    sender = message.from_user
+    assert sender is not None, "the router takes private chats only, and they name their sender"
+    user = user_ref(sender)
     event_id = str(update_id)
     if message.contact is not None:
         phone = message.contact.phone_number
         contact = SharedContact(
             phone=phone if phone.startswith("+") else "+" + phone,  # Telegram omits the "+"
-            is_own=message.contact.user_id == message.from_user.id,  # type: ignore[union-attr]
+            is_own=message.contact.user_id == sender.id,
         )
         return Event(user, EventKind.CONTACT, contact=contact, event_id=event_id)
     if message.text is not None:
@@ -203,7 +207,7 @@ class TelegramChannel(Channel):
             except (TelegramAPIError, OSError) as exc:
                 log.warning("could not download a telegram photo from %s: %s", message.chat.id, exc)
                 return None
-            return data.getvalue() if data is not None else None
+            return data.read() if data is not None else None  # read from the start (seek=True)
 
         return Event(event.user, EventKind.PHOTO, text=message.caption or "",
                      fetch_image=fetch, event_id=event.event_id)
@@ -289,11 +293,10 @@ class TelegramChannel(Channel):
             for n, reply in enumerate(replies):
                 if n == 0 and after_contact and isinstance(reply, Text) and not reply.buttons:
                     # the contact is shared: the first plain answer takes the share button away
-                    await self._answer(1, lambda text=reply.text: self.bot.send_message(
-                        chat_id, text, reply_markup=ReplyKeyboardRemove()))
+                    await self._answer(1, partial(self.bot.send_message, chat_id, reply.text,
+                                                  reply_markup=ReplyKeyboardRemove()))
                     continue
-                await self._answer(reply_cost(reply),
-                                   lambda reply=reply: self.send(recipient, [reply]))
+                await self._answer(reply_cost(reply), partial(self.send, recipient, [reply]))
         except TelegramForbiddenError:
             log.info("telegram chat %s blocked the bot", chat_id)
         except TelegramAPIError:

@@ -29,7 +29,7 @@ import hmac
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -38,6 +38,7 @@ import aiohttp
 from aiohttp import web
 from viberbot.api.messages import ContactMessage, PictureMessage, TextMessage
 from viberbot.api.messages.typed_message import TypedMessage
+from viberbot.api.user_profile import UserProfile
 from viberbot.api.viber_requests import (
     ViberConversationStartedRequest,
     ViberFailedRequest,
@@ -56,7 +57,7 @@ from bot.core.conversation import Core
 from bot.core.events import Event, EventKind, SharedContact, UserRef
 from bot.core.i18n import N_
 from bot.core.keys import derive, same_secret
-from bot.core.replies import AskContact, Keyboard, Picture, Reply, Text
+from bot.core.replies import AskContact, Button, Keyboard, Picture, Reply, Text
 
 if TYPE_CHECKING:
     from bot.delivery.outbox import RateLimits
@@ -104,7 +105,7 @@ class ViberApi:
         async with self._session.post(f"{self.api_base}/{endpoint}", json=payload,
                                       headers={TOKEN_HEADER: self._token}) as response:
             response.raise_for_status()
-            body = await response.json(content_type=None)
+            body: dict[str, Any] = await response.json(content_type=None)
         if body.get("status") != 0:
             raise ViberError(int(body.get("status", -1)), str(body.get("status_message", "")))
         return body
@@ -152,12 +153,13 @@ async def set_webhook(settings: Settings) -> int:
 
 # --- platform → core ---------------------------------------------------------------------
 
-def user_ref(profile) -> UserRef:  # type: ignore[no-untyped-def]
+def user_ref(profile: UserProfile) -> UserRef:
     return UserRef(CHANNEL, str(profile.id), display_name=profile.name or None,
                    language_code=profile.language or None)
 
 
-def message_event(request: ViberMessageRequest, fetch_image) -> Event:  # type: ignore[no-untyped-def]
+def message_event(request: ViberMessageRequest,
+                  fetch_image: Callable[[str], Awaitable[bytes | None]]) -> Event:
     user, message = user_ref(request.sender), request.message
     event_id = str(request.message_token)
     if isinstance(message, ContactMessage) and message.contact and message.contact.phone_number:
@@ -182,7 +184,7 @@ def widths(count: int) -> list[int]:
     return [COLUMNS // count + (1 if i < COLUMNS % count else 0) for i in range(count)]
 
 
-def button_json(button, columns: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def button_json(button: Button, columns: int) -> dict[str, Any]:
     action = ({"ActionType": "open-url", "ActionBody": button.url} if button.url else
               {"ActionType": "reply", "ActionBody": BUTTON_PREFIX + (button.payload or ""),
                "Silent": True})

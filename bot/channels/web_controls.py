@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.core.conversation import chosen_locale, role_of
-from bot.handlers.command_menus import menu_of
 from bot.core.i18n import N_
+from bot.handlers.command_menus import menu_of
 
 if TYPE_CHECKING:
     from bot.core.conversation import Core

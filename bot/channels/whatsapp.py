@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import mimetypes
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -313,7 +313,7 @@ class WhatsAppChannel(Channel):
         except WhatsAppError as error:
             raise translated(error) from error
 
-    async def _noting_ids(self, sending) -> list[str]:  # type: ignore[no-untyped-def]
+    async def _noting_ids(self, sending: Awaitable[object]) -> list[str]:
         ids: list[str] = []
         token = SENT_IDS.set(ids)
         try:
@@ -338,10 +338,10 @@ class WhatsAppChannel(Channel):
                 return
             template = next((reply for reply in map(from_json, row.payload)
                              if isinstance(reply, Template)), None)
-            configured = template is not None and template.key in self.settings.templates
+            configured = template if template and template.key in self.settings.templates else None
             values: dict[str, object]
             if failure.code == RE_ENGAGEMENT and configured:
-                values = {"status": "pending", "payload": [to_json(template)], "attempts": 0,
+                values = {"status": "pending", "payload": [to_json(configured)], "attempts": 0,
                           "not_before": self.core.services.clock.now(), "sent_at": None,
                           "error": "the 24-hour window was closed: sent as its template"}
             else:
@@ -367,8 +367,9 @@ class WhatsAppChannel(Channel):
         missing = [name for name in config.parameters if not values.get(name)]
         if missing:
             raise Undeliverable(f"template {config.name}: no value for {', '.join(missing)}")
-        params = [BodyText.params(*(values[name] for name in config.parameters))] \
-            if config.parameters else None
+        ordered = [values[name] for name in config.parameters]
+        # pywa defines BodyText.params without @staticmethod, so mypy takes the first value for self
+        params = [BodyText.params(*ordered)] if ordered else None  # type: ignore[arg-type]
         await self.wa.send_template(to=recipient, name=config.name,
                                     language=TemplateLanguage(config.language), params=params)
 

@@ -13,18 +13,19 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from babel.dates import format_date
 
+from bot.console.stats import Cohort, Week
 from bot.core.i18n import Translator
 from bot.loyalty.money import MINOR_PER_UNIT
-from bot.console.stats import Cohort, Week
 
 if TYPE_CHECKING:
     import numpy as np
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
 DPI = 100
 WEEKLY_SIZE = (900, 500)  # pixels, width × height
@@ -70,9 +71,10 @@ def weekly_png(weeks: Sequence[Week], t: Translator, currency: str, tz: tzinfo) 
               label=_("Members who bought"))
     line.set_ylabel(_("Members who bought"))
     line.set_ylim(bottom=0)
-    line.yaxis.get_major_locator().set_params(integer=True)
+    # the default locator, an AutoLocator, is a MaxNLocator
+    cast("MaxNLocator", line.yaxis.get_major_locator()).set_params(integer=True)
     handles = bars.get_legend_handles_labels()[0] + line.get_legend_handles_labels()[0]
-    bars.legend(handles, [h.get_label() for h in handles], loc="upper left")
+    bars.legend(handles, [str(h.get_label()) for h in handles], loc="upper left")
     bars.set_title(_("Revenue and buying members by week"))
     return _png(figure)
 
@@ -123,8 +125,8 @@ def _hatch_the_current_month(axes: Axes, grid: np.ndarray, t: Translator) -> Non
     import numpy as np
     from matplotlib.patches import Patch, Rectangle
 
-    style = {"facecolor": (1, 1, 1, 0.35), "edgecolor": PARTIAL_EDGE, "hatch": PARTIAL_HATCH,
-             "linewidth": 0}
+    style: dict[str, Any] = {"facecolor": (1, 1, 1, 0.35), "edgecolor": PARTIAL_EDGE,
+                             "hatch": PARTIAL_HATCH, "linewidth": 0}
     for row in range(grid.shape[0]):
         filled = np.nonzero(~np.isnan(grid[row]))[0]
         if filled.size:

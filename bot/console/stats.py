@@ -42,8 +42,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from typing import Any
 
-from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy import SQLColumnExpression, and_, case, exists, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.loyalty.money import MINOR_PER_UNIT
@@ -179,11 +180,11 @@ class Stats:
 
 # --- the queries -------------------------------------------------------------------------
 
-def _total(value: ColumnElement) -> ColumnElement:
+def _total(value: SQLColumnExpression[Any]) -> ColumnElement[Any]:
     return func.coalesce(func.sum(value), 0)
 
 
-def _sum_if(condition: ColumnElement, value: ColumnElement) -> ColumnElement:
+def _sum_if(condition: SQLColumnExpression[bool], value: SQLColumnExpression[Any]) -> ColumnElement[Any]:
     return _total(case((condition, value), else_=0))
 
 
@@ -198,7 +199,7 @@ class Days:
     def ending(cls, last: date, count: int) -> Days:
         return cls(last - (count - 1) * DAY, last)
 
-    def holds(self, column: ColumnElement) -> ColumnElement:
+    def holds(self, column: SQLColumnExpression[Any]) -> ColumnElement[bool]:
         return and_(column >= self.first, column <= self.last)
 
 

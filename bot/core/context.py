@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from bot.core.clock import Clock
 from bot.config import Settings
+from bot.core.clock import Clock
 from bot.core.events import UserRef
 from bot.core.i18n import I18n, Translator
-from bot.loyalty.ledger import Ledger
 from bot.delivery.notify import Notification
+from bot.loyalty.ledger import Ledger
 from bot.storage.models import Customer, Identity
 from bot.storage.uow import UnitOfWork
 

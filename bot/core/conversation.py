@@ -8,21 +8,21 @@ import logging
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.after_commit import settle
 from bot.core.clock import FrozenClock
 from bot.core.context import ChannelInfo, Context, ConversationState, Services
 from bot.core.events import Event
 from bot.core.i18n import Translator
-from bot.loyalty.ledger import Ledger
-from bot.delivery.notify import Notifier
-from bot.loyalty.program_settings import effective_settings
 from bot.core.replies import Reply, Text
 from bot.core.routing import Router
+from bot.core.text import has_controls, without_controls
+from bot.delivery.notify import Notifier
+from bot.loyalty.ledger import Ledger
+from bot.loyalty.program_settings import effective_settings
 from bot.storage.models import Identity
 from bot.storage.uow import UnitOfWork
-from bot.core.text import has_controls, without_controls
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class PersonQueue:
 
 
 class Core:
-    def __init__(self, services: Services, sessions: async_sessionmaker, router: Router,
+    def __init__(self, services: Services, sessions: async_sessionmaker[AsyncSession], router: Router,
                  notifier: Notifier) -> None:
         self.services = services
         self.sessions = sessions

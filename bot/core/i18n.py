@@ -112,7 +112,8 @@ class I18n:
 
     def language_name(self, code: str) -> str:
         """A language in its own words ("Русский", "English"), as language pickers show it."""
-        return Locale.parse(code).get_display_name(code).capitalize()
+        name = Locale.parse(code).get_display_name(code)
+        return (name or code).capitalize()
 
     def translator(self, locale: str) -> Translator:
         return self._translators.get(locale) or self._translators[self.default]

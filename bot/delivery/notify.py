@@ -116,7 +116,8 @@ class Notifier:
             for category in {n.category for n in notifications}}
         rows: list[OutboxMessage | None] = []
         for notification in notifications:
-            recipient = recipients[notification.category].get(notification.customer_id)  # type: ignore[arg-type]
+            found, customer_id = recipients[notification.category], notification.customer_id
+            recipient = found.get(customer_id) if customer_id is not None else None  # checked above
             rows.append(None if recipient is None else
                         self._row(uow, notification, recipient, now, not_before))
         if any(rows):
@@ -145,8 +146,8 @@ class Notifier:
                            Identity.channel.in_(self.channels_for(category)),
                            Identity.customer_id.in_(customer_ids[start:start + IN_CHUNK]))
                     .order_by(Identity.customer_id, *CHOSEN_FIRST))
-            for customer_id, *recipient in (await uow.session.execute(stmt)).all():
-                found.setdefault(customer_id, _recipient(*recipient))
+            for row in (await uow.session.execute(stmt)).all():
+                found.setdefault(row.customer_id, _recipient(*row[1:]))
         return found
 
     async def _recipients(self, uow: UnitOfWork, notification: Notification) -> list[Recipient]:

@@ -29,14 +29,16 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.channels import registry
 from bot.channels.base import Channel, KeptForLater, RetryLater, Undeliverable, Unreachable
-from bot.core.clock import Clock
 from bot.config import OutboxSettings
+from bot.core.clock import Clock
 from bot.core.lru import LruCache
 from bot.core.replies import Picture, Reply, from_json
 from bot.storage.models import Identity, OutboxMessage
@@ -255,14 +257,14 @@ class OutboxSender:
         interrupted attempt does not count."""
         now = self.clock.now()
         async with UnitOfWork(self.sessions) as uow:
-            result = await uow.session.execute(
+            result = cast("CursorResult[Any]", await uow.session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.status == "sending", OutboxMessage.not_before <= now,
                        OutboxMessage.id.not_in(list(self._in_flight)))
                 .values(status="pending", not_before=now,
-                        attempts=OutboxMessage.attempts - 1))  # a claim counted one
+                        attempts=OutboxMessage.attempts - 1)))  # a claim counted one
             await uow.commit()
-        count = result.rowcount or 0  # type: ignore[attr-defined]
+        count = result.rowcount or 0
         if count:
             log.warning("outbox: %d message(s) interrupted by a stop are pending again", count)
         return count
@@ -333,7 +335,7 @@ class OutboxSender:
                     .where(OutboxMessage.status == "pending", OutboxMessage.not_before <= now,
                            OutboxMessage.channel.in_(ready))
                     .order_by(OutboxMessage.not_before, OutboxMessage.id).limit(BATCH))
-            if uow.session.bind.dialect.name == "postgresql":
+            if uow.session.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
             rows = list((await uow.session.execute(stmt)).scalars())
             claimed = []

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from bot.core.context import Context
 from bot.core.events import Event
-from bot.handlers.menu import menu_button
 from bot.core.i18n import N_
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.handlers.menu import menu_button
 from bot.storage.models import PointOperation
 
 router = Router()

@@ -10,13 +10,13 @@ Buttons: ``blk.card:<customer_id>``, ``blk.card-off:<customer_id>``,
 from __future__ import annotations
 
 from bot.console import audit
-from bot.loyalty.cards import format_card_number
 from bot.core.context import Context
 from bot.core.events import Event
-from bot.handlers.desk import ADMIN, staff_only
-from bot.handlers.team import staff_block_button, who
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.handlers.desk import ADMIN, staff_only
+from bot.handlers.team import staff_block_button, who
+from bot.loyalty.cards import format_card_number
 from bot.storage.models import Customer
 
 router = Router()
@@ -63,7 +63,7 @@ async def block_cashier(event: Event, ctx: Context) -> list[Reply]:
     blocking = (event.payload or "").startswith("blk.staff:")
     identity_id = named_id(event)
     entry = await ctx.uow.roster.entry(identity_id) if identity_id else None
-    staff = await ctx.uow.staff.get(identity_id) if entry else None
+    staff = await ctx.uow.staff.get(identity_id) if entry and identity_id else None
     if entry is None or staff is None or entry.role != "cashier":  # admins are not blocked
         return [Text(ctx._("Only a cashier on the staff can be blocked; nothing was changed."))]
     _, person = ctx._, who(ctx, entry)

@@ -15,20 +15,20 @@ from collections.abc import Sequence
 
 from bot.channels.registry import paid_channels, photo_channels
 from bot.core.after_commit import Answer, PictureFirst
-from bot.marketing import broadcasts, segment_snapshot, segments
-from bot.marketing.broadcasts import MAX_TEXT, parse_button, progress_key, sending_minutes
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
+from bot.core.i18n import N_
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
 from bot.handlers.checkout import money
 from bot.handlers.desk import ADMIN, staff_only
 from bot.handlers.fallback import unsupported
 from bot.handlers.signup import sign_up
 from bot.loyalty.people import channel_names
-from bot.core.i18n import N_
-from bot.core.replies import Button, Reply, Text, keyboard
-from bot.core.routing import Router
-from bot.storage.models import Broadcast
+from bot.marketing import broadcasts, segment_snapshot, segments
+from bot.marketing.broadcasts import MAX_TEXT, parse_button, progress_key, sending_minutes
 from bot.marketing.quiet_hours import quiet_until
+from bot.storage.models import Broadcast
 
 router = Router()
 admins_only = staff_only(router, ADMIN)
@@ -62,7 +62,8 @@ def cancel_button(ctx: Context, draft_id: int | str = "") -> Button:
 
 async def own_draft(ctx: Context, raw: object) -> Broadcast | None:
     """The caller's draft with this id, while it is a draft."""
-    draft = await ctx.uow.broadcasts.get(int(raw)) if str(raw).isdecimal() else None
+    text = str(raw)
+    draft = await ctx.uow.broadcasts.get(int(text)) if text.isdecimal() else None
     if draft is None or draft.status != "draft" or draft.author_identity_id != ctx.identity.id:
         return None
     return draft

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from bot.loyalty.cards import TOKEN_PREFIX, format_card_number
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
-from bot.handlers.checkout import serve_scanned_card
-from bot.handlers.menu import menu_button
 from bot.core.replies import Button, Picture, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.handlers.checkout import serve_scanned_card
+from bot.handlers.menu import menu_button
+from bot.loyalty.cards import TOKEN_PREFIX, format_card_number
 from bot.loyalty.tiers import current_tier, tier_label
 
 router = Router()

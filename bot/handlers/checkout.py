@@ -13,18 +13,18 @@ or a key) and is refused once that is not what the checkout has open.
 
 from __future__ import annotations
 
-from bot.loyalty.cards import CARD_DIGITS, InvalidToken, format_card_number, normalize_card_number
-from bot.loyalty.checkout import Checkout
 from bot.config import Reward
 from bot.core.context import Context
 from bot.core.events import Event
-from bot.handlers.desk import STAFF, staff_only
-from bot.loyalty.phones import normalize_phone
 from bot.core.keys import signed_payload, verified_payload
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
-from bot.storage.models import Customer
+from bot.handlers.desk import STAFF, staff_only
+from bot.loyalty.cards import CARD_DIGITS, InvalidToken, format_card_number, normalize_card_number
+from bot.loyalty.checkout import Checkout
+from bot.loyalty.phones import normalize_phone
 from bot.loyalty.tiers import current_tier, tier_label
+from bot.storage.models import Customer
 
 router = Router()
 router.gate(staff_only(router, STAFF))

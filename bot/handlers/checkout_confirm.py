@@ -3,17 +3,17 @@ id), show the result, tell the customer; or cancel the draft."""
 
 from __future__ import annotations
 
-from bot.loyalty.checkout import CardBlocked, CustomerGone, PurchaseResult, ReceiptConflict, SpendAboveCap
 from bot.core.context import Context
 from bot.core.events import Event
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
 from bot.handlers.checkout import blocked_card, checkout_of, money, no_checkout, out_of_date
 from bot.handlers.checkout_draft import draft_screen, new_receipt_id, open_draft, summary
 from bot.handlers.desk import STAFF, outlet_of, staff_only
 from bot.handlers.notices import purchase_notifications
-from bot.core.replies import Button, Reply, Text, keyboard
-from bot.core.routing import Router
-from bot.storage.models import Purchase
+from bot.loyalty.checkout import CardBlocked, CustomerGone, PurchaseResult, ReceiptConflict, SpendAboveCap
 from bot.loyalty.tiers import tier_label
+from bot.storage.models import Purchase
 
 router = Router()
 router.gate(staff_only(router, STAFF))

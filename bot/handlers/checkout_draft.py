@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import secrets
 
-from bot.loyalty.checkout import cashback, spend_cap
 from bot.core.context import Context
 from bot.core.events import Event
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
 from bot.handlers.checkout import (
     cancel_button,
     checkout_of,
@@ -17,9 +18,8 @@ from bot.handlers.checkout import (
     reward_button,
 )
 from bot.handlers.desk import STAFF, outlet_of, staff_only
+from bot.loyalty.checkout import cashback, spend_cap
 from bot.loyalty.money import MAX_AMOUNT, MINOR_PER_UNIT, InvalidAmount, parse_typed_amount
-from bot.core.replies import Button, Reply, Text, keyboard
-from bot.core.routing import Router
 from bot.storage.models import Customer
 
 router = Router()
@@ -112,7 +112,7 @@ async def earn(event: Event, ctx: Context) -> list[Reply]:
 async def summary(ctx: Context, customer: Customer, spend: int) -> list[Reply]:
     """What will be recorded, to confirm; a spend above the cap goes back to the choice."""
     _ = ctx._
-    balance, cap = await cap_of(ctx, customer)
+    _balance, cap = await cap_of(ctx, customer)
     if spend > cap:
         return await draft_screen(ctx, customer, _("Points may pay at most {points} now.").format(
             points=ctx.t.points(cap)))

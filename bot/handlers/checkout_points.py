@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from bot.core.context import Context
 from bot.core.events import Event
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
 from bot.handlers.checkout import cancel_button, no_checkout
 from bot.handlers.checkout_draft import cap_of, draft_screen, open_draft, summary
 from bot.handlers.desk import STAFF, staff_only
-from bot.core.replies import Button, Reply, Text, keyboard
-from bot.core.routing import Router
 
 router = Router()
 router.gate(staff_only(router, STAFF))

@@ -14,14 +14,21 @@ import secrets
 from bot.config import Reward
 from bot.core.context import Context
 from bot.core.events import Event
-from bot.handlers.checkout import affordable_rewards, blocked_card, called, cancel_button, no_checkout, not_serving
-from bot.handlers.desk import STAFF, staff_only
 from bot.core.i18n import Translator
 from bot.core.keys import signed_payload
-from bot.loyalty.ledger import InsufficientPoints
-from bot.delivery.notify import Notification
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.delivery.notify import Notification
+from bot.handlers.checkout import (
+    affordable_rewards,
+    blocked_card,
+    called,
+    cancel_button,
+    no_checkout,
+    not_serving,
+)
+from bot.handlers.desk import STAFF, staff_only
+from bot.loyalty.ledger import InsufficientPoints
 
 router = Router()
 router.gate(staff_only(router, STAFF))

@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
-from bot.handlers.menu import MENU_COMMANDS
 from bot.core.i18n import N_, Translator
 from bot.core.replies import CommandMenu
+from bot.handlers.menu import MENU_COMMANDS
 
 if TYPE_CHECKING:
     from bot.core.conversation import Core

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
+from bot.core.i18n import N_
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
 from bot.handlers.command_menus import ADMIN_COMMANDS
 from bot.handlers.desk import ADMIN, staff_only
 from bot.handlers.menu import MENU_COMMANDS, main_menu
 from bot.handlers.signup import next_step
-from bot.core.i18n import N_
-from bot.core.replies import Button, Reply, Text, keyboard
-from bot.core.routing import Router
 
 router = Router()
 

@@ -16,10 +16,10 @@ from bot.console import charts
 from bot.core.after_commit import Answer, Later, drawn_later
 from bot.core.context import Context
 from bot.core.events import Event
-from bot.handlers.desk import ADMIN, staff_only
 from bot.core.i18n import N_
 from bot.core.replies import Button, Keyboard, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.handlers.desk import ADMIN, staff_only
 from bot.marketing.segment_snapshot import Overview, overview
 from bot.marketing.segments import ABC, ABC_XYZ, MONTHS, RFM_TITLES, XYZ, Segment
 from bot.storage.models import SegmentSnapshot

@@ -1,8 +1,8 @@
-"""The owner's figures: /stats or the console's «Stats» (the last 30 days), /stats 90 (days), /stats 2026-03 (a
-calendar month in the shop's time zone). Admins only. The text first, then two charts,
-rendered in a worker thread after the event's transaction commits; a chart with nothing to
-draw is a sentence saying so instead, and the month still running is marked partial on the
-cohort chart. What each figure means: bot/console/stats.py."""
+"""The owner's figures: /stats or the console's «Stats» (the last 30 days), /stats 90 (days),
+/stats 2026-03 (a calendar month in the shop's time zone). Admins only. The text first, then
+two charts, rendered in a worker thread after the event's transaction commits; a chart with
+nothing to draw is a sentence saying so instead, and the month still running is marked
+partial on the cohort chart. What each figure means: bot/console/stats.py."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ from functools import partial
 from babel.dates import format_date
 
 from bot.console import charts
+from bot.console.stats import Stats, gather, month_start
 from bot.core.after_commit import Answer, drawn_later
 from bot.core.context import Context
 from bot.core.events import Event
+from bot.core.replies import Text
+from bot.core.routing import Router
 from bot.handlers.checkout import money
 from bot.handlers.desk import ADMIN, staff_only
 from bot.loyalty.money import MINOR_PER_UNIT
-from bot.core.replies import Text
-from bot.core.routing import Router
-from bot.console.stats import Stats, gather, month_start
 
 router = Router()
 router.gate(staff_only(router, ADMIN))

@@ -20,23 +20,23 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from bot.console import audit
-from bot.loyalty.birthday import parse_birthday
-from bot.loyalty.cards import format_card_number, normalize_card_number
 from bot.core.context import Context
 from bot.core.events import Event
-from bot.handlers.balance import REASONS, OTHER
+from bot.core.i18n import Translator
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
+from bot.delivery.notify import Notification
+from bot.handlers.balance import OTHER, REASONS
 from bot.handlers.blocks import card_block_button
 from bot.handlers.checkout import money
 from bot.handlers.desk import ADMIN, staff_only
-from bot.core.i18n import Translator
+from bot.loyalty.birthday import parse_birthday
+from bot.loyalty.cards import format_card_number, normalize_card_number
 from bot.loyalty.ledger import InsufficientPoints, burning_days
-from bot.delivery.notify import Notification
 from bot.loyalty.people import channel_name
 from bot.loyalty.phones import normalize_phone
-from bot.core.replies import Button, Reply, Text, keyboard
-from bot.core.routing import Router
-from bot.storage.models import Customer, PointOperation
 from bot.loyalty.tiers import current_tier, tier_label
+from bot.storage.models import Customer, PointOperation
 
 router = Router()
 

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from bot.core.after_commit import Answer
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
-from bot.handlers.menu import start
-from bot.handlers.signup import sign_up
 from bot.core.i18n import N_
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Gate, Router
+from bot.handlers.menu import start
+from bot.handlers.signup import sign_up
 from bot.storage.models import Outlet
 
 router = Router()

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.console.export import FORMATS, TABLES, TITLES, audited_export
 from bot.core.after_commit import Answer, Later
 from bot.core.context import Context
 from bot.core.events import Event
-from bot.console.export import FORMATS, TABLES, TITLES, audited_export
-from bot.handlers.desk import ADMIN, staff_only
 from bot.core.i18n import N_
 from bot.core.replies import Button, Document, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.handlers.desk import ADMIN, staff_only
 
 router = Router()
 router.gate(staff_only(router, ADMIN))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
-from bot.handlers.menu import main_menu
 from bot.core.replies import Reply
 from bot.core.routing import Router
+from bot.handlers.menu import main_menu
 
 router = Router()
 

@@ -8,16 +8,16 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from bot.loyalty.cards import format_card_number
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
+from bot.core.i18n import Translator
+from bot.core.replies import Button, Keyboard, Reply, Text, keyboard
+from bot.core.routing import Router
+from bot.delivery.notify import Notification
 from bot.handlers.fallback import not_understood
 from bot.handlers.menu import main_menu, menu_button
 from bot.handlers.notices import RATINGS, review_payload
-from bot.core.i18n import Translator
-from bot.delivery.notify import Notification
-from bot.core.replies import Button, Keyboard, Reply, Text, keyboard
-from bot.core.routing import Router
+from bot.loyalty.cards import format_card_number
 from bot.storage.models import Customer, Purchase, Review
 
 router = Router()

@@ -14,14 +14,14 @@ import secrets
 from datetime import date
 
 from bot.console import audit
-from bot.loyalty.cards import format_card_number
 from bot.core.context import Context
 from bot.core.events import Event
-from bot.handlers.desk import ADMIN, staff_only
 from bot.core.i18n import Translator
-from bot.delivery.notify import Notification
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.delivery.notify import Notification
+from bot.handlers.desk import ADMIN, staff_only
+from bot.loyalty.cards import format_card_number
 from bot.storage.models import Customer
 
 router = Router()

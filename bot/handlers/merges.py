@@ -9,15 +9,15 @@ Buttons: ``merge.yes:<pair_id>``, ``merge.no:<pair_id>``.
 from __future__ import annotations
 
 from bot.console import audit
-from bot.loyalty import shared_phones
-from bot.loyalty.cards import format_card_number
 from bot.core.context import Context
 from bot.core.events import Event
-from bot.handlers.desk import ADMIN, staff_only
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
-from bot.storage.models import SharedPhone
+from bot.handlers.desk import ADMIN, staff_only
+from bot.loyalty import shared_phones
+from bot.loyalty.cards import format_card_number
 from bot.loyalty.tiers import current_tier, tier_label
+from bot.storage.models import SharedPhone
 
 router = Router()
 router.gate(staff_only(router, ADMIN))

@@ -3,12 +3,12 @@ Rendered in the customer's own language when delivered (see bot/delivery/notify.
 
 from __future__ import annotations
 
-from bot.loyalty.checkout import PurchaseResult, RefundResult
 from bot.config import Settings
-from bot.handlers.referral import referral_notice
 from bot.core.i18n import Translator
-from bot.delivery.notify import Notification
 from bot.core.replies import Button, Reply, Text, keyboard
+from bot.delivery.notify import Notification
+from bot.handlers.referral import referral_notice
+from bot.loyalty.checkout import PurchaseResult, RefundResult
 from bot.loyalty.tiers import tier_label
 from bot.loyalty.velocity import alerts
 

@@ -10,14 +10,14 @@ on; a second tap on «Revoke» finds the key revoked and changes nothing.
 
 from __future__ import annotations
 
-from bot.console import audit
 from bot.api.keys import issue_key
+from bot.console import audit
 from bot.core.context import Context
 from bot.core.events import Event
-from bot.handlers.desk import ADMIN, staff_only
 from bot.core.i18n import N_
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.handlers.desk import ADMIN, staff_only
 from bot.storage.models import Outlet, PosKey
 
 router = Router()

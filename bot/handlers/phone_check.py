@@ -6,13 +6,13 @@ card is not linked silently: the admins are asked whether to merge the two cards
 
 from __future__ import annotations
 
-from bot.loyalty import shared_phones
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
-from bot.handlers.menu import main_menu
-from bot.loyalty.phones import normalize_phone
 from bot.core.replies import AskContact, Button, Reply
 from bot.core.routing import Router
+from bot.handlers.menu import main_menu
+from bot.loyalty import shared_phones
+from bot.loyalty.phones import normalize_phone
 
 router = Router()
 

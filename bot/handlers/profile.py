@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
-from bot.handlers.menu import main_menu, menu_button
 from bot.core.i18n import N_
 from bot.core.keys import phone_fingerprint
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.handlers.menu import main_menu, menu_button
 from bot.storage.models import Customer
 
 router = Router()

@@ -14,15 +14,17 @@ trigger pass (bot.loyalty.program_settings).
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
-from bot.console import audit
 from bot.config import Trigger, TriggersSettings
+from bot.console import audit
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
-from bot.handlers.desk import ADMIN, staff_only
 from bot.core.i18n import N_
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
+from bot.handlers.desk import ADMIN, staff_only
 from bot.loyalty.program_rules import summary
-from bot.marketing.triggers import named, trigger_name
 from bot.loyalty.program_settings import (
     MAX_TEXT,
     TRIGGERS,
@@ -34,8 +36,7 @@ from bot.loyalty.program_settings import (
     set_enabled,
     set_text,
 )
-from bot.core.replies import Button, Reply, Text, keyboard
-from bot.core.routing import Router
+from bot.marketing.triggers import named, trigger_name
 
 router = Router()
 FLOW = "program."  # its states; the staff gate keeps them for the flow's buttons
@@ -210,7 +211,7 @@ async def take_text(event: Event, ctx: Context) -> list[Reply]:
                            cancel_button(ctx, data["draft"])]))]
 
 
-def _draft(ctx: Context, event: Event, state: str) -> dict | None:  # type: ignore[type-arg]
+def _draft(ctx: Context, event: Event, state: str) -> dict[str, Any] | None:
     draft = (event.payload or "").partition(":")[2]
     if ctx.state.name != state or ctx.state.data.get("draft") != draft:
         return None

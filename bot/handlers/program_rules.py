@@ -16,9 +16,11 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from bot.config import Settings
 from bot.core.context import Context
 from bot.core.events import Event
-from bot.config import Settings
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
 from bot.handlers.desk import ADMIN, staff_only
 from bot.handlers.program import SECTIONS, program_view, title
 from bot.loyalty.people import person
@@ -32,18 +34,16 @@ from bot.loyalty.program_rules import (
     label,
     parse_key,
     read_value,
-    shown_date,
     sections,
+    shown_date,
     shown_value,
     summary,
     with_item,
     without_item,
 )
 from bot.loyalty.program_settings import BadValue, set_value, value_at, with_value
-from bot.core.replies import Button, Reply, Text, keyboard
-from bot.core.routing import Router
-from bot.storage.models import AuditEntry
 from bot.loyalty.tiers import tier_label
+from bot.storage.models import AuditEntry
 
 router = Router()
 router.gate(staff_only(router, ADMIN))
@@ -126,7 +126,8 @@ async def item(event: Event, ctx: Context) -> list[Reply]:
         rows.append([Button(ctx._("🗑 Retire this reward"), f"pr.rm:rewards.{code}")])
     else:
         return stale(ctx)
-    title = item_name(ctx.t, settings, parse_key(f"{kind}.{code}.name"))
+    name = parse_key(f"{kind}.{code}.name")
+    title = item_name(ctx.t, settings, name) if name else None
     return [Text(ctx._("«{name}»: tap a value to change it.").format(name=title),
                  keyboard(*rows, back(ctx, f"pr.s:{kind}")))]
 
@@ -170,7 +171,7 @@ async def start_item(event: Event, ctx: Context) -> list[Reply]:
 
 
 def ask_field(ctx: Context, draft: str, kind: str, item: dict[str, Any]) -> list[Reply]:
-    path, fields = NEW_ITEM[kind]
+    _path, fields = NEW_ITEM[kind]
     field = fields[len(item)]
     prompt = ctx._("New reward, step {step} of {steps}: {what}?") if kind == "rewards" else \
         ctx._("New holiday, step {step} of {steps}: {what}?")

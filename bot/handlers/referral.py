@@ -15,12 +15,12 @@ import secrets
 from bot.config import Settings
 from bot.core.context import Context
 from bot.core.events import Event
-from bot.handlers.menu import menu_button
 from bot.core.i18n import Translator
 from bot.core.keys import phone_fingerprint
-from bot.delivery.notify import Notification
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.delivery.notify import Notification
+from bot.handlers.menu import menu_button
 from bot.storage.models import Customer
 
 router = Router()

@@ -12,16 +12,16 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from bot.loyalty.checkout import RefundConflict, RefundTooLarge, UnknownReceipt
 from bot.core.context import Context
 from bot.core.events import Event
+from bot.core.replies import Button, Reply, Text, keyboard
+from bot.core.routing import Router
 from bot.handlers.checkout import checkout_of, money
 from bot.handlers.checkout_draft import RECEIPT_PREFIX, amount_problem
 from bot.handlers.desk import STAFF, outlet_of, staff_only
 from bot.handlers.notices import refund_notice
+from bot.loyalty.checkout import RefundConflict, RefundTooLarge, UnknownReceipt
 from bot.loyalty.money import InvalidAmount, parse_typed_amount
-from bot.core.replies import Button, Reply, Text, keyboard
-from bot.core.routing import Router
 from bot.storage.models import Purchase
 
 router = Router()

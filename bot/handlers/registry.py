@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.core.routing import Router
 from bot.handlers import (
     balance,
     blocks,
@@ -40,7 +41,6 @@ from bot.handlers import (
     team,
     unsubscribe,
 )
-from bot.core.routing import Router
 
 # Gates run in this order: staff invites and card scans work for anyone, an admin's /start
 # and /help open the console (before a cashier's desk), the staff's own routes (checkout,

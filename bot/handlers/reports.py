@@ -4,16 +4,17 @@ sends of that many past days did and how the recipients compare with the holdout
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from bot.channels.registry import paid_channels
 from bot.core.context import Context
 from bot.core.events import Event
+from bot.core.replies import Reply, Text
+from bot.core.routing import Router
 from bot.handlers.checkout import money
 from bot.handlers.desk import ADMIN, staff_only
 from bot.loyalty.people import channel_names
-from bot.core.replies import Reply, Text
 from bot.marketing.reports import WINDOW_DAYS, TriggerStats, trigger_report
-from bot.core.routing import Router
 from bot.marketing.triggers import trigger_name
 
 router = Router()
@@ -23,7 +24,7 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 366
 
 
-def _signed(ctx: Context, value) -> str:  # type: ignore[no-untyped-def]
+def _signed(ctx: Context, value: int | Decimal) -> str:
     return ("+" if value > 0 else "") + ctx.t.number(value)
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 from bot.config import Tier
 from bot.core.context import Context
 from bot.core.events import Event
-from bot.handlers.menu import menu_button
-from bot.loyalty.money import MINOR_PER_UNIT
 from bot.core.replies import Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.handlers.menu import menu_button
+from bot.loyalty.money import MINOR_PER_UNIT
 from bot.loyalty.tiers import by_threshold, points_share, reached_by_first_purchase, threshold, tier_label
 
 router = Router()

@@ -6,13 +6,13 @@ from __future__ import annotations
 from bot.channels.registry import waiting_channels
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
-from bot.handlers.menu import menu_button
-from bot.handlers.phone_check import verify_button
 from bot.core.i18n import N_
 from bot.core.keys import phone_fingerprint
-from bot.loyalty.people import channel_name
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.handlers.menu import menu_button
+from bot.handlers.phone_check import verify_button
+from bot.loyalty.people import channel_name
 
 router = Router()
 

@@ -12,20 +12,20 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.loyalty import shared_phones
-from bot.loyalty.birthday import parse_birthday
-from bot.loyalty.cards import new_card_number
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
+from bot.core.replies import AskContact, Button, Reply, Text, keyboard
+from bot.core.routing import Router
 from bot.handlers.fallback import unsupported_text
 from bot.handlers.menu import main_menu
 from bot.handlers.referral import attribute_referral, invitation
 from bot.handlers.rules import rules_text
+from bot.loyalty import shared_phones
+from bot.loyalty.birthday import parse_birthday
+from bot.loyalty.cards import new_card_number
 from bot.loyalty.phones import example_phone, normalize_phone
-from bot.core.replies import AskContact, Button, Reply, Text, keyboard
-from bot.core.routing import Router
-from bot.storage.models import Customer
 from bot.loyalty.welcome import give_welcome_bonus
+from bot.storage.models import Customer
 
 router = Router()
 

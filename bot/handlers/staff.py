@@ -3,15 +3,15 @@ or an admin (once, within 24 hours)."""
 
 from __future__ import annotations
 
+from bot.console.invites import INVITE_LIFETIME, INVITE_PREFIX, ROLES, create_invite, hash_token
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
+from bot.core.i18n import N_
+from bot.core.replies import Reply, Text
+from bot.core.routing import Router
 from bot.handlers.command_menus import command_menu
 from bot.handlers.console import console
 from bot.handlers.desk import ADMIN, desk, staff_only
-from bot.core.i18n import N_
-from bot.console.invites import INVITE_LIFETIME, INVITE_PREFIX, ROLES, create_invite, hash_token
-from bot.core.replies import Reply, Text
-from bot.core.routing import Router
 
 router = Router()
 

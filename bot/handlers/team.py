@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from bot.core.context import Context
 from bot.core.events import Event
-from bot.handlers.command_menus import command_menu, configured_admins
-from bot.handlers.desk import ADMIN, staff_only
 from bot.core.i18n import N_, Translator
-from bot.delivery.notify import Notification
-from bot.loyalty.people import person
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.delivery.notify import Notification
+from bot.handlers.command_menus import command_menu, configured_admins
+from bot.handlers.desk import ADMIN, staff_only
+from bot.loyalty.people import person
 from bot.storage.repositories import StaffEntry
 
 router = Router()

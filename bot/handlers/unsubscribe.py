@@ -6,12 +6,12 @@ the tapper's own."""
 
 from __future__ import annotations
 
-from bot.marketing import broadcasts
 from bot.core.context import Context
 from bot.core.events import Event
-from bot.handlers.settings import TOPICS
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.handlers.settings import TOPICS
+from bot.marketing import broadcasts
 
 router = Router()
 

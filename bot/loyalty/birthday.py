@@ -26,6 +26,6 @@ def parse_birthday(text: str, today: date) -> Birthday:
     day, month = int(match[1]), int(match[2])
     year = int(match[3]) if match[3] else None
     born = date(year or _LEAP_YEAR, month, day)  # raises ValueError for 31.02 or month 13
-    if year is not None and not (OLDEST_YEAR <= year and born <= today):
+    if year is not None and not (year >= OLDEST_YEAR and born <= today):
         raise ValueError("birthday out of range")
     return Birthday(day, month, year)

@@ -22,15 +22,14 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from bot.core.clock import Clock, FrozenClock
 from bot.config import ProgramSettings, Tier
+from bot.core.clock import Clock, FrozenClock
 from bot.loyalty.ledger import Ledger
 from bot.loyalty.money import MINOR_PER_UNIT
-from bot.storage.models import Customer, Purchase, Refund
-from bot.storage.uow import UnitOfWork
 from bot.loyalty.tiers import current_tier
 from bot.loyalty.velocity import Flag, flags
-
+from bot.storage.models import Customer, Purchase, Refund
+from bot.storage.uow import UnitOfWork
 
 BACKDATED = timedelta(days=1)
 

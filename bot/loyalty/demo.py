@@ -39,10 +39,11 @@ import shlex
 import string
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
+from typing import TextIO, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, make_url, select
@@ -59,6 +60,8 @@ from bot.loyalty.welcome import give_welcome_bonus
 from bot.storage import database, day_book
 from bot.storage.models import Customer, Identity, PointLot, Purchase
 from bot.storage.uow import UnitOfWork
+
+_T = TypeVar("_T")
 
 DAYS = 360  # the program runs a little under a year: every purchase is within the last one
 BATCH = 400  # events per transaction
@@ -184,9 +187,9 @@ def _leap(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
-def _weighted(rng: random.Random, pairs) -> object:  # type: ignore[no-untyped-def]
-    values, weights = zip(*pairs, strict=True)
-    return rng.choices(values, weights)[0]
+def _weighted(rng: random.Random, pairs: Iterable[tuple[_T, int]]) -> _T:
+    listed = list(pairs)
+    return rng.choices([value for value, _ in listed], [weight for _, weight in listed])[0]
 
 
 def _moment(rng: random.Random, day: date, tz: tzinfo) -> datetime:
@@ -231,7 +234,7 @@ def plan(customers: int, seed: int, now: datetime, tz: tzinfo) -> tuple[list[_Pe
         person = _Person(
             name=_name(rng), phone=phones[i], card=cards[i],
             visitor="".join(rng.choices(string.ascii_letters + string.digits + "-_", k=24)),
-            source=_weighted(rng, SOURCES), locale="en" if rng.random() < 0.03 else "ru",  # type: ignore[arg-type]
+            source=_weighted(rng, SOURCES), locale="en" if rng.random() < 0.03 else "ru",
             birthday=_birthday(rng, today), kind=kind,
             spend_chance=min(0.9, kind.spends * rng.uniform(0.5, 1.5)), joined=joined,
             last_seen=joined)
@@ -285,8 +288,9 @@ def _visits(rng: random.Random, kind: Kind, joined: date, today: date, tz: tzinf
 
 # --- the writing: the real services, in order, each at its moment -----------------------
 
-async def fill(uow_factory, settings: Settings, customers: int, seed: int, clock: Clock,  # type: ignore[no-untyped-def]
-               secret: bytes, progress=None) -> Report:  # type: ignore[no-untyped-def]
+async def fill(uow_factory: Callable[[], UnitOfWork], settings: Settings, customers: int,
+               seed: int, clock: Clock, secret: bytes,
+               progress: Callable[[int, int], None] | None = None) -> Report:
     """Write the planned shop into an empty database, event by event through the services
     the shop itself runs (sign-up and welcome bonus, ``Checkout``, the nightly expiry), each
     at its moment, many events to a unit of work. The day book is started first, so the
@@ -404,7 +408,7 @@ def where(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
-def _progress(out):  # type: ignore[no-untyped-def]
+def _progress(out: TextIO | None) -> Callable[[int, int], None]:
     """Every tenth of the events written, a dot (a few dozen seconds pass)."""
     shown = [0]
 
@@ -419,7 +423,7 @@ def _progress(out):  # type: ignore[no-untyped-def]
 
 
 async def run_demo(settings: Settings, customers: int = 500, seed: int = 1,
-                   clock: Clock | None = None, out=None,  # type: ignore[no-untyped-def]
+                   clock: Clock | None = None, out: TextIO | None = None,
                    opener: str | None = None) -> int:
     """``loyalty-bot demo``: 0 when the shop was written, 1 when the database already has
     customers (nothing is written then). ``opener``: the command that opens the shop

@@ -20,11 +20,12 @@ A dry run checks the same and writes nothing.
 
 from __future__ import annotations
 
+import _csv  # the type of csv.reader()
 import csv
 import io
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -32,18 +33,18 @@ from pathlib import Path
 import phonenumbers
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.config import ProgramSettings, Settings
+from bot.core.clock import Clock, SystemClock
+from bot.core.keys import SECRET_NAME, phone_fingerprint
+from bot.core.text import without_controls
 from bot.loyalty.birthday import parse_birthday
 from bot.loyalty.cards import new_card_number
-from bot.core.clock import Clock, SystemClock
-from bot.config import ProgramSettings, Settings
-from bot.core.keys import SECRET_NAME, phone_fingerprint
 from bot.loyalty.ledger import Ledger
 from bot.loyalty.phones import normalize_phone
 from bot.loyalty.plain_english import counted
 from bot.storage import database
 from bot.storage.models import AppSecret, Customer
 from bot.storage.uow import UnitOfWork
-from bot.core.text import without_controls
 
 SOURCE = "import"
 REASON = "import"  # of the opening-balance lot
@@ -160,7 +161,7 @@ def parse_csv(text: str) -> CsvFile:
     return CsvFile(header, delimiter, rows)
 
 
-def _cells(reader):  # type: ignore[no-untyped-def]
+def _cells(reader: _csv.Reader) -> Iterator[list[str]]:
     try:
         yield from reader
     except csv.Error as exc:
@@ -278,17 +279,17 @@ async def import_customers(
         return report
     ledger = Ledger(uow, clock)
     lifetime = timedelta(days=balance_days or program.purchase_points_days)
-    for row in good:
-        day, month, year = row.birthday or (None, None, None)
+    for member in good:
+        day, month, year = member.birthday or (None, None, None)
         customer = await uow.customers.add(
-            Customer(phone=row.phone, phone_verified=True, name=row.name, birth_day=day,
+            Customer(phone=member.phone, phone_verified=True, name=member.name, birth_day=day,
                      birth_month=month, birth_year=year, source=SOURCE, consent_at=now,
                      registered_at=None, created_at=now),
             new_card_number,
         )
-        if row.balance:
-            await ledger.earn(customer.id, row.balance, REASON, lifetime,
-                              note=f"opening balance, import line {row.line}")
+        if member.balance:
+            await ledger.earn(customer.id, member.balance, REASON, lifetime,
+                              note=f"opening balance, import line {member.line}")
     await uow.commit()
     return report
 

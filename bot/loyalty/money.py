@@ -28,7 +28,7 @@ def _checked(minor: int) -> int:
     return minor
 
 
-def parse_api_amount(text: str) -> int:
+def parse_api_amount(text: object) -> int:
     """The POS API's decimal string: "1500", "1500.5", "1500.00" (a dot, at most 2 decimals)."""
     if not isinstance(text, str) or not _API_AMOUNT.fullmatch(text):
         raise InvalidAmount("format")

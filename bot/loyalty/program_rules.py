@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, SupportsInt, cast
 
 from annotated_types import Ge, Le
 from pydantic import BaseModel
@@ -28,8 +27,9 @@ from bot.core.i18n import N_, Translator
 from bot.loyalty.program_settings import EDITABLE, value_at
 from bot.loyalty.tiers import tier_label
 
-LISTS = {"program.tiers": ("code", Tier), "program.rewards": ("code", Reward),
-         "triggers.holidays.dates": ("date", Holiday)}
+LISTS: dict[str, tuple[str, type[BaseModel]]] = {
+    "program.tiers": ("code", Tier), "program.rewards": ("code", Reward),
+    "triggers.holidays.dates": ("date", Holiday)}
 TIMES = ("quiet_start", "quiet_end")
 NAME_LENGTH = {"tiers": 32, "rewards": 64, "dates": 64}
 
@@ -99,9 +99,9 @@ def bounds(key: Key) -> tuple[int, int | None]:
     low, high = 0, None
     for rule in model_of(key).model_fields[key.field].metadata:
         if isinstance(rule, Ge):
-            low = int(rule.ge)  # type: ignore[arg-type]
+            low = int(cast(SupportsInt, rule.ge))  # annotated-types types a bound as comparable only
         elif isinstance(rule, Le):
-            high = int(rule.le)  # type: ignore[arg-type]
+            high = int(cast(SupportsInt, rule.le))
     return low, high
 
 
@@ -221,7 +221,10 @@ def summary(t: Translator, settings: Settings) -> list[str]:
 def sections(t: Translator, settings: Settings) -> dict[str, list[str]]:
     """The summary's lines by the /settings section that changes them."""
     _, program, triggers = t.gettext, settings.program, settings.triggers
-    days: Callable[[int], str] = lambda n: t.ngettext("{n} day", "{n} days", n).format(n=n)
+
+    def days(n: int) -> str:
+        return t.ngettext("{n} day", "{n} days", n).format(n=n)
+
     bonuses = [_("• Welcome bonus: {points}, lives {days}").format(
                  points=t.points(program.welcome_bonus), days=days(program.welcome_bonus_days)),
              _("• Profile bonus: {points}, lives {days}").format(

@@ -14,8 +14,8 @@ Nothing here commits: the caller's unit of work does, with the audit entry."""
 
 from __future__ import annotations
 
-import logging
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -23,7 +23,6 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from bot.console import audit
 from bot.config import (
     PLACEHOLDERS,
     ProgramSettings,
@@ -32,6 +31,7 @@ from bot.config import (
     TriggersSettings,
     _unknown_placeholders,
 )
+from bot.console import audit
 from bot.core.lru import LruCache
 from bot.storage.models import SettingValue, TriggerOverride
 from bot.storage.uow import UnitOfWork
@@ -89,7 +89,7 @@ def check_text(trigger: str, text: str) -> None:
         raise BadText("unknown placeholder(s): " + ", ".join("{" + u + "}" for u in unknown),
                       unknown)
     try:  # "{points:d}" names a known placeholder but does not fill in with text
-        text.format(**{name: "x" for name in allowed})
+        text.format(**dict.fromkeys(allowed, "x"))
     except (ValueError, KeyError, IndexError, AttributeError) as error:
         raise BadText(str(error)) from None
 

@@ -19,11 +19,11 @@ from datetime import datetime
 from sqlalchemy import select
 
 from bot.console import audit
-from bot.loyalty.cards import format_card_number
 from bot.core.i18n import Translator
-from bot.delivery.notify import Notification, Render
-from bot.loyalty.people import channel_name
 from bot.core.replies import Button, Reply, Text, keyboard
+from bot.delivery.notify import Notification, Render
+from bot.loyalty.cards import format_card_number
+from bot.loyalty.people import channel_name
 from bot.storage.models import Customer, Identity, SharedPhone
 from bot.storage.uow import UnitOfWork
 

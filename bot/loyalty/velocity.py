@@ -14,12 +14,12 @@ from datetime import datetime, time, tzinfo
 
 from sqlalchemy import func, select
 
-from bot.loyalty.cards import format_card_number
 from bot.config import ProgramSettings, Settings
 from bot.core.i18n import Translator
-from bot.delivery.notify import Notification, Render
-from bot.loyalty.people import person
 from bot.core.replies import Button, Reply, Text, keyboard
+from bot.delivery.notify import Notification, Render
+from bot.loyalty.cards import format_card_number
+from bot.loyalty.people import person
 from bot.storage.models import Customer, Identity, PointOperation, Purchase
 from bot.storage.uow import UnitOfWork
 

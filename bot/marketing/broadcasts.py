@@ -35,20 +35,22 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from bot.marketing import segment_snapshot
 from bot.channels import registry
 from bot.config import Settings
 from bot.core.conversation import Core
 from bot.core.i18n import Translator
+from bot.core.replies import Button, Picture, Reply, Template, Text, keyboard
 from bot.delivery.notify import Notification
 from bot.loyalty.program_settings import effective_triggers
-from bot.core.replies import Button, Picture, Reply, Template, Text, keyboard
+from bot.marketing import segment_snapshot
+from bot.marketing.quiet_hours import past_quiet, quiet_until
 from bot.storage.models import (
     Broadcast,
     BroadcastRecipient,
@@ -58,7 +60,6 @@ from bot.storage.models import (
     Purchase,
 )
 from bot.storage.uow import UnitOfWork
-from bot.marketing.quiet_hours import past_quiet, quiet_until
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ async def locked(uow: UnitOfWork, broadcast_id: int) -> Broadcast | None:
     written never interleave."""
     stmt = (select(Broadcast).where(Broadcast.id == broadcast_id)
             .execution_options(populate_existing=True))
-    if uow.session.bind.dialect.name == "postgresql":
+    if uow.session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     return (await uow.session.execute(stmt)).scalar_one_or_none()
 
@@ -199,9 +200,9 @@ async def _fix_audience(uow: UnitOfWork, broadcast: Broadcast, now: datetime,
     chosen = (select(literal(broadcast.id, Broadcast.id.type), Customer.id,
                      literal(now, BroadcastRecipient.created_at.type))
               .where(Customer.id.in_(members), reachable_member(now)))
-    result = await uow.session.execute(insert(BroadcastRecipient).from_select(
-        ["broadcast_id", "customer_id", "created_at"], chosen))
-    return result.rowcount or 0  # type: ignore[attr-defined]
+    result = cast("CursorResult[Any]", await uow.session.execute(
+        insert(BroadcastRecipient).from_select(["broadcast_id", "customer_id", "created_at"], chosen)))
+    return result.rowcount or 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,13 +311,13 @@ async def cancel(uow: UnitOfWork, broadcast_id: int, now: datetime) -> int | Non
     mine = select(BroadcastRecipient.outbox_message_id).where(
         BroadcastRecipient.broadcast_id == broadcast_id,
         BroadcastRecipient.outbox_message_id.is_not(None))
-    result = await uow.session.execute(
+    result = cast("CursorResult[Any]", await uow.session.execute(
         update(OutboxMessage).where(OutboxMessage.id.in_(mine), OutboxMessage.status == "pending")
-        .values(status="cancelled").execution_options(synchronize_session=False))
+        .values(status="cancelled").execution_options(synchronize_session=False)))
     never_written = (await uow.session.execute(select(func.count()).where(
         BroadcastRecipient.broadcast_id == broadcast_id,
         BroadcastRecipient.written_at.is_(None)))).scalar_one()
-    return (result.rowcount or 0) + never_written  # type: ignore[attr-defined]
+    return (result.rowcount or 0) + never_written
 
 
 # --- unsubscribing --------------------------------------------------------------------------
@@ -326,14 +327,14 @@ async def note_unsubscribed(uow: UnitOfWork, broadcast_id: int, customer_id: int
     """Count a tap on «Unsubscribe» for the broadcast: only the first of a customer it was
     written to (a replayed tap, or an id of a broadcast they never got, counts nothing).
     Whether it counted."""
-    result = await uow.session.execute(
+    result = cast("CursorResult[Any]", await uow.session.execute(
         update(BroadcastRecipient)
         .where(BroadcastRecipient.broadcast_id == broadcast_id,
                BroadcastRecipient.customer_id == customer_id,
                BroadcastRecipient.outbox_message_id.is_not(None),
                BroadcastRecipient.unsubscribed_at.is_(None))
-        .values(unsubscribed_at=at).execution_options(synchronize_session=False))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+        .values(unsubscribed_at=at).execution_options(synchronize_session=False)))
+    return bool(result.rowcount)
 
 
 async def unsubscribed(uow: UnitOfWork, broadcast_id: int) -> int:

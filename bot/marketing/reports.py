@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
-from sqlalchemy import Integer, Interval, and_, case, exists, func, literal, select
+from sqlalchemy import Integer, Interval, SQLColumnExpression, and_, case, exists, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.channels.registry import paid_channels
@@ -69,7 +70,7 @@ class TriggerStats:
         return self.recipients.conversion - self.holdout.conversion
 
 
-def _in_window(moment: ColumnElement, since: ColumnElement, days: int,
+def _in_window(moment: SQLColumnExpression[Any], since: SQLColumnExpression[Any], days: int,
                dialect: str) -> ColumnElement[bool]:
     """``since < moment <= since + days``, in SQL the database understands."""
     if dialect == "sqlite":  # datetimes are text there; julianday() compares them as instants

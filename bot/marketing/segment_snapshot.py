@@ -38,9 +38,9 @@ from sqlalchemy import Select, and_, delete, exists, func, insert, literal, sele
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
-from bot.marketing import segments
 from bot.config import Settings
 from bot.core.conversation import Core
+from bot.marketing import segments
 from bot.marketing.segments import NEVER, SOURCE_LIMIT, Segment, scored_codes, source_code
 from bot.storage import database
 from bot.storage.models import Customer, SegmentCount, SegmentScore, SegmentSnapshot

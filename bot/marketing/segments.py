@@ -56,19 +56,21 @@ calendar month and no time zone in it). *Buyers* are the members with a purchase
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, case, exists, false, func, literal, null, select
+from sqlalchemy import Select, SQLColumnExpression, and_, case, exists, false, func, literal, null, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql import Subquery
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.channels.registry import label
-from bot.config import ProgramSettings, Settings
+from bot.config import ProgramSettings, Settings, Tier
 from bot.core.i18n import N_
 from bot.loyalty.money import MINOR_PER_UNIT
 from bot.storage.models import Customer, Identity, Purchase
@@ -178,7 +180,7 @@ def _bought(at: datetime) -> ColumnElement[bool]:
                 Purchase.amount > Purchase.refunded_amount)
 
 
-def _tier_threshold(tier: Any, program: ProgramSettings) -> int:
+def _tier_threshold(tier: Tier, program: ProgramSettings) -> int:
     return tier.min_spend if program.tier_basis == "spend" else tier.min_purchases
 
 
@@ -201,10 +203,10 @@ def _tier_codes(program: ProgramSettings) -> list[str]:
     return list(dict.fromkeys([NO_TIER, *(tier.code for tier in ordered)]))
 
 
-def lapsed_conditions(last_at: ColumnElement[Any],
+def lapsed_conditions(last_at: SQLColumnExpression[Any],
                       at: datetime) -> dict[str, ColumnElement[bool]]:
     """A condition per recency bucket on the moment of the last purchase (NULL: never)."""
-    conditions = {NEVER.code: last_at.is_(None)}
+    conditions: dict[str, ColumnElement[bool]] = {NEVER.code: last_at.is_(None)}
     for code, _title, first, last in LAPSED:
         after = last_at <= at - timedelta(days=first)  # at least ``first`` days ago
         conditions[code] = (after if last is None
@@ -212,13 +214,13 @@ def lapsed_conditions(last_at: ColumnElement[Any],
     return conditions
 
 
-def lapsed_case(last_at: ColumnElement[Any], at: datetime) -> ColumnElement[str]:
+def lapsed_case(last_at: SQLColumnExpression[Any], at: datetime) -> ColumnElement[str]:
     """The recency segment's code of a last purchase at ``last_at``, as of ``at``."""
     return case(*((condition, literal(code))
                   for code, condition in lapsed_conditions(last_at, at).items()))
 
 
-def _last_purchase(at: datetime):  # type: ignore[no-untyped-def]
+def _last_purchase(at: datetime) -> Subquery:
     return (select(Purchase.customer_id.label("customer_id"),
                    func.max(Purchase.occurred_at).label("last_at"))
             .where(_bought(at)).group_by(Purchase.customer_id).subquery("last_purchase"))
@@ -244,7 +246,7 @@ def _source_segment(key: str | None) -> Segment:
     return Segment(source_code(key), SOURCE_TITLES.get(key, key or ""), "source")
 
 
-def _profile(at: datetime, *extra: ColumnElement[Any]):  # type: ignore[no-untyped-def]
+def _profile(at: datetime, *extra: ColumnElement[Any]) -> Subquery:
     """Per member: the last purchase (NULL: never bought), whether they bought in the last
     year (``active``) and, if so, their R, F, M scores, RFM group, ABC and XYZ classes;
     members who bought only before the year are ``rfm = "lost"`` with no classes. ``extra``
@@ -275,7 +277,7 @@ def _profile(at: datetime, *extra: ColumnElement[Any]):  # type: ignore[no-untyp
     c = per_customer.c
     cumulative = [c[f"after_{k}"] for k in range(1, 12)] + [c.frequency]
     monthly = [cumulative[0], *(later - earlier
-                                for earlier, later in zip(cumulative, cumulative[1:]))]
+                                for earlier, later in itertools.pairwise(cumulative))]
     squares = sum((n * n for n in monthly[1:]), monthly[0] * monthly[0])
     active = c.frequency > 0
 
@@ -487,7 +489,8 @@ async def _long_source(uow: UnitOfWork, code: str) -> str | None:
     return None
 
 
-def scored_condition(code: str):  # type: ignore[no-untyped-def]
+def scored_condition(code: str) -> Callable[[Any], ColumnElement[bool]] | None:
+    """The condition on a scored row's columns (a profile's ``.c``, or ``SegmentScore``)."""
     group, _, value = code.partition(":")
     if group == "rfm" and value in RFM_TITLES:
         return lambda c: c.rfm == value

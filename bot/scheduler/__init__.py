@@ -7,11 +7,11 @@ from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.marketing.broadcasts import advance as advance_broadcasts
 from bot.core.conversation import Core
-from bot.scheduler.housekeeping import check_day_book, expire_points, forget_old_event_ids
+from bot.marketing.broadcasts import advance as advance_broadcasts
 from bot.marketing.segment_snapshot import take_nightly as snapshot_segments
 from bot.marketing.triggers import scheduled_hourly_pass, scheduled_pass
+from bot.scheduler.housekeeping import check_day_book, expire_points, forget_old_event_ids
 
 CATCH_UP_DELAY = timedelta(seconds=30)  # let the channels connect first
 BROADCAST_SECONDS = 5

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Connection
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from bot.storage.session import BookedSession
 
@@ -38,7 +38,7 @@ def _serialize_sqlite_writers(engine: AsyncEngine, foreign_keys: bool = True) ->
     then a spend) can never interleave with another writer, and no upgrade deadlock occurs."""
 
     @event.listens_for(engine.sync_engine, "connect")
-    def on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def on_connect(dbapi_connection: Any, _record: object) -> None:
         dbapi_connection.isolation_level = None  # let SQLAlchemy, not the driver, BEGIN
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -47,11 +47,11 @@ def _serialize_sqlite_writers(engine: AsyncEngine, foreign_keys: bool = True) ->
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
-    def on_begin(connection):  # type: ignore[no-untyped-def]
+    def on_begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker:
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep the day book in step with every write it counts."""
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False,
                               sync_session_class=BookedSession)
@@ -66,11 +66,11 @@ def create_reader(url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0)
 
         @event.listens_for(engine.sync_engine, "connect")
-        def on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        def on_connect(dbapi_connection: Any, _record: object) -> None:
             dbapi_connection.isolation_level = None
 
         @event.listens_for(engine.sync_engine, "begin")
-        def on_begin(connection):  # type: ignore[no-untyped-def]
+        def on_begin(connection: Connection) -> None:
             connection.exec_driver_sql("BEGIN")
 
         return engine

@@ -32,17 +32,19 @@ from __future__ import annotations
 import logging
 import weakref
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import Row, Select, and_, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage import database
 from bot.storage.models import (
+    Base,
     Customer,
     PointOperation,
     Purchase,
@@ -275,13 +277,13 @@ def _rows(totals: Totals) -> dict[str, list[dict]]:
     return {table: [by_key[key] for key in sorted(by_key)] for table, by_key in rows.items()}
 
 
-def _counters(model: type) -> list[str]:
+def _counters(model: type[Base]) -> list[str]:
     return [column.name for column in model.__table__.columns if not column.primary_key]
 
 
 async def _add(session: AsyncSession, totals: Totals) -> None:
     """Add the totals to the book's rows (insert or add to what is there)."""
-    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     for table, rows in sorted(_rows(totals).items()):
         model = TABLES[table]
         counters = _counters(model)
@@ -423,7 +425,8 @@ async def repair(session: AsyncSession, wrong: Totals) -> None:
     await _add(session, wrong)
 
 
-async def _stream(session: AsyncSession, stmt) -> AsyncIterator:  # type: ignore[no-untyped-def]
+async def _stream(session: AsyncSession, stmt: Select[*tuple[Any, ...]]
+                  ) -> AsyncIterator[Row[*tuple[Any, ...]]]:
     result = await session.stream(stmt.execution_options(yield_per=STREAM_ROWS))
     async for rows in result.partitions():  # an await per chunk, not per row
         for row in rows:
@@ -436,7 +439,8 @@ async def _customers(session: AsyncSession, day: Callable[[datetime], date]
     stmt = (select(Customer.id, Customer.registered_at, Purchase.occurred_at, NET)
             .outerjoin(Purchase, and_(Purchase.customer_id == Customer.id, COUNTED))
             .order_by(Customer.id, Purchase.occurred_at, Purchase.id))
-    current, joined, purchases = None, None, []
+    current, joined = None, None
+    purchases: list[tuple[date, int]] = []
     async for customer_id, registered_at, at, net in _stream(session, stmt):
         if customer_id != current:
             if current is not None:

@@ -146,7 +146,7 @@ class Conversation(Base):
         ForeignKey("identities.id", ondelete="CASCADE"), primary_key=True
     )
     state: Mapped[str | None] = mapped_column(String(64))
-    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
@@ -407,7 +407,7 @@ class OutboxMessage(Base):
     external_id: Mapped[str] = mapped_column(String(64))
     identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id", ondelete="SET NULL"))
     category: Mapped[str] = mapped_column(String(16))  # "service" now; "marketing" later
-    payload: Mapped[list] = mapped_column(JSON)  # type: ignore[type-arg]
+    payload: Mapped[list[Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # 16 since 0008
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -434,7 +434,7 @@ class WebMessage(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"))
     author: Mapped[str] = mapped_column(String(8))  # "bot" | "visitor"
-    body: Mapped[dict] = mapped_column(JSON)  # type: ignore[type-arg]
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (
@@ -476,7 +476,7 @@ class AuditEntry(Base):
         ForeignKey("identities.id", ondelete="SET NULL"))
     action: Mapped[str] = mapped_column(String(32))  # export, points, birthday, settings, ...
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
-    details: Mapped[dict] = mapped_column(JSON, default=dict)  # type: ignore[type-arg]
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     __table_args__ = (Index("ix_audit_log_created", "created_at"),)
@@ -503,7 +503,7 @@ class Broadcast(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # the send
     enqueued_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # all recipients written
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # done or cancelled
-    reported: Mapped[dict | None] = mapped_column(JSON)  # type: ignore[type-arg]  # last progress shown
+    reported: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # last progress shown
 
     __table_args__ = (
         CheckConstraint("status IN ('draft', 'sending', 'done', 'cancelled')", name="status"),
@@ -545,7 +545,7 @@ class TriggerOverride(Base):
 
     trigger: Mapped[str] = mapped_column(String(32), primary_key=True)
     enabled: Mapped[bool | None] = mapped_column(Boolean)
-    texts: Mapped[dict] = mapped_column(JSON, default=dict)  # type: ignore[type-arg]
+    texts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("identities.id", ondelete="SET NULL"))
 

@@ -44,7 +44,7 @@ class BookedSession(Session):
 
 
 def _book(session: Session) -> DayBook:
-    book = session.info.get(BOOK)
+    book: DayBook | None = session.info.get(BOOK)
     if book is None:
         raise BookError("a purchase, a points operation or a join written outside a unit of "
                         "work: the day book would not know")
@@ -96,8 +96,8 @@ def _refuse_bulk_writes(state: ORMExecuteState) -> None:
     table = getattr(state.statement, "table", None)
     name = getattr(table, "name", None)
     if name in FACTS or (name == "customers" and (state.is_delete or _sets_joined(state))):
-        raise BookError(f"a bulk {'insert' if state.is_insert else 'update' if state.is_update else 'delete'} "
-                        f"on {name} bypasses the day book; write through the ORM (or keep "
+        verb = "insert" if state.is_insert else "update" if state.is_update else "delete"
+        raise BookError(f"a bulk {verb} on {name} bypasses the day book; write through the ORM (or keep "
                         "the book yourself and say so with execution_options(day_book=COUNTED))")
 
 

@@ -15,8 +15,8 @@ from bot.storage.repositories import (
     Identities,
     Lots,
     OutboxMessages,
-    PlatformIds,
     Outlets,
+    PlatformIds,
     ProcessedEvents,
     Purchases,
     Reviews,
@@ -34,8 +34,14 @@ class UnitOfWork:
 
     session: AsyncSession
 
-    def __init__(self, sessions: async_sessionmaker) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """Where this unit of work's session came from, for work that needs several
+        transactions of its own (an export page by page)."""
+        return self._sessions
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessions()
@@ -67,12 +73,6 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         await self.session.close()  # rolls back whatever was not committed
-
-    @property
-    def sessions(self) -> async_sessionmaker:
-        """Where this unit of work's session came from, for work that needs several
-        transactions of its own (an export page by page)."""
-        return self._sessions
 
     async def flush(self) -> None:
         """Write what is pending now, so that a broken constraint fails here, not at the commit."""

@@ -7,6 +7,7 @@ shape of ``aiogram.client.telegram.TelegramAPIServer.from_base(base_url)``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import math
@@ -112,9 +113,9 @@ async def parse_request(request: web.Request) -> tuple[dict[str, Any], dict[str,
     raw = [v for v in params.values() if isinstance(v, str)]
     for key, value in list(params.items()):
         params[key] = _decode(key, value)
-        if isinstance(value, str) and value.startswith("attach://"):
-            if (upload := files.get(value.removeprefix("attach://"))) is not None:
-                params[key] = files[key] = upload
+        if isinstance(value, str) and value.startswith("attach://") and \
+                (upload := files.get(value.removeprefix("attach://"))) is not None:
+            params[key] = files[key] = upload
     for key, upload in list(files.items()):  # parts sent under the parameter's own name
         if not any(f"attach://{key}" in value for value in raw):
             params.setdefault(key, upload)
@@ -260,11 +261,10 @@ class FakeBotAPI:
             if self.rate_limit and failure.error_code == 429 and failure.parameters:
                 self._quiet_until = time.monotonic() + failure.parameters.get("retry_after", 0)
             return error_response(failure.error_code, failure.description, failure.parameters)
-        if self.rate_limit and method.lower().startswith("send"):
-            if (wait := self._flood_wait()) is not None:
-                self.limited += 1
-                return error_response(429, f"Too Many Requests: retry after {wait}",
-                                      {"retry_after": wait})
+        if self.rate_limit and method.lower().startswith("send") and \
+                (wait := self._flood_wait()) is not None:
+            self.limited += 1
+            return error_response(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
         if str(params.get("chat_id")) in self._blocked:
             return error_response(403, BLOCKED)
         try:
@@ -397,10 +397,8 @@ class FakeBotAPI:
         wait = min(float(params.get("timeout") or 0), self.max_poll_timeout)
         if not self._updates and wait > 0:
             self._update_event.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._update_event.wait(), wait)
-            except TimeoutError:
-                pass
         return self._updates[: _as_int(params.get("limit"), 100)]
 
 

@@ -26,7 +26,10 @@ def run_with(connection: Connection) -> None:
 
 
 async def run_online() -> None:
-    engine = create_engine(context.config.get_main_option("sqlalchemy.url"), migrating=True)
+    url = context.config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("no sqlalchemy.url to migrate (bot.storage.database.migrate sets it)")
+    engine = create_engine(url, migrating=True)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(run_with)

@@ -27,7 +27,8 @@ from bot.storage.repositories.web_messages import ShownMessage, WebMessages
 
 __all__ = [
     "LAST_SEEN_RESOLUTION", "AuditLog", "Broadcasts", "Conversations", "Customers", "Friends",
-    "Identities", "Lots", "OutboxMessages", "Outlets", "PlatformIds", "ProcessedEvents", "Purchases", "Reviews",
+    "Identities", "Lots", "OutboxMessages", "Outlets", "PlatformIds", "ProcessedEvents", "Purchases",
+    "Reviews",
     "Roster", "Secrets", "SharedPhones", "ShownMessage", "StaffEntry", "StaffLanguages",
     "StaffMembers", "WebMessages",
 ]

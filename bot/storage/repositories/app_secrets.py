@@ -19,4 +19,5 @@ class Secrets:
         await self.session.execute(
             insert_ignoring_duplicates(self.session, AppSecret).values(name=name, value=generate())
         )
-        return (await self.session.execute(select(AppSecret.value).where(AppSecret.name == name))).scalar_one()
+        stmt = select(AppSecret.value).where(AppSecret.name == name)
+        return (await self.session.execute(stmt)).scalar_one()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar, cast
 
 from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from bot.storage.day_book import DayBook
 from bot.storage.models import (
@@ -29,6 +30,7 @@ from bot.storage.models import (
 from bot.storage.repositories._sql import insert_ignoring_duplicates
 from bot.storage.session import COUNTED
 
+_Twinned = TypeVar("_Twinned", TriggerSend, BroadcastRecipient)  # one row per customer and episode
 
 class Friends(NamedTuple):
     """The friends a customer invited: how many joined, how many of them bought."""
@@ -155,8 +157,9 @@ class Customers:
     async def claim_welcome(self, phone_hash: str, now: datetime) -> bool:
         """Record that this phone number gets its welcome bonus now; False when it already
         had one (two sign-ups with one number at once: the second waits and gets False)."""
-        result = await self.session.execute(insert_ignoring_duplicates(self.session, WelcomedPhone)
-                                            .values(phone_hash=phone_hash, welcomed_at=now))
+        stmt = insert_ignoring_duplicates(self.session, WelcomedPhone).values(phone_hash=phone_hash,
+                                                                             welcomed_at=now)
+        result = cast("CursorResult[Any]", await self.session.execute(stmt))  # an INSERT's result
         return result.rowcount == 1
 
     async def merge(self, survivor_id: int, merged_id: int) -> None:
@@ -175,8 +178,8 @@ class Customers:
                                     TriggerSend.trigger, TriggerSend.episode)
         await self._drop_duplicates(BroadcastRecipient, survivor_id, merged_id,
                                     BroadcastRecipient.broadcast_id)
-        for model in (Identity, Review, TriggerSend, BroadcastRecipient, AuditEntry):
-            await self.session.execute(update(model).where(model.customer_id == merged_id)
+        for owned in (Identity, Review, TriggerSend, BroadcastRecipient, AuditEntry):
+            await self.session.execute(update(owned).where(owned.customer_id == merged_id)
                                        .values(customer_id=survivor_id))
         await self.session.execute(
             update(Customer).where(Customer.referred_by == merged_id, Customer.id != survivor_id)
@@ -187,13 +190,13 @@ class Customers:
         if merged is not None and merged in self.session:
             self.session.expunge(merged)
 
-    async def _drop_duplicates(self, model: type, survivor_id: int, merged_id: int,
-                               *same: object) -> None:
+    async def _drop_duplicates(self, model: type[_Twinned], survivor_id: int, merged_id: int,
+                               *same: InstrumentedAttribute[Any]) -> None:
         """Delete the merged customer's rows of ``model`` the survivor has a twin of."""
         twin = aliased(model)
         await self.session.execute(delete(model).where(
-            model.customer_id == merged_id,  # type: ignore[attr-defined]
-            exists().where(twin.customer_id == survivor_id,  # type: ignore[attr-defined]
+            model.customer_id == merged_id,
+            exists().where(twin.customer_id == survivor_id,
                            *(getattr(twin, column.key) == column for column in same))))
 
     async def rejoin(self, customer_id: int, joined: datetime) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import ProcessedEvent
@@ -19,5 +21,5 @@ class ProcessedEvents:
         stmt = insert_ignoring_duplicates(self.session, ProcessedEvent).values(
             channel=channel, event_id=event_id, processed_at=now
         )
-        result = await self.session.execute(stmt)
+        result = cast("CursorResult[Any]", await self.session.execute(stmt))  # an INSERT's result
         return result.rowcount == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import PointLot, PointOperation, PointSpend
@@ -29,7 +29,7 @@ class Lots:
         self.session.add(PointSpend(operation_id=operation_id, lot_id=lot_id, amount=amount))
 
     @staticmethod
-    def _live(customer_id: int, now: datetime, spendable_only: bool) -> list:  # type: ignore[type-arg]
+    def _live(customer_id: int, now: datetime, spendable_only: bool) -> list[ColumnElement[bool]]:
         """Conditions of unexpired lots with points left (and, if asked, spendable now)."""
         conditions = [PointLot.customer_id == customer_id, PointLot.remaining > 0,
                       PointLot.expires_at > now]

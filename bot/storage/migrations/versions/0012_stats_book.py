@@ -8,6 +8,8 @@ Revision ID: 0012
 Revises: 0011
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -16,7 +18,7 @@ down_revision = "0011"
 branch_labels = None
 depends_on = None
 
-COUNTER = {"nullable": False}
+COUNTER: dict[str, Any] = {"nullable": False}
 
 
 def _counters(*names: str) -> list[sa.Column]:
