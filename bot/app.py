@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import api as pos_api
 from bot.channels.base import Channel
@@ -29,7 +28,8 @@ from bot.handlers.registry import build_router
 from bot.loyalty.cards import CardTokens, QrImages
 from bot.marketing import broadcasts
 from bot.scheduler import build_scheduler
-from bot.storage import database, day_book
+from bot.storage import database
+from bot.storage.database import Engine, Sessions
 from bot.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ CONNECT_BACKOFF = (5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 @dataclass
 class Application:
     settings: Settings
-    engine: AsyncEngine
+    engine: Engine
     core: Core
     web: web.Application
     outbox: OutboxSender
@@ -109,10 +109,10 @@ async def installation_secret(settings: Settings, uow: UnitOfWork) -> bytes:
     return key.encode()
 
 
-async def keep_day_book(sessions: async_sessionmaker[AsyncSession], zone: ZoneInfo, now: datetime) -> None:
+async def keep_day_book(sessions: Sessions, zone: ZoneInfo, now: datetime) -> None:
     """The console's running totals, built on the first start and after a time zone change."""
     async with UnitOfWork(sessions) as uow:
-        if await day_book.ensure(uow.session, zone, now):
+        if await uow.book.ensure(zone, now):
             await uow.commit()
 
 

@@ -168,13 +168,12 @@ async def rebuild_stats(settings: Settings) -> int:
     """``loyalty-bot stats rebuild``."""
     from zoneinfo import ZoneInfo
 
-    from bot.storage import day_book
     from bot.storage.uow import UnitOfWork
 
     engine = database.create_engine(settings.database.url)
     try:
         async with UnitOfWork(database.session_factory(engine)) as uow:
-            await day_book.rebuild(uow.session, ZoneInfo(settings.shop.timezone), datetime.now(UTC))
+            await uow.book.rebuild(ZoneInfo(settings.shop.timezone), datetime.now(UTC))
             await uow.commit()
     finally:
         await engine.dispose()
@@ -201,7 +200,7 @@ async def check_stats(settings: Settings, repair: bool) -> int:
         engine = database.create_engine(settings.database.url)
         try:
             async with UnitOfWork(database.session_factory(engine)) as uow:
-                await day_book.repair(uow.session, found.wrong)
+                await uow.book.repair(found.wrong)
                 await uow.commit()
         finally:
             await engine.dispose()

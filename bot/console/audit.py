@@ -17,6 +17,4 @@ async def record(uow: UnitOfWork, actor_identity_id: int | None, action: str,
     ``details`` must be JSON-serializable."""
     entry = AuditEntry(actor_identity_id=actor_identity_id, action=action,
                        customer_id=customer_id, details=details, created_at=at)
-    uow.session.add(entry)
-    await uow.session.flush()
-    return entry
+    return await uow.audit_log.add(entry)

@@ -8,8 +8,6 @@ import logging
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from bot.core.after_commit import settle
 from bot.core.clock import FrozenClock
 from bot.core.context import ChannelInfo, Context, ConversationState, Services
@@ -21,6 +19,7 @@ from bot.core.text import has_controls, without_controls
 from bot.delivery.notify import Notifier
 from bot.loyalty.ledger import Ledger
 from bot.loyalty.program_settings import effective_settings
+from bot.storage.database import Sessions
 from bot.storage.models import Identity
 from bot.storage.uow import UnitOfWork
 
@@ -34,7 +33,7 @@ class PersonQueue:
 
 
 class Core:
-    def __init__(self, services: Services, sessions: async_sessionmaker[AsyncSession], router: Router,
+    def __init__(self, services: Services, sessions: Sessions, router: Router,
                  notifier: Notifier) -> None:
         self.services = services
         self.sessions = sessions

@@ -12,23 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, and_, case, false, or_, select
-
 from bot.channels import registry
 from bot.config import Settings
 from bot.core.i18n import I18n, Translator
 from bot.core.replies import Reply, to_json
-from bot.storage.models import Customer, Identity, OutboxMessage, Staff
+from bot.storage.models import OutboxMessage
+from bot.storage.repositories.recipients import Recipient
 from bot.storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
     from bot.channels.base import Channel
 
 Render = Callable[[Translator], list[Reply]]
-# a customer's identities, best first: the messenger they chose in Settings, then the latest used
-CHOSEN_FIRST = (case((Identity.channel == Customer.preferred_channel, 0), else_=1),
-                Identity.last_seen_at.desc())
-IN_CHUNK = 5000  # ids in one IN (...) list: well under every database's parameter limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,25 +33,6 @@ class Notification:
     identity_id: int | None = None  # one identity (a staff member)
     admins: bool = False  # every admin
     category: str = "service"  # "service" (purchases, refunds, alerts) or "marketing"
-
-
-@dataclass(frozen=True, slots=True)
-class Recipient:
-    identity_id: int
-    channel: str
-    external_id: str
-    chosen_locale: str | None  # in Settings (the customer's, else this identity's)
-    messenger_locale: str | None  # what their messenger reports
-
-
-# what a recipient's language is decided from (``I18n.for_person``)
-LOCALES = (Customer.locale, Identity.locale, Identity.messenger_locale)
-
-
-def _recipient(identity_id: int, channel: str, external_id: str, customer_locale: str | None,
-               identity_locale: str | None, messenger_locale: str | None) -> Recipient:
-    return Recipient(identity_id, channel, external_id, customer_locale or identity_locale,
-                     messenger_locale)
 
 
 class Notifier:
@@ -82,7 +58,7 @@ class Notifier:
         rows = [row for recipient in await self._recipients(uow, notification)
                 if (row := self._row(uow, notification, recipient, now, not_before)) is not None]
         if rows:
-            await uow.session.flush()
+            await uow.flush()
         return rows
 
     def _row(self, uow: UnitOfWork, notification: Notification, recipient: Recipient,
@@ -99,7 +75,7 @@ class Notifier:
             identity_id=recipient.identity_id, category=notification.category,
             payload=payload, status="pending", attempts=0,
             not_before=not_before or now, created_at=now)
-        uow.session.add(row)
+        uow.outbox_messages.add(row)
         return row
 
     async def enqueue_many(self, uow: UnitOfWork, notifications: Sequence[Notification],
@@ -121,7 +97,7 @@ class Notifier:
             rows.append(None if recipient is None else
                         self._row(uow, notification, recipient, now, not_before))
         if any(rows):
-            await uow.session.flush()
+            await uow.flush()
         return rows
 
     def channels_for(self, category: str) -> list[str]:
@@ -137,40 +113,15 @@ class Notifier:
                                    category: str = "service") -> dict[int, Recipient]:
         """Each customer's chosen or most recently used reachable identity (as
         ``_recipients``)."""
-        found: dict[int, Recipient] = {}
-        for start in range(0, len(customer_ids), IN_CHUNK):
-            stmt = (select(Identity.customer_id, Identity.id, Identity.channel,
-                           Identity.external_id, *LOCALES)
-                    .join(Customer, Identity.customer_id == Customer.id)
-                    .where(Identity.reachable.is_(True),
-                           Identity.channel.in_(self.channels_for(category)),
-                           Identity.customer_id.in_(customer_ids[start:start + IN_CHUNK]))
-                    .order_by(Identity.customer_id, *CHOSEN_FIRST))
-            for row in (await uow.session.execute(stmt)).all():
-                found.setdefault(row.customer_id, _recipient(*row[1:]))
-        return found
+        return await uow.recipients.best_of_customers(customer_ids, self.channels_for(category))
 
     async def _recipients(self, uow: UnitOfWork, notification: Notification) -> list[Recipient]:
-        stmt = (select(Identity.id, Identity.channel, Identity.external_id, *LOCALES)
-                .outerjoin(Customer, Identity.customer_id == Customer.id)
-                .where(Identity.reachable.is_(True),
-                       Identity.channel.in_(self.channels_for(notification.category))))
+        channels = self.channels_for(notification.category)
         if notification.customer_id is not None:
-            stmt = (stmt.where(Identity.customer_id == notification.customer_id)
-                    .order_by(*CHOSEN_FIRST).limit(1))
-        elif notification.identity_id is not None:
-            stmt = stmt.where(Identity.id == notification.identity_id)
-        elif notification.admins:
+            return await uow.recipients.best_of_customer(notification.customer_id, channels)
+        if notification.identity_id is not None:
+            return await uow.recipients.identity(notification.identity_id, channels)
+        if notification.admins:
             configured = [tuple(a.split(":", 1)) for a in self.settings.admins if ":" in a]
-            staff = select(Staff.identity_id).where(Staff.role == "admin")
-            stmt = stmt.where(Identity.id.in_(staff) | _any_of(configured))
-        else:
-            return []
-        rows = (await uow.session.execute(stmt)).all()
-        return [_recipient(*row) for row in rows]
-
-
-def _any_of(pairs: list[tuple[str, ...]]) -> ColumnElement[bool]:
-    if not pairs:
-        return false()
-    return or_(*(and_(Identity.channel == c, Identity.external_id == e) for c, e in pairs))
+            return await uow.recipients.admins(channels, configured)
+        return []

@@ -212,7 +212,7 @@ class Checkout:
         bonus, referrer = await self._reward_referral(customer, purchase.id)
         purchase.points_earned = earned
         purchase.balance_after = await self.ledger.balance(customer_id)
-        await self.uow.session.flush()  # the day's figures below count this purchase
+        await self.uow.flush()  # the day's figures below count this purchase
         return PurchaseResult(purchase.id, receipt_id, customer_id, amount, earned, spend,
                               purchase.balance_after, purchase.tier_after,
                               tier_before.code if tier_before else None, replayed=False,

@@ -57,7 +57,7 @@ from bot.loyalty.ledger import Ledger
 from bot.loyalty.money import MINOR_PER_UNIT
 from bot.loyalty.plain_english import noun
 from bot.loyalty.welcome import give_welcome_bonus
-from bot.storage import database, day_book
+from bot.storage import database
 from bot.storage.models import Customer, Identity, PointLot, Purchase
 from bot.storage.uow import UnitOfWork
 
@@ -303,7 +303,7 @@ async def fill(uow_factory: Callable[[], UnitOfWork], settings: Settings, custom
     shop = _Shop(settings.program, tz, secret, people, random.Random(seed + 1))
     async with uow_factory() as uow:
         shop.outlet = (await uow.outlets.default()).id
-        await day_book.rebuild(uow.session, tz, now)  # empty: every write below is kept in it
+        await uow.book.rebuild(tz, now)  # empty: every write below is kept in it
         await uow.commit()
     for start in range(0, len(events), BATCH):
         async with uow_factory() as uow:

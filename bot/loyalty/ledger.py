@@ -82,7 +82,7 @@ class Ledger:
                      amount=points, remaining=points, created_at=now,
                      available_at=now + hold, expires_at=now + lifetime)
         )
-        await self.uow.session.flush()  # the new lot counts in the balance at once
+        await self.uow.flush()  # the new lot counts in the balance at once
         return operation
 
     async def earn_many(self, grants: Sequence[Grant], reason: str) -> None:
@@ -94,14 +94,13 @@ class Ledger:
         operations = [PointOperation(customer_id=g.customer_id, kind="earn", reason=reason,
                                      amount=g.points, reference=g.reference, created_at=now)
                       for g in grants]
-        self.uow.session.add_all(operations)
-        await self.uow.session.flush()  # the operations' ids, for their lots
+        await self.uow.lots.add_operations(operations)  # flushed: their ids, for their lots
         for grant, operation in zip(grants, operations, strict=True):
             self.uow.lots.add_lot(
                 PointLot(customer_id=grant.customer_id, operation_id=operation.id, reason=reason,
                          amount=grant.points, remaining=grant.points, created_at=now,
                          available_at=now, expires_at=now + grant.lifetime))
-        await self.uow.session.flush()
+        await self.uow.flush()
 
     async def spend(
         self,
@@ -193,7 +192,7 @@ class Ledger:
                 left -= taken
             if left == 0:
                 break
-        await self.uow.session.flush()
+        await self.uow.flush()
 
     async def expire_due(self, limit: int = 1_000) -> int:
         """Burn lots whose time has come: one "expire" operation per customer. Returns the

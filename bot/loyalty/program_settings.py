@@ -21,7 +21,6 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from bot.config import (
     PLACEHOLDERS,
@@ -33,7 +32,7 @@ from bot.config import (
 )
 from bot.console import audit
 from bot.core.lru import LruCache
-from bot.storage.models import SettingValue, TriggerOverride
+from bot.storage.models import TriggerOverride
 from bot.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -95,8 +94,7 @@ def check_text(trigger: str, text: str) -> None:
 
 
 async def overrides(uow: UnitOfWork) -> dict[str, TriggerOverride]:
-    rows = (await uow.session.execute(select(TriggerOverride))).scalars().all()
-    return {row.trigger: row for row in rows}
+    return {row.trigger: row for row in await uow.rule_changes.overrides()}
 
 
 def apply(triggers: TriggersSettings, rows: Iterable[TriggerOverride]) -> TriggersSettings:
@@ -161,8 +159,7 @@ def apply_values(settings: Settings, values: Mapping[str, Any]) -> Settings:
 
 
 async def values(uow: UnitOfWork) -> dict[str, Any]:
-    rows = (await uow.session.execute(select(SettingValue))).scalars().all()
-    return {row.path: row.value for row in rows}
+    return {row.path: row.value for row in await uow.rule_changes.values()}
 
 
 # (the config object, the changes) -> the rules in force; the config is kept in the entry, so
@@ -208,12 +205,9 @@ async def set_value(uow: UnitOfWork, base: Settings, path: str, value: Any, *,
     changed = with_value(current, path, value)
     stored = value_at(changed, path)  # normalized: what the config would hold
     before = value_at(current, path)
-    row = await uow.session.get(SettingValue, path)
-    if row is None:
-        row = SettingValue(path=path)
-        uow.session.add(row)
+    row = await uow.rule_changes.value(path)
     row.value, row.updated_at, row.updated_by = stored, at, actor
-    await uow.session.flush()
+    await uow.flush()
     await audit.record(uow, actor, "settings", at=at, path=path, before=before, after=stored)
     return changed
 
@@ -221,18 +215,14 @@ async def set_value(uow: UnitOfWork, base: Settings, path: str, value: Any, *,
 async def _row(uow: UnitOfWork, trigger: str) -> TriggerOverride:
     if trigger not in TRIGGERS:
         raise ValueError(f"no trigger {trigger!r}")
-    row = await uow.session.get(TriggerOverride, trigger)
-    if row is None:
-        row = TriggerOverride(trigger=trigger, enabled=None, texts={})
-        uow.session.add(row)
-    return row
+    return await uow.rule_changes.override(trigger)
 
 
 async def set_enabled(uow: UnitOfWork, trigger: str, enabled: bool, *, actor: int | None,
                       at: datetime) -> None:
     row = await _row(uow, trigger)
     row.enabled, row.updated_at, row.updated_by = enabled, at, actor
-    await uow.session.flush()
+    await uow.flush()
 
 
 async def set_text(uow: UnitOfWork, trigger: str, locale: str, text: str, *, actor: int | None,
@@ -246,4 +236,4 @@ async def set_text(uow: UnitOfWork, trigger: str, locale: str, text: str, *, act
     if text:
         texts[locale] = text
     row.texts, row.updated_at, row.updated_by = texts, at, actor  # a new dict: JSON is not tracked
-    await uow.session.flush()
+    await uow.flush()

@@ -16,15 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-
 from bot.console import audit
 from bot.core.i18n import Translator
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.delivery.notify import Notification, Render
 from bot.loyalty.cards import format_card_number
 from bot.loyalty.people import channel_name
-from bot.storage.models import Customer, Identity, SharedPhone
+from bot.storage.models import Customer, SharedPhone
 from bot.storage.uow import UnitOfWork
 
 MAX_TWINS = 20  # typed cards with one number asked about at once; more is not one person
@@ -64,9 +62,7 @@ async def twins_of(uow: UnitOfWork, customer: Customer, now: datetime) -> list[S
 
 
 async def facts_of(uow: UnitOfWork, customer: Customer, now: datetime) -> CardFacts:
-    channels = (await uow.session.execute(
-        select(Identity.channel).where(Identity.customer_id == customer.id).distinct()
-        .order_by(Identity.channel))).scalars().all()
+    channels = await uow.identities.channels_of(customer.id)
     return CardFacts(customer.card_number, customer.name, tuple(channels),
                      await uow.lots.available_balance(customer.id, now), customer.purchase_count,
                      customer.phone_verified)

@@ -12,15 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, tzinfo
 
-from sqlalchemy import func, select
-
 from bot.config import ProgramSettings, Settings
 from bot.core.i18n import Translator
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.delivery.notify import Notification, Render
 from bot.loyalty.cards import format_card_number
 from bot.loyalty.people import person
-from bot.storage.models import Customer, Identity, PointOperation, Purchase
+from bot.storage.models import Customer
 from bot.storage.uow import UnitOfWork
 
 
@@ -78,11 +76,7 @@ async def _card_flag(uow: UnitOfWork, customer: Customer, since: datetime,
                      limit: int) -> CardFlag | None:
     if limit <= 0:
         return None
-    count, amount, earned, spent = (await uow.session.execute(
-        select(func.count(), func.coalesce(func.sum(Purchase.amount), 0),
-               func.coalesce(func.sum(Purchase.points_earned), 0),
-               func.coalesce(func.sum(Purchase.points_spent), 0))
-        .where(Purchase.customer_id == customer.id, Purchase.occurred_at >= since))).one()
+    count, amount, earned, spent = await uow.purchases.totals_since(customer.id, since)
     if count != limit + 1:  # only the purchase that crosses the line alerts
         return None
     return CardFlag(customer.id, customer.card_number, customer.name, count, amount, earned,
@@ -93,16 +87,12 @@ async def _cashier_flag(uow: UnitOfWork, actor: int, earned: int, since: datetim
                         limit: int) -> CashierFlag | None:
     if limit <= 0:
         return None
-    points, purchases = (await uow.session.execute(
-        select(func.coalesce(func.sum(PointOperation.amount), 0),
-               func.count(func.distinct(PointOperation.purchase_id)))
-        .where(PointOperation.actor_identity_id == actor, PointOperation.kind == "earn",
-               PointOperation.created_at >= since))).one()
+    points, purchases = await uow.lots.earned_by(actor, since)
     if not points - earned <= limit < points:
         return None
     entry = await uow.roster.entry(actor)
     if entry is None:  # an admin listed in the config file only
-        identity = await uow.session.get(Identity, actor)
+        identity = await uow.identities.get(actor)
         channel, external_id = (identity.channel, identity.external_id) if identity else ("", "")
         return CashierFlag(actor, channel, external_id, None, False, points, purchases, limit)
     return CashierFlag(actor, entry.channel, entry.external_id, entry.name,

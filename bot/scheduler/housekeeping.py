@@ -7,13 +7,10 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import delete, select
-
 from bot.channels.registry import kinds
 from bot.core.conversation import Core
 from bot.loyalty.ledger import Ledger
 from bot.storage import day_book
-from bot.storage.models import Identity, ProcessedEvent, Staff
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +38,11 @@ async def expire_points(core: Core) -> int:
 async def forget_old_event_ids(core: Core) -> None:
     now = core.services.clock.now()
     async with core.unit_of_work() as uow:
-        await uow.session.execute(
-            delete(ProcessedEvent).where(ProcessedEvent.processed_at < now - KEEP_EVENT_IDS))
+        await uow.processed_events.forget_older_than(now - KEEP_EVENT_IDS)
         for kind in kinds():
             if kind.upkeep is not None:
                 await kind.upkeep(uow, now)
-        await uow.session.execute(  # people who wrote once and never agreed to join
-            delete(Identity).where(Identity.customer_id.is_(None), Identity.consent_at.is_(None),
-                                   Identity.last_seen_at < now - KEEP_STRANGERS,
-                                   Identity.id.not_in(select(Staff.identity_id))))
+        await uow.identities.forget_strangers(last_seen_before=now - KEEP_STRANGERS)
         await uow.commit()
 
 
@@ -64,6 +57,6 @@ async def check_day_book(core: Core) -> int:
     log.error("the day book differs from the stored rows in %d figure(s); repairing them:\n%s",
               len(found.wrong), "\n".join(found.lines()))
     async with core.unit_of_work() as uow:
-        await day_book.repair(uow.session, found.wrong)
+        await uow.book.repair(found.wrong)
         await uow.commit()
     return len(found.wrong)

@@ -51,7 +51,12 @@ def _serialize_sqlite_writers(engine: AsyncEngine, foreign_keys: bool = True) ->
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+# What the layers above the storage name in their signatures, without importing SQLAlchemy.
+Engine = AsyncEngine
+Sessions = async_sessionmaker[AsyncSession]
+
+
+def session_factory(engine: AsyncEngine) -> Sessions:
     """Sessions that keep the day book in step with every write it counts."""
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False,
                               sync_session_class=BookedSession)

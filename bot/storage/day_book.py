@@ -266,6 +266,20 @@ class DayBook:
         self._changed.clear()
         await _add(self._session, deltas)
 
+    # --- the whole book, for the start, the command line and the upkeep --------------------
+
+    async def ensure(self, zone: ZoneInfo, now: datetime) -> bool:
+        """``ensure`` in this unit of work."""
+        return await ensure(self._session, zone, now)
+
+    async def rebuild(self, zone: ZoneInfo, now: datetime) -> None:
+        """``rebuild`` in this unit of work."""
+        await rebuild(self._session, zone, now)
+
+    async def repair(self, wrong: Totals) -> None:
+        """``repair`` in this unit of work."""
+        await repair(self._session, wrong)
+
 
 def _rows(totals: Totals) -> dict[str, list[dict]]:
     """Totals as rows per table, in key order, without the rows that add nothing."""

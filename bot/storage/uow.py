@@ -19,8 +19,10 @@ from bot.storage.repositories import (
     PlatformIds,
     ProcessedEvents,
     Purchases,
+    Recipients,
     Reviews,
     Roster,
+    RuleChanges,
     Secrets,
     SharedPhones,
     StaffMembers,
@@ -64,6 +66,8 @@ class UnitOfWork:
         self.web_messages = WebMessages(self.session)
         self.outbox_messages = OutboxMessages(self.session)
         self.platform_ids = PlatformIds(self.session)
+        self.rule_changes = RuleChanges(self.session)
+        self.recipients = Recipients(self.session)
         return self
 
     async def __aexit__(

@@ -19,8 +19,10 @@ from bot.storage.repositories.outbox import OutboxMessages
 from bot.storage.repositories.outlets import Outlets
 from bot.storage.repositories.platform_ids import PlatformIds
 from bot.storage.repositories.purchases import Purchases
+from bot.storage.repositories.recipients import Recipient, Recipients
 from bot.storage.repositories.reviews import Reviews
 from bot.storage.repositories.roster import Roster, StaffEntry, StaffLanguages
+from bot.storage.repositories.rule_changes import RuleChanges
 from bot.storage.repositories.shared_phones import SharedPhones
 from bot.storage.repositories.staff import StaffMembers
 from bot.storage.repositories.web_messages import ShownMessage, WebMessages
@@ -28,7 +30,7 @@ from bot.storage.repositories.web_messages import ShownMessage, WebMessages
 __all__ = [
     "LAST_SEEN_RESOLUTION", "AuditLog", "Broadcasts", "Conversations", "Customers", "Friends",
     "Identities", "Lots", "OutboxMessages", "Outlets", "PlatformIds", "ProcessedEvents", "Purchases",
-    "Reviews",
-    "Roster", "Secrets", "SharedPhones", "ShownMessage", "StaffEntry", "StaffLanguages",
+    "Recipient", "Recipients", "Reviews",
+    "Roster", "RuleChanges", "Secrets", "SharedPhones", "ShownMessage", "StaffEntry", "StaffLanguages",
     "StaffMembers", "WebMessages",
 ]

@@ -20,3 +20,9 @@ class AuditLog:
                 .where(AuditEntry.action == action)
                 .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc()).limit(limit))
         return [(entry, who) for entry, who in (await self.session.execute(stmt)).all()]
+
+    async def add(self, entry: AuditEntry) -> AuditEntry:
+        """Record the entry, flushed (it has its id)."""
+        self.session.add(entry)
+        await self.session.flush()
+        return entry

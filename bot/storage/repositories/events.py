@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
+from sqlalchemy import delete
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,3 +24,7 @@ class ProcessedEvents:
         )
         result = cast("CursorResult[Any]", await self.session.execute(stmt))  # an INSERT's result
         return result.rowcount == 1
+
+    async def forget_older_than(self, moment: datetime) -> None:
+        """Forget the events handled before ``moment`` (no channel redelivers them by now)."""
+        await self.session.execute(delete(ProcessedEvent).where(ProcessedEvent.processed_at < moment))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from bot.storage.models import Identity
+from bot.storage.models import Identity, Staff
 from bot.storage.repositories._sql import insert_ignoring_duplicates
 
 # "Last seen" is kept to the minute: no write on every message just for it.
@@ -95,3 +95,14 @@ class Identities:
             update(Identity).where(Identity.channel == channel, Identity.external_id == external_id,
                                    Identity.reachable.is_not(reachable))
             .values(reachable=reachable))
+
+    async def forget_strangers(self, last_seen_before: datetime) -> None:
+        """Delete the people who wrote, never agreed to join, and were last seen before
+        ``last_seen_before`` (staff are kept)."""
+        await self.session.execute(
+            delete(Identity).where(Identity.customer_id.is_(None), Identity.consent_at.is_(None),
+                                   Identity.last_seen_at < last_seen_before,
+                                   Identity.id.not_in(select(Staff.identity_id))))
+
+    async def get(self, identity_id: int) -> Identity | None:
+        return await self.session.get(Identity, identity_id)

@@ -128,3 +128,18 @@ class Lots:
         stmt = select(PointOperation.id).where(PointOperation.customer_id == customer_id,
                                                PointOperation.reference == reference).limit(1)
         return (await self.session.execute(stmt)).first() is not None
+
+    async def add_operations(self, operations: Sequence[PointOperation]) -> None:
+        """Add many operations in one batched insert, flushed: their ids are known after."""
+        self.session.add_all(operations)
+        await self.session.flush()
+
+    async def earned_by(self, actor_identity_id: int, since: datetime) -> tuple[int, int]:
+        """The points earned on purchases ``actor_identity_id`` recorded since ``since``,
+        and on how many purchases."""
+        points, purchases = (await self.session.execute(
+            select(func.coalesce(func.sum(PointOperation.amount), 0),
+                   func.count(func.distinct(PointOperation.purchase_id)))
+            .where(PointOperation.actor_identity_id == actor_identity_id,
+                   PointOperation.kind == "earn", PointOperation.created_at >= since))).one()
+        return points, purchases

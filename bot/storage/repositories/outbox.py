@@ -22,3 +22,7 @@ class OutboxMessages:
                                         OutboxMessage.external_id == external_id,
                                         OutboxMessage.status == "waiting")
             .values(status="sent", sent_at=now))
+
+    def add(self, message: OutboxMessage) -> None:
+        """Queue the message (written at the next flush)."""
+        self.session.add(message)

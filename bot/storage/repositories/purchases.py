@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,3 +45,13 @@ class Purchases:
     async def count_of(self, customer_id: int) -> int:
         stmt = select(func.count(Purchase.id)).where(Purchase.customer_id == customer_id)
         return (await self.session.execute(stmt)).scalar_one()
+
+    async def totals_since(self, customer_id: int, since: datetime) -> tuple[int, int, int, int]:
+        """The customer's purchases made since ``since``: how many, their amount, the
+        points they earned and the points spent on them."""
+        count, amount, earned, spent = (await self.session.execute(
+            select(func.count(), func.coalesce(func.sum(Purchase.amount), 0),
+                   func.coalesce(func.sum(Purchase.points_earned), 0),
+                   func.coalesce(func.sum(Purchase.points_spent), 0))
+            .where(Purchase.customer_id == customer_id, Purchase.occurred_at >= since))).one()
+        return count, amount, earned, spent
