@@ -29,11 +29,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, cast
-
-from sqlalchemy import func, select, update
-from sqlalchemy.engine import CursorResult
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.channels import registry
 from bot.channels.base import Channel, KeptForLater, RetryLater, Undeliverable, Unreachable
@@ -41,7 +36,7 @@ from bot.config import OutboxSettings
 from bot.core.clock import Clock
 from bot.core.lru import LruCache
 from bot.core.replies import Picture, Reply, from_json
-from bot.storage.models import Identity, OutboxMessage
+from bot.storage.database import Sessions
 from bot.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -206,7 +201,7 @@ class Claimed:
 
 
 class OutboxSender:
-    def __init__(self, sessions: async_sessionmaker, channels: Mapping[str, Channel],
+    def __init__(self, sessions: Sessions, channels: Mapping[str, Channel],
                  settings: OutboxSettings, clock: Clock, *,
                  monotonic: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
@@ -257,14 +252,8 @@ class OutboxSender:
         interrupted attempt does not count."""
         now = self.clock.now()
         async with UnitOfWork(self.sessions) as uow:
-            result = cast("CursorResult[Any]", await uow.session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.status == "sending", OutboxMessage.not_before <= now,
-                       OutboxMessage.id.not_in(list(self._in_flight)))
-                .values(status="pending", not_before=now,
-                        attempts=OutboxMessage.attempts - 1)))  # a claim counted one
+            count = await uow.outbox_messages.release_lapsed_claims(now, keeping=self._in_flight)
             await uow.commit()
-        count = result.rowcount or 0
         if count:
             log.warning("outbox: %d message(s) interrupted by a stop are pending again", count)
         return count
@@ -295,10 +284,7 @@ class OutboxSender:
         nearest = None
         if ready:
             async with UnitOfWork(self.sessions) as uow:
-                nearest = (await uow.session.execute(
-                    select(func.min(OutboxMessage.not_before))
-                    .where(OutboxMessage.status == "pending",
-                           OutboxMessage.channel.in_(ready)))).scalar_one()
+                nearest = await uow.outbox_messages.nearest_due(ready)
         waits = [self.settings.poll_seconds, *pauses]
         if nearest is not None:
             if nearest.tzinfo is None:  # an aggregate bypasses the column type on SQLite
@@ -331,13 +317,7 @@ class OutboxSender:
             ready = self._ready_channels()
             if not ready:
                 return []
-            stmt = (select(OutboxMessage)
-                    .where(OutboxMessage.status == "pending", OutboxMessage.not_before <= now,
-                           OutboxMessage.channel.in_(ready))
-                    .order_by(OutboxMessage.not_before, OutboxMessage.id).limit(BATCH))
-            if uow.session.get_bind().dialect.name == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
-            rows = list((await uow.session.execute(stmt)).scalars())
+            rows = await uow.outbox_messages.due(now, ready, BATCH)
             claimed = []
             for row in rows:
                 row.status = "sending"
@@ -418,9 +398,7 @@ class OutboxSender:
             async with UnitOfWork(self.sessions) as uow:
                 sent = [o.message.id for o in outcomes if o.status == "sent"]
                 if sent:
-                    await uow.session.execute(
-                        update(OutboxMessage).where(OutboxMessage.id.in_(sent))
-                        .values(status="sent", sent_at=now, error=None))
+                    await uow.outbox_messages.mark_sent(sent, now)
                 for outcome in outcomes:
                     if outcome.status != "sent":
                         await self._record_failure(uow, outcome, now)
@@ -437,12 +415,7 @@ class OutboxSender:
             values["attempts"] = outcome.attempts
         if outcome.after is not None:
             values["not_before"] = now + outcome.after
-        await uow.session.execute(
-            update(OutboxMessage).where(OutboxMessage.id == message.id).values(**values))
+        await uow.outbox_messages.settle(message.id, **values)
         if outcome.unreachable and message.identity_id is not None:
-            await uow.session.execute(
-                update(Identity).where(Identity.id == message.identity_id).values(reachable=False))
-            await uow.session.execute(  # the rest of their queue will not get through either
-                update(OutboxMessage).where(OutboxMessage.identity_id == message.identity_id,
-                                            OutboxMessage.status == "pending")
-                .values(status="blocked", error="unreachable"))
+            await uow.identities.mark_unreachable(message.identity_id)
+            await uow.outbox_messages.block_pending_of(message.identity_id)

@@ -42,11 +42,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from pathlib import Path
 from typing import TextIO, TypeVar
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import func, make_url, select
 
 from bot.channels.registry import built_in
 from bot.config import CONFIG_ENV, ProgramSettings, Settings
@@ -58,7 +55,7 @@ from bot.loyalty.money import MINOR_PER_UNIT
 from bot.loyalty.plain_english import noun
 from bot.loyalty.welcome import give_welcome_bonus
 from bot.storage import database
-from bot.storage.models import Customer, Identity, PointLot, Purchase
+from bot.storage.models import Customer, Identity
 from bot.storage.uow import UnitOfWork
 
 _T = TypeVar("_T")
@@ -313,11 +310,8 @@ async def fill(uow_factory: Callable[[], UnitOfWork], settings: Settings, custom
         if progress is not None:
             progress(min(start + BATCH, len(events)), len(events))
     async with uow_factory() as uow:
-        revenue = await uow.session.scalar(
-            select(func.coalesce(func.sum(Purchase.amount - Purchase.refunded_amount), 0)))
-        outstanding = await uow.session.scalar(
-            select(func.coalesce(func.sum(PointLot.remaining), 0))
-            .where(PointLot.remaining > 0, PointLot.expires_at > now))
+        revenue = await uow.purchases.net_revenue()
+        outstanding = await uow.lots.outstanding(now)
     return Report(customers, shop.purchases, shop.refunds, int(revenue or 0),
                   int(outstanding or 0), time.perf_counter() - started)
 
@@ -359,7 +353,7 @@ class _Shop:
             birth_month=month, birth_year=year, locale=person.locale, source=person.source,
             consent_at=at, created_at=at), lambda: person.card)
         person.customer_id = customer.id
-        uow.session.add(Identity(channel=built_in().name, external_id=person.visitor,
+        uow.identities.add(Identity(channel=built_in().name, external_id=person.visitor,
                                  customer_id=customer.id, locale=person.locale, consent_at=at,
                                  source=person.source, reachable=False, created_at=at,
                                  last_seen_at=person.last_seen))
@@ -400,14 +394,6 @@ def open_command(config: str | None, env: Mapping[str, str], program: str = "loy
     return " ".join([*chosen, program, *options, "run"])
 
 
-def where(url: str) -> str:
-    """The database a person can find: a SQLite file's full path, else the URL (no password)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database:
-        return str(Path(parsed.database).resolve())
-    return parsed.render_as_string(hide_password=True)
-
-
 def _progress(out: TextIO | None) -> Callable[[int, int], None]:
     """Every tenth of the events written, a dot (a few dozen seconds pass)."""
     shown = [0]
@@ -437,7 +423,7 @@ async def run_demo(settings: Settings, customers: int = 500, seed: int = 1,
     sessions = database.session_factory(engine)
     try:
         async with UnitOfWork(sessions) as uow:
-            existing = await uow.session.scalar(select(func.count()).select_from(Customer))
+            existing = await uow.customers.count()
         if existing:
             print(f"loyalty-bot demo: the database already has {existing:,} "
                   f"{noun(existing, 'customer')}; the demo shop only goes into an empty one "
@@ -459,7 +445,7 @@ async def run_demo(settings: Settings, customers: int = 500, seed: int = 1,
           f"{noun(report.purchases, 'purchase')} ({report.refunds} refunded), revenue "
           f"{_money(report.revenue)} {currency}, points outstanding {report.outstanding:,}",
           file=out)
-    print(f"the demo shop is in {where(url)}; its customers can't be reached in any messenger, "
+    print(f"the demo shop is in {database.where(url)}; its customers can't be reached in any messenger, "
           "so triggers and broadcasts leave them alone", file=out)
     print(f"open it: {opener}", file=out)
     print(f"then open the admin link it prints (or write as an admin from the config), e.g. in "

@@ -31,7 +31,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import phonenumbers
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import ProgramSettings, Settings
 from bot.core.clock import Clock, SystemClock
@@ -43,7 +42,8 @@ from bot.loyalty.ledger import Ledger
 from bot.loyalty.phones import normalize_phone
 from bot.loyalty.plain_english import counted
 from bot.storage import database
-from bot.storage.models import AppSecret, Customer
+from bot.storage.errors import DatabaseError
+from bot.storage.models import Customer
 from bot.storage.uow import UnitOfWork
 
 SOURCE = "import"
@@ -236,8 +236,8 @@ async def erased_phone_key(uow: UnitOfWork, configured: bytes | None) -> bytes |
     nobody can have erased their data)."""
     if configured:
         return configured
-    row = await uow.session.get(AppSecret, SECRET_NAME)
-    return row.value.encode() if row is not None else None
+    value = await uow.secrets.get(SECRET_NAME)
+    return value.encode() if value is not None else None
 
 
 async def import_customers(
@@ -342,7 +342,7 @@ async def run_import(
             report = await import_customers(uow, source.rows, clock or SystemClock(),
                                             settings.program, region, dry_run,
                                             balance_days=balance_days, secret=secret)
-    except SQLAlchemyError as exc:
+    except DatabaseError as exc:
         print(f"loyalty-bot import: database error, nothing was written: {exc}", file=sys.stderr)
         return 1
     finally:

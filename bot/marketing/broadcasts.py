@@ -40,7 +40,6 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, select, update
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.channels import registry
 from bot.config import Settings
@@ -51,6 +50,7 @@ from bot.delivery.notify import Notification
 from bot.loyalty.program_settings import effective_triggers
 from bot.marketing import segment_snapshot
 from bot.marketing.quiet_hours import past_quiet, quiet_until
+from bot.storage.database import Sessions
 from bot.storage.models import (
     Broadcast,
     BroadcastRecipient,
@@ -151,28 +151,16 @@ def recipient_replies(broadcast: Broadcast, unsubscribe: Button) -> list[Reply]:
     return [*message(broadcast, unsubscribe), Template("broadcast", (("text", broadcast.text),))]
 
 
-async def stored_image(sessions: async_sessionmaker, ref: str) -> bytes | None:
+async def stored_image(sessions: Sessions, ref: str) -> bytes | None:
     """The picture of ``broadcast:<id>`` (for the outbox sender)."""
     kind, _, number = ref.partition(":")
     if kind != "broadcast" or not number.isdecimal():
         return None
     async with UnitOfWork(sessions) as uow:
-        return (await uow.session.execute(
-            select(Broadcast.image).where(Broadcast.id == int(number)))).scalar_one_or_none()
+        return await uow.broadcasts.image_of(int(number))
 
 
 # --- start, enqueue, stop -----------------------------------------------------------------
-
-async def locked(uow: UnitOfWork, broadcast_id: int) -> Broadcast | None:
-    """The broadcast as it is now, its row locked until the end of the transaction on
-    PostgreSQL (SQLite serializes writers anyway): a confirmation, a stop and a batch being
-    written never interleave."""
-    stmt = (select(Broadcast).where(Broadcast.id == broadcast_id)
-            .execution_options(populate_existing=True))
-    if uow.session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    return (await uow.session.execute(stmt)).scalar_one_or_none()
-
 
 async def start(uow: UnitOfWork, broadcast_id: int, now: datetime,
                 settings: Settings) -> int | None:
@@ -180,7 +168,7 @@ async def start(uow: UnitOfWork, broadcast_id: int, now: datetime,
     of the segment, in one statement), and the draft becomes ``sending`` with its size.
     Returns that size; 0 leaves the draft as it was (nobody can get it); None when it is no
     longer a draft (a second tap)."""
-    broadcast = await locked(uow, broadcast_id)
+    broadcast = await uow.broadcasts.locked(broadcast_id)
     if broadcast is None or broadcast.status != "draft" or broadcast.segment is None:
         return None
     count = await _fix_audience(uow, broadcast, now, settings)
@@ -223,7 +211,7 @@ async def enqueue(core: Core, broadcast_id: int) -> int:
     while True:
         now = core.services.clock.now()
         async with core.unit_of_work() as uow:
-            broadcast = await locked(uow, broadcast_id)
+            broadcast = await uow.broadcasts.locked(broadcast_id)
             if (broadcast is None or broadcast.status != "sending"
                     or broadcast.enqueued_at is not None):
                 return written
@@ -301,7 +289,7 @@ async def cancel(uow: UnitOfWork, broadcast_id: int, now: datetime) -> int | Non
     """Stop: the broadcast is cancelled and its messages still waiting in the outbox are
     marked ``cancelled`` (those already handed to the platform go). Returns how many
     customers will not get it, or None when it was no longer a draft or sending."""
-    broadcast = await locked(uow, broadcast_id)
+    broadcast = await uow.broadcasts.locked(broadcast_id)
     if broadcast is None or broadcast.status not in ("draft", "sending"):
         return None
     was = broadcast.status
@@ -327,14 +315,7 @@ async def note_unsubscribed(uow: UnitOfWork, broadcast_id: int, customer_id: int
     """Count a tap on «Unsubscribe» for the broadcast: only the first of a customer it was
     written to (a replayed tap, or an id of a broadcast they never got, counts nothing).
     Whether it counted."""
-    result = cast("CursorResult[Any]", await uow.session.execute(
-        update(BroadcastRecipient)
-        .where(BroadcastRecipient.broadcast_id == broadcast_id,
-               BroadcastRecipient.customer_id == customer_id,
-               BroadcastRecipient.outbox_message_id.is_not(None),
-               BroadcastRecipient.unsubscribed_at.is_(None))
-        .values(unsubscribed_at=at).execution_options(synchronize_session=False)))
-    return bool(result.rowcount)
+    return await uow.broadcasts.mark_unsubscribed(broadcast_id, customer_id, at)
 
 
 async def unsubscribed(uow: UnitOfWork, broadcast_id: int) -> int:
@@ -471,7 +452,7 @@ async def _update_progress(core: Core, broadcast_id: int) -> None:
     ``PROGRESS_EVERY``), and finish the broadcast once nothing is left to send."""
     now = core.services.clock.now()
     async with core.unit_of_work() as uow:
-        broadcast = await locked(uow, broadcast_id)
+        broadcast = await uow.broadcasts.locked(broadcast_id)
         if broadcast is None or broadcast.status != "sending":
             return
         done = await progress(uow, broadcast)

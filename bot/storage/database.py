@@ -125,3 +125,11 @@ async def prepare(url: str) -> None:
 
 async def downgrade(url: str, revision: str) -> None:
     await asyncio.to_thread(_run_alembic, url, "downgrade", revision)
+
+
+def where(url: str) -> str:
+    """The database a person can find: a SQLite file's full path, else the URL (no password)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        return str(Path(parsed.database).resolve())
+    return parsed.render_as_string(hide_password=True)

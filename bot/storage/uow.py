@@ -26,6 +26,7 @@ from bot.storage.repositories import (
     Secrets,
     SharedPhones,
     StaffMembers,
+    TriggerSends,
     WebMessages,
 )
 from bot.storage.session import BOOK
@@ -68,6 +69,7 @@ class UnitOfWork:
         self.platform_ids = PlatformIds(self.session)
         self.rule_changes = RuleChanges(self.session)
         self.recipients = Recipients(self.session)
+        self.trigger_sends = TriggerSends(self.session)
         return self
 
     async def __aexit__(
@@ -81,6 +83,10 @@ class UnitOfWork:
     async def flush(self) -> None:
         """Write what is pending now, so that a broken constraint fails here, not at the commit."""
         await self.session.flush()
+
+    def forget_loaded(self) -> None:
+        """Let go of every row loaded so far (a long job, between its committed batches)."""
+        self.session.expunge_all()
 
     async def commit(self) -> None:
         await self.book.flush()  # last: its rows are locked after everything else

@@ -14,9 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-
 from bot.config import Settings, Trigger
 from bot.core.clock import FrozenClock
 from bot.core.conversation import Core
@@ -28,17 +25,16 @@ from bot.loyalty.ledger import Grant, Ledger
 from bot.loyalty.program_settings import effective_settings, effective_triggers
 from bot.loyalty.tiers import current_tier, tier_label
 from bot.marketing.quiet_hours import quiet_until
-from bot.marketing.triggers.base import IN_CHUNK, Candidate, Day, Scope
+from bot.marketing.triggers.base import Candidate, Day, Scope
 from bot.marketing.triggers.registry import HOURLY, ORDER, TRIGGERS, named
-from bot.storage.models import Customer, Identity, OutboxMessage, TriggerSend
+from bot.storage.errors import IntegrityError
+from bot.storage.models import TriggerSend
 from bot.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 SEND_BATCH = 2000  # candidates whose gifts, messages and rows are written together
 ID_RANGE = 50_000  # customer ids selected at a time
-# outbox states of a message that reaches its person (a web visitor's when they come back)
-RECEIVING = ("pending", "sending", "sent", "waiting")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +65,7 @@ async def run_pass(core: Core, at: datetime, *, send: bool = True,
     async with core.unit_of_work() as uow:
         # the config with the owner's changes made in the chat: in force from this pass on
         settings = await effective_settings(uow, services.settings)
-        first, last = (await uow.session.execute(select(func.min(Customer.id),
-                                                        func.max(Customer.id)))).one()
+        first, last = await uow.customers.id_range()
         for start in range(first or 0, (last or -1) + 1, ID_RANGE):
             scope = Scope(at, day, list(core.notifier.channels), start, start + ID_RANGE - 1)
             due = await _decide(core, uow, scope, triggers, settings)
@@ -126,18 +121,8 @@ async def _marketing_received(uow: UnitOfWork, day: Day, offset: int,
     """Marketing messages each customer receives on the shop day ``today + offset``: sent
     that day, or waiting in the outbox to go that day (a message created before its quiet
     hours ended counts on the day it arrives, not on the day it was written)."""
-    arrives = func.coalesce(OutboxMessage.sent_at, OutboxMessage.not_before)
-    found: dict[int, int] = {}
-    for start in range(0, len(customer_ids), IN_CHUNK):
-        stmt = (select(Identity.customer_id, func.count()).select_from(OutboxMessage)
-                .join(Identity, Identity.id == OutboxMessage.identity_id)
-                .where(Identity.customer_id.in_(customer_ids[start:start + IN_CHUNK]),
-                       OutboxMessage.category == "marketing", OutboxMessage.status.in_(RECEIVING),
-                       arrives >= day.start(offset), arrives < day.start(offset + 1))
-                .group_by(Identity.customer_id))
-        found.update((customer_id, n) for customer_id, n in (await uow.session.execute(stmt)).all()
-                     if customer_id is not None)  # it is never None (the IN list); for the types
-    return found
+    return await uow.outbox_messages.marketing_arriving(customer_ids, day.start(offset),
+                                                        day.start(offset + 1))
 
 
 def planned_of(candidate: Candidate, hold: bool, gift: int) -> Planned:
@@ -180,12 +165,12 @@ async def _send(core: Core, uow: UnitOfWork, at: datetime,
                     if notifications else [])
         for candidate, hold, gift in batch:
             row = None if hold else next(rows)
-            uow.session.add(TriggerSend(customer_id=candidate.customer.id, trigger=candidate.trigger,
-                                        episode=candidate.episode, held_out=hold,
-                                        outbox_message_id=row.id if row is not None else None,
-                                        points_given=gift, created_at=at))
+            uow.trigger_sends.add(TriggerSend(customer_id=candidate.customer.id, trigger=candidate.trigger,
+                                              episode=candidate.episode, held_out=hold,
+                                              outbox_message_id=row.id if row is not None else None,
+                                              points_given=gift, created_at=at))
         await uow.commit()
-        uow.session.expunge_all()
+        uow.forget_loaded()
 
 
 def renderer(candidate: Candidate, settings: Settings, balance: int, points: int,

@@ -1,11 +1,26 @@
 """Repositories: the database's queries, by name, one module per aggregate. Reach them
 through the unit of work (``uow.customers``, ``uow.purchases``, …; bot/storage/uow.py).
 
-The convention: a method is named after what it answers (``reviews.latest_unrated``,
-``identities.any_reachable``) and returns ORM rows or small named tuples; repositories
-flush when they need ids, lock where the method says so, and never commit: the unit of
-work commits, in one place. Handlers, channels and the POS API reach the database only
-through them (tests/test_layers.py checks that)."""
+One way to the database, everywhere:
+
+- **Row-level work goes through a repository.** Finding, locking, adding or updating a
+  customer, their lots and operations, a purchase, an outbox message, a changed rule, an
+  audit entry, a processed event: a method named after what it answers
+  (``reviews.latest_unrated``, ``outbox_messages.due``, ``identities.forget_strangers``)
+  that returns ORM rows, plain values or small named tuples. Repositories flush when they
+  need ids, lock where the method says so, and never commit: the unit of work commits, in
+  one place, and flushes for a service that needs its writes seen (``uow.flush``). The day
+  book's whole-book work goes through ``uow.book`` (ensure, rebuild, repair).
+- **Set-based reads and reports over many rows are query modules.** The console's figures
+  (bot/console/stats.py), the export's pages (console/export.py), the segments, their
+  snapshot and the triggers' report (marketing/segments.py, segment_snapshot.py,
+  reports.py), a broadcast's audience, recipients and report (marketing/broadcasts.py), and
+  each trigger's candidates (marketing/triggers/base.py and the trigger modules) build their
+  own SQL where the feature lives: the query is the feature. They are listed by name in
+  tests/test_layers.py, and nothing else outside bot/storage/ imports SQLAlchemy or touches
+  ``uow.session`` (the test fails when something does). Types the layers above name (the
+  session factory, the engine, the errors to handle) come from bot/storage/database.py and
+  bot/storage/errors.py."""
 
 from bot.storage.repositories.app_secrets import Secrets
 from bot.storage.repositories.audit_log import AuditLog
@@ -25,6 +40,7 @@ from bot.storage.repositories.roster import Roster, StaffEntry, StaffLanguages
 from bot.storage.repositories.rule_changes import RuleChanges
 from bot.storage.repositories.shared_phones import SharedPhones
 from bot.storage.repositories.staff import StaffMembers
+from bot.storage.repositories.trigger_sends import TriggerSends
 from bot.storage.repositories.web_messages import ShownMessage, WebMessages
 
 __all__ = [
@@ -32,5 +48,5 @@ __all__ = [
     "Identities", "Lots", "OutboxMessages", "Outlets", "PlatformIds", "ProcessedEvents", "Purchases",
     "Recipient", "Recipients", "Reviews",
     "Roster", "RuleChanges", "Secrets", "SharedPhones", "ShownMessage", "StaffEntry", "StaffLanguages",
-    "StaffMembers", "WebMessages",
+    "StaffMembers", "TriggerSends", "WebMessages",
 ]

@@ -21,3 +21,8 @@ class Secrets:
         )
         stmt = select(AppSecret.value).where(AppSecret.name == name)
         return (await self.session.execute(stmt)).scalar_one()
+
+    async def get(self, name: str) -> str | None:
+        """The secret, without creating it (None: never made)."""
+        row = await self.session.get(AppSecret, name)
+        return row.value if row is not None else None

@@ -1,14 +1,17 @@
-"""Broadcasts as /broadcast sees them: a draft being written, one by its id, the latest sent.
-(Their recipients and sending: bot/marketing/broadcasts.py.)"""
+"""Broadcasts as /broadcast sees them: a draft being written, one by its id, the latest sent;
+one locked while it changes, its picture, a recipient's unsubscribe. (The recipients as a
+set, their sending and the report: bot/marketing/broadcasts.py.)"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.storage.models import Broadcast
+from bot.storage.models import Broadcast, BroadcastRecipient
 
 
 class Broadcasts:
@@ -30,3 +33,29 @@ class Broadcasts:
         stmt = (select(Broadcast).where(Broadcast.status != "draft", Broadcast.confirmed_at.is_not(None))
                 .order_by(Broadcast.id.desc()).limit(1))
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def locked(self, broadcast_id: int) -> Broadcast | None:
+        """The broadcast as it is now, its row locked until the end of the transaction on
+        PostgreSQL (SQLite serializes writers anyway): a confirmation, a stop and a batch
+        being written never interleave."""
+        stmt = (select(Broadcast).where(Broadcast.id == broadcast_id)
+                .execution_options(populate_existing=True))
+        if self.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def image_of(self, broadcast_id: int) -> bytes | None:
+        return (await self.session.execute(
+            select(Broadcast.image).where(Broadcast.id == broadcast_id))).scalar_one_or_none()
+
+    async def mark_unsubscribed(self, broadcast_id: int, customer_id: int, at: datetime) -> bool:
+        """Mark the recipient of the broadcast unsubscribed with its button, unless they
+        were already or it was never written to them. Whether it marked."""
+        result = cast("CursorResult[Any]", await self.session.execute(
+            update(BroadcastRecipient)
+            .where(BroadcastRecipient.broadcast_id == broadcast_id,
+                   BroadcastRecipient.customer_id == customer_id,
+                   BroadcastRecipient.outbox_message_id.is_not(None),
+                   BroadcastRecipient.unsubscribed_at.is_(None))
+            .values(unsubscribed_at=at).execution_options(synchronize_session=False)))
+        return bool(result.rowcount)

@@ -205,3 +205,13 @@ class Customers:
         await self.session.execute(update(Customer).where(Customer.id == customer_id)
                                    .values(registered_at=joined)
                                    .execution_options(day_book=COUNTED))
+
+    async def count(self) -> int:
+        """Every customer stored, member or not."""
+        return int(await self.session.scalar(select(func.count()).select_from(Customer)) or 0)
+
+    async def id_range(self) -> tuple[int | None, int | None]:
+        """The smallest and the largest customer id (None, None: no customers)."""
+        first, last = (await self.session.execute(select(func.min(Customer.id),
+                                                         func.max(Customer.id)))).one()
+        return first, last

@@ -106,3 +106,11 @@ class Identities:
 
     async def get(self, identity_id: int) -> Identity | None:
         return await self.session.get(Identity, identity_id)
+
+    async def mark_unreachable(self, identity_id: int) -> None:
+        await self.session.execute(
+            update(Identity).where(Identity.id == identity_id).values(reachable=False))
+
+    def add(self, identity: Identity) -> None:
+        """Add an identity made elsewhere (written at the next flush)."""
+        self.session.add(identity)

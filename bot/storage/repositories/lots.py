@@ -143,3 +143,9 @@ class Lots:
             .where(PointOperation.actor_identity_id == actor_identity_id,
                    PointOperation.kind == "earn", PointOperation.created_at >= since))).one()
         return points, purchases
+
+    async def outstanding(self, now: datetime) -> int:
+        """The points all customers hold in unexpired lots (spendable or not yet)."""
+        return int(await self.session.scalar(
+            select(func.coalesce(func.sum(PointLot.remaining), 0))
+            .where(PointLot.remaining > 0, PointLot.expires_at > now)) or 0)

@@ -55,3 +55,8 @@ class Purchases:
                    func.coalesce(func.sum(Purchase.points_spent), 0))
             .where(Purchase.customer_id == customer_id, Purchase.occurred_at >= since))).one()
         return count, amount, earned, spent
+
+    async def net_revenue(self) -> int:
+        """What every purchase brought, less its refunds."""
+        return int(await self.session.scalar(
+            select(func.coalesce(func.sum(Purchase.amount - Purchase.refunded_amount), 0))) or 0)
