@@ -63,7 +63,7 @@ class Notifier:
 
     def _row(self, uow: UnitOfWork, notification: Notification, recipient: Recipient,
              now: datetime, not_before: datetime | None) -> OutboxMessage | None:
-        """The message rendered in the recipient's language, added to the session (None
+        """The message rendered in the recipient's language, queued in ``uow`` (None
         when there is nothing to say)."""
         t = self.i18n.translator(self.i18n.for_person(recipient.chosen_locale,
                                                       recipient.messenger_locale))
