@@ -48,7 +48,7 @@ async def block_card(event: Event, ctx: Context) -> list[Reply]:
         return [Text(ctx._("This customer is no longer in the program; nothing was changed."))]
     _, card = ctx._, card_of(customer)
     if (customer.blocked_at is not None) != blocking:
-        customer.blocked_at = ctx.now if blocking else None
+        await ctx.uow.customers.set_blocked(customer.id, ctx.now if blocking else None)
         await audit.record(ctx.uow, ctx.identity.id, "block_card" if blocking else "unblock_card",
                            customer.id, at=ctx.now, card=customer.card_number)
     text = (_("⛔ The card {card} is blocked: it neither earns nor spends points until you "
@@ -68,7 +68,7 @@ async def block_cashier(event: Event, ctx: Context) -> list[Reply]:
         return [Text(ctx._("Only a cashier on the staff can be blocked; nothing was changed."))]
     _, person = ctx._, who(ctx, entry)
     if (staff.blocked_at is not None) != blocking:
-        staff.blocked_at = ctx.now if blocking else None
+        await ctx.uow.staff.set_blocked(staff.identity_id, ctx.now if blocking else None)
         await audit.record(ctx.uow, ctx.identity.id,
                            "block_cashier" if blocking else "unblock_cashier", at=ctx.now,
                            cashier=entry.identity_id, who=person)

@@ -380,8 +380,7 @@ async def confirm_birthday(event: Event, ctx: Context) -> list[Reply]:
     if customer is None:
         return [gone(ctx)]
     before = birthday_text(ctx, customer) if customer.birth_month else None
-    customer.birth_day, customer.birth_month, customer.birth_year = (
-        data["day"], data["month"], data["year"])
+    await ctx.uow.customers.set_birthday(customer.id, data["day"], data["month"], data["year"])
     await audit.record(ctx.uow, ctx.identity.id, "birthday", customer.id, at=ctx.now,
                        before=before, after=birthday_text(ctx, customer))
     return await card_screen(ctx, customer, ctx._("✅ The birthday is saved."))

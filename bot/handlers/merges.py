@@ -71,7 +71,7 @@ async def keep_apart(event: Event, ctx: Context) -> list[Reply]:
         return unmergeable(ctx)
     if pair.status != "open":
         return decided(ctx, pair)
-    pair.status, pair.decided_at, pair.decided_by = "apart", ctx.now, ctx.identity.id
+    await ctx.uow.shared_phones.keep_apart(pair.id, ctx.identity.id, ctx.now)
     await audit.record(ctx.uow, ctx.identity.id, "keep_cards_apart", pair.verified_customer_id,
                        at=ctx.now, pair=pair.id, typed_card=pair.typed_card_number)
     return [Text(ctx._("Kept apart: the two cards stay separate, and you won't be asked about "

@@ -196,7 +196,7 @@ async def revoke(event: Event, ctx: Context) -> list[Reply]:
     if isinstance(found, Text):
         return [found]
     key, outlet = found
-    key.revoked_at = ctx.now
+    await ctx.uow.outlets.revoke_key(key.id, ctx.now)
     await audit.record(ctx.uow, ctx.identity.id, "key_revoke", at=ctx.now, key_id=key.id,
                        outlet_id=outlet.id, role=key.role, label=key.label)
     return await outlet_screen(ctx, outlet, ctx._(

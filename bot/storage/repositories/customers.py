@@ -265,5 +265,11 @@ class Customers:
         """The friend whose link brought this customer (paid after the first purchase)."""
         (await self._card(customer_id)).referred_by = referrer_id
 
+    # --- what an admin changes on a customer's card ------------------------------------------
+
+    async def set_blocked(self, customer_id: int, at: datetime | None) -> None:
+        """Block the card from ``at`` (it neither earns nor spends), or unblock it (None)."""
+        (await self._card(customer_id)).blocked_at = at
+
 
 NOTIFICATION_SWITCHES = ("notify_promotions", "notify_reminders", "notify_digest")
