@@ -201,7 +201,7 @@ async def card_screen(ctx: Context, customer: Customer, head: str | None = None)
     buttons = keyboard([Button(_("➕ Add points"), f"cu.add:{customer.id}"),
                         Button(_("➖ Take points"), f"cu.take:{customer.id}")],
                        [Button(_("🎂 Fix birthday"), f"cu.bday:{customer.id}"),
-                        card_block_button(ctx, customer)])
+                        card_block_button(ctx, customer.id, customer.blocked_at is not None)])
     return [Text("\n".join(lines), buttons)]
 
 
