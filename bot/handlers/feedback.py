@@ -6,7 +6,8 @@ its comment follows, with the same two."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
@@ -19,7 +20,6 @@ from bot.handlers.fallback import not_understood
 from bot.handlers.menu import main_menu, menu_button
 from bot.handlers.notices import RATINGS, review_payload
 from bot.loyalty.cards import format_card_number
-from bot.storage.models import Purchase, Review
 
 router = Router()
 
@@ -34,7 +34,20 @@ def alert_buttons(t: Translator, customer_id: int, purchase_id: int) -> Keyboard
                      Button(t.gettext("🎁 Give points"), f"cu.add:{customer_id}")])
 
 
-async def rating_alert(ctx: Context, customer: Member, purchase: Purchase,
+class RatedPurchase(Protocol):
+    """What a rating alert tells of the purchase (as ``uow.purchases`` finds it, read only)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def outlet_id(self) -> int: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+
+
+async def rating_alert(ctx: Context, customer: Member, purchase: RatedPurchase,
                        rating: int) -> Notification:
     """For every admin, at once: who rated which purchase how low, with what to do."""
     outlet = await ctx.uow.outlets.get(purchase.outlet_id)
@@ -55,10 +68,9 @@ async def rating_alert(ctx: Context, customer: Member, purchase: Purchase,
     return Notification(render, admins=True)
 
 
-def comment_alert(customer: Member, review: Review) -> Notification:
+def comment_alert(customer: Member, rating: int, comment: str, purchase_id: int) -> Notification:
     name, card = customer.name or "—", format_card_number(customer.card_number)
-    rating, comment = review.rating, review.comment or ""
-    customer_id, purchase_id = customer.id, review.purchase_id
+    customer_id = customer.id
 
     def render(t: Translator) -> list[Reply]:
         heading = t.gettext("💬 Comment to the rating {rating} of 5 from {name}, card {card}:")
@@ -123,7 +135,7 @@ async def take_comment(event: Event, ctx: Context) -> list[Reply]:
         return [main_menu(ctx)]
     ctx.uow.reviews.set_comment(review, comment)
     if review.rating <= ctx.settings.program.low_rating_alert:
-        ctx.notify(comment_alert(ctx.member, review))
+        ctx.notify(comment_alert(ctx.member, review.rating, comment, review.purchase_id))
     return [main_menu(ctx, _("Thank you, we have passed your comment on."))]
 
 
