@@ -6,8 +6,7 @@ its comment follows, with the same two."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import timedelta
 
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
@@ -20,6 +19,7 @@ from bot.handlers.fallback import not_understood
 from bot.handlers.menu import main_menu, menu_button
 from bot.handlers.notices import RATINGS, review_payload
 from bot.loyalty.cards import format_card_number
+from bot.storage.views import PurchaseView
 
 router = Router()
 
@@ -34,20 +34,7 @@ def alert_buttons(t: Translator, customer_id: int, purchase_id: int) -> Keyboard
                      Button(t.gettext("🎁 Give points"), f"cu.add:{customer_id}")])
 
 
-class RatedPurchase(Protocol):
-    """What a rating alert tells of the purchase (as ``uow.purchases`` finds it, read only)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def outlet_id(self) -> int: ...
-    @property
-    def amount(self) -> int: ...
-    @property
-    def occurred_at(self) -> datetime: ...
-
-
-async def rating_alert(ctx: Context, customer: Member, purchase: RatedPurchase,
+async def rating_alert(ctx: Context, customer: Member, purchase: PurchaseView,
                        rating: int) -> Notification:
     """For every admin, at once: who rated which purchase how low, with what to do."""
     outlet = await ctx.uow.outlets.get(purchase.outlet_id)
