@@ -94,11 +94,11 @@ def test_the_repositories_and_other_sessions_are_allowed(source):
 
 MODELS = "bot.storage.models"
 
-# Handlers that still hand rows to services typed with the tables (a broadcast draft to
-# bot/marketing/broadcasts.py, a customer to Checkout.tier_for_next_purchase), to convert;
-# none may be added, and a module that no longer imports the tables must leave the list.
+# Handlers that still hand rows to services typed with the tables (a customer to
+# Checkout.tier_for_next_purchase), to convert; none may be added, and a module that no
+# longer imports the tables must leave the list.
 STILL_SEE_ROWS = {
-    "broadcast.py", "checkout_draft.py",
+    "checkout_draft.py",
 }
 
 

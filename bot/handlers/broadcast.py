@@ -28,7 +28,7 @@ from bot.loyalty.people import channel_names
 from bot.marketing import broadcasts, segment_snapshot, segments
 from bot.marketing.broadcasts import MAX_TEXT, parse_button, progress_key, sending_minutes
 from bot.marketing.quiet_hours import quiet_until
-from bot.storage.models import Broadcast
+from bot.storage.views import BroadcastView
 
 router = Router()
 admins_only = staff_only(router, ADMIN)
@@ -60,7 +60,7 @@ def cancel_button(ctx: Context, draft_id: int | str = "") -> Button:
     return Button(ctx._("✖ Cancel"), f"bc.cancel:{draft_id}")
 
 
-async def own_draft(ctx: Context, raw: object) -> Broadcast | None:
+async def own_draft(ctx: Context, raw: object) -> BroadcastView | None:
     """The caller's draft with this id, while it is a draft."""
     text = str(raw)
     draft = await ctx.uow.broadcasts.get(int(text)) if text.isdecimal() else None
@@ -95,7 +95,7 @@ async def begin(event: Event, ctx: Context) -> list[Reply]:
     return [Text("\n".join(lines), keyboard([cancel_button(ctx)]))]
 
 
-async def draft_for(ctx: Context) -> Broadcast:
+async def draft_for(ctx: Context) -> BroadcastView:
     """The draft being written (a photo may have come first), or a new one."""
     draft = await own_draft(ctx, ctx.state.data.get("draft"))
     if draft is None:
@@ -143,7 +143,7 @@ async def take_photo(event: Event, ctx: Context) -> Sequence[Answer]:
     return ask_button(ctx, draft, _("Picture taken."))
 
 
-def ask_button(ctx: Context, draft: Broadcast, note: str | None = None) -> list[Reply]:
+def ask_button(ctx: Context, draft: BroadcastView, note: str | None = None) -> list[Reply]:
     _ = ctx._
     ctx.state.go("broadcast.button", draft=draft.id)
     lines = [note] if note else []
@@ -187,14 +187,14 @@ async def catalog_of(ctx: Context) -> list[tuple[segments.Segment, int]] | None:
     return seen.catalog if seen is not None else None
 
 
-def not_counted_yet(ctx: Context, draft: Broadcast) -> list[Reply]:
+def not_counted_yet(ctx: Context, draft: BroadcastView) -> list[Reply]:
     return [Text(ctx._("The segments are being counted for the first time; at this many "
                        "customers it takes a few minutes. Try again a little later."),
                  keyboard([Button(ctx._("🔄 Try again"), f"bc.groups:{draft.id}")],
                           [cancel_button(ctx, draft.id)]))]
 
 
-async def groups(ctx: Context, draft: Broadcast, note: str | None = None) -> list[Reply]:
+async def groups(ctx: Context, draft: BroadcastView, note: str | None = None) -> list[Reply]:
     """The groups of segments (a group of one segment is that segment)."""
     catalog = await catalog_of(ctx)
     if catalog is None:
@@ -234,7 +234,7 @@ async def choose_segment(event: Event, ctx: Context) -> list[Reply]:
         *rows, [Button(ctx._("◀ Back"), f"bc.groups:{draft.id}"), cancel_button(ctx, draft.id)]))]
 
 
-async def audience_of(ctx: Context, draft: Broadcast) -> int | None:
+async def audience_of(ctx: Context, draft: BroadcastView) -> int | None:
     try:
         return await broadcasts.audience(ctx.uow, draft.segment or "", ctx.now, ctx.settings)
     except KeyError:
