@@ -78,7 +78,7 @@ async def run(sessions, clock: FrozenClock, people: list[int | None], step: tupl
             case ("join", who) if people[who] is not None:
                 customer = await uow.customers.get(people[who])
                 if customer.registered_at is None:
-                    await uow.customers.register(customer, clock.now())
+                    await uow.customers.register(customer.id, clock.now())
             case ("erase", who) if people[who] is not None:
                 await uow.customers.erase(people[who], None, clock.now())
                 people[who] = None

@@ -4,16 +4,27 @@ listed below (set-based reads and reports over many rows). Everything else — t
 the channels, the POS API, the loyalty services, delivery, the scheduler, the core, the
 command line — reaches the database through the repositories of the unit of work
 (``uow.customers``, ``uow.reviews``, …): a query it needs becomes a repository method named
-after what it answers (bot/storage/repositories/)."""
+after what it answers (bot/storage/repositories/).
+
+And handlers see plain values, not ORM rows: the context carries the person and their card as
+frozen snapshots (bot/core/person.py), none of its fields is typed with a table, and a handler
+module does not import the tables (bot/storage/models.py), so it cannot build a row; a row a
+repository returns it types with a read-only view (bot/storage/views.py), and what it changes
+goes through a repository's command."""
 
 from __future__ import annotations
 
 import ast
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 import bot
+from bot.core.context import Context
+from bot.storage import models
 
 PACKAGE = Path(bot.__file__).parent
 STORAGE = "storage"
@@ -121,3 +132,89 @@ def test_a_way_past_the_repositories_is_found(source, found):
 ])
 def test_the_repositories_and_other_sessions_are_allowed(source):
     assert violations(source) == []
+
+
+# --- handlers see plain values -----------------------------------------------------------------
+
+MODELS = "bot.storage.models"
+
+
+def handler_modules() -> list[Path]:
+    return sorted((PACKAGE / "handlers").rglob("*.py"))
+
+
+def _imports_tables(node: ast.AST) -> bool:
+    if isinstance(node, ast.Import):
+        return any(alias.name == MODELS for alias in node.names)
+    if isinstance(node, ast.ImportFrom) and node.level == 0:
+        return node.module == MODELS or (node.module == "bot.storage" and any(
+            alias.name == "models" for alias in node.names))
+    return False
+
+
+def tables_imported(source: str) -> list[str]:
+    """Where ``source`` imports the ORM tables, as «line: what» (under TYPE_CHECKING too)."""
+    return [f"{node.lineno}: imports {MODELS}" for node in ast.walk(ast.parse(source))
+            if _imports_tables(node)]
+
+
+@pytest.mark.parametrize("path", handler_modules(), ids=lambda path: path.name)
+def test_a_handler_does_not_see_the_tables(path):
+    assert tables_imported(path.read_text(encoding="utf-8")) == []
+
+
+def test_every_handler_is_checked():
+    assert len(handler_modules()) > 35
+
+
+@pytest.mark.parametrize(("source", "found"), [
+    ("from bot.storage.models import Customer", ["1: imports bot.storage.models"]),
+    ("import bot.storage.models", ["1: imports bot.storage.models"]),
+    ("from bot.storage import models", ["1: imports bot.storage.models"]),
+    ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from bot.storage.models import Review",
+     ["3: imports bot.storage.models"]),
+])
+def test_an_import_of_the_tables_is_found(source, found):
+    assert tables_imported(source) == found
+
+
+@pytest.mark.parametrize("source", [
+    "from bot.core.person import Member",
+    "from bot.storage.errors import IntegrityError",
+    "from bot.storage.repositories.customers import NOTIFICATION_SWITCHES",
+    "from bot.storage.views import CustomerView",
+])
+def test_other_imports_are_allowed(source):
+    assert tables_imported(source) == []
+
+
+def tables_in(annotation: object) -> set[type]:
+    """The ORM tables an annotation names, however deep (``X | None``, ``list[X]``, …)."""
+    if isinstance(annotation, type) and issubclass(annotation, models.Base):
+        return {annotation}
+    return set().union(*(tables_in(arg) for arg in typing.get_args(annotation)))
+
+
+def fields_typed_with_tables(cls: type) -> dict[str, set[type]]:
+    hints = typing.get_type_hints(cls)
+    return {name: tables for name, hint in hints.items() if (tables := tables_in(hint))}
+
+
+def test_the_context_has_no_field_typed_with_a_table():
+    assert typing.get_type_hints(Context)  # the annotations resolve: the check reads them all
+    assert fields_typed_with_tables(Context) == {}
+
+
+@dataclass
+class LeakyContext:
+    identity: models.Identity
+    customer: models.Customer | None
+    rows: list[models.Review]
+    reread: Callable[[], tuple[int, models.Customer]]
+    count: int
+
+
+def test_a_field_typed_with_a_table_is_found():
+    assert fields_typed_with_tables(LeakyContext) == {
+        "identity": {models.Identity}, "customer": {models.Customer},
+        "rows": {models.Review}, "reread": {models.Customer}}

@@ -12,9 +12,9 @@ from bot.config import Settings
 from bot.core.clock import Clock
 from bot.core.events import UserRef
 from bot.core.i18n import I18n, Translator
+from bot.core.person import Member, Person
 from bot.delivery.notify import Notification
 from bot.loyalty.ledger import Ledger
-from bot.storage.models import Customer, Identity
 from bot.storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
@@ -78,7 +78,10 @@ class Context:
     uow: UnitOfWork
     channel: ChannelInfo
     user: UserRef
-    identity: Identity
+    identity: Person
+    customer: Member | None  # the person's card: while joining, or joined
+    # the two above read again from the rows the core loaded for the event (no SQL)
+    read_person: Callable[[], tuple[Person, Member | None]]
     role: str | None
     t: Translator
     state: ConversationState
@@ -87,16 +90,12 @@ class Context:
     notifications: list[Notification] = field(default_factory=list)  # sent after commit
 
     @property
-    def customer(self) -> Customer | None:
-        return self.identity.customer
-
-    @property
     def is_member(self) -> bool:
         """Signed up: consented, phone given, registration finished."""
         return self.customer is not None and self.customer.registered_at is not None
 
     @property
-    def member(self) -> Customer:
+    def member(self) -> Member:
         """The customer, for handlers that run only for members (after the sign-up gate)."""
         if self.customer is None or self.customer.registered_at is None:
             raise RuntimeError("a member-only handler ran for someone who has not joined")
@@ -112,11 +111,14 @@ class Context:
     def notify(self, notification: Notification) -> None:
         self.notifications.append(notification)
 
-    def choose_language(self, code: str) -> None:
+    def reread(self) -> None:
+        """Read ``identity`` and ``customer`` again, after a repository command changed them."""
+        self.identity, self.customer = self.read_person()
+
+    async def choose_language(self, code: str) -> None:
         """The person picked a language: remember it and answer in it from now on."""
         if code not in self.services.i18n.available:
             return
-        self.identity.locale = code
-        if self.customer is not None:
-            self.customer.locale = code
+        await self.uow.identities.set_language(self.identity.id, code)
+        self.reread()
         self.t = self.services.i18n.translator(code)

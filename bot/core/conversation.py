@@ -13,6 +13,7 @@ from bot.core.clock import FrozenClock
 from bot.core.context import ChannelInfo, Context, ConversationState, Services
 from bot.core.events import Event
 from bot.core.i18n import Translator
+from bot.core.person import Member, Person, member_of, person_of
 from bot.core.replies import Reply, Text
 from bot.core.routing import Router
 from bot.core.text import has_controls, without_controls
@@ -100,9 +101,10 @@ class Core:
             if reported and identity.messenger_locale != reported:
                 identity.messenger_locale = reported  # messages the program starts use it too
             locale = services.i18n.for_person(chosen_locale(identity), identity.messenger_locale)
+            person, card = person_and_card(identity)
             ctx = Context(
                 services=services, now=now, uow=uow, channel=channel, user=event.user,
-                identity=identity,
+                identity=person, customer=card, read_person=lambda: person_and_card(identity),
                 role=role_of(identity, services.settings.admins),
                 t=services.i18n.translator(locale),
                 state=state, ledger=Ledger(uow, FrozenClock(now)),  # the event's one moment
@@ -120,6 +122,11 @@ class Core:
 
 def apology(t: Translator) -> Text:
     return Text(t.gettext("Something went wrong on our side. Please try again in a minute."))
+
+
+def person_and_card(identity: Identity) -> tuple[Person, Member | None]:
+    """What handlers see of the identity and its customer (both loaded: no SQL)."""
+    return person_of(identity), member_of(identity.customer) if identity.customer else None
 
 
 def role_of(identity: Identity, admins: Collection[str]) -> str | None:

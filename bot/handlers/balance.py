@@ -8,7 +8,7 @@ from bot.core.i18n import N_
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
 from bot.handlers.menu import menu_button
-from bot.storage.models import PointOperation
+from bot.storage.views import OperationView
 
 router = Router()
 
@@ -31,7 +31,7 @@ REASONS = {
 OTHER = N_("other")
 
 
-def operation_line(ctx: Context, operation: PointOperation) -> str:
+def operation_line(ctx: Context, operation: OperationView) -> str:
     sign = "+" if operation.amount > 0 else "−"
     return ctx._("• {date} {sign}{points} {reason}").format(
         date=ctx.t.date(ctx.local(operation.created_at).date()),

@@ -17,7 +17,6 @@ from bot.core.routing import Router
 from bot.handlers.desk import ADMIN, staff_only
 from bot.handlers.team import staff_block_button, who
 from bot.loyalty.cards import format_card_number
-from bot.storage.models import Customer
 
 router = Router()
 router.gate(staff_only(router, ADMIN))
@@ -28,15 +27,15 @@ def named_id(event: Event) -> int | None:
     return int(typed) if typed.isdecimal() else None
 
 
-def card_of(customer: Customer) -> str:
-    number = format_card_number(customer.card_number)
-    return f"{customer.name} ({number})" if customer.name else number
+def card_of(card_number: str, name: str | None) -> str:
+    number = format_card_number(card_number)
+    return f"{name} ({number})" if name else number
 
 
-def card_block_button(ctx: Context, customer: Customer) -> Button:
-    if customer.blocked_at is None:
-        return Button(ctx._("⛔ Block the card"), f"blk.card:{customer.id}")
-    return Button(ctx._("✅ Unblock the card"), f"blk.card-off:{customer.id}")
+def card_block_button(ctx: Context, customer_id: int, blocked: bool) -> Button:
+    if not blocked:
+        return Button(ctx._("⛔ Block the card"), f"blk.card:{customer_id}")
+    return Button(ctx._("✅ Unblock the card"), f"blk.card-off:{customer_id}")
 
 
 @router.button("blk.card", "blk.card-off")
@@ -46,16 +45,16 @@ async def block_card(event: Event, ctx: Context) -> list[Reply]:
     customer = await ctx.uow.customers.lock(customer_id) if customer_id else None
     if customer is None:
         return [Text(ctx._("This customer is no longer in the program; nothing was changed."))]
-    _, card = ctx._, card_of(customer)
+    _, card = ctx._, card_of(customer.card_number, customer.name)
     if (customer.blocked_at is not None) != blocking:
-        customer.blocked_at = ctx.now if blocking else None
+        await ctx.uow.customers.set_blocked(customer.id, ctx.now if blocking else None)
         await audit.record(ctx.uow, ctx.identity.id, "block_card" if blocking else "unblock_card",
                            customer.id, at=ctx.now, card=customer.card_number)
     text = (_("⛔ The card {card} is blocked: it neither earns nor spends points until you "
               "unblock it.") if blocking
             else _("✅ The card {card} is unblocked: it earns and spends points again.")
             ).format(card=card)
-    return [Text(text, keyboard([card_block_button(ctx, customer)]))]
+    return [Text(text, keyboard([card_block_button(ctx, customer.id, blocking)]))]
 
 
 @router.button("blk.staff", "blk.staff-off")
@@ -68,7 +67,7 @@ async def block_cashier(event: Event, ctx: Context) -> list[Reply]:
         return [Text(ctx._("Only a cashier on the staff can be blocked; nothing was changed."))]
     _, person = ctx._, who(ctx, entry)
     if (staff.blocked_at is not None) != blocking:
-        staff.blocked_at = ctx.now if blocking else None
+        await ctx.uow.staff.set_blocked(staff.identity_id, ctx.now if blocking else None)
         await audit.record(ctx.uow, ctx.identity.id,
                            "block_cashier" if blocking else "unblock_cashier", at=ctx.now,
                            cashier=entry.identity_id, who=person)

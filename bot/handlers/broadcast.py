@@ -28,7 +28,7 @@ from bot.loyalty.people import channel_names
 from bot.marketing import broadcasts, segment_snapshot, segments
 from bot.marketing.broadcasts import MAX_TEXT, parse_button, progress_key, sending_minutes
 from bot.marketing.quiet_hours import quiet_until
-from bot.storage.models import Broadcast
+from bot.storage.views import BroadcastView
 
 router = Router()
 admins_only = staff_only(router, ADMIN)
@@ -60,7 +60,7 @@ def cancel_button(ctx: Context, draft_id: int | str = "") -> Button:
     return Button(ctx._("✖ Cancel"), f"bc.cancel:{draft_id}")
 
 
-async def own_draft(ctx: Context, raw: object) -> Broadcast | None:
+async def own_draft(ctx: Context, raw: object) -> BroadcastView | None:
     """The caller's draft with this id, while it is a draft."""
     text = str(raw)
     draft = await ctx.uow.broadcasts.get(int(text)) if text.isdecimal() else None
@@ -95,7 +95,7 @@ async def begin(event: Event, ctx: Context) -> list[Reply]:
     return [Text("\n".join(lines), keyboard([cancel_button(ctx)]))]
 
 
-async def draft_for(ctx: Context) -> Broadcast:
+async def draft_for(ctx: Context) -> BroadcastView:
     """The draft being written (a photo may have come first), or a new one."""
     draft = await own_draft(ctx, ctx.state.data.get("draft"))
     if draft is None:
@@ -118,7 +118,7 @@ async def take_text(event: Event, ctx: Context) -> list[Reply]:
     if len(text) > MAX_TEXT:
         return [too_long(ctx, text)]
     draft = await draft_for(ctx)
-    draft.text = text
+    await ctx.uow.broadcasts.set_text(draft.id, text)
     return ask_button(ctx, draft)
 
 
@@ -133,9 +133,9 @@ async def take_photo(event: Event, ctx: Context) -> Sequence[Answer]:
     if len(caption) > MAX_TEXT:
         return [too_long(ctx, caption)]
     draft = await draft_for(ctx)
-    draft.image = image
+    await ctx.uow.broadcasts.set_image(draft.id, image)
     if caption:
-        draft.text = caption
+        await ctx.uow.broadcasts.set_text(draft.id, caption)
     if not draft.text:
         ctx.state.go("broadcast.text", draft=draft.id)
         return [Text(_("Picture taken. Now send the text of the message."),
@@ -143,7 +143,7 @@ async def take_photo(event: Event, ctx: Context) -> Sequence[Answer]:
     return ask_button(ctx, draft, _("Picture taken."))
 
 
-def ask_button(ctx: Context, draft: Broadcast, note: str | None = None) -> list[Reply]:
+def ask_button(ctx: Context, draft: BroadcastView, note: str | None = None) -> list[Reply]:
     _ = ctx._
     ctx.state.go("broadcast.button", draft=draft.id)
     lines = [note] if note else []
@@ -164,7 +164,7 @@ async def take_button(event: Event, ctx: Context) -> list[Reply]:
         return [Text(ctx._("Send the button as «Label https://…»: a short label, a space and a "
                            "link starting with http:// or https://. Or press «Skip»."), keyboard(
             [Button(ctx._("Skip"), f"bc.groups:{draft.id}")], [cancel_button(ctx, draft.id)]))]
-    draft.button_label, draft.button_url = parsed
+    await ctx.uow.broadcasts.set_button(draft.id, *parsed)
     ctx.state.clear()
     return await groups(ctx, draft, ctx._("Button added."))
 
@@ -187,14 +187,14 @@ async def catalog_of(ctx: Context) -> list[tuple[segments.Segment, int]] | None:
     return seen.catalog if seen is not None else None
 
 
-def not_counted_yet(ctx: Context, draft: Broadcast) -> list[Reply]:
+def not_counted_yet(ctx: Context, draft: BroadcastView) -> list[Reply]:
     return [Text(ctx._("The segments are being counted for the first time; at this many "
                        "customers it takes a few minutes. Try again a little later."),
                  keyboard([Button(ctx._("🔄 Try again"), f"bc.groups:{draft.id}")],
                           [cancel_button(ctx, draft.id)]))]
 
 
-async def groups(ctx: Context, draft: Broadcast, note: str | None = None) -> list[Reply]:
+async def groups(ctx: Context, draft: BroadcastView, note: str | None = None) -> list[Reply]:
     """The groups of segments (a group of one segment is that segment)."""
     catalog = await catalog_of(ctx)
     if catalog is None:
@@ -234,7 +234,7 @@ async def choose_segment(event: Event, ctx: Context) -> list[Reply]:
         *rows, [Button(ctx._("◀ Back"), f"bc.groups:{draft.id}"), cancel_button(ctx, draft.id)]))]
 
 
-async def audience_of(ctx: Context, draft: Broadcast) -> int | None:
+async def audience_of(ctx: Context, draft: BroadcastView) -> int | None:
     try:
         return await broadcasts.audience(ctx.uow, draft.segment or "", ctx.now, ctx.settings)
     except KeyError:
@@ -247,17 +247,18 @@ async def segment_chosen(event: Event, ctx: Context) -> list[Reply]:
     draft = await own_draft(ctx, id_of(event))
     if draft is None:
         return stale(ctx)
-    draft.segment, draft.tested_at = id_of(event, 2), None
+    segment = id_of(event, 2)
+    await ctx.uow.broadcasts.set_segment(draft.id, segment)
     count = await audience_of(ctx, draft)
     if count is None:
-        draft.segment = None
+        await ctx.uow.broadcasts.set_segment(draft.id, None)
         return [Text(_("This segment is not there any more."))] + await groups(ctx, draft)
     seen = await segment_snapshot.overview(ctx.uow, ctx.now, ctx.settings)
     if seen is None:
         return not_counted_yet(ctx, draft)
-    title = next((_(s.title) for s, _n in seen.catalog if s.code == draft.segment), draft.segment)
+    title = next((_(s.title) for s, _n in seen.catalog if s.code == segment), segment)
     lines = [_("Segment «{segment}».").format(segment=title)]
-    if segment_snapshot.from_snapshot(draft.segment):
+    if segment_snapshot.from_snapshot(segment):
         moment = ctx.local(seen.snapshot.taken_at)
         lines.append(_("Its members are as of the nightly snapshot of {date}, {time} (as "
                        "/segments shows them).").format(date=ctx.t.date(moment.date()),
@@ -287,7 +288,7 @@ async def send_test(event: Event, ctx: Context) -> list[Reply]:
     count = await audience_of(ctx, draft)
     if not count:
         return await groups(ctx, draft, ctx._("Nobody in this segment can get the message now."))
-    draft.tested_at = ctx.now
+    await ctx.uow.broadcasts.mark_tested(draft.id, ctx.now)
     go = Button(ctx.t.ngettext("✅ Send to {n} customer", "✅ Send to {n} customers", count).format(
         n=ctx.t.number(count)), f"bc.go:{draft.id}:{draft.segment}")
     # the owner's own copy: its «Unsubscribe» only says what it does for customers

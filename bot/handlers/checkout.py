@@ -24,7 +24,7 @@ from bot.loyalty.cards import CARD_DIGITS, InvalidToken, format_card_number, nor
 from bot.loyalty.checkout import Checkout
 from bot.loyalty.phones import normalize_phone
 from bot.loyalty.tiers import current_tier, tier_label
-from bot.storage.models import Customer
+from bot.storage.views import CustomerView
 
 router = Router()
 router.gate(staff_only(router, STAFF))
@@ -65,7 +65,7 @@ def not_serving(ctx: Context, customer_id: str) -> list[Reply] | None:
     return None
 
 
-def called(customer: Customer) -> str:
+def called(customer: CustomerView) -> str:
     """How a confirmation names the customer: the name, else the card number."""
     return customer.name or format_card_number(customer.card_number)
 
@@ -161,7 +161,7 @@ async def customer_again(event: Event, ctx: Context) -> list[Reply]:
     return await customer_screen(ctx, customer)
 
 
-def customer_lines(ctx: Context, customer: Customer, balance: int) -> list[str]:
+def customer_lines(ctx: Context, customer: CustomerView, balance: int) -> list[str]:
     tier = current_tier(customer.purchase_count, ctx.settings.program, customer.total_spent)
     return [
         ctx._("Customer: {name}").format(name=customer.name or "—"),
@@ -186,7 +186,7 @@ def blocked_card(ctx: Context) -> Text:
                       "for now. Serve the purchase without the card."))
 
 
-async def customer_screen(ctx: Context, customer: Customer) -> list[Reply]:
+async def customer_screen(ctx: Context, customer: CustomerView) -> list[Reply]:
     balance = await ctx.ledger.balance(customer.id)
     lines = customer_lines(ctx, customer, balance)
     if customer.phone and not customer.phone_verified:

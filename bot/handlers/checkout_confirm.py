@@ -13,7 +13,7 @@ from bot.handlers.desk import STAFF, outlet_of, staff_only
 from bot.handlers.notices import purchase_notifications
 from bot.loyalty.checkout import CardBlocked, CustomerGone, PurchaseResult, ReceiptConflict, SpendAboveCap
 from bot.loyalty.tiers import tier_label
-from bot.storage.models import Purchase
+from bot.storage.views import PurchaseView
 
 router = Router()
 router.gate(staff_only(router, STAFF))
@@ -58,7 +58,7 @@ async def confirm(event: Event, ctx: Context) -> list[Reply]:
     return [Text(ctx._("✅ Recorded."))] + result_screen(ctx, recorded, result)
 
 
-def result_screen(ctx: Context, purchase: Purchase | None, result: PurchaseResult | None = None
+def result_screen(ctx: Context, purchase: PurchaseView | None, result: PurchaseResult | None = None
                   ) -> list[Reply]:
     _ = ctx._
     if purchase is None:

@@ -20,7 +20,7 @@ from bot.handlers.checkout import (
 from bot.handlers.desk import STAFF, outlet_of, staff_only
 from bot.loyalty.checkout import cashback, spend_cap
 from bot.loyalty.money import MAX_AMOUNT, MINOR_PER_UNIT, InvalidAmount, parse_typed_amount
-from bot.storage.models import Customer
+from bot.storage.views import CustomerView
 
 router = Router()
 router.gate(staff_only(router, STAFF))
@@ -69,7 +69,7 @@ async def accept_amount(event: Event, ctx: Context) -> list[Reply]:
     return await draft_screen(ctx, customer)
 
 
-async def cap_of(ctx: Context, customer: Customer) -> tuple[int, int]:
+async def cap_of(ctx: Context, customer: CustomerView) -> tuple[int, int]:
     """The customer's balance and the most points this draft's purchase may take."""
     amount = ctx.state.data["amount"]
     balance = await ctx.ledger.balance(customer.id)
@@ -77,7 +77,7 @@ async def cap_of(ctx: Context, customer: Customer) -> tuple[int, int]:
     return balance, spend_cap(amount, balance, tier, ctx.settings.program)
 
 
-async def draft_screen(ctx: Context, customer: Customer, note: str | None = None) -> list[Reply]:
+async def draft_screen(ctx: Context, customer: CustomerView, note: str | None = None) -> list[Reply]:
     _ = ctx._
     data = ctx.state.data
     receipt = data["receipt"]
@@ -94,7 +94,7 @@ async def draft_screen(ctx: Context, customer: Customer, note: str | None = None
         reward_button(ctx, customer.id, balance), [cancel_button(ctx, customer.id, receipt)]))]
 
 
-async def open_draft(event: Event, ctx: Context) -> Customer | None:
+async def open_draft(event: Event, ctx: Context) -> CustomerView | None:
     """The customer of the draft this button belongs to, if it is still the open one."""
     receipt = (event.payload or "").split(":")[1:2]
     data = ctx.state.data
@@ -109,7 +109,7 @@ async def earn(event: Event, ctx: Context) -> list[Reply]:
     return await summary(ctx, customer, 0) if customer else no_checkout(ctx)
 
 
-async def summary(ctx: Context, customer: Customer, spend: int) -> list[Reply]:
+async def summary(ctx: Context, customer: CustomerView, spend: int) -> list[Reply]:
     """What will be recorded, to confirm; a spend above the cap goes back to the choice."""
     _ = ctx._
     _balance, cap = await cap_of(ctx, customer)

@@ -9,6 +9,7 @@ between groups since the snapshot before; what each segment means: bot/marketing
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from decimal import Decimal
 from functools import partial
 
@@ -22,7 +23,6 @@ from bot.core.routing import Router
 from bot.handlers.desk import ADMIN, staff_only
 from bot.marketing.segment_snapshot import Overview, overview
 from bot.marketing.segments import ABC, ABC_XYZ, MONTHS, RFM_TITLES, XYZ, Segment
-from bot.storage.models import SegmentSnapshot
 
 router = Router()
 router.gate(staff_only(router, ADMIN))
@@ -54,8 +54,9 @@ def share(ctx: Context, count: int, total: int) -> str:
     return ctx.t.percent(value.quantize(Decimal(1) if value >= 10 else Decimal("0.1")).normalize())
 
 
-def as_of(ctx: Context, snapshot: SegmentSnapshot) -> str:
-    moment = ctx.local(snapshot.taken_at)
+def as_of(ctx: Context, taken_at: datetime) -> str:
+    """When a snapshot was taken, in the shop's time."""
+    moment = ctx.local(taken_at)
     return f"{ctx.t.date(moment.date())}, {moment:%H:%M}"
 
 
@@ -81,7 +82,7 @@ def back(ctx: Context) -> Keyboard:
 def summary(ctx: Context, seen: Overview) -> Text:
     _, t = ctx._, ctx.t
     snapshot, members = seen.snapshot, seen.snapshot.members
-    lines = [_("👥 Segments as of {when}").format(when=as_of(ctx, snapshot)),
+    lines = [_("👥 Segments as of {when}").format(when=as_of(ctx, snapshot.taken_at)),
              t.ngettext("{n} member", "{n} members", members).format(n=t.number(members)),
              _("🛒 Bought within 30 days: {n} ({share})").format(
                  n=t.number(seen.counts["lapsed:0-30"]),
@@ -102,7 +103,7 @@ def chart(ctx: Context, seen: Overview) -> Later | None:
         bars.append(charts.Bar(ctx._(title), count, note, COLOURS[group]))
     if not any(bar.value for bar in bars):
         return None
-    when = as_of(ctx, snapshot)
+    when = as_of(ctx, snapshot.taken_at)
     title = ctx._("RFM groups") + "\n" + when
     return drawn_later(partial(charts.bars_png, bars, title),
                        ctx._("RFM groups of the members, as of {when}").format(when=when),
@@ -145,13 +146,13 @@ def listed(seen: Overview, group: str) -> list[tuple[Segment, int]]:
 
 def tiers(ctx: Context, seen: Overview) -> list[str]:
     members = seen.snapshot.members
-    return [ctx._("🏅 Tiers, as of {when}:").format(when=as_of(ctx, seen.snapshot)),
+    return [ctx._("🏅 Tiers, as of {when}:").format(when=as_of(ctx, seen.snapshot.taken_at)),
             *(line(ctx, ctx._(segment.title), count, members)
               for segment, count in listed(seen, "tier"))]
 
 
 def recency(ctx: Context, seen: Overview) -> list[str]:
-    members, when = seen.snapshot.members, as_of(ctx, seen.snapshot)
+    members, when = seen.snapshot.members, as_of(ctx, seen.snapshot.taken_at)
     return [ctx._("🕒 Days since the last purchase, as of {when}:").format(when=when),
             *(line(ctx, ctx._(segment.title), count, members)
               for segment, count in listed(seen, "recency"))]
@@ -160,7 +161,7 @@ def recency(ctx: Context, seen: Overview) -> list[str]:
 def birthdays(ctx: Context, seen: Overview) -> list[str]:
     codes, members = seen.counts, seen.snapshot.members
     given = sum(codes[f"birthday:{month}"] for month in range(1, 13))
-    return [ctx._("🎂 Birthdays by month, as of {when}:").format(when=as_of(ctx, seen.snapshot)),
+    return [ctx._("🎂 Birthdays by month, as of {when}:").format(when=as_of(ctx, seen.snapshot.taken_at)),
             *(line(ctx, ctx._(title), codes[f"birthday:{month}"], members)
               for month, title in enumerate(MONTHS, start=1)),
             line(ctx, ctx._("Not given"), members - given, members)]
@@ -170,12 +171,12 @@ def channels(ctx: Context, seen: Overview) -> list[str]:
     members = seen.snapshot.members
     rows = [line(ctx, ctx._(segment.title), count, members)
             for segment, count in listed(seen, "channel")]
-    return [ctx._("💬 Channels, as of {when}:").format(when=as_of(ctx, seen.snapshot)),
+    return [ctx._("💬 Channels, as of {when}:").format(when=as_of(ctx, seen.snapshot.taken_at)),
             *(rows or [ctx._("Nobody yet.")]), ctx._("(a member may use several)")]
 
 
 def sources(ctx: Context, seen: Overview) -> list[str]:
-    members, when = seen.snapshot.members, as_of(ctx, seen.snapshot)
+    members, when = seen.snapshot.members, as_of(ctx, seen.snapshot.taken_at)
     return [ctx._("🔗 Where members came from, as of {when}:").format(when=when),
             *(line(ctx, ctx._(segment.title), count, members)
               for segment, count in listed(seen, "source"))]
@@ -183,7 +184,7 @@ def sources(ctx: Context, seen: Overview) -> list[str]:
 
 def rfm(ctx: Context, seen: Overview) -> list[str]:
     snapshot = seen.snapshot
-    lines = [ctx._("📊 RFM groups, as of {when}").format(when=as_of(ctx, snapshot)),
+    lines = [ctx._("📊 RFM groups, as of {when}").format(when=as_of(ctx, snapshot.taken_at)),
              ctx._("(share of members)")]
     lines += [line(ctx, rfm_title(ctx, group), seen.counts[f"rfm:{group}"], snapshot.members,
                    change(seen, f"rfm:{group}")) for group in RFM_TITLES]
@@ -195,7 +196,7 @@ def rfm(ctx: Context, seen: Overview) -> list[str]:
 def abc_xyz(ctx: Context, seen: Overview) -> list[str]:
     snapshot, counts = seen.snapshot, seen.counts
     buyers = sum(counts[f"abc:{code}"] for code in ABC)
-    lines = [ctx._("💰 ABC × XYZ, as of {when}").format(when=as_of(ctx, snapshot)),
+    lines = [ctx._("💰 ABC × XYZ, as of {when}").format(when=as_of(ctx, snapshot.taken_at)),
              ctx.t.ngettext("(share of the {n} buyer of the year)",
                             "(share of the {n} buyers of the year)", buyers).format(
                  n=ctx.t.number(buyers)),
@@ -222,7 +223,7 @@ def change(seen: Overview, code: str) -> int | None:
 def changes_note(ctx: Context, seen: Overview) -> list[str]:
     if seen.earlier is None:
         return []
-    return [ctx._("+/−: the change since {when}.").format(when=as_of(ctx, seen.earlier))]
+    return [ctx._("+/−: the change since {when}.").format(when=as_of(ctx, seen.earlier.taken_at))]
 
 
 def movement(ctx: Context, seen: Overview, codes: Iterable[tuple[str, str]]) -> list[str]:
@@ -230,7 +231,7 @@ def movement(ctx: Context, seen: Overview, codes: Iterable[tuple[str, str]]) -> 
     _ = ctx._
     if seen.previous is None:
         return [_("Moves between groups: from the next night's snapshot on.")]
-    when = as_of(ctx, seen.previous)
+    when = as_of(ctx, seen.previous.taken_at)
     moved = [(title, seen.moved_in.get(code, 0), seen.moved_out.get(code, 0))
              for code, title in codes]
     moved = [(title, came, left) for title, came, left in moved if came or left]

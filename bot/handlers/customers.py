@@ -36,7 +36,7 @@ from bot.loyalty.ledger import InsufficientPoints, burning_days
 from bot.loyalty.people import channel_name
 from bot.loyalty.phones import normalize_phone
 from bot.loyalty.tiers import current_tier, tier_label
-from bot.storage.models import Customer, PointOperation
+from bot.storage.views import CustomerView, OperationView
 
 router = Router()
 
@@ -51,11 +51,11 @@ router.gate(staff_only(router, ADMIN))
 
 # --- finding ------------------------------------------------------------------------------
 
-def called(customer: Customer) -> str:
+def called(customer: CustomerView) -> str:
     return customer.name or format_card_number(customer.card_number)
 
 
-async def find(ctx: Context, typed: str) -> Sequence[Customer]:
+async def find(ctx: Context, typed: str) -> Sequence[CustomerView]:
     """By card number (check digit right), by phone (any format the shop's region reads),
     else by a part of the name, case-insensitive; at most SHOWN_MATCHES + 1 (so we know
     there are more)."""
@@ -120,7 +120,7 @@ async def show(event: Event, ctx: Context) -> list[Reply]:
     return [gone(ctx)] if customer is None else await card_screen(ctx, customer)
 
 
-async def customer_of(ctx: Context, event: Event) -> Customer | None:
+async def customer_of(ctx: Context, event: Event) -> CustomerView | None:
     """The customer a button names (``cu.x:<id>``), if they are still in the program."""
     typed = (event.payload or "").partition(":")[2]
     return await ctx.uow.customers.get(int(typed)) if typed.isdecimal() else None
@@ -141,13 +141,13 @@ def dd_mm(day: int, month: int, year: int | None) -> str:
     return f"{day:02d}.{month:02d}" + (f".{year}" if year else "")
 
 
-def birthday_text(ctx: Context, customer: Customer) -> str:
+def birthday_text(ctx: Context, customer: CustomerView) -> str:
     if customer.birth_day is None or customer.birth_month is None:
         return ctx._("not given")
     return dd_mm(customer.birth_day, customer.birth_month, customer.birth_year)
 
 
-def operation_text(ctx: Context, operation: PointOperation) -> str:
+def operation_text(ctx: Context, operation: OperationView) -> str:
     sign = "+" if operation.amount > 0 else "−"
     line = ctx._("• {date} {sign}{points} {reason}").format(
         date=ctx.t.date(ctx.local(operation.created_at).date()), sign=sign,
@@ -157,7 +157,7 @@ def operation_text(ctx: Context, operation: PointOperation) -> str:
     return f"{line} — {operation.note}" if operation.note else line
 
 
-def phone_text(ctx: Context, customer: Customer) -> str:
+def phone_text(ctx: Context, customer: CustomerView) -> str:
     if customer.phone is None:
         return ctx._("not given")
     if customer.phone_verified:
@@ -165,7 +165,7 @@ def phone_text(ctx: Context, customer: Customer) -> str:
     return ctx._("{phone} (not verified)").format(phone=customer.phone)
 
 
-async def card_screen(ctx: Context, customer: Customer, head: str | None = None) -> list[Reply]:
+async def card_screen(ctx: Context, customer: CustomerView, head: str | None = None) -> list[Reply]:
     _ = ctx._
     summary = await ctx.ledger.summary(customer.id, HISTORY)
     soonest = burning_days(await ctx.uow.lots.live_lots(customer.id, ctx.now),
@@ -201,7 +201,7 @@ async def card_screen(ctx: Context, customer: Customer, head: str | None = None)
     buttons = keyboard([Button(_("➕ Add points"), f"cu.add:{customer.id}"),
                         Button(_("➖ Take points"), f"cu.take:{customer.id}")],
                        [Button(_("🎂 Fix birthday"), f"cu.bday:{customer.id}"),
-                        card_block_button(ctx, customer)])
+                        card_block_button(ctx, customer.id, customer.blocked_at is not None)])
     return [Text("\n".join(lines), buttons)]
 
 
@@ -211,7 +211,7 @@ def cancel_button(ctx: Context, draft: str) -> Button:
     return Button(ctx._("✖ Cancel"), f"cu.no:{draft}")
 
 
-def amount_prompt(ctx: Context, customer: Customer, op: str, available: int) -> str:
+def amount_prompt(ctx: Context, customer: CustomerView, op: str, available: int) -> str:
     if op == "add":
         return ctx._("How many points to add to {who}? A whole number from 1 to {max}.").format(
             who=called(customer), max=ctx.t.number(MAX_POINTS))
@@ -380,8 +380,7 @@ async def confirm_birthday(event: Event, ctx: Context) -> list[Reply]:
     if customer is None:
         return [gone(ctx)]
     before = birthday_text(ctx, customer) if customer.birth_month else None
-    customer.birth_day, customer.birth_month, customer.birth_year = (
-        data["day"], data["month"], data["year"])
+    await ctx.uow.customers.set_birthday(customer.id, data["day"], data["month"], data["year"])
     await audit.record(ctx.uow, ctx.identity.id, "birthday", customer.id, at=ctx.now,
                        before=before, after=birthday_text(ctx, customer))
     return await card_screen(ctx, customer, ctx._("✅ The birthday is saved."))

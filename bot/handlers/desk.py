@@ -19,7 +19,7 @@ from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Gate, Router
 from bot.handlers.menu import start
 from bot.handlers.signup import sign_up
-from bot.storage.models import Outlet
+from bot.storage.views import OutletView
 
 router = Router()
 
@@ -59,7 +59,7 @@ def staff_only(routes: Router, roles: tuple[str, ...]) -> Gate:
     return gate
 
 
-async def outlet_of(ctx: Context) -> Outlet:
+async def outlet_of(ctx: Context) -> OutletView:
     """The outlet a staff member works at; the first one for admins listed in the config."""
     staff = ctx.identity.staff
     if staff is not None and staff.outlet_id is not None:

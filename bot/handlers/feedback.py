@@ -11,6 +11,7 @@ from datetime import timedelta
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
 from bot.core.i18n import Translator
+from bot.core.person import Member
 from bot.core.replies import Button, Keyboard, Reply, Text, keyboard
 from bot.core.routing import Router
 from bot.delivery.notify import Notification
@@ -18,7 +19,7 @@ from bot.handlers.fallback import not_understood
 from bot.handlers.menu import main_menu, menu_button
 from bot.handlers.notices import RATINGS, review_payload
 from bot.loyalty.cards import format_card_number
-from bot.storage.models import Customer, Purchase, Review
+from bot.storage.views import PurchaseView
 
 router = Router()
 
@@ -33,7 +34,7 @@ def alert_buttons(t: Translator, customer_id: int, purchase_id: int) -> Keyboard
                      Button(t.gettext("🎁 Give points"), f"cu.add:{customer_id}")])
 
 
-async def rating_alert(ctx: Context, customer: Customer, purchase: Purchase,
+async def rating_alert(ctx: Context, customer: Member, purchase: PurchaseView,
                        rating: int) -> Notification:
     """For every admin, at once: who rated which purchase how low, with what to do."""
     outlet = await ctx.uow.outlets.get(purchase.outlet_id)
@@ -54,10 +55,9 @@ async def rating_alert(ctx: Context, customer: Customer, purchase: Purchase,
     return Notification(render, admins=True)
 
 
-def comment_alert(customer: Customer, review: Review) -> Notification:
+def comment_alert(customer: Member, rating: int, comment: str, purchase_id: int) -> Notification:
     name, card = customer.name or "—", format_card_number(customer.card_number)
-    rating, comment = review.rating, review.comment or ""
-    customer_id, purchase_id = customer.id, review.purchase_id
+    customer_id = customer.id
 
     def render(t: Translator) -> list[Reply]:
         heading = t.gettext("💬 Comment to the rating {rating} of 5 from {name}, card {card}:")
@@ -88,8 +88,7 @@ async def rate(event: Event, ctx: Context) -> list[Reply]:
     if purchase.refunded_amount >= purchase.amount:
         return [main_menu(ctx, _("This purchase was refunded, so there is nothing to rate."))]
     rating = parsed[1]
-    ctx.uow.reviews.add(Review(purchase_id=purchase.id, customer_id=customer.id, rating=rating,
-                               created_at=ctx.now))
+    ctx.uow.reviews.rate(purchase.id, customer.id, rating, ctx.now)
     lines = [_("Thank you for the rating!")]
     if program.review_bonus > 0:
         await ctx.ledger.earn(customer.id, program.review_bonus, "review",
@@ -121,9 +120,9 @@ async def take_comment(event: Event, ctx: Context) -> list[Reply]:
     ctx.state.clear()
     if review is None or review.customer_id != ctx.member.id:
         return [main_menu(ctx)]
-    review.comment = comment
+    ctx.uow.reviews.set_comment(review, comment)
     if review.rating <= ctx.settings.program.low_rating_alert:
-        ctx.notify(comment_alert(ctx.member, review))
+        ctx.notify(comment_alert(ctx.member, review.rating, comment, review.purchase_id))
     return [main_menu(ctx, _("Thank you, we have passed your comment on."))]
 
 

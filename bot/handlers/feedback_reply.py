@@ -22,7 +22,6 @@ from bot.core.routing import Router
 from bot.delivery.notify import Notification
 from bot.handlers.desk import ADMIN, staff_only
 from bot.loyalty.cards import format_card_number
-from bot.storage.models import Customer
 
 router = Router()
 router.gate(staff_only(router, ADMIN))
@@ -31,8 +30,8 @@ STATE = "feedback_reply"
 MAX_ANSWER = 1000
 
 
-def called(customer: Customer) -> str:
-    return customer.name or format_card_number(customer.card_number)
+def called(name: str | None, card_number: str) -> str:
+    return name or format_card_number(card_number)
 
 
 def cancel_button(ctx: Context, draft: str) -> Button:
@@ -50,8 +49,9 @@ async def ask_answer(event: Event, ctx: Context) -> list[Reply]:
         return [Text(_("This customer is no longer in the program; nothing was sent."))]
     draft = secrets.token_hex(4)
     ctx.state.go(STATE, purchase_id=review.purchase_id, customer_id=customer.id, draft=draft)
+    who = called(customer.name, customer.card_number)
     lines = [_("Your answer to {who} (card {card}), who rated the visit {rating} of 5.").format(
-        who=called(customer), card=format_card_number(customer.card_number), rating=review.rating)]
+        who=who, card=format_card_number(customer.card_number), rating=review.rating)]
     if review.comment:
         lines.append(_("Their comment: «{comment}»").format(comment=review.comment))
     lines.append(_("Write it in one message, up to {max} characters: the customer gets it in "
@@ -71,15 +71,16 @@ async def send_answer(event: Event, ctx: Context) -> list[Reply]:
     customer = await ctx.uow.customers.get(data["customer_id"])
     if customer is None:
         return [Text(_("This customer is no longer in the program; nothing was sent."))]
+    who = called(customer.name, customer.card_number)
     if not await ctx.uow.identities.any_reachable(customer.id):
         return [Text(_("{who} can't be reached in a messenger now (they may have blocked the "
-                       "bot); nothing was sent.").format(who=called(customer)))]
+                       "bot); nothing was sent.").format(who=who))]
     purchase = await ctx.uow.purchases.get(data["purchase_id"])
     visit = ctx.local(purchase.occurred_at).date() if purchase else None
     ctx.notify(answer_notice(customer.id, ctx.settings.shop.name, visit, answer))
     await audit.record(ctx.uow, ctx.identity.id, "reply", customer.id, at=ctx.now,
                        purchase_id=data["purchase_id"], text=answer)
-    return [Text(_("✅ Sent to {who}.").format(who=called(customer)), keyboard(
+    return [Text(_("✅ Sent to {who}.").format(who=who), keyboard(
         [Button(_("🎁 Give points"), f"cu.add:{customer.id}")]))]
 
 

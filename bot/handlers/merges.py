@@ -17,19 +17,18 @@ from bot.handlers.desk import ADMIN, staff_only
 from bot.loyalty import shared_phones
 from bot.loyalty.cards import format_card_number
 from bot.loyalty.tiers import current_tier, tier_label
-from bot.storage.models import SharedPhone
 
 router = Router()
 router.gate(staff_only(router, ADMIN))
 
 
-async def pair_of(ctx: Context, event: Event) -> SharedPhone | None:
+def pair_id(event: Event) -> int | None:
     typed = (event.payload or "").partition(":")[2]
-    return await ctx.uow.shared_phones.lock(int(typed)) if typed.isdecimal() else None
+    return int(typed) if typed.isdecimal() else None
 
 
-def decided(ctx: Context, pair: SharedPhone) -> list[Reply]:
-    if pair.status == "merged":
+def decided(ctx: Context, status: str) -> list[Reply]:
+    if status == "merged":
         return [Text(ctx._("These cards are already merged; that can't be undone."))]
     return [Text(ctx._("These cards were already kept apart."))]
 
@@ -41,11 +40,11 @@ def unmergeable(ctx: Context) -> list[Reply]:
 
 @router.button("merge.yes")
 async def merge_cards(event: Event, ctx: Context) -> list[Reply]:
-    pair = await pair_of(ctx, event)
+    pair = await ctx.uow.shared_phones.lock(number) if (number := pair_id(event)) else None
     if pair is None:
         return unmergeable(ctx)
     if pair.status == "merged":
-        return decided(ctx, pair)
+        return decided(ctx, pair.status)
     old_card = format_card_number(pair.typed_card_number)
     try:
         survivor = await shared_phones.merge(ctx.uow, pair, ctx.identity.id, ctx.now)
@@ -66,12 +65,12 @@ async def merge_cards(event: Event, ctx: Context) -> list[Reply]:
 
 @router.button("merge.no")
 async def keep_apart(event: Event, ctx: Context) -> list[Reply]:
-    pair = await pair_of(ctx, event)
+    pair = await ctx.uow.shared_phones.lock(number) if (number := pair_id(event)) else None
     if pair is None:
         return unmergeable(ctx)
     if pair.status != "open":
-        return decided(ctx, pair)
-    pair.status, pair.decided_at, pair.decided_by = "apart", ctx.now, ctx.identity.id
+        return decided(ctx, pair.status)
+    await ctx.uow.shared_phones.keep_apart(pair.id, ctx.identity.id, ctx.now)
     await audit.record(ctx.uow, ctx.identity.id, "keep_cards_apart", pair.verified_customer_id,
                        at=ctx.now, pair=pair.id, typed_card=pair.typed_card_number)
     return [Text(ctx._("Kept apart: the two cards stay separate, and you won't be asked about "

@@ -18,7 +18,7 @@ from bot.core.i18n import N_
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
 from bot.handlers.desk import ADMIN, staff_only
-from bot.storage.models import Outlet, PosKey
+from bot.storage.views import KeyView, OutletView
 
 router = Router()
 router.gate(staff_only(router, ADMIN))
@@ -27,11 +27,11 @@ NAME_LENGTH = range(1, 65)  # the columns of outlets.name and pos_keys.label
 KEY_ROLES = {"till": N_("till key"), "admin": N_("admin key (reads the reports too)")}
 
 
-def key_name(ctx: Context, key: PosKey) -> str:
+def key_name(ctx: Context, key: KeyView) -> str:
     return ctx._("«{label}»").format(label=key.label) if key.label else ctx._("№{id}").format(id=key.id)
 
 
-def key_line(ctx: Context, key: PosKey) -> str:
+def key_line(ctx: Context, key: KeyView) -> str:
     return ctx._("• {name}: {role}, created {date}").format(
         name=key_name(ctx, key), role=ctx._(KEY_ROLES[key.role]),
         date=ctx.t.date(ctx.local(key.created_at).date()))
@@ -67,7 +67,7 @@ async def show_outlets(event: Event, ctx: Context) -> list[Reply]:
     return [Text("\n".join(lines), keyboard(*rows, [Button(_("➕ Add an outlet"), "ol.add")]))]
 
 
-async def outlet_screen(ctx: Context, outlet: Outlet, head: str | None = None) -> list[Reply]:
+async def outlet_screen(ctx: Context, outlet: OutletView, head: str | None = None) -> list[Reply]:
     _ = ctx._
     keys = await ctx.uow.outlets.live_keys(outlet.id)
     lines = [head, "🏪 " + outlet.name, *([key_line(ctx, key) for key in keys] or [_("• no keys")])]
@@ -79,7 +79,7 @@ async def outlet_screen(ctx: Context, outlet: Outlet, head: str | None = None) -
         [back(ctx)]))]
 
 
-async def outlet_of(ctx: Context, outlet_id: int | None) -> Outlet | None:
+async def outlet_of(ctx: Context, outlet_id: int | None) -> OutletView | None:
     return await ctx.uow.outlets.get(outlet_id) if outlet_id is not None else None
 
 
@@ -168,7 +168,7 @@ async def create_key(event: Event, ctx: Context) -> list[Reply]:
 
 # --- revoking a key --------------------------------------------------------------------
 
-async def live_key(ctx: Context, event: Event) -> tuple[PosKey, Outlet] | Text:
+async def live_key(ctx: Context, event: Event) -> tuple[KeyView, OutletView] | Text:
     """The key a «Revoke» button names and its outlet, or why it can't be revoked."""
     key = await ctx.uow.outlets.key(key_id) if (key_id := id_in(event)) is not None else None
     outlet = await outlet_of(ctx, key.outlet_id) if key is not None else None
@@ -196,7 +196,7 @@ async def revoke(event: Event, ctx: Context) -> list[Reply]:
     if isinstance(found, Text):
         return [found]
     key, outlet = found
-    key.revoked_at = ctx.now
+    await ctx.uow.outlets.revoke_key(key.id, ctx.now)
     await audit.record(ctx.uow, ctx.identity.id, "key_revoke", at=ctx.now, key_id=key.id,
                        outlet_id=outlet.id, role=key.role, label=key.label)
     return await outlet_screen(ctx, outlet, ctx._(

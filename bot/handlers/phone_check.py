@@ -60,13 +60,14 @@ async def shared_contact(event: Event, ctx: Context) -> list[Reply] | None:
                                      "joined into one, and we will let you know."))]
         return [main_menu(ctx, _("This number is verified on another card, so it can't be "
                                  "added to this one."))]
-    customer.phone, customer.phone_verified = phone, True
+    await ctx.uow.customers.verify_phone(customer.id, phone)
     await ctx.uow.flush()  # the verified phone is unique: a race fails here
+    ctx.reread()
     await ask_admins(ctx)
     return [main_menu(ctx, _("Thank you, your phone number is verified: your card now opens in "
                              "every messenger you share it from."))]
 
 
 async def ask_admins(ctx: Context) -> None:
-    for pair in await shared_phones.twins_of(ctx.uow, ctx.member, ctx.now):
+    for pair in await shared_phones.twins_of(ctx.uow, ctx.member.id, ctx.now):
         ctx.notify(await shared_phones.alert(ctx.uow, pair, ctx.now))

@@ -10,10 +10,10 @@ from bot.core.context import Context
 from bot.core.events import Event, EventKind
 from bot.core.i18n import N_
 from bot.core.keys import phone_fingerprint
+from bot.core.person import Member
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
 from bot.handlers.menu import main_menu, menu_button
-from bot.storage.models import Customer
 
 router = Router()
 
@@ -70,7 +70,8 @@ async def profile(event: Event, ctx: Context) -> list[Reply]:
         ctx.state.go("profile.heard")
         return [Text(ctx._("Please write in a few words how you heard about us."))]
     if code in SOURCES:
-        ctx.member.heard_from = code
+        await ctx.uow.customers.set_heard_from(ctx.member.id, code)
+        ctx.reread()
         return await finish(ctx)
     return email_prompt(ctx)
 
@@ -81,7 +82,8 @@ async def take_email(event: Event, ctx: Context) -> list[Reply]:
     if email is None:
         return [Text(ctx._("That doesn't look like an e-mail address. Example: "
                            "name@example.com"))] + email_prompt(ctx)
-    ctx.member.email = email
+    await ctx.uow.customers.set_email(ctx.member.id, email)
+    ctx.reread()
     return source_prompt(ctx)
 
 
@@ -90,7 +92,8 @@ async def take_source(event: Event, ctx: Context) -> list[Reply]:
     answer = " ".join(event.text.split())[:MAX_SOURCE_LENGTH]
     if not answer:
         return source_prompt(ctx)
-    ctx.member.heard_from = answer
+    await ctx.uow.customers.set_heard_from(ctx.member.id, answer)
+    ctx.reread()
     return await finish(ctx)
 
 
@@ -102,7 +105,8 @@ async def finish(ctx: Context) -> list[Reply]:
         return email_prompt(ctx)
     if customer.profile_completed_at is not None:
         return [main_menu(ctx, _("Your profile is updated."))]
-    customer.profile_completed_at = ctx.now
+    await ctx.uow.customers.complete_profile(customer.id, ctx.now)
+    ctx.reread()
     if program.profile_bonus > 0 and not await joined_before(ctx, customer):
         await ctx.ledger.earn(customer.id, program.profile_bonus, "profile",
                               timedelta(days=program.profile_bonus_days))
@@ -111,7 +115,7 @@ async def finish(ctx: Context) -> list[Reply]:
     return [main_menu(ctx, _("Thank you, your profile is complete."))]
 
 
-async def joined_before(ctx: Context, customer: Customer) -> bool:
+async def joined_before(ctx: Context, customer: Member) -> bool:
     """This verified phone belonged to someone who deleted their data: no second profile
     bonus."""
     if not (customer.phone and customer.phone_verified):

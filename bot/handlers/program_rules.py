@@ -43,7 +43,6 @@ from bot.loyalty.program_rules import (
 )
 from bot.loyalty.program_settings import BadValue, set_value, value_at, with_value
 from bot.loyalty.tiers import tier_label
-from bot.storage.models import AuditEntry
 
 router = Router()
 router.gate(staff_only(router, ADMIN))
@@ -287,12 +286,14 @@ async def history(ctx: Context) -> list[Reply]:
     for entry, who in rows:
         by = person(_, who.channel, who.external_id, None) if who else "—"
         lines.append(_("• {date}, {who}: {what}").format(
-            date=ctx.t.date(ctx.local(entry.created_at).date()), who=by, what=change_text(ctx, entry)))
+            date=ctx.t.date(ctx.local(entry.created_at).date()), who=by,
+            what=change_text(ctx, entry.details or {})))
     return [Text("\n".join(lines), keyboard(back(ctx)))]
 
 
-def change_text(ctx: Context, entry: AuditEntry) -> str:
-    details, _ = entry.details or {}, ctx._
+def change_text(ctx: Context, details: dict[str, Any]) -> str:
+    """What a settings change of the audit log changed (``details`` as recorded)."""
+    _ = ctx._
     if "trigger" in details:
         name = str(details["trigger"])
         config = getattr(ctx.settings.triggers, name, None)

@@ -17,11 +17,11 @@ from bot.core.context import Context
 from bot.core.events import Event
 from bot.core.i18n import Translator
 from bot.core.keys import phone_fingerprint
+from bot.core.person import Member
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
 from bot.delivery.notify import Notification
 from bot.handlers.menu import menu_button
-from bot.storage.models import Customer
 
 router = Router()
 
@@ -34,16 +34,18 @@ def new_referral_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
-async def referral_code_of(ctx: Context, customer: Customer) -> str:
+async def referral_code_of(ctx: Context, customer: Member) -> str:
     """The customer's code, made on first use (unique: a collision draws again)."""
-    while customer.referral_code is None:
-        code = new_referral_code()
-        if await ctx.uow.customers.by_referral_code(code) is None:
-            customer.referral_code = code
-    return customer.referral_code
+    if customer.referral_code is not None:
+        return customer.referral_code
+    while await ctx.uow.customers.by_referral_code(code := new_referral_code()) is not None:
+        pass
+    await ctx.uow.customers.set_referral_code(customer.id, code)
+    ctx.reread()
+    return code
 
 
-async def attribute_referral(ctx: Context, customer: Customer) -> None:
+async def attribute_referral(ctx: Context, customer: Member) -> None:
     """Sign-up created ``customer``: if the first /start carried a friend's code, the friend
     becomes the referrer, unless it is the same person."""
     source = ctx.identity.source or ""
@@ -57,7 +59,8 @@ async def attribute_referral(ctx: Context, customer: Customer) -> None:
     if customer.phone_verified and customer.phone and await ctx.uow.customers.was_erased(
             phone_fingerprint(ctx.services.secret, customer.phone)):
         return  # joined before and deleted their data: not a new friend
-    customer.referred_by = referrer.id
+    await ctx.uow.customers.set_referrer(customer.id, referrer.id)
+    ctx.reread()
 
 
 async def invitation(ctx: Context) -> str | None:

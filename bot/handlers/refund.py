@@ -22,13 +22,13 @@ from bot.handlers.desk import STAFF, outlet_of, staff_only
 from bot.handlers.notices import refund_notice
 from bot.loyalty.checkout import RefundConflict, RefundTooLarge, UnknownReceipt
 from bot.loyalty.money import InvalidAmount, parse_typed_amount
-from bot.storage.models import Purchase
+from bot.storage.views import PurchaseView
 
 router = Router()
 router.gate(staff_only(router, STAFF))
 
 
-async def find_purchase(ctx: Context, typed: str) -> Purchase | None:
+async def find_purchase(ctx: Context, typed: str) -> PurchaseView | None:
     """A purchase of the staff member's outlet by its receipt as typed: "C-7K3Q9X", "c-7k3q9x"
     and "7K3Q9X" find the same one; a till's receipt is found as it is."""
     outlet = await outlet_of(ctx)

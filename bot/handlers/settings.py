@@ -84,7 +84,7 @@ async def settings(event: Event, ctx: Context) -> list[Reply]:
 
 
 async def change_language(ctx: Context, code: str) -> list[Reply]:
-    ctx.choose_language(code)
+    await ctx.choose_language(code)
     name = ctx.services.i18n.language_name(ctx.t.locale)
     return [await settings_screen(ctx, ctx._("Language: {name}").format(name=name))]
 
@@ -92,13 +92,16 @@ async def change_language(ctx: Context, code: str) -> list[Reply]:
 async def toggle_topic(ctx: Context, topic: str) -> list[Reply]:
     if topic in TOPICS:
         field = TOPICS[topic][0]
-        setattr(ctx.member, field, not getattr(ctx.member, field))
+        await ctx.uow.customers.set_topic(ctx.member.id, field, not getattr(ctx.member, field))
+        ctx.reread()
     return [await settings_screen(ctx)]
 
 
 async def choose_messenger(ctx: Context, channel: str) -> list[Reply]:
     """A stale button naming a messenger the customer has left chooses "the last used"."""
-    ctx.member.preferred_channel = channel if channel in await messengers(ctx) else None
+    chosen = channel if channel in await messengers(ctx) else None
+    await ctx.uow.customers.set_preferred_channel(ctx.member.id, chosen)
+    ctx.reread()
     return [await settings_screen(ctx)]
 
 

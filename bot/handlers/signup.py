@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from bot.core.context import Context
 from bot.core.events import Event, EventKind
+from bot.core.person import Member
 from bot.core.replies import AskContact, Button, Reply, Text, keyboard
 from bot.core.routing import Router
 from bot.handlers.fallback import unsupported_text
@@ -25,7 +26,6 @@ from bot.loyalty.birthday import parse_birthday
 from bot.loyalty.cards import new_card_number
 from bot.loyalty.phones import example_phone, normalize_phone
 from bot.loyalty.welcome import give_welcome_bonus
-from bot.storage.models import Customer
 
 router = Router()
 
@@ -41,7 +41,7 @@ class Step:
     accept: Callable[[Event, Context], Awaitable[list[Reply]]]
 
 
-def joining(ctx: Context) -> Customer:
+def joining(ctx: Context) -> Member:
     """The customer being signed up (the steps after the phone have one)."""
     if ctx.customer is None:
         raise RuntimeError("a sign-up step after the phone ran without a customer")
@@ -69,7 +69,8 @@ def consent_prompt(ctx: Context, invited: str | None = None) -> list[Reply]:
 
 async def accept_consent(event: Event, ctx: Context) -> list[Reply]:
     if event.kind is EventKind.BUTTON and event.payload == "consent:yes":
-        ctx.identity.consent_at = ctx.now
+        await ctx.uow.identities.give_consent(ctx.identity.id, ctx.now)
+        ctx.reread()
         return phone_prompt(ctx)
     return [Text(ctx._("To join, press «I agree» below."))] + consent_prompt(
         ctx, await invitation(ctx))
@@ -118,18 +119,18 @@ async def attach_customer(ctx: Context, phone: str, verified: bool) -> list[Repl
     unverified phone never links to anybody."""
     existing = await ctx.uow.customers.by_verified_phone(phone) if verified else None
     if existing is not None:
-        ctx.identity.customer = existing
+        await ctx.uow.identities.link_customer(ctx.identity.id, existing.id)
+        ctx.reread()
         if ctx.is_member:
             return [main_menu(ctx, ctx._("Welcome back, {name}! This messenger is now linked to "
                                          "your card.").format(name=existing.name or ""))]
     else:
-        ctx.identity.customer = await ctx.uow.customers.add(
-            Customer(
-                phone=phone, phone_verified=verified, consent_at=ctx.identity.consent_at or ctx.now,
-                source=ctx.identity.source, locale=ctx.identity.locale, created_at=ctx.now,
-            ),
-            new_card_number,
-        )
+        customer_id = await ctx.uow.customers.open_card(
+            new_card_number, phone=phone, verified=verified,
+            consent_at=ctx.identity.consent_at or ctx.now, source=ctx.identity.source,
+            locale=ctx.identity.locale, now=ctx.now)
+        await ctx.uow.identities.link_customer(ctx.identity.id, customer_id)
+        ctx.reread()
         await attribute_referral(ctx, joining(ctx))
     return [Text(ctx._("Thank you, the number is saved."))] + await next_step(ctx)
 
@@ -161,7 +162,8 @@ async def accept_name(event: Event, ctx: Context) -> list[Reply]:
             "Please send your name, up to {limit} character.",
             "Please send your name, up to {limit} characters.",
             MAX_NAME_LENGTH).format(limit=MAX_NAME_LENGTH))] + name_prompt(ctx)
-    joining(ctx).name = name
+    await ctx.uow.customers.set_name(joining(ctx).id, name)
+    ctx.reread()
     return await next_step(ctx)
 
 
@@ -186,16 +188,16 @@ async def accept_birthday(event: Event, ctx: Context) -> list[Reply]:
     except ValueError:
         return [Text(ctx._("Please send the date as DD.MM.YYYY, for example 14.03.1990, or "
                            "DD.MM."))] + birthday_prompt(ctx)
-    customer = joining(ctx)
-    customer.birth_day, customer.birth_month, customer.birth_year = (
-        birthday.day, birthday.month, birthday.year)
+    await ctx.uow.customers.set_birthday(joining(ctx).id, birthday.day, birthday.month,
+                                         birthday.year)
+    ctx.reread()
     return await finish(ctx)
 
 
 async def finish(ctx: Context) -> list[Reply]:
-    customer = joining(ctx)
-    await ctx.uow.customers.register(customer, ctx.now)
-    program = ctx.settings.program
+    await ctx.uow.customers.register(joining(ctx).id, ctx.now)
+    ctx.reread()
+    customer, program = joining(ctx), ctx.settings.program
     lines = [ctx._("Welcome to the program, {name}!").format(name=customer.name)]
     if program.welcome_bonus > 0:
         lines.append(await welcome(ctx, customer))
@@ -207,19 +209,19 @@ async def finish(ctx: Context) -> list[Reply]:
     return [main_menu(ctx, "\n".join(lines))]
 
 
-async def welcome(ctx: Context, customer: Customer) -> str:
+async def welcome(ctx: Context, customer: Member) -> str:
     """The welcome bonus, paid once per phone number, and what the welcome says of it."""
     program = ctx.settings.program
-    if not await give_welcome_bonus(ctx.ledger, ctx.services.secret, customer, program):
+    if not await give_welcome_bonus(ctx.ledger, ctx.services.secret, customer.id, program):
         return ctx._("The welcome bonus is given once per phone number, and this number has "
                      "already had it.")
     return ctx._("Your welcome bonus: +{points}.").format(points=ctx.t.points(program.welcome_bonus))
 
 
-async def ask_about_twins(ctx: Context, customer: Customer) -> bool:
+async def ask_about_twins(ctx: Context, customer: Member) -> bool:
     """The admins are asked about each other card of this phone (one verified, one typed);
     True when there was one."""
-    pairs = await shared_phones.twins_of(ctx.uow, customer, ctx.now)
+    pairs = await shared_phones.twins_of(ctx.uow, customer.id, ctx.now)
     for pair in pairs:
         ctx.notify(await shared_phones.alert(ctx.uow, pair, ctx.now))
     return bool(pairs)
@@ -262,11 +264,11 @@ async def sign_up(event: Event, ctx: Context) -> list[Reply] | None:
         return None
     step = current_step(ctx)
     if event.kind is EventKind.BUTTON and (event.payload or "").startswith("lang:"):
-        ctx.choose_language((event.payload or "").removeprefix("lang:"))
+        await ctx.choose_language((event.payload or "").removeprefix("lang:"))
         return await ask(step, ctx)
     if event.kind is EventKind.COMMAND:
         if event.command == "start":
-            remember_source(ctx, event.payload)
+            await remember_source(ctx, event.payload)
             if step.name != "consent":
                 return [Text(ctx._("Let's continue where we stopped."))] + await next_step(ctx)
         return await ask(step, ctx)
@@ -275,7 +277,8 @@ async def sign_up(event: Event, ctx: Context) -> list[Reply] | None:
     return await step.accept(event, ctx)
 
 
-def remember_source(ctx: Context, payload: str | None) -> None:
+async def remember_source(ctx: Context, payload: str | None) -> None:
     """The deep-link payload of the first /start: an acquisition tag or a referral code."""
     if payload and ctx.identity.source is None:
-        ctx.identity.source = payload[:MAX_SOURCE_LENGTH]
+        await ctx.uow.identities.set_source(ctx.identity.id, payload[:MAX_SOURCE_LENGTH])
+        ctx.reread()

@@ -22,7 +22,8 @@ FIELD, TOPIC = TOPICS["promotions"]  # "notify_promotions", «Offers and news»
 async def unsubscribe(event: Event, ctx: Context) -> list[Reply]:
     _, customer = ctx._, ctx.member
     was_on = getattr(customer, FIELD)
-    setattr(customer, FIELD, False)
+    await ctx.uow.customers.set_topic(customer.id, FIELD, False)
+    ctx.reread()
     broadcast_id = (event.payload or "").partition(":")[2]
     if broadcast_id.isdecimal():
         await broadcasts.note_unsubscribed(ctx.uow, int(broadcast_id), customer.id, ctx.now)

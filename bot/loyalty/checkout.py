@@ -30,6 +30,7 @@ from bot.loyalty.tiers import current_tier
 from bot.loyalty.velocity import Flag, flags
 from bot.storage.models import Customer, Purchase, Refund
 from bot.storage.uow import UnitOfWork
+from bot.storage.views import CustomerView
 
 BACKDATED = timedelta(days=1)
 
@@ -149,7 +150,7 @@ class Checkout:
         self.ledger = Ledger(self.uow, FrozenClock(now))
         return now
 
-    def tier_for_next_purchase(self, customer: Customer, amount: int) -> Tier | None:
+    def tier_for_next_purchase(self, customer: CustomerView, amount: int) -> Tier | None:
         return current_tier(customer.purchase_count + 1, self.program, customer.total_spent + amount)
 
     async def cap_for(self, customer: Customer, amount: int) -> int:

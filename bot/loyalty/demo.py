@@ -357,8 +357,8 @@ class _Shop:
                                  customer_id=customer.id, locale=person.locale, consent_at=at,
                                  source=person.source, reachable=False, created_at=at,
                                  last_seen_at=person.last_seen))
-        await uow.customers.register(customer, at)
-        await give_welcome_bonus(Ledger(uow, clock), self.secret, customer, self.program)
+        await uow.customers.register(customer.id, at)
+        await give_welcome_bonus(Ledger(uow, clock), self.secret, customer.id, self.program)
 
     async def buy(self, uow: UnitOfWork, person: _Person, event: _Event,
                   clock: FrozenClock) -> None:

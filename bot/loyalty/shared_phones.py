@@ -45,10 +45,11 @@ class NotMergeable(Exception):
     changed): nothing is merged."""
 
 
-async def twins_of(uow: UnitOfWork, customer: Customer, now: datetime) -> list[SharedPhone]:
+async def twins_of(uow: UnitOfWork, customer_id: int, now: datetime) -> list[SharedPhone]:
     """The pairs this member makes with other members of their phone that the admins have
     not been asked about yet, recorded now (one alert each)."""
-    if customer.phone is None or customer.registered_at is None:
+    customer = await uow.customers.get(customer_id)  # the caller's member, loaded: no SQL
+    if customer is None or customer.phone is None or customer.registered_at is None:
         return []
     if customer.phone_verified:
         typed = [other for other in await uow.customers.with_phone(customer.phone, MAX_TWINS + 1)

@@ -26,11 +26,14 @@ async def welcome_is_due(uow: UnitOfWork, secret: bytes, customer: Customer,
     return await uow.customers.claim_welcome(fingerprint, now)
 
 
-async def give_welcome_bonus(ledger: Ledger, secret: bytes, customer: Customer,
+async def give_welcome_bonus(ledger: Ledger, secret: bytes, customer_id: int,
                              program: ProgramSettings) -> bool:
-    """The joining ``customer``'s welcome bonus, when it is due (the program has one and
+    """The joining customer's welcome bonus, when it is due (the program has one and
     their number has not had it); False when it is not."""
     if program.welcome_bonus <= 0:
+        return False
+    customer = await ledger.uow.customers.get(customer_id)  # loaded by the caller: no SQL
+    if customer is None:
         return False
     if not await welcome_is_due(ledger.uow, secret, customer, ledger.clock.now()):
         return False

@@ -60,6 +60,7 @@ from bot.storage.models import (
     Purchase,
 )
 from bot.storage.uow import UnitOfWork
+from bot.storage.views import BroadcastView
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ async def audience(uow: UnitOfWork, code: str, at: datetime, settings: Settings,
         .where(Customer.id.in_(members), reachable_member(at, channels)))).scalar_one()
 
 
-def per_second(broadcast: Broadcast, settings: Settings) -> float:
+def per_second(broadcast: BroadcastView, settings: Settings) -> float:
     """Messages a second the outbox sends of this broadcast: its share of the pacing
     channel's limit over the API calls one message costs there (on Telegram a picture with
     its caption and buttons is one; the template hint costs nothing). The button's words
@@ -106,7 +107,7 @@ def per_second(broadcast: Broadcast, settings: Settings) -> float:
     return per_second * settings.outbox.outbox_share / max(1, pace.cost(every_copy))
 
 
-def sending_minutes(count: int, broadcast: Broadcast, settings: Settings) -> int:
+def sending_minutes(count: int, broadcast: BroadcastView, settings: Settings) -> int:
     """Whole minutes it takes to send ``count`` messages of ``broadcast`` (as above)."""
     return max(1, math.ceil(count / per_second(broadcast, settings) / 60)) if count else 0
 
@@ -132,7 +133,7 @@ def unsubscribe_button(t: Translator, broadcast_id: int) -> Button:
     return Button(t.gettext("🔕 Unsubscribe"), f"{UNSUBSCRIBE}:{broadcast_id}")
 
 
-def message(broadcast: Broadcast, unsubscribe: Button | None = None) -> list[Reply]:
+def message(broadcast: BroadcastView, unsubscribe: Button | None = None) -> list[Reply]:
     """The broadcast as a customer sees it: the owner's words (in no particular language),
     their link button, and ``unsubscribe`` under it."""
     buttons = keyboard([Button(broadcast.button_label, url=broadcast.button_url)]
@@ -144,7 +145,7 @@ def message(broadcast: Broadcast, unsubscribe: Button | None = None) -> list[Rep
     return [Text(broadcast.text, buttons)]
 
 
-def recipient_replies(broadcast: Broadcast, unsubscribe: Button) -> list[Reply]:
+def recipient_replies(broadcast: BroadcastView, unsubscribe: Button) -> list[Reply]:
     """What each recipient's outbox message holds: the message with its «Unsubscribe» and,
     for WhatsApp outside its 24-hour window, the "broadcast" template it stands for (an
     approved template has no button of ours: they can unsubscribe in Settings)."""
@@ -430,7 +431,7 @@ def final_text(t: Translator, broadcast_id: int, done: Progress) -> str:
     return text
 
 
-def progress_notice(broadcast: Broadcast, done: Progress, final: bool) -> Notification:
+def progress_notice(broadcast: BroadcastView, done: Progress, final: bool) -> Notification:
     """The progress line (a keyed Text: it replaces the previous one) for the author."""
     broadcast_id = broadcast.id
 

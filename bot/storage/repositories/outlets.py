@@ -61,3 +61,10 @@ class Outlets:
         """Every key, revoked or not, oldest first, with its outlet's name."""
         stmt = select(PosKey, Outlet.name).join(Outlet, Outlet.id == PosKey.outlet_id).order_by(PosKey.id)
         return [(key, name) for key, name in (await self.session.execute(stmt)).all()]
+
+    async def revoke_key(self, key_id: int, at: datetime) -> None:
+        """The POS API refuses the key from ``at`` on."""
+        key = await self.session.get(PosKey, key_id)
+        if key is None:
+            raise LookupError(f"key {key_id} is gone")
+        key.revoked_at = at

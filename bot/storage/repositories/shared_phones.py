@@ -42,3 +42,10 @@ class SharedPhones:
         if card_number is not None:
             stmt = stmt.where(SharedPhone.typed_card_number == card_number)
         return (await self.session.execute(stmt.limit(1))).scalar_one_or_none()
+
+    async def keep_apart(self, pair_id: int, by: int, at: datetime) -> None:
+        """The admins decided the two cards are not one person's: never asked again."""
+        pair = await self.session.get(SharedPhone, pair_id)
+        if pair is None:
+            raise LookupError(f"shared phone {pair_id} is gone")
+        pair.status, pair.decided_at, pair.decided_by = "apart", at, by

@@ -50,3 +50,10 @@ class StaffMembers:
         await self.session.execute(delete(StaffInvite).where(
             StaffInvite.role == "admin", StaffInvite.created_by.is_(None),
             StaffInvite.used_at.is_(None)))
+
+    async def set_blocked(self, identity_id: int, at: datetime | None) -> None:
+        """Pause a cashier's access to the checkout from ``at``, or give it back (None)."""
+        staff = await self.session.get(Staff, identity_id)
+        if staff is None:
+            raise LookupError(f"no staff role for identity {identity_id}")
+        staff.blocked_at = at
