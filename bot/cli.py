@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +23,8 @@ from bot.loyalty.plain_english import counted
 from bot.storage import database
 
 if TYPE_CHECKING:
+    from bot.marketing.triggers import Planned  # the commands import what they run, when they run
+
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]  # what add_subparsers() gives
 
 
@@ -95,7 +98,7 @@ def add_stats_command(commands: Commands) -> None:
     check.add_argument("--repair", action="store_true", help="also correct the differences found")
 
 
-def add_channel_commands(commands) -> None:  # type: ignore[no-untyped-def]
+def add_channel_commands(commands: Commands) -> None:
     """``loyalty-bot <channel> <action>`` for each channel that has actions of its own."""
     for kind in kinds():
         if kind.commands:
@@ -105,7 +108,7 @@ def add_channel_commands(commands) -> None:  # type: ignore[no-untyped-def]
                 actions.add_parser(command.name, help=command.help)
 
 
-def add_demo_command(commands) -> None:  # type: ignore[no-untyped-def]
+def add_demo_command(commands: Commands) -> None:
     demo = commands.add_parser(
         "demo", help="fill an empty database with a demo coffee shop (a year of purchases)",
         description="Customers, a year of purchases, points and refunds written through the "
@@ -135,7 +138,7 @@ async def run_triggers(settings: Settings, command: str, at: datetime | None) ->
     return 0
 
 
-def format_table(planned) -> str:  # type: ignore[no-untyped-def]
+def format_table(planned: Sequence[Planned]) -> str:
     from bot.marketing.triggers import named, trigger_name
 
     rows = [("trigger", "card", "why (episode)", "action", "points")] + [
@@ -148,11 +151,11 @@ def format_table(planned) -> str:  # type: ignore[no-untyped-def]
                      for row in rows)
 
 
-def format_summary(planned, command: str) -> str:  # type: ignore[no-untyped-def]
+def format_summary(planned: Sequence[Planned], command: str) -> str:
     """Per trigger and in total: messages, held out, points (given, or that it would cost)."""
     from bot.marketing.triggers import ORDER, trigger_name
 
-    def figures(some) -> str:  # type: ignore[no-untyped-def]
+    def figures(some: Sequence[Planned]) -> str:
         return (f"{counted(sum(not p.held_out for p in some), 'message')}, "
                 f"{sum(p.held_out for p in some)} held out, "
                 f"{counted(sum(p.points for p in some), 'point')}")

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any, ClassVar, NamedTuple
 
-from sqlalchemy import Select, and_, exists, select
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, and_, exists, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.config import Settings, Tier, Trigger, TriggersSettings
 from bot.core.i18n import Translator
@@ -86,7 +87,8 @@ class Scope:
     shared: dict[str, Any] = field(default_factory=dict)
 
 
-def eligible(scope: Scope, topic=Customer.notify_reminders):  # type: ignore[no-untyped-def]
+def eligible(scope: Scope, topic: InstrumentedAttribute[bool] = Customer.notify_reminders,
+             ) -> ColumnElement[bool]:
     """In the scope's range, registered, consented, not opted out of the topic (reminders
     unless told), reachable on some channel."""
     reachable = exists().where(Identity.customer_id == Customer.id, Identity.reachable.is_(True),
@@ -96,7 +98,7 @@ def eligible(scope: Scope, topic=Customer.notify_reminders):  # type: ignore[no-
                 Customer.consent_at.is_not(None), topic.is_(True), reachable)
 
 
-def not_sent(trigger: str, episode):  # type: ignore[no-untyped-def]
+def not_sent(trigger: str, episode: str | SQLColumnExpression[str]) -> ColumnElement[bool]:
     return ~exists().where(TriggerSend.customer_id == Customer.id, TriggerSend.trigger == trigger,
                            TriggerSend.episode == episode)
 

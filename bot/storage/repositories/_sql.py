@@ -5,8 +5,11 @@ from __future__ import annotations
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.storage.models import Base
 
-def insert_ignoring_duplicates(session: AsyncSession, table: type):  # type: ignore[no-untyped-def]
+
+def insert_ignoring_duplicates(session: AsyncSession, table: type[Base]
+                               ) -> postgresql.Insert | sqlite.Insert:
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     return stmt.on_conflict_do_nothing()
