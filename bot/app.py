@@ -122,6 +122,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
     engine = database.create_engine(settings.database.url, echo=settings.database.echo)
     sessions = database.session_factory(engine)
     secret = await installation_secret(settings, UnitOfWork(sessions))
+    zone = ZoneInfo(settings.shop.timezone)
     services = Services(
         settings=settings,
         clock=clock,
@@ -130,9 +131,9 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
                                timedelta(minutes=settings.card.token_ttl_minutes)),
         secret=secret,
         qr=QrImages(),
-        timezone=ZoneInfo(settings.shop.timezone),
+        timezone=zone,
     )
-    await keep_day_book(sessions, ZoneInfo(settings.shop.timezone), clock.now())
+    await keep_day_book(sessions, zone, clock.now())
     registry: dict[str, Channel] = {}  # by name: who the notifier and the outbox can reach
     notifier = Notifier(services.i18n, settings, registry)
     core = Core(services, sessions, build_router(), notifier)

@@ -47,7 +47,7 @@ async def test_old_web_chat_history_is_forgotten(app, chat, clock):
 
 
 def test_the_jobs_are_scheduled_by_id(app, clock):
-    daily = {"expire-points", "forget-event-ids", "check-day-book", "trigger-pass", "review-requests",
+    daily = {"expire-points", "forget-event-ids", "check-day-book", "trigger-pass", "hourly-triggers",
              "broadcasts", "segment-snapshot", "segment-snapshot-catch-up"}
     clock.set(datetime(2026, 3, 2, 6, 0, tzinfo=UTC))  # 09:00 in Moscow, before the pass at 10:05
     assert {job.id for job in build_scheduler(app.core).get_jobs()} == daily
@@ -55,7 +55,7 @@ def test_the_jobs_are_scheduled_by_id(app, clock):
     jobs = {job.id: job for job in build_scheduler(app.core).get_jobs()}
     assert set(jobs) == daily | {"trigger-pass-catch-up"}
     assert str(jobs["trigger-pass-catch-up"].trigger) == "date[2026-03-02 12:00:30 MSK]"
-    assert str(jobs["review-requests"].trigger) == "cron[minute='35']"
+    assert str(jobs["hourly-triggers"].trigger) == "cron[minute='35']"
     assert str(jobs["segment-snapshot"].trigger) == "cron[hour='4', minute='45']"
     assert str(jobs["segment-snapshot-catch-up"].trigger) == "date[2026-03-02 12:00:30 MSK]"
 

@@ -108,7 +108,7 @@ async def test_the_hourly_job_runs_review_requests_alone(app, chat, clock, only,
     await scheduled_hourly_pass(app.core)
     assert [s.trigger for s in await sends(app)] == ["review_request"]
     jobs = {job.id: job for job in build_scheduler(app.core).get_jobs()}
-    assert str(jobs["review-requests"].trigger) == "cron[minute='35']"
+    assert str(jobs["hourly-triggers"].trigger) == "cron[minute='35']"
 
 
 # --- the shop's own texts ------------------------------------------------------------------------

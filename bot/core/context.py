@@ -87,7 +87,7 @@ class Context:
     state: ConversationState
     ledger: Ledger
     settings: Settings  # the rules in force: the config with the owner's changes (/settings)
-    notifications: list[Notification] = field(default_factory=list)  # sent after commit
+    notifications: list[Notification] = field(default_factory=list)  # queued with the commit
 
     @property
     def is_member(self) -> bool:

@@ -31,6 +31,7 @@ command that opens this shop.
 
 from __future__ import annotations
 
+import calendar
 import heapq
 import math
 import os
@@ -175,13 +176,10 @@ def _birthday(rng: random.Random, today: date) -> tuple[int, int, int | None] | 
         return None
     born = date(2000, 1, 1) + timedelta(days=rng.randrange(366))  # a leap year: 29.02 too
     year = today.year - rng.choice(range(18, 61)) if rng.random() < 0.8 else None
-    if year is not None and (born.month, born.day) == (2, 29) and not _leap(year):
-        year += 1 if _leap(year + 1) else -1
+    if year is not None and (born.month, born.day) == (2, 29) and not calendar.isleap(year):
+        year += 1 if calendar.isleap(year + 1) else -1
     return born.day, born.month, year
 
-
-def _leap(year: int) -> bool:
-    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
 def _weighted(rng: random.Random, pairs: Iterable[tuple[_T, int]]) -> _T:

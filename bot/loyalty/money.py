@@ -59,9 +59,6 @@ def parse_typed_amount(text: str) -> int:
     return _checked(minor)
 
 
-def to_decimal(minor: int) -> Decimal:
-    return Decimal(minor) / MINOR_PER_UNIT
-
 
 def api_amount(minor: int) -> str:
     """Minor units as the API's decimal string: 150000 → "1500.00"."""

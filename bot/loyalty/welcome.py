@@ -12,7 +12,7 @@ from bot.storage.models import Customer
 from bot.storage.uow import UnitOfWork
 
 
-async def welcome_is_due(uow: UnitOfWork, secret: bytes, customer: Customer,
+async def _welcome_is_due(uow: UnitOfWork, secret: bytes, customer: Customer,
                          now: datetime) -> bool:
     """Whether the joining ``customer`` gets the welcome bonus; when they do, their number
     is recorded as welcomed in the caller's transaction."""
@@ -35,7 +35,7 @@ async def give_welcome_bonus(ledger: Ledger, secret: bytes, customer_id: int,
     customer = await ledger.uow.customers.get(customer_id)  # loaded by the caller: no SQL
     if customer is None:
         return False
-    if not await welcome_is_due(ledger.uow, secret, customer, ledger.clock.now()):
+    if not await _welcome_is_due(ledger.uow, secret, customer, ledger.clock.now()):
         return False
     await ledger.earn(customer.id, program.welcome_bonus, "welcome",
                       timedelta(days=program.welcome_bonus_days))

@@ -78,7 +78,6 @@ from bot.storage.uow import UnitOfWork
 
 YEAR = timedelta(days=365)
 MONTH = YEAR / 12  # one of the twelve XYZ periods
-MOVEMENT = timedelta(days=30)  # "since last month": the scored segments then and now
 MAX_CODE_BYTES = 40
 SOURCE_LIMIT = 10  # sources the catalog lists, the biggest first
 REFERRAL_PREFIX = "ref-"  # bot.handlers.referral's (a core module does not import handlers)

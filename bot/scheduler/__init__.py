@@ -38,7 +38,7 @@ def build_scheduler(core: Core) -> AsyncIOScheduler:
     scheduler.add_job(scheduled_pass, "cron", hour=run_at.hour, minute=run_at.minute, args=[core],
                       id="trigger-pass", coalesce=True, max_instances=1)
     scheduler.add_job(scheduled_hourly_pass, "cron", minute=35, args=[core],
-                      id="review-requests", coalesce=True, max_instances=1)
+                      id="hourly-triggers", coalesce=True, max_instances=1)
     # broadcasts: write a fresh (or interrupted) one into the outbox, update its progress line
     executor_log = logging.getLogger("apscheduler.executors.default")
     if _not_routine_broadcast_runs not in executor_log.filters:

@@ -1,7 +1,7 @@
 """What a trigger module declares (``AutomaticTrigger``) and the pieces its selection query
 is built from: the customers one round looks at (``Scope``), the shop's days (``Day``), who
 may get a marketing message at all (``eligible``), the episodes already sent (``sent``,
-``not_sent``) and what a trigger picks (``Candidate``, of a ``Person``)."""
+``not_sent``) and what a trigger picks (``Candidate``, of a ``Picked``)."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ from bot.config import Settings, Tier, Trigger, TriggersSettings
 from bot.core.i18n import Translator
 from bot.core.replies import Keyboard
 from bot.storage.models import Customer, Identity, Purchase, TriggerSend
+from bot.storage.repositories._sql import IN_CHUNK
 from bot.storage.uow import UnitOfWork
 
-IN_CHUNK = 5000  # ids in one IN (...) list: under every database's parameter limit
 #: What every trigger's message is filled in with (its WhatsApp template gets them too).
 VALUES = ("name", "balance", "points", "expires_on", "holiday", "tier")
 
 
-class Person(NamedTuple):
+class Picked(NamedTuple):
     """What a trigger needs to know of a customer: a few columns, not the ORM object (a
     digest day picks nearly everyone, and a pass holds them all)."""
 
@@ -41,8 +41,8 @@ PERSON = (Customer.id, Customer.card_number, Customer.name, Customer.purchase_co
           Customer.total_spent, Customer.birth_month, Customer.birth_day)
 
 
-async def people(uow: UnitOfWork, stmt: Select[*tuple[Any, ...]]) -> list[Person]:
-    return [Person(*row) for row in (await uow.session.execute(stmt)).all()]
+async def people(uow: UnitOfWork, stmt: Select[*tuple[Any, ...]]) -> list[Picked]:
+    return [Picked(*row) for row in (await uow.session.execute(stmt)).all()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,7 @@ class Candidate:
     """One customer a trigger picked, for one episode."""
 
     trigger: str
-    customer: Person
+    customer: Picked
     episode: str
     points: int = 0  # an expiry warning: how many burn
     burns_at: datetime | None = None
@@ -114,10 +114,10 @@ async def sent(uow: UnitOfWork, trigger: str, customer_ids: Sequence[int]) -> se
     return found
 
 
-async def customers(uow: UnitOfWork, customer_ids: Sequence[int]) -> list[Person]:
+async def customers(uow: UnitOfWork, customer_ids: Sequence[int]) -> list[Picked]:
     """These customers, by id."""
     ordered = sorted(customer_ids)
-    found: list[Person] = []
+    found: list[Picked] = []
     for start in range(0, len(ordered), IN_CHUNK):
         found += await people(uow, select(*PERSON).where(
             Customer.id.in_(ordered[start:start + IN_CHUNK])).order_by(Customer.id))

@@ -4,6 +4,7 @@ if a pass was missed); the episode is the year, so once a year. 29 February is c
 
 from __future__ import annotations
 
+import calendar
 from datetime import date, timedelta
 
 from sqlalchemy import select, tuple_
@@ -56,10 +57,7 @@ def birthdays_ahead(today: date, days: int) -> dict[tuple[int, int], date]:
     for offset in range(days + 1):
         when = today + timedelta(days=offset)
         ahead[(when.month, when.day)] = when
-        if (when.month, when.day) == (2, 28) and not _leap(when.year):
+        if (when.month, when.day) == (2, 28) and not calendar.isleap(when.year):
             ahead[(2, 29)] = when
     return ahead
 
-
-def _leap(year: int) -> bool:
-    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)

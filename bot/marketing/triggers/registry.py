@@ -1,7 +1,9 @@
 """Every automatic trigger, listed once, in the order the pass applies them: a customer due
 for several on one day gets the first ones, up to the daily cap of marketing messages. The
-pass, the scheduler, /settings, /triggers, the preview and the WhatsApp templates read this
-list; a new trigger is its own module and one line here (and its config section)."""
+pass, the scheduler, /triggers, the preview and the WhatsApp templates read this list, and
+/settings each trigger's name, timing and message (its lines follow the config's sections,
+which tests/test_trigger_registry.py keeps naming the same triggers); a new trigger is its
+own module and one line here (and its config section)."""
 
 from __future__ import annotations
 

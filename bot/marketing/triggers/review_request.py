@@ -16,7 +16,7 @@ from bot.marketing.triggers.base import (
     PERSON,
     AutomaticTrigger,
     Candidate,
-    Person,
+    Picked,
     Scope,
     as_utc,
     eligible,
@@ -52,7 +52,7 @@ class ReviewRequest(AutomaticTrigger):
                        Purchase.source != "import", ~rated,
                        not_sent(self.name, cast(Purchase.id, String)))
                 .order_by(Purchase.id))
-        return [Candidate(self.name, Person(*row[:-1]), str(row[-1].id), purchase=row[-1])
+        return [Candidate(self.name, Picked(*row[:-1]), str(row[-1].id), purchase=row[-1])
                 for row in (await uow.session.execute(stmt)).all()]
 
     def values(self, t: Translator, candidate: Candidate, settings: Settings,

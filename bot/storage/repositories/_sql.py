@@ -7,6 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import Base
 
+IN_CHUNK = 5000  # ids in one IN (...) list: under every database's parameter limit
+
 
 def insert_ignoring_duplicates(session: AsyncSession, table: type[Base]
                                ) -> postgresql.Insert | sqlite.Insert:

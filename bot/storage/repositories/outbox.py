@@ -13,10 +13,10 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import Identity, OutboxMessage
+from bot.storage.repositories._sql import IN_CHUNK
 
 # outbox states of a message that reaches its person (a web visitor's when they come back)
 RECEIVING = ("pending", "sending", "sent", "waiting")
-IN_CHUNK = 5000  # ids in one IN (...) list: under every database's parameter limit
 
 
 class OutboxMessages:

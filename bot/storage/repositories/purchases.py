@@ -42,9 +42,6 @@ class Purchases:
         self.session.add(refund)
         purchase.refunded_amount += refund.amount
 
-    async def count_of(self, customer_id: int) -> int:
-        stmt = select(func.count(Purchase.id)).where(Purchase.customer_id == customer_id)
-        return (await self.session.execute(stmt)).scalar_one()
 
     async def totals_since(self, customer_id: int, since: datetime) -> tuple[int, int, int, int]:
         """The customer's purchases made since ``since``: how many, their amount, the

@@ -11,11 +11,11 @@ from sqlalchemy import ColumnElement, Select, and_, case, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import Customer, Identity, Staff
+from bot.storage.repositories._sql import IN_CHUNK
 
 # a customer's identities, best first: the messenger they chose in Settings, then the latest used
 CHOSEN_FIRST = (case((Identity.channel == Customer.preferred_channel, 0), else_=1),
                 Identity.last_seen_at.desc())
-IN_CHUNK = 5000  # ids in one IN (...) list: well under every database's parameter limit
 # what a recipient's language is decided from (``I18n.for_person``)
 LOCALES = (Customer.locale, Identity.locale, Identity.messenger_locale)
 _Rows = Select[int, str, str, str | None, str | None, str | None]  # ``_recipient``'s arguments
