@@ -4,6 +4,7 @@ behind, migrated by a newer release, and gone."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from bot.app import Application, build
 from bot.config import Settings
 from bot.core.clock import FrozenClock
 from bot.storage import database
+from bot.storage.health import DATABASE_UNREACHABLE, Probe, Readiness
 from tests.support.postgres import TemporaryPostgres
 
 HEAD = database.head_revision()
@@ -116,3 +118,17 @@ async def test_not_ready_when_the_postgresql_server_stops(pg_server, clock):
             assert await get(client, "/readyz") == (503, {
                 "status": "unavailable", "error": "database_unreachable", "expected": HEAD})
             assert await get(client, "/healthz") == (200, {"status": "ok"})
+
+
+async def test_a_database_that_never_answers_is_unreachable_within_the_timeout():
+    """A server that takes the connection and says nothing: the probe gives up, it does not
+    hang the load balancer's request."""
+    silent = await asyncio.start_server(lambda reader, writer: None, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    probe = Probe(f"postgresql+asyncpg://shop@127.0.0.1:{port}/loyalty", timeout=0.5)
+    try:
+        async with asyncio.timeout(5):
+            assert await probe.check() == Readiness(DATABASE_UNREACHABLE, expected=HEAD)
+    finally:
+        await probe.close()
+        silent.close()
