@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import Application, build
+from bot.app import build
 from bot.config import Settings
 from bot.core.clock import FrozenClock
 from bot.storage import database
@@ -33,21 +34,15 @@ async def client(any_db_url: str, clock: FrozenClock) -> AsyncIterator[TestClien
         yield client
 
 
-class serving:
+@asynccontextmanager
+async def serving(url: str, clock: FrozenClock) -> AsyncIterator[TestClient]:
     """The application on ``url``, behind a test HTTP server."""
-
-    def __init__(self, url: str, clock: FrozenClock) -> None:
-        self.url, self.clock = url, clock
-
-    async def __aenter__(self) -> TestClient:
-        self.app: Application = await build(settings_for(self.url), self.clock)
-        self.client = TestClient(TestServer(self.app.web))
-        await self.client.start_server()
-        return self.client
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.client.close()
-        await self.app.close()
+    application = await build(settings_for(url), clock)
+    try:
+        async with TestClient(TestServer(application.web)) as client:
+            yield client
+    finally:
+        await application.close()
 
 
 async def get(client: TestClient, path: str) -> tuple[int, Any]:
@@ -81,7 +76,7 @@ async def test_not_ready_while_a_migration_is_pending_and_ready_after_it(client,
     assert (await get(client, "/readyz"))[0] == 200
 
 
-async def test_not_ready_when_a_newer_release_migrated_the_database(tmp_path, db_url, clock):
+async def test_not_ready_when_a_newer_release_migrated_the_database(db_url, clock):
     async with serving(db_url, clock) as client:
         file = db_url.removeprefix("sqlite+aiosqlite:///")
         with sqlite3.connect(file) as connection:
