@@ -192,12 +192,15 @@ def test_a_backup_needs_a_database_and_a_folder_and_never_makes_one(tmp_path, co
     assert not nowhere.exists() and not (tmp_path / "b.db").exists()
 
 
-def test_a_backup_into_a_missing_folder_or_over_the_database_is_refused(db_url, tmp_path, command):
+def test_a_backup_into_a_missing_folder_a_folder_or_over_the_database_is_refused(db_url, tmp_path, command):
     code, _, err = command(db_url, "db", "backup", str(tmp_path / "no" / "b.db"))
     assert (code, err) == (1, f"loyalty-bot: no folder {tmp_path / 'no'} to write b.db in\n")
     code, _, err = command(db_url, "db", "backup", str(file_of(db_url)))
     assert (code, err) == (1, (f"loyalty-bot: {file_of(db_url)} is the database itself; "
                               "back it up to another file\n"))
+    code, _, err = command(db_url, "db", "backup", str(tmp_path))  # a folder, not a file
+    assert code == 1 and err.startswith(f"loyalty-bot: can't write {tmp_path}: ")
+    assert [path.name for path in tmp_path.iterdir()] == ["loyalty.db"]  # no temporary file left
     assert revision_of(file_of(db_url)) == HEAD
 
 

@@ -75,7 +75,7 @@ def backup(url: str, target: Path) -> Copied:
     source, target = database_file(url, target), target.resolve()
     if target == source:
         raise Refused(f"{target} is the database itself; back it up to another file")
-    with _read_only(source, "no database") as connection:
+    with _opened(source, "no database", "rw") as connection:
         revision = _revision_of(connection, source)
         _copy(connection, target)
     return Copied(source, target, revision)
@@ -96,7 +96,7 @@ def _put_back(url: str, backup_file: Path) -> Restored:
     target, backup_file = database_file(url, backup_file), backup_file.resolve()
     if backup_file == target:
         raise Refused(f"{backup_file} is the database itself")
-    with _read_only(backup_file, "no backup") as connection:
+    with _opened(backup_file, "no backup") as connection:
         revision = _revision_of(connection, backup_file)
         if revision not in database.revisions()[1]:
             raise Refused(f"{backup_file} is at schema revision {revision}, which this version of "
@@ -125,11 +125,16 @@ def postgres_commands(url: str, file: Path) -> str:
 
 
 @contextlib.contextmanager
-def _read_only(path: Path, missing: str) -> Iterator[sqlite3.Connection]:
-    """A read-only connection to ``path``; it never creates an empty database there."""
+def _opened(path: Path, missing: str, mode: str = "ro") -> Iterator[sqlite3.Connection]:
+    """A connection to ``path`` that never creates an empty database there. ``rw`` for the
+    live database: it only reads, and as the last connection to close it tidies the
+    ``-wal`` and ``-shm`` files away, which a read-only one cannot."""
     if not path.is_file():
         raise Refused(f"{missing} at {path}")
-    connection = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
+    try:
+        connection = sqlite3.connect(f"file:{quote(str(path))}?mode={mode}", uri=True)
+    except sqlite3.Error as error:
+        raise Refused(f"can't open {path}: {error}") from error
     try:
         yield connection
     except sqlite3.DatabaseError as error:  # not a database, damaged
@@ -154,21 +159,24 @@ def _copy(source: sqlite3.Connection, target: Path, replacing_database: bool = F
         raise Refused(f"no folder {target.parent} to write {target.name} in")
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        try:
-            destination = sqlite3.connect(temporary)
-        except sqlite3.Error as error:
-            raise Refused(f"can't write {temporary}: {error}") from error
-        try:
-            source.backup(destination)  # all pages in one step: one consistent moment
-            destination.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
-        finally:
-            destination.close()
+        _write(source, temporary)
         if replacing_database:  # the replaced database's journal would be applied to the new one
             for journal in ("-wal", "-shm", "-journal"):
                 target.with_name(target.name + journal).unlink(missing_ok=True)
         os.replace(temporary, target)
+    except (OSError, sqlite3.Error) as error:  # a full disk, no permission
+        raise Refused(f"can't write {target}: {error}") from error
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _write(source: sqlite3.Connection, file: Path) -> None:
+    destination = sqlite3.connect(file)
+    try:
+        source.backup(destination)  # all pages in one step: one consistent moment
+        destination.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+    finally:
+        destination.close()
 
 
 def _keep_previous(target: Path) -> Path | None:
@@ -177,7 +185,7 @@ def _keep_previous(target: Path) -> Path | None:
         return None
     kept = target.with_name(target.name + BEFORE_RESTORE)
     try:
-        with _read_only(target, "no database") as connection:
+        with _opened(target, "no database", "rw") as connection:
             _copy(connection, kept)
     except Refused:  # damaged, perhaps why it is restored: keep its bytes as they are
         kept.write_bytes(target.read_bytes())
