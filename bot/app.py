@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot import api as pos_api
+from bot.api import health
 from bot.channels.base import Channel
 from bot.channels.registry import built_in, kinds
 from bot.config import Settings
@@ -30,6 +31,7 @@ from bot.marketing import broadcasts
 from bot.scheduler import build_scheduler
 from bot.storage import database
 from bot.storage.database import Engine, Sessions
+from bot.storage.health import Probe
 from bot.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ class Application:
     core: Core
     web: web.Application
     outbox: OutboxSender
+    probe: Probe  # /readyz: the database answers and its schema is current
     channels: list[Channel] = field(default_factory=list)
     unreachable: set[str] = field(default_factory=set)  # channels still trying to start
     _connecting: list[asyncio.Task[None]] = field(default_factory=list)
@@ -94,6 +97,7 @@ class Application:
         await self.outbox.stop()  # the pass in progress finishes and is recorded
         for channel in self.channels:
             await channel.close()
+        await self.probe.close()
         await self.engine.dispose()
 
 
@@ -141,7 +145,8 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
                           stored_images=lambda ref: broadcasts.stored_image(sessions, ref))
     notifier.on_enqueued = outbox.wake
     app = web.Application()
-    application = Application(settings, engine, core, app, outbox)
+    application = Application(settings, engine, core, app, outbox, Probe(settings.database.url))
+    health.install(app, application.probe)
     pos_api.install(app, core)
     for kind in kinds():
         if kind.enabled(settings):

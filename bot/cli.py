@@ -1,4 +1,4 @@
-"""The command line: ``loyalty-bot [--config PATH] run | db upgrade | import FILE |
+"""The command line: ``loyalty-bot [--config PATH] run | db upgrade|backup|restore | import FILE |
 outlets add|list | keys create|list|revoke |
 triggers run|preview [--at] | demo [--customers N] [--seed N]``, and each channel's own
 commands (``ChannelKind.commands``, e.g. ``viber set-webhook``)."""
@@ -35,9 +35,7 @@ def parser() -> argparse.ArgumentParser:
     main.add_argument("--log-level", default="INFO")
     commands = main.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="serve the web chat and the configured messengers")
-    db = commands.add_parser("db", help="database schema")
-    db_commands = db.add_subparsers(dest="db_command", required=True)
-    db_commands.add_parser("upgrade", help="apply all migrations")
+    add_db_command(commands)
     manage.add_commands(commands)  # outlets add|list, keys create|list|revoke
     add_import_command(commands)
     add_triggers_command(commands)
@@ -52,6 +50,21 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
     return value
+
+
+def add_db_command(commands: Commands) -> None:
+    db = commands.add_parser("db", help="the database: schema, backups")
+    actions = db.add_subparsers(dest="db_command", required=True)
+    actions.add_parser("upgrade", help="apply all migrations")
+    backup = actions.add_parser(
+        "backup", help="copy a SQLite database to a file, consistently, while the app runs",
+        description="PostgreSQL: use pg_dump (the command prints how).")
+    backup.add_argument("path", help="the backup file to write, e.g. /var/backups/loyalty.db")
+    restore = actions.add_parser(
+        "restore", help="put a backup in place of the SQLite database; stop the app first",
+        description="The database it replaces is kept beside it (loyalty.db.before-restore); "
+                    "a backup of an older version is migrated. PostgreSQL: use pg_restore.")
+    restore.add_argument("path", help="the backup file, made by `loyalty-bot db backup`")
 
 
 def add_import_command(commands: Commands) -> None:
@@ -211,6 +224,35 @@ async def check_stats(settings: Settings, repair: bool) -> int:
     return 1
 
 
+async def run_db(settings: Settings, command: str, path: str | None) -> int:
+    """``loyalty-bot db upgrade|backup|restore``."""
+    from bot.storage import backup
+
+    url = settings.database.url
+    if command == "upgrade":
+        await database.upgrade(url)
+        print("database is up to date")
+        return 0
+    assert path is not None
+    try:
+        if command == "backup":
+            copied = await asyncio.to_thread(backup.backup, url, Path(path))
+            print(f"backed up {copied.database} (schema revision {copied.revision}) "
+                  f"to {copied.file}")
+            return 0
+        restored = await backup.restore(url, Path(path))
+    except backup.Refused as refused:
+        print(f"loyalty-bot: {refused}", file=sys.stderr)
+        return 1
+    print(f"restored {restored.database} from {restored.file} "
+          f"(schema revision {restored.revision})")
+    if restored.migrated_to:
+        print(f"migrated it to revision {restored.migrated_to}")
+    if restored.previous:
+        print(f"the database it replaced is kept at {restored.previous}")
+    return 0
+
+
 def invoked_as() -> str:
     """This program as it was typed (``.venv/bin/loyalty-bot``), for a command to copy."""
     typed = sys.argv[0] if sys.argv else ""
@@ -227,9 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"loyalty-bot: {exc}", file=sys.stderr)
         return 2
     if args.command == "db":
-        asyncio.run(database.upgrade(settings.database.url))
-        print("database is up to date")
-        return 0
+        return asyncio.run(run_db(settings, args.db_command, getattr(args, "path", None)))
     if args.command in ("outlets", "keys"):
         return asyncio.run(manage.run(args, settings))
     if args.command == "triggers":

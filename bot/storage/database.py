@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
@@ -13,6 +15,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from bot.storage.session import BookedSession
 
@@ -84,6 +87,18 @@ def create_reader(url: str) -> AsyncEngine:
                                execution_options={"postgresql_readonly": True})
 
 
+def create_probe(url: str, timeout: float) -> AsyncEngine:
+    """An engine for the readiness probe: a new connection each time (none kept from a pool
+    that may have gone stale), which only reads and gives up connecting after ``timeout``
+    seconds. A SQLite file is opened read-only, so a missing one is not created empty."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = str(Path(parsed.database or "").resolve())
+        read_only = parsed.set(database=f"file:{quote(path)}", query={"mode": "ro", "uri": "true"})
+        return create_async_engine(read_only, poolclass=NullPool, connect_args={"timeout": timeout})
+    return create_async_engine(url, poolclass=NullPool, connect_args={"timeout": timeout})
+
+
 def alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -100,16 +115,30 @@ async def upgrade(url: str, revision: str = "head") -> None:
     await asyncio.to_thread(_run_alembic, url, "upgrade", revision)
 
 
-def _current_revision(connection: Connection) -> str | None:
+@functools.cache
+def revisions() -> tuple[str, frozenset[str]]:
+    """The latest revision this code migrates to, and every revision it knows."""
+    script = ScriptDirectory(str(MIGRATIONS_DIR))
+    head = script.get_current_head()
+    assert head is not None, "the migrations have a head"
+    return head, frozenset(revision.revision for revision in script.walk_revisions())
+
+
+def head_revision() -> str:
+    return revisions()[0]
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The database's Alembic revision (None: never migrated)."""
     return MigrationContext.configure(connection).get_current_revision()
 
 
 async def schema_is_current(url: str) -> bool:
-    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    head = head_revision()
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:
-            return await connection.run_sync(_current_revision) == head
+            return await connection.run_sync(current_revision) == head
     finally:
         await engine.dispose()
 
