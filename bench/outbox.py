@@ -60,7 +60,7 @@ from bot.core.replies import Picture, Reply, Text, to_json  # noqa: E402
 from bot.handlers.notices import purchase_notifications  # noqa: E402
 from bot.loyalty.checkout import PurchaseResult  # noqa: E402
 from bot.marketing import broadcasts  # noqa: E402
-from bot.marketing.triggers.base import Candidate, Person  # noqa: E402
+from bot.marketing.triggers.base import Candidate, Picked  # noqa: E402
 from bot.marketing.triggers.runner import renderer  # noqa: E402
 from bot.storage import database  # noqa: E402
 from bot.storage.models import Broadcast, OutboxMessage  # noqa: E402
@@ -98,7 +98,7 @@ PICTURE = segno.make("https://example.com/menu").png_data_uri(scale=8)  # a smal
 def payloads(settings: Settings) -> dict[str, list[Reply]]:
     """The replies the program queues for one recipient, made by its own code."""
     t = I18n(settings.locale.available, settings.locale.default).translator("ru")
-    person = Person(1, "9000000000017", "Anna", 4, 1_200_00, 3, 14)
+    person = Picked(1, "9000000000017", "Anna", 4, 1_200_00, 3, 14)
     digest = renderer(Candidate("balance_digest", person, "2026-12-01"),
                       settings, 420, 0, date(2026, 12, 31), ZoneInfo("Europe/Moscow"))
     broadcast = Broadcast(id=1, text="New winter menu: 20 % off hot drinks this week!",

@@ -21,7 +21,7 @@ from bot.core.replies import Template, Text
 from bot.loyalty.program_settings import TRIGGERS as CONFIGURED
 from bot.loyalty.program_settings import allowed_placeholders
 from bot.marketing.triggers import ORDER, TRIGGERS, Planned, trigger_name
-from bot.marketing.triggers.base import Candidate, Person
+from bot.marketing.triggers.base import Candidate, Picked
 from bot.marketing.triggers.runner import renderer
 from bot.storage.models import Customer, OutboxMessage, Purchase, TriggerSend
 from tests.chat import OWNER, owner_settings, text_of
@@ -44,7 +44,7 @@ def translators(settings: Settings) -> dict[str, Translator]:
 def a_candidate(name: str, settings: Settings) -> Candidate:
     """Someone any trigger could pick: a holiday, a tier one purchase away and a purchase to
     rate come along, for the triggers that tell them."""
-    person = Person(7, "9000000000017", "Anna", 4, 1_200_00, 3, 14)
+    person = Picked(7, "9000000000017", "Anna", 4, 1_200_00, 3, 14)
     purchase = Purchase(id=5, customer_id=7, amount=450_00,
                         occurred_at=datetime(2026, 3, 1, 12, tzinfo=UTC))
     tier = settings.program.tiers[-1]
