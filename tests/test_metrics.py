@@ -12,10 +12,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.app import Application, build
-from bot.config import MetricsSettings, Settings
+from bot.config import DatabaseSettings, MetricsSettings, Settings
 from bot.core.clock import FrozenClock, SystemClock
 from bot.marketing.triggers import ORDER, run_pass
 from bot.storage.models import OutboxMessage
@@ -151,6 +151,27 @@ async def test_a_trigger_pass_is_timed_and_its_messages_counted(served):
     assert value(samples, "loyalty_trigger_pass_seconds_count") == 1
     assert value(samples, "loyalty_trigger_messages_queued_total", trigger="birthday") == 1
     assert value(samples, "loyalty_trigger_messages_queued_total", trigger="win_back_30") is None
+
+
+async def test_the_queue_depth_is_the_database_s_on_both_databases(settings, any_db_url, clock):
+    on_database = settings.model_copy(update={"database": DatabaseSettings(url=any_db_url)})
+    application = await build(with_token(on_database), clock)
+    try:
+        application.core.notifier.channels["telegram"] = Recorder()
+        await queue(application, 42, 43, 44, 45)
+        async with application.core.unit_of_work() as uow:
+            await uow.session.execute(update(OutboxMessage).where(OutboxMessage.external_id == "43")
+                                      .values(status="waiting"))
+            await uow.session.execute(update(OutboxMessage).where(OutboxMessage.external_id == "44")
+                                      .values(status="sent"))
+            await uow.commit()
+        async with TestClient(TestServer(application.web)) as client:
+            samples = await Scraper(client).samples()
+    finally:
+        await application.close()
+    depth = {dict(labels)["status"]: count for (name, labels), count in samples.items()
+             if name == "loyalty_outbox_queue_depth"}
+    assert depth == {"pending": 2, "waiting": 1}  # what was sent is no longer queued
 
 
 async def test_metrics_answer_only_to_the_token(served):
