@@ -14,6 +14,7 @@ from aiohttp import web
 
 from bot import api as pos_api
 from bot.api import health
+from bot.api import metrics as metrics_endpoint
 from bot.channels.base import Channel
 from bot.channels.registry import built_in, kinds
 from bot.config import Settings
@@ -140,13 +141,18 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
     await keep_day_book(sessions, zone, clock.now())
     registry: dict[str, Channel] = {}  # by name: who the notifier and the outbox can reach
     notifier = Notifier(services.i18n, settings, registry)
-    core = Core(services, sessions, build_router(), notifier)
+    metrics = metrics_endpoint.PrometheusMetrics()
+    core = Core(services, sessions, build_router(), notifier, metrics)
     outbox = OutboxSender(sessions, registry, settings.outbox, clock,
-                          stored_images=lambda ref: broadcasts.stored_image(sessions, ref))
+                          stored_images=lambda ref: broadcasts.stored_image(sessions, ref),
+                          metrics=metrics)
     notifier.on_enqueued = outbox.wake
     app = web.Application()
     application = Application(settings, engine, core, app, outbox, Probe(settings.database.url))
     health.install(app, application.probe)
+    if settings.metrics.token:
+        metrics_endpoint.install(app, metrics, core.unit_of_work,
+                                 settings.metrics.token.get_secret_value())
     pos_api.install(app, core)
     for kind in kinds():
         if kind.enabled(settings):

@@ -162,6 +162,11 @@ class ProgramSettings(Section):
         return self
 
 
+class MetricsSettings(Section):
+    # /metrics (Prometheus) answers only with this as a bearer token; unset: no /metrics
+    token: SecretStr | None = None
+
+
 class LocaleSettings(Section):
     default: str = "ru"
     available: list[str] = Field(default_factory=lambda: ["ru", "en"])
@@ -354,6 +359,7 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     triggers: TriggersSettings = Field(default_factory=TriggersSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @classmethod
     def settings_customise_sources(

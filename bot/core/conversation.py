@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field, replace
 
@@ -13,6 +14,7 @@ from bot.core.clock import FrozenClock
 from bot.core.context import ChannelInfo, Context, ConversationState, Services
 from bot.core.events import Event
 from bot.core.i18n import Translator
+from bot.core.metrics import Metrics, NoMetrics, Outcome
 from bot.core.person import Member, Person, member_of, person_of
 from bot.core.replies import Reply, Text
 from bot.core.routing import Router
@@ -26,6 +28,9 @@ from bot.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
+# what ``_handle`` answers to a redelivered event (no replies), told apart by identity
+REDELIVERED: list[Reply] = []
+
 
 @dataclass
 class PersonQueue:
@@ -35,8 +40,9 @@ class PersonQueue:
 
 class Core:
     def __init__(self, services: Services, sessions: Sessions, router: Router,
-                 notifier: Notifier) -> None:
+                 notifier: Notifier, metrics: Metrics | None = None) -> None:
         self.services = services
+        self.metrics = metrics or NoMetrics()
         self.sessions = sessions
         self.router = router
         self.notifier = notifier
@@ -55,14 +61,22 @@ class Core:
             # the whole task, so that sending the replies counts as in flight too
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
+        started = time.perf_counter()
+        outcome: Outcome = "answered"
         try:
             async with self._turn_of(event.user.channel, event.user.external_id):
-                return await self._handle(event, channel)
+                replies = await self._handle(event, channel)
+            if replies is REDELIVERED:
+                outcome, replies = "duplicate", []
+            return replies
         except Exception:
+            outcome = "failed"
             log.exception("failed to handle %s event from %s:%s", event.kind.value,
                           channel.name, event.user.external_id)
             return [apology(self.services.i18n.translator(
                 self.services.i18n.choose(event.user.language_code)))]
+        finally:
+            self.metrics.event_handled(channel.name, outcome, time.perf_counter() - started)
 
     @contextlib.asynccontextmanager
     async def _turn_of(self, channel: str, external_id: str) -> AsyncIterator[None]:
@@ -92,7 +106,7 @@ class Core:
             now = services.clock.now()
             if event.event_id and not await uow.processed_events.claim(channel.name, event.event_id, now):
                 log.info("skipping redelivered %s event %s", channel.name, event.event_id)
-                return []
+                return REDELIVERED
             identity = await uow.identities.claim(event.user.channel, event.user.external_id, now)
             conversation = identity.conversation
             state = (ConversationState(conversation.state, dict(conversation.data or {}))

@@ -35,6 +35,7 @@ from bot.channels.base import Channel, KeptForLater, RetryLater, Undeliverable, 
 from bot.config import OutboxSettings
 from bot.core.clock import Clock
 from bot.core.lru import LruCache
+from bot.core.metrics import Metrics, NoMetrics
 from bot.core.replies import Picture, Reply, from_json
 from bot.storage.database import Sessions
 from bot.storage.uow import UnitOfWork
@@ -205,8 +206,10 @@ class OutboxSender:
                  settings: OutboxSettings, clock: Clock, *,
                  monotonic: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-                 stored_images: Callable[[str], Awaitable[bytes | None]] | None = None) -> None:
+                 stored_images: Callable[[str], Awaitable[bytes | None]] | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.sessions = sessions
+        self.metrics = metrics or NoMetrics()
         self.channels = channels  # the composition root's registry (shared with the notifier)
         self.settings = settings
         self.clock = clock
@@ -309,6 +312,9 @@ class OutboxSender:
     async def _deliver(self, batch: list[Claimed]) -> int:
         outcomes = await asyncio.gather(*(self._send(message) for message in batch))
         await self._record(outcomes)
+        for outcome in outcomes:
+            if outcome.status == "sent":
+                self.metrics.message_sent(outcome.message.channel)
         return sum(outcome.status == "sent" for outcome in outcomes)
 
     async def _claim(self) -> list[Claimed]:
@@ -353,6 +359,7 @@ class OutboxSender:
             await channel.deliver(message.external_id, await self._with_images(message.replies),
                                   message_id=message.id)
         except RetryLater as later:
+            self.metrics.retry_later(message.channel)
             self.limits.pause(message.channel, later.seconds)
             return self._later(message, later.seconds, str(later))
         except Unreachable as gone:

@@ -10,6 +10,8 @@ hours and within the daily cap of marketing messages, the triggers taken by prio
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
@@ -62,6 +64,7 @@ async def run_pass(core: Core, at: datetime, *, send: bool = True,
     services = core.services
     day = Day(at, services.timezone)
     planned: list[Planned] = []
+    started = time.perf_counter()
     async with core.unit_of_work() as uow:
         # the config with the owner's changes made in the chat: in force from this pass on
         settings = await effective_settings(uow, services.settings)
@@ -72,6 +75,8 @@ async def run_pass(core: Core, at: datetime, *, send: bool = True,
             planned += [planned_of(*item) for item in due]
             if send:
                 await _send(core, uow, at, due, settings)
+    if send:
+        core.metrics.trigger_pass(time.perf_counter() - started)
     if send and any(not p.held_out for p in planned):
         core.notifier.on_enqueued()
     if send and planned:
@@ -163,14 +168,19 @@ async def _send(core: Core, uow: UnitOfWork, at: datetime,
                                               category="marketing"))
         rows = iter(await core.notifier.enqueue_many(uow, notifications, at, not_before=not_before)
                     if notifications else [])
+        queued: Counter[str] = Counter()
         for candidate, hold, gift in batch:
             row = None if hold else next(rows)
+            if row is not None:
+                queued[candidate.trigger] += 1
             uow.trigger_sends.add(TriggerSend(customer_id=candidate.customer.id, trigger=candidate.trigger,
                                               episode=candidate.episode, held_out=hold,
                                               outbox_message_id=row.id if row is not None else None,
                                               points_given=gift, created_at=at))
         await uow.commit()
         uow.forget_loaded()
+        for trigger, count in queued.items():
+            core.metrics.trigger_queued(trigger, count)
 
 
 def renderer(candidate: Candidate, settings: Settings, balance: int, points: int,

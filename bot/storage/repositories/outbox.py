@@ -17,6 +17,8 @@ from bot.storage.repositories._sql import IN_CHUNK
 
 # outbox states of a message that reaches its person (a web visitor's when they come back)
 RECEIVING = ("pending", "sending", "sent", "waiting")
+# outbox states of a message still to go
+QUEUED = ("pending", "sending", "waiting")
 
 
 class OutboxMessages:
@@ -30,6 +32,16 @@ class OutboxMessages:
                                         OutboxMessage.external_id == external_id,
                                         OutboxMessage.status == "waiting")
             .values(status="sent", sent_at=now))
+
+    async def queue_depth(self) -> dict[tuple[str, str], int]:
+        """Messages still to go, per (channel, status): ``pending``, ``sending`` and
+        ``waiting`` (``ix_outbox_due`` leads with the status, so the sent ones, the bulk of
+        the table, are not read)."""
+        rows = await self.session.execute(
+            select(OutboxMessage.channel, OutboxMessage.status, func.count())
+            .where(OutboxMessage.status.in_(QUEUED))
+            .group_by(OutboxMessage.channel, OutboxMessage.status))
+        return {(channel, status): count for channel, status, count in rows.all()}
 
     def add(self, message: OutboxMessage) -> None:
         """Queue the message (written at the next flush)."""
