@@ -2,7 +2,7 @@
 serves /healthz and the POS API but runs no scheduler and sends nothing from the outbox; a
 worker opens no port, never takes a messenger's inbound updates and sends the outbox; of two
 workers exactly one runs the scheduler, and when it is killed the other takes over within
-seconds (``scheduler.takeover_seconds``).
+seconds (``scheduler.takeover_seconds``); a leader whose lock connection breaks learns it.
 
 The processes run this checkout's code (``python -m bot.cli``), not an installed entry point."""
 
@@ -23,7 +23,7 @@ from bot.app import build
 from bot.config import Settings
 from bot.core.clock import SystemClock
 from bot.storage import database
-from bot.storage.leader import SCHEDULER_LOCK
+from bot.storage.leader import SCHEDULER_LOCK, Leadership
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.test_outbox import queue
 from tests.test_outbox_crash import free_port, statuses
@@ -242,3 +242,28 @@ async def test_a_worker_on_sqlite_runs_but_warns_that_sqlite_serves_one_process(
     assert WAITING not in worker.text()
     assert not await serving(worker.port)
     await worker.stop()
+
+
+async def test_a_leader_whose_connection_breaks_learns_it_and_another_takes_the_lock(
+        pg_settings: Settings):
+    url = pg_settings.database.url
+    leader, other = Leadership(url, retry_seconds=0.2), Leadership(url, retry_seconds=0.2)
+    try:
+        assert await leader.try_acquire()
+        assert not await other.try_acquire()
+        engine = database.create_engine(url)
+        try:
+            async with engine.begin() as connection:  # the leader's backend is cut off
+                ended = await connection.scalar(text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND granted AND database = (SELECT oid FROM pg_database "
+                    "WHERE datname = current_database())"))
+            assert ended
+        finally:
+            await engine.dispose()
+        await asyncio.wait_for(leader.lost(), 2.0)  # it stops its jobs: it no longer leads
+        await asyncio.wait_for(other.acquire(), 2.0)
+        assert not await leader.try_acquire()
+    finally:
+        await leader.release()
+        await other.release()
