@@ -29,10 +29,11 @@ from bot.delivery.outbox import OutboxSender
 from bot.handlers.registry import build_router
 from bot.loyalty.cards import CardTokens, QrImages
 from bot.marketing import broadcasts
-from bot.scheduler import build_scheduler
+from bot.scheduler.leading import lead_scheduler
 from bot.storage import database
 from bot.storage.database import Engine, Sessions
 from bot.storage.health import Probe
+from bot.storage.leader import shared
 from bot.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -192,28 +193,54 @@ async def _until_stopped() -> None:
             loop.remove_signal_handler(signum)
 
 
-async def serve(settings: Settings) -> None:
-    """Run until stopped (SIGTERM, Ctrl+C): migrations, web server, channels, scheduler,
-    outbox sender; then stop taking input, finish what is in flight and close."""
+#: What each ``loyalty-bot run --role`` runs. Several processes can share one PostgreSQL:
+#: any number of ``web`` behind a load balancer and of ``worker`` (one of them leads the
+#: scheduler, bot/scheduler/leading.py; the outbox is shared by claims).
+ROLES = {
+    "all": "web server, messengers, scheduler and outbox sender",
+    "web": "web server and messengers' inbound side; no scheduler, no outbox sender",
+    "worker": "scheduler and outbox sender; no web server, no inbound messages",
+}
+
+
+async def serve(settings: Settings, role: str = "all") -> None:
+    """Run until stopped (SIGTERM, Ctrl+C): migrations, then what the role runs (web server
+    and channels; scheduler and outbox sender); then stop taking input, finish what is in
+    flight and close."""
+    print(f"loyalty-bot: role {role}: {ROLES[role]}", flush=True)
+    log.info("role %s: %s", role, ROLES[role])
+    if role == "worker" and not shared(settings.database.url):
+        log.warning("a worker on SQLite: SQLite serves one process, so run `--role all` alone "
+                    "(several processes need PostgreSQL)")
     await database.prepare(settings.database.url)
     application = await build(settings)
+    inbound, background = role in ("all", "web"), role in ("all", "worker")
     runner = web.AppRunner(application.web)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.web.host, settings.web.port)
-    await site.start()
-    scheduler = build_scheduler(application.core)
+    scheduling: asyncio.Task[None] | None = None
     try:
-        await application.connect()
-        scheduler.start()
-        await application.outbox.start()
-        served = built_in()
-        if application.channel(served.name):
-            print(f"{served.label}: {settings.web.base_url()}/", flush=True)
-        for link in await admin_invite_links(application):
-            print(f"One-time admin link: {link}", flush=True)
+        if inbound:
+            await runner.setup()
+            await web.TCPSite(runner, settings.web.host, settings.web.port).start()
+            await application.connect()  # a worker's channels only send: no polling, no webhook set
+        if background:
+            scheduling = asyncio.create_task(lead_scheduler(application.core), name="scheduler")
+            await application.outbox.start()
+        if inbound:
+            await announce(application)
         await _until_stopped()
     finally:
-        if scheduler.running:
-            scheduler.shutdown(wait=False)
-        await runner.cleanup()  # no new webhook or web chat requests
+        if scheduling is not None:
+            scheduling.cancel()
+            await asyncio.gather(scheduling, return_exceptions=True)
+        if inbound:
+            await runner.cleanup()  # no new webhook or web chat requests
         await application.close()
+
+
+async def announce(application: Application) -> None:
+    """Where the web chat is, and the one-time admin link while nobody administers."""
+    served = built_in()
+    if application.channel(served.name):
+        print(f"{served.label}: {application.settings.web.base_url()}/", flush=True)
+    for link in await admin_invite_links(application):
+        print(f"One-time admin link: {link}", flush=True)

@@ -1,5 +1,5 @@
-"""The command line: ``loyalty-bot [--config PATH] run | db upgrade|backup|restore | import FILE |
-outlets add|list | keys create|list|revoke |
+"""The command line: ``loyalty-bot [--config PATH] run [--role all|web|worker] |
+db upgrade|backup|restore | import FILE | outlets add|list | keys create|list|revoke |
 triggers run|preview [--at] | demo [--customers N] [--seed N]``, and each channel's own
 commands (``ChannelKind.commands``, e.g. ``viber set-webhook``)."""
 
@@ -34,7 +34,11 @@ def parser() -> argparse.ArgumentParser:
                       help=f"TOML config file (default: ${CONFIG_ENV}, else ./config.toml if present)")
     main.add_argument("--log-level", default="INFO")
     commands = main.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="serve the web chat and the configured messengers")
+    run = commands.add_parser("run", help="serve the web chat and the configured messengers")
+    run.add_argument("--role", choices=("all", "web", "worker"), default="all",
+                     help="all (default): everything in this process; web: the web server and "
+                          "the messengers' inbound side; worker: the scheduler and the outbox "
+                          "sender (several processes need PostgreSQL)")
     add_db_command(commands)
     manage.add_commands(commands)  # outlets add|list, keys create|list|revoke
     add_import_command(commands)
@@ -295,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     from bot.app import serve
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, args.role))
     return 0
 
 

@@ -190,6 +190,12 @@ class OutboxSettings(Section):
         return 1 - self.reply_share_percent / 100
 
 
+class SchedulerSettings(Section):
+    # PostgreSQL: how often a waiting process tries to take the scheduler over, and how often
+    # the leader checks it still holds it; a dead leader's jobs resume within this time
+    takeover_seconds: float = Field(default=5, gt=0)
+
+
 #: What a trigger's own text may say: {name}, {balance}, {points} (the gift, or the points
 #: that burn), {expires_on}, and the extras of its section (``Trigger.placeholders``).
 PLACEHOLDERS = frozenset({"name", "balance", "points", "expires_on"})
@@ -357,6 +363,7 @@ class Settings(BaseSettings):
     program: ProgramSettings = Field(default_factory=ProgramSettings)
     locale: LocaleSettings = Field(default_factory=LocaleSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     triggers: TriggersSettings = Field(default_factory=TriggersSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)

@@ -1,0 +1,269 @@
+"""``loyalty-bot run --role web|worker`` on one PostgreSQL, as real processes: a web process
+serves /healthz and the POS API but runs no scheduler and sends nothing from the outbox; a
+worker opens no port, never takes a messenger's inbound updates and sends the outbox; of two
+workers exactly one runs the scheduler, and when it is killed the other takes over within
+seconds (``scheduler.takeover_seconds``); a leader whose lock connection breaks learns it.
+
+The processes run this checkout's code (``python -m bot.cli``), not an installed entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+from sqlalchemy import text
+
+from bot.app import build
+from bot.config import Settings
+from bot.core.clock import SystemClock
+from bot.storage import database
+from bot.storage.leader import SCHEDULER_LOCK, Leadership
+from tests.fakes.telegram_api import FakeBotAPI
+from tests.test_outbox import queue
+from tests.test_outbox_crash import free_port, statuses
+from tests.test_telegram_channel import TOKEN, telegram_settings
+from tests.till import PHONE, new_key
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 20.0  # only reached when something is wrong (a start takes ~3-5 s)
+TAKEOVER = 1.0  # scheduler.takeover_seconds of the workers here
+LEADING = "scheduler: leading"
+WAITING = "scheduler: another process leads"
+CHATS = [2001, 2002, 2003]
+
+
+class Process:
+    """``python -m bot.cli run --role <role>`` with the test's database and fake Telegram."""
+
+    def __init__(self, role: str, settings: Settings, workdir: Path, name: str,
+                 api: FakeBotAPI | None = None) -> None:
+        self.role = role
+        self.port = free_port()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_")}
+        self.env |= {
+            "PYTHONPATH": str(ROOT),
+            "LOYALTY_DATABASE__URL": settings.database.url,
+            "LOYALTY_WEB__PORT": str(self.port),
+            "LOYALTY_CARD__SECRET": settings.card.secret.get_secret_value(),
+            "LOYALTY_SCHEDULER__TAKEOVER_SECONDS": str(TAKEOVER),
+            "LOYALTY_OUTBOX__POLL_SECONDS": "0.2",
+            "LOYALTY_ADMINS": '["telegram:1"]',  # no admin invite link to create
+            "PYTHONUNBUFFERED": "1",
+        }
+        if api is not None:
+            self.env |= {"LOYALTY_TELEGRAM__TOKEN": TOKEN,
+                         "LOYALTY_TELEGRAM__API_BASE": api.base_url}
+        self.workdir = workdir  # no ./config.toml there
+        self.log = workdir / f"{name}.log"
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot.cli", "run", "--role", self.role,
+                cwd=self.workdir, env=self.env,
+                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
+
+    async def stop(self) -> None:
+        """SIGTERM, the graceful stop; it must exit cleanly."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(self.process.wait(), TIMEOUT) == 0, self.text()
+        self.process = None
+
+    async def kill(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            await self.process.wait()
+        self.process = None
+
+    def exited(self) -> bool:
+        return self.process is None or self.process.returncode is not None
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    async def until(self, condition: Callable[[], bool], what: str,
+                    timeout: float = TIMEOUT) -> float:
+        """Poll ``condition()`` until true, returning the seconds it took; fail early, with
+        the log, if the process died."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while not condition():
+            if self.exited():
+                pytest.fail(f"{self.role} exited while waiting for {what}:\n{self.text()[-3000:]}")
+            if loop.time() - started > timeout:
+                pytest.fail(f"{what} did not happen within {timeout}s:\n{self.text()[-3000:]}")
+            await asyncio.sleep(0.05)
+        return loop.time() - started
+
+
+@pytest.fixture
+async def pg_settings(pg_database_url: str) -> Settings:
+    await database.upgrade(pg_database_url)
+    return Settings(database={"url": pg_database_url},
+                    card={"secret": "test-signing-key-0123456789"}, shop={"name": "Coffee Point"})
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI(token=TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+def processes() -> list[Process]:
+    return []
+
+
+@pytest.fixture(autouse=True)
+async def _killed_at_the_end(processes: list[Process]) -> AsyncIterator[None]:
+    yield
+    for process in processes:
+        await process.kill()
+
+
+async def lock_is_free(url: str) -> bool:
+    """Whether nobody holds the scheduler's lock (taken and given back at once if free)."""
+    engine = database.create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            free = await connection.scalar(text("SELECT pg_try_advisory_lock(:key)"),
+                                           {"key": SCHEDULER_LOCK})
+            if free:
+                await connection.scalar(text("SELECT pg_advisory_unlock(:key)"),
+                                        {"key": SCHEDULER_LOCK})
+            return bool(free)
+    finally:
+        await engine.dispose()
+
+
+async def get(port: int, path: str) -> int:
+    async with aiohttp.ClientSession() as session, session.get(
+            f"http://127.0.0.1:{port}{path}") as response:
+        return response.status
+
+
+async def serving(port: int) -> bool:
+    try:
+        return await get(port, "/healthz") == 200
+    except aiohttp.ClientConnectionError:
+        return False
+
+
+async def until_serving(process: Process) -> None:
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    while not await serving(process.port):
+        if process.exited() or asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"/healthz never answered:\n{process.text()[-3000:]}")
+        await asyncio.sleep(0.2)
+
+
+async def test_a_web_process_serves_and_a_worker_sends(
+        pg_settings: Settings, api: FakeBotAPI, tmp_path: Path, processes: list[Process]):
+    settings = telegram_settings(pg_settings, api)
+    setup = await build(settings, SystemClock())
+    await queue(setup, *CHATS)  # due now
+    key = await new_key(setup)
+    await setup.close()
+    url = settings.database.url
+
+    web = Process("web", settings, tmp_path, "web", api)
+    processes.append(web)
+    await web.start()
+    await until_serving(web)
+    async with aiohttp.ClientSession() as session, session.post(
+            f"http://127.0.0.1:{web.port}/api/v1/customers", json={"phone": PHONE, "name": "Anna"},
+            headers={"Authorization": f"Bearer {key}"}) as response:
+        assert response.status == 201, await response.text()
+        assert (await response.json())["card_number"]
+    await web.until(lambda: "telegram long polling started" in web.text(), "the polling")
+    await asyncio.sleep(1.5)  # several outbox polls of a worker
+    assert api.calls_to("sendMessage") == []
+    assert set((await statuses(url)).values()) == {"pending"}
+    assert "role web" in web.text()
+    assert LEADING not in web.text() and "Scheduler started" not in web.text()
+    assert await lock_is_free(url)
+    await web.stop()
+
+    polled = {method: len(api.calls_to(method)) for method in ("getUpdates", "deleteWebhook",
+                                                                  "setWebhook", "getMe")}
+    worker = Process("worker", settings, tmp_path, "worker", api)
+    processes.append(worker)
+    await worker.start()
+    await worker.until(lambda: len(api.calls_to("sendMessage")) >= len(CHATS), "the outbox sent")
+    assert sorted(int(call.params["chat_id"]) for call in api.calls_to("sendMessage")) == CHATS
+    await worker.until(lambda: LEADING in worker.text(), "the scheduler")
+    assert "role worker" in worker.text()
+    assert not await serving(worker.port)  # no web server at all
+    assert not await lock_is_free(url)
+    assert {method: len(api.calls_to(method)) for method in polled} == polled  # no inbound
+    await worker.stop()
+    assert set((await statuses(url)).values()) == {"sent"}
+
+
+async def test_of_two_workers_one_leads_the_scheduler_and_the_other_takes_over(
+        pg_settings: Settings, tmp_path: Path, processes: list[Process]):
+    url = pg_settings.database.url
+    first = Process("worker", pg_settings, tmp_path, "first")
+    second = Process("worker", pg_settings, tmp_path, "second")
+    processes += [first, second]
+    await first.start()
+    await first.until(lambda: LEADING in first.text(), "the first worker leading")
+    await second.start()
+    await second.until(lambda: WAITING in second.text(), "the second worker waiting")
+    await asyncio.sleep(3 * TAKEOVER)  # it tried again, several times, in vain
+    assert LEADING not in second.text() and "Scheduler started" not in second.text()
+    assert first.text().count(LEADING) == 1
+    assert not await lock_is_free(url)
+
+    await first.kill()  # SIGKILL: PostgreSQL releases the lock as its connection closes
+    took = await second.until(lambda: LEADING in second.text(), "the takeover")
+    assert took < TAKEOVER + 2.0, took
+    assert "Scheduler started" in second.text()  # the jobs run in the second worker now
+    assert not await lock_is_free(url)
+    await second.stop()
+    assert await lock_is_free(url)  # a graceful stop gives the lock back
+
+
+async def test_a_worker_on_sqlite_runs_but_warns_that_sqlite_serves_one_process(
+        settings: Settings, tmp_path: Path, processes: list[Process]):
+    worker = Process("worker", settings, tmp_path, "sqlite")
+    processes.append(worker)
+    await worker.start()
+    await worker.until(lambda: LEADING in worker.text(), "the scheduler (no lock on SQLite)")
+    assert "WARNING" in worker.text() and "SQLite serves one process" in worker.text()
+    assert WAITING not in worker.text()
+    assert not await serving(worker.port)
+    await worker.stop()
+
+
+async def test_a_leader_whose_connection_breaks_learns_it_and_another_takes_the_lock(
+        pg_settings: Settings):
+    url = pg_settings.database.url
+    leader, other = Leadership(url, retry_seconds=0.2), Leadership(url, retry_seconds=0.2)
+    try:
+        assert await leader.try_acquire()
+        assert not await other.try_acquire()
+        engine = database.create_engine(url)
+        try:
+            async with engine.begin() as connection:  # the leader's backend is cut off
+                ended = await connection.scalar(text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND granted AND database = (SELECT oid FROM pg_database "
+                    "WHERE datname = current_database())"))
+            assert ended
+        finally:
+            await engine.dispose()
+        await asyncio.wait_for(leader.lost(), 2.0)  # it stops its jobs: it no longer leads
+        await asyncio.wait_for(other.acquire(), 2.0)
+        assert not await leader.try_acquire()
+    finally:
+        await leader.release()
+        await other.release()
