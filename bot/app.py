@@ -29,6 +29,7 @@ from bot.delivery.outbox import OutboxSender
 from bot.handlers.registry import build_router
 from bot.loyalty.cards import CardTokens, QrImages
 from bot.marketing import broadcasts
+from bot.roles import Role
 from bot.scheduler.leading import lead_scheduler
 from bot.storage import database
 from bot.storage.database import Engine, Sessions
@@ -193,28 +194,20 @@ async def _until_stopped() -> None:
             loop.remove_signal_handler(signum)
 
 
-#: What each ``loyalty-bot run --role`` runs. Several processes can share one PostgreSQL:
-#: any number of ``web`` behind a load balancer and of ``worker`` (one of them leads the
-#: scheduler, bot/scheduler/leading.py; the outbox is shared by claims).
-ROLES = {
-    "all": "web server, messengers, scheduler and outbox sender",
-    "web": "web server and messengers' inbound side; no scheduler, no outbox sender",
-    "worker": "scheduler and outbox sender; no web server, no inbound messages",
-}
 
 
-async def serve(settings: Settings, role: str = "all") -> None:
+async def serve(settings: Settings, role: Role = Role.ALL) -> None:
     """Run until stopped (SIGTERM, Ctrl+C): migrations, then what the role runs (web server
     and channels; scheduler and outbox sender); then stop taking input, finish what is in
     flight and close."""
-    print(f"loyalty-bot: role {role}: {ROLES[role]}", flush=True)
-    log.info("role %s: %s", role, ROLES[role])
-    if role == "worker" and not shared(settings.database.url):
+    print(f"loyalty-bot: role {role}: {role.runs}", flush=True)
+    log.info("role %s: %s", role, role.runs)
+    if role is Role.WORKER and not shared(settings.database.url):
         log.warning("a worker on SQLite: SQLite serves one process, so run `--role all` alone "
                     "(several processes need PostgreSQL)")
     await database.prepare(settings.database.url)
     application = await build(settings)
-    inbound, background = role in ("all", "web"), role in ("all", "worker")
+    inbound, background = role.inbound, role.background
     runner = web.AppRunner(application.web)
     scheduling: asyncio.Task[None] | None = None
     try:

@@ -20,6 +20,7 @@ from bot.api import manage
 from bot.channels.registry import find, kinds
 from bot.config import CONFIG_ENV, Settings, load_settings
 from bot.loyalty.plain_english import counted
+from bot.roles import Role
 from bot.storage import database
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def parser() -> argparse.ArgumentParser:
     main.add_argument("--log-level", default="INFO")
     commands = main.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="serve the web chat and the configured messengers")
-    run.add_argument("--role", choices=("all", "web", "worker"), default="all",
+    run.add_argument("--role", type=Role, choices=list(Role), default=Role.ALL,
                      help="all (default): everything in this process; web: the web server and "
                           "the messengers' inbound side; worker: the scheduler and the outbox "
                           "sender (several processes need PostgreSQL)")
