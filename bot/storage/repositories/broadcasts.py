@@ -62,26 +62,20 @@ class Broadcasts:
 
     # --- the draft being written (each reads it from the session: no SQL) -------------------
 
-    async def _draft(self, draft_id: int) -> Broadcast:
-        draft = await self.session.get(Broadcast, draft_id)
-        if draft is None:
-            raise LookupError(f"broadcast {draft_id} is gone")
-        return draft
-
     async def set_text(self, draft_id: int, text: str) -> None:
-        (await self._draft(draft_id)).text = text
+        (await self.session.get_one(Broadcast, draft_id)).text = text
 
     async def set_image(self, draft_id: int, image: bytes) -> None:
-        (await self._draft(draft_id)).image = image
+        (await self.session.get_one(Broadcast, draft_id)).image = image
 
     async def set_button(self, draft_id: int, label: str, url: str) -> None:
-        draft = await self._draft(draft_id)
+        draft = await self.session.get_one(Broadcast, draft_id)
         draft.button_label, draft.button_url = label, url
 
     async def set_segment(self, draft_id: int, segment: str | None) -> None:
         """The audience; a test sent to another one no longer counts."""
-        draft = await self._draft(draft_id)
+        draft = await self.session.get_one(Broadcast, draft_id)
         draft.segment, draft.tested_at = segment, None
 
     async def mark_tested(self, draft_id: int, at: datetime) -> None:
-        (await self._draft(draft_id)).tested_at = at
+        (await self.session.get_one(Broadcast, draft_id)).tested_at = at

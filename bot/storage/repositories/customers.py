@@ -222,12 +222,6 @@ class Customers:
     # Each reads the row from the session (loaded with the event's identity: no SQL) and sets
     # columns; the flush writes them with the rest of the event's changes.
 
-    async def _card(self, customer_id: int) -> Customer:
-        customer = await self.session.get(Customer, customer_id)
-        if customer is None:
-            raise LookupError(f"customer {customer_id} is gone")
-        return customer
-
     async def open_card(self, new_card_number: Callable[[], str], *, phone: str, verified: bool,
                         consent_at: datetime, source: str | None, locale: str | None,
                         now: datetime) -> int:
@@ -237,49 +231,49 @@ class Customers:
         return (await self.add(customer, new_card_number)).id
 
     async def set_name(self, customer_id: int, name: str) -> None:
-        (await self._card(customer_id)).name = name
+        (await self.session.get_one(Customer, customer_id)).name = name
 
     async def set_birthday(self, customer_id: int, day: int, month: int, year: int | None) -> None:
-        customer = await self._card(customer_id)
+        customer = await self.session.get_one(Customer, customer_id)
         customer.birth_day, customer.birth_month, customer.birth_year = day, month, year
 
     async def verify_phone(self, customer_id: int, phone: str) -> None:
         """The customer proved ``phone`` is theirs (unique among verified phones: a race
         fails at the flush)."""
-        customer = await self._card(customer_id)
+        customer = await self.session.get_one(Customer, customer_id)
         customer.phone, customer.phone_verified = phone, True
 
     async def set_email(self, customer_id: int, email: str) -> None:
-        (await self._card(customer_id)).email = email
+        (await self.session.get_one(Customer, customer_id)).email = email
 
     async def set_heard_from(self, customer_id: int, answer: str) -> None:
-        (await self._card(customer_id)).heard_from = answer
+        (await self.session.get_one(Customer, customer_id)).heard_from = answer
 
     async def complete_profile(self, customer_id: int, at: datetime) -> None:
-        (await self._card(customer_id)).profile_completed_at = at
+        (await self.session.get_one(Customer, customer_id)).profile_completed_at = at
 
     async def set_topic(self, customer_id: int, switch: str, on: bool) -> None:
         """Switch a category of messages on or off (``switch``: a ``notify_*`` column)."""
         if switch not in NOTIFICATION_SWITCHES:
             raise ValueError(f"not a notification switch: {switch}")
-        setattr(await self._card(customer_id), switch, on)
+        setattr(await self.session.get_one(Customer, customer_id), switch, on)
 
     async def set_preferred_channel(self, customer_id: int, channel: str | None) -> None:
         """The messenger the program's messages go to; None: the one used last."""
-        (await self._card(customer_id)).preferred_channel = channel
+        (await self.session.get_one(Customer, customer_id)).preferred_channel = channel
 
     async def set_referral_code(self, customer_id: int, code: str) -> None:
-        (await self._card(customer_id)).referral_code = code
+        (await self.session.get_one(Customer, customer_id)).referral_code = code
 
     async def set_referrer(self, customer_id: int, referrer_id: int) -> None:
         """The friend whose link brought this customer (paid after the first purchase)."""
-        (await self._card(customer_id)).referred_by = referrer_id
+        (await self.session.get_one(Customer, customer_id)).referred_by = referrer_id
 
     # --- what an admin changes on a customer's card ------------------------------------------
 
     async def set_blocked(self, customer_id: int, at: datetime | None) -> None:
         """Block the card from ``at`` (it neither earns nor spends), or unblock it (None)."""
-        (await self._card(customer_id)).blocked_at = at
+        (await self.session.get_one(Customer, customer_id)).blocked_at = at
 
 
 NOTIFICATION_SWITCHES = ("notify_promotions", "notify_reminders", "notify_digest")

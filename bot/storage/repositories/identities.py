@@ -118,28 +118,22 @@ class Identities:
     # --- what a person changes about themselves from the chat -------------------------------
     # Each reads the row from the session (claimed for the event: no SQL) and sets columns.
 
-    async def _person(self, identity_id: int) -> Identity:
-        identity = await self.session.get(Identity, identity_id)
-        if identity is None:
-            raise LookupError(f"identity {identity_id} is gone")
-        return identity
-
     async def set_language(self, identity_id: int, code: str) -> None:
         """The language the person picked, for this identity and its customer, if any."""
-        identity = await self._person(identity_id)
+        identity = await self.session.get_one(Identity, identity_id)
         identity.locale = code
         if identity.customer is not None:
             identity.customer.locale = code
 
     async def give_consent(self, identity_id: int, at: datetime) -> None:
-        (await self._person(identity_id)).consent_at = at
+        (await self.session.get_one(Identity, identity_id)).consent_at = at
 
     async def set_source(self, identity_id: int, source: str) -> None:
         """How the person came: the first /start's payload."""
-        (await self._person(identity_id)).source = source
+        (await self.session.get_one(Identity, identity_id)).source = source
 
     async def link_customer(self, identity_id: int, customer_id: int) -> None:
         """This identity is the customer's from now on (a new card, or a verified phone
         that already has one)."""
-        identity = await self._person(identity_id)
+        identity = await self.session.get_one(Identity, identity_id)
         identity.customer = await self.session.get(Customer, customer_id)

@@ -64,7 +64,5 @@ class Outlets:
 
     async def revoke_key(self, key_id: int, at: datetime) -> None:
         """The POS API refuses the key from ``at`` on."""
-        key = await self.session.get(PosKey, key_id)
-        if key is None:
-            raise LookupError(f"key {key_id} is gone")
+        key = await self.session.get_one(PosKey, key_id)
         key.revoked_at = at

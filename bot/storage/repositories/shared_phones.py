@@ -45,7 +45,5 @@ class SharedPhones:
 
     async def keep_apart(self, pair_id: int, by: int, at: datetime) -> None:
         """The admins decided the two cards are not one person's: never asked again."""
-        pair = await self.session.get(SharedPhone, pair_id)
-        if pair is None:
-            raise LookupError(f"shared phone {pair_id} is gone")
+        pair = await self.session.get_one(SharedPhone, pair_id)
         pair.status, pair.decided_at, pair.decided_by = "apart", at, by

@@ -53,7 +53,5 @@ class StaffMembers:
 
     async def set_blocked(self, identity_id: int, at: datetime | None) -> None:
         """Pause a cashier's access to the checkout from ``at``, or give it back (None)."""
-        staff = await self.session.get(Staff, identity_id)
-        if staff is None:
-            raise LookupError(f"no staff role for identity {identity_id}")
+        staff = await self.session.get_one(Staff, identity_id)
         staff.blocked_at = at
