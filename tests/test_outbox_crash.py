@@ -11,10 +11,7 @@ messages of the batch in flight (≤ ``BATCH``), never to one already marked ``s
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -31,6 +28,7 @@ from bot.delivery.outbox import BATCH
 from bot.storage import database
 from bot.storage.models import OutboxMessage
 from tests.fakes.telegram_api import FakeBotAPI
+from tests.support.process import BotProcess
 from tests.test_outbox import queue
 from tests.test_telegram_channel import TOKEN, telegram_settings
 
@@ -58,69 +56,14 @@ class Crash:
     pending: int
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def bot_command() -> list[str]:
-    """The installed ``loyalty-bot`` entry point of this interpreter's environment."""
-    script = Path(sys.executable).with_name("loyalty-bot")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "bot.cli"]
-
-
-class BotProcess:
+def bot_process(settings: Settings, api: FakeBotAPI, workdir: Path) -> BotProcess:
     """``loyalty-bot run`` in polling mode against the fake API and the test database."""
-
-    def __init__(self, settings: Settings, api: FakeBotAPI, workdir: Path) -> None:
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_")}
-        self.env |= {
-            "LOYALTY_TELEGRAM__TOKEN": TOKEN,
-            "LOYALTY_TELEGRAM__API_BASE": api.base_url,
-            "LOYALTY_DATABASE__URL": settings.database.url,
-            "LOYALTY_WEB__PORT": str(free_port()),
-            "LOYALTY_CARD__SECRET": settings.card.secret.get_secret_value(),
-            "LOYALTY_OUTBOX__TELEGRAM_PER_SECOND": str(settings.outbox.telegram_per_second),
-            "LOYALTY_OUTBOX__CLAIM_LEASE_SECONDS": str(settings.outbox.claim_lease_seconds),
-            "LOYALTY_ADMINS": '["telegram:1"]',  # no admin invite link to create
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.workdir = workdir  # no ./config.toml there
-        self.log = workdir / "bot.log"
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                *bot_command(), "run", cwd=self.workdir, env=self.env,
-                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
-
-    async def kill(self) -> None:
-        """SIGKILL: no ``finally``, no graceful stop, nothing flushed."""
-        if self.process is not None and self.process.returncode is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-            await self.process.wait()
-        self.process = None
-
-    def exited(self) -> bool:
-        return self.process is None or self.process.returncode is not None
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
-
-
-async def until(condition: Callable[[], bool], what: str, bot: BotProcess,
-                timeout: float = TIMEOUT) -> None:
-    """Poll ``condition()`` until true; fail early, with the bot's log, if it died."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if bot.exited():
-            pytest.fail(f"loyalty-bot exited while waiting for {what}:\n{bot.tail()}")
-        if loop.time() > deadline:
-            pytest.fail(f"{what} did not happen within {timeout}s:\n{bot.tail()}")
-        await asyncio.sleep(0.02)
+    return BotProcess(settings, workdir, ["run"], timeout=TIMEOUT, env={
+        "LOYALTY_TELEGRAM__TOKEN": TOKEN,
+        "LOYALTY_TELEGRAM__API_BASE": api.base_url,
+        "LOYALTY_OUTBOX__TELEGRAM_PER_SECOND": str(settings.outbox.telegram_per_second),
+        "LOYALTY_OUTBOX__CLAIM_LEASE_SECONDS": str(settings.outbox.claim_lease_seconds),
+    })
 
 
 async def statuses(url: str) -> dict[str, str]:
@@ -153,14 +96,14 @@ async def test_a_sigkilled_sender_resends_at_most_what_was_in_flight(
     await queue(setup, *CHATS)  # due now; the sender is not started in this process
     await setup.close()
     url = settings.database.url
-    bot = BotProcess(settings, api, tmp_path)
+    bot = bot_process(settings, api, tmp_path)
     crashes: list[Crash] = []
     try:
         for _ in range(2):  # run, get killed mid-queue; twice
             await bot.start()
             target = len(api.calls_to("sendMessage")) + KILL_AFTER
-            await until(lambda target=target: len(api.calls_to("sendMessage")) >= target,
-                        f"{KILL_AFTER} more sendMessage calls", bot)
+            await bot.until(lambda target=target: len(api.calls_to("sendMessage")) >= target,
+                            f"{KILL_AFTER} more sendMessage calls")
             await bot.kill()
             rows = await statuses(url)  # as the crash left it, before any recovery
             crashes.append(Crash(len(api.calls_to("sendMessage")),
@@ -204,10 +147,10 @@ async def test_sigterm_stops_gracefully_and_nothing_is_sent_twice(
     setup = await build(settings, SystemClock())
     await queue(setup, *CHATS)
     await setup.close()
-    bot = BotProcess(settings, api, tmp_path)
+    bot = bot_process(settings, api, tmp_path)
     try:
         await bot.start()
-        await until(lambda: len(api.calls_to("sendMessage")) >= KILL_AFTER, "some sends", bot)
+        await bot.until(lambda: len(api.calls_to("sendMessage")) >= KILL_AFTER, "some sends")
         assert bot.process is not None
         bot.process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(bot.process.wait(), TIMEOUT) == 0, bot.tail()
@@ -215,7 +158,7 @@ async def test_sigterm_stops_gracefully_and_nothing_is_sent_twice(
         assert "sending" not in rows.values()  # every send in flight got its result recorded
         assert sum(s == "sent" for s in rows.values()) == len(api.calls_to("sendMessage"))
         await bot.start()  # and the next start sends the rest, each once
-        await until(lambda: len(api.calls_to("sendMessage")) >= len(CHATS), "the rest", bot)
+        await bot.until(lambda: len(api.calls_to("sendMessage")) >= len(CHATS), "the rest")
     finally:
         await bot.kill()
     assert max(copies(api).values()) == 1 and len(copies(api)) == len(CHATS)

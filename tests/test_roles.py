@@ -9,10 +9,7 @@ The processes run this checkout's code (``python -m bot.cli``), not an installed
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -25,12 +22,12 @@ from bot.core.clock import SystemClock
 from bot.storage import database
 from bot.storage.leader import SCHEDULER_LOCK, Leadership
 from tests.fakes.telegram_api import FakeBotAPI
+from tests.support.process import BotProcess
 from tests.test_outbox import queue
-from tests.test_outbox_crash import free_port, statuses
+from tests.test_outbox_crash import statuses
 from tests.test_telegram_channel import TOKEN, telegram_settings
 from tests.till import PHONE, new_key
 
-ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 20.0  # only reached when something is wrong (a start takes ~3-5 s)
 TAKEOVER = 1.0  # scheduler.takeover_seconds of the workers here
 LEADING = "scheduler: leading"
@@ -38,70 +35,15 @@ WAITING = "scheduler: another process leads"
 CHATS = [2001, 2002, 2003]
 
 
-class Process:
+def run_as(role: str, settings: Settings, workdir: Path, name: str,
+           api: FakeBotAPI | None = None) -> BotProcess:
     """``python -m bot.cli run --role <role>`` with the test's database and fake Telegram."""
-
-    def __init__(self, role: str, settings: Settings, workdir: Path, name: str,
-                 api: FakeBotAPI | None = None) -> None:
-        self.role = role
-        self.port = free_port()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALTY_")}
-        self.env |= {
-            "PYTHONPATH": str(ROOT),
-            "LOYALTY_DATABASE__URL": settings.database.url,
-            "LOYALTY_WEB__PORT": str(self.port),
-            "LOYALTY_CARD__SECRET": settings.card.secret.get_secret_value(),
-            "LOYALTY_SCHEDULER__TAKEOVER_SECONDS": str(TAKEOVER),
-            "LOYALTY_OUTBOX__POLL_SECONDS": "0.2",
-            "LOYALTY_ADMINS": '["telegram:1"]',  # no admin invite link to create
-            "PYTHONUNBUFFERED": "1",
-        }
-        if api is not None:
-            self.env |= {"LOYALTY_TELEGRAM__TOKEN": TOKEN,
-                         "LOYALTY_TELEGRAM__API_BASE": api.base_url}
-        self.workdir = workdir  # no ./config.toml there
-        self.log = workdir / f"{name}.log"
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot.cli", "run", "--role", self.role,
-                cwd=self.workdir, env=self.env,
-                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
-
-    async def stop(self) -> None:
-        """SIGTERM, the graceful stop; it must exit cleanly."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(self.process.wait(), TIMEOUT) == 0, self.text()
-        self.process = None
-
-    async def kill(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-            await self.process.wait()
-        self.process = None
-
-    def exited(self) -> bool:
-        return self.process is None or self.process.returncode is not None
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    async def until(self, condition: Callable[[], bool], what: str,
-                    timeout: float = TIMEOUT) -> float:
-        """Poll ``condition()`` until true, returning the seconds it took; fail early, with
-        the log, if the process died."""
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        while not condition():
-            if self.exited():
-                pytest.fail(f"{self.role} exited while waiting for {what}:\n{self.text()[-3000:]}")
-            if loop.time() - started > timeout:
-                pytest.fail(f"{what} did not happen within {timeout}s:\n{self.text()[-3000:]}")
-            await asyncio.sleep(0.05)
-        return loop.time() - started
+    env = {"LOYALTY_SCHEDULER__TAKEOVER_SECONDS": str(TAKEOVER),
+           "LOYALTY_OUTBOX__POLL_SECONDS": "0.2"}
+    if api is not None:
+        env |= {"LOYALTY_TELEGRAM__TOKEN": TOKEN, "LOYALTY_TELEGRAM__API_BASE": api.base_url}
+    return BotProcess(settings, workdir, ["run", "--role", role], name=name, env=env,
+                      timeout=TIMEOUT)
 
 
 @pytest.fixture
@@ -118,12 +60,12 @@ async def api() -> AsyncIterator[FakeBotAPI]:
 
 
 @pytest.fixture
-def processes() -> list[Process]:
+def processes() -> list[BotProcess]:
     return []
 
 
 @pytest.fixture(autouse=True)
-async def _killed_at_the_end(processes: list[Process]) -> AsyncIterator[None]:
+async def _killed_at_the_end(processes: list[BotProcess]) -> AsyncIterator[None]:
     yield
     for process in processes:
         await process.kill()
@@ -157,16 +99,16 @@ async def serving(port: int) -> bool:
         return False
 
 
-async def until_serving(process: Process) -> None:
+async def until_serving(process: BotProcess) -> None:
     deadline = asyncio.get_running_loop().time() + TIMEOUT
     while not await serving(process.port):
         if process.exited() or asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"/healthz never answered:\n{process.text()[-3000:]}")
+            pytest.fail(f"/healthz never answered:\n{process.tail()}")
         await asyncio.sleep(0.2)
 
 
 async def test_a_web_process_serves_and_a_worker_sends(
-        pg_settings: Settings, api: FakeBotAPI, tmp_path: Path, processes: list[Process]):
+        pg_settings: Settings, api: FakeBotAPI, tmp_path: Path, processes: list[BotProcess]):
     settings = telegram_settings(pg_settings, api)
     setup = await build(settings, SystemClock())
     await queue(setup, *CHATS)  # due now
@@ -174,7 +116,7 @@ async def test_a_web_process_serves_and_a_worker_sends(
     await setup.close()
     url = settings.database.url
 
-    web = Process("web", settings, tmp_path, "web", api)
+    web = run_as("web", settings, tmp_path, "web", api)
     processes.append(web)
     await web.start()
     await until_serving(web)
@@ -194,7 +136,7 @@ async def test_a_web_process_serves_and_a_worker_sends(
 
     polled = {method: len(api.calls_to(method)) for method in ("getUpdates", "deleteWebhook",
                                                                   "setWebhook", "getMe")}
-    worker = Process("worker", settings, tmp_path, "worker", api)
+    worker = run_as("worker", settings, tmp_path, "worker", api)
     processes.append(worker)
     await worker.start()
     await worker.until(lambda: len(api.calls_to("sendMessage")) >= len(CHATS), "the outbox sent")
@@ -209,10 +151,10 @@ async def test_a_web_process_serves_and_a_worker_sends(
 
 
 async def test_of_two_workers_one_leads_the_scheduler_and_the_other_takes_over(
-        pg_settings: Settings, tmp_path: Path, processes: list[Process]):
+        pg_settings: Settings, tmp_path: Path, processes: list[BotProcess]):
     url = pg_settings.database.url
-    first = Process("worker", pg_settings, tmp_path, "first")
-    second = Process("worker", pg_settings, tmp_path, "second")
+    first = run_as("worker", pg_settings, tmp_path, "first")
+    second = run_as("worker", pg_settings, tmp_path, "second")
     processes += [first, second]
     await first.start()
     await first.until(lambda: LEADING in first.text(), "the first worker leading")
@@ -233,8 +175,8 @@ async def test_of_two_workers_one_leads_the_scheduler_and_the_other_takes_over(
 
 
 async def test_a_worker_on_sqlite_runs_but_warns_that_sqlite_serves_one_process(
-        settings: Settings, tmp_path: Path, processes: list[Process]):
-    worker = Process("worker", settings, tmp_path, "sqlite")
+        settings: Settings, tmp_path: Path, processes: list[BotProcess]):
+    worker = run_as("worker", settings, tmp_path, "sqlite")
     processes.append(worker)
     await worker.start()
     await worker.until(lambda: LEADING in worker.text(), "the scheduler (no lock on SQLite)")
