@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import signal
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -180,20 +182,20 @@ async def admin_invite_links(application: Application) -> list[str]:
             if channel.name not in application.unreachable]  # a link needs the bot's name
 
 
-async def _until_stopped() -> None:
-    """Wait for SIGTERM or SIGINT (a service manager's stop, Ctrl+C), so that the shutdown
-    below runs: the messages in flight are recorded as sent, not resent after a restart."""
+@contextlib.contextmanager
+def stop_requested() -> Iterator[asyncio.Event]:
+    """An event set by SIGTERM or SIGINT (a service manager's stop, Ctrl+C), so that the
+    shutdown runs: the messages in flight are recorded as sent, not resent after a restart.
+    Installed before anything starts, so that a stop during start-up is not a kill."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
-        await stop.wait()
+        yield stop
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
-
-
 
 
 async def serve(settings: Settings, role: Role = Role.ALL) -> None:
@@ -205,29 +207,30 @@ async def serve(settings: Settings, role: Role = Role.ALL) -> None:
     if role is Role.WORKER and not shared(settings.database.url):
         log.warning("a worker on SQLite: SQLite serves one process, so run `--role all` alone "
                     "(several processes need PostgreSQL)")
-    await database.prepare(settings.database.url)
-    application = await build(settings)
-    inbound, background = role.inbound, role.background
-    runner = web.AppRunner(application.web)
-    scheduling: asyncio.Task[None] | None = None
-    try:
-        if inbound:
-            await runner.setup()
-            await web.TCPSite(runner, settings.web.host, settings.web.port).start()
-            await application.connect()  # a worker's channels only send: no polling, no webhook set
-        if background:
-            scheduling = asyncio.create_task(lead_scheduler(application.core), name="scheduler")
-            await application.outbox.start()
-        if inbound:
-            await announce(application)
-        await _until_stopped()
-    finally:
-        if scheduling is not None:
-            scheduling.cancel()
-            await asyncio.gather(scheduling, return_exceptions=True)
-        if inbound:
-            await runner.cleanup()  # no new webhook or web chat requests
-        await application.close()
+    with stop_requested() as stop:
+        await database.prepare(settings.database.url)
+        application = await build(settings)
+        inbound, background = role.inbound, role.background
+        runner = web.AppRunner(application.web)
+        scheduling: asyncio.Task[None] | None = None
+        try:
+            if inbound:
+                await runner.setup()
+                await web.TCPSite(runner, settings.web.host, settings.web.port).start()
+                await application.connect()  # a worker's channels only send: no polling, no webhook set
+            if background:
+                scheduling = asyncio.create_task(lead_scheduler(application.core), name="scheduler")
+                await application.outbox.start()
+            if inbound:
+                await announce(application)
+            await stop.wait()
+        finally:
+            if scheduling is not None:
+                scheduling.cancel()
+                await asyncio.gather(scheduling, return_exceptions=True)
+            if inbound:
+                await runner.cleanup()  # no new webhook or web chat requests
+            await application.close()
 
 
 async def announce(application: Application) -> None:

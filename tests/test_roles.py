@@ -186,6 +186,17 @@ async def test_a_worker_on_sqlite_runs_but_warns_that_sqlite_serves_one_process(
     await worker.stop()
 
 
+async def test_a_stop_during_start_up_is_a_clean_stop_not_a_kill(
+        settings: Settings, tmp_path: Path, processes: list[BotProcess]):
+    """A service manager may stop a process that is still starting (migrations, the first
+    pass): SIGTERM then must take the graceful way out, not the default kill."""
+    worker = run_as("worker", settings, tmp_path, "starting")
+    processes.append(worker)
+    await worker.start()
+    await worker.until(lambda: "loyalty-bot: role worker" in worker.text(), "the first line")
+    await worker.stop()  # exit code 0, not -15
+
+
 async def test_a_leader_whose_connection_breaks_learns_it_and_another_takes_the_lock(
         pg_settings: Settings):
     url = pg_settings.database.url
