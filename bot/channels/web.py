@@ -12,6 +12,13 @@ message the program wrote meanwhile (those wait in the outbox as ``waiting`` and
 
 The page's own words and its command menu are the visitor's (``web_controls``): in the
 page, with the history, and again whenever a reply changes the language or the role.
+
+Several processes on PostgreSQL (web processes behind a proxy, workers sending the outbox):
+whoever stores messages for a visitor announces their ids (``web_relay``: NOTIFY), and every
+web process listens (bot/storage/listener.py) and shows them on the pages of that visitor it
+holds, each page a message once and after its history (``Page``). A process with a page of
+the visitor open holds a presence lock on its listener's connection, so the outbox knows the
+message was shown (``sent``) or is ``waiting``. On SQLite the one process does it all itself.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import WSMsgType, web
 
+from bot.channels import web_relay
 from bot.channels.base import Channel, KeptForLater, channel_info
 from bot.channels.kind import ChannelKind
 from bot.channels.web_controls import Controls, controls_for
@@ -44,6 +52,8 @@ from bot.core.i18n import N_
 from bot.core.keys import derive, keyed_hash, same_secret
 from bot.core.lru import LruCache
 from bot.core.replies import AskContact, CommandMenu, Document, Keyboard, Picture, Reply, Text
+from bot.storage.leader import shared
+from bot.storage.listener import Listener, presence_key
 
 if TYPE_CHECKING:
     from bot.delivery.outbox import RateLimits
@@ -138,7 +148,7 @@ def _buttons(rows: Keyboard) -> list[list[dict[str, str]]]:
 
 
 def build(settings: Settings, core: Core, limits: RateLimits) -> WebChannel:
-    return WebChannel(core, settings.web.base_url())
+    return WebChannel(core, settings.web.base_url(), settings.database.url)
 
 
 async def forget_old_history(uow: UnitOfWork, now: datetime) -> None:
@@ -152,15 +162,57 @@ KIND = ChannelKind(
     upkeep=forget_old_history)
 
 
+class Page:
+    """One open page (a WebSocket) of a visitor. It gets each message once, and only after
+    its history: what comes before the history is sent waits, and is dropped if the history
+    has it (a message stored just before the page connected, announced just after)."""
+
+    def __init__(self, visitor: str, ws: web.WebSocketResponse) -> None:
+        self.visitor, self.ws = visitor, ws
+        self.shown: set[int] = set()
+        self._early: list[dict] | None = []  # None once the history is sent
+
+    async def show(self, frame: dict) -> None:
+        message_id = frame.get("id")
+        if message_id is not None:
+            if message_id in self.shown:
+                return
+            self.shown.add(message_id)
+        if self._early is not None:
+            self._early.append(frame)
+        else:
+            await self._send(frame)
+
+    async def open(self, history: dict, ids: set[int]) -> None:
+        """Send the history (messages ``ids``), then what came meanwhile that it lacks."""
+        early, self._early = self._early or [], None
+        self.shown |= ids
+        await self._send(history)
+        for frame in early:
+            if frame.get("id") not in ids:
+                await self._send(frame)
+
+    async def _send(self, frame: dict) -> None:
+        try:
+            await self.ws.send_json(frame)
+        except ConnectionError:
+            log.info("web chat %s went away", self.visitor)
+
+
 class WebChannel(Channel):
     name = CHANNEL
     kind = KIND
 
-    def __init__(self, core: Core, base_url: str) -> None:
+    def __init__(self, core: Core, base_url: str, database_url: str = "") -> None:
         self.core = core
         self.cookies = VisitorCookies(derive(core.services.secret, "web-visitor"))
         self.base_url = base_url.rstrip("/")
-        self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
+        # PostgreSQL: other processes may hold the visitor's pages (web_relay, listener)
+        self.shared = bool(database_url) and shared(database_url)
+        self.database_url = database_url
+        self.process = secrets.token_hex(8)  # this process, in what it announces
+        self._listener: Listener | None = None
+        self._sockets: dict[str, set[Page]] = defaultdict(set)
         self._downloads: dict[str, _Download] = {}
         self._newcomers = Newcomers(NEWCOMERS, NEWCOMERS_WINDOW)
         self._controls: dict[str, Controls] = {}  # what the visitor's open pages show
@@ -211,29 +263,43 @@ class WebChannel(Channel):
             raise web.HTTPUnauthorized(text="open the chat page first")
         ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, heartbeat=30)
         await ws.prepare(request)
-        self._sockets[visitor].add(ws)
+        page = Page(visitor, ws)
+        await self._open(page)
         user = UserRef(self.name, visitor, language_code=_language(request))
         try:
-            await self._welcome_back(visitor, ws, _language(request))
+            await self._welcome_back(page, _language(request))
             async for message in ws:
                 if message.type is WSMsgType.TEXT:
                     parsed = self._event(user, message.data)
                     if parsed is not None:
                         event, shown = parsed
                         replies = await self.core.handle(event, self._info)
-                        await self._emit(visitor, self._bodies(visitor, replies), shown, ws)
+                        await self._emit(visitor, self._bodies(visitor, replies), shown, page)
         finally:
-            self._sockets[visitor].discard(ws)
-            if not self._sockets[visitor]:
-                del self._sockets[visitor]
-                self._controls.pop(visitor, None)
+            await self._close(page)
         return ws
 
-    async def _welcome_back(self, visitor: str, ws: web.WebSocketResponse,
-                            browser_language: str | None) -> None:
+    async def _open(self, page: Page) -> None:
+        """Count the page among the visitor's, here and (PostgreSQL) for every process: the
+        presence lock is taken before the history is read, so a message stored after that
+        reading is sent by a process that knows the page is open."""
+        first = not self._sockets.get(page.visitor)
+        self._sockets[page.visitor].add(page)
+        if first and self._listener is not None:
+            await self._listener.hold(presence_key(page.visitor))
+
+    async def _close(self, page: Page) -> None:
+        self._sockets[page.visitor].discard(page)
+        if not self._sockets[page.visitor]:
+            del self._sockets[page.visitor]
+            self._controls.pop(page.visitor, None)
+            if self._listener is not None:
+                await self._listener.let_go(presence_key(page.visitor))
+
+    async def _welcome_back(self, page: Page, browser_language: str | None) -> None:
         """The recent conversation first, with the page's controls; what the program wrote
         while the visitor was away is in it, and counts as delivered from now on."""
-        now = self.core.services.clock.now()
+        visitor, now = page.visitor, self.core.services.clock.now()
         async with self.core.unit_of_work() as uow:
             rows = await uow.web_messages.latest(self.name, visitor, HISTORY)
             await uow.outbox_messages.deliver_waiting(self.name, visitor, now)
@@ -241,7 +307,8 @@ class WebChannel(Channel):
         history = [{**body, "id": id_, "author": author} for id_, author, body in reversed(rows)]
         controls = await controls_for(self.core, self.name, visitor, browser_language)
         self._controls[visitor] = controls
-        await ws.send_json({"type": "history", "messages": history, "ui": controls.frame()})
+        await page.open({"type": "history", "messages": history, "ui": controls.frame()},
+                        {row.id for row in rows})
 
     def _same_origin(self, request: web.Request) -> bool:
         """A browser names the page that opens a WebSocket; only our own page may, so that
@@ -279,25 +346,57 @@ class WebChannel(Channel):
 
     async def deliver(self, recipient: str, replies: Sequence[Reply],
                       message_id: int | None = None) -> None:
-        """A message of the program's own (the outbox) goes into the visitor's conversation;
-        with no page open it waits there for them (``KeptForLater``: "waiting", not failed)."""
+        """A message of the program's own (the outbox) goes into the visitor's conversation
+        and to their open pages, here or (PostgreSQL) in another process; with no page open
+        anywhere it waits there for them (``KeptForLater``: "waiting", not failed)."""
         await self.send(recipient, replies)
-        if not self._sockets.get(recipient):
+        if not self._sockets.get(recipient) and not await self._open_elsewhere(recipient):
             raise KeptForLater(f"web visitor {recipient} has no page open: kept for their return")
 
+    async def _open_elsewhere(self, visitor: str) -> bool:
+        """Whether another process has a page of the visitor open (its presence lock)."""
+        if not self.shared:
+            return False
+        async with self.core.unit_of_work() as uow:
+            return await uow.web_messages.page_open_anywhere(presence_key(visitor))
+
     async def _emit(self, recipient: str, bodies: list[dict], mine: dict | None = None,
-                    origin: web.WebSocketResponse | None = None) -> None:
+                    origin: Page | None = None) -> None:
         """Keep the messages in the conversation (the visitor's own first), then show them on
-        every open page of the visitor (the page that sent ``mine`` shows it already)."""
+        every open page of the visitor (the page that sent ``mine`` shows it already); the
+        other processes show them on theirs (``_notified``)."""
         stored = await self._keep(recipient, ([("visitor", mine)] if mine else [])
                                   + [("bot", body) for body in bodies])
         for (author, body), message_id in stored:
             frame = {**body, "id": message_id, "author": author}
-            for ws in list(self._sockets.get(recipient, ())):
-                mirrored = author == "visitor" and ws is origin  # shown there as it was typed
-                await self._show(recipient, ws,
-                                 {"type": "seen", "id": message_id} if mirrored else frame)
+            for page in list(self._sockets.get(recipient, ())):
+                mirrored = author == "visitor" and page is origin  # shown there as it was typed
+                await page.show({"type": "seen", "id": message_id} if mirrored else frame)
         await self._update_controls(recipient)
+
+    async def _notified(self, payload: str) -> None:
+        """Another process stored messages for a visitor: shown on their pages here."""
+        notice = web_relay.parse(payload)
+        if notice is None or notice.sender == self.process or not self._sockets.get(notice.visitor):
+            return
+        async with self.core.unit_of_work() as uow:
+            rows = await uow.web_messages.these(self.name, notice.visitor, notice.ids)
+        await self._show_all(notice.visitor, rows)
+
+    async def _caught_up(self) -> None:
+        """After the listener's connection broke, what was announced meanwhile is lost: every
+        open page gets the recent conversation's messages it has not shown yet."""
+        for visitor in list(self._sockets):
+            async with self.core.unit_of_work() as uow:
+                rows = await uow.web_messages.latest(self.name, visitor, HISTORY)
+            await self._show_all(visitor, list(reversed(rows)))
+
+    async def _show_all(self, visitor: str, rows: Sequence[tuple[int, str, dict]]) -> None:
+        for message_id, author, body in rows:
+            for page in list(self._sockets.get(visitor, ())):
+                await page.show({**body, "id": message_id, "author": author})
+        if rows:
+            await self._update_controls(visitor)
 
     async def _update_controls(self, visitor: str) -> None:
         """After an exchange the visitor may speak another language or have another role:
@@ -308,15 +407,8 @@ class WebChannel(Channel):
         if self._controls.get(visitor) == controls:
             return
         self._controls[visitor] = controls
-        for ws in list(self._sockets.get(visitor, ())):
-            await self._show(visitor, ws, controls.frame())
-
-    @staticmethod
-    async def _show(visitor: str, ws: web.WebSocketResponse, frame: dict) -> None:
-        try:
-            await ws.send_json(frame)
-        except ConnectionError:
-            log.info("web chat %s went away", visitor)
+        for page in list(self._sockets.get(visitor, ())):
+            await page.show(controls.frame())
 
     async def _keep(self, visitor: str, messages: list[tuple[str, dict]]
                     ) -> list[tuple[tuple[str, dict], int | None]]:
@@ -330,6 +422,9 @@ class WebChannel(Channel):
             if identity is None:
                 return [(message, None) for message in messages]
             ids = await uow.web_messages.add(identity, messages, now)
+            if self.shared:
+                for payload in web_relay.payloads(visitor, ids, self.process):
+                    await uow.web_messages.announce(web_relay.CHANNEL, payload)
             await uow.commit()
         return list(zip(messages, ids, strict=True))
 
@@ -388,7 +483,19 @@ class WebChannel(Channel):
                 if item.remove_after:
                     item.path.unlink(missing_ok=True)
 
+    async def start(self) -> None:
+        """PostgreSQL: listen for what other processes store for the visitors here."""
+        if self.shared and self._listener is None:
+            self._listener = Listener(self.database_url, web_relay.CHANNEL, self._notified,
+                                      self._caught_up)
+            await self._listener.start()
+
     async def stop(self) -> None:
-        for sockets in list(self._sockets.values()):
-            for ws in list(sockets):
-                await ws.close()
+        for pages in list(self._sockets.values()):
+            for page in list(pages):
+                await page.ws.close()
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.stop()
+            self._listener = None

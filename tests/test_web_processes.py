@@ -1,0 +1,205 @@
+"""The web chat behind a load balancer, as real processes on one PostgreSQL: two ``--role web``
+processes (A and B) and a ``--role worker``. A message stored for a visitor by any process
+reaches their pages in every process at once (LISTEN/NOTIFY), each page once; the outbox
+calls it sent when a page of theirs is open somewhere, and keeps it ``waiting`` (shown on
+their return, wherever they come back) when none is."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import ClientSession, CookieJar, WSMsgType
+from sqlalchemy import select
+
+from bot.app import build
+from bot.config import Settings
+from bot.core.clock import SystemClock
+from bot.storage import database
+from bot.storage.models import Customer, OutboxMessage
+from tests.support.process import BotProcess
+from tests.test_roles import run_as
+from tests.till import PHONE, new_key
+
+STARTING = 60.0  # only reached when something is wrong
+LIVE = 3.0  # "at once": a message reaches an open page within this many seconds
+
+Frame = dict[str, Any]
+
+
+@pytest.fixture
+async def pg_settings(pg_database_url: str) -> Settings:
+    await database.upgrade(pg_database_url)
+    return Settings(database={"url": pg_database_url},
+                    card={"secret": "test-signing-key-0123456789"}, shop={"name": "Coffee Point"})
+
+
+@pytest.fixture
+async def processes() -> AsyncIterator[list[BotProcess]]:
+    started: list[BotProcess] = []
+    yield started
+    for process in started:
+        await process.kill()
+
+
+async def started(processes: list[BotProcess], *runs: BotProcess) -> None:
+    """Started one after the other (several starting at once are slow on a small machine)."""
+    for process in runs:
+        processes.append(process)
+        await process.start()
+        if "web" in process.args:
+            await process.until(lambda p=process: "listening on loyalty_web_chat" in p.text(),
+                                "the web chat's listener", timeout=STARTING)
+        else:
+            await process.until(lambda p=process: "scheduler: leading" in p.text(),
+                                "the worker", timeout=STARTING)
+
+
+class Tab:
+    """A page of the visitor's browser open on one process (its WebSocket)."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, history: list[Frame]) -> None:
+        self.ws, self.history = ws, history
+
+    async def next(self, timeout: float = LIVE) -> Frame:
+        """The next message (the page's controls skipped)."""
+        while True:
+            message = await self.ws.receive(timeout=timeout)
+            assert message.type is WSMsgType.TEXT, message
+            frame = json.loads(message.data)
+            if frame["type"] != "ui":
+                return frame
+
+    async def until(self, expected: str, timeout: float = LIVE) -> Frame:
+        seen = []
+        while True:
+            frame = await self.next(timeout)
+            seen.append(frame.get("text"))
+            if expected in (frame.get("text") or ""):
+                return frame
+            assert len(seen) < 10, f"{expected!r} never came; got {seen}"
+
+    async def nothing_more(self) -> list[Frame]:
+        """What else comes within a second (but the page's controls)."""
+        frames = []
+        try:
+            while True:
+                frames.append(await self.next(timeout=1.0))
+        except TimeoutError:
+            return frames
+
+    async def say(self, text: str) -> None:
+        await self.ws.send_json({"type": "text", "text": text})
+
+    async def press(self, payload: str) -> None:
+        await self.ws.send_json({"type": "button", "payload": payload})
+
+
+async def open_tab(browser: ClientSession, process: BotProcess) -> Tab:
+    """The page on ``process`` (which hands the browser its cookie once) and its WebSocket."""
+    base = f"http://127.0.0.1:{process.port}"
+    async with browser.get(f"{base}/") as page:
+        assert page.status == 200
+    ws = await browser.ws_connect(f"{base}/web/ws")
+    first = json.loads((await ws.receive(timeout=LIVE)).data)
+    assert first["type"] == "history"
+    return Tab(ws, first["messages"])
+
+
+async def card_number(url: str) -> str:
+    engine = database.create_engine(url)
+    try:
+        async with database.session_factory(engine)() as session:
+            return (await session.execute(select(Customer.card_number))).scalar_one()
+    finally:
+        await engine.dispose()
+
+
+async def buy(process: BotProcess, key: str, card: str, receipt: str) -> dict:
+    async with aiohttp.ClientSession() as session, session.post(
+            f"http://127.0.0.1:{process.port}/api/v1/purchases",
+            json={"card": card, "amount": "1500.00", "receipt_id": receipt},
+            headers={"Authorization": f"Bearer {key}"}) as response:
+        assert response.status == 201, await response.text()
+        return await response.json()
+
+
+async def statuses(url: str) -> list[str]:
+    """The outbox messages' statuses, oldest first (read with an engine of the test's own)."""
+    engine = database.create_engine(url)
+    try:
+        async with database.session_factory(engine)() as session:
+            return list((await session.execute(
+                select(OutboxMessage.status).order_by(OutboxMessage.id))).scalars())
+    finally:
+        await engine.dispose()
+
+
+async def until_status(url: str, wanted: str) -> list[str]:
+    """The outbox's statuses once the newest message has ``wanted`` (or after a while)."""
+    for _ in range(100):
+        found = await statuses(url)
+        if found and found[-1] == wanted:
+            return found
+        await asyncio.sleep(0.1)
+    return await statuses(url)
+
+
+async def test_a_message_the_worker_sends_reaches_the_page_open_on_another_process_at_once(
+        pg_settings: Settings, tmp_path: Path, processes: list[BotProcess]):
+    setup = await build(pg_settings, SystemClock())
+    key = await new_key(setup)
+    await setup.close()
+    url = pg_settings.database.url
+    a, b = run_as("web", pg_settings, tmp_path, "a"), run_as("web", pg_settings, tmp_path, "b")
+    worker = run_as("worker", pg_settings, tmp_path, "worker")
+    await started(processes, a, b, worker)
+
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as browser:
+        on_a = await open_tab(browser, a)
+        await on_a.say("/start")
+        await on_a.until("Здравствуйте")
+        on_b = await open_tab(browser, b)  # the same visitor, a second tab, on the other process
+        assert [m.get("text") for m in on_b.history][-1].startswith("Здравствуйте")
+
+        await on_a.press("consent:yes")  # what A answers shows on B's tab too
+        assert (await on_a.next())["type"] == "ask_contact"
+        assert (await on_b.next())["type"] == "ask_contact"
+        await on_b.say(PHONE)  # and what the visitor types on B shows on A's
+        assert (await on_a.next()) | {"id": 0} == {"type": "mine", "text": PHONE, "author": "visitor",
+                                                  "id": 0}
+        await on_a.until("Как к вам обращаться?")
+        await on_b.until("Как к вам обращаться?")
+        await on_a.say("Anna")
+        await on_a.until("день рождения")
+        await on_a.press("birthday:skip")
+        await on_a.until("Добро пожаловать в программу, Anna!")
+        await on_b.until("Добро пожаловать в программу, Anna!")
+
+        # a till on B; the notice is queued, sent by the worker, shown live on both tabs
+        card = await card_number(url)
+        assert (await buy(b, key, card, "R1"))["balance"] == 145
+        notice = await on_a.until("Спасибо за покупку", timeout=LIVE)
+        assert "Баланс: 145 баллов." in notice["text"]
+        assert (await on_b.until("Спасибо за покупку", timeout=LIVE))["id"] == notice["id"]
+        assert await on_a.nothing_more() == [] and await on_b.nothing_more() == []  # once each
+        assert await until_status(url, "sent") == ["sent"]
+
+        await on_a.ws.close()
+        await on_b.ws.close()
+        await asyncio.sleep(0.5)  # the processes let go of the visitor's presence
+        await buy(b, key, card, "R2")  # nobody's page is open: kept for the visitor's return
+        assert await until_status(url, "waiting") == ["sent", "waiting"]
+        await asyncio.sleep(1.0)  # the worker polls several times: it is not sent again
+        assert await statuses(url) == ["sent", "waiting"]
+
+        back = await open_tab(browser, a)  # back, on either process
+        texts = [m.get("text") or "" for m in back.history]
+        assert "Баланс: 190 баллов." in texts[-1]
+        assert sum("Спасибо за покупку" in text for text in texts) == 2
+        assert await statuses(url) == ["sent", "sent"]
