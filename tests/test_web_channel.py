@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession, CookieJar, WSMsgType, WSServerHandshakeError
+from aiohttp import ClientSession, CookieJar, DummyCookieJar, WSMsgType, WSServerHandshakeError
 from aiohttp.client import ClientWebSocketResponse
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
@@ -28,8 +28,10 @@ Message = dict[str, Any]
 
 
 @pytest.fixture
-def settings(db_url: str) -> Settings:
-    return owner_settings(db_url)  # telegram:1 is an admin, who can take a web visitor off the staff
+def settings(db_url: str, request: pytest.FixtureRequest) -> Settings:
+    web = getattr(request, "param", {})  # a test's own [web] settings
+    # telegram:1 is an admin, who can take a web visitor off the staff
+    return owner_settings(db_url, **({"web": web} if web else {}))
 
 
 @pytest.fixture
@@ -400,6 +402,41 @@ async def test_one_address_cannot_open_new_chats_without_limit(client, app):
         assert refused.status == 429 and "Слишком много новых чатов" in await refused.text()
         assert refused.headers["Retry-After"] == "600"
     assert (await client.get("/")).status == 200  # who has a cookie keeps their chat
+
+
+@asynccontextmanager
+async def newcomers(client: TestClient) -> AsyncIterator[ClientSession]:
+    """A browser that keeps no cookie: each of its requests is a new visitor's."""
+    async with ClientSession(base_url=str(client.make_url("/")),
+                             cookie_jar=DummyCookieJar()) as session:
+        yield session
+
+
+async def new_chats(browser: ClientSession, count: int, forwarded_for: str | None) -> list[int]:
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    return [(await browser.get("/", headers=headers)).status for _ in range(count)]
+
+
+async def test_an_address_in_a_header_from_anyone_but_a_trusted_proxy_is_ignored(client):
+    from bot.channels.web import NEWCOMERS
+
+    async with newcomers(client) as browser:
+        spoofed = [(await new_chats(browser, 1, f"198.51.100.{n}"))[0] for n in range(NEWCOMERS + 1)]
+    assert spoofed == [200] * NEWCOMERS + [429]  # all counted as 127.0.0.1
+
+
+@pytest.mark.parametrize("settings", [{"trusted_proxies": ["127.0.0.0/8", "10.0.0.7"]}],
+                         indirect=True)
+async def test_behind_a_trusted_proxy_each_client_has_its_own_limit(client):
+    from bot.channels.web import NEWCOMERS
+
+    async with newcomers(client) as browser:
+        assert await new_chats(browser, NEWCOMERS, "203.0.113.7") == [200] * NEWCOMERS
+        # the client's own X-Forwarded-For comes first; the proxies append the real address
+        assert await new_chats(browser, 1, "198.51.100.1, 203.0.113.7, 10.0.0.7") == [429]
+        assert await new_chats(browser, 1, "203.0.113.7") == [429]
+        assert await new_chats(browser, 1, "203.0.113.8") == [200]  # someone else
+        assert await new_chats(browser, 1, None) == [200]  # the proxy's own request
 
 
 # --- the page's own controls: its words and the command menu ------------------------------

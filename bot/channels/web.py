@@ -42,6 +42,7 @@ from aiohttp import WSMsgType, web
 
 from bot.channels import web_relay
 from bot.channels.base import Channel, KeptForLater, channel_info
+from bot.channels.forwarded import Network, client_address, networks
 from bot.channels.kind import ChannelKind
 from bot.channels.web_controls import Controls, controls_for
 from bot.config import Settings
@@ -148,7 +149,8 @@ def _buttons(rows: Keyboard) -> list[list[dict[str, str]]]:
 
 
 def build(settings: Settings, core: Core, limits: RateLimits) -> WebChannel:
-    return WebChannel(core, settings.web.base_url(), settings.database.url)
+    return WebChannel(core, settings.web.base_url(), settings.database.url,
+                      networks(settings.web.trusted_proxies))
 
 
 async def forget_old_history(uow: UnitOfWork, now: datetime) -> None:
@@ -203,7 +205,8 @@ class WebChannel(Channel):
     name = CHANNEL
     kind = KIND
 
-    def __init__(self, core: Core, base_url: str, database_url: str = "") -> None:
+    def __init__(self, core: Core, base_url: str, database_url: str = "",
+                 trusted_proxies: tuple[Network, ...] = ()) -> None:
         self.core = core
         self.cookies = VisitorCookies(derive(core.services.secret, "web-visitor"))
         self.base_url = base_url.rstrip("/")
@@ -215,6 +218,7 @@ class WebChannel(Channel):
         self._sockets: dict[str, set[Page]] = defaultdict(set)
         self._downloads: dict[str, _Download] = {}
         self._newcomers = Newcomers(NEWCOMERS, NEWCOMERS_WINDOW)
+        self.trusted_proxies = trusted_proxies
         self._controls: dict[str, Controls] = {}  # what the visitor's open pages show
         self._info = channel_info(KIND, self.deep_link)
         self._page = Template((STATIC_DIR / "index.html").read_text(encoding="utf-8"))
@@ -236,7 +240,7 @@ class WebChannel(Channel):
         browser's), so that it is right before the WebSocket says anything."""
         visitor = self.cookies.visitor(request.cookies.get(COOKIE, ""))
         new_visitor = visitor is None  # or a forged cookie
-        if new_visitor and not self._newcomers.allow(request.remote or ""):
+        if new_visitor and not self._newcomers.allow(client_address(request, self.trusted_proxies)):
             i18n = self.core.services.i18n
             t = i18n.translator(i18n.choose(_language(request)))
             raise web.HTTPTooManyRequests(text=t.gettext(
