@@ -390,6 +390,35 @@ async def test_keyed_texts_carry_their_key_and_a_document_is_a_link_for_its_visi
     assert made_up.status == 404 and "Ссылка на файл устарела" in await made_up.text()
 
 
+async def test_a_download_link_works_for_an_hour_and_leaves_no_file_behind(client, app, clock,
+                                                                            tmp_path):
+    """The file is kept in the database (any web process serves the link), not on disk."""
+    from bot.channels.web import forget_old_history
+    from bot.core.replies import Document
+    from bot.storage.models import WebDownload
+
+    tab = await new_tab(client)
+    visitor = app.channel("web").cookies.visitor(
+        client.session.cookie_jar.filter_cookies(client.make_url("/"))[COOKIE].value)
+    export = tmp_path / "customers.csv"
+    export.write_bytes(b"\xef\xbb\xbfcard;name\n")
+    await app.channel("web").deliver(visitor, [Document(str(export), "customers.csv", "Customers")])
+    link = await receive(tab)
+    assert not export.exists()
+    clock.advance(minutes=59)
+    download = await client.get(link["url"])
+    assert download.status == 200 and await download.read() == b"\xef\xbb\xbfcard;name\n"
+    assert download.headers["Cache-Control"] == "no-store"
+    clock.advance(minutes=2)
+    expired = await client.get(link["url"])
+    assert expired.status == 404 and "Ссылка на файл устарела" in await expired.text()
+
+    async with app.core.unit_of_work() as uow:  # the daily upkeep removes it
+        await forget_old_history(uow, clock.now())
+        await uow.commit()
+        assert (await uow.session.execute(select(WebDownload))).first() is None
+
+
 async def test_one_address_cannot_open_new_chats_without_limit(client, app):
     from bot.channels.web import NEWCOMERS
 

@@ -19,7 +19,9 @@ from sqlalchemy import select
 
 from bot.app import build
 from bot.config import Settings
+from bot.console.invites import create_invite
 from bot.core.clock import SystemClock
+from bot.loyalty.cards import format_card_number
 from bot.storage import database
 from bot.storage.models import Customer, OutboxMessage
 from tests.support.process import BotProcess
@@ -100,12 +102,12 @@ class Tab:
         await self.ws.send_json({"type": "button", "payload": payload})
 
 
-async def open_tab(browser: ClientSession, process: BotProcess) -> Tab:
+async def open_tab(browser: ClientSession, process: BotProcess, **headers: str) -> Tab:
     """The page on ``process`` (which hands the browser its cookie once) and its WebSocket."""
     base = f"http://127.0.0.1:{process.port}"
-    async with browser.get(f"{base}/") as page:
+    async with browser.get(f"{base}/", headers=headers) as page:
         assert page.status == 200
-    ws = await browser.ws_connect(f"{base}/web/ws")
+    ws = await browser.ws_connect(f"{base}/web/ws", headers=headers)
     first = json.loads((await ws.receive(timeout=LIVE)).data)
     assert first["type"] == "history"
     return Tab(ws, first["messages"])
@@ -203,3 +205,51 @@ async def test_a_message_the_worker_sends_reaches_the_page_open_on_another_proce
         assert "Баланс: 190 баллов." in texts[-1]
         assert sum("Спасибо за покупку" in text for text in texts) == 2
         assert await statuses(url) == ["sent", "sent"]
+
+
+async def test_a_sign_up_whose_every_step_goes_to_the_other_process_and_a_file_made_on_one(
+        pg_settings: Settings, tmp_path: Path, processes: list[BotProcess]):
+    """Each page load of an English-speaking visitor goes to the other web process (as a
+    proxy may send them): the conversation goes on where it was, in English, to a member
+    with their welcome bonus; an export offered on one process downloads from the other."""
+    setup = await build(pg_settings, SystemClock())
+    async with setup.core.unit_of_work() as uow:
+        invite = await create_invite(uow, "admin", None, setup.core.services.clock.now())
+        await uow.commit()
+    await setup.close()
+    a, b = run_as("web", pg_settings, tmp_path, "a"), run_as("web", pg_settings, tmp_path, "b")
+    await started(processes, a, b)
+    english = {"Accept-Language": "en-GB,en;q=0.9"}
+
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as browser:
+        async def step(process: BotProcess, send: tuple[str, str], expected: str) -> Frame:
+            tab = await open_tab(browser, process, **english)
+            await (tab.say if send[0] == "text" else tab.press)(send[1])
+            frame = await tab.until(expected) if expected else await tab.next()
+            await tab.ws.close()
+            return frame
+
+        await step(a, ("text", "/start"), "Hello! This is the loyalty program of Our shop.")
+        ask = await step(b, ("button", "consent:yes"), "")
+        assert ask["type"] == "ask_contact" and "phone" in ask["text"]
+        await step(a, ("text", PHONE), "How should we call you?")
+        await step(b, ("text", "Anna"), "When is your birthday?")
+        welcome = await step(a, ("button", "birthday:skip"), "Welcome to the program, Anna!")
+        assert "+100 points" in welcome["text"]
+        balance = await step(b, ("button", "balance"), "Available: 100 points")
+        assert "+100 welcome bonus" in balance["text"]
+        card = await step(a, ("button", "card"), "")
+        assert card["type"] == "picture"
+        assert format_card_number(await card_number(pg_settings.database.url)) in card["caption"]
+
+        await step(b, ("text", f"/start {invite}"), "You are now")
+        await step(a, ("text", "/export"), "What to export?")
+        link = await step(b, ("button", "ex.file:customers:csv"), "")
+        assert link["type"] == "document" and link["url"].startswith("/web/download/")
+        async with browser.get(f"http://127.0.0.1:{a.port}{link['url']}") as download:
+            assert download.status == 200  # made on B, served by A
+            assert "attachment" in download.headers["Content-Disposition"]
+            assert "Anna" in (await download.read()).decode("utf-8-sig")
+    async with ClientSession() as stranger, stranger.get(
+            f"http://127.0.0.1:{a.port}{link['url']}") as refused:
+        assert refused.status == 404  # not without the visitor's cookie

@@ -23,14 +23,16 @@ message was shown (``sent``) or is ``waiting``. On SQLite the one process does i
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import hashlib
 import json
 import logging
+import mimetypes
 import secrets
 import time
 from collections import defaultdict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
 from pathlib import Path
@@ -41,7 +43,7 @@ from urllib.parse import quote, urlsplit
 from aiohttp import WSMsgType, web
 
 from bot.channels import web_relay
-from bot.channels.base import Channel, KeptForLater, channel_info
+from bot.channels.base import Channel, KeptForLater, channel_info, discard
 from bot.channels.forwarded import Network, client_address, networks
 from bot.channels.kind import ChannelKind
 from bot.channels.web_controls import Controls, controls_for
@@ -66,17 +68,7 @@ CHANNEL = "web"
 # A web visitor's conversation: what a returning visitor sees again (not a record to keep).
 KEEP_HISTORY = timedelta(days=180)
 
-DOWNLOAD_SECONDS = 3600
-
-
-@dataclass(frozen=True, slots=True)
-class _Download:
-    path: Path
-    filename: str
-    visitor: str
-    expires: float  # time.monotonic()
-    remove_after: bool
-
+DOWNLOAD = timedelta(hours=1)  # how long a download link works
 
 COOKIE = "loyalty_web"
 MAX_COOKIE_LENGTH = 64
@@ -135,6 +127,11 @@ class VisitorCookies:
         return keyed_hash(self._key, visitor)[:32]
 
 
+def _digest(token: str) -> str:
+    """What is kept of a download link's token: its hash (the database never holds a link)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def _mine(text: str) -> dict:
     """The visitor's own message as the page shows it."""
     return {"type": "mine", "text": text[:MINE]}
@@ -155,6 +152,7 @@ def build(settings: Settings, core: Core, limits: RateLimits) -> WebChannel:
 
 async def forget_old_history(uow: UnitOfWork, now: datetime) -> None:
     await uow.web_messages.forget_older_than(now - KEEP_HISTORY)
+    await uow.web_downloads.forget_expired(now)
 
 
 # a visitor's messages wait (``KeptForLater``) until a page of theirs is open again
@@ -216,7 +214,6 @@ class WebChannel(Channel):
         self.process = secrets.token_hex(8)  # this process, in what it announces
         self._listener: Listener | None = None
         self._sockets: dict[str, set[Page]] = defaultdict(set)
-        self._downloads: dict[str, _Download] = {}
         self._newcomers = Newcomers(NEWCOMERS, NEWCOMERS_WINDOW)
         self.trusted_proxies = trusted_proxies
         self._controls: dict[str, Controls] = {}  # what the visitor's open pages show
@@ -278,7 +275,7 @@ class WebChannel(Channel):
                     if parsed is not None:
                         event, shown = parsed
                         replies = await self.core.handle(event, self._info)
-                        await self._emit(visitor, self._bodies(visitor, replies), shown, page)
+                        await self._emit(visitor, await self._bodies(visitor, replies), shown, page)
         finally:
             await self._close(page)
         return ws
@@ -346,7 +343,7 @@ class WebChannel(Channel):
         return None
 
     async def send(self, recipient: str, replies: Sequence[Reply]) -> None:
-        await self._emit(recipient, self._bodies(recipient, replies))
+        await self._emit(recipient, await self._bodies(recipient, replies))
 
     async def deliver(self, recipient: str, replies: Sequence[Reply],
                       message_id: int | None = None) -> None:
@@ -432,7 +429,7 @@ class WebChannel(Channel):
             await uow.commit()
         return list(zip(messages, ids, strict=True))
 
-    def _bodies(self, recipient: str, replies: Sequence[Reply]) -> list[dict]:
+    async def _bodies(self, recipient: str, replies: Sequence[Reply]) -> list[dict]:
         """The replies as the page renders them."""
         bodies = []
         for reply in replies:
@@ -448,17 +445,24 @@ class WebChannel(Channel):
                 case AskContact():  # no contact button here: the page asks for a typed phone
                     bodies.append({"type": "ask_contact", "text": reply.text})
                 case Document():
-                    bodies.append(self._download_link(recipient, reply))
+                    bodies.append(await self._download_link(recipient, reply))
                 case CommandMenu():
                     pass  # the page's menu follows the role anyway: web_controls
         return bodies
 
-    def _download_link(self, recipient: str, reply: Document) -> dict:
-        """A download link for this visitor only, valid for an hour."""
-        self._forget_old_downloads()
-        token = secrets.token_urlsafe(24)
-        self._downloads[token] = _Download(Path(reply.path), reply.filename, recipient,
-                                           time.monotonic() + DOWNLOAD_SECONDS, reply.remove_after)
+    async def _download_link(self, recipient: str, reply: Document) -> dict:
+        """A download link for this visitor only, valid for an hour. The file goes into the
+        database (its temporary file is removed), so any web process serves the link."""
+        try:
+            content = await asyncio.to_thread(Path(reply.path).read_bytes)
+        finally:
+            discard(reply)
+        token, now = secrets.token_urlsafe(24), self.core.services.clock.now()
+        async with self.core.unit_of_work() as uow:
+            await uow.web_downloads.forget_expired(now)
+            uow.web_downloads.add(_digest(token), recipient, reply.filename, content,
+                                  now, now + DOWNLOAD)
+            await uow.commit()
         return {"type": "document", "url": f"/web/download/{token}",
                 "filename": reply.filename, "caption": reply.caption}
 
@@ -466,26 +470,22 @@ class WebChannel(Channel):
         await self.send(recipient, [reply])
 
     async def download(self, request: web.Request) -> web.StreamResponse:
-        item = self._downloads.get(request.match_info["token"])
         visitor = self.cookies.visitor(request.cookies.get(COOKIE, ""))
-        if item is None or item.expires < time.monotonic() or visitor != item.visitor \
-                or not item.path.exists():
+        found = None
+        if visitor is not None:
+            async with self.core.unit_of_work() as uow:
+                found = await uow.web_downloads.of(_digest(request.match_info["token"]), visitor,
+                                                   self.core.services.clock.now())
+        if found is None:
             i18n = self.core.services.i18n  # a person reads this in their browser
             t = i18n.translator(i18n.choose(_language(request)))
             raise web.HTTPNotFound(text=t.gettext(
                 "This download link has expired or belongs to someone else. Ask for the file "
                 "again in the chat."))
-        return web.FileResponse(item.path, headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(item.filename)}",
+        kind = mimetypes.guess_type(found.filename)[0] or "application/octet-stream"
+        return web.Response(body=found.content, content_type=kind, headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(found.filename)}",
             "Cache-Control": "no-store"})
-
-    def _forget_old_downloads(self) -> None:
-        now = time.monotonic()
-        for token, item in list(self._downloads.items()):
-            if item.expires < now:
-                del self._downloads[token]
-                if item.remove_after:
-                    item.path.unlink(missing_ok=True)
 
     async def start(self) -> None:
         """PostgreSQL: listen for what other processes store for the visitors here."""
