@@ -1,5 +1,7 @@
-"""The web chat behind a load balancer, as real processes on one PostgreSQL: two ``--role web``
-processes (A and B) and a ``--role worker``. A message stored for a visitor by any process
+"""Web processes behind a load balancer, as real processes on one PostgreSQL: two ``--role web``
+processes (A and B) and a ``--role worker``. A conversation goes on whichever process takes
+its next message (its state is in the database), in the web chat as in Telegram's webhook.
+In the web chat, A message stored for a visitor by any process
 reaches their pages in every process at once (LISTEN/NOTIFY), each page once; the outbox
 calls it sent when a page of theirs is open somewhere, and keeps it ``waiting`` (shown on
 their return, wherever they come back) when none is."""
@@ -15,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import ClientSession, CookieJar, WSMsgType
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot.app import build
 from bot.config import Settings
@@ -23,9 +25,13 @@ from bot.console.invites import create_invite
 from bot.core.clock import SystemClock
 from bot.loyalty.cards import format_card_number
 from bot.storage import database
+from bot.storage.listener import PRESENCE_LOCKS, Listener, presence_key
 from bot.storage.models import Customer, OutboxMessage
+from bot.storage.uow import UnitOfWork
+from tests.fakes.telegram_api import FakeBotAPI, callback_update, contact_update, message_update
 from tests.support.process import BotProcess
 from tests.test_roles import run_as
+from tests.test_telegram_channel import IVAN, PUBLIC_URL, SECRET, TOKEN
 from tests.till import PHONE, new_key
 
 STARTING = 60.0  # only reached when something is wrong
@@ -253,3 +259,105 @@ async def test_a_sign_up_whose_every_step_goes_to_the_other_process_and_a_file_m
     async with ClientSession() as stranger, stranger.get(
             f"http://127.0.0.1:{a.port}{link['url']}") as refused:
         assert refused.status == 404  # not without the visitor's cookie
+
+
+async def test_the_listener_comes_back_after_its_connection_is_cut_and_holds_its_presence_again(
+        pg_settings: Settings):
+    url = pg_settings.database.url
+    heard: list[str] = []
+    reconnected = asyncio.Event()
+
+    async def on_notify(payload: str) -> None:
+        heard.append(payload)
+
+    async def on_reconnect() -> None:
+        reconnected.set()
+
+    async def present() -> bool:
+        async with UnitOfWork(database.session_factory(engine)) as uow:
+            return await uow.web_messages.page_open_anywhere(presence_key("visitor-1"))
+
+    async def notify(payload: str) -> None:
+        async with UnitOfWork(database.session_factory(engine)) as uow:
+            await uow.web_messages.announce("test_channel", payload)
+            await uow.commit()
+
+    listener = Listener(url, "test_channel", on_notify, on_reconnect, check_seconds=0.2)
+    engine = database.create_engine(url)
+    try:
+        await listener.start()
+        assert not await present()
+        await listener.hold(presence_key("visitor-1"))
+        assert await present()
+        await notify("first")
+
+        async with engine.begin() as connection:  # the listener's backend (the lock's) is cut off
+            assert await connection.scalar(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND classid = CAST(:space AS oid)"), {"space": PRESENCE_LOCKS})
+        await asyncio.wait_for(reconnected.wait(), 5.0)  # told, to catch up on what it missed
+        assert await present()  # the lock is held again
+        await notify("second")
+        for _ in range(50):
+            if heard == ["first", "second"]:
+                break
+            await asyncio.sleep(0.05)
+        assert heard == ["first", "second"]
+        await listener.let_go(presence_key("visitor-1"))
+        assert not await present()
+    finally:
+        await listener.stop()
+        await engine.dispose()
+
+
+def in_english(update: dict[str, Any]) -> dict[str, Any]:
+    """The update of someone whose Telegram speaks English."""
+    event = update.get("message") or update["callback_query"]
+    event["from"]["language_code"] = "en"
+    return update
+
+
+async def test_a_telegram_sign_up_whose_every_update_goes_to_the_other_process(
+        pg_settings: Settings, tmp_path: Path, processes: list[BotProcess]):
+    """Telegram's webhook behind a proxy: each update reaches the other web process; the
+    sign-up (start, consent, the sender's own contact, the profile name, the birthday) ends
+    with a member in their own language, their phone verified, their bonus on the card."""
+    telegram = {"LOYALTY_TELEGRAM__MODE": "webhook", "LOYALTY_TELEGRAM__WEBHOOK_SECRET": SECRET,
+                "LOYALTY_WEB__PUBLIC_URL": PUBLIC_URL}
+    async with FakeBotAPI(token=TOKEN) as api:
+        a, b = (run_as("web", pg_settings, tmp_path, name, api) for name in ("a", "b"))
+        a.env |= telegram
+        b.env |= telegram
+        await started(processes, a, b)
+        await a.until(lambda: "telegram webhook set" in a.text(), "the webhook")
+        await b.until(lambda: "telegram webhook set" in b.text(), "the webhook")
+
+        async def step(process: BotProcess, update: dict[str, Any], replies: int = 1) -> list[str]:
+            before = len(api.calls_to("sendMessage"))
+            async with aiohttp.ClientSession() as session, session.post(
+                    f"http://127.0.0.1:{process.port}/telegram/webhook", json=in_english(update),
+                    headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as response:
+                assert response.status == 200
+            calls = (await api.wait_for("sendMessage", before + replies, timeout=LIVE))[before:]
+            return [call.params["text"] for call in calls]
+
+        [hello] = await step(a, message_update(1, IVAN, "/start"))
+        assert hello.startswith("Hello! This is the loyalty program of Our shop.")
+        [ask] = await step(b, callback_update(2, IVAN, "consent:yes"))
+        assert "phone" in ask
+        await step(a, contact_update(3, IVAN, "+79001234567", contact_user_id=IVAN), 2)
+        [birthday] = await step(b, callback_update(4, IVAN, "name:profile"))
+        assert "When is your birthday?" in birthday
+        [welcome] = await step(a, message_update(5, IVAN, "14.03.1990"))
+        assert "Welcome to the program, Ivan!" in welcome and "+100 points" in welcome
+        [balance] = await step(b, message_update(6, IVAN, "/balance"))
+        assert "Available: 100 points" in balance
+
+    engine = database.create_engine(pg_settings.database.url)
+    try:
+        async with database.session_factory(engine)() as session:
+            [member] = (await session.execute(select(Customer))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert (member.phone, member.phone_verified, member.name) == ("+79001234567", True, "Ivan")
+    assert (member.birth_day, member.birth_month, member.birth_year) == (14, 3, 1990)
