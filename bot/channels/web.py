@@ -265,9 +265,9 @@ class WebChannel(Channel):
         ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, heartbeat=30)
         await ws.prepare(request)
         page = Page(visitor, ws)
-        await self._open(page)
         user = UserRef(self.name, visitor, language_code=_language(request))
         try:
+            await self._open(page)
             await self._welcome_back(page, _language(request))
             async for message in ws:
                 if message.type is WSMsgType.TEXT:
