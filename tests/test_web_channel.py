@@ -341,6 +341,30 @@ async def test_a_notice_reaches_an_open_page_and_is_not_called_sent_without_one(
     assert [status for status, _ in await statuses()] == ["sent", "sent"]
 
 
+async def test_a_message_announced_while_a_page_connects_comes_once_and_after_its_history():
+    """Another process's message may be announced while a page is reading its history: it
+    waits for the history, and is not sent again when the history has it."""
+    from bot.channels.web import Page
+
+    class Socket:
+        def __init__(self) -> None:
+            self.frames: list[Message] = []
+
+        async def send_json(self, frame: Message) -> None:
+            self.frames.append(frame)
+
+    socket = Socket()
+    page = Page("visitor", socket)  # type: ignore[arg-type]
+    await page.show({"type": "text", "text": "stored before the history was read", "id": 7})
+    await page.show({"type": "text", "text": "stored after", "id": 8})
+    assert socket.frames == []  # nothing before the history
+    await page.open({"type": "history", "messages": [{"id": 6}, {"id": 7}]}, {6, 7})
+    await page.show({"type": "text", "text": "stored after", "id": 8})  # told twice (a catch-up)
+    await page.show({"type": "ui"})
+    assert [(f["type"], f.get("id")) for f in socket.frames] == [
+        ("history", None), ("text", 8), ("ui", None)]
+
+
 async def test_a_returning_visitor_gets_the_conversation_as_it_was(client, app):
     """The same cookie: the history in order, the visitor's own messages too, and nothing
     sent twice; a page with no history is the only one that starts with /start."""

@@ -7,7 +7,12 @@ whether any process holds a key with ``held_anywhere`` (bot/storage/repositories
 
 A broken connection is noticed within ``check_seconds`` and made again (with a growing
 pause); the locks are taken again, and ``on_reconnect`` runs, since what was notified
-meanwhile was lost. SQLite serves one process: nothing of this is used there."""
+meanwhile was lost. SQLite serves one process: nothing of this is used there.
+
+Each lock takes a slot of the server's shared lock table (max_locks_per_transaction ×
+max_connections, 6400 by default, for every session's locks), so a process holds at most
+``MAX_HELD``; past that someone only looks absent (for the web chat: a message shown live is
+recorded ``waiting``, and ``sent`` when they come back)."""
 
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ log = logging.getLogger(__name__)
 # the first key of pg_advisory_lock_shared(int, int) naming "a web chat page is open"
 PRESENCE_LOCKS = 0x77656263  # "webc"
 BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0)
+MAX_HELD = 500
 
 
 def presence_key(name: str) -> int:
@@ -70,8 +76,9 @@ class Listener:
         await self._close()
 
     async def hold(self, key: int) -> None:
-        """Hold the presence lock ``key`` (once, however often it is asked)."""
-        if key not in self._keys:
+        """Hold the presence lock ``key`` (once, however often it is asked; not past
+        ``MAX_HELD`` locks)."""
+        if key not in self._keys and len(self._keys) < MAX_HELD:
             self._keys.add(key)
             await self._lock(key)
 
