@@ -109,7 +109,7 @@ class Listener:
                     await self.on_reconnect()
                 attempt = 0
                 await self._until_broken()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
+            except Exception as error:  # the server away, the network cut: connect again
                 log.warning("listener on %s: connection lost (%s: %s); connecting again",
                             self.channel, type(error).__name__, error)
             self.connected.clear()
@@ -119,9 +119,9 @@ class Listener:
 
     async def _connect(self) -> None:
         connection = await asyncpg.connect(**connect_args(self.url), timeout=self.check_seconds)
-        await connection.add_listener(self.channel, self._notified)
         async with self._use:
-            self._connection = connection
+            self._connection = connection  # closed by _close if what follows fails
+            await connection.add_listener(self.channel, self._notified)
             for key in list(self._keys):  # what this process held before the connection broke
                 await connection.execute("SELECT pg_advisory_lock_shared($1, $2)",
                                          PRESENCE_LOCKS, key)
