@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import string
 from datetime import datetime, time
+from ipaddress import ip_network
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -46,6 +47,20 @@ class WebSettings(Section):
     port: int = 8080
     public_url: str = ""  # how the outside world reaches this server; defaults to http://host:port
     chat_enabled: bool = True
+    # reverse proxies in front of the web processes (addresses or networks): only a request
+    # from one of them says who the client is (X-Forwarded-For); empty: nobody is trusted
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            try:
+                ip_network(address.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"web.trusted_proxies: {address!r} is not an address or a "
+                                 "network (e.g. 10.0.0.5 or 10.0.0.0/8)") from None
+        return value
 
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -36,3 +36,10 @@ def test_unknown_keys_are_refused(tmp_path):
     path.write_text("[shop]\nnmae = 'typo'\n")
     with pytest.raises(ValueError):
         load_settings(path)
+
+
+def test_trusted_proxies_are_addresses_or_networks(monkeypatch):
+    monkeypatch.setenv("LOYALTY_WEB__TRUSTED_PROXIES", '["10.0.0.5", "10.1.0.0/16", "::1"]')
+    assert load_settings(EXAMPLE).web.trusted_proxies == ["10.0.0.5", "10.1.0.0/16", "::1"]
+    with pytest.raises(ValueError, match=r"'proxy\.local' is not an address or a network"):
+        Settings(web={"trusted_proxies": ["proxy.local"]})

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession, CookieJar, WSMsgType, WSServerHandshakeError
+from aiohttp import ClientSession, CookieJar, DummyCookieJar, WSMsgType, WSServerHandshakeError
 from aiohttp.client import ClientWebSocketResponse
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
@@ -28,8 +28,10 @@ Message = dict[str, Any]
 
 
 @pytest.fixture
-def settings(db_url: str) -> Settings:
-    return owner_settings(db_url)  # telegram:1 is an admin, who can take a web visitor off the staff
+def settings(db_url: str, request: pytest.FixtureRequest) -> Settings:
+    web = getattr(request, "param", {})  # a test's own [web] settings
+    # telegram:1 is an admin, who can take a web visitor off the staff
+    return owner_settings(db_url, **({"web": web} if web else {}))
 
 
 @pytest.fixture
@@ -339,6 +341,30 @@ async def test_a_notice_reaches_an_open_page_and_is_not_called_sent_without_one(
     assert [status for status, _ in await statuses()] == ["sent", "sent"]
 
 
+async def test_a_message_announced_while_a_page_connects_comes_once_and_after_its_history():
+    """Another process's message may be announced while a page is reading its history: it
+    waits for the history, and is not sent again when the history has it."""
+    from bot.channels.web import Page
+
+    class Socket:
+        def __init__(self) -> None:
+            self.frames: list[Message] = []
+
+        async def send_json(self, frame: Message) -> None:
+            self.frames.append(frame)
+
+    socket = Socket()
+    page = Page("visitor", socket)  # type: ignore[arg-type]
+    await page.show({"type": "text", "text": "stored before the history was read", "id": 7})
+    await page.show({"type": "text", "text": "stored after", "id": 8})
+    assert socket.frames == []  # nothing before the history
+    await page.open({"type": "history", "messages": [{"id": 6}, {"id": 7}]}, {6, 7})
+    await page.show({"type": "text", "text": "stored after", "id": 8})  # told twice (a catch-up)
+    await page.show({"type": "ui"})
+    assert [(f["type"], f.get("id")) for f in socket.frames] == [
+        ("history", None), ("text", 8), ("ui", None)]
+
+
 async def test_a_returning_visitor_gets_the_conversation_as_it_was(client, app):
     """The same cookie: the history in order, the visitor's own messages too, and nothing
     sent twice; a page with no history is the only one that starts with /start."""
@@ -388,6 +414,35 @@ async def test_keyed_texts_carry_their_key_and_a_document_is_a_link_for_its_visi
     assert made_up.status == 404 and "Ссылка на файл устарела" in await made_up.text()
 
 
+async def test_a_download_link_works_for_an_hour_and_leaves_no_file_behind(client, app, clock,
+                                                                            tmp_path):
+    """The file is kept in the database (any web process serves the link), not on disk."""
+    from bot.channels.web import forget_old_history
+    from bot.core.replies import Document
+    from bot.storage.models import WebDownload
+
+    tab = await new_tab(client)
+    visitor = app.channel("web").cookies.visitor(
+        client.session.cookie_jar.filter_cookies(client.make_url("/"))[COOKIE].value)
+    export = tmp_path / "customers.csv"
+    export.write_bytes(b"\xef\xbb\xbfcard;name\n")
+    await app.channel("web").deliver(visitor, [Document(str(export), "customers.csv", "Customers")])
+    link = await receive(tab)
+    assert not export.exists()
+    clock.advance(minutes=59)
+    download = await client.get(link["url"])
+    assert download.status == 200 and await download.read() == b"\xef\xbb\xbfcard;name\n"
+    assert download.headers["Cache-Control"] == "no-store"
+    clock.advance(minutes=2)
+    expired = await client.get(link["url"])
+    assert expired.status == 404 and "Ссылка на файл устарела" in await expired.text()
+
+    async with app.core.unit_of_work() as uow:  # the daily upkeep removes it
+        await forget_old_history(uow, clock.now())
+        await uow.commit()
+        assert (await uow.session.execute(select(WebDownload))).first() is None
+
+
 async def test_one_address_cannot_open_new_chats_without_limit(client, app):
     from bot.channels.web import NEWCOMERS
 
@@ -400,6 +455,41 @@ async def test_one_address_cannot_open_new_chats_without_limit(client, app):
         assert refused.status == 429 and "Слишком много новых чатов" in await refused.text()
         assert refused.headers["Retry-After"] == "600"
     assert (await client.get("/")).status == 200  # who has a cookie keeps their chat
+
+
+@asynccontextmanager
+async def newcomers(client: TestClient) -> AsyncIterator[ClientSession]:
+    """A browser that keeps no cookie: each of its requests is a new visitor's."""
+    async with ClientSession(base_url=str(client.make_url("/")),
+                             cookie_jar=DummyCookieJar()) as session:
+        yield session
+
+
+async def new_chats(browser: ClientSession, count: int, forwarded_for: str | None) -> list[int]:
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    return [(await browser.get("/", headers=headers)).status for _ in range(count)]
+
+
+async def test_an_address_in_a_header_from_anyone_but_a_trusted_proxy_is_ignored(client):
+    from bot.channels.web import NEWCOMERS
+
+    async with newcomers(client) as browser:
+        spoofed = [(await new_chats(browser, 1, f"198.51.100.{n}"))[0] for n in range(NEWCOMERS + 1)]
+    assert spoofed == [200] * NEWCOMERS + [429]  # all counted as 127.0.0.1
+
+
+@pytest.mark.parametrize("settings", [{"trusted_proxies": ["127.0.0.0/8", "10.0.0.7"]}],
+                         indirect=True)
+async def test_behind_a_trusted_proxy_each_client_has_its_own_limit(client):
+    from bot.channels.web import NEWCOMERS
+
+    async with newcomers(client) as browser:
+        assert await new_chats(browser, NEWCOMERS, "203.0.113.7") == [200] * NEWCOMERS
+        # the client's own X-Forwarded-For comes first; the proxies append the real address
+        assert await new_chats(browser, 1, "198.51.100.1, 203.0.113.7, 10.0.0.7") == [429]
+        assert await new_chats(browser, 1, "203.0.113.7") == [429]
+        assert await new_chats(browser, 1, "203.0.113.8") == [200]  # someone else
+        assert await new_chats(browser, 1, None) == [200]  # the proxy's own request
 
 
 # --- the page's own controls: its words and the command menu ------------------------------

@@ -12,18 +12,27 @@ message the program wrote meanwhile (those wait in the outbox as ``waiting`` and
 
 The page's own words and its command menu are the visitor's (``web_controls``): in the
 page, with the history, and again whenever a reply changes the language or the role.
+
+Several processes on PostgreSQL (web processes behind a proxy, workers sending the outbox):
+whoever stores messages for a visitor announces their ids (``web_relay``: NOTIFY), and every
+web process listens (bot/storage/listener.py) and shows them on the pages of that visitor it
+holds, each page a message once and after its history (``Page``). A process with a page of
+the visitor open holds a presence lock on its listener's connection, so the outbox knows the
+message was shown (``sent``) or is ``waiting``. On SQLite the one process does it all itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import hashlib
 import json
 import logging
+import mimetypes
 import secrets
 import time
 from collections import defaultdict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
 from pathlib import Path
@@ -33,7 +42,9 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import WSMsgType, web
 
-from bot.channels.base import Channel, KeptForLater, channel_info
+from bot.channels import web_relay
+from bot.channels.base import Channel, KeptForLater, channel_info, discard
+from bot.channels.forwarded import Network, client_address, networks
 from bot.channels.kind import ChannelKind
 from bot.channels.web_controls import Controls, controls_for
 from bot.config import Settings
@@ -44,6 +55,8 @@ from bot.core.i18n import N_
 from bot.core.keys import derive, keyed_hash, same_secret
 from bot.core.lru import LruCache
 from bot.core.replies import AskContact, CommandMenu, Document, Keyboard, Picture, Reply, Text
+from bot.storage.leader import shared
+from bot.storage.listener import Listener, presence_key
 
 if TYPE_CHECKING:
     from bot.delivery.outbox import RateLimits
@@ -55,17 +68,7 @@ CHANNEL = "web"
 # A web visitor's conversation: what a returning visitor sees again (not a record to keep).
 KEEP_HISTORY = timedelta(days=180)
 
-DOWNLOAD_SECONDS = 3600
-
-
-@dataclass(frozen=True, slots=True)
-class _Download:
-    path: Path
-    filename: str
-    visitor: str
-    expires: float  # time.monotonic()
-    remove_after: bool
-
+DOWNLOAD = timedelta(hours=1)  # how long a download link works
 
 COOKIE = "loyalty_web"
 MAX_COOKIE_LENGTH = 64
@@ -124,6 +127,11 @@ class VisitorCookies:
         return keyed_hash(self._key, visitor)[:32]
 
 
+def _digest(token: str) -> str:
+    """What is kept of a download link's token: its hash (the database never holds a link)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def _mine(text: str) -> dict:
     """The visitor's own message as the page shows it."""
     return {"type": "mine", "text": text[:MINE]}
@@ -138,11 +146,13 @@ def _buttons(rows: Keyboard) -> list[list[dict[str, str]]]:
 
 
 def build(settings: Settings, core: Core, limits: RateLimits) -> WebChannel:
-    return WebChannel(core, settings.web.base_url())
+    return WebChannel(core, settings.web.base_url(), settings.database.url,
+                      networks(settings.web.trusted_proxies))
 
 
 async def forget_old_history(uow: UnitOfWork, now: datetime) -> None:
     await uow.web_messages.forget_older_than(now - KEEP_HISTORY)
+    await uow.web_downloads.forget_expired(now)
 
 
 # a visitor's messages wait (``KeptForLater``) until a page of theirs is open again
@@ -152,17 +162,60 @@ KIND = ChannelKind(
     upkeep=forget_old_history)
 
 
+class Page:
+    """One open page (a WebSocket) of a visitor. It gets each message once, and only after
+    its history: what comes before the history is sent waits, and is dropped if the history
+    has it (a message stored just before the page connected, announced just after)."""
+
+    def __init__(self, visitor: str, ws: web.WebSocketResponse) -> None:
+        self.visitor, self.ws = visitor, ws
+        self.shown: set[int] = set()
+        self._early: list[dict] | None = []  # None once the history is sent
+
+    async def show(self, frame: dict) -> None:
+        message_id = frame.get("id")
+        if message_id is not None:
+            if message_id in self.shown:
+                return
+            self.shown.add(message_id)
+        if self._early is not None:
+            self._early.append(frame)
+        else:
+            await self._send(frame)
+
+    async def open(self, history: dict, ids: set[int]) -> None:
+        """Send the history (messages ``ids``), then what came meanwhile that it lacks."""
+        early, self._early = self._early or [], None
+        self.shown |= ids
+        await self._send(history)
+        for frame in early:
+            if frame.get("id") not in ids:
+                await self._send(frame)
+
+    async def _send(self, frame: dict) -> None:
+        try:
+            await self.ws.send_json(frame)
+        except ConnectionError:
+            log.info("web chat %s went away", self.visitor)
+
+
 class WebChannel(Channel):
     name = CHANNEL
     kind = KIND
 
-    def __init__(self, core: Core, base_url: str) -> None:
+    def __init__(self, core: Core, base_url: str, database_url: str = "",
+                 trusted_proxies: tuple[Network, ...] = ()) -> None:
         self.core = core
         self.cookies = VisitorCookies(derive(core.services.secret, "web-visitor"))
         self.base_url = base_url.rstrip("/")
-        self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
-        self._downloads: dict[str, _Download] = {}
+        # PostgreSQL: other processes may hold the visitor's pages (web_relay, listener)
+        self.shared = bool(database_url) and shared(database_url)
+        self.database_url = database_url
+        self.process = secrets.token_hex(8)  # this process, in what it announces
+        self._listener: Listener | None = None
+        self._sockets: dict[str, set[Page]] = defaultdict(set)
         self._newcomers = Newcomers(NEWCOMERS, NEWCOMERS_WINDOW)
+        self.trusted_proxies = trusted_proxies
         self._controls: dict[str, Controls] = {}  # what the visitor's open pages show
         self._info = channel_info(KIND, self.deep_link)
         self._page = Template((STATIC_DIR / "index.html").read_text(encoding="utf-8"))
@@ -184,7 +237,7 @@ class WebChannel(Channel):
         browser's), so that it is right before the WebSocket says anything."""
         visitor = self.cookies.visitor(request.cookies.get(COOKIE, ""))
         new_visitor = visitor is None  # or a forged cookie
-        if new_visitor and not self._newcomers.allow(request.remote or ""):
+        if new_visitor and not self._newcomers.allow(client_address(request, self.trusted_proxies)):
             i18n = self.core.services.i18n
             t = i18n.translator(i18n.choose(_language(request)))
             raise web.HTTPTooManyRequests(text=t.gettext(
@@ -211,29 +264,43 @@ class WebChannel(Channel):
             raise web.HTTPUnauthorized(text="open the chat page first")
         ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, heartbeat=30)
         await ws.prepare(request)
-        self._sockets[visitor].add(ws)
+        page = Page(visitor, ws)
         user = UserRef(self.name, visitor, language_code=_language(request))
         try:
-            await self._welcome_back(visitor, ws, _language(request))
+            await self._open(page)
+            await self._welcome_back(page, _language(request))
             async for message in ws:
                 if message.type is WSMsgType.TEXT:
                     parsed = self._event(user, message.data)
                     if parsed is not None:
                         event, shown = parsed
                         replies = await self.core.handle(event, self._info)
-                        await self._emit(visitor, self._bodies(visitor, replies), shown, ws)
+                        await self._emit(visitor, await self._bodies(visitor, replies), shown, page)
         finally:
-            self._sockets[visitor].discard(ws)
-            if not self._sockets[visitor]:
-                del self._sockets[visitor]
-                self._controls.pop(visitor, None)
+            await self._close(page)
         return ws
 
-    async def _welcome_back(self, visitor: str, ws: web.WebSocketResponse,
-                            browser_language: str | None) -> None:
+    async def _open(self, page: Page) -> None:
+        """Count the page among the visitor's, here and (PostgreSQL) for every process: the
+        presence lock is taken before the history is read, so a message stored after that
+        reading is sent by a process that knows the page is open."""
+        first = not self._sockets.get(page.visitor)
+        self._sockets[page.visitor].add(page)
+        if first and self._listener is not None:
+            await self._listener.hold(presence_key(page.visitor))
+
+    async def _close(self, page: Page) -> None:
+        self._sockets[page.visitor].discard(page)
+        if not self._sockets[page.visitor]:
+            del self._sockets[page.visitor]
+            self._controls.pop(page.visitor, None)
+            if self._listener is not None:
+                await self._listener.let_go(presence_key(page.visitor))
+
+    async def _welcome_back(self, page: Page, browser_language: str | None) -> None:
         """The recent conversation first, with the page's controls; what the program wrote
         while the visitor was away is in it, and counts as delivered from now on."""
-        now = self.core.services.clock.now()
+        visitor, now = page.visitor, self.core.services.clock.now()
         async with self.core.unit_of_work() as uow:
             rows = await uow.web_messages.latest(self.name, visitor, HISTORY)
             await uow.outbox_messages.deliver_waiting(self.name, visitor, now)
@@ -241,7 +308,8 @@ class WebChannel(Channel):
         history = [{**body, "id": id_, "author": author} for id_, author, body in reversed(rows)]
         controls = await controls_for(self.core, self.name, visitor, browser_language)
         self._controls[visitor] = controls
-        await ws.send_json({"type": "history", "messages": history, "ui": controls.frame()})
+        await page.open({"type": "history", "messages": history, "ui": controls.frame()},
+                        {row.id for row in rows})
 
     def _same_origin(self, request: web.Request) -> bool:
         """A browser names the page that opens a WebSocket; only our own page may, so that
@@ -275,29 +343,61 @@ class WebChannel(Channel):
         return None
 
     async def send(self, recipient: str, replies: Sequence[Reply]) -> None:
-        await self._emit(recipient, self._bodies(recipient, replies))
+        await self._emit(recipient, await self._bodies(recipient, replies))
 
     async def deliver(self, recipient: str, replies: Sequence[Reply],
                       message_id: int | None = None) -> None:
-        """A message of the program's own (the outbox) goes into the visitor's conversation;
-        with no page open it waits there for them (``KeptForLater``: "waiting", not failed)."""
+        """A message of the program's own (the outbox) goes into the visitor's conversation
+        and to their open pages, here or (PostgreSQL) in another process; with no page open
+        anywhere it waits there for them (``KeptForLater``: "waiting", not failed)."""
         await self.send(recipient, replies)
-        if not self._sockets.get(recipient):
+        if not self._sockets.get(recipient) and not await self._open_elsewhere(recipient):
             raise KeptForLater(f"web visitor {recipient} has no page open: kept for their return")
 
+    async def _open_elsewhere(self, visitor: str) -> bool:
+        """Whether another process has a page of the visitor open (its presence lock)."""
+        if not self.shared:
+            return False
+        async with self.core.unit_of_work() as uow:
+            return await uow.web_messages.page_open_anywhere(presence_key(visitor))
+
     async def _emit(self, recipient: str, bodies: list[dict], mine: dict | None = None,
-                    origin: web.WebSocketResponse | None = None) -> None:
+                    origin: Page | None = None) -> None:
         """Keep the messages in the conversation (the visitor's own first), then show them on
-        every open page of the visitor (the page that sent ``mine`` shows it already)."""
+        every open page of the visitor (the page that sent ``mine`` shows it already); the
+        other processes show them on theirs (``_notified``)."""
         stored = await self._keep(recipient, ([("visitor", mine)] if mine else [])
                                   + [("bot", body) for body in bodies])
         for (author, body), message_id in stored:
             frame = {**body, "id": message_id, "author": author}
-            for ws in list(self._sockets.get(recipient, ())):
-                mirrored = author == "visitor" and ws is origin  # shown there as it was typed
-                await self._show(recipient, ws,
-                                 {"type": "seen", "id": message_id} if mirrored else frame)
+            for page in list(self._sockets.get(recipient, ())):
+                mirrored = author == "visitor" and page is origin  # shown there as it was typed
+                await page.show({"type": "seen", "id": message_id} if mirrored else frame)
         await self._update_controls(recipient)
+
+    async def _notified(self, payload: str) -> None:
+        """Another process stored messages for a visitor: shown on their pages here."""
+        notice = web_relay.parse(payload)
+        if notice is None or notice.sender == self.process or not self._sockets.get(notice.visitor):
+            return
+        async with self.core.unit_of_work() as uow:
+            rows = await uow.web_messages.these(self.name, notice.visitor, notice.ids)
+        await self._show_all(notice.visitor, rows)
+
+    async def _caught_up(self) -> None:
+        """After the listener's connection broke, what was announced meanwhile is lost: every
+        open page gets the recent conversation's messages it has not shown yet."""
+        for visitor in list(self._sockets):
+            async with self.core.unit_of_work() as uow:
+                rows = await uow.web_messages.latest(self.name, visitor, HISTORY)
+            await self._show_all(visitor, list(reversed(rows)))
+
+    async def _show_all(self, visitor: str, rows: Sequence[tuple[int, str, dict]]) -> None:
+        for message_id, author, body in rows:
+            for page in list(self._sockets.get(visitor, ())):
+                await page.show({**body, "id": message_id, "author": author})
+        if rows:
+            await self._update_controls(visitor)
 
     async def _update_controls(self, visitor: str) -> None:
         """After an exchange the visitor may speak another language or have another role:
@@ -308,15 +408,8 @@ class WebChannel(Channel):
         if self._controls.get(visitor) == controls:
             return
         self._controls[visitor] = controls
-        for ws in list(self._sockets.get(visitor, ())):
-            await self._show(visitor, ws, controls.frame())
-
-    @staticmethod
-    async def _show(visitor: str, ws: web.WebSocketResponse, frame: dict) -> None:
-        try:
-            await ws.send_json(frame)
-        except ConnectionError:
-            log.info("web chat %s went away", visitor)
+        for page in list(self._sockets.get(visitor, ())):
+            await page.show(controls.frame())
 
     async def _keep(self, visitor: str, messages: list[tuple[str, dict]]
                     ) -> list[tuple[tuple[str, dict], int | None]]:
@@ -330,10 +423,13 @@ class WebChannel(Channel):
             if identity is None:
                 return [(message, None) for message in messages]
             ids = await uow.web_messages.add(identity, messages, now)
+            if self.shared:
+                for payload in web_relay.payloads(visitor, ids, self.process):
+                    await uow.web_messages.announce(web_relay.CHANNEL, payload)
             await uow.commit()
         return list(zip(messages, ids, strict=True))
 
-    def _bodies(self, recipient: str, replies: Sequence[Reply]) -> list[dict]:
+    async def _bodies(self, recipient: str, replies: Sequence[Reply]) -> list[dict]:
         """The replies as the page renders them."""
         bodies = []
         for reply in replies:
@@ -349,17 +445,24 @@ class WebChannel(Channel):
                 case AskContact():  # no contact button here: the page asks for a typed phone
                     bodies.append({"type": "ask_contact", "text": reply.text})
                 case Document():
-                    bodies.append(self._download_link(recipient, reply))
+                    bodies.append(await self._download_link(recipient, reply))
                 case CommandMenu():
                     pass  # the page's menu follows the role anyway: web_controls
         return bodies
 
-    def _download_link(self, recipient: str, reply: Document) -> dict:
-        """A download link for this visitor only, valid for an hour."""
-        self._forget_old_downloads()
-        token = secrets.token_urlsafe(24)
-        self._downloads[token] = _Download(Path(reply.path), reply.filename, recipient,
-                                           time.monotonic() + DOWNLOAD_SECONDS, reply.remove_after)
+    async def _download_link(self, recipient: str, reply: Document) -> dict:
+        """A download link for this visitor only, valid for an hour. The file goes into the
+        database (its temporary file is removed), so any web process serves the link."""
+        try:
+            content = await asyncio.to_thread(Path(reply.path).read_bytes)
+        finally:
+            discard(reply)
+        token, now = secrets.token_urlsafe(24), self.core.services.clock.now()
+        async with self.core.unit_of_work() as uow:
+            await uow.web_downloads.forget_expired(now)
+            uow.web_downloads.add(_digest(token), recipient, reply.filename, content,
+                                  now, now + DOWNLOAD)
+            await uow.commit()
         return {"type": "document", "url": f"/web/download/{token}",
                 "filename": reply.filename, "caption": reply.caption}
 
@@ -367,28 +470,36 @@ class WebChannel(Channel):
         await self.send(recipient, [reply])
 
     async def download(self, request: web.Request) -> web.StreamResponse:
-        item = self._downloads.get(request.match_info["token"])
         visitor = self.cookies.visitor(request.cookies.get(COOKIE, ""))
-        if item is None or item.expires < time.monotonic() or visitor != item.visitor \
-                or not item.path.exists():
+        found = None
+        if visitor is not None:
+            async with self.core.unit_of_work() as uow:
+                found = await uow.web_downloads.of(_digest(request.match_info["token"]), visitor,
+                                                   self.core.services.clock.now())
+        if found is None:
             i18n = self.core.services.i18n  # a person reads this in their browser
             t = i18n.translator(i18n.choose(_language(request)))
             raise web.HTTPNotFound(text=t.gettext(
                 "This download link has expired or belongs to someone else. Ask for the file "
                 "again in the chat."))
-        return web.FileResponse(item.path, headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(item.filename)}",
+        kind = mimetypes.guess_type(found.filename)[0] or "application/octet-stream"
+        return web.Response(body=found.content, content_type=kind, headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(found.filename)}",
             "Cache-Control": "no-store"})
 
-    def _forget_old_downloads(self) -> None:
-        now = time.monotonic()
-        for token, item in list(self._downloads.items()):
-            if item.expires < now:
-                del self._downloads[token]
-                if item.remove_after:
-                    item.path.unlink(missing_ok=True)
+    async def start(self) -> None:
+        """PostgreSQL: listen for what other processes store for the visitors here."""
+        if self.shared and self._listener is None:
+            self._listener = Listener(self.database_url, web_relay.CHANNEL, self._notified,
+                                      self._caught_up)
+            await self._listener.start()
 
     async def stop(self) -> None:
-        for sockets in list(self._sockets.values()):
-            for ws in list(sockets):
-                await ws.close()
+        for pages in list(self._sockets.values()):
+            for page in list(pages):
+                await page.ws.close()
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.stop()
+            self._listener = None

@@ -443,6 +443,23 @@ class WebMessage(Base):
     )
 
 
+class WebDownload(Base):
+    """A file offered to a web chat visitor as a download link (an export), kept here until
+    it expires so that any web process behind the proxy serves the link; housekeeping
+    removes the expired ones. Only a hash of the link's token is kept. By the visitor's id,
+    not their identity: a visitor may be sent a file before they first wrote."""
+
+    __tablename__ = "web_downloads"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    visitor: Mapped[str] = mapped_column(String(64))  # the web identity's external_id
+    filename: Mapped[str] = mapped_column(String(255))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
 class TriggerSend(Base):
     """One automatic trigger fired for one customer in one episode (a win-back: the date of
     the last purchase; a birthday: its year; an expiry warning: the lot): at most once."""

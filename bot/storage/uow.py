@@ -27,6 +27,7 @@ from bot.storage.repositories import (
     SharedPhones,
     StaffMembers,
     TriggerSends,
+    WebDownloads,
     WebMessages,
 )
 from bot.storage.session import BOOK
@@ -65,6 +66,7 @@ class UnitOfWork:
         self.broadcasts = Broadcasts(self.session)
         self.audit_log = AuditLog(self.session)
         self.web_messages = WebMessages(self.session)
+        self.web_downloads = WebDownloads(self.session)
         self.outbox_messages = OutboxMessages(self.session)
         self.platform_ids = PlatformIds(self.session)
         self.rule_changes = RuleChanges(self.session)

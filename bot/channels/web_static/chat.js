@@ -16,7 +16,7 @@
   let startPayload = params.get("start");
   let socket = null;
   let retryMs = RETRY_MIN_MS;
-  let lastId = 0;  // the newest message shown: one that comes again (history, live) is skipped
+  const shown = new Set();  // ids of the messages shown: one that comes again (history, live) is skipped
 
   // A reload must not repeat the deep link's /start.
   if (startPayload !== null) history.replaceState(null, "", location.pathname);
@@ -223,8 +223,9 @@
   function render(reply) {
     if (!reply || typeof reply !== "object") return;
     if (typeof reply.id === "number") {
-      if (reply.id <= lastId) return;
-      lastId = reply.id;
+      // by id, not "newer than the last": another process's message may come a little late
+      if (shown.has(reply.id)) return;
+      shown.add(reply.id);
     }
     if (reply.type === "seen") return;  // the visitor's own message, shown as it was typed
     if (reply.type === "mine") { addMine(reply.text); return; }

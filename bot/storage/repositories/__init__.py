@@ -41,6 +41,7 @@ from bot.storage.repositories.rule_changes import RuleChanges
 from bot.storage.repositories.shared_phones import SharedPhones
 from bot.storage.repositories.staff import StaffMembers
 from bot.storage.repositories.trigger_sends import TriggerSends
+from bot.storage.repositories.web_downloads import WebDownloads
 from bot.storage.repositories.web_messages import ShownMessage, WebMessages
 
 __all__ = [
@@ -48,5 +49,5 @@ __all__ = [
     "Identities", "Lots", "OutboxMessages", "Outlets", "PlatformIds", "ProcessedEvents", "Purchases",
     "Recipient", "Recipients", "Reviews",
     "Roster", "RuleChanges", "Secrets", "SharedPhones", "ShownMessage", "StaffEntry", "StaffLanguages",
-    "StaffMembers", "TriggerSends", "WebMessages",
+    "StaffMembers", "TriggerSends", "WebDownloads", "WebMessages",
 ]
