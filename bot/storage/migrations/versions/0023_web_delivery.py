@@ -1,14 +1,14 @@
 """a file offered to a web chat visitor as a download link, kept in the database until it
 expires, so that any web process serves the link another one made
 
-Revision ID: 0026
+Revision ID: 0023
 Revises: 0022
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0026"
+revision = "0023"
 down_revision = "0022"
 branch_labels = None
 depends_on = None
