@@ -1,11 +1,15 @@
 """What a channel keeps between messages lives in the database, not in one process's memory,
 so that several processes on one database serve the same people (issue 15): a Viber
-picture link made by one web process is served by another (real processes on PostgreSQL)."""
+picture link made by one web process is served by another (real processes on PostgreSQL);
+a numbered WhatsApp menu shown through one instance is answered through another, and a
+picture one uploaded the others send by its media id."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,10 +29,13 @@ from bot.storage.uow import UnitOfWork
 from tests.chat import ChatUser, channel_info
 from tests.fakes import viber_api as callbacks
 from tests.fakes.viber_api import FakeViberAPI
+from tests.fakes.whatsapp_api import FakeGraphAPI, Sent, payload, text
 from tests.support.process import BotProcess
 from tests.test_roles import _killed_at_the_end, pg_settings, processes, serving  # noqa: F401
 from tests.test_viber_channel import IVAN as VIBER_IVAN
 from tests.test_viber_channel import TOKEN as VIBER_TOKEN
+from tests.test_whatsapp_channel import IVAN as WHATSAPP_IVAN
+from tests.test_whatsapp_channel import Bot, running, sign_up
 
 OWNER_CHAT = "1"
 # only reached when something is wrong; a start takes ~3-5 s, more while others load the machine
@@ -121,3 +128,40 @@ async def test_a_viber_picture_link_made_by_one_web_process_is_served_by_another
         assert (await fetch(first.port, expired))[0] == (await fetch(second.port, expired))[0] == 404
         assert await fetch(second.port, fresh) == (200, "image/png", image)
         await asyncio.gather(first.stop(), second.stop())
+
+
+# --- WhatsApp: numbered menus and uploaded media, two instances ---------------------------------
+
+@pytest.fixture
+async def graph() -> AsyncIterator[FakeGraphAPI]:
+    async with FakeGraphAPI() as server:
+        yield server
+
+
+async def everything_sent(bot: Bot, body: str) -> list[Sent]:
+    """What one typed message makes the bot send, however many messages that is."""
+    before = len(bot.api.sent)
+    assert await bot.post(payload(WHATSAPP_IVAN, text(body))) == 200
+    await bot.channel.idle()
+    return bot.api.sent[before:]
+
+
+async def test_a_whatsapp_menu_shown_by_one_instance_is_answered_through_another(
+        any_db_url: str, clock: FrozenClock, graph: FakeGraphAPI):
+    instance = contextlib.asynccontextmanager(running)
+    async with instance(shop(any_db_url), clock, graph) as first, \
+            instance(shop(any_db_url), clock, graph) as second:
+        [welcome] = await sign_up(first)
+        assert welcome.type == "text" and "1. 💳 Карта" in welcome.text  # the numbered main menu
+
+        card = await second.say(text("1"), 2)  # «1» is the card, on the other instance too
+        image = next(s for s in card if s.type == "image")
+        [upload] = graph.uploads
+        assert upload.data.startswith(b"\x89PNG")
+
+        again = await first.say(text("/card"), 2)  # uploaded by the other one: sent by its id
+        assert next(s for s in again if s.type == "image").body["image"]["id"] == image.body["image"]["id"]
+        assert len(graph.uploads) == 1
+
+        after = await everything_sent(first, "1")  # the menu answered the message after it only
+        assert "Не совсем понял" in after[0].text and all(s.type != "image" for s in after)
