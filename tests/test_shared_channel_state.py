@@ -2,7 +2,9 @@
 so that several processes on one database serve the same people (issue 15): a Viber
 picture link made by one web process is served by another (real processes on PostgreSQL);
 a numbered WhatsApp menu shown through one instance is answered through another, and a
-picture one uploaded the others send by its media id."""
+picture one uploaded the others send by its media id; a Telegram message one instance sent
+with a key is edited in place by another once the first is gone (tests/test_housekeeping.py:
+what has expired is pruned)."""
 
 from __future__ import annotations
 
@@ -24,14 +26,18 @@ from bot.channels.viber import MEDIA_PATH, sign
 from bot.config import Settings
 from bot.core.clock import FrozenClock, SystemClock
 from bot.core.keys import derive
+from bot.core.replies import Text
 from bot.storage import database
 from bot.storage.uow import UnitOfWork
 from tests.chat import ChatUser, channel_info
 from tests.fakes import viber_api as callbacks
+from tests.fakes.telegram_api import FakeBotAPI
 from tests.fakes.viber_api import FakeViberAPI
 from tests.fakes.whatsapp_api import FakeGraphAPI, Sent, payload, text
 from tests.support.process import BotProcess
 from tests.test_roles import _killed_at_the_end, pg_settings, processes, serving  # noqa: F401
+from tests.test_telegram_channel import TOKEN as TELEGRAM_TOKEN
+from tests.test_telegram_channel import telegram_settings
 from tests.test_viber_channel import IVAN as VIBER_IVAN
 from tests.test_viber_channel import TOKEN as VIBER_TOKEN
 from tests.test_whatsapp_channel import IVAN as WHATSAPP_IVAN
@@ -165,3 +171,32 @@ async def test_a_whatsapp_menu_shown_by_one_instance_is_answered_through_another
 
         after = await everything_sent(first, "1")  # the menu answered the message after it only
         assert "Не совсем понял" in after[0].text and all(s.type != "image" for s in after)
+
+
+# --- Telegram: a keyed message, edited by another instance --------------------------------------
+
+async def test_a_keyed_telegram_message_sent_by_one_instance_is_edited_by_another(
+        any_db_url: str, clock: FrozenClock):
+    async with FakeBotAPI(token=TELEGRAM_TOKEN) as api:
+        settings = telegram_settings(shop(any_db_url), api)
+        first, second = await build(settings, clock), await build(settings, clock)
+        try:
+            sender = first.channel("telegram")
+            assert sender is not None
+            await sender.deliver(OWNER_CHAT, [Text("Отправлено 0 из 3", key="progress:7")])
+            await sender.deliver(OWNER_CHAT, [Text("Отправлено 1 из 3", key="progress:7")])
+        finally:
+            await first.close()  # the worker that sent it is gone
+        try:
+            taker = second.channel("telegram")
+            assert taker is not None
+            await taker.deliver(OWNER_CHAT, [Text("Отправлено 3 из 3", key="progress:7")])
+            await taker.deliver(OWNER_CHAT, [Text("Другая рассылка", key="progress:8")])
+        finally:
+            await second.close()
+    sent = [call.params["text"] for call in api.calls_to("sendMessage")]
+    assert sent == ["Отправлено 0 из 3", "Другая рассылка"]  # another key: a message of its own
+    by_first, by_second = api.calls_to("editMessageText")
+    assert (by_first.params["text"], by_second.params["text"]) == ("Отправлено 1 из 3", "Отправлено 3 из 3")
+    assert by_second.params["message_id"] == by_first.params["message_id"]
+    assert str(by_second.params["chat_id"]) == OWNER_CHAT
