@@ -26,7 +26,7 @@ from bot.channels.viber import MEDIA_PATH, sign
 from bot.config import Settings
 from bot.core.clock import FrozenClock, SystemClock
 from bot.core.keys import derive
-from bot.core.replies import Text
+from bot.core.replies import Button, Text, keyboard
 from bot.storage import database
 from bot.storage.uow import UnitOfWork
 from tests.chat import ChatUser, channel_info
@@ -171,6 +171,14 @@ async def test_a_whatsapp_menu_shown_by_one_instance_is_answered_through_another
 
         after = await everything_sent(first, "1")  # the menu answered the message after it only
         assert "Не совсем понял" in after[0].text and all(s.type != "image" for s in after)
+
+        # a menu the outbox sends (a worker's), answered on a web instance
+        others = [[Button(f"Вариант {n}", f"nothing:{n}")] for n in range(1, 11)]
+        await first.channel.deliver(WHATSAPP_IVAN, [Text("Выберите", keyboard(
+            *others, [Button("Баланс", "balance")]))])
+        assert "11. Баланс" in graph.sent[-1].text
+        [balance] = await second.say(text("11"), 1)
+        assert "100" in balance.text
 
 
 # --- Telegram: a keyed message, edited by another instance --------------------------------------
