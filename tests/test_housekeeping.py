@@ -1,5 +1,5 @@
 """Upkeep jobs: expired points are recorded as burnt; old inbound event ids and old WhatsApp
-message ids are forgotten."""
+message ids are forgotten; so are expired channel notes and published pictures."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ from sqlalchemy import select
 
 from bot.scheduler import build_scheduler
 from bot.scheduler.housekeeping import expire_points, forget_old_event_ids
-from bot.storage.models import Identity, OutboxMessage, ProcessedEvent, WebMessage, WhatsAppSend
+from bot.storage.models import (
+    ChannelNote,
+    Identity,
+    OutboxMessage,
+    ProcessedEvent,
+    PublishedPicture,
+    WebMessage,
+    WhatsAppSend,
+)
 from tests.chat import text_of
 
 
@@ -92,3 +100,19 @@ async def test_people_who_never_agreed_to_join_are_forgotten_after_a_month(app, 
         left = (await uow.session.execute(select(Identity.external_id).order_by(
             Identity.external_id))).scalars().all()
     assert left == ["43", "44"]
+
+
+async def test_expired_notes_and_pictures_are_pruned_and_the_rest_kept(app, clock):
+    now = clock.now()
+    async with app.core.unit_of_work() as uow:
+        await uow.channel_notes.keep("whatsapp", "menu:1", [["Карта", "card"]], now + timedelta(hours=1))
+        await uow.channel_notes.keep("whatsapp", "menu:2", [["Карта", "card"]], now - timedelta(hours=1))
+        await uow.published_pictures.keep("a" * 32, b"kept", now + timedelta(hours=1))
+        await uow.published_pictures.keep("b" * 32, b"gone", now - timedelta(hours=1))
+        await uow.commit()
+    await forget_old_event_ids(app.core)
+    async with app.core.unit_of_work() as uow:
+        notes = (await uow.session.execute(select(ChannelNote.key))).scalars().all()
+        pictures = (await uow.session.execute(select(PublishedPicture.name))).scalars().all()
+        assert notes == ["menu:1"] and pictures == ["a" * 32]
+        assert await uow.channel_notes.read("whatsapp", "menu:1", now + timedelta(hours=2)) is None

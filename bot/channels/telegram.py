@@ -1,5 +1,12 @@
 """Telegram through aiogram 3: long polling by default, or a webhook on the app's own
-aiohttp server guarded by the secret token. The adapter only translates."""
+aiohttp server guarded by the secret token. The adapter only translates.
+
+A text with a key edits the message sent before with that key (a broadcast's progress in
+the owner's chat); which message that is, is kept in the database (``uow.channel_notes``),
+so that whichever worker sends the next one edits it, also after the first one died. The
+file ids of uploaded pictures stay in this process's memory: they work from any process
+with the same token, and a process that does not know one uploads the picture once more.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -59,6 +67,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
+KEYED_LIFETIME = timedelta(days=30)  # a broadcast's progress edits one message while it runs
 
 
 def inline_keyboard(rows: Keyboard) -> InlineKeyboardMarkup | None:
@@ -163,7 +172,6 @@ class TelegramChannel(Channel):
         self.dispatcher.include_router(self._router())
         self.username = ""
         self._photo_ids: LruCache[str, str] = LruCache(4096)  # picture cache key → file id
-        self._keyed: LruCache[tuple[str, str], int] = LruCache(4096)  # (chat, reply key) → message id
         # aiogram parses each answer as Response[<type>], a pydantic generic class cached only
         # weakly: under garbage-collection pressure it was rebuilt (~9 ms) again and again
         # (bench/inbound.py). Holding the ones this adapter uses keeps the cache warm.
@@ -326,8 +334,8 @@ class TelegramChannel(Channel):
 
     async def send_text(self, recipient: str, reply: Text) -> None:
         markup = inline_keyboard(reply.buttons)
-        keyed = (recipient, reply.key) if reply.key else None
-        message_id = self._keyed.get(keyed) if keyed else None
+        keyed = f"message:{recipient}:{reply.key}" if reply.key else None
+        message_id = await self._keyed_message(keyed) if keyed else None
         if message_id is not None:
             try:  # the same key: edit the message sent before (a progress line)
                 await self.bot.edit_message_text(text=reply.text, chat_id=int(recipient),
@@ -340,7 +348,16 @@ class TelegramChannel(Channel):
                          message_id, recipient, error.message)
         sent = await self.bot.send_message(int(recipient), reply.text, reply_markup=markup)
         if keyed:
-            self._keyed.put(keyed, sent.message_id)
+            now = self.core.services.clock.now()
+            async with self.core.unit_of_work() as uow:
+                await uow.channel_notes.keep(CHANNEL, keyed, sent.message_id, now + KEYED_LIFETIME)
+                await uow.commit()
+
+    async def _keyed_message(self, keyed: str) -> int | None:
+        """The message sent with this key before, by any process."""
+        async with self.core.unit_of_work() as uow:
+            note = await uow.channel_notes.read(CHANNEL, keyed, self.core.services.clock.now())
+        return int(note.value) if note is not None else None
 
     async def send_document(self, recipient: str, reply: Document) -> None:
         try:  # streamed from the disk by aiogram

@@ -278,7 +278,7 @@ class ViberChannel(Channel):
         services = core.services
         media = MediaLinks(derive(services.secret, "viber-media"), settings.web.base_url(),
                            MEDIA_PATH, services.clock,
-                           timedelta(minutes=settings.viber.media_ttl_minutes))
+                           timedelta(minutes=settings.viber.media_ttl_minutes), core.unit_of_work)
         return cls(settings.viber, core, media, settings.shop.name)
 
     def info(self) -> ChannelInfo:
@@ -400,7 +400,7 @@ class ViberChannel(Channel):
     async def send_picture(self, recipient: str, reply: Picture) -> None:
         """A link to the picture served by this app; a caption too long for a picture
         message follows as a text with the buttons."""
-        url = self.media.publish(reply.image)
+        url = await self.media.publish(reply.image)
         fits = len(reply.caption) <= MAX_CAPTION
         await self._post(recipient, PictureMessage(
             media=url, text=reply.caption if fits else "",

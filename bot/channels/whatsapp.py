@@ -5,6 +5,10 @@ WhatsApp's rules it keeps: every webhook POST is signed with the app secret; a m
 three reply buttons or a list of up to ten rows (longer: numbered lines, answered with the
 number or the label); pictures are uploaded once and sent by media id; and outside the
 24 hours after the person's last message the business may only send approved templates.
+
+The numbered menu a person was shown last and the media ids of uploaded pictures are kept in
+the database (``uow.channel_notes``), not in this process: a menu the worker's outbox or
+another web process showed is answered here, and a picture is uploaded once for all of them.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ from bot.core.replies import (
     from_json,
     to_json,
 )
+from bot.storage.repositories.channel_notes import Note
 
 if TYPE_CHECKING:
     from bot.delivery.outbox import RateLimits
@@ -75,6 +80,7 @@ log = logging.getLogger(__name__)
 WINDOW = timedelta(hours=24)  # the customer service window after the person's last message
 NO_TEMPLATE = "outside the 24-hour window, no template"
 MEDIA_LIFETIME = timedelta(days=29)  # uploaded media are kept by WhatsApp for 30 days
+MENU_LIFETIME = timedelta(days=1)  # a typed number a day after the menu answers nothing
 REPLY_BUTTONS, BUTTON_TITLE = 3, 20
 LIST_ROWS, ROW_TITLE = 10, 24
 INTERACTIVE_BODY = 1024  # longer texts cannot carry buttons
@@ -91,6 +97,14 @@ REFUSED = frozenset({131049, 131050, 132000, 132001, 132005, 132007, 132012, 132
 KEEP_SENT_IDS = timedelta(days=7)
 
 Choice = tuple[str, str]  # (label, payload)
+
+
+def menu_key(recipient: str) -> str:
+    return f"menu:{recipient}"
+
+
+def media_key(image: bytes) -> str:
+    return f"media:{hashlib.sha256(image).hexdigest()}"
 
 
 def choices_of(rows: Keyboard) -> list[Choice]:
@@ -206,8 +220,7 @@ class WhatsAppChannel(Channel):
         # pywa always names graph.facebook.com; the session is ours to point elsewhere (tests)
         self.session.base_url = f"{settings.api_base.rstrip('/')}/v{float(settings.api_version)}"
         self._info = channel_info(KIND, self.deep_link, share_link)
-        self._media: LruCache[str, tuple[str, datetime]] = LruCache(1024)  # sha256 → (id, uploaded)
-        self._menus: LruCache[str, tuple[Choice, ...]] = LruCache(4096)  # numbered menu per person
+        self._media: LruCache[str, Note] = LruCache(1024)  # media_key → (id, usable until)
         self._background = BackgroundWork()
 
     def info(self) -> ChannelInfo:
@@ -251,20 +264,23 @@ class WhatsAppChannel(Channel):
 
     async def _answer(self, message: Incoming) -> None:
         recipient = message.event.user.external_id
-        event = self._menu_choice(message.event)
-        replies = await self.core.handle(event, self._info)
-        self._menus.put(recipient, ())  # a numbered menu answers only the next message
+        replies = await self.core.handle(message.event, self._info, prepare=self._menu_choice)
         try:
             await self.send(recipient, replies)
         except Exception:  # a background task: nobody else would hear of it
             log.exception("could not answer whatsapp user %s", recipient)
 
-    def _menu_choice(self, event: Event) -> Event:
-        """A typed number or label answering a numbered menu is that button's press."""
-        choices = self._menus.get(event.user.external_id)
-        if event.kind is not EventKind.TEXT or not choices:
+    async def _menu_choice(self, event: Event) -> Event:
+        """A typed number or label answering the numbered menu shown last is that button's
+        press. The menu answers only the next message, whatever it is: it is taken (one
+        statement, by primary key)."""
+        async with self.core.unit_of_work() as uow:
+            menu = await uow.channel_notes.take(CHANNEL, menu_key(event.user.external_id),
+                                                self.core.services.clock.now())
+            await uow.commit()
+        if event.kind is not EventKind.TEXT or menu is None:
             return event
-        payload = chosen(event.text, choices)
+        payload = chosen(event.text, [(label, payload) for label, payload in menu.value])
         if payload is None:
             return event
         return Event(event.user, EventKind.BUTTON, payload=payload, event_id=event.event_id)
@@ -382,7 +398,7 @@ class WhatsAppChannel(Channel):
             await self.wa.send_message(to=recipient, text=text)
         elif len(text) > INTERACTIVE_BODY or len(choices) > LIST_ROWS or \
                 any(len(label) > ROW_TITLE for label, _ in choices):
-            self._menus.put(recipient, tuple(choices))
+            await self._note(menu_key(recipient), choices, MENU_LIFETIME)
             await self.wa.send_message(to=recipient, text=with_lines(text, numbered(choices)))
         elif len(choices) <= REPLY_BUTTONS and all(len(label) <= BUTTON_TITLE for label, _ in choices):
             await self.wa.send_message(to=recipient, text=text, buttons=[
@@ -403,16 +419,29 @@ class WhatsAppChannel(Channel):
         await self.send_text(recipient, Text(reply.caption, reply.buttons))
 
     async def _uploaded(self, image: bytes) -> str:
-        digest = hashlib.sha256(image).hexdigest()
+        """The media id of ``image``: uploaded by whichever process sent it first, again
+        once WhatsApp may have dropped it."""
+        key = media_key(image)
         now = self.core.services.clock.now()
-        cached = self._media.get(digest)
-        if cached is not None and now - cached[1] < MEDIA_LIFETIME:
-            return cached[0]
-        jpeg = image.startswith(b"\xff\xd8")
-        media = await self.wa.upload_media(media=image, mime_type="image/jpeg" if jpeg else "image/png",
-                                           filename="picture.jpg" if jpeg else "picture.png")
-        self._media.put(digest, (media.id, now))
-        return media.id
+        known = self._media.get(key)
+        if known is None or known.until <= now:
+            async with self.core.unit_of_work() as uow:
+                known = await uow.channel_notes.read(CHANNEL, key, now)
+        if known is None:
+            jpeg = image.startswith(b"\xff\xd8")
+            media = await self.wa.upload_media(
+                media=image, mime_type="image/jpeg" if jpeg else "image/png",
+                filename="picture.jpg" if jpeg else "picture.png")
+            known = await self._note(key, media.id, MEDIA_LIFETIME)
+        self._media.put(key, known)
+        return str(known.value)
+
+    async def _note(self, key: str, value: object, lifetime: timedelta) -> Note:
+        note = Note(value, self.core.services.clock.now() + lifetime)
+        async with self.core.unit_of_work() as uow:
+            await uow.channel_notes.keep(CHANNEL, key, note.value, note.until)
+            await uow.commit()
+        return note
 
     async def ask_contact(self, recipient: str, reply: AskContact) -> None:
         """A number (the person's id is their number): a reply button that shares it. A

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass, field, replace
 
 from bot.core.after_commit import settle
@@ -52,10 +52,13 @@ class Core:
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self.sessions)
 
-    async def handle(self, event: Event, channel: ChannelInfo) -> list[Reply]:
+    async def handle(self, event: Event, channel: ChannelInfo,
+                     prepare: Callable[[Event], Awaitable[Event]] | None = None) -> list[Reply]:
         """Handle one event in one transaction, then the work it left for after the commit
         (bot/core/after_commit.py). Never raises: a failure is logged, rolled back as a whole,
-        and the user is asked to try again."""
+        and the user is asked to try again. ``prepare`` is the channel's last look at the
+        event, in the person's turn: what a message means may depend on what the answer to
+        the one before showed (a numbered menu)."""
         task = asyncio.current_task()
         if task is not None and task not in self._in_flight:
             # the whole task, so that sending the replies counts as in flight too
@@ -65,6 +68,8 @@ class Core:
         outcome: Outcome = "answered"
         try:
             async with self._turn_of(event.user.channel, event.user.external_id):
+                if prepare is not None:
+                    event = await prepare(event)
                 replies = await self._handle(event, channel)
             if replies is REDELIVERED:
                 outcome, replies = "duplicate", []

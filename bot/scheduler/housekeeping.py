@@ -1,6 +1,7 @@
 """Periodic upkeep: burn expired points on the ledger, forget old inbound event ids and
 what each channel keeps of old messages (``ChannelKind.upkeep``: the platform ids of old
-WhatsApp messages, old web chat history), check the day book against the stored rows."""
+WhatsApp messages, old web chat history; the expired channel notes and published pictures
+of every channel), check the day book against the stored rows."""
 
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ async def forget_old_event_ids(core: Core) -> None:
         for kind in kinds():
             if kind.upkeep is not None:
                 await kind.upkeep(uow, now)
+        await uow.channel_notes.forget_expired(now)
+        await uow.published_pictures.forget_expired(now)
         await uow.identities.forget_strangers(last_seen_before=now - KEEP_STRANGERS)
         await uow.commit()
 

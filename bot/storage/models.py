@@ -692,3 +692,27 @@ class SegmentScore(Base):
     abc: Mapped[str | None] = mapped_column(String(1))
     xyz: Mapped[str | None] = mapped_column(String(1))
     last_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ChannelNote(Base):
+    """What a channel adapter keeps between messages for whichever process needs it next: the
+    numbered menu a person was shown last, a platform's id of an uploaded picture, the id of a
+    message that later replies edit. Kept until ``expires_at`` (the housekeeping prunes)."""
+
+    __tablename__ = "channel_notes"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class PublishedPicture(Base):
+    """A picture served under signed links (bot/channels/media.py), by its content hash, kept
+    at least as long as the links made for it work, so that any web process serves them."""
+
+    __tablename__ = "published_pictures"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    image: Mapped[bytes] = mapped_column(LargeBinary)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)

@@ -10,6 +10,7 @@ from bot.storage.day_book import DayBook
 from bot.storage.repositories import (
     AuditLog,
     Broadcasts,
+    ChannelNotes,
     Conversations,
     Customers,
     Identities,
@@ -18,6 +19,7 @@ from bot.storage.repositories import (
     Outlets,
     PlatformIds,
     ProcessedEvents,
+    PublishedPictures,
     Purchases,
     Recipients,
     Reviews,
@@ -69,6 +71,8 @@ class UnitOfWork:
         self.web_downloads = WebDownloads(self.session)
         self.outbox_messages = OutboxMessages(self.session)
         self.platform_ids = PlatformIds(self.session)
+        self.channel_notes = ChannelNotes(self.session)
+        self.published_pictures = PublishedPictures(self.session)
         self.rule_changes = RuleChanges(self.session)
         self.recipients = Recipients(self.session)
         self.trigger_sends = TriggerSends(self.session)

@@ -25,6 +25,7 @@ One way to the database, everywhere:
 from bot.storage.repositories.app_secrets import Secrets
 from bot.storage.repositories.audit_log import AuditLog
 from bot.storage.repositories.broadcasts import Broadcasts
+from bot.storage.repositories.channel_notes import ChannelNotes
 from bot.storage.repositories.conversations import Conversations
 from bot.storage.repositories.customers import Customers, Friends
 from bot.storage.repositories.events import ProcessedEvents
@@ -33,6 +34,7 @@ from bot.storage.repositories.lots import Lots
 from bot.storage.repositories.outbox import OutboxMessages
 from bot.storage.repositories.outlets import Outlets
 from bot.storage.repositories.platform_ids import PlatformIds
+from bot.storage.repositories.published_pictures import PublishedPictures
 from bot.storage.repositories.purchases import Purchases
 from bot.storage.repositories.recipients import Recipient, Recipients
 from bot.storage.repositories.reviews import Reviews
@@ -45,8 +47,9 @@ from bot.storage.repositories.web_downloads import WebDownloads
 from bot.storage.repositories.web_messages import ShownMessage, WebMessages
 
 __all__ = [
-    "LAST_SEEN_RESOLUTION", "AuditLog", "Broadcasts", "Conversations", "Customers", "Friends",
-    "Identities", "Lots", "OutboxMessages", "Outlets", "PlatformIds", "ProcessedEvents", "Purchases",
+    "LAST_SEEN_RESOLUTION", "AuditLog", "Broadcasts", "ChannelNotes", "Conversations", "Customers",
+    "Friends", "Identities", "Lots", "OutboxMessages", "Outlets", "PlatformIds", "ProcessedEvents",
+    "PublishedPictures", "Purchases",
     "Recipient", "Recipients", "Reviews",
     "Roster", "RuleChanges", "Secrets", "SharedPhones", "ShownMessage", "StaffEntry", "StaffLanguages",
     "StaffMembers", "TriggerSends", "WebDownloads", "WebMessages",
