@@ -10,13 +10,23 @@ import logging
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
 log = logging.getLogger(__name__)
 
 # pg_advisory_lock's key (a bigint) naming "the scheduler" among this program's locks
 SCHEDULER_LOCK = 0x6C6F79616C7479  # "loyalty"
+# pg_advisory_xact_lock's key for building the day book at start
+DAY_BOOK_LOCK = SCHEDULER_LOCK + 1
+
+
+async def take_turns(session: AsyncSession, key: int) -> None:
+    """Wait until no other transaction holds ``key``, then hold it until this session's
+    transaction ends: processes that start together on PostgreSQL do a one-time write one
+    after the other, the later ones finding it done. SQLite has one writer anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def shared(url: str) -> bool:
