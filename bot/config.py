@@ -46,6 +46,9 @@ class WebSettings(Section):
     port: int = 8080
     public_url: str = ""  # how the outside world reaches this server; defaults to http://host:port
     chat_enabled: bool = True
+    # proxies in front that append the client's address to X-Forwarded-For (nginx: 1); the
+    # web chat's limit of new chats per address counts the address the outermost one saw
+    proxies: int = Field(default=0, ge=0)
 
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -402,6 +402,26 @@ async def test_one_address_cannot_open_new_chats_without_limit(client, app):
     assert (await client.get("/")).status == 200  # who has a cookie keeps their chat
 
 
+async def test_behind_a_proxy_the_limit_counts_the_address_the_proxy_saw(db_url):
+    from bot.channels.web import NEWCOMERS
+
+    application = await build(Settings(database={"url": db_url}, web={"proxies": 1},
+                                       card={"secret": "test-signing-key-0123456789"}))
+    try:
+        async with TestClient(TestServer(application.web)) as proxy:  # every request from it
+
+            async def new_chat(forwarded_for: str) -> int:
+                async with another_browser(proxy) as browser:
+                    return (await browser.get("/", headers={"X-Forwarded-For": forwarded_for})).status
+
+            for n in range(NEWCOMERS):
+                assert await new_chat(f"198.51.100.{n}, 203.0.113.7") == 200  # what the client wrote
+            assert await new_chat("203.0.113.7") == 429  # ... is not who the proxy saw
+            assert await new_chat("203.0.113.8") == 200  # another visitor behind the same proxy
+    finally:
+        await application.close()
+
+
 # --- the page's own controls: its words and the command menu ------------------------------
 
 async def controls(ws: ClientWebSocketResponse) -> Message:

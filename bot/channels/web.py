@@ -152,6 +152,16 @@ KIND = ChannelKind(
     upkeep=forget_old_history)
 
 
+def client_address(request: web.Request, proxies: int) -> str:
+    """Who asks: the peer, or behind ``proxies`` proxies the address the outermost of them
+    appended to X-Forwarded-For (what the client wrote there itself comes before it)."""
+    if proxies:
+        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")]
+        if len(forwarded) >= proxies and forwarded[-proxies]:
+            return forwarded[-proxies]
+    return request.remote or ""
+
+
 class WebChannel(Channel):
     name = CHANNEL
     kind = KIND
@@ -184,7 +194,8 @@ class WebChannel(Channel):
         browser's), so that it is right before the WebSocket says anything."""
         visitor = self.cookies.visitor(request.cookies.get(COOKIE, ""))
         new_visitor = visitor is None  # or a forged cookie
-        if new_visitor and not self._newcomers.allow(request.remote or ""):
+        address = client_address(request, self.core.services.settings.web.proxies)
+        if new_visitor and not self._newcomers.allow(address):
             i18n = self.core.services.i18n
             t = i18n.translator(i18n.choose(_language(request)))
             raise web.HTTPTooManyRequests(text=t.gettext(
