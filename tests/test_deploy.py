@@ -316,7 +316,7 @@ def test_the_template_runs_the_role_its_instance_names_after_the_migration():
 def test_the_template_stops_gracefully_restarts_on_failure_and_runs_confined():
     template = unit("loyalty-bot@.service")
     assert template["KillSignal"] == ["SIGTERM"] and template["Restart"] == ["on-failure"]
-    assert int(template["TimeoutStopSec"][0]) >= 70  # aiohttp's 60 s shutdown + the drain's 10 s
+    assert int(template["TimeoutStopSec"][0]) >= 60  # the drain's 10 s, the outbox's batch
     assert template["User"] != ["root"] and template["NoNewPrivileges"] == ["yes"]
     assert template["ProtectSystem"] == ["strict"]
     assert template["WorkingDirectory"] == template["ReadWritePaths"]  # a SQLite file can live there
