@@ -424,6 +424,15 @@ def report(results: Sequence[Result], concurrency: int) -> None:
         ratio = two.rate / one.rate if one.rate else float("nan")
         print(f"{scenario}: 2 web processes / 1 = {ratio:.2f}x (target >= {TARGET_RATIO}x) "
               f"{'PASS' if ratio >= TARGET_RATIO else 'MISS'}")
+    print("\nCPU per request (ms of one core) and the rate this machine's cores could give if "
+          "nothing else ran:")
+    for r in results:
+        if r.rate:
+            web, postgres, generator = (pct * 10 / r.rate for pct in
+                                        (sum(r.cpu.web), r.cpu.postgres, r.cpu.generator))
+            ceiling = cores * 1000 / (web + postgres + generator)
+            print(f"  {r.scenario:<18} {r.processes} web: web {web:.1f} + postgres {postgres:.1f} "
+                  f"+ load gen {generator:.1f} ms = ceiling ~{ceiling:.0f}/s")
 
 
 def header(args: argparse.Namespace) -> None:
