@@ -3,7 +3,8 @@ systemd start them after ``loyalty-bot db upgrade``: two web processes and a wor
 up and stay up, though each one's start-up writes the same rows (the day book built on the
 first start, the installation secret generated when none is configured); the database ends
 with one of each. A process never migrates a PostgreSQL database itself: on one not yet
-migrated it stops and says to run ``loyalty-bot db upgrade``.
+migrated it stops and says to run ``loyalty-bot db upgrade``; two such upgrades at once (two
+machines deploying) take turns, and both succeed.
 
 The processes run this checkout's code (``python -m bot.cli``)."""
 
@@ -89,6 +90,22 @@ async def test_two_web_processes_and_a_worker_starting_at_once_on_a_fresh_databa
     assert await serving(web_a.port) and await serving(web_b.port)
     assert await counts(url) == {"stats_book": 1, "app_secrets": 1}
     await asyncio.gather(*(process.stop() for process in (web_a, web_b, worker)))
+
+
+async def test_two_upgrades_at_once_on_a_fresh_database_both_succeed(
+        pg_server, tmp_path: Path, processes: list[BotProcess]):
+    for round_ in range(2):  # at once, without turns, one of the two failed in every round
+        url = pg_server.create_database()
+        settings = Settings(database={"url": url})
+        upgrades = [BotProcess(settings, tmp_path, ["db", "upgrade"], name=f"upgrade-{round_}-{n}",
+                               timeout=START_TIMEOUT) for n in range(2)]
+        processes.extend(upgrades)
+        await asyncio.gather(*(upgrade.start() for upgrade in upgrades))
+        for upgrade in upgrades:
+            assert upgrade.process is not None
+            assert await asyncio.wait_for(upgrade.process.wait(), START_TIMEOUT) == 0, upgrade.tail()
+            assert "database is up to date" in upgrade.text()
+        assert await database.schema_is_current(url)
 
 
 async def test_a_process_on_a_database_not_yet_migrated_says_to_run_db_upgrade(

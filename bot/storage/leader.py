@@ -6,7 +6,9 @@ try again every few seconds. SQLite serves one process: there, the only process 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -19,6 +21,8 @@ log = logging.getLogger(__name__)
 SCHEDULER_LOCK = 0x6C6F79616C7479  # "loyalty"
 # pg_advisory_xact_lock's key for building the day book at start
 DAY_BOOK_LOCK = SCHEDULER_LOCK + 1
+# pg_advisory_lock's key for migrating the schema (`loyalty-bot db upgrade`)
+MIGRATION_LOCK = SCHEDULER_LOCK + 2
 
 
 async def take_turns(session: AsyncSession, key: int) -> None:
@@ -32,6 +36,25 @@ async def take_turns(session: AsyncSession, key: int) -> None:
 def shared(url: str) -> bool:
     """Several processes can share this database (a server, not a SQLite file)."""
     return make_url(url).get_backend_name() != "sqlite"
+
+
+@contextlib.asynccontextmanager
+async def one_at_a_time(url: str, key: int) -> AsyncIterator[None]:
+    """Run the block while holding ``key``, waiting first for whoever holds it (on a
+    connection of its own, so the block may use any other); on SQLite just run it."""
+    if not shared(url):
+        yield
+        return
+    engine = create_async_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    finally:
+        await engine.dispose()
 
 
 class Leadership:
