@@ -72,6 +72,7 @@ bench: install system-deps
 	$(BIN)/python bench/outbox.py
 	$(BIN)/python bench/triggers.py
 	$(BIN)/python bench/stats.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) locales/*/LC_MESSAGES/*.mo

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -490,6 +491,23 @@ async def test_behind_a_trusted_proxy_each_client_has_its_own_limit(client):
         assert await new_chats(browser, 1, "203.0.113.7") == [429]
         assert await new_chats(browser, 1, "203.0.113.8") == [200]  # someone else
         assert await new_chats(browser, 1, None) == [200]  # the proxy's own request
+
+
+async def test_a_graceful_stop_closes_the_open_chats_instead_of_waiting_for_them(app):
+    from aiohttp import web
+
+    from tests.support.process import free_port
+
+    port = free_port()
+    runner = web.AppRunner(app.web)  # as `loyalty-bot run` serves it
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    async with ClientSession(f"http://127.0.0.1:{port}", cookie_jar=CookieJar(unsafe=True)) as browser:
+        ws = await new_tab(browser)
+        started = asyncio.get_running_loop().time()
+        await runner.cleanup()
+        assert asyncio.get_running_loop().time() - started < 5  # aiohttp alone waits a minute
+        assert (await ws.receive(timeout=TIMEOUT)).type in (WSMsgType.CLOSE, WSMsgType.CLOSED)
 
 
 # --- the page's own controls: its words and the command menu ------------------------------

@@ -231,6 +231,12 @@ class WebChannel(Channel):
         app.router.add_get("/web/ws", self.websocket)
         app.router.add_get("/web/download/{token}", self.download)
         app.router.add_static("/web/static", STATIC_DIR)
+        # a graceful stop closes the open chats first (the pages reconnect, to another process
+        # behind a proxy); else the server's stop waits up to a minute for them to end
+        app.on_shutdown.append(self._close_sockets)
+
+    async def _close_sockets(self, _app: web.Application) -> None:
+        await self.stop()
 
     async def page(self, request: web.Request) -> web.StreamResponse:
         """The page in the visitor's language (the one chosen in Settings, else the

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from bot.storage.leader import MIGRATION_LOCK, one_at_a_time
 from bot.storage.session import BookedSession
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -111,8 +112,11 @@ def _run_alembic(url: str, action: str, revision: str) -> None:
 
 
 async def upgrade(url: str, revision: str = "head") -> None:
-    """Apply migrations. Alembic drives its own event loop, so it runs in a thread."""
-    await asyncio.to_thread(_run_alembic, url, "upgrade", revision)
+    """Apply migrations. Alembic drives its own event loop, so it runs in a thread. On
+    PostgreSQL two upgrades at once (two machines deploying) take turns, the later one
+    finding the schema current: at once, both would create the same tables, one failing."""
+    async with one_at_a_time(url, MIGRATION_LOCK):
+        await asyncio.to_thread(_run_alembic, url, "upgrade", revision)
 
 
 @functools.cache

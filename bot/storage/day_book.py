@@ -43,6 +43,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage import database
+from bot.storage.leader import DAY_BOOK_LOCK, take_turns
 from bot.storage.models import (
     Base,
     Customer,
@@ -315,7 +316,9 @@ async def _add(session: AsyncSession, totals: Totals) -> None:
 # --- building it from what is stored -----------------------------------------------------------
 
 async def ensure(session: AsyncSession, zone: ZoneInfo, now: datetime) -> bool:
-    """Build the book unless it is there in this time zone; True when it was (re)built."""
+    """Build the book unless it is there in this time zone; True when it was (re)built.
+    Processes starting together take turns (else each would build it, and all but one fail)."""
+    await take_turns(session, DAY_BOOK_LOCK)
     book = await session.get(StatsBook, 1)
     if book is not None and book.timezone == zone.key:
         return False

@@ -6,22 +6,55 @@ try again every few seconds. SQLite serves one process: there, the only process 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
 log = logging.getLogger(__name__)
 
 # pg_advisory_lock's key (a bigint) naming "the scheduler" among this program's locks
 SCHEDULER_LOCK = 0x6C6F79616C7479  # "loyalty"
+# pg_advisory_xact_lock's key for building the day book at start
+DAY_BOOK_LOCK = SCHEDULER_LOCK + 1
+# pg_advisory_lock's key for migrating the schema (`loyalty-bot db upgrade`)
+MIGRATION_LOCK = SCHEDULER_LOCK + 2
+
+
+async def take_turns(session: AsyncSession, key: int) -> None:
+    """Wait until no other transaction holds ``key``, then hold it until this session's
+    transaction ends: processes that start together on PostgreSQL do a one-time write one
+    after the other, the later ones finding it done. SQLite has one writer anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def shared(url: str) -> bool:
     """Several processes can share this database (a server, not a SQLite file)."""
     return make_url(url).get_backend_name() != "sqlite"
+
+
+@contextlib.asynccontextmanager
+async def one_at_a_time(url: str, key: int) -> AsyncIterator[None]:
+    """Run the block while holding ``key``, waiting first for whoever holds it (on a
+    connection of its own, so the block may use any other); on SQLite just run it."""
+    if not shared(url):
+        yield
+        return
+    engine = create_async_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    finally:
+        await engine.dispose()
 
 
 class Leadership:
