@@ -106,7 +106,8 @@ def payloads(settings: Settings) -> dict[str, list[Reply]]:
                           button_label="Menu", button_url="https://example.com/menu")
     bought = PurchaseResult(1, "C-7K3Q9X", 1, 1_500_00, 45, 0, 465, "silver", "silver", False)
     [notice] = purchase_notifications(bought, settings)
-    return {"trigger": digest(t), "broadcast": broadcasts.recipient_replies(broadcast),
+    return {"trigger": digest(t), "broadcast": broadcasts.recipient_replies(
+                broadcast, broadcasts.unsubscribe_button(t, broadcast.id)),
             "notice": notice.render(t)}
 
 

@@ -46,7 +46,7 @@ from bot.core.lru import LruCache
 from bot.core.replies import AskContact, CommandMenu, Document, Keyboard, Picture, Reply, Text
 
 if TYPE_CHECKING:
-    from bot.delivery.outbox import RateLimits
+    from bot.delivery.pace import Pace
     from bot.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ def _buttons(rows: Keyboard) -> list[list[dict[str, str]]]:
     ]
 
 
-def build(settings: Settings, core: Core, limits: RateLimits) -> WebChannel:
+def build(settings: Settings, core: Core, limits: Pace) -> WebChannel:
     return WebChannel(core, settings.web.base_url())
 
 

@@ -16,6 +16,7 @@ from bot.storage.repositories import (
     Lots,
     OutboxMessages,
     Outlets,
+    PaceRows,
     PlatformIds,
     ProcessedEvents,
     Purchases,
@@ -66,6 +67,7 @@ class UnitOfWork:
         self.audit_log = AuditLog(self.session)
         self.web_messages = WebMessages(self.session)
         self.outbox_messages = OutboxMessages(self.session)
+        self.pace = PaceRows(self.session)  # PostgreSQL only (bot/delivery/pace.py)
         self.platform_ids = PlatformIds(self.session)
         self.rule_changes = RuleChanges(self.session)
         self.recipients = Recipients(self.session)
