@@ -17,6 +17,15 @@ skips unreachable identities from then on); kept for a person who is away (a web
 with no page open, who sees it on coming back) → ``waiting``; the channel refuses the
 message as it is (``Undeliverable``) → ``failed`` at once, with the reason; any other error → ``pending``
 with a growing backoff, ``failed`` after ``MAX_ATTEMPTS``.
+
+Rate limits: a claimed batch books its messages' turns on their channels' limits at once
+(``Pace``, bot/delivery/pace.py): in this process's memory on SQLite, which serves one
+process (``RateLimits`` below), and in the database on PostgreSQL, shared by the senders of
+every process, so that any number of workers together keep to one limit and a platform's
+pause holds them all. PostgreSQL rather than Redis: no second service to run and back up,
+and the limits live next to the outbox rows they pace. A message whose turn is further away
+than ``longest_wait`` is not held in its claim: the turn is given back and the message is
+``pending`` again, due then.
 """
 
 from __future__ import annotations
