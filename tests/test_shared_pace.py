@@ -108,13 +108,13 @@ async def test_one_chat_gets_one_a_second_whoever_sends(engines: list[Engine]):
 async def test_a_pause_stored_by_one_process_holds_the_other(engines: list[Engine]):
     first, second = paces(engines)
     await first.pause("telegram", 2.0)
-    assert first.paused_for("telegram") == pytest.approx(2.0, abs=0.1)
+    assert 1.5 < first.paused_for("telegram") <= 2.0
     assert second.paused_for("telegram") == 0  # not read yet ...
     [wait] = await second.reserve([Turn("telegram", "42")])
-    assert wait == pytest.approx(2.0, abs=0.2)  # ... but its turn comes after the pause
-    assert second.paused_for("telegram") == pytest.approx(2.0, abs=0.2)
+    assert 1.5 < wait <= 2.0  # ... but its turn comes after the pause (less the time gone by)
+    assert 1.5 < second.paused_for("telegram") <= 2.0
     third = paces(engines)[0]  # a process that books nothing learns it before its next send
-    assert await third.acquire("telegram", asyncio.sleep) == pytest.approx(2.0, abs=0.2)
+    assert 1.5 < await third.acquire("telegram", asyncio.sleep) <= 2.0
     assert await third.acquire("web", asyncio.sleep) == 0  # not limited, never paused
 
 
@@ -125,7 +125,7 @@ async def test_a_place_given_back_is_taken_by_the_next_and_past_rows_are_deleted
     assert waits == pytest.approx([0, 1.03, 2.06], abs=0.1)
     await first.release([Turn("telegram", "42")] * 2)
     [wait] = await second.reserve([Turn("telegram", "42")])
-    assert wait == pytest.approx(1.03, abs=0.1)
+    assert 0.5 < wait <= 1.03  # the second place, not the fourth
 
     async def rows() -> int:
         async with engines[0].connect() as connection:
@@ -146,7 +146,7 @@ async def test_replies_counted_in_a_web_process_make_the_outbox_give_way(engines
     web.replied("web", 100)  # not limited: not counted
     await web.close()  # written now rather than after ``GATHER``
     [wait] = await worker.reserve([Turn("telegram", "42")])
-    assert wait == pytest.approx(29 * 1.03 / 30, abs=0.1)
+    assert 0.5 < wait <= 29 * 1.03 / 30  # the replies' time, less what has gone by since
 
 
 # --- two senders, their Telegram adapters on the fake Bot API ---------------------------------

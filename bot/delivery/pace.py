@@ -29,7 +29,6 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Protocol
 
 from bot.channels import registry
@@ -127,7 +126,7 @@ class SharedPace:
         if not totals:
             return [0.0] * len(turns)
         async with UnitOfWork(self.sessions) as uow:
-            booked = await uow.pace.reserve(as_spans(totals))
+            booked = await uow.pace.reserve(totals)
             await uow.commit()
         self._learn(booked.paused, [channel for channel, chat in totals if not chat])
         return [max((booked.starts[key] + offset for key, offset in place), default=0.0)
@@ -137,7 +136,7 @@ class SharedPace:
         totals, _places = self._line_up(turns)
         if totals:
             async with UnitOfWork(self.sessions) as uow:
-                await uow.pace.give_back(as_spans(totals))
+                await uow.pace.give_back(totals)
                 await uow.commit()
 
     async def acquire(self, channel: str, sleep: Callable[[float], Awaitable[object]],
@@ -180,7 +179,7 @@ class SharedPace:
                  for channel, n in counted.items()}
         try:
             async with UnitOfWork(self.sessions) as uow:
-                await uow.pace.reserve(as_spans(spans))
+                await uow.pace.reserve(spans)
                 await uow.commit()
         except Exception as error:  # not counted: the outbox may crowd the replies a moment
             log.warning("outbox: can't count %d replies in the rate limits (%s: %s)",
@@ -214,7 +213,3 @@ class SharedPace:
             await asyncio.gather(self._writing_replies, return_exceptions=True)
         if self._replies:
             await self._write_replies(0)
-
-
-def as_spans(seconds: dict[Key, float]) -> dict[Key, timedelta]:
-    return {key: timedelta(seconds=value) for key, value in seconds.items()}

@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Interval, delete, func, literal, or_, select, update
+from sqlalchemy import ARRAY, Float, String, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,35 +32,43 @@ class Booked:
     paused: dict[str, float]
 
 
+# the step is what the inserted row is ahead of now; seconds ahead of now are returned
+RESERVE = text("""
+    INSERT INTO outbox_pace AS pace (channel, chat, next_at)
+    SELECT channel, chat, now() + make_interval(secs => step)
+    FROM unnest(:channels, :chats, :steps) WITH ORDINALITY AS wanted(channel, chat, step, n)
+    ORDER BY n
+    ON CONFLICT (channel, chat) DO UPDATE
+    SET next_at = GREATEST(pace.next_at, now()) + (EXCLUDED.next_at - now())
+    RETURNING channel, chat, EXTRACT(EPOCH FROM next_at - now())::float8,
+              EXTRACT(EPOCH FROM paused_until - now())::float8
+""").bindparams(bindparam("channels", type_=ARRAY(String)), bindparam("chats", type_=ARRAY(String)),
+                bindparam("steps", type_=ARRAY(Float)))
+
+
 class PaceRows:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def reserve(self, steps: Mapping[Key, timedelta]) -> Booked:
-        """Move each key's next free moment on by its step, from now if it is past: one
-        ``INSERT … ON CONFLICT DO UPDATE`` for every key at once."""
+    async def reserve(self, steps: Mapping[Key, float]) -> Booked:
+        """Move each key's next free moment on by its step (seconds), from now if it is past:
+        one ``INSERT … ON CONFLICT DO UPDATE`` for every key at once, the keys as arrays (one
+        prepared statement whatever their number)."""
         keys = sorted(steps)
-        rows = insert(OutboxPace).values([
-            {"channel": channel, "chat": chat, "next_at": func.now() + steps[channel, chat]}
-            for channel, chat in keys])
-        stmt = rows.on_conflict_do_update(
-            index_elements=[OutboxPace.channel, OutboxPace.chat],
-            # the step is what the new row would have been ahead of now
-            set_={"next_at": func.greatest(OutboxPace.next_at, func.now())
-                  + (rows.excluded.next_at - func.now())},
-        ).returning(OutboxPace.channel, OutboxPace.chat, OutboxPace.next_at,
-                    OutboxPace.paused_until, func.now())
-        found = (await self.session.execute(stmt)).all()
-        return Booked({(c, k): seconds(moved - steps[c, k] - now) for c, k, moved, _, now in found},
-                      {c: max(0.0, seconds(paused - now)) for c, k, _, paused, now in found
+        found = (await self.session.execute(RESERVE, {
+            "channels": [channel for channel, _ in keys], "chats": [chat for _, chat in keys],
+            "steps": [steps[key] for key in keys]})).all()
+        return Booked({(c, k): ahead - steps[c, k] for c, k, ahead, _ in found},
+                      {c: max(0.0, paused) for c, k, _, paused in found
                        if not k and paused is not None})
 
-    async def give_back(self, steps: Mapping[Key, timedelta]) -> None:
+    async def give_back(self, steps: Mapping[Key, float]) -> None:
         """Undo reservations that will not be used now (rare: a wait too long to hold)."""
         for channel, chat in sorted(steps):
             await self.session.execute(
                 update(OutboxPace).where(OutboxPace.channel == channel, OutboxPace.chat == chat)
-                .values(next_at=OutboxPace.next_at - literal(steps[channel, chat], Interval())))
+                .values(next_at=OutboxPace.next_at - func.make_interval(
+                    0, 0, 0, 0, 0, 0, steps[channel, chat])))
 
     async def pause(self, channel: str, wait: float) -> float:
         """Nothing more through ``channel`` for ``wait`` seconds: its pause and its next free

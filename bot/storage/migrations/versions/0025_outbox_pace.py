@@ -1,6 +1,9 @@
 """the outbox's rate limits shared by every process on PostgreSQL (bot/delivery/pace.py)
 
-The table starts empty: a row is written by the first send of a channel or a chat.
+The table starts empty: a row is written by the first send of a channel or a chat. On
+PostgreSQL it is UNLOGGED: its rows change with every batch sent, and none is worth a WAL
+write or a wait for one at the commit (after a crash the server empties it, and the limits
+start afresh, as they do when a single process restarts).
 
 Revision ID: 0025
 Revises: 0022
@@ -24,6 +27,8 @@ def upgrade() -> None:
         sa.Column("paused_until", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("channel", "chat", name=op.f("pk_outbox_pace")),
     )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE outbox_pace SET UNLOGGED")
 
 
 def downgrade() -> None:
