@@ -149,6 +149,26 @@ async def test_replies_counted_in_a_web_process_make_the_outbox_give_way(engines
     assert 0.5 < wait <= 29 * 1.03 / 30  # the replies' time, less what has gone by since
 
 
+async def test_late_sends_of_a_process_do_not_bunch_up(engines: list[Engine]):
+    """Sends that went out late, all at once (the process was busy), push the next ones
+    back: never more than the outbox's 27 in any 1.03 s of one process's own sends."""
+    now, slept = [0.0], []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    pace = SharedPace(database.session_factory(engines[0]), OutboxSettings(),
+                      monotonic=lambda: now[0])
+    for _ in range(OUTBOX_SHARE):
+        assert await pace.acquire("telegram", sleep) == 0
+    assert slept == []
+    assert await pace.acquire("telegram", sleep) == 0  # the 28th waits for the window
+    assert slept == [pytest.approx(1.03)]
+    await pace.pause("telegram", 5.0)
+    assert await pace.acquire("telegram", sleep) == pytest.approx(5.0, abs=0.5)  # held, not sent
+
+
 # --- two senders, their Telegram adapters on the fake Bot API ---------------------------------
 
 def on(url: str, api: FakeBotAPI, via: str) -> Settings:

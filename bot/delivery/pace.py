@@ -10,9 +10,12 @@ channel's pause. A claimed batch takes the turns of all its messages in one stat
 waits the seconds the database named, whichever process it is in. The channel's share of
 the outbox (``reply_share_percent``) is taken off its rate, and the turns are spaced a little
 wider than the rate (``MARGIN``) so that the jitter between processes never puts one more
-send into a second. A platform's "wait N seconds" is stored: the channel's next free moment
-moves past it for everyone, and the sends already waiting their turn in any process learn of
-it within ``REFRESH``. Replies to people who just wrote are never held; a process counts them
+send into a second; and within a process its own sends of the last second stay within the
+share, as in memory (a late send pushes the next ones back rather than bunch up with them).
+
+A platform's "wait N seconds" is stored: the channel's next free moment moves past it for
+everyone, and the sends already waiting their turn in any process learn of it within
+``REFRESH``. Replies to people who just wrote are never held; a process counts them
 for ``GATHER`` and then moves the channel's next free moment on by them, so the outbox gives
 way when they crowd the limit. Rows whose moments are past hold nothing back and are deleted
 (``tidy``, by each sender every minute or so).
@@ -26,7 +29,7 @@ import asyncio
 import logging
 import math
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -98,6 +101,7 @@ class SharedPace:
         self._checked = -math.inf  # when the pauses were last read
         self._checking = asyncio.Lock()
         self._replies: Counter[str] = Counter()
+        self._sent: dict[str, deque[float]] = {}  # this process's sends of the last second
         self._writing_replies: asyncio.Task[None] | None = None
 
     def _steps(self, turn: Turn) -> Iterator[tuple[Key, float]]:
@@ -147,7 +151,26 @@ class SharedPace:
             async with self._checking:  # one read for all the sends due meanwhile
                 if self.monotonic() - self._checked >= self.REFRESH:
                     await self._read_pauses()
-        return self.paused_for(channel)
+        while True:
+            if held := self.paused_for(channel):
+                return held
+            wait = self._own_window_wait(channel, n)
+            if wait <= 0:
+                return 0.0
+            await sleep(wait)
+
+    def _own_window_wait(self, channel: str, n: int) -> float:
+        """How long until ``n`` more of this process's own sends fit into the last second's
+        share (as ``RateLimits`` keeps them): a send that went out late, its process busy,
+        pushes the next ones back instead of bunching up with them. 0: they are counted."""
+        mine = max(1, int(self.rates[channel][0] * self.share))
+        sent = self._sent.setdefault(channel, deque(maxlen=mine))
+        n, now = min(n, mine), self.monotonic()
+        last_to_leave = len(sent) - (mine - n) - 1  # all but the newest mine - n must be gone
+        if last_to_leave >= 0 and (wait := sent[last_to_leave] + 1.0 + self.MARGIN - now) > 0:
+            return wait
+        sent.extend([now] * n)
+        return 0.0
 
     async def _read_pauses(self) -> None:
         try:
