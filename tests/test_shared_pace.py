@@ -84,8 +84,11 @@ async def test_two_processes_booking_at_once_keep_to_one_channel_limit(engines: 
     times = [t for booked in await asyncio.gather(book(first, 0), book(second, 1000)) for t in booked]
     ordered = sorted(times)
     assert ordered[-1] - ordered[0] >= 179 / OUTBOX_SHARE  # 180 turns, one after the other
-    # on the database's clock they are 1.03 / 27 s apart; here within a few milliseconds
-    assert min(b - a for a, b in itertools.pairwise(ordered)) > 1 / OUTBOX_SHARE - 0.01
+    # on the database's clock they are 1.03 / 27 s apart (the first two may be CATCH_UP
+    # closer: an idle channel's first turn counts from that long ago); here within a few ms
+    gaps = [b - a for a, b in itertools.pairwise(ordered)]
+    assert min(gaps) > 1.03 / OUTBOX_SHARE - SharedPace.CATCH_UP - 0.01
+    assert sorted(gaps)[1] > 1 / OUTBOX_SHARE - 0.01
     assert busiest_second(times) <= OUTBOX_SHARE + 1  # never the 30 of the whole limit
 
     alone = [LocalPace(RateLimits(OutboxSettings())) for _ in range(2)]  # each process its own

@@ -90,6 +90,9 @@ class SharedPace:
     MARGIN = 0.03  # turns are spaced this much wider than the rate (jitter between processes)
     REFRESH = 0.2  # seconds a send trusts the pauses it knows before asking the database
     GATHER = 0.1  # seconds replies are counted here before they are written, together
+    # a sender that fell behind (its claim and record between batches) makes up this much;
+    # less than MARGIN of a second, so that no second ever gets one send more
+    CATCH_UP = 0.02
 
     def __init__(self, sessions: Sessions, settings: OutboxSettings,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
@@ -130,10 +133,10 @@ class SharedPace:
         if not totals:
             return [0.0] * len(turns)
         async with UnitOfWork(self.sessions) as uow:
-            booked = await uow.pace.reserve(totals)
+            booked = await uow.pace.reserve(totals, late=self.CATCH_UP)
             await uow.commit()
         self._learn(booked.paused, [channel for channel, chat in totals if not chat])
-        return [max((booked.starts[key] + offset for key, offset in place), default=0.0)
+        return [max(0.0, *(booked.starts[key] + offset for key, offset in place))
                 for place in places]
 
     async def release(self, turns: Sequence[Turn]) -> None:

@@ -32,32 +32,36 @@ class Booked:
     paused: dict[str, float]
 
 
-# the step is what the inserted row is ahead of now; seconds ahead of now are returned
+# A next free moment further back than ``late`` seconds counts from then: a sender that was
+# late makes up that much. The step is what the inserted row is ahead of that moment; the
+# new next free moments are returned in seconds from now.
 RESERVE = text("""
     INSERT INTO outbox_pace AS pace (channel, chat, next_at)
-    SELECT channel, chat, now() + make_interval(secs => step)
+    SELECT channel, chat, now() - make_interval(secs => :late) + make_interval(secs => step)
     FROM unnest(:channels, :chats, :steps) WITH ORDINALITY AS wanted(channel, chat, step, n)
     ORDER BY n
     ON CONFLICT (channel, chat) DO UPDATE
-    SET next_at = GREATEST(pace.next_at, now()) + (EXCLUDED.next_at - now())
+    SET next_at = GREATEST(pace.next_at, now() - make_interval(secs => :late))
+                  + (EXCLUDED.next_at - (now() - make_interval(secs => :late)))
     RETURNING channel, chat, EXTRACT(EPOCH FROM next_at - now())::float8,
               EXTRACT(EPOCH FROM paused_until - now())::float8
 """).bindparams(bindparam("channels", type_=ARRAY(String)), bindparam("chats", type_=ARRAY(String)),
-                bindparam("steps", type_=ARRAY(Float)))
+                bindparam("steps", type_=ARRAY(Float)), bindparam("late", type_=Float))
 
 
 class PaceRows:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def reserve(self, steps: Mapping[Key, float]) -> Booked:
-        """Move each key's next free moment on by its step (seconds), from now if it is past:
-        one ``INSERT … ON CONFLICT DO UPDATE`` for every key at once, the keys as arrays (one
-        prepared statement whatever their number)."""
+    async def reserve(self, steps: Mapping[Key, float], late: float = 0.0) -> Booked:
+        """Move each key's next free moment on by its step (seconds), from ``late`` seconds
+        ago at the earliest: one ``INSERT … ON CONFLICT DO UPDATE`` for every key at once,
+        the keys as arrays (one prepared statement whatever their number). A reservation may
+        start up to ``late`` seconds ago (go now)."""
         keys = sorted(steps)
         found = (await self.session.execute(RESERVE, {
             "channels": [channel for channel, _ in keys], "chats": [chat for _, chat in keys],
-            "steps": [steps[key] for key in keys]})).all()
+            "steps": [steps[key] for key in keys], "late": late})).all()
         return Booked({(c, k): ahead - steps[c, k] for c, k, ahead, _ in found},
                       {c: max(0.0, paused) for c, k, _, paused in found
                        if not k and paused is not None})
