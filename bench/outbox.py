@@ -5,7 +5,7 @@ answered 429 and counted as "caused").
 
     cd /work/main && .venv/bin/python bench/outbox.py [--quick] [--payload-messages 2000]
         [--messages-1000 10000] [--messages-429 600] [--injected 3] [--retry-after 2]
-        [--baseline 10000]
+        [--baseline 10000] [--postgresql]
 
 The messages the program really queues, at Telegram's 30/s with the default 10 % of it kept
 for replies to people who just wrote (the outbox may use 27/s):
@@ -21,6 +21,9 @@ Then the sender alone at the whole limit (no share kept for replies):
     C  limit 30/s, sender at 30/s, with --injected 429s of --retry-after s spread over the run
 and a baseline: the fake API's bare capacity, a plain aiohttp client at concurrency 20.
 The fake API runs in a process of its own (as Telegram does), so the sender has its core.
+The database is a temporary SQLite file (the limits in the sender's memory), or with
+``--postgresql`` a fresh database on a throwaway PostgreSQL server (tests/support/
+postgres.py) for each run: the limits shared through it (bot/delivery/pace.py).
 
 Every message goes to its own chat, so the per-chat limit (1/s) never binds. With injected
 429s the total time must be close to ideal + sum of retry_after (within 5 %). The exit code
@@ -46,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 import segno  # noqa: E402
@@ -106,7 +110,8 @@ def payloads(settings: Settings) -> dict[str, list[Reply]]:
                           button_label="Menu", button_url="https://example.com/menu")
     bought = PurchaseResult(1, "C-7K3Q9X", 1, 1_500_00, 45, 0, 465, "silver", "silver", False)
     [notice] = purchase_notifications(bought, settings)
-    return {"trigger": digest(t), "broadcast": broadcasts.recipient_replies(broadcast),
+    return {"trigger": digest(t), "broadcast": broadcasts.recipient_replies(
+                broadcast, broadcasts.unsubscribe_button(t, broadcast.id)),
             "notice": notice.render(t)}
 
 
@@ -212,13 +217,20 @@ async def inject_429s(api: RemoteFakeAPI, messages: int, count: int, retry_after
         await api.fail_next(retry_after)
 
 
+def sqlite_database(tmp: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp / 'loyalty.db'}"
+
+
+new_database: Callable[[Path], str] = sqlite_database  # --postgresql: a fresh one on its server
+
+
 async def deliver(messages: int, limit: float, sender_rate: float, injected: int = 0,
                   retry_after: int = 0, replies: list[Reply] = PLAIN, reply_share: int = 0,
                   picture: bytes | None = None) -> tuple[float, int, int]:
     """(elapsed s from the sender's start to the last accepted message, 429s caused,
     most accepted in any one-second window). Gives up after three times the ideal."""
     with tempfile.TemporaryDirectory(prefix="bench-outbox-") as tmp:
-        url = f"sqlite+aiosqlite:///{Path(tmp) / 'loyalty.db'}"
+        url = new_database(Path(tmp))
         await seed_outbox(url, messages, replies, picture)
         async with RemoteFakeAPI(limit) as api:
             application = await build(bench_settings(url, api, sender_rate, reply_share),
@@ -338,7 +350,24 @@ async def main() -> int:
     parser.add_argument("--injected", type=int, default=3)
     parser.add_argument("--retry-after", type=int, default=2)
     parser.add_argument("--baseline", type=int, default=10_000, help="bare client requests")
+    parser.add_argument("--postgresql", action="store_true",
+                        help="each run on a fresh database of a temporary PostgreSQL server")
     args = parser.parse_args()
+    if args.postgresql:
+        return await on_postgresql(args)
+    return await run(args)
+
+
+async def on_postgresql(args: argparse.Namespace) -> int:
+    global new_database
+    from tests.support.postgres import TemporaryPostgres
+
+    with TemporaryPostgres() as server:
+        new_database = lambda tmp: server.create_database()  # noqa: E731
+        return await run(args)
+
+
+async def run(args: argparse.Namespace) -> int:
     if args.messages:
         args.payload_messages = args.messages_1000 = args.messages_429 = args.messages
     if args.quick:

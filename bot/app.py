@@ -28,6 +28,7 @@ from bot.core.i18n import I18n
 from bot.core.keys import SECRET_NAME, derive
 from bot.delivery.notify import Notifier
 from bot.delivery.outbox import OutboxSender
+from bot.delivery.pace import SharedPace
 from bot.handlers.registry import build_router
 from bot.loyalty.cards import CardTokens, QrImages
 from bot.marketing import broadcasts
@@ -100,6 +101,7 @@ class Application:
             await channel.stop()
         await self.core.drain()
         await self.outbox.stop()  # the pass in progress finishes and is recorded
+        await self.outbox.pace.close()
         for channel in self.channels:
             await channel.close()
         await self.probe.close()
@@ -147,9 +149,11 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
     notifier = Notifier(services.i18n, settings, registry)
     metrics = metrics_endpoint.PrometheusMetrics()
     core = Core(services, sessions, build_router(), notifier, metrics)
+    # several processes on one PostgreSQL share the channels' rate limits there
+    pace = SharedPace(sessions, settings.outbox) if shared(settings.database.url) else None
     outbox = OutboxSender(sessions, registry, settings.outbox, clock,
                           stored_images=lambda ref: broadcasts.stored_image(sessions, ref),
-                          metrics=metrics)
+                          metrics=metrics, pace=pace)
     notifier.on_enqueued = outbox.wake
     app = web.Application()
     application = Application(settings, engine, core, app, outbox, Probe(settings.database.url))
@@ -160,7 +164,7 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
     pos_api.install(app, core)
     for kind in kinds():
         if kind.enabled(settings):
-            channel = kind.build(settings, core, outbox.limits)
+            channel = kind.build(settings, core, outbox.pace)
             channel.install(app)
             application.channels.append(channel)
     registry.update({channel.name: channel for channel in application.channels})

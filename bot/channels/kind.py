@@ -17,7 +17,7 @@ from bot.core.replies import CommandMenu, Reply, Template
 if TYPE_CHECKING:
     from bot.channels.base import Channel
     from bot.core.conversation import Core
-    from bot.delivery.outbox import RateLimits
+    from bot.delivery.pace import Pace
     from bot.storage.uow import UnitOfWork
 
 
@@ -50,7 +50,7 @@ class ChannelKind:
     name: str  # in the database (``identities.channel``, ``outbox.channel``) and in admin ids
     label: str  # N_() msgid: how people read the channel («Telegram», «Web chat»)
     enabled: Callable[[Settings], bool]  # its config section is set
-    build: Callable[[Settings, Core, RateLimits], Channel]  # the adapter, from the config
+    build: Callable[[Settings, Core, Pace], Channel]  # the adapter, from the config
     verified_contacts: bool  # a "share my contact" button proves the number
     # a typed phone is taken (unverified); None: only where there is no button
     typed_phone: bool | None = None

@@ -62,7 +62,7 @@ from bot.handlers.command_menus import staff_menus
 from bot.handlers.menu import MENU_COMMANDS
 
 if TYPE_CHECKING:
-    from bot.delivery.outbox import RateLimits
+    from bot.delivery.pace import Pace
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def rates(outbox: OutboxSettings) -> tuple[float, float]:
     return outbox.telegram_per_second, outbox.telegram_per_chat_per_second
 
 
-def build(settings: Settings, core: Core, limits: RateLimits) -> TelegramChannel:
+def build(settings: Settings, core: Core, limits: Pace) -> TelegramChannel:
     return TelegramChannel(settings.telegram, core, settings.web.base_url(), limits)
 
 
@@ -159,7 +159,7 @@ class TelegramChannel(Channel):
     kind = KIND
 
     def __init__(self, settings: TelegramSettings, core: Core, public_url: str,
-                 limits: RateLimits | None = None) -> None:
+                 limits: Pace | None = None) -> None:
         if settings.token is None:
             raise ValueError("telegram.token is not set")
         self.settings = settings
@@ -319,7 +319,7 @@ class TelegramChannel(Channel):
             log.warning("telegram asked to wait %s s before answering; the answer waits",
                         exc.retry_after)
             if self.limits is not None:
-                self.limits.pause(CHANNEL, exc.retry_after)  # the outbox waits too
+                await self.limits.pause(CHANNEL, exc.retry_after)  # the outbox waits too
             await asyncio.sleep(exc.retry_after)
             await send()
 

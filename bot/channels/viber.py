@@ -60,7 +60,7 @@ from bot.core.keys import derive, same_secret
 from bot.core.replies import AskContact, Button, Keyboard, Picture, Reply, Text
 
 if TYPE_CHECKING:
-    from bot.delivery.outbox import RateLimits
+    from bot.delivery.pace import Pace
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ def rates(outbox: OutboxSettings) -> tuple[float, float]:
     return outbox.viber_per_second, outbox.viber_per_chat_per_second
 
 
-def build(settings: Settings, core: Core, limits: RateLimits) -> ViberChannel:
+def build(settings: Settings, core: Core, limits: Pace) -> ViberChannel:
     return ViberChannel.build(settings, core)  # its answers are not counted in ``limits``
 
 

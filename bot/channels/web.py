@@ -59,7 +59,7 @@ from bot.storage.leader import shared
 from bot.storage.listener import Listener, presence_key
 
 if TYPE_CHECKING:
-    from bot.delivery.outbox import RateLimits
+    from bot.delivery.pace import Pace
     from bot.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ def _buttons(rows: Keyboard) -> list[list[dict[str, str]]]:
     ]
 
 
-def build(settings: Settings, core: Core, limits: RateLimits) -> WebChannel:
+def build(settings: Settings, core: Core, limits: Pace) -> WebChannel:
     return WebChannel(core, settings.web.base_url(), settings.database.url,
                       networks(settings.web.trusted_proxies))
 

@@ -72,7 +72,7 @@ from bot.core.replies import (
 from bot.storage.repositories.channel_notes import Note
 
 if TYPE_CHECKING:
-    from bot.delivery.outbox import RateLimits
+    from bot.delivery.pace import Pace
     from bot.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ def rates(outbox: OutboxSettings) -> tuple[float, float]:
     return outbox.whatsapp_per_second, outbox.whatsapp_per_chat_per_second
 
 
-def build(settings: Settings, core: Core, limits: RateLimits) -> WhatsAppChannel:
+def build(settings: Settings, core: Core, limits: Pace) -> WhatsAppChannel:
     if settings.whatsapp is None:
         raise ValueError("the [whatsapp] section is not set")
     return WhatsAppChannel(settings.whatsapp, core)

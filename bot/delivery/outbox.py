@@ -17,6 +17,15 @@ skips unreachable identities from then on); kept for a person who is away (a web
 with no page open, who sees it on coming back) → ``waiting``; the channel refuses the
 message as it is (``Undeliverable``) → ``failed`` at once, with the reason; any other error → ``pending``
 with a growing backoff, ``failed`` after ``MAX_ATTEMPTS``.
+
+Rate limits: a claimed batch books its messages' turns on their channels' limits at once
+(``Pace``, bot/delivery/pace.py): in this process's memory on SQLite, which serves one
+process (``RateLimits`` below), and in the database on PostgreSQL, shared by the senders of
+every process, so that any number of workers together keep to one limit and a platform's
+pause holds them all. PostgreSQL rather than Redis: no second service to run and back up,
+and the limits live next to the outbox rows they pace. A message whose turn is further away
+than ``longest_wait`` is not held in its claim: the turn is given back and the message is
+``pending`` again, due then.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from bot.core.clock import Clock
 from bot.core.lru import LruCache
 from bot.core.metrics import Metrics, NoMetrics
 from bot.core.replies import Picture, Reply, from_json
+from bot.delivery.pace import Pace, Turn
 from bot.storage.database import Sessions
 from bot.storage.uow import UnitOfWork
 
@@ -179,6 +189,41 @@ class RateLimits:
         return bucket
 
 
+class LocalPace:
+    """``Pace`` in this process's memory (``RateLimits``): enough when one process sends
+    (SQLite)."""
+
+    def __init__(self, limits: RateLimits) -> None:
+        self.limits = limits
+        self.share = limits.share
+
+    async def reserve(self, turns: Sequence[Turn]) -> list[float]:
+        return [self.limits.reserve(turn.channel, turn.chat, turn.calls) for turn in turns]
+
+    async def release(self, turns: Sequence[Turn]) -> None:
+        for turn in turns:
+            self.limits.release(turn.channel, turn.chat, turn.calls)
+
+    async def acquire(self, channel: str, sleep: Callable[[float], Awaitable[object]],
+                      n: int = 1) -> float:
+        return await self.limits.acquire(channel, sleep, n)
+
+    def replied(self, channel: str, n: int = 1) -> None:
+        self.limits.replied(channel, n)
+
+    async def pause(self, channel: str, seconds: float) -> None:
+        self.limits.pause(channel, seconds)
+
+    def paused_for(self, channel: str) -> float:
+        return self.limits.paused_for(channel)
+
+    async def tidy(self) -> None:
+        """Nothing to do: ``RateLimits`` bounds itself."""
+
+    async def close(self) -> None:
+        """Nothing is kept anywhere else."""
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What became of one send; recorded with the rest of its batch."""
@@ -207,13 +252,14 @@ class OutboxSender:
                  monotonic: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
                  stored_images: Callable[[str], Awaitable[bytes | None]] | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, pace: Pace | None = None) -> None:
         self.sessions = sessions
         self.metrics = metrics or NoMetrics()
         self.channels = channels  # the composition root's registry (shared with the notifier)
         self.settings = settings
         self.clock = clock
-        self.limits = RateLimits(settings, monotonic)
+        # the rate limits: this process's own unless shared by several (PostgreSQL)
+        self.pace: Pace = pace or LocalPace(RateLimits(settings, monotonic))
         self.sleep = sleep
         self.lease = timedelta(seconds=settings.claim_lease_seconds)
         # the longest a claimed message may wait for its turn: a small part of the lease, so
@@ -268,6 +314,7 @@ class OutboxSender:
                 if self.monotonic() >= next_recovery:
                     next_recovery = self.monotonic() + self.lease.total_seconds() / 2
                     await self.recover()
+                    await self.pace.tidy()
                 await self.send_due()
                 wait = await self._until_next_due()
             except Exception:  # the database may be away for a moment; keep going
@@ -282,7 +329,7 @@ class OutboxSender:
     async def _until_next_due(self) -> float:
         """Seconds until something can be sent: the nearest due message of a channel that is
         not paused, or the end of a pause (at most ``poll_seconds``)."""
-        pauses = [held for name in self.channels if (held := self.limits.paused_for(name))]
+        pauses = [held for name in self.channels if (held := self.pace.paused_for(name))]
         ready = self._ready_channels()
         nearest = None
         if ready:
@@ -310,7 +357,14 @@ class OutboxSender:
         return sent
 
     async def _deliver(self, batch: list[Claimed]) -> int:
-        outcomes = await asyncio.gather(*(self._send(message) for message in batch))
+        try:
+            turns = await self._take_turns(batch)
+        except Exception:  # the shared limits can't be reached: the batch goes back, not held
+            log.exception("outbox: can't take the batch's turns on the rate limits")
+            turns = [self._later(message, self.settings.poll_seconds, "no turn on the rate limits")
+                     for message in batch]
+        outcomes = await asyncio.gather(*(self._send(message, turn)
+                                          for message, turn in zip(batch, turns, strict=True)))
         await self._record(outcomes)
         for outcome in outcomes:
             if outcome.status == "sent":
@@ -337,20 +391,46 @@ class OutboxSender:
 
     def _ready_channels(self) -> list[str]:
         """The channels messages can go through now: not paused by their platform."""
-        return [name for name in self.channels if not self.limits.paused_for(name)]
+        return [name for name in self.channels if not self.pace.paused_for(name)]
 
-    async def _send(self, message: Claimed) -> Outcome:
+    def _calls(self, message: Claimed) -> int:
+        """The API calls the message takes (what the rate limits count)."""
         channel = self.channels.get(message.channel)
-        calls = channel.cost(message.replies) if isinstance(channel, Channel) else len(message.replies)
-        if held := self.limits.paused_for(message.channel):  # claimed before the pause began
-            return self._later(message, held, "the channel is paused")
-        wait = self.limits.reserve(message.channel, message.external_id, calls)
-        if wait > self.longest_wait:  # a claim is never held across a wait this long
-            self.limits.release(message.channel, message.external_id, calls)
-            return self._later(message, wait, None)
-        if wait:
-            await self.sleep(wait)
-        if held := await self.limits.acquire(message.channel, self.sleep, calls):
+        return channel.cost(message.replies) if isinstance(channel, Channel) else len(message.replies)
+
+    async def _take_turns(self, batch: list[Claimed]) -> list[Outcome | float]:
+        """The batch's places in line, booked at once: the seconds each message waits for
+        its turn, or what becomes of it now: back to ``pending`` if its channel is paused
+        (claimed before the pause began), or if its turn is further than ``longest_wait``
+        (then the place is given back: a claim is never held across a wait this long)."""
+        decided: list[Outcome | float] = []
+        booking: list[tuple[int, Turn]] = []
+        for n, message in enumerate(batch):
+            if held := self.pace.paused_for(message.channel):
+                decided.append(self._later(message, held, "the channel is paused"))
+                continue
+            decided.append(0.0)
+            booking.append((n, Turn(message.channel, message.external_id, self._calls(message))))
+        waits = await self.pace.reserve([turn for _, turn in booking])
+        too_far = []
+        for (n, turn), wait in zip(booking, waits, strict=True):
+            if wait > self.longest_wait:
+                too_far.append(turn)
+                decided[n] = self._later(batch[n], wait, None)
+            else:
+                decided[n] = wait
+        if too_far:
+            await self.pace.release(too_far)
+        return decided
+
+    async def _send(self, message: Claimed, turn: Outcome | float) -> Outcome:
+        if isinstance(turn, Outcome):
+            return turn
+        channel = self.channels.get(message.channel)
+        calls = self._calls(message)
+        if turn:
+            await self.sleep(turn)
+        if held := await self.pace.acquire(message.channel, self.sleep, calls):
             # the platform asked the channel to wait while this one was waiting its turn
             return self._later(message, held, "the channel is paused")
         try:
@@ -360,7 +440,7 @@ class OutboxSender:
                                   message_id=message.id)
         except RetryLater as later:
             self.metrics.retry_later(message.channel)
-            self.limits.pause(message.channel, later.seconds)
+            await self.pace.pause(message.channel, later.seconds)
             return self._later(message, later.seconds, str(later))
         except Unreachable as gone:
             return Outcome(message, "blocked", error=str(gone) or "unreachable", unreachable=True)

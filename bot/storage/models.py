@@ -424,6 +424,21 @@ class OutboxMessage(Base):
     )
 
 
+class OutboxPace(Base):
+    """The outbox's rate limits shared by every process on PostgreSQL (bot/delivery/pace.py):
+    per channel (``chat`` empty) and per chat of a channel, the next free moment to send
+    (``next_at``), and for a channel the end of a pause its platform asked for. A row whose
+    moments are past says nothing more than no row: such rows are deleted. UNLOGGED on
+    PostgreSQL (migration 0025): no WAL write, no wait for one at the commit."""
+
+    __tablename__ = "outbox_pace"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    chat: Mapped[str] = mapped_column(String(64), primary_key=True)  # "": the whole channel
+    next_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    paused_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
 class WebMessage(Base):
     """One message of a web chat visitor's conversation, kept on the server so that a
     returning visitor (the same cookie) sees it again: what the bot sent (as the page

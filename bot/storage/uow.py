@@ -17,6 +17,7 @@ from bot.storage.repositories import (
     Lots,
     OutboxMessages,
     Outlets,
+    PaceRows,
     PlatformIds,
     ProcessedEvents,
     PublishedPictures,
@@ -70,6 +71,7 @@ class UnitOfWork:
         self.web_messages = WebMessages(self.session)
         self.web_downloads = WebDownloads(self.session)
         self.outbox_messages = OutboxMessages(self.session)
+        self.pace = PaceRows(self.session)  # PostgreSQL only (bot/delivery/pace.py)
         self.platform_ids = PlatformIds(self.session)
         self.channel_notes = ChannelNotes(self.session)
         self.published_pictures = PublishedPictures(self.session)

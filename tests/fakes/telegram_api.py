@@ -45,11 +45,15 @@ class UploadedFile:
 
 @dataclass(frozen=True)
 class Call:
-    """One recorded API call; ``params`` has JSON fields decoded and files resolved."""
+    """One recorded API call; ``params`` has JSON fields decoded and files resolved. ``at``
+    is the ``time.monotonic()`` of its arrival; ``via`` the path prefix the client put before
+    ``/bot{token}`` (``api_base`` = ``{base_url}/{via}``): it tells several clients apart."""
 
     method: str
     params: dict[str, Any]
     files: dict[str, UploadedFile] = field(default_factory=dict)
+    at: float = 0.0
+    via: str = ""
 
 
 @dataclass
@@ -181,6 +185,7 @@ class FakeBotAPI:
     async def start(self) -> FakeBotAPI:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_route("*", "/{via}/bot{token}/{method}", self._handle)
         app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -248,11 +253,12 @@ class FakeBotAPI:
 
     # -- HTTP --------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()
         if request.match_info["token"] != self.token:
             return error_response(401, "Unauthorized")
         method = request.match_info["method"]
         params, files = await parse_request(request)
-        self.calls.append(Call(method, params, files))
+        self.calls.append(Call(method, params, files, arrived, request.match_info.get("via", "")))
         self._call_event.set()
         handler = self._handlers.get(method.lower())
         if handler is None:

@@ -33,6 +33,7 @@ from bot.storage.repositories.identities import LAST_SEEN_RESOLUTION, Identities
 from bot.storage.repositories.lots import Lots
 from bot.storage.repositories.outbox import OutboxMessages
 from bot.storage.repositories.outlets import Outlets
+from bot.storage.repositories.pace import PaceRows
 from bot.storage.repositories.platform_ids import PlatformIds
 from bot.storage.repositories.published_pictures import PublishedPictures
 from bot.storage.repositories.purchases import Purchases
@@ -48,8 +49,8 @@ from bot.storage.repositories.web_messages import ShownMessage, WebMessages
 
 __all__ = [
     "LAST_SEEN_RESOLUTION", "AuditLog", "Broadcasts", "ChannelNotes", "Conversations", "Customers",
-    "Friends", "Identities", "Lots", "OutboxMessages", "Outlets", "PlatformIds", "ProcessedEvents",
-    "PublishedPictures", "Purchases",
+    "Friends", "Identities", "Lots", "OutboxMessages", "Outlets", "PaceRows", "PlatformIds",
+    "ProcessedEvents", "PublishedPictures", "Purchases",
     "Recipient", "Recipients", "Reviews",
     "Roster", "RuleChanges", "Secrets", "SharedPhones", "ShownMessage", "StaffEntry", "StaffLanguages",
     "StaffMembers", "TriggerSends", "WebDownloads", "WebMessages",
