@@ -49,6 +49,12 @@ class BalanceSummary:
     recent: Sequence[PointOperation]
 
 
+def spendable_now(hold: timedelta, lifetime: timedelta) -> bool:
+    """Whether a lot earned now with this hold and lifetime counts in the balance at once
+    (``Lots.available_balance``: available by now and not expired yet)."""
+    return hold <= timedelta(0) < lifetime
+
+
 class Ledger:
     def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
         self.uow = uow
