@@ -27,8 +27,9 @@ from bot.core.clock import Clock, FrozenClock
 from bot.loyalty.ledger import Ledger, spendable_now
 from bot.loyalty.money import MINOR_PER_UNIT
 from bot.loyalty.tiers import current_tier
-from bot.loyalty.velocity import Flag, flags
+from bot.loyalty.velocity import Flag, day_start, flags
 from bot.storage.models import Customer, Purchase, Refund
+from bot.storage.repositories.purchases import DayTotals
 from bot.storage.uow import UnitOfWork
 from bot.storage.views import CustomerView
 
@@ -175,7 +176,10 @@ class Checkout:
             raise FutureDate("a purchase can't happen in the future")
         customer = await self.uow.customers.lock(customer_id)
         fingerprint = request_fingerprint(customer_id, amount, spend)
-        existing = await self.uow.purchases.by_receipt(outlet_id, receipt_id, lock=True)
+        since = day_start(now, self.zone)
+        standing = await self.uow.purchases.standing(outlet_id, receipt_id, customer_id, now, since)
+        existing = (await self.uow.purchases.by_receipt(outlet_id, receipt_id, lock=True)
+                    if standing.recorded else None)
         if existing is not None:
             if existing.request_hash != fingerprint:
                 raise ReceiptConflict(f"receipt {receipt_id} is already recorded with other data")
@@ -186,7 +190,7 @@ class Checkout:
             raise CardBlocked("an admin blocked this card: it neither earns nor spends points")
         tier_before = current_tier(customer.purchase_count, self.program, customer.total_spent)
         tier = self.tier_for_next_purchase(customer, amount)
-        balance = await self.ledger.balance(customer_id)
+        balance = standing.balance
         cap = spend_cap(amount, balance, tier, self.program)
         if spend < 0 or spend > cap:
             raise SpendAboveCap(spend, cap)
@@ -216,14 +220,18 @@ class Checkout:
         customer.purchase_count += 1
         customer.total_spent += amount
         referrer = await self._reward_referral(customer, purchase.id) if bonus else None
-        await self.uow.flush()  # the day's figures below count this purchase
+        await self.uow.flush()  # the cashier's figures in the flags count this purchase
+        today = standing.today
+        if occurred >= since:  # the card's purchases today, this one too
+            today = DayTotals(today.purchases + 1, today.amount + amount,
+                              today.earned + earned, today.spent + spend)
         return PurchaseResult(purchase.id, receipt_id, customer_id, amount, earned, spend,
                               balance_after, purchase.tier_after,
                               tier_before.code if tier_before else None, replayed=False,
                               referrer_rewarded=referrer, referral_bonus=bonus,
                               backdated=now - occurred > BACKDATED,
-                              flags=await flags(self.uow, customer, actor, earned, now,
-                                                self.zone, self.program))
+                              flags=await flags(self.uow, customer, actor, earned, since,
+                                                self.program, today))
 
     @property
     def _referral_lifetime(self) -> timedelta:

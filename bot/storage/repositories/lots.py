@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import PointLot, PointOperation, PointSpend
+
+
+def balance_query(customer_id: int, now: datetime) -> Select[int]:
+    """The customer's points spendable now: the sum of their live lots available by now."""
+    return select(func.coalesce(func.sum(PointLot.remaining), 0)).where(
+        *Lots._live(customer_id, now, spendable_only=True))
 
 
 class Lots:
@@ -46,9 +52,7 @@ class Lots:
         return (await self.session.execute(stmt)).scalars().all()
 
     async def available_balance(self, customer_id: int, now: datetime) -> int:
-        stmt = select(func.coalesce(func.sum(PointLot.remaining), 0)).where(
-            *self._live(customer_id, now, spendable_only=True))
-        return int((await self.session.execute(stmt)).scalar_one())
+        return int((await self.session.execute(balance_query(customer_id, now))).scalar_one())
 
     async def available_balances(self, customer_ids: Sequence[int], now: datetime,
                                  chunk: int = 5000) -> dict[int, int]:
