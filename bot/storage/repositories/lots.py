@@ -4,11 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, String, Text, func, literal, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import PointLot, PointOperation, PointSpend
+
+
+class LotRow(NamedTuple):
+    """What a balance shows of a live lot."""
+
+    remaining: int
+    available_at: datetime
+    expires_at: datetime
+
+
+class OperationRow(NamedTuple):
+    """What a history shows of a points operation."""
+
+    id: int
+    kind: str
+    amount: int
+    reason: str
+    note: str | None
+    created_at: datetime
 
 
 def balance_query(customer_id: int, now: datetime) -> Select[int]:
@@ -117,6 +137,31 @@ class Lots:
                                        PointLot.expires_at <= now)
                 .execution_options(populate_existing=True))
         return (await self.session.execute(stmt)).scalars().all()
+
+    async def holdings(self, customer_id: int, now: datetime, recent: int
+                       ) -> tuple[list[LotRow], list[OperationRow]]:
+        """The customer's live lots and their last ``recent`` operations (newest first),
+        in one statement: a lot's row is (NULL, remaining, available_at, expires_at, ...), an
+        operation's (id, amount, created_at, NULL, kind, reason, note)."""
+        o = PointOperation
+        operations = (select(o.id, o.amount, o.created_at, o.kind, o.reason, o.note)
+                      .where(o.customer_id == customer_id)
+                      .order_by(o.created_at.desc(), o.id.desc()).limit(recent).subquery())
+        stmt = select(null().label("id"), PointLot.remaining, PointLot.available_at,
+                      PointLot.expires_at, literal(None, String).label("kind"),
+                      literal(None, String).label("reason"), literal(None, Text).label("note")
+                      ).where(*self._live(customer_id, now, spendable_only=False)).union_all(
+            select(operations.c.id, operations.c.amount, operations.c.created_at, null(),
+                   operations.c.kind, operations.c.reason, operations.c.note))
+        lots: list[LotRow] = []
+        history: list[OperationRow] = []
+        for row_id, number, first, expires_at, kind, reason, note in await self.session.execute(stmt):
+            if row_id is None:
+                lots.append(LotRow(number, first, expires_at))
+            else:
+                history.append(OperationRow(row_id, kind, number, reason, note, first))
+        history.sort(key=lambda op: (op.created_at, op.id), reverse=True)
+        return lots, history
 
     async def recent_operations(self, customer_id: int, limit: int) -> Sequence[PointOperation]:
         stmt = (
