@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import Purchase, Refund
-from bot.storage.repositories.lots import balance_query
+from bot.storage.repositories.lots import CUSTOMER, balance_query
 
 
 class DayTotals(NamedTuple):
@@ -67,20 +67,30 @@ class Purchases:
                        day_start: datetime) -> Standing:
         """``Standing`` in one statement (read after the customer's lock, so what it sees is
         what the purchase changes)."""
-        p = Purchase
-        day = (p.customer_id == customer_id, p.occurred_at >= day_start)
-
-        def of_day(column: Any) -> Any:
-            return select(func.coalesce(func.sum(column), 0)).where(*day).scalar_subquery()
-
-        recorded = select(p.id).where(p.outlet_id == outlet_id, p.receipt_id == receipt_id)
-        row = (await self.session.execute(select(
-            recorded.exists(), balance_query(customer_id, now).scalar_subquery(),
-            select(func.count()).where(*day).scalar_subquery(), of_day(p.amount),
-            of_day(p.points_earned), of_day(p.points_spent)))).one()
+        row = (await self.session.execute(_STANDING, {
+            "outlet_id": outlet_id, "receipt_id": receipt_id, "customer_id": customer_id,
+            "now": now, "day_start": day_start})).one()
         return Standing(bool(row[0]), int(row[1]), DayTotals(*map(int, row[2:])))
 
     async def net_revenue(self) -> int:
         """What every purchase brought, less its refunds."""
         return int(await self.session.scalar(
             select(func.coalesce(func.sum(Purchase.amount - Purchase.refunded_amount), 0))) or 0)
+
+
+def _standing() -> Select[Any]:
+    """Built once (every purchase runs it): the receipt recorded, the balance, the day."""
+    p = Purchase
+    day = (p.customer_id == CUSTOMER, p.occurred_at >= bindparam("day_start"))
+
+    def of_day(column: Any) -> Any:
+        return select(func.coalesce(func.sum(column), 0)).where(*day).scalar_subquery()
+
+    recorded = select(p.id).where(p.outlet_id == bindparam("outlet_id"),
+                                  p.receipt_id == bindparam("receipt_id"))
+    return select(recorded.exists(), balance_query().scalar_subquery(),
+                  select(func.count()).where(*day).scalar_subquery(), of_day(p.amount),
+                  of_day(p.points_earned), of_day(p.points_spent))
+
+
+_STANDING = _standing()
