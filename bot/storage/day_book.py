@@ -36,6 +36,7 @@ filling, ``loyalty-bot stats rebuild`` on demand.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import weakref
@@ -46,7 +47,7 @@ from datetime import date, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Select, and_, delete, func, select, text
+from sqlalchemy import Row, Select, and_, bindparam, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -79,6 +80,11 @@ TAKE_SHARD = text("SELECT pg_advisory_xact_lock(:locks, :shard)::text")
 TAKE_ALL_SHARDS = text("SELECT pg_advisory_xact_lock(:locks, shard)::text "
                        "FROM generate_series(0, :last) AS shard ORDER BY shard")
 STREAM_ROWS = 20_000
+
+# a customer as the book counts them (every purchase's commit reads it: built once)
+STORED = (select(Customer.registered_at, Purchase.id, Purchase.occurred_at, NET)
+          .outerjoin(Purchase, and_(Purchase.customer_id == Customer.id, COUNTED))
+          .where(Customer.id == bindparam("customer_id")))
 
 BUILT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine → the book's zone
 
@@ -238,10 +244,7 @@ class DayBook:
     async def _stored(self, customer_id: int) -> tuple[datetime | None, Purchases]:
         """One query: when the customer joined and their counted purchases by id (an erased
         customer: nothing)."""
-        rows = (await self._session.execute(
-            select(Customer.registered_at, Purchase.id, Purchase.occurred_at, NET)
-            .outerjoin(Purchase, and_(Purchase.customer_id == Customer.id, COUNTED))
-            .where(Customer.id == customer_id))).all()
+        rows = (await self._session.execute(STORED, {"customer_id": customer_id})).all()
         joined = rows[0][0] if rows else None
         return joined, {pid: (at, int(net)) for _joined, pid, at, net in rows if pid is not None}
 
@@ -311,6 +314,7 @@ def _rows(totals: Totals) -> dict[str, list[dict]]:
     return {table: [by_key[key] for key in sorted(by_key)] for table, by_key in rows.items()}
 
 
+@functools.cache
 def _counters(model: type[Base]) -> list[str]:
     return [column.name for column in model.__table__.columns if not column.primary_key]
 
@@ -356,20 +360,28 @@ async def _free_shard(session: AsyncSession) -> int:
     return shard
 
 
+@functools.cache
+def _upsert(dialect: str, table: str) -> Any:
+    """The statement that adds rows into ``table`` (built once per dialect: every commit
+    that keeps the book runs it)."""
+    model = TABLES[table]
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+    return stmt.on_conflict_do_update(
+        index_elements=[*KEYS[table], "shard"],
+        set_={column: getattr(model, column) + stmt.excluded[column]
+              for column in _counters(model)})
+
+
 async def _add(session: AsyncSession, totals: Totals, shard: int = 0) -> None:
     """Add the totals to the book's rows of ``shard`` (insert or add to what is there)."""
-    insert = postgresql.insert if _on_postgresql(session) else sqlite.insert
+    dialect = session.get_bind().dialect.name
     for table, rows in sorted(_rows(totals).items()):
-        model = TABLES[table]
-        counters = _counters(model)
+        counters = _counters(TABLES[table])
         for row in rows:
             row["shard"] = shard
             for column in counters:
                 row.setdefault(column, 0)
-        stmt = insert(model)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[*KEYS[table], "shard"],
-            set_={column: getattr(model, column) + stmt.excluded[column] for column in counters})
+        stmt = _upsert(dialect, table)
         for start in range(0, len(rows), ROWS_PER_INSERT):
             await session.execute(stmt, rows[start:start + ROWS_PER_INSERT])
 
