@@ -9,8 +9,9 @@ The database is seeded fresh into a temp dir each run (~15 s for 100k customers)
 ``--reuse PATH`` it is seeded there once and reused afterwards. Also printed: the SQL
 statements each core update runs (one counted pass) and, with --profile, where time goes.
 
-Targets (from the issue): core throughput >= 50 % of the echo bot's, p99 <= 25 ms.
-The figures are informational: the exit code is 0 either way.
+Targets (issue 15): core throughput >= 60 % of the echo + one transaction floor (the
+least any update that writes does, measured in the same run), p99 <= 10 ms; also printed
+against the bare echo. The figures are informational: the exit code is 0 either way.
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ from bot.storage.models import (  # noqa: E402
 TOKEN = "123:ABC"
 FIRST_USER_ID = 100_000_000
 CHUNK = 10_000
-TARGET_RATIO = 50.0  # % of the echo throughput
-TARGET_P99_MS = 25.0
+TARGET_FLOOR_PERCENT = 60.0  # % of the echo + 1 transaction throughput
+TARGET_P99_MS = 10.0
 
 
 # --- the mocked Bot API session --------------------------------------------------------------
@@ -559,17 +560,18 @@ async def main(argv: Sequence[str] | None = None) -> int:
         ratio = core_result.rate / echo_result.rate * 100
         p99 = core_result.percentile(99)
         print()
+        floor_percent = core_result.rate / floor.rate * 100
         print(f"judged at concurrency {args.concurrency}:")
-        print(f"  core/echo throughput: {ratio:6.1f} %   target >= {TARGET_RATIO:.0f} %   "
-              f"{verdict(ratio >= TARGET_RATIO)}")
+        print(f"  core / (echo + 1 transaction): {floor_percent:6.1f} %   target >= "
+              f"{TARGET_FLOOR_PERCENT:.0f} %   {verdict(floor_percent >= TARGET_FLOOR_PERCENT)}   "
+              f"(the floor of any update that writes to SQLite: {floor.rate:.0f} updates/s)")
         print(f"  core p99 latency:     {p99:6.2f} ms  target <= {TARGET_P99_MS:.0f} ms  "
               f"{verdict(p99 <= TARGET_P99_MS)}")
+        print(f"  core/echo throughput: {ratio:6.1f} %")
         if len(results) == 4:
             extra_ratio = results[3].rate / results[2].rate * 100
             print(f"  (at concurrency {args.extra_concurrency}: core/echo {extra_ratio:.1f} %, "
                   f"core p99 {results[3].percentile(99):.2f} ms)")
-        print(f"  core / (echo + 1 transaction): {core_result.rate / floor.rate * 100:6.1f} %   "
-              f"(the floor of any update that writes to SQLite: {floor.rate:.0f} updates/s)")
         total = sum(statements.counts.values())
         print(f"\nSQL statements per core update: {total / args.updates:.1f}")
         for statement, n in statements.counts.most_common(12):

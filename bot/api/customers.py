@@ -21,31 +21,35 @@ def _typed_number(text: str) -> bool:
     return all(ch.isdecimal() or ch in " -" for ch in text)
 
 
-async def by_card(uow: UnitOfWork, tokens: CardTokens, text: str, now: datetime) -> Customer:
+async def by_card(uow: UnitOfWork, tokens: CardTokens, text: str, now: datetime, *,
+                  lock: bool = False) -> Customer:
     """A typed card number (its check digit must match) or a scanned QR token, with or
-    without the ``card-`` prefix of the deep link."""
+    without the ``card-`` prefix of the deep link; with ``lock``, found and locked at once
+    (``Customers.lock``: a purchase)."""
     text = text.strip()
     if _typed_number(text):
         number = normalize_card_number(text)
         if number is None:
             raise invalid("invalid_card_number",
                           "this is not a card number: check the digits (12, the last is a check digit)")
-        customer = await uow.customers.by_card_number(number)
+        customer = await uow.customers.by_card_number(number, lock=lock)
     else:
         try:
             token = tokens.verify(text.removeprefix(TOKEN_PREFIX), now)
         except InvalidToken:
             raise invalid("invalid_card_token", "the QR code is forged or expired: ask the "
                                                 "customer to open the card again") from None
-        customer = await uow.customers.get(token.customer_id)
+        customer = await (uow.customers.lock(token.customer_id) if lock
+                          else uow.customers.get(token.customer_id))
     if customer is None:
         raise ApiError(404, "card_not_found", "no customer has this card")
     return customer
 
 
-async def by_phone(uow: UnitOfWork, phone: str) -> Customer:
-    """Only a verified phone (shared in a messenger or given at a till) finds a customer."""
-    customer = await uow.customers.by_verified_phone(phone)
+async def by_phone(uow: UnitOfWork, phone: str, *, lock: bool = False) -> Customer:
+    """Only a verified phone (shared in a messenger or given at a till) finds a customer
+    (with ``lock``, found and locked at once)."""
+    customer = await uow.customers.by_verified_phone(phone, lock=lock)
     if customer is None:
         raise ApiError(404, "customer_not_found", "no customer has this phone")
     return customer

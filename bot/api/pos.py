@@ -145,10 +145,10 @@ class PosApi:
 
         async def work(uow: UnitOfWork, till: Till) -> PurchaseResult:
             form = purchase_form(json_object(raw), self.region)
-            if form.card is not None:
-                customer = await by_card(uow, self.services.card_tokens, form.card, now)
+            if form.card is not None:  # locked as found: the checkout's lock costs nothing
+                customer = await by_card(uow, self.services.card_tokens, form.card, now, lock=True)
             else:
-                customer = await by_phone(uow, form.phone or "")
+                customer = await by_phone(uow, form.phone or "", lock=True)
             return await self._checkout(uow, till).purchase(
                 customer_id=customer.id, outlet_id=till.outlet_id, receipt_id=form.receipt_id,
                 amount=form.amount, spend=form.spend, occurred_at=_at_most_now(form.occurred_at, now),

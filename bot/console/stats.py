@@ -280,8 +280,9 @@ async def _cohort_buying(uow: UnitOfWork, last: date,
                          months: Sequence[date]) -> dict[tuple[date, date], int]:
     """{(month of joining, month of buying): members of that cohort who bought then}."""
     c = StatsCohort
-    stmt = (select(c.cohort, c.month, c.buyers)
-            .where(c.cohort >= months[0], c.month <= last, c.buyers != 0))
+    stmt = (select(c.cohort, c.month, func.sum(c.buyers))
+            .where(c.cohort >= months[0], c.month <= last)
+            .group_by(c.cohort, c.month).having(func.sum(c.buyers) != 0))
     return {(cohort, month): int(n) for cohort, month, n in await uow.session.execute(stmt)}
 
 

@@ -24,11 +24,12 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from bot.config import ProgramSettings, Tier
 from bot.core.clock import Clock, FrozenClock
-from bot.loyalty.ledger import Ledger
+from bot.loyalty.ledger import Ledger, spendable_now
 from bot.loyalty.money import MINOR_PER_UNIT
 from bot.loyalty.tiers import current_tier
-from bot.loyalty.velocity import Flag, flags
+from bot.loyalty.velocity import Flag, day_start, flags
 from bot.storage.models import Customer, Purchase, Refund
+from bot.storage.repositories.purchases import DayTotals
 from bot.storage.uow import UnitOfWork
 from bot.storage.views import CustomerView
 
@@ -175,7 +176,10 @@ class Checkout:
             raise FutureDate("a purchase can't happen in the future")
         customer = await self.uow.customers.lock(customer_id)
         fingerprint = request_fingerprint(customer_id, amount, spend)
-        existing = await self.uow.purchases.by_receipt(outlet_id, receipt_id, lock=True)
+        since = day_start(now, self.zone)
+        standing = await self.uow.purchases.standing(outlet_id, receipt_id, customer_id, now, since)
+        existing = (await self.uow.purchases.by_receipt(outlet_id, receipt_id, lock=True)
+                    if standing.recorded else None)
         if existing is not None:
             if existing.request_hash != fingerprint:
                 raise ReceiptConflict(f"receipt {receipt_id} is already recorded with other data")
@@ -186,64 +190,82 @@ class Checkout:
             raise CardBlocked("an admin blocked this card: it neither earns nor spends points")
         tier_before = current_tier(customer.purchase_count, self.program, customer.total_spent)
         tier = self.tier_for_next_purchase(customer, amount)
-        cap = spend_cap(amount, await self.ledger.balance(customer_id), tier, self.program)
+        balance = standing.balance
+        cap = spend_cap(amount, balance, tier, self.program)
         if spend < 0 or spend > cap:
             raise SpendAboveCap(spend, cap)
+        occurred = occurred_at or now
+        # the points of an old receipt live from the day of that purchase, not from today
+        lifetime = timedelta(days=self.program.purchase_points_days) - (now - occurred)
+        hold = timedelta(days=self.program.purchase_points_hold_days)
+        earned = cashback(amount - spend * MINOR_PER_UNIT, tier) if lifetime > timedelta(0) else 0
+        bonus = self._referral_bonus_due(customer)
+        # the balance after it, known without reading it again: what is spent leaves it, and
+        # what is earned counts once spendable now and alive (as Ledger.balance counts lots)
+        balance_after = (balance - spend + (earned if spendable_now(hold, lifetime) else 0)
+                         + (bonus if spendable_now(timedelta(0), self._referral_lifetime) else 0))
         purchase = await self.uow.purchases.add(Purchase(
             outlet_id=outlet_id, receipt_id=receipt_id, customer_id=customer_id, amount=amount,
-            points_spent=spend, points_earned=0, refunded_amount=0, points_returned=0,
-            points_reversed=0, balance_after=0, tier_after=tier.code if tier else None,
+            points_spent=spend, points_earned=earned, refunded_amount=0, points_returned=0,
+            points_reversed=0, balance_after=balance_after, tier_after=tier.code if tier else None,
             request_hash=fingerprint, source=source, actor_identity_id=actor, pos_key_id=till,
-            occurred_at=occurred_at or now, created_at=now,
+            occurred_at=occurred, created_at=now,
         ))
         if spend:
             await self.ledger.spend(customer_id, spend, "purchase", reference=receipt_id,
                                     purchase_id=purchase.id, actor=actor)
-        earned = cashback(amount - spend * MINOR_PER_UNIT, tier)
-        # the points of an old receipt live from the day of that purchase, not from today
-        lifetime = timedelta(days=self.program.purchase_points_days) - (now - purchase.occurred_at)
-        if lifetime <= timedelta(0):
-            earned = 0
         if earned:
-            await self.ledger.earn(customer_id, earned, "purchase", lifetime,
-                                   hold=timedelta(days=self.program.purchase_points_hold_days),
+            await self.ledger.earn(customer_id, earned, "purchase", lifetime, hold=hold,
                                    reference=receipt_id, purchase_id=purchase.id, actor=actor)
         customer.purchase_count += 1
         customer.total_spent += amount
-        bonus, referrer = await self._reward_referral(customer, purchase.id)
-        purchase.points_earned = earned
-        purchase.balance_after = await self.ledger.balance(customer_id)
-        await self.uow.flush()  # the day's figures below count this purchase
+        referrer = await self._reward_referral(customer, purchase.id) if bonus else None
+        await self.uow.flush()  # the cashier's figures in the flags count this purchase
+        today = standing.today
+        if occurred >= since:  # the card's purchases today, this one too
+            today = DayTotals(today.purchases + 1, today.amount + amount,
+                              today.earned + earned, today.spent + spend)
         return PurchaseResult(purchase.id, receipt_id, customer_id, amount, earned, spend,
-                              purchase.balance_after, purchase.tier_after,
+                              balance_after, purchase.tier_after,
                               tier_before.code if tier_before else None, replayed=False,
                               referrer_rewarded=referrer, referral_bonus=bonus,
-                              backdated=now - purchase.occurred_at > BACKDATED,
-                              flags=await flags(self.uow, customer, actor, earned, now,
-                                                self.zone, self.program))
+                              backdated=now - occurred > BACKDATED,
+                              flags=await flags(self.uow, customer, actor, earned, since,
+                                                self.program, today))
 
-    async def _reward_referral(self, customer: Customer, purchase_id: int) -> tuple[int, int | None]:
-        """After a referred customer's first purchase both sides get the referral bonus
-        (the referrer at most ``referral_daily_cap`` times a day). Returns the customer's
-        bonus and the referrer's id when they were rewarded too."""
-        program = self.program
+    @property
+    def _referral_lifetime(self) -> timedelta:
+        return timedelta(days=self.program.referral_bonus_days)
+
+    def _referral_bonus_due(self, customer: Customer) -> int:
+        """The referral bonus this purchase pays its customer: a referred customer's first
+        purchase pays it (and their referrer's, see ``_reward_referral``)."""
         if (customer.referred_by is None or customer.referral_rewarded_at is not None
-                or program.referral_bonus <= 0):
-            return 0, None
+                or self.program.referral_bonus <= 0):
+            return 0
+        return self.program.referral_bonus
+
+    async def _reward_referral(self, customer: Customer, purchase_id: int) -> int | None:
+        """After a referred customer's first purchase (``_referral_bonus_due``) both sides
+        get the referral bonus (the referrer at most ``referral_daily_cap`` times a day).
+        Returns the referrer's id when they were rewarded too."""
+        program = self.program
         now = self.ledger.clock.now()  # the purchase's moment
         customer.referral_rewarded_at = now
-        lifetime = timedelta(days=program.referral_bonus_days)
+        lifetime = self._referral_lifetime
         await self.ledger.earn(customer.id, program.referral_bonus, "referral", lifetime,
                                purchase_id=purchase_id)
         referrer = customer.referred_by
+        if referrer is None:  # checked by _referral_bonus_due; kept for the type checker
+            return None
         await self.uow.customers.lock(referrer)  # two friends buying at once: one cap
         paid_today = await self.uow.lots.count_operations(
             referrer, "referral", now - timedelta(days=1), reference_prefix="friend:")
         if paid_today >= program.referral_daily_cap:
-            return program.referral_bonus, None
+            return None
         await self.ledger.earn(referrer, program.referral_bonus, "referral", lifetime,
                                reference=f"friend:{customer.id}")
-        return program.referral_bonus, referrer
+        return referrer
 
     def _replay(self, purchase: Purchase) -> PurchaseResult:
         return PurchaseResult(purchase.id, purchase.receipt_id, purchase.customer_id or 0,

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Protocol
 
 from bot.core.clock import Clock
 from bot.storage.models import PointLot, PointOperation
+from bot.storage.repositories.lots import OperationRow
 from bot.storage.uow import UnitOfWork
 
 
@@ -46,7 +48,22 @@ class BalanceSummary:
     available: int
     pending: int
     next_expiry: Burning | None
-    recent: Sequence[PointOperation]
+    recent: Sequence[OperationRow]
+
+
+class Burnable(Protocol):
+    """A lot as ``burning_days`` reads it (a ``PointLot`` or a ``LotRow``)."""
+
+    @property
+    def remaining(self) -> int: ...
+    @property
+    def expires_at(self) -> datetime: ...
+
+
+def spendable_now(hold: timedelta, lifetime: timedelta) -> bool:
+    """Whether a lot earned now with this hold and lifetime counts in the balance at once
+    (``Lots.available_balance``: available by now and not expired yet)."""
+    return hold <= timedelta(0) < lifetime
 
 
 class Ledger:
@@ -219,7 +236,7 @@ class Ledger:
         """Available and pending points, the next shop-local day (in ``zone``) on which
         points burn with all that burns that day, and the last operations."""
         now = self.clock.now()
-        lots = await self.uow.lots.live_lots(customer_id, now)
+        lots, history = await self.uow.lots.holdings(customer_id, now, recent)
         available = sum(lot.remaining for lot in lots if lot.available_at <= now)
         pending = sum(lot.remaining for lot in lots if lot.available_at > now)
         soonest = burning_days(lots, zone)
@@ -227,11 +244,11 @@ class Ledger:
             available=available,
             pending=pending,
             next_expiry=soonest[0] if soonest else None,
-            recent=await self.uow.lots.recent_operations(customer_id, recent),
+            recent=history,
         )
 
 
-def burning_days(lots: Sequence[PointLot], zone: tzinfo) -> list[Burning]:
+def burning_days(lots: Sequence[Burnable], zone: tzinfo) -> list[Burning]:
     """Live lots by the shop-local day they burn on, soonest first: the points of every lot
     that burns that day summed."""
     by_day: dict[date, int] = {}

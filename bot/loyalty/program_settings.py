@@ -33,6 +33,7 @@ from bot.config import (
 from bot.console import audit
 from bot.core.lru import LruCache
 from bot.storage.models import TriggerOverride
+from bot.storage.repositories.rule_changes import Override
 from bot.storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ async def overrides(uow: UnitOfWork) -> dict[str, TriggerOverride]:
     return {row.trigger: row for row in await uow.rule_changes.overrides()}
 
 
-def apply(triggers: TriggersSettings, rows: Iterable[TriggerOverride]) -> TriggersSettings:
+def apply(triggers: TriggersSettings, rows: Iterable[TriggerOverride | Override]) -> TriggersSettings:
     """A copy of ``triggers`` with the overrides applied; a stored text that no longer
     passes the placeholder check is skipped (logged), so one bad row can't stop a pass."""
     update: dict[str, Trigger] = {}
@@ -170,7 +171,7 @@ _IN_FORCE: LruCache[tuple[int, str], tuple[Settings, Settings]] = LruCache(8)
 async def effective_settings(uow: UnitOfWork, settings: Settings) -> Settings:
     """The rules in force: ``settings`` (the config) with every change made in the chat.
     Read in the caller's transaction; the result is reused while nothing changes."""
-    changed, triggers = await values(uow), list((await overrides(uow)).values())
+    changed, triggers = await uow.rule_changes.in_force()
     if not changed and not triggers:
         return settings
     key = (id(settings), json.dumps([changed, [(r.trigger, r.enabled, r.texts) for r in triggers]],

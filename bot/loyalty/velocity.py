@@ -19,6 +19,7 @@ from bot.delivery.notify import Notification, Render
 from bot.loyalty.cards import format_card_number
 from bot.loyalty.people import person
 from bot.storage.models import Customer
+from bot.storage.repositories.purchases import DayTotals
 from bot.storage.uow import UnitOfWork
 
 
@@ -58,11 +59,12 @@ def day_start(now: datetime, zone: tzinfo) -> datetime:
 
 
 async def flags(uow: UnitOfWork, customer: Customer, actor: int | None, earned: int,
-                now: datetime, zone: tzinfo, program: ProgramSettings) -> tuple[Flag, ...]:
-    """The flags the purchase just recorded (``earned`` points, made by ``actor``) raises."""
-    since = day_start(now, zone)
+                since: datetime, program: ProgramSettings, today: DayTotals) -> tuple[Flag, ...]:
+    """The flags the purchase just recorded (``earned`` points, made by ``actor``) raises;
+    ``since`` is when the shop's day began, ``today`` the card's purchases since, this one
+    included (read with the purchase's other figures, under the customer's lock)."""
     found: list[Flag] = []
-    card = await _card_flag(uow, customer, since, program.velocity_card_purchases)
+    card = _card_flag(customer, today, program.velocity_card_purchases)
     if card is not None:
         found.append(card)
     if actor is not None and earned:
@@ -72,15 +74,11 @@ async def flags(uow: UnitOfWork, customer: Customer, actor: int | None, earned: 
     return tuple(found)
 
 
-async def _card_flag(uow: UnitOfWork, customer: Customer, since: datetime,
-                     limit: int) -> CardFlag | None:
-    if limit <= 0:
+def _card_flag(customer: Customer, today: DayTotals, limit: int) -> CardFlag | None:
+    if limit <= 0 or today.purchases != limit + 1:  # only the purchase crossing the line alerts
         return None
-    count, amount, earned, spent = await uow.purchases.totals_since(customer.id, since)
-    if count != limit + 1:  # only the purchase that crosses the line alerts
-        return None
-    return CardFlag(customer.id, customer.card_number, customer.name, count, amount, earned,
-                    spent, limit)
+    return CardFlag(customer.id, customer.card_number, customer.name, today.purchases,
+                    today.amount, today.earned, today.spent, limit)
 
 
 async def _cashier_flag(uow: UnitOfWork, actor: int, earned: int, since: datetime,

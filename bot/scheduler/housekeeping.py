@@ -53,7 +53,10 @@ async def check_day_book(core: Core) -> int:
     """Count the day book again from the stored rows (in a snapshot, without stopping the
     writers) and compare it with the kept one. A difference means some write did not keep
     the book: it is logged as an error, with where, and repaired. Returns how many figures
-    differed."""
+    differed. The book's shards are folded into one row per key first."""
+    async with core.unit_of_work() as uow:
+        await uow.book.fold()
+        await uow.commit()
     found = await day_book.check_database(core.services.settings.database.url)
     if not found.built or found.holds:
         return 0

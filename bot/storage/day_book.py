@@ -22,6 +22,13 @@ day's own deltas. All deltas are applied at the commit in one key order, after e
 else the transaction locks, so the rows every checkout touches (today's) never take part
 in a deadlock.
 
+Every row is split into shards (``SHARDS``) whose sums are the figure: on PostgreSQL a
+transaction adds into the first shard no other running transaction is adding into (an
+advisory lock taken without waiting, held to its commit), so concurrent purchases never
+queue on today's row lock; one writer alone always gets shard 0. SQLite has one writer
+anyway: shard 0. Readers sum over the shards; ``fold`` (the nightly upkeep) moves the
+other shards into shard 0 again.
+
 ``rebuild`` computes the same from the receipts, the ledger and the customers: the app
 calls it at start when the book is missing or the shop's time zone changed, the demo after
 filling, ``loyalty-bot stats rebuild`` on demand.
@@ -29,7 +36,9 @@ filling, ``loyalty-bot stats rebuild`` on demand.
 
 from __future__ import annotations
 
+import functools
 import logging
+import random
 import weakref
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -38,7 +47,7 @@ from datetime import date, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Select, and_, delete, select
+from sqlalchemy import Row, Select, and_, bindparam, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -64,7 +73,19 @@ NET = Purchase.amount - Purchase.refunded_amount
 TABLES = {"days": StatsDay, "gaps": StatsGap, "cohorts": StatsCohort}
 KEYS = {"days": ("day",), "gaps": ("day", "previous_day", "nth"), "cohorts": ("cohort", "month")}
 ROWS_PER_INSERT = 5_000
+SHARDS = 8  # writers that add into the book at once without waiting for each other
+SHARD_LOCKS = 0x626F6F6B  # "book": pg_try_advisory_xact_lock(SHARD_LOCKS, shard)
+FREE_SHARD = text("SELECT shard FROM generate_series(0, :last) AS shard "
+                  "WHERE pg_try_advisory_xact_lock(:locks, shard) LIMIT 1")
+TAKE_SHARD = text("SELECT pg_advisory_xact_lock(:locks, :shard)::text")
+TAKE_ALL_SHARDS = text("SELECT pg_advisory_xact_lock(:locks, shard)::text "
+                       "FROM generate_series(0, :last) AS shard ORDER BY shard")
 STREAM_ROWS = 20_000
+
+# a customer as the book counts them (every purchase's commit reads it: built once)
+STORED = (select(Customer.registered_at, Purchase.id, Purchase.occurred_at, NET)
+          .outerjoin(Purchase, and_(Purchase.customer_id == Customer.id, COUNTED))
+          .where(Customer.id == bindparam("customer_id")))
 
 BUILT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine → the book's zone
 
@@ -224,10 +245,7 @@ class DayBook:
     async def _stored(self, customer_id: int) -> tuple[datetime | None, Purchases]:
         """One query: when the customer joined and their counted purchases by id (an erased
         customer: nothing)."""
-        rows = (await self._session.execute(
-            select(Customer.registered_at, Purchase.id, Purchase.occurred_at, NET)
-            .outerjoin(Purchase, and_(Purchase.customer_id == Customer.id, COUNTED))
-            .where(Customer.id == customer_id))).all()
+        rows = (await self._session.execute(STORED, {"customer_id": customer_id})).all()
         joined = rows[0][0] if rows else None
         return joined, {pid: (at, int(net)) for _joined, pid, at, net in rows if pid is not None}
 
@@ -265,7 +283,8 @@ class DayBook:
             deltas.subtract(undo.before if undo.before is not None
                             else self._of(*undo.applied(joined, purchases)))
         self._changed.clear()
-        await _add(self._session, deltas)
+        if any(deltas.values()):
+            await _add(self._session, deltas, await _free_shard(self._session))
 
     # --- the whole book, for the start, the command line and the upkeep --------------------
 
@@ -281,6 +300,10 @@ class DayBook:
         """``repair`` in this unit of work."""
         await repair(self._session, wrong)
 
+    async def fold(self) -> None:
+        """``fold`` in this unit of work."""
+        await fold(self._session)
+
 
 def _rows(totals: Totals) -> dict[str, list[dict]]:
     """Totals as rows per table, in key order, without the rows that add nothing."""
@@ -292,23 +315,74 @@ def _rows(totals: Totals) -> dict[str, list[dict]]:
     return {table: [by_key[key] for key in sorted(by_key)] for table, by_key in rows.items()}
 
 
+@functools.cache
 def _counters(model: type[Base]) -> list[str]:
     return [column.name for column in model.__table__.columns if not column.primary_key]
 
 
-async def _add(session: AsyncSession, totals: Totals) -> None:
-    """Add the totals to the book's rows (insert or add to what is there)."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+async def fold(session: AsyncSession) -> None:
+    """Move every shard but 0 into shard 0 (the caller commits): the book then has one row
+    per key again. It holds every shard meanwhile, so the writers wait for its commit (a
+    few small statements, nightly) and nothing they add is lost. PostgreSQL only: SQLite
+    only ever writes shard 0."""
+    if not _on_postgresql(session):
+        return
+    await session.execute(TAKE_ALL_SHARDS, {"locks": SHARD_LOCKS, "last": SHARDS - 1})
+    for table, model in TABLES.items():
+        keys, counters, rows = list(KEYS[table]), _counters(model), model.__table__.c
+        moved = (delete(model).where(rows.shard > 0)
+                 .returning(*(rows[name] for name in keys + counters)).cte("moved"))
+        summed = select(*(moved.c[key] for key in keys),
+                        *(func.sum(moved.c[name]) for name in counters),
+                        text("0")).group_by(*(moved.c[key] for key in keys))
+        stmt = postgresql.insert(model).from_select([*keys, *counters, "shard"], summed)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[*keys, "shard"],
+            set_={name: getattr(model, name) + stmt.excluded[name] for name in counters})
+        await session.execute(stmt)
+
+
+def _on_postgresql(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+async def _free_shard(session: AsyncSession) -> int:
+    """The shard this transaction adds into, held from now to the commit: on PostgreSQL the
+    first one no other running transaction holds, or, when all are, one at random, waited
+    for (its holder is committing: it waits for nothing this transaction holds); on SQLite 0.
+    So one writer at a time adds into a shard, and no writer waits for a row lock."""
+    if not _on_postgresql(session):
+        return 0
+    free = await session.scalar(FREE_SHARD, {"last": SHARDS - 1, "locks": SHARD_LOCKS})
+    if free is not None:
+        return int(free)
+    shard = random.randrange(SHARDS)
+    await session.execute(TAKE_SHARD, {"locks": SHARD_LOCKS, "shard": shard})
+    return shard
+
+
+@functools.cache
+def _upsert(dialect: str, table: str) -> Any:
+    """The statement that adds rows into ``table`` (built once per dialect: every commit
+    that keeps the book runs it)."""
+    model = TABLES[table]
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+    return stmt.on_conflict_do_update(
+        index_elements=[*KEYS[table], "shard"],
+        set_={column: getattr(model, column) + stmt.excluded[column]
+              for column in _counters(model)})
+
+
+async def _add(session: AsyncSession, totals: Totals, shard: int = 0) -> None:
+    """Add the totals to the book's rows of ``shard`` (insert or add to what is there)."""
+    dialect = session.get_bind().dialect.name
     for table, rows in sorted(_rows(totals).items()):
-        model = TABLES[table]
-        counters = _counters(model)
+        counters = _counters(TABLES[table])
         for row in rows:
+            row["shard"] = shard
             for column in counters:
                 row.setdefault(column, 0)
-        stmt = insert(model)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(KEYS[table]),
-            set_={column: getattr(model, column) + stmt.excluded[column] for column in counters})
+        stmt = _upsert(dialect, table)
         for start in range(0, len(rows), ROWS_PER_INSERT):
             await session.execute(stmt, rows[start:start + ROWS_PER_INSERT])
 

@@ -612,7 +612,8 @@ class StatsBook(Base):
 class StatsDay(Base):
     """One shop-local day: receipts that day (erased customers' too), points moved that
     day (by customers still here), and the members who joined that day with their net
-    revenue to date."""
+    revenue to date. Each book table's row is split into shards that add up (``shard``, the
+    last key column): concurrent writers add into different shards, not one hot row."""
 
     __tablename__ = "stats_days"
 
@@ -624,6 +625,7 @@ class StatsDay(Base):
     points_expired: Mapped[int] = mapped_column(BigInteger, default=0)
     joined: Mapped[int] = mapped_column(BigInteger, default=0)
     joined_revenue: Mapped[int] = mapped_column(BigInteger, default=0)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, default=0)  # see day_book
 
 
 class StatsGap(Base):
@@ -637,6 +639,7 @@ class StatsGap(Base):
     previous_day: Mapped[date] = mapped_column(Date, primary_key=True)
     nth: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     purchases: Mapped[int] = mapped_column(BigInteger, default=0)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, default=0)
 
 
 class StatsCohort(Base):
@@ -647,6 +650,7 @@ class StatsCohort(Base):
     cohort: Mapped[date] = mapped_column(Date, primary_key=True)
     month: Mapped[date] = mapped_column(Date, primary_key=True)
     buyers: Mapped[int] = mapped_column(BigInteger, default=0)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, default=0)
 
 
 class WhatsAppSend(Base):

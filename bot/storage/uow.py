@@ -52,7 +52,7 @@ class UnitOfWork:
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessions()
-        self.book = DayBook(self.session, lock=lambda customer_id: self.customers.lock(customer_id))
+        self.book = DayBook(self.session, lock=lambda customer_id: self.customers.hold(customer_id))
         self.session.info[BOOK] = self.book  # the session tells it every counted write
         self.processed_events = ProcessedEvents(self.session)
         self.identities = Identities(self.session)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar, cast
 
-from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy import Select, delete, exists, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
@@ -51,10 +51,11 @@ class Customers:
     async def get(self, customer_id: int) -> Customer | None:
         return await self.session.get(Customer, customer_id)
 
-    async def by_verified_phone(self, phone: str) -> Customer | None:
+    async def by_verified_phone(self, phone: str, *, lock: bool = False) -> Customer | None:
+        """With ``lock``: found and locked in one statement, as ``lock`` leaves it."""
         stmt = select(Customer).where(Customer.phone == phone,
                                       Customer.phone_verified == True)  # noqa: E712 (the partial index)
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        return await (self._lock_found(stmt) if lock else self._found(stmt))
 
     async def with_phone(self, phone: str, limit: int) -> Sequence[Customer]:
         """The customers with this phone, typed or verified: the verified one first, then
@@ -63,8 +64,12 @@ class Customers:
                 .order_by(Customer.phone_verified.desc(), Customer.id).limit(limit))
         return (await self.session.execute(stmt)).scalars().all()
 
-    async def by_card_number(self, card_number: str) -> Customer | None:
+    async def by_card_number(self, card_number: str, *, lock: bool = False) -> Customer | None:
+        """With ``lock``: found and locked in one statement, as ``lock`` leaves it."""
         stmt = select(Customer).where(Customer.card_number == card_number)
+        return await (self._lock_found(stmt) if lock else self._found(stmt))
+
+    async def _found(self, stmt: Select[Customer]) -> Customer | None:
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def named_like(self, typed: str, limit: int) -> Sequence[Customer]:
@@ -109,11 +114,22 @@ class Customers:
         held, the lock lasts the transaction: locking again costs nothing."""
         if customer_id in self._locked:
             return await self.session.get(Customer, customer_id)
-        await self.session.flush()  # our own pending changes survive the re-read
-        stmt = (select(Customer).where(Customer.id == customer_id).with_for_update()
-                .execution_options(populate_existing=True))
-        customer = (await self.session.execute(stmt)).scalar_one_or_none()
+        customer = await self._lock_found(select(Customer).where(Customer.id == customer_id))
         self._locked.add(customer_id)
+        return customer
+
+    async def hold(self, customer_id: int) -> None:
+        """``lock`` without the customer: no statement when the lock is held already."""
+        if customer_id not in self._locked:
+            await self.lock(customer_id)
+
+    async def _lock_found(self, stmt: Select[Customer]) -> Customer | None:
+        """The customer ``stmt`` finds, row-locked and read again after the lock."""
+        await self.session.flush()  # our own pending changes survive the re-read
+        customer = (await self.session.execute(
+            stmt.with_for_update().execution_options(populate_existing=True))).scalar_one_or_none()
+        if customer is not None:
+            self._locked.add(customer.id)
         return customer
 
     async def erase(self, customer_id: int, phone_hash: str | None, now: datetime) -> None:

@@ -4,11 +4,55 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    String,
+    Text,
+    bindparam,
+    func,
+    literal,
+    null,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import PointLot, PointOperation, PointSpend
+
+
+class LotRow(NamedTuple):
+    """What a balance shows of a live lot."""
+
+    remaining: int
+    available_at: datetime
+    expires_at: datetime
+
+
+class OperationRow(NamedTuple):
+    """What a history shows of a points operation."""
+
+    id: int
+    kind: str
+    amount: int
+    reason: str
+    note: str | None
+    created_at: datetime
+
+
+# The statements every /balance and purchase runs are built once, with the customer and the
+# moment as parameters (``customer_id``, ``now``): no statement to build and key per call.
+CUSTOMER: BindParameter[Any] = bindparam("customer_id")
+NOW: BindParameter[Any] = bindparam("now")
+
+
+def balance_query() -> Select[int]:
+    """The customer's points spendable now: the sum of their live lots available by now."""
+    return select(func.coalesce(func.sum(PointLot.remaining), 0)).where(
+        *Lots._live(CUSTOMER, NOW, spendable_only=True))
 
 
 class Lots:
@@ -29,7 +73,8 @@ class Lots:
         self.session.add(PointSpend(operation_id=operation_id, lot_id=lot_id, amount=amount))
 
     @staticmethod
-    def _live(customer_id: int, now: datetime, spendable_only: bool) -> list[ColumnElement[bool]]:
+    def _live(customer_id: int | BindParameter[Any], now: datetime | BindParameter[Any],
+              spendable_only: bool) -> list[ColumnElement[bool]]:
         """Conditions of unexpired lots with points left (and, if asked, spendable now)."""
         conditions = [PointLot.customer_id == customer_id, PointLot.remaining > 0,
                       PointLot.expires_at > now]
@@ -46,9 +91,8 @@ class Lots:
         return (await self.session.execute(stmt)).scalars().all()
 
     async def available_balance(self, customer_id: int, now: datetime) -> int:
-        stmt = select(func.coalesce(func.sum(PointLot.remaining), 0)).where(
-            *self._live(customer_id, now, spendable_only=True))
-        return int((await self.session.execute(stmt)).scalar_one())
+        return int((await self.session.execute(
+            _BALANCE, {"customer_id": customer_id, "now": now})).scalar_one())
 
     async def available_balances(self, customer_ids: Sequence[int], now: datetime,
                                  chunk: int = 5000) -> dict[int, int]:
@@ -114,6 +158,22 @@ class Lots:
                 .execution_options(populate_existing=True))
         return (await self.session.execute(stmt)).scalars().all()
 
+    async def holdings(self, customer_id: int, now: datetime, recent: int
+                       ) -> tuple[list[LotRow], list[OperationRow]]:
+        """The customer's live lots and their last ``recent`` operations (newest first),
+        in one statement (``_HOLDINGS``)."""
+        lots: list[LotRow] = []
+        history: list[OperationRow] = []
+        rows = await self.session.execute(
+            _HOLDINGS, {"customer_id": customer_id, "now": now, "recent": recent})
+        for row_id, number, first, expires_at, kind, reason, note in rows:
+            if row_id is None:
+                lots.append(LotRow(number, first, expires_at))
+            else:
+                history.append(OperationRow(row_id, kind, number, reason, note, first))
+        history.sort(key=lambda op: (op.created_at, op.id), reverse=True)
+        return lots, history
+
     async def recent_operations(self, customer_id: int, limit: int) -> Sequence[PointOperation]:
         stmt = (
             select(PointOperation)
@@ -149,3 +209,23 @@ class Lots:
         return int(await self.session.scalar(
             select(func.coalesce(func.sum(PointLot.remaining), 0))
             .where(PointLot.remaining > 0, PointLot.expires_at > now)) or 0)
+
+
+def _holdings() -> CompoundSelect[*tuple[Any, ...]]:
+    """A lot's row is (NULL, remaining, available_at, expires_at, NULL, NULL, NULL), one of
+    the last operations' (id, amount, created_at, NULL, kind, reason, note)."""
+    o = PointOperation
+    operations = (select(o.id, o.amount, o.created_at, o.kind, o.reason, o.note)
+                  .where(o.customer_id == CUSTOMER)
+                  .order_by(o.created_at.desc(), o.id.desc()).limit(bindparam("recent"))
+                  .subquery())
+    return select(null().label("id"), PointLot.remaining, PointLot.available_at,
+                  PointLot.expires_at, literal(None, String).label("kind"),
+                  literal(None, String).label("reason"), literal(None, Text).label("note")
+                  ).where(*Lots._live(CUSTOMER, NOW, spendable_only=False)).union_all(
+        select(operations.c.id, operations.c.amount, operations.c.created_at, null(),
+               operations.c.kind, operations.c.reason, operations.c.note))
+
+
+_BALANCE = balance_query()
+_HOLDINGS = _holdings()

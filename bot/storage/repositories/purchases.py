@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import Purchase, Refund
+from bot.storage.repositories.lots import CUSTOMER, balance_query
+
+
+class DayTotals(NamedTuple):
+    """A customer's purchases of a day: how many, their amount, the points they earned and
+    the points spent on them."""
+
+    purchases: int
+    amount: int
+    earned: int
+    spent: int
+
+
+class Standing(NamedTuple):
+    """What a new purchase needs to know before it is recorded, read at once."""
+
+    recorded: bool  # a purchase with this receipt is recorded already
+    balance: int  # the customer's points spendable now
+    today: DayTotals  # the customer's purchases since the shop's day began
 
 
 class Purchases:
@@ -43,17 +63,34 @@ class Purchases:
         purchase.refunded_amount += refund.amount
 
 
-    async def totals_since(self, customer_id: int, since: datetime) -> tuple[int, int, int, int]:
-        """The customer's purchases made since ``since``: how many, their amount, the
-        points they earned and the points spent on them."""
-        count, amount, earned, spent = (await self.session.execute(
-            select(func.count(), func.coalesce(func.sum(Purchase.amount), 0),
-                   func.coalesce(func.sum(Purchase.points_earned), 0),
-                   func.coalesce(func.sum(Purchase.points_spent), 0))
-            .where(Purchase.customer_id == customer_id, Purchase.occurred_at >= since))).one()
-        return count, amount, earned, spent
+    async def standing(self, outlet_id: int, receipt_id: str, customer_id: int, now: datetime,
+                       day_start: datetime) -> Standing:
+        """``Standing`` in one statement (read after the customer's lock, so what it sees is
+        what the purchase changes)."""
+        row = (await self.session.execute(_STANDING, {
+            "outlet_id": outlet_id, "receipt_id": receipt_id, "customer_id": customer_id,
+            "now": now, "day_start": day_start})).one()
+        return Standing(bool(row[0]), int(row[1]), DayTotals(*map(int, row[2:])))
 
     async def net_revenue(self) -> int:
         """What every purchase brought, less its refunds."""
         return int(await self.session.scalar(
             select(func.coalesce(func.sum(Purchase.amount - Purchase.refunded_amount), 0))) or 0)
+
+
+def _standing() -> Select[Any]:
+    """Built once (every purchase runs it): the receipt recorded, the balance, the day."""
+    p = Purchase
+    day = (p.customer_id == CUSTOMER, p.occurred_at >= bindparam("day_start"))
+
+    def of_day(column: Any) -> Any:
+        return select(func.coalesce(func.sum(column), 0)).where(*day).scalar_subquery()
+
+    recorded = select(p.id).where(p.outlet_id == bindparam("outlet_id"),
+                                  p.receipt_id == bindparam("receipt_id"))
+    return select(recorded.exists(), balance_query().scalar_subquery(),
+                  select(func.count()).where(*day).scalar_subquery(), of_day(p.amount),
+                  of_day(p.points_earned), of_day(p.points_spent))
+
+
+_STANDING = _standing()
