@@ -4,15 +4,15 @@ Every purchase adds into today's rows of the book; on PostgreSQL each writer now
 shard of its own (bot/storage/day_book.py), so the rows are keyed by their shard too. The
 rows there are shard 0, which a sum over the shards leaves as they were.
 
-Revision ID: 0024
-Revises: 0022
+Revision ID: 0026
+Revises: 0025
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0024"
-down_revision = "0022"
+revision = "0026"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
