@@ -13,6 +13,7 @@ from bot.core.clock import FrozenClock
 from bot.core.context import ChannelInfo
 from bot.storage import database
 from tests.chat import TELEGRAM_LIKE, ChatUser
+from tests.support.process import BotProcess
 
 pytest_plugins = ["tests.support.postgres"]
 
@@ -85,3 +86,20 @@ async def sessions(any_db_url: str) -> AsyncIterator:  # type: ignore[type-arg]
     engine = database.create_engine(any_db_url)
     yield database.session_factory(engine)
     await engine.dispose()
+
+
+@pytest.fixture
+async def pg_settings(pg_database_url: str) -> Settings:
+    """Settings of a migrated PostgreSQL database, for tests that run real processes on it."""
+    await database.upgrade(pg_database_url)
+    return Settings(database={"url": pg_database_url},
+                    card={"secret": "test-signing-key-0123456789"}, shop={"name": "Coffee Point"})
+
+
+@pytest.fixture
+async def processes() -> AsyncIterator[list[BotProcess]]:
+    """The real processes a test started, killed at its end whatever happened."""
+    started: list[BotProcess] = []
+    yield started
+    for process in started:
+        await process.kill()

@@ -47,28 +47,9 @@ def run_as(role: str, settings: Settings, workdir: Path, name: str,
 
 
 @pytest.fixture
-async def pg_settings(pg_database_url: str) -> Settings:
-    await database.upgrade(pg_database_url)
-    return Settings(database={"url": pg_database_url},
-                    card={"secret": "test-signing-key-0123456789"}, shop={"name": "Coffee Point"})
-
-
-@pytest.fixture
 async def api() -> AsyncIterator[FakeBotAPI]:
     async with FakeBotAPI(token=TOKEN) as server:
         yield server
-
-
-@pytest.fixture
-def processes() -> list[BotProcess]:
-    return []
-
-
-@pytest.fixture(autouse=True)
-async def _killed_at_the_end(processes: list[BotProcess]) -> AsyncIterator[None]:
-    yield
-    for process in processes:
-        await process.kill()
 
 
 async def lock_is_free(url: str) -> bool:

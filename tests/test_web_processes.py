@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from aiohttp import ClientSession, CookieJar, WSMsgType
 from sqlalchemy import select, text
 
@@ -38,21 +36,6 @@ STARTING = 60.0  # only reached when something is wrong
 LIVE = 3.0  # "at once": a message reaches an open page within this many seconds
 
 Frame = dict[str, Any]
-
-
-@pytest.fixture
-async def pg_settings(pg_database_url: str) -> Settings:
-    await database.upgrade(pg_database_url)
-    return Settings(database={"url": pg_database_url},
-                    card={"secret": "test-signing-key-0123456789"}, shop={"name": "Coffee Point"})
-
-
-@pytest.fixture
-async def processes() -> AsyncIterator[list[BotProcess]]:
-    started: list[BotProcess] = []
-    yield started
-    for process in started:
-        await process.kill()
 
 
 async def started(processes: list[BotProcess], *runs: BotProcess) -> None:
