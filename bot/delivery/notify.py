@@ -48,18 +48,23 @@ class Notifier:
         the caller commits, not before ``not_before`` (default: at once). Returns how many
         were queued."""
         queued = 0
-        for notification in notifications:
-            queued += len(await self.enqueue_one(uow, notification, now, not_before=not_before))
+        for notification in notifications:  # flushed with the commit: nobody needs their ids
+            queued += len(await self._queue(uow, notification, now, not_before))
         return queued
 
     async def enqueue_one(self, uow: UnitOfWork, notification: Notification, now: datetime, *,
                           not_before: datetime | None = None) -> list[OutboxMessage]:
         """Like ``enqueue`` for one notification; returns its rows (flushed, with ids)."""
-        rows = [row for recipient in await self._recipients(uow, notification)
-                if (row := self._row(uow, notification, recipient, now, not_before)) is not None]
+        rows = await self._queue(uow, notification, now, not_before)
         if rows:
             await uow.flush()
         return rows
+
+    async def _queue(self, uow: UnitOfWork, notification: Notification, now: datetime,
+                     not_before: datetime | None) -> list[OutboxMessage]:
+        """The notification's rows, added to ``uow`` (not flushed yet)."""
+        return [row for recipient in await self._recipients(uow, notification)
+                if (row := self._row(uow, notification, recipient, now, not_before)) is not None]
 
     def _row(self, uow: UnitOfWork, notification: Notification, recipient: Recipient,
              now: datetime, not_before: datetime | None) -> OutboxMessage | None:

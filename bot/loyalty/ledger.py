@@ -84,8 +84,11 @@ class Ledger:
         purchase_id: int | None = None,
         actor: int | None = None,
         kind: str = "earn",
+        flush: bool = True,
     ) -> PointOperation:
-        """Add a lot of ``points`` that burns after ``lifetime`` (spendable after ``hold``)."""
+        """Add a lot of ``points`` that burns after ``lifetime`` (spendable after ``hold``).
+        ``flush=False``: the lot waits for the caller's next flush (a purchase, which writes
+        more first), and no balance may be read before it."""
         if points <= 0:
             raise ValueError("points to earn must be positive")
         now = self.clock.now()
@@ -99,7 +102,8 @@ class Ledger:
                      amount=points, remaining=points, created_at=now,
                      available_at=now + hold, expires_at=now + lifetime)
         )
-        await self.uow.flush()  # the new lot counts in the balance at once
+        if flush:
+            await self.uow.flush()  # the new lot counts in the balance at once
         return operation
 
     async def earn_many(self, grants: Sequence[Grant], reason: str) -> None:
@@ -130,8 +134,10 @@ class Ledger:
         purchase_id: int | None = None,
         actor: int | None = None,
         kind: str = "spend",
+        flush: bool = True,
     ) -> PointOperation:
-        """Take ``points`` from the lots that expire first; all or nothing."""
+        """Take ``points`` from the lots that expire first; all or nothing. ``flush=False``
+        as for ``earn``: the lots' changes wait for the caller's next flush."""
         if points <= 0:
             raise ValueError("points to spend must be positive")
         now = self.clock.now()
@@ -145,7 +151,9 @@ class Ledger:
                            reference=reference, note=note, purchase_id=purchase_id,
                            actor_identity_id=actor, created_at=now)
         )
-        await self._take(operation, lots, points)
+        self._take(operation, lots, points)
+        if flush:
+            await self.uow.flush()
         return operation
 
     async def adjust(
@@ -196,10 +204,12 @@ class Ledger:
                            reference=reference, purchase_id=purchase_id,
                            actor_identity_id=actor, created_at=now)
         )
-        await self._take(operation, lots, taken)
+        self._take(operation, lots, taken)
+        await self.uow.flush()
         return taken
 
-    async def _take(self, operation: PointOperation, lots: Sequence[PointLot], points: int) -> None:
+    def _take(self, operation: PointOperation, lots: Sequence[PointLot], points: int) -> None:
+        """Take ``points`` from ``lots`` in their order, in the session (not flushed)."""
         left = points
         for lot in lots:
             taken = min(lot.remaining, left)
@@ -209,7 +219,6 @@ class Ledger:
                 left -= taken
             if left == 0:
                 break
-        await self.uow.flush()
 
     async def expire_due(self, limit: int = 1_000) -> int:
         """Burn lots whose time has come: one "expire" operation per customer. Returns the
