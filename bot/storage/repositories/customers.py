@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar, cast
 
-from sqlalchemy import Select, delete, exists, func, or_, select, update
+from sqlalchemy import Select, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
@@ -55,7 +55,7 @@ class Customers:
         """With ``lock``: found and locked in one statement, as ``lock`` leaves it."""
         stmt = select(Customer).where(Customer.phone == phone,
                                       Customer.phone_verified == True)  # noqa: E712 (the partial index)
-        return await (self._lock_found(stmt) if lock else self._found(stmt))
+        return await (self._lock_found(_locking(stmt)) if lock else self._found(stmt))
 
     async def with_phone(self, phone: str, limit: int) -> Sequence[Customer]:
         """The customers with this phone, typed or verified: the verified one first, then
@@ -66,11 +66,13 @@ class Customers:
 
     async def by_card_number(self, card_number: str, *, lock: bool = False) -> Customer | None:
         """With ``lock``: found and locked in one statement, as ``lock`` leaves it."""
-        stmt = select(Customer).where(Customer.card_number == card_number)
-        return await (self._lock_found(stmt) if lock else self._found(stmt))
+        found = {"card_number": card_number}
+        return await (self._lock_found(_BY_CARD_LOCKING, found) if lock
+                      else self._found(_BY_CARD, found))
 
-    async def _found(self, stmt: Select[Customer]) -> Customer | None:
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+    async def _found(self, stmt: Select[Customer], params: dict[str, Any] | None = None
+                     ) -> Customer | None:
+        return (await self.session.execute(stmt, params)).scalar_one_or_none()
 
     async def named_like(self, typed: str, limit: int) -> Sequence[Customer]:
         """The customers whose name contains ``typed``, case-insensitive, by name."""
@@ -114,7 +116,7 @@ class Customers:
         held, the lock lasts the transaction: locking again costs nothing."""
         if customer_id in self._locked:
             return await self.session.get(Customer, customer_id)
-        customer = await self._lock_found(select(Customer).where(Customer.id == customer_id))
+        customer = await self._lock_found(_BY_ID_LOCKING, {"customer_id": customer_id})
         self._locked.add(customer_id)
         return customer
 
@@ -123,11 +125,12 @@ class Customers:
         if customer_id not in self._locked:
             await self.lock(customer_id)
 
-    async def _lock_found(self, stmt: Select[Customer]) -> Customer | None:
-        """The customer ``stmt`` finds, row-locked and read again after the lock."""
+    async def _lock_found(self, locking: Select[Customer], params: dict[str, Any] | None = None
+                          ) -> Customer | None:
+        """The customer ``locking`` (a ``_locking`` statement) finds, row-locked and read
+        again after the lock."""
         await self.session.flush()  # our own pending changes survive the re-read
-        customer = (await self.session.execute(
-            stmt.with_for_update().execution_options(populate_existing=True))).scalar_one_or_none()
+        customer = (await self.session.execute(locking, params)).scalar_one_or_none()
         if customer is not None:
             self._locked.add(customer.id)
         return customer
@@ -293,3 +296,14 @@ class Customers:
 
 
 NOTIFICATION_SWITCHES = ("notify_promotions", "notify_reminders", "notify_digest")
+
+
+def _locking(stmt: Select[Customer]) -> Select[Customer]:
+    """``stmt`` row-locking what it finds, and reading it again after the lock."""
+    return stmt.with_for_update().execution_options(populate_existing=True)
+
+
+# Built once: every purchase finds its customer by card, and locks them, with these.
+_BY_CARD = select(Customer).where(Customer.card_number == bindparam("card_number"))
+_BY_CARD_LOCKING = _locking(_BY_CARD)
+_BY_ID_LOCKING = _locking(select(Customer).where(Customer.id == bindparam("customer_id")))

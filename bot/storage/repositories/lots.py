@@ -85,10 +85,8 @@ class Lots:
     async def live_lots(self, customer_id: int, now: datetime, *, spendable_only: bool = False
                         ) -> Sequence[PointLot]:
         """Unexpired lots with points left, those that expire first first."""
-        stmt = (select(PointLot).where(*self._live(customer_id, now, spendable_only))
-                .order_by(PointLot.expires_at, PointLot.id)
-                .execution_options(populate_existing=True))  # fresh after the customer lock
-        return (await self.session.execute(stmt)).scalars().all()
+        return (await self.session.execute(_LIVE_LOTS[spendable_only], {
+            "customer_id": customer_id, "now": now})).scalars().all()
 
     async def available_balance(self, customer_id: int, now: datetime) -> int:
         return int((await self.session.execute(
@@ -229,3 +227,13 @@ def _holdings() -> CompoundSelect[*tuple[Any, ...]]:
 
 _BALANCE = balance_query()
 _HOLDINGS = _holdings()
+
+
+def _live_lots(spendable_only: bool) -> Select[PointLot]:
+    """``Lots.live_lots``, built once each way (every purchase that spends reads them)."""
+    return (select(PointLot).where(*Lots._live(CUSTOMER, NOW, spendable_only))
+            .order_by(PointLot.expires_at, PointLot.id)
+            .execution_options(populate_existing=True))  # fresh after the customer lock
+
+
+_LIVE_LOTS = {spendable: _live_lots(spendable) for spendable in (False, True)}

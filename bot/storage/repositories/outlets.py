@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import Outlet, PosKey
@@ -43,8 +43,7 @@ class Outlets:
         return key
 
     async def by_key_hash(self, key_hash: str) -> PosKey | None:
-        stmt = select(PosKey).where(PosKey.key_hash == key_hash, PosKey.revoked_at.is_(None))
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        return (await self.session.execute(_LIVE_KEY, {"key_hash": key_hash})).scalar_one_or_none()
 
     async def key(self, key_id: int) -> PosKey | None:
         """A key by its id, revoked or not."""
@@ -66,3 +65,8 @@ class Outlets:
         """The POS API refuses the key from ``at`` on."""
         key = await self.session.get_one(PosKey, key_id)
         key.revoked_at = at
+
+
+# Built once: every POS request checks its key with it.
+_LIVE_KEY = select(PosKey).where(PosKey.key_hash == bindparam("key_hash"),
+                                 PosKey.revoked_at.is_(None))
