@@ -206,12 +206,12 @@ async def serve(settings: Settings, role: Role = Role.ALL) -> None:
     """Run until stopped (SIGTERM, Ctrl+C): migrations, then what the role runs (web server
     and channels; scheduler and outbox sender); then stop taking input, finish what is in
     flight and close."""
-    print(f"loyalty-bot: role {role}: {role.runs}", flush=True)
-    log.info("role %s: %s", role, role.runs)
-    if role is Role.WORKER and not shared(settings.database.url):
-        log.warning("a worker on SQLite: SQLite serves one process, so run `--role all` alone "
-                    "(several processes need PostgreSQL)")
-    with stop_requested() as stop:
+    with stop_requested() as stop:  # first: from its first line on, a stop is graceful
+        print(f"loyalty-bot: role {role}: {role.runs}", flush=True)
+        log.info("role %s: %s", role, role.runs)
+        if role is Role.WORKER and not shared(settings.database.url):
+            log.warning("a worker on SQLite: SQLite serves one process, so run `--role all` "
+                        "alone (several processes need PostgreSQL)")
         await database.prepare(settings.database.url)
         application = await build(settings)
         inbound, background = role.inbound, role.background
