@@ -19,13 +19,7 @@ from bot.app import build
 from bot.config import Settings
 from bot.storage import database
 from tests.support.process import BotProcess
-from tests.test_roles import (  # noqa: F401 (fixtures)
-    LEADING,
-    _killed_at_the_end,
-    processes,
-    run_as,
-    serving,
-)
+from tests.test_roles import LEADING, run_as, serving
 
 START_TIMEOUT = 90.0  # three interpreters importing at once on a shared 2-core machine
 

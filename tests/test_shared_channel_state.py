@@ -35,7 +35,7 @@ from tests.fakes.telegram_api import FakeBotAPI
 from tests.fakes.viber_api import FakeViberAPI
 from tests.fakes.whatsapp_api import FakeGraphAPI, Sent, payload, text
 from tests.support.process import BotProcess
-from tests.test_roles import _killed_at_the_end, pg_settings, processes, serving  # noqa: F401
+from tests.test_roles import serving
 from tests.test_telegram_channel import TOKEN as TELEGRAM_TOKEN
 from tests.test_telegram_channel import telegram_settings
 from tests.test_viber_channel import IVAN as VIBER_IVAN

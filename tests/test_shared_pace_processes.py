@@ -21,13 +21,10 @@ from tests.chat import TELEGRAM_LIKE, ChatUser
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.support.process import BotProcess
 from tests.test_outbox_crash import statuses
-from tests.test_roles import (  # noqa: F401 - fixtures
+from tests.test_roles import (  # noqa: F401 - the api fixture
     LEADING,
     WAITING,
-    _killed_at_the_end,
     api,
-    pg_settings,
-    processes,
     run_as,
 )
 from tests.test_shared_pace import busiest_second
