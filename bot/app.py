@@ -52,7 +52,8 @@ class Application:
     settings: Settings
     engine: Engine
     core: Core
-    web: web.Application
+    operations: web.Application  # what a worker serves: /healthz, /readyz and /metrics only
+    web: web.Application  # what a web process serves: all of the above and the rest
     outbox: OutboxSender
     probe: Probe  # /readyz: the database answers and its schema is current
     channels: list[Channel] = field(default_factory=list)
@@ -155,12 +156,14 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
                           stored_images=lambda ref: broadcasts.stored_image(sessions, ref),
                           metrics=metrics, pace=pace)
     notifier.on_enqueued = outbox.wake
-    app = web.Application()
-    application = Application(settings, engine, core, app, outbox, Probe(settings.database.url))
-    health.install(app, application.probe)
-    if settings.metrics.token:
-        metrics_endpoint.install(app, metrics, core.unit_of_work,
-                                 settings.metrics.token.get_secret_value())
+    app, operations = web.Application(), web.Application()
+    application = Application(settings, engine, core, operations, app, outbox,
+                              Probe(settings.database.url))
+    for served in (app, operations):
+        health.install(served, application.probe)
+        if settings.metrics.token:
+            metrics_endpoint.install(served, metrics, core.unit_of_work,
+                                     settings.metrics.token.get_secret_value())
     pos_api.install(app, core)
     for kind in kinds():
         if kind.enabled(settings):
@@ -215,12 +218,13 @@ async def serve(settings: Settings, role: Role = Role.ALL) -> None:
         await database.prepare(settings.database.url)
         application = await build(settings)
         inbound, background = role.inbound, role.background
-        runner = web.AppRunner(application.web)
+        # a worker serves only its probes and metrics, on the same port setting
+        runner = web.AppRunner(application.web if inbound else application.operations)
         scheduling: asyncio.Task[None] | None = None
         try:
+            await runner.setup()
+            await web.TCPSite(runner, settings.web.host, settings.web.port).start()
             if inbound:
-                await runner.setup()
-                await web.TCPSite(runner, settings.web.host, settings.web.port).start()
                 await application.connect()  # a worker's channels only send: no polling, no webhook set
             if background:
                 scheduling = asyncio.create_task(lead_scheduler(application.core), name="scheduler")
@@ -232,8 +236,7 @@ async def serve(settings: Settings, role: Role = Role.ALL) -> None:
             if scheduling is not None:
                 scheduling.cancel()
                 await asyncio.gather(scheduling, return_exceptions=True)
-            if inbound:
-                await runner.cleanup()  # no new webhook or web chat requests
+            await runner.cleanup()  # no new webhook or web chat requests
             await application.close()
 
 

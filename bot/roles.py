@@ -30,5 +30,6 @@ class Role(StrEnum):
 RUNS = {
     Role.ALL: "web server, messengers, scheduler and outbox sender",
     Role.WEB: "web server and messengers' inbound side; no scheduler, no outbox sender",
-    Role.WORKER: "scheduler and outbox sender; no web server, no inbound messages",
+    Role.WORKER: "scheduler and outbox sender; serves only /healthz, /readyz and /metrics, "
+                 "no inbound messages",
 }

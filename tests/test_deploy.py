@@ -195,10 +195,10 @@ def test_compose_runs_two_web_processes_and_one_worker_after_a_one_shot_migratio
                for volume in services()["postgres"]["volumes"])
 
 
-def test_only_the_processes_that_serve_http_have_a_health_check():
+def test_every_running_process_has_a_health_check_and_the_one_shot_migration_none():
     for service in bot_services().values():
-        serves_http = role_of(service) in (Role.WEB, Role.ALL)
-        assert service.get("healthcheck", {}).get("disable", False) is not serves_http
+        runs = role_of(service) is not None  # web and worker processes all serve /healthz
+        assert service.get("healthcheck", {}).get("disable", False) is not runs
 
 
 def test_the_proxy_sends_to_exactly_the_web_services_in_both_upstreams():

@@ -1,6 +1,7 @@
 """``loyalty-bot run --role web|worker`` on one PostgreSQL, as real processes: a web process
 serves /healthz and the POS API but runs no scheduler and sends nothing from the outbox; a
-worker opens no port, never takes a messenger's inbound updates and sends the outbox; of two
+worker serves only its probes and metrics, never takes a messenger's inbound updates and
+sends the outbox; of two
 workers exactly one runs the scheduler, and when it is killed the other takes over within
 seconds (``scheduler.takeover_seconds``); a leader whose lock connection breaks learns it.
 
@@ -30,6 +31,7 @@ from tests.till import PHONE, new_key
 
 TIMEOUT = 20.0  # only reached when something is wrong (a start takes ~3-5 s)
 TAKEOVER = 1.0  # scheduler.takeover_seconds of the workers here
+METRICS_TOKEN = "scrape-token-0123456789"
 LEADING = "scheduler: leading"
 WAITING = "scheduler: another process leads"
 CHATS = [2001, 2002, 2003]
@@ -39,7 +41,7 @@ def run_as(role: str, settings: Settings, workdir: Path, name: str,
            api: FakeBotAPI | None = None) -> BotProcess:
     """``python -m bot.cli run --role <role>`` with the test's database and fake Telegram."""
     env = {"LOYALTY_SCHEDULER__TAKEOVER_SECONDS": str(TAKEOVER),
-           "LOYALTY_OUTBOX__POLL_SECONDS": "0.2"}
+           "LOYALTY_OUTBOX__POLL_SECONDS": "0.2", "LOYALTY_METRICS__TOKEN": METRICS_TOKEN}
     if api is not None:
         env |= {"LOYALTY_TELEGRAM__TOKEN": TOKEN, "LOYALTY_TELEGRAM__API_BASE": api.base_url}
     return BotProcess(settings, workdir, ["run", "--role", role], name=name, env=env,
@@ -71,6 +73,20 @@ async def get(port: int, path: str) -> int:
     async with aiohttp.ClientSession() as session, session.get(
             f"http://127.0.0.1:{port}{path}") as response:
         return response.status
+
+
+async def scraped(port: int) -> str:
+    async with aiohttp.ClientSession() as session, session.get(
+            f"http://127.0.0.1:{port}/metrics",
+            headers={"Authorization": f"Bearer {METRICS_TOKEN}"}) as response:
+        assert response.status == 200
+        return await response.text()
+
+
+async def only_operations(port: int) -> bool:
+    """A worker's port: its probes answer; the web chat and the POS API are not there."""
+    return (await get(port, "/healthz") == 200 and await get(port, "/readyz") == 200
+            and await get(port, "/") == 404 and await get(port, "/api/v1/cards/1") == 404)
 
 
 async def serving(port: int) -> bool:
@@ -124,7 +140,8 @@ async def test_a_web_process_serves_and_a_worker_sends(
     assert sorted(int(call.params["chat_id"]) for call in api.calls_to("sendMessage")) == CHATS
     await worker.until(lambda: LEADING in worker.text(), "the scheduler")
     assert "role worker" in worker.text()
-    assert not await serving(worker.port)  # no web server at all
+    assert await only_operations(worker.port)  # no web chat, webhooks or POS API
+    assert f'loyalty_outbox_sent_total{{channel="telegram"}} {len(CHATS)}.0' in await scraped(worker.port)
     assert not await lock_is_free(url)
     assert {method: len(api.calls_to(method)) for method in polled} == polled  # no inbound
     await worker.stop()
@@ -163,7 +180,7 @@ async def test_a_worker_on_sqlite_runs_but_warns_that_sqlite_serves_one_process(
     await worker.until(lambda: LEADING in worker.text(), "the scheduler (no lock on SQLite)")
     assert "WARNING" in worker.text() and "SQLite serves one process" in worker.text()
     assert WAITING not in worker.text()
-    assert not await serving(worker.port)
+    assert await only_operations(worker.port)
     await worker.stop()
 
 
