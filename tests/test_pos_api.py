@@ -385,6 +385,17 @@ async def test_concurrent_enrolments_of_one_phone_make_one_customer(shared_till)
 
 # --- the command line -------------------------------------------------------------------------
 
+def test_a_key_never_starts_with_a_dash_which_a_command_line_takes_for_an_option(monkeypatch):
+    """One key in 64 drawn by token_urlsafe starts with "-": `keys revoke <that key>` failed."""
+    import secrets
+
+    from bot.api import keys
+
+    drawn = iter(["-dash-first-" + "a" * 31, "b" * 43])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: next(drawn))
+    assert keys.new_key() == "b" * 43
+
+
 def test_outlets_and_keys_from_the_command_line(db_url, tmp_path, monkeypatch, capsys):
     from bot.cli import main
 

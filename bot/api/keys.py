@@ -57,8 +57,16 @@ async def issue_key(uow: UnitOfWork, outlet_id: int, label: str | None,
     """A new key for the outlet; the key itself is returned once and never stored."""
     if role not in ROLES:
         raise ValueError(f"a key's role is one of {ROLES}")
-    key = secrets.token_urlsafe(KEY_BYTES)
+    key = new_key()
     return await uow.outlets.add_key(outlet_id, hash_key(key), label, now, role), key
+
+
+def new_key() -> str:
+    """Random, and never starting with "-": a command line (``keys revoke KEY``) would take
+    such a key for an option."""
+    while (key := secrets.token_urlsafe(KEY_BYTES)).startswith("-"):
+        pass
+    return key
 
 
 async def revoke_key(uow: UnitOfWork, reference: str, now: datetime) -> PosKey | None:
