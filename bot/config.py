@@ -98,6 +98,9 @@ class MaxSettings(Section):
     api_base: str = "https://platform-api2.max.ru"
     username: str = ""  # the bot's name in max.ru/<name> links; read from the platform when empty
     poll_timeout: int = Field(default=30, ge=0, le=90)  # seconds a long poll waits for updates
+    # a PEM file of CAs trusted besides the system's: the API's certificate is issued by the
+    # Russian Trusted Root CA (Минцифры), which many systems do not carry
+    ca_file: str = ""
 
     @field_validator("webhook_secret")
     @classmethod

@@ -34,6 +34,7 @@ import hashlib
 import json
 import logging
 import mimetypes
+import ssl
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -88,17 +89,25 @@ class MaxError(Exception):
 
 
 class MaxApi:
-    """The Bot API over aiohttp: one session, the token in the Authorization header."""
+    """The Bot API over aiohttp: one session, the token in the Authorization header;
+    ``ca_file`` adds CAs to the system's (MAX's certificate chain ends at the Russian
+    Trusted Root CA)."""
 
-    def __init__(self, token: str, api_base: str) -> None:
+    def __init__(self, token: str, api_base: str, ca_file: str = "") -> None:
         self._token = token
         self.api_base = api_base.rstrip("/")
+        self._ca_file = ca_file
         self._session: aiohttp.ClientSession | None = None
 
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=TIMEOUT)
+            connector = None
+            if self._ca_file:
+                trusted = ssl.create_default_context()
+                trusted.load_verify_locations(cafile=self._ca_file)
+                connector = aiohttp.TCPConnector(ssl=trusted)
+            self._session = aiohttp.ClientSession(timeout=TIMEOUT, connector=connector)
         return self._session
 
     async def call(self, method: str, path: str, params: dict[str, Any] | None = None,
@@ -179,7 +188,7 @@ async def set_webhook(settings: Settings) -> int:
     if settings.max.token is None:
         print("loyalty-bot: max.token is not set", file=sys.stderr)
         return 2
-    api = MaxApi(settings.max.token.get_secret_value(), settings.max.api_base)
+    api = MaxApi(settings.max.token.get_secret_value(), settings.max.api_base, settings.max.ca_file)
     try:
         url = await subscribe(api, settings.max, settings.web.base_url())
     except (MaxError, aiohttp.ClientError, TimeoutError) as exc:
@@ -328,7 +337,7 @@ class MaxChannel(Channel):
         self.core = core
         self.limits = limits  # the channel's rate, shared with the outbox
         self.public_url = public_url.rstrip("/")
-        self.api = MaxApi(settings.token.get_secret_value(), settings.api_base)
+        self.api = MaxApi(settings.token.get_secret_value(), settings.api_base, settings.ca_file)
         self.username = settings.username
         self.webhook_secret = webhook_secret(settings)
         self._images: LruCache[str, str] = LruCache(4096)  # picture cache key → upload token
