@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -437,6 +438,29 @@ async def test_the_set_webhook_command(api: FakeMaxAPI, db_url: str, tmp_path): 
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     _, err = await process.communicate()
     assert process.returncode == 1 and "url is not reachable" in err.decode()
+
+
+async def test_a_ca_file_makes_a_certificate_the_system_does_not_know_trusted(tmp_path):
+    """MAX's certificate is issued by the Russian Trusted Root CA; ``max.ca_file`` names it."""
+    key, certificate = tmp_path / "key.pem", tmp_path / "ca.pem"
+    made = await asyncio.create_subprocess_exec(
+        "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        "-keyout", str(key), "-out", str(certificate),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    assert await made.wait() == 0
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(certificate, key)
+    async with FakeMaxAPI(TOKEN, tls=tls) as server:
+        trusting = max_channel.MaxApi(TOKEN, server.base_url, ca_file=str(certificate))
+        plain = max_channel.MaxApi(TOKEN, server.base_url)
+        try:
+            assert (await trusting.call("GET", "/me"))["username"] == "coffee_point_bot"
+            with pytest.raises(aiohttp.ClientConnectorCertificateError):
+                await plain.call("GET", "/me")
+        finally:
+            await trusting.close()
+            await plain.close()
 
 
 async def test_max_is_off_without_its_token(settings: Settings, clock: FrozenClock):

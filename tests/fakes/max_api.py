@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import itertools
 import re
+import ssl
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -83,8 +84,9 @@ class Sent:
 
 
 class FakeMaxAPI:
-    def __init__(self, token: str, *, username: str = "coffee_point_bot") -> None:
-        self.token, self.username = token, username
+    def __init__(self, token: str, *, username: str = "coffee_point_bot",
+                 tls: ssl.SSLContext | None = None) -> None:
+        self.token, self.username, self._tls = token, username, tls
         self.requests: list[Request] = []
         self.refused: list[tuple[Request, str]] = []  # broken rules, with the reason
         self.messages: list[Sent] = []
@@ -107,10 +109,10 @@ class FakeMaxAPI:
         app.router.add_route("*", "/{path:.*}", self._handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._tls)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.base_url = f"{'https' if self._tls else 'http'}://127.0.0.1:{port}"
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
