@@ -328,11 +328,14 @@ async def test_the_owner_gets_charts_as_pictures_and_exports_as_files(staffed: M
     assert customer.card_number in upload.data.decode("utf-8-sig")
 
 
-async def test_a_broadcast_reaches_max_and_its_progress_is_edited_in_place(staffed: Max):
+async def test_a_broadcast_with_a_photo_reaches_max_and_its_progress_is_edited_in_place(staffed: Max):
     bot = staffed
     await bot.sign_up()
     await bot.send("/broadcast", OWNER)
-    [asked] = await bot.send("Скидка 20% до воскресенья", OWNER)
+    photo = b"\xff\xd8\xff\xe0" + b"\x00" * 64 + b"\xff\xd9"
+    bot.api.images["sale.jpg"] = photo
+    [asked] = await bot.step(updates.image(OWNER, f"{bot.api.base_url}/i/sale.jpg",
+                                           "Скидка 20% до воскресенья"), OWNER)
     [groups] = await bot.press(the(asked.payloads(), "bc.groups:"), OWNER)
     [everyone] = [p for p in groups.payloads() if p.startswith("bc.seg:") and p.endswith(":all")]
     [audience] = await bot.press(everyone, OWNER)
@@ -343,8 +346,10 @@ async def test_a_broadcast_reaches_max_and_its_progress_is_edited_in_place(staff
     for _ in range(3):
         await broadcasts.advance(bot.app.core)
         await bot.app.outbox.send_due()
-    got = [m.text for m in bot.api.sent(IVAN)]
-    assert any("Скидка 20% до воскресенья" in text for text in got)
+    [sale] = [m for m in bot.api.sent(IVAN) if "Скидка 20% до воскресенья" in m.text]
+    assert sale.kinds()[0] == "image"  # the owner's photo, downloaded from MAX and uploaded again
+    [upload] = [u for u in bot.api.uploads if u.token == sale.attachments[0]["payload"]["token"]]
+    assert upload.data == photo
     edited = [m for m in bot.api.sent(OWNER) if m.edits]
     assert edited, "the progress line is one message, edited"
     assert bot.api.calls("PUT", "/messages")

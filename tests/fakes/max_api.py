@@ -93,6 +93,7 @@ class FakeMaxAPI:
         self.uploads: list[Upload] = []
         self.subscriptions: list[dict[str, Any]] = []
         self.blocked: set[str] = set()
+        self.images: dict[str, bytes] = {}  # pictures people sent, served at {base_url}/i/<name>
         self.not_ready_once = False  # the first message with a new upload: attachment.not.ready
         self._failures: dict[tuple[str, str], list[tuple[int, str, str]]] = {}
         self._updates: list[dict[str, Any]] = []
@@ -106,6 +107,7 @@ class FakeMaxAPI:
     async def __aenter__(self) -> FakeMaxAPI:
         app = web.Application()
         app.router.add_route("*", "/upload/{id}", self._upload)
+        app.router.add_get("/i/{name}", self._image)
         app.router.add_route("*", "/{path:.*}", self._handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -242,6 +244,13 @@ class FakeMaxAPI:
         upload_id = str(next(self._ids))
         self._tokens[upload_id] = None
         return {"url": f"{self.base_url}/upload/{upload_id}?type={kind}&sig=s{upload_id}"}
+
+    async def _image(self, request: web.Request) -> web.Response:
+        """A picture in a person's message, from MAX's media host (no token needed)."""
+        image = self.images.get(request.match_info["name"])
+        if image is None:
+            raise web.HTTPNotFound()
+        return web.Response(body=image, content_type="image/jpeg")
 
     async def _upload(self, request: web.Request) -> web.Response:
         """The upload host: no Authorization here, the URL itself is signed."""
