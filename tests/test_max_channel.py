@@ -203,6 +203,8 @@ async def test_the_whole_journey_through_max(bot: Max, monkeypatch):
 
     [status] = await bot.press("status")
     assert "Ваш уровень:" in status.text
+    [rewards] = await bot.press("rewards")
+    assert "Подарки, которые полностью оплачиваются баллами. Ваш баланс: 100 баллов." in rewards.text
     [settings] = await bot.press("settings")
     assert "settings:delete" in settings.payloads()
 
@@ -257,7 +259,8 @@ async def buy(bot: Max, amount: str) -> Sent:
     return result
 
 
-async def test_a_cashier_in_max_scans_a_card_and_the_customer_is_told_in_max(bot: Max, clock, monkeypatch):
+async def test_a_cashier_in_max_scans_a_card_the_customer_is_told_and_rates_the_visit(
+        bot: Max, clock, monkeypatch):
     await bot.sign_up()
     screen = await hire_and_scan(bot, clock, monkeypatch)
     assert "Покупатель: Ivan Petrov" in screen.text and "Баланс: 100 баллов" in screen.text
@@ -266,6 +269,10 @@ async def test_a_cashier_in_max_scans_a_card_and_the_customer_is_told_in_max(bot
     await bot.app.outbox.send_due()
     [notice] = bot.api.sent(IVAN)[before:]
     assert "Спасибо за покупку на 1 500,00 ₽!" in notice.text.replace("\xa0", " ").replace("\u202f", " ")
+    [asked] = await bot.press("feedback")  # and the customer rates the visit in MAX
+    assert "Оцените от 1 до 5" in asked.text and "review:1:5" in asked.payloads()
+    [rated] = await bot.press("review:1:5")
+    assert "Спасибо за оценку!\n+20 баллов за отзыв." in rated.text
 
 
 async def test_a_contact_that_is_not_the_senders_is_an_unverified_phone(bot: Max):
