@@ -302,6 +302,23 @@ async def test_a_typed_phone_is_taken_unverified(bot: Max):
     assert customer.phone == PHONE and not customer.phone_verified
 
 
+async def test_a_typed_phone_is_verified_later_with_the_request_contact_button(bot: Max):
+    await bot.start()
+    await bot.press("consent:yes")
+    await bot.send(PHONE)
+    await bot.press("name:profile")
+    await bot.send("14.03.1990")
+    [settings] = await bot.press("settings")
+    assert "phone.verify" in settings.payloads()
+    [ask] = await bot.press("phone.verify")
+    assert ask.buttons() == [{"type": "request_contact", "text": "📱 Поделиться номером"}]
+    await bot.step(updates.contact(IVAN, "+79990000000", owner=PETR))  # not theirs: nothing
+    assert not (await customers(bot.app))[0].phone_verified
+    [done] = await bot.step(updates.contact(IVAN, PHONE, owner=IVAN))
+    assert done.text.startswith("Спасибо, номер телефона подтверждён")
+    assert (await customers(bot.app))[0].phone_verified
+
+
 async def test_a_group_message_and_a_sticker(bot: Max):
     assert await bot.step(updates.message(IVAN, "/start", chat_type="chat")) == []
     answer = await bot.step(updates.message(IVAN, None, [{"type": "sticker", "payload": {
@@ -505,7 +522,8 @@ async def test_polling_takes_updates_by_marker_and_answers(polling: Max):
     start = updates.callback(IVAN, "consent:yes")
     bot.api.push(start, start)  # the same press twice: one answer
     await bot.api.wait_sent(IVAN, 2)
-    polls = await bot.api.wait_for("GET", "/updates", 3)
+    taken = len(bot.api.calls("GET", "/updates"))  # the poll that took the presses among them
+    polls = await bot.api.wait_for("GET", "/updates", taken + 1)
     await bot.channel.idle()
     assert len(bot.api.sent(IVAN)) == 2
     assert polls[0].query["types"].split(",") == list(max_channel.UPDATE_TYPES)
