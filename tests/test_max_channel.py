@@ -416,6 +416,8 @@ async def test_start_subscribes_the_webhook_with_its_secret(bot: Max):
     assert set(subscription["update_types"]) >= {"bot_started", "message_created", "message_callback"}
     assert bot.api.calls("GET", "/updates") == []
     assert bot.channel.info().deep_link("x") == "https://max.ru/coffee_point_bot?start=x"
+    commands = {c["name"]: c["description"] for c in bot.api.commands}  # the shop's language
+    assert {"start", "card", "balance"} <= set(commands) and commands["card"] == "Моя карта"
 
 
 @pytest.mark.parametrize("secret", [None, "", "wrong-secret", "shop-webhook-secret-4"])

@@ -7,8 +7,8 @@ read in full, ``maxapi-sdk``, ``maxapi-lite``) are dispatcher frameworks around 
 of their own, and the one worth considering, ``maxapi``, adds backoff, magic_filter,
 aiofiles and puremagic, reads every upload into memory and turns neither a 429 nor a
 blocked user into anything the outbox could use. What this adapter needs is a dozen calls:
-``GET /me``, ``GET /updates``, ``POST``/``DELETE /subscriptions``, ``POST /messages``,
-``PUT /messages`` (an edit), ``POST /uploads``; the token goes in the ``Authorization``
+``GET /me``, ``PATCH /me/commands``, ``GET /updates``, ``POST``/``DELETE /subscriptions``,
+``POST /messages``, ``PUT /messages`` (an edit), ``POST /uploads``; the token goes in the ``Authorization``
 header only (MAX no longer takes it as a query parameter).
 
 MAX's rules it keeps: the person opens the bot with ``bot_started`` (a deep link's
@@ -61,6 +61,7 @@ from bot.core.i18n import N_
 from bot.core.keys import derive, same_secret
 from bot.core.lru import LruCache
 from bot.core.replies import AskContact, Button, Document, Keyboard, Picture, Reply, Text
+from bot.handlers.menu import MENU_COMMANDS
 
 if TYPE_CHECKING:
     from bot.delivery.pace import Pace
@@ -360,6 +361,7 @@ class MaxChannel(Channel):
         if not self.username:  # once at start, never per update
             me = await self.api.call("GET", "/me")
             self.username = str(me.get("username") or "")
+        await self._publish_commands()
         if self.settings.mode == "webhook":
             url = await subscribe(self.api, self.settings, self.public_url)
             log.info("max webhook set to %s", url)
@@ -367,6 +369,17 @@ class MaxChannel(Channel):
         await self._unsubscribe()  # updates are polled only while no webhook is subscribed
         self._polling = asyncio.create_task(self._poll(), name="max-polling")
         log.info("max long polling started as %s", self.username)
+
+    async def _publish_commands(self) -> None:
+        """The command menu, in the shop's default language: MAX keeps one list per bot, not
+        one per language or per chat (staff find their commands on /help)."""
+        i18n = self.core.services.i18n
+        t = i18n.translator(i18n.default)
+        commands = [{"name": name, "description": t.gettext(text)} for name, text in MENU_COMMANDS]
+        try:
+            await self.api.call("PATCH", "/me/commands", body={"commands": commands})
+        except (MaxError, aiohttp.ClientError, TimeoutError) as exc:  # the bot works without it
+            log.warning("could not set the max command menu: %s", exc)
 
     async def _unsubscribe(self) -> None:
         subscriptions = (await self.api.call("GET", "/subscriptions")).get("subscriptions") or []

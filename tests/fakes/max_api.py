@@ -5,7 +5,8 @@ sent, plus builders of the updates MAX delivers.
 What it holds the client to:
 - the token only in the ``Authorization`` header (a missing or wrong one, or an
   ``access_token`` query parameter, which MAX no longer takes: 401 ``verify.token``);
-- ``GET /me``; ``GET /updates`` with ``marker``, ``timeout`` (0–90) and ``types``;
+- ``GET /me``; ``PATCH /me/commands`` (at most 32, each with a ``name``); ``GET /updates``
+  with ``marker``, ``timeout`` (0–90) and ``types``;
   ``GET``/``POST``/``DELETE /subscriptions`` (a ``url`` and a ``secret`` of 5–256 characters
   from A–Z a–z 0–9 -); ``POST /messages?user_id=`` and ``PUT /messages?message_id=`` with a
   JSON body of ``text`` (at most 4000 characters) and ``attachments`` (``inline_keyboard``
@@ -92,6 +93,7 @@ class FakeMaxAPI:
         self.messages: list[Sent] = []
         self.uploads: list[Upload] = []
         self.subscriptions: list[dict[str, Any]] = []
+        self.commands: list[dict[str, Any]] = []  # the bot's command menu
         self.blocked: set[str] = set()
         self.images: dict[str, bytes] = {}  # pictures people sent, served at {base_url}/i/<name>
         self.not_ready_once = False  # the first message with a new upload: attachment.not.ready
@@ -194,6 +196,8 @@ class FakeMaxAPI:
             case "GET", "/me":
                 return {"user_id": 900, "first_name": "Coffee Point", "username": self.username,
                         "is_bot": True, "last_activity_time": 0}
+            case "PATCH", "/me/commands":
+                return self._set_commands(record.body)
             case "GET", "/updates":
                 return await self._poll(record.query)
             case "GET", "/subscriptions":
@@ -211,6 +215,14 @@ class FakeMaxAPI:
             case "PUT", "/messages":
                 return self._edit(record.query, record.body)
         raise Refused(404, "not.found", f"{request.method} {record.path}")
+
+    def _set_commands(self, body: Any) -> dict[str, Any]:
+        commands = body.get("commands") if isinstance(body, dict) else None
+        if not isinstance(commands, list) or len(commands) > 32 or \
+                not all(isinstance(c, dict) and c.get("name") for c in commands):
+            raise Refused(400, "proto.payload", "commands: at most 32, each with a name")
+        self.commands = commands
+        return {"user_id": 900, "username": self.username, "is_bot": True, "commands": commands}
 
     async def _poll(self, query: dict[str, str]) -> dict[str, Any]:
         timeout = int(query.get("timeout", "30"))
