@@ -7,6 +7,7 @@ Environment variables use the prefix ``LOYALTY_`` and ``__`` between sections, e
 from __future__ import annotations
 
 import os
+import re
 import string
 from datetime import datetime, time
 from ipaddress import ip_network
@@ -83,6 +84,30 @@ class ViberSettings(Section):
     api_base: str = "https://chatapi.viber.com/pa"
     marketing: bool = True  # false: triggers and broadcasts skip Viber (its bot messages are paid)
     media_ttl_minutes: int = Field(default=24 * 60, ge=1)  # how long a picture link works
+
+
+class MaxSettings(Section):
+    """The MAX Bot API; the channel is on when the token is set."""
+
+    token: SecretStr | None = None  # from the bot's page on the MAX platform (business.max.ru)
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str = ""  # public https URL ending in webhook_path; defaults to web.public_url + path
+    webhook_path: str = "/max/webhook"
+    # sent back by MAX in X-Max-Bot-Api-Secret; default: one derived from the token
+    webhook_secret: SecretStr | None = None
+    api_base: str = "https://platform-api2.max.ru"
+    username: str = ""  # the bot's name in max.ru/<name> links; read from the platform when empty
+    poll_timeout: int = Field(default=30, ge=0, le=90)  # seconds a long poll waits for updates
+    # a PEM file of CAs trusted besides the system's: the API's certificate is issued by the
+    # Russian Trusted Root CA (Минцифры), which many systems do not carry
+    ca_file: str = ""
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_as_max_takes_it(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9-]{5,256}", value.get_secret_value()):
+            raise ValueError("max.webhook_secret: 5 to 256 characters, only A-Z, a-z, 0-9 and -")
+        return value
 
 
 class WhatsAppTemplate(Section):
@@ -194,6 +219,8 @@ class OutboxSettings(Section):
     viber_per_chat_per_second: float = Field(default=1, gt=0)
     whatsapp_per_second: float = Field(default=80, gt=0)  # Cloud API default throughput
     whatsapp_per_chat_per_second: float = Field(default=1, gt=0)
+    max_per_second: float = Field(default=30, gt=0)  # MAX's documented limit: 30 requests a second
+    max_per_chat_per_second: float = Field(default=1, gt=0)
     # of each channel's limit, kept for replies to people who just wrote (the outbox uses the rest)
     reply_share_percent: int = Field(default=10, ge=0, le=90)
     poll_seconds: float = Field(default=1, gt=0)  # how often the sender looks for due messages
@@ -374,6 +401,7 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     viber: ViberSettings = Field(default_factory=ViberSettings)
     whatsapp: WhatsAppSettings | None = None
+    max: MaxSettings = Field(default_factory=MaxSettings)
     card: CardSettings = Field(default_factory=CardSettings)
     program: ProgramSettings = Field(default_factory=ProgramSettings)
     locale: LocaleSettings = Field(default_factory=LocaleSettings)

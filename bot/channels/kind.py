@@ -1,7 +1,7 @@
 """What a channel declares about itself, for the code outside bot/channels/: its name and
 label, when it is on and how it is built from the config, its rate limits, what a list of
 replies costs it in API calls, and what it can and cannot do where the program branches on
-that. Each adapter module (telegram, viber, whatsapp, web) declares its own ``KIND``;
+that. Each adapter module (telegram, viber, whatsapp, max, web) declares its own ``KIND``;
 bot/channels/registry.py lists them."""
 
 from __future__ import annotations

@@ -13,9 +13,10 @@ from bot.config import OutboxSettings, Settings
 def kinds() -> tuple[ChannelKind, ...]:
     """Every channel, in the order they are built (and their admin links printed). Imported
     on first use, not with this module: the adapters import the core, which asks here."""
+    from bot.channels import max as max_channel
     from bot.channels import telegram, viber, web, whatsapp
 
-    return (web.KIND, telegram.KIND, viber.KIND, whatsapp.KIND)
+    return (web.KIND, telegram.KIND, viber.KIND, whatsapp.KIND, max_channel.KIND)
 
 
 def find(name: str) -> ChannelKind | None:
