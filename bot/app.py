@@ -39,6 +39,8 @@ from bot.storage.database import Engine, Sessions
 from bot.storage.health import Probe
 from bot.storage.leader import shared
 from bot.storage.uow import UnitOfWork
+from bot.wallet.barcode import CardScanner, wallet_tokens
+from bot.wallet.setup import wallet_links
 
 log = logging.getLogger(__name__)
 
@@ -135,15 +137,18 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
     sessions = database.session_factory(engine)
     secret = await installation_secret(settings, UnitOfWork(sessions))
     zone = ZoneInfo(settings.shop.timezone)
+    card_tokens = CardTokens(derive(secret, "card-token"),
+                             timedelta(minutes=settings.card.token_ttl_minutes))
     services = Services(
         settings=settings,
         clock=clock,
         i18n=I18n(settings.locale.available, settings.locale.default),
-        card_tokens=CardTokens(derive(secret, "card-token"),
-                               timedelta(minutes=settings.card.token_ttl_minutes)),
+        card_tokens=card_tokens,
         secret=secret,
         qr=QrImages(),
         timezone=zone,
+        scanner=CardScanner(card_tokens, wallet_tokens(secret, settings.wallet.barcode_days)),
+        wallet_links=wallet_links(settings, secret),
     )
     await keep_day_book(sessions, zone, clock.now())
     registry: dict[str, Channel] = {}  # by name: who the notifier and the outbox can reach

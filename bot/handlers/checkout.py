@@ -20,11 +20,12 @@ from bot.core.keys import signed_payload, verified_payload
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
 from bot.handlers.desk import STAFF, staff_only
-from bot.loyalty.cards import CARD_DIGITS, InvalidToken, format_card_number, normalize_card_number
+from bot.loyalty.cards import CARD_DIGITS, CardToken, format_card_number, normalize_card_number
 from bot.loyalty.checkout import Checkout
 from bot.loyalty.phones import normalize_phone
 from bot.loyalty.tiers import current_tier, tier_label
 from bot.storage.views import CustomerView
+from bot.wallet.barcode import InvalidScan
 
 router = Router()
 router.gate(staff_only(router, STAFF))
@@ -133,15 +134,22 @@ async def find_by_phone(ctx: Context, phone: str) -> list[Reply]:
                  keyboard(*rows))]
 
 
-async def serve_scanned_card(ctx: Context, token: str) -> list[Reply]:
-    """A staff member opened a card's QR link: the checkout screen for that customer."""
+async def serve_scanned_card(ctx: Context, scanned: str) -> list[Reply]:
+    """A staff member opened a card's link (``card-<token>`` of the chat's QR code,
+    ``pass-<token>`` of a wallet card's barcode): the checkout screen for that customer."""
     try:
-        card = ctx.services.card_tokens.verify(token, ctx.now)
-    except InvalidToken:
-        card = None
+        card: CardToken | None = ctx.services.scanner.verify(scanned, ctx.now).card
+    except InvalidScan as invalid:
+        card, from_wallet = None, invalid.from_wallet
+    else:
+        from_wallet = False
     customer = await ctx.uow.customers.get(card.customer_id) if card else None
     if card and customer is None and await ctx.uow.shared_phones.merged(customer_id=card.customer_id):
         return merged_card(ctx)
+    if customer is None and from_wallet:
+        return [Text(ctx._("The code of this wallet card is not valid any more. Please type the "
+                           "card number under the code, or ask the customer to open the card in "
+                           "the bot."))]
     if customer is None:
         return [Text(ctx._("This QR code is not valid any more. Please ask the customer to open "
                            "the card in the bot again and scan the new code."))]
