@@ -38,9 +38,13 @@ from bot.storage import database
 from bot.storage.database import Engine, Sessions
 from bot.storage.health import Probe
 from bot.storage.leader import shared
+from bot.storage.repositories.wallet_passes import WALLET_CHANNEL
+from bot.storage.session import WALLET
 from bot.storage.uow import UnitOfWork
+from bot.wallet import routes as wallet_routes
 from bot.wallet.barcode import CardScanner, wallet_tokens
-from bot.wallet.setup import wallet_links
+from bot.wallet.setup import Wallet, build_wallet, configured, wallet_links
+from bot.wallet.updates import WalletUpdates
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,7 @@ class Application:
     channels: list[Channel] = field(default_factory=list)
     unreachable: set[str] = field(default_factory=set)  # channels still trying to start
     _connecting: list[asyncio.Task[None]] = field(default_factory=list)
+    wallet: Wallet | None = None  # the card in Apple Wallet / Google Wallet, when configured
 
     def channel(self, name: str) -> Channel | None:
         return next((c for c in self.channels if c.name == name), None)
@@ -105,6 +110,8 @@ class Application:
         await self.core.drain()
         await self.outbox.stop()  # the pass in progress finishes and is recorded
         await self.outbox.pace.close()
+        if self.wallet is not None:
+            await self.wallet.close()
         for channel in self.channels:
             await channel.close()
         await self.probe.close()
@@ -135,6 +142,8 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
     clock = clock or SystemClock()
     engine = database.create_engine(settings.database.url, echo=settings.database.echo)
     sessions = database.session_factory(engine)
+    if configured(settings):  # every balance change queues the customer's wallet update
+        sessions.configure(info={WALLET: True})
     secret = await installation_secret(settings, UnitOfWork(sessions))
     zone = ZoneInfo(settings.shop.timezone)
     card_tokens = CardTokens(derive(secret, "card-token"),
@@ -176,6 +185,10 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
             channel.install(app)
             application.channels.append(channel)
     registry.update({channel.name: channel for channel in application.channels})
+    application.wallet = build_wallet(services, core.unit_of_work, registry)
+    if application.wallet is not None:
+        wallet_routes.install(app, application.wallet)
+        registry[WALLET_CHANNEL] = WalletUpdates(application.wallet)  # the outbox delivers updates
     return application
 
 

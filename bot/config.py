@@ -146,6 +146,7 @@ class WalletSettings(Section):
     background_color: str = Field(default="#1F2937", pattern=r"^#[0-9A-Fa-f]{6}$")
     foreground_color: str = Field(default="#FFFFFF", pattern=r"^#[0-9A-Fa-f]{6}$")
     label_color: str = Field(default="#D1D5DB", pattern=r"^#[0-9A-Fa-f]{6}$")
+    logo: Path | None = None  # a square PNG (at least 660×660 for Google); default: a plain square
     apple: AppleWalletSettings | None = None
     google: GoogleWalletSettings | None = None
 

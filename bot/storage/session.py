@@ -14,10 +14,18 @@ remember. What the session could not tell the book is refused:
 - a session that writes any of it without a day book (not a unit of work), or that is
   committed with facts the book has not taken in yet (``UnitOfWork.commit`` folds them in
   first).
+
+The same flushes tell which customers' balance or tier changed, for their card in the
+phone's wallet (bot/wallet/): when the wallet is on (the session factory's ``info`` has
+``WALLET``), every points operation, purchase and refund notes its customer, and
+``UnitOfWork.commit`` queues the wallet update of those who have a wallet card. A purchase,
+a refund, a gift, an expiry, a manual change, an import: nothing that changes points can
+skip this, as nothing can skip the book.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, inspect
@@ -31,6 +39,8 @@ if TYPE_CHECKING:
 BOOK = "day_book"  # session.info key of the unit of work's book
 COUNTED = "counted"  # execution option value: the caller keeps the book for this statement
 FACTS = {"purchases", "point_operations"}  # every row of these counts
+WALLET = "wallet"  # session.info flag: the wallet is on (bot/app.py sets it on the factory)
+WALLET_CHANGED = "wallet_changed"  # session.info: customer id -> when their points last changed
 FROZEN = {PointOperation: ("customer_id", "kind", "amount", "created_at"),
           Purchase: ("customer_id", "amount", "occurred_at")}
 
@@ -71,8 +81,10 @@ def _tell_the_book(session: Session, _flush: UOWTransaction) -> None:
     for obj in session.new:
         if isinstance(obj, PointOperation):
             _book(session).saw_operation(obj.created_at, obj.kind, obj.amount)
+            _wallet_changed(session, obj.customer_id, obj.created_at)
         elif isinstance(obj, Purchase):
             _book(session).saw_purchase(obj)
+            _wallet_changed(session, obj.customer_id, obj.occurred_at)
         elif isinstance(obj, Customer) and obj.registered_at is not None:
             _book(session).saw_join(obj.id)
     for obj in session.dirty:
@@ -81,10 +93,19 @@ def _tell_the_book(session: Session, _flush: UOWTransaction) -> None:
                 raise BookError(f"{type(obj).__name__}.{name} of a recorded row changed")
         if isinstance(obj, Purchase) and (refunded := _changed(obj, "refunded_amount")):
             _book(session).saw_refund(obj, refunded[0] or 0)
+            _wallet_changed(session, obj.customer_id, obj.occurred_at)  # the tier may drop
         elif isinstance(obj, Customer) and (joined := _changed(obj, "registered_at")):
             if joined[0] is not None:
                 raise BookError("a member's joining moment changed")
             _book(session).saw_join(obj.id)
+
+
+def _wallet_changed(session: Session, customer_id: int | None, moment: datetime) -> None:
+    """Note that the customer's card changed (only while the wallet is on)."""
+    if customer_id is None or not session.info.get(WALLET):
+        return
+    changed: dict[int, datetime] = session.info.setdefault(WALLET_CHANGED, {})
+    changed[customer_id] = max(moment, changed.get(customer_id, moment))
 
 
 @event.listens_for(BookedSession, "do_orm_execute")
@@ -124,3 +145,4 @@ def _forget_rolled_back_facts(session: Session) -> None:
     book = session.info.get(BOOK)
     if book is not None:
         book.discard()
+    session.info.pop(WALLET_CHANGED, None)
