@@ -6,18 +6,24 @@ link, or a customer who left, gets a short page that says what to do."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 
+import httpx
 from aiohttp import web
 
+from bot.channels.base import RetryLater
 from bot.core.i18n import N_, Translator
 from bot.storage.models import WalletPass
 from bot.storage.uow import UnitOfWork
 from bot.wallet.apple_pass import MEDIA_TYPE
 from bot.wallet.face import CardFace, read_face
+from bot.wallet.google import GoogleWalletError
 from bot.wallet.images import logo
 from bot.wallet.links import APPLE, GOOGLE, PassRequest
 from bot.wallet.setup import Wallet
+
+log = logging.getLogger(__name__)
 
 LOGO_PATH = "/wallet/logo.png"
 
@@ -59,11 +65,16 @@ class Downloads:
             return found
         wallet_pass, face = found
         if not wallet_pass.google_saved:
-            await google.create(face)
+            try:
+                await google.create(face)
+            except (GoogleWalletError, RetryLater, httpx.HTTPError):
+                log.exception("Google Wallet: the loyalty object could not be made")
+                return self._page(face.t, 503, N_(
+                    "Google Wallet can't be reached right now. Please try again in a few minutes."))
             async with self.wallet.unit_of_work() as uow:
                 await uow.wallet_passes.mark_google_saved(wallet_pass.id)
                 await uow.commit()
-        raise web.HTTPFound(google.save_link(face, self.wallet.services.clock.now()))
+        raise web.HTTPFound(google.save_link(face))
 
     async def logo(self, _request: web.Request) -> web.Response:
         return web.Response(body=self._logo, content_type="image/png",
