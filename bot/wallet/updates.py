@@ -19,6 +19,7 @@ from datetime import timedelta
 
 from bot.channels.base import Channel, RetryLater
 from bot.core.context import ChannelInfo
+from bot.core.conversation import Core
 from bot.core.replies import Reply, Text
 from bot.storage.repositories.wallet_passes import WALLET_CHANNEL
 from bot.wallet.apple_push import Pushed
@@ -82,14 +83,15 @@ class WalletUpdates(Channel):
             raise RetryLater(APNS_PAUSE)
 
 
-async def renew_old_cards(wallet: Wallet) -> int:
+async def renew_old_cards(core: Core) -> int:
     """Queue an update of every wallet card unchanged for a third of ``barcode_days``, so
     that the barcode on it is always a fresh one (a card nobody uses would otherwise outlive
-    its barcode). Returns how many were queued."""
-    services = wallet.services
+    its barcode: the update carries a new one). Hourly, the oldest ``RENEW_BATCH`` at a
+    time. Returns how many were queued."""
+    services = core.services
     now = services.clock.now()
     before = now - timedelta(days=services.settings.wallet.barcode_days / 3)
-    async with wallet.unit_of_work() as uow:
+    async with core.unit_of_work() as uow:
         customers = await uow.wallet_passes.not_updated_since(before, RENEW_BATCH)
         queued = await uow.wallet_passes.queue_updates(dict.fromkeys(customers, now))
         await uow.commit()
