@@ -139,3 +139,26 @@ async def test_an_idle_card_gets_a_fresh_barcode(client, apple_app, apns, clock)
     lives_until = scanner.verify(renewed, clock.now()).card.expires_at
     assert lives_until >= clock.now() + timedelta(days=45)
     assert "renew-wallet-cards" in {job.id for job in build_scheduler(apple_app.core).get_jobs()}
+
+
+async def test_points_joined_in_from_another_card_update_the_card(client, apple_app, apns, clock) -> None:  # type: ignore[no-untyped-def]
+    """A merge moves points with bulk writes, not through the ledger: the session sees it too."""
+    card = await wallet_card(client, apple_app)
+    till = Till(apple_app, client, await new_key(apple_app))
+    status, other = await till.enrol(phone="+79001112233", name="Boris")
+    assert status == 201
+    async with apple_app.core.unit_of_work() as uow:
+        survivor = (await uow.wallet_passes.by_serial(card["serialNumber"])).customer_id
+        merged = (await uow.customers.by_card_number(other["card_number"])).id
+        await Ledger(uow, clock).earn(merged, 40, "gift", timedelta(days=30))
+        await uow.commit()
+    await apple_app.outbox.send_due()
+    assert apns.pushes == []  # Boris's gift: he has no wallet card
+    async with apple_app.core.unit_of_work() as uow:
+        await uow.customers.lock(min(survivor, merged))
+        await uow.customers.lock(max(survivor, merged))
+        await uow.customers.merge(survivor, merged)
+        await uow.commit()
+    await apple_app.outbox.send_due()
+    assert len(apns.pushes) == 1
+    assert fields(await latest(client, card))["balance"][1] == 140

@@ -17,15 +17,16 @@ remember. What the session could not tell the book is refused:
 
 The same flushes tell which customers' balance or tier changed, for their card in the
 phone's wallet (bot/wallet/): when the wallet is on (the session factory's ``info`` has
-``WALLET``), every points operation, purchase and refund notes its customer, and
-``UnitOfWork.commit`` queues the wallet update of those who have a wallet card. A purchase,
-a refund, a gift, an expiry, a manual change, an import: nothing that changes points can
-skip this, as nothing can skip the book.
+``WALLET``), every points operation, purchase and refund notes its customer, and so does a
+bulk write the book lets through that moves points or purchases to a customer (a merge of
+two cards); ``UnitOfWork.commit`` queues the wallet update of those who have a wallet card.
+A purchase, a refund, a gift, an expiry, a manual change, an import, a merge: nothing that
+changes points can skip this, as nothing can skip the book.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, inspect
@@ -41,6 +42,7 @@ COUNTED = "counted"  # execution option value: the caller keeps the book for thi
 FACTS = {"purchases", "point_operations"}  # every row of these counts
 WALLET = "wallet"  # session.info flag: the wallet is on (bot/app.py sets it on the factory)
 WALLET_CHANGED = "wallet_changed"  # session.info: customer id -> when their points last changed
+DUE_AT_ONCE = datetime(2000, 1, 1, tzinfo=UTC)  # a change whose moment the session can't tell
 FROZEN = {PointOperation: ("customer_id", "kind", "amount", "created_at"),
           Purchase: ("customer_id", "amount", "occurred_at")}
 
@@ -112,14 +114,26 @@ def _wallet_changed(session: Session, customer_id: int | None, moment: datetime)
 def _refuse_bulk_writes(state: ORMExecuteState) -> None:
     if not (state.is_insert or state.is_update or state.is_delete):
         return
-    if state.execution_options.get(BOOK) == COUNTED:
-        return
     table = getattr(state.statement, "table", None)
     name = getattr(table, "name", None)
+    if state.execution_options.get(BOOK) == COUNTED:
+        if name in FACTS | {"point_lots"} and state.is_update:
+            _wallet_changed(state.session, _moved_to(state), DUE_AT_ONCE)
+        return
     if name in FACTS or (name == "customers" and (state.is_delete or _sets_joined(state))):
         verb = "insert" if state.is_insert else "update" if state.is_update else "delete"
         raise BookError(f"a bulk {verb} on {name} bypasses the day book; write through the ORM (or keep "
                         "the book yourself and say so with execution_options(day_book=COUNTED))")
+
+
+def _moved_to(state: ORMExecuteState) -> int | None:
+    """The customer a bulk update gives rows to (``.values(customer_id=...)``), if any."""
+    values = getattr(state.statement, "_values", None) or {}
+    for key, value in values.items():
+        if getattr(key, "key", key) == "customer_id":
+            moved = getattr(value, "value", value)
+            return moved if isinstance(moved, int) else None
+    return None
 
 
 def _sets_joined(state: ORMExecuteState) -> bool:
