@@ -6,12 +6,15 @@ keeps the barcode on an idle card fresh."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-from aiohttp.test_utils import TestClient
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
-from bot.app import Application
+from bot.app import Application, build
+from bot.config import Settings
 from bot.loyalty.ledger import Ledger
 from bot.marketing.triggers import ORDER, run_pass
 from bot.scheduler import build_scheduler
@@ -162,3 +165,30 @@ async def test_points_joined_in_from_another_card_update_the_card(client, apple_
     await apple_app.outbox.send_due()
     assert len(apns.pushes) == 1
     assert fields(await latest(client, card))["balance"][1] == 140
+
+
+@pytest.fixture
+async def app_on_each_database(any_db_url: str, clock, pki, apns) -> AsyncIterator[Application]:  # type: ignore[no-untyped-def]
+    settings = Settings(database={"url": any_db_url}, card={"secret": "test-signing-key-0123456789"},
+                        shop={"name": "Coffee Point"}, web={"public_url": "https://shop.example"},
+                        wallet={"apple": pki.apple(apns.url)})
+    application = await build(settings, clock)
+    yield application
+    await application.close()
+
+
+async def test_on_sqlite_and_postgresql_a_refund_updates_the_card(app_on_each_database, apns, clock) -> None:  # type: ignore[no-untyped-def]
+    app = app_on_each_database
+    async with TestClient(TestServer(app.web)) as client:
+        card = await wallet_card(client, app)
+        till = Till(app, client, await new_key(app))
+        number = fields(card)["card"][1].replace(" ", "")
+        assert (await till.buy(card=number, amount="1000.00", receipt_id="R1"))[0] == 201
+        await app.outbox.send_due()
+        clock.advance(minutes=1)
+        assert (await till.refund("R1"))[0] == 200
+        assert await wallet_rows(app, "pending") == 1
+        await app.outbox.send_due()
+        assert len(apns.pushes) == 2
+        assert fields(await latest(client, card))["balance"] == ("Points", 100)
+        assert fields(await latest(client, card))["tier"] == ("Tier", "Member")
