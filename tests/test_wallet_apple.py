@@ -250,3 +250,17 @@ async def test_a_device_apple_calls_gone_is_forgotten(client, apple_app, apns, c
     await till.buy(card=fields(card)["card"][1].replace(" ", ""), amount="500.00", receipt_id="R2")
     await apple_app.outbox.send_due()
     assert len(apns.pushes) == 1  # the second purchase had no device left to push to
+
+
+async def test_the_card_follows_the_language_it_was_last_added_in(client, apple_app, apns) -> None:  # type: ignore[no-untyped-def]
+    anna = await member(apple_app)
+    card = pass_json(await download(client, anna))
+    await register(client, card)
+    # her messenger now speaks Russian, and she opens the card and adds it again
+    russian = ChatUser(apple_app.core, TELEGRAM_LIKE, "42", language="ru",
+                       flush=apple_app.outbox.send_due)
+    again = pass_json(await download(client, russian))
+    assert again["serialNumber"] == card["serialNumber"]
+    assert fields(again)["balance"][0] == "Баллы"
+    await apple_app.outbox.send_due()
+    assert len(apns.pushes) == 1  # her iPhone fetches the Russian card

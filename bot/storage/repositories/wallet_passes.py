@@ -22,7 +22,8 @@ class WalletPasses:
     async def get_or_make(self, customer_id: int, channel: str, locale: str, now: datetime,
                           new_serial: Callable[[], str]) -> WalletPass:
         """The customer's wallet card, made on the first request; a request from another
-        messenger or in another language rewrites it for that one (and it counts as changed)."""
+        messenger or in another language rewrites it for that one, and the devices that hold
+        it are told (an update is queued)."""
         await self.session.execute(insert_ignoring_duplicates(self.session, WalletPass).values(
             customer_id=customer_id, serial=new_serial(), channel=channel, locale=locale,
             google_saved=False, created_at=now, updated_at=now))
@@ -31,6 +32,7 @@ class WalletPasses:
             .execution_options(populate_existing=True))).scalar_one()
         if (found.channel, found.locale) != (channel, locale):
             found.channel, found.locale, found.updated_at = channel, locale, now
+            await self.queue_updates({customer_id: now})
         return found
 
     async def by_serial(self, serial: str) -> WalletPass | None:
