@@ -13,9 +13,9 @@ from bot.handlers.menu import menu_button
 from bot.loyalty.cards import TOKEN_PREFIX, format_card_number
 from bot.loyalty.tiers import current_tier, tier_label
 from bot.wallet.barcode import WALLET_PREFIX
-from bot.wallet.links import APPLE, PassRequest
+from bot.wallet.links import APPLE, GOOGLE, PassRequest
 
-WALLET_LABELS = {APPLE: N_("Add to Apple Wallet"), "google": N_("Add to Google Wallet")}
+WALLET_LABELS = {APPLE: N_("Add to Apple Wallet"), GOOGLE: N_("Add to Google Wallet")}
 
 router = Router()
 
