@@ -185,7 +185,11 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
             channel.install(app)
             application.channels.append(channel)
     registry.update({channel.name: channel for channel in application.channels})
-    application.wallet = build_wallet(services, core.unit_of_work, registry)
+    try:
+        application.wallet = build_wallet(services, core.unit_of_work, registry)
+    except Exception:
+        await application.close()
+        raise
     if application.wallet is not None:
         wallet_routes.install(app, application.wallet)
         registry[WALLET_CHANNEL] = WalletUpdates(application.wallet)  # the outbox delivers updates

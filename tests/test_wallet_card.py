@@ -118,3 +118,12 @@ async def test_the_pos_api_takes_a_wallet_barcode(wallet_app, clock) -> None:  #
         status, body = await till.card(barcode)
         assert (status, body["error"]) == (422, "invalid_card_token")
         assert "wallet card" in body["message"]
+
+
+async def test_a_wallet_config_naming_a_missing_file_says_which(settings: Settings, clock, pki) -> None:  # type: ignore[no-untyped-def]
+    from bot.wallet.setup import WalletConfigError
+
+    apple = {**pki.apple(), "certificate": str(pki.folder / "missing.pem")}
+    broken = settings.model_copy(update={"wallet": settings.wallet.model_validate({"apple": apple})})
+    with pytest.raises(WalletConfigError, match=r"wallet\.apple's certificate"):
+        await build(broken, clock)

@@ -67,9 +67,19 @@ def build_wallet(services: Services, unit_of_work: Callable[[], UnitOfWork],
     google = settings.wallet.google
     web_service = (apple.web_service_url if apple and apple.web_service_url
                    else settings.web.base_url() + "/wallet/apple")
-    return Wallet(
-        services=services, unit_of_work=unit_of_work, channels=channels,
-        links=services.wallet_links,
-        apple=ApplePasses(apple, settings.wallet, services.secret, web_service) if apple else None,
-        push=ApplePush(apple) if apple else None,
-        google=GoogleWallet(google, settings) if google else None)
+    try:
+        return Wallet(
+            services=services, unit_of_work=unit_of_work, channels=channels,
+            links=services.wallet_links,
+            apple=ApplePasses(apple, settings.wallet, services.secret, web_service) if apple else None,
+            push=ApplePush(apple) if apple else None,
+            google=GoogleWallet(google, settings) if google else None)
+    except (OSError, ValueError, KeyError) as error:  # a wrong path, file or password
+        raise WalletConfigError(
+            f"the [wallet] section's files can't be used ({type(error).__name__}: {error}); "
+            "check wallet.apple's certificate, key and wwdr_certificate and "
+            "wallet.google's service_account_key") from error
+
+
+class WalletConfigError(RuntimeError):
+    """The certificates or keys the wallet config names can't be read."""
