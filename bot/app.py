@@ -38,7 +38,13 @@ from bot.storage import database
 from bot.storage.database import Engine, Sessions
 from bot.storage.health import Probe
 from bot.storage.leader import shared
+from bot.storage.repositories.wallet_passes import WALLET_CHANNEL
+from bot.storage.session import WALLET
 from bot.storage.uow import UnitOfWork
+from bot.wallet import routes as wallet_routes
+from bot.wallet.barcode import CardScanner, wallet_tokens
+from bot.wallet.setup import Wallet, build_wallet, configured, wallet_links
+from bot.wallet.updates import WalletUpdates
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,7 @@ class Application:
     channels: list[Channel] = field(default_factory=list)
     unreachable: set[str] = field(default_factory=set)  # channels still trying to start
     _connecting: list[asyncio.Task[None]] = field(default_factory=list)
+    wallet: Wallet | None = None  # the card in Apple Wallet / Google Wallet, when configured
 
     def channel(self, name: str) -> Channel | None:
         return next((c for c in self.channels if c.name == name), None)
@@ -103,6 +110,8 @@ class Application:
         await self.core.drain()
         await self.outbox.stop()  # the pass in progress finishes and is recorded
         await self.outbox.pace.close()
+        if self.wallet is not None:
+            await self.wallet.close()
         for channel in self.channels:
             await channel.close()
         await self.probe.close()
@@ -133,17 +142,22 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
     clock = clock or SystemClock()
     engine = database.create_engine(settings.database.url, echo=settings.database.echo)
     sessions = database.session_factory(engine)
+    if configured(settings):  # every balance change queues the customer's wallet update
+        sessions.configure(info={WALLET: True})
     secret = await installation_secret(settings, UnitOfWork(sessions))
     zone = ZoneInfo(settings.shop.timezone)
+    card_tokens = CardTokens(derive(secret, "card-token"),
+                             timedelta(minutes=settings.card.token_ttl_minutes))
     services = Services(
         settings=settings,
         clock=clock,
         i18n=I18n(settings.locale.available, settings.locale.default),
-        card_tokens=CardTokens(derive(secret, "card-token"),
-                               timedelta(minutes=settings.card.token_ttl_minutes)),
+        card_tokens=card_tokens,
         secret=secret,
         qr=QrImages(),
         timezone=zone,
+        scanner=CardScanner(card_tokens, wallet_tokens(secret, settings.wallet.barcode_days)),
+        wallet_links=wallet_links(settings, secret),
     )
     await keep_day_book(sessions, zone, clock.now())
     registry: dict[str, Channel] = {}  # by name: who the notifier and the outbox can reach
@@ -171,6 +185,14 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
             channel.install(app)
             application.channels.append(channel)
     registry.update({channel.name: channel for channel in application.channels})
+    try:
+        application.wallet = build_wallet(services, core.unit_of_work, registry)
+    except Exception:
+        await application.close()
+        raise
+    if application.wallet is not None:
+        wallet_routes.install(app, application.wallet)
+        registry[WALLET_CHANNEL] = WalletUpdates(application.wallet)  # the outbox delivers updates
     return application
 
 

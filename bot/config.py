@@ -136,6 +136,46 @@ class CardSettings(Section):
     token_ttl_minutes: int = Field(default=10, ge=1, le=24 * 60)
 
 
+class AppleWalletSettings(Section):
+    """Apple Wallet: the shop's own pass type (developer.apple.com → Identifiers → Pass Type
+    IDs) and its certificate; the section's presence turns the «Add to Apple Wallet» button on."""
+
+    pass_type_id: str = Field(min_length=1)  # pass.com.example.loyalty
+    team_id: str = Field(min_length=1)  # the developer account's team id (10 characters)
+    certificate: Path  # the pass type certificate, PEM
+    key: Path  # its private key, PEM
+    key_password: SecretStr | None = None
+    wwdr_certificate: Path  # Apple's WWDR intermediate certificate (G4), PEM
+    web_service_url: str = ""  # the pass web service for devices; default web.public_url + /wallet/apple
+    push_url: str = "https://api.push.apple.com"  # APNs (HTTP/2 with the pass certificate)
+    push_ca_file: Path | None = None  # trust this CA for push_url instead of the system's (tests)
+
+
+class GoogleWalletSettings(Section):
+    """Google Wallet: the shop's issuer account (pay.google.com/business/console) and a
+    service account allowed to edit it; the section's presence turns «Add to Google Wallet» on."""
+
+    issuer_id: str = Field(min_length=1, pattern=r"^\d+$")
+    service_account_key: Path  # the service account's JSON key file
+    class_id: str = Field(default="loyalty", pattern=r"^[\w.-]+$")  # after "<issuer_id>."
+    api_base: str = "https://walletobjects.googleapis.com/walletobjects/v1"
+    logo_url: str = ""  # the program logo (public https); default: one the app serves
+    requests_per_second: float = Field(default=10, gt=0)  # the Wallet API's quota is per project
+
+
+class WalletSettings(Section):
+    """The card in the phone's wallet, as well as in the chat (bot/wallet/)."""
+
+    barcode_days: int = Field(default=90, ge=1, le=730)  # how long a wallet barcode is accepted
+    link_hours: int = Field(default=24, ge=1)  # how long an «Add to … Wallet» link works
+    background_color: str = Field(default="#1F2937", pattern=r"^#[0-9A-Fa-f]{6}$")
+    foreground_color: str = Field(default="#FFFFFF", pattern=r"^#[0-9A-Fa-f]{6}$")
+    label_color: str = Field(default="#D1D5DB", pattern=r"^#[0-9A-Fa-f]{6}$")
+    logo: Path | None = None  # a square PNG (at least 660×660 for Google); default: a plain square
+    apple: AppleWalletSettings | None = None
+    google: GoogleWalletSettings | None = None
+
+
 class Tier(Section):
     code: str
     name: str = Field(default="", max_length=32)  # shown to customers (translated when a default name)
@@ -410,6 +450,7 @@ class Settings(BaseSettings):
     triggers: TriggersSettings = Field(default_factory=TriggersSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    wallet: WalletSettings = Field(default_factory=WalletSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -220,3 +220,11 @@ async def test_a_429_met_by_one_sender_pauses_the_other(senders: list[Applicatio
         await sender.outbox.stop()
     assert {(m.status, m.attempts) for m in await messages(senders[0])} == {("sent", 1)}
 
+
+
+async def test_a_batch_with_an_unlimited_channel_books_the_others(engines: list[Engine]):
+    """A batch mixing a limited channel with one that has no limits (the web chat, wallet
+    updates): the unlimited turns go at once, the others are booked as usual."""
+    [pace, _] = paces(engines)
+    waits = await pace.reserve([Turn("telegram", "42"), Turn("wallet", "7"), Turn("telegram", "42")])
+    assert waits[1] == 0.0 and waits[2] >= 0.99

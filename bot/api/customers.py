@@ -9,10 +9,11 @@ from typing import Any
 from bot.api.http import ApiError, invalid
 from bot.api.payloads import EnrolForm
 from bot.config import ProgramSettings
-from bot.loyalty.cards import TOKEN_PREFIX, CardTokens, InvalidToken, new_card_number, normalize_card_number
+from bot.loyalty.cards import new_card_number, normalize_card_number
 from bot.loyalty.tiers import current_tier
 from bot.storage.models import Customer
 from bot.storage.uow import UnitOfWork
+from bot.wallet.barcode import CardScanner, InvalidScan
 
 ENROLLED_AT_TILL = "pos"  # the customer's acquisition source
 
@@ -21,11 +22,11 @@ def _typed_number(text: str) -> bool:
     return all(ch.isdecimal() or ch in " -" for ch in text)
 
 
-async def by_card(uow: UnitOfWork, tokens: CardTokens, text: str, now: datetime, *,
+async def by_card(uow: UnitOfWork, scanner: CardScanner, text: str, now: datetime, *,
                   lock: bool = False) -> Customer:
-    """A typed card number (its check digit must match) or a scanned QR token, with or
-    without the ``card-`` prefix of the deep link; with ``lock``, found and locked at once
-    (``Customers.lock``: a purchase)."""
+    """A typed card number (its check digit must match), a scanned QR token with or
+    without the ``card-`` prefix of the deep link, or a wallet card's ``pass-`` token; with
+    ``lock``, found and locked at once (``Customers.lock``: a purchase)."""
     text = text.strip()
     if _typed_number(text):
         number = normalize_card_number(text)
@@ -35,8 +36,11 @@ async def by_card(uow: UnitOfWork, tokens: CardTokens, text: str, now: datetime,
         customer = await uow.customers.by_card_number(number, lock=lock)
     else:
         try:
-            token = tokens.verify(text.removeprefix(TOKEN_PREFIX), now)
-        except InvalidToken:
+            token = scanner.verify(text, now).card
+        except InvalidScan as error:
+            if error.from_wallet:
+                raise invalid("invalid_card_token", "the wallet card's code is forged or expired: "
+                                                    "type the card number under it") from None
             raise invalid("invalid_card_token", "the QR code is forged or expired: ask the "
                                                 "customer to open the card again") from None
         customer = await (uow.customers.lock(token.customer_id) if lock

@@ -87,8 +87,9 @@ _SCHEMAS: dict[str, Any] = {
     "PurchaseRequest": {
         **_object(
             ["amount", "receipt_id"],
-            card={"type": "string", "description": "Card number (spaces allowed) or the QR "
-                                                   "token, with or without `card-`."},
+            card={"type": "string", "description": "Card number (spaces allowed), the QR "
+                                                   "token with or without `card-`, or a wallet "
+                                                   "card's `pass-` token."},
             phone={"type": "string", "description": "A verified phone (instead of card)."},
             amount=_ref("Amount"),
             receipt_id={"type": "string", "minLength": 1, "maxLength": 64,
@@ -171,7 +172,8 @@ def _paths() -> dict[str, Any]:
             "operationId": "lookupCard", "summary": "Look up a card",
             "parameters": [
                 {"name": "card", "in": "path", "required": True, "schema": {"type": "string"},
-                 "description": "Card number (digits, spaces allowed) or QR token."},
+                 "description": "Card number (digits, spaces allowed), QR token or a wallet "
+                                "card's `pass-` token."},
                 {"name": "amount", "in": "query", "required": False, "schema": _ref("Amount"),
                  "description": "The purchase amount, to get `spend_cap`."},
             ],

@@ -113,7 +113,7 @@ class PosApi:
         async def work(uow: UnitOfWork, till: Till) -> dict[str, Any]:
             typed = request.query.get("amount")
             purchase_amount = amount(typed) if typed is not None else None
-            customer = await by_card(uow, self.services.card_tokens, request.match_info["card"], now)
+            customer = await by_card(uow, self.services.scanner, request.match_info["card"], now)
             checkout, program = self._checkout(uow, till), till.settings.program
             balance = await checkout.ledger.balance(customer.id)
             body = card_summary(customer, balance, program)
@@ -146,7 +146,7 @@ class PosApi:
         async def work(uow: UnitOfWork, till: Till) -> PurchaseResult:
             form = purchase_form(json_object(raw), self.region)
             if form.card is not None:  # locked as found: the checkout's lock costs nothing
-                customer = await by_card(uow, self.services.card_tokens, form.card, now, lock=True)
+                customer = await by_card(uow, self.services.scanner, form.card, now, lock=True)
             else:
                 customer = await by_phone(uow, form.phone or "", lock=True)
             return await self._checkout(uow, till).purchase(

@@ -19,6 +19,8 @@ from bot.storage.uow import UnitOfWork
 
 if TYPE_CHECKING:
     from bot.loyalty.cards import CardTokens, QrImages
+    from bot.wallet.barcode import CardScanner
+    from bot.wallet.links import WalletLinks
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,8 @@ class Services:
     qr: QrImages
     timezone: tzinfo
     secret: bytes  # the installation secret; derive a key per purpose (bot.core.keys)
+    scanner: CardScanner  # what a cashier's scan accepts: the chat's QR, a wallet card's barcode
+    wallet_links: WalletLinks | None = None  # «Add to … Wallet» links; None: no wallet configured
 
 
 @dataclass(slots=True)

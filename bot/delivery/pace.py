@@ -136,7 +136,8 @@ class SharedPace:
             booked = await uow.pace.reserve(totals, late=self.CATCH_UP)
             await uow.commit()
         self._learn(booked.paused, [channel for channel, chat in totals if not chat])
-        return [max(0.0, *(booked.starts[key] + offset for key, offset in place))
+        # a channel without limits (the web chat, the wallet) has no keys: it goes at once
+        return [max([0.0, *(booked.starts[key] + offset for key, offset in place)])
                 for place in places]
 
     async def release(self, turns: Sequence[Turn]) -> None:

@@ -20,11 +20,12 @@ from bot.core.keys import signed_payload, verified_payload
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
 from bot.handlers.desk import STAFF, staff_only
-from bot.loyalty.cards import CARD_DIGITS, InvalidToken, format_card_number, normalize_card_number
+from bot.loyalty.cards import CARD_DIGITS, format_card_number, normalize_card_number
 from bot.loyalty.checkout import Checkout
 from bot.loyalty.phones import normalize_phone
 from bot.loyalty.tiers import current_tier, tier_label
 from bot.storage.views import CustomerView
+from bot.wallet.barcode import InvalidScan
 
 router = Router()
 router.gate(staff_only(router, STAFF))
@@ -133,19 +134,28 @@ async def find_by_phone(ctx: Context, phone: str) -> list[Reply]:
                  keyboard(*rows))]
 
 
-async def serve_scanned_card(ctx: Context, token: str) -> list[Reply]:
-    """A staff member opened a card's QR link: the checkout screen for that customer."""
+async def serve_scanned_card(ctx: Context, scanned: str) -> list[Reply]:
+    """A staff member opened a card's link (``card-<token>`` of the chat's QR code,
+    ``pass-<token>`` of a wallet card's barcode): the checkout screen for that customer."""
     try:
-        card = ctx.services.card_tokens.verify(token, ctx.now)
-    except InvalidToken:
-        card = None
-    customer = await ctx.uow.customers.get(card.customer_id) if card else None
-    if card and customer is None and await ctx.uow.shared_phones.merged(customer_id=card.customer_id):
+        scan = ctx.services.scanner.verify(scanned, ctx.now)
+    except InvalidScan as invalid:
+        return code_not_valid(ctx, invalid.from_wallet)
+    customer = await ctx.uow.customers.get(scan.card.customer_id)
+    if customer is None and await ctx.uow.shared_phones.merged(customer_id=scan.card.customer_id):
         return merged_card(ctx)
     if customer is None:
-        return [Text(ctx._("This QR code is not valid any more. Please ask the customer to open "
-                           "the card in the bot again and scan the new code."))]
+        return code_not_valid(ctx, scan.from_wallet)
     return await customer_screen(ctx, customer)
+
+
+def code_not_valid(ctx: Context, from_wallet: bool) -> list[Reply]:
+    if from_wallet:  # the customer can't refresh a wallet card's code at the till
+        return [Text(ctx._("The code of this wallet card is not valid any more. Please type the "
+                           "card number under the code, or ask the customer to open the card in "
+                           "the bot."))]
+    return [Text(ctx._("This QR code is not valid any more. Please ask the customer to open "
+                       "the card in the bot again and scan the new code."))]
 
 
 @router.button("co.customer")

@@ -12,6 +12,8 @@ from bot.marketing.broadcasts import advance as advance_broadcasts
 from bot.marketing.segment_snapshot import take_nightly as snapshot_segments
 from bot.marketing.triggers import scheduled_hourly_pass, scheduled_pass
 from bot.scheduler.housekeeping import check_day_book, expire_points, forget_old_event_ids
+from bot.wallet.setup import configured
+from bot.wallet.updates import renew_old_cards
 
 CATCH_UP_DELAY = timedelta(seconds=30)  # let the channels connect first
 BROADCAST_SECONDS = 5
@@ -34,6 +36,9 @@ def build_scheduler(core: Core) -> AsyncIOScheduler:
                       id="check-day-book", coalesce=True, max_instances=1)
     scheduler.add_job(snapshot_segments, "cron", hour=4, minute=45, args=[core],
                       id="segment-snapshot", coalesce=True, max_instances=1)
+    if configured(core.services.settings):
+        scheduler.add_job(renew_old_cards, "cron", minute=50, args=[core],
+                          id="renew-wallet-cards", coalesce=True, max_instances=1)
     run_at = core.services.settings.triggers.run_at
     scheduler.add_job(scheduled_pass, "cron", hour=run_at.hour, minute=run_at.minute, args=[core],
                       id="trigger-pass", coalesce=True, max_instances=1)

@@ -735,3 +735,39 @@ class PublishedPicture(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     image: Mapped[bytes] = mapped_column(LargeBinary)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class WalletPass(Base):
+    """A customer's card in a phone's wallet (bot/wallet/), Apple's and Google's alike: one
+    per customer, made when they first ask for it. ``serial`` names it at Apple and Google;
+    ``channel`` is the messenger its barcode opens, ``locale`` the language it is written in;
+    ``updated_at`` is when its content last changed (Apple's "updated since" and
+    Last-Modified); ``google_saved`` once the Google loyalty object exists."""
+
+    __tablename__ = "wallet_passes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), unique=True)
+    serial: Mapped[str] = mapped_column(String(32), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    locale: Mapped[str] = mapped_column(String(8))
+    google_saved: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class WalletRegistration(Base):
+    """An Apple device that holds a wallet pass and wants its updates (Apple's pass web
+    service: register / unregister), with the token its pushes go to."""
+
+    __tablename__ = "wallet_registrations"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    pass_id: Mapped[int] = mapped_column(ForeignKey("wallet_passes.id", ondelete="CASCADE"))
+    device_id: Mapped[str] = mapped_column(String(128))
+    push_token: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (UniqueConstraint("device_id", "pass_id"),
+                      Index("ix_wallet_registrations_pass_id", "pass_id"))

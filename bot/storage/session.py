@@ -14,10 +14,19 @@ remember. What the session could not tell the book is refused:
 - a session that writes any of it without a day book (not a unit of work), or that is
   committed with facts the book has not taken in yet (``UnitOfWork.commit`` folds them in
   first).
+
+The same flushes tell which customers' balance or tier changed, for their card in the
+phone's wallet (bot/wallet/): when the wallet is on (the session factory's ``info`` has
+``WALLET``), every points operation, purchase and refund notes its customer, and so does a
+bulk write the book lets through that moves points or purchases to a customer (a merge of
+two cards); ``UnitOfWork.commit`` queues the wallet update of those who have a wallet card.
+A purchase, a refund, a gift, an expiry, a manual change, an import, a merge: nothing that
+changes points can skip this, as nothing can skip the book.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, inspect
@@ -31,6 +40,9 @@ if TYPE_CHECKING:
 BOOK = "day_book"  # session.info key of the unit of work's book
 COUNTED = "counted"  # execution option value: the caller keeps the book for this statement
 FACTS = {"purchases", "point_operations"}  # every row of these counts
+WALLET = "wallet"  # session.info flag: the wallet is on (bot/app.py sets it on the factory)
+WALLET_CHANGED = "wallet_changed"  # session.info: customer id -> when their points last changed
+DUE_AT_ONCE = datetime(2000, 1, 1, tzinfo=UTC)  # a change whose moment the session can't tell
 FROZEN = {PointOperation: ("customer_id", "kind", "amount", "created_at"),
           Purchase: ("customer_id", "amount", "occurred_at")}
 
@@ -71,8 +83,10 @@ def _tell_the_book(session: Session, _flush: UOWTransaction) -> None:
     for obj in session.new:
         if isinstance(obj, PointOperation):
             _book(session).saw_operation(obj.created_at, obj.kind, obj.amount)
+            _wallet_changed(session, obj.customer_id, obj.created_at)
         elif isinstance(obj, Purchase):
             _book(session).saw_purchase(obj)
+            _wallet_changed(session, obj.customer_id, obj.occurred_at)
         elif isinstance(obj, Customer) and obj.registered_at is not None:
             _book(session).saw_join(obj.id)
     for obj in session.dirty:
@@ -81,24 +95,45 @@ def _tell_the_book(session: Session, _flush: UOWTransaction) -> None:
                 raise BookError(f"{type(obj).__name__}.{name} of a recorded row changed")
         if isinstance(obj, Purchase) and (refunded := _changed(obj, "refunded_amount")):
             _book(session).saw_refund(obj, refunded[0] or 0)
+            _wallet_changed(session, obj.customer_id, obj.occurred_at)  # the tier may drop
         elif isinstance(obj, Customer) and (joined := _changed(obj, "registered_at")):
             if joined[0] is not None:
                 raise BookError("a member's joining moment changed")
             _book(session).saw_join(obj.id)
 
 
+def _wallet_changed(session: Session, customer_id: int | None, moment: datetime) -> None:
+    """Note that the customer's card changed (only while the wallet is on)."""
+    if customer_id is None or not session.info.get(WALLET):
+        return
+    changed: dict[int, datetime] = session.info.setdefault(WALLET_CHANGED, {})
+    changed[customer_id] = max(moment, changed.get(customer_id, moment))
+
+
 @event.listens_for(BookedSession, "do_orm_execute")
 def _refuse_bulk_writes(state: ORMExecuteState) -> None:
     if not (state.is_insert or state.is_update or state.is_delete):
         return
-    if state.execution_options.get(BOOK) == COUNTED:
-        return
     table = getattr(state.statement, "table", None)
     name = getattr(table, "name", None)
+    if state.execution_options.get(BOOK) == COUNTED:
+        if name in FACTS | {"point_lots"} and state.is_update:
+            _wallet_changed(state.session, _moved_to(state), DUE_AT_ONCE)
+        return
     if name in FACTS or (name == "customers" and (state.is_delete or _sets_joined(state))):
         verb = "insert" if state.is_insert else "update" if state.is_update else "delete"
         raise BookError(f"a bulk {verb} on {name} bypasses the day book; write through the ORM (or keep "
                         "the book yourself and say so with execution_options(day_book=COUNTED))")
+
+
+def _moved_to(state: ORMExecuteState) -> int | None:
+    """The customer a bulk update gives rows to (``.values(customer_id=...)``), if any."""
+    values = getattr(state.statement, "_values", None) or {}
+    for key, value in values.items():
+        if getattr(key, "key", key) == "customer_id":
+            moved = getattr(value, "value", value)
+            return moved if isinstance(moved, int) else None
+    return None
 
 
 def _sets_joined(state: ORMExecuteState) -> bool:
@@ -124,3 +159,4 @@ def _forget_rolled_back_facts(session: Session) -> None:
     book = session.info.get(BOOK)
     if book is not None:
         book.discard()
+    session.info.pop(WALLET_CHANGED, None)

@@ -30,10 +30,11 @@ from bot.storage.repositories import (
     SharedPhones,
     StaffMembers,
     TriggerSends,
+    WalletPasses,
     WebDownloads,
     WebMessages,
 )
-from bot.storage.session import BOOK
+from bot.storage.session import BOOK, WALLET, WALLET_CHANGED
 
 
 class UnitOfWork:
@@ -78,6 +79,7 @@ class UnitOfWork:
         self.rule_changes = RuleChanges(self.session)
         self.recipients = Recipients(self.session)
         self.trigger_sends = TriggerSends(self.session)
+        self.wallet_passes = WalletPasses(self.session)
         return self
 
     async def __aexit__(
@@ -97,6 +99,9 @@ class UnitOfWork:
         self.session.expunge_all()
 
     async def commit(self) -> None:
+        if self.session.info.get(WALLET):
+            await self.session.flush()  # the last points changes are noted now
+            await self.wallet_passes.queue_updates(self.session.info.pop(WALLET_CHANGED, {}))
         await self.book.flush()  # last: its rows are locked after everything else
         await self.session.commit()
         self.customers.release_locks()  # row locks end with the transaction

@@ -44,6 +44,7 @@ from bot.storage.repositories.rule_changes import RuleChanges
 from bot.storage.repositories.shared_phones import SharedPhones
 from bot.storage.repositories.staff import StaffMembers
 from bot.storage.repositories.trigger_sends import TriggerSends
+from bot.storage.repositories.wallet_passes import WalletPasses
 from bot.storage.repositories.web_downloads import WebDownloads
 from bot.storage.repositories.web_messages import ShownMessage, WebMessages
 
@@ -53,5 +54,5 @@ __all__ = [
     "ProcessedEvents", "PublishedPictures", "Purchases",
     "Recipient", "Recipients", "Reviews",
     "Roster", "RuleChanges", "Secrets", "SharedPhones", "ShownMessage", "StaffEntry", "StaffLanguages",
-    "StaffMembers", "TriggerSends", "WebDownloads", "WebMessages",
+    "StaffMembers", "TriggerSends", "WalletPasses", "WebDownloads", "WebMessages",
 ]
