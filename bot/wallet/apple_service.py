@@ -21,6 +21,7 @@ import json
 import logging
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
 
 from aiohttp import web
 
@@ -52,9 +53,22 @@ def tag(moment: datetime) -> str:
 
 
 def from_tag(text: str | None) -> datetime | None:
+    """A tag this service gave; None for anything else (a device then gets every serial)."""
     if not text or not text.isdecimal() or len(text) > 20:
         return None
-    return datetime.fromtimestamp(int(text) / 1_000_000, UTC)
+    try:
+        return datetime.fromtimestamp(int(text) / 1_000_000, UTC)
+    except (OverflowError, OSError, ValueError):  # beyond the years a datetime holds
+        return None
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object; ``{}`` for anything else (not JSON, too deep, a list)."""
+    try:
+        body = json.loads(await request.read())
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 class AppleService:
@@ -79,11 +93,7 @@ class AppleService:
         return wallet_pass
 
     async def register(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-            push_token = body["pushToken"]
-        except (ValueError, KeyError, TypeError):
-            push_token = None
+        push_token = (await json_body(request)).get("pushToken")
         device = request.match_info["device"]
         async with self.wallet.unit_of_work() as uow:
             wallet_pass = await self._authorised(uow, request)
@@ -127,10 +137,7 @@ class AppleService:
                             headers={"Last-Modified": format_datetime(modified, usegmt=True)})
 
     async def log(self, request: web.Request) -> web.Response:
-        try:
-            logs = (await request.json()).get("logs", [])
-        except (ValueError, AttributeError):
-            logs = []
+        logs = (await json_body(request)).get("logs")
         for line in logs[:MAX_LOG_LINES] if isinstance(logs, list) else []:
             log.warning("Apple Wallet: %s", json.dumps(line, ensure_ascii=False)[:500])
         return web.Response(status=200)
