@@ -34,7 +34,8 @@ async def a_card(client: TestClient, app) -> dict:  # type: ignore[no-untyped-de
 
 @pytest.mark.parametrize("body", [NESTED.encode(), b"not json", b"[]", b'"text"', b"42", b"null",
                                   b'{"pushToken": 42}', b'{"pushToken": ""}', b'{"pushToken": ["a"]}',
-                                  b'{"pushToken": "' + b"f" * 300 + b'"}', b"\xff\xfe"])
+                                  b'{"pushToken": "' + b"f" * 300 + b'"}', b"\xff\xfe",
+                                  b'{"pushToken": "../../3/device/x?y#"}', b'{"pushToken": "0f\\n"}'])
 async def test_a_registration_with_a_bad_body_is_a_400(client, apple_app, body: bytes) -> None:  # type: ignore[no-untyped-def]
     card = await a_card(client, apple_app)
     response = await client.post(f"{DEVICES}/{card['serialNumber']}", data=body,

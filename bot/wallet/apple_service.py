@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/wallet/apple/v1"
 MAX_LOG_LINES = 20
+# an APNs device token is hex; it becomes part of the push's URL path (apple_push.py)
+PUSH_TOKEN = re.compile(r"[0-9A-Fa-f]{1,255}")
 
 
 def install(app: web.Application, wallet: Wallet) -> None:
@@ -97,7 +100,7 @@ class AppleService:
         device = request.match_info["device"]
         async with self.wallet.unit_of_work() as uow:
             wallet_pass = await self._authorised(uow, request)
-            if not isinstance(push_token, str) or not 0 < len(push_token) <= 255 or len(device) > 128:
+            if not isinstance(push_token, str) or not PUSH_TOKEN.fullmatch(push_token) or len(device) > 128:
                 raise web.HTTPBadRequest()
             created = await uow.wallet_passes.register(wallet_pass.id, device, push_token,
                                                        self.wallet.services.clock.now())
