@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot.app import Application, build
-from bot.config import Settings
+from bot.config import Settings, WalletSettings
 from bot.loyalty.ledger import Ledger
 from bot.marketing.triggers import ORDER, run_pass
 from bot.scheduler import build_scheduler
@@ -192,3 +192,34 @@ async def test_on_sqlite_and_postgresql_a_refund_updates_the_card(app_on_each_da
         assert len(apns.pushes) == 2
         assert fields(await latest(client, card))["balance"] == ("Points", 100)
         assert fields(await latest(client, card))["tier"] == ("Tier", "Member")
+
+
+@pytest.fixture
+async def holding_app(settings: Settings, clock, pki, apns) -> AsyncIterator[Application]:  # type: ignore[no-untyped-def]
+    """Purchase points can be spent only 14 days after the purchase."""
+    configured = settings.model_copy(update={
+        "wallet": WalletSettings.model_validate({"apple": pki.apple(apns.url)}),
+        "web": settings.web.model_copy(update={"public_url": "https://shop.example"}),
+        "program": settings.program.model_copy(update={"purchase_points_hold_days": 14})})
+    application = await build(configured, clock)
+    yield application
+    await application.close()
+
+
+async def test_points_that_become_spendable_later_update_the_card_then(holding_app, apns, clock) -> None:  # type: ignore[no-untyped-def]
+    """Held points join the balance with no write at all: the hourly job sees them."""
+    async with TestClient(TestServer(holding_app.web)) as client:
+        card = await wallet_card(client, holding_app)
+        till = Till(holding_app, client, await new_key(holding_app))
+        number = fields(card)["card"][1].replace(" ", "")
+        assert (await till.buy(card=number, amount="1000.00", receipt_id="R1"))[0] == 201
+        await holding_app.outbox.send_due()
+        assert fields(await latest(client, card))["balance"][1] == 100  # the 30 are held
+        clock.advance(days=13)
+        assert await renew_old_cards(holding_app.core) == 0
+        clock.advance(days=1, hours=1)
+        assert await renew_old_cards(holding_app.core) == 1
+        await holding_app.outbox.send_due()
+        assert len(apns.pushes) == 2
+        assert fields(await latest(client, card))["balance"][1] == 130
+        assert await renew_old_cards(holding_app.core) == 0  # told once

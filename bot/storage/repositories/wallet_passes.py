@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.storage.models import OutboxMessage, WalletPass, WalletRegistration
+from bot.storage.models import OutboxMessage, PointLot, WalletPass, WalletRegistration
 from bot.storage.repositories._sql import IN_CHUNK, insert_ignoring_duplicates
 
 WALLET_CHANNEL = "wallet"  # the outbox's channel of wallet updates; external_id: the customer id
@@ -94,6 +94,16 @@ class WalletPasses:
         """Customers whose wallet card has not changed since ``moment`` (to renew its barcode)."""
         return (await self.session.execute(
             select(WalletPass.customer_id).where(WalletPass.updated_at < moment)
+            .order_by(WalletPass.updated_at).limit(limit))).scalars().all()
+
+    async def with_points_freed(self, now: datetime, limit: int) -> Sequence[int]:
+        """Customers with held points that became spendable after their wallet card last
+        changed (``purchase_points_hold_days``: the balance grows with no write at all)."""
+        freed = exists().where(PointLot.customer_id == WalletPass.customer_id, PointLot.remaining > 0,
+                               PointLot.available_at > WalletPass.updated_at,
+                               PointLot.available_at <= now)
+        return (await self.session.execute(
+            select(WalletPass.customer_id).where(freed)
             .order_by(WalletPass.updated_at).limit(limit))).scalars().all()
 
     async def queue_updates(self, changed: Mapping[int, datetime]) -> int:
