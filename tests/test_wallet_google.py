@@ -153,3 +153,13 @@ async def test_google_is_not_called_for_a_customer_who_never_opened_the_link(  #
     await till.buy(card=customer.card_number, amount="1000.00", receipt_id="R1")
     await google_app.outbox.send_due()
     assert server.calls == []
+
+
+@pytest.mark.parametrize("answer", ['{"error": "temporarily_unavailable"}', "<html>busy</html>", "[]",
+                                    '{"access_token": "t", "expires_in": "soon"}'])
+async def test_a_broken_token_answer_gets_the_polite_page(client, google_app, google, answer) -> None:  # type: ignore[no-untyped-def]
+    _, server = google
+    server.token_answer = answer
+    response = await client.get(await google_link(await member(google_app)), allow_redirects=False)
+    assert response.status == 503
+    assert "Google Wallet can't be reached right now" in await response.text()

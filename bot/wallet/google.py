@@ -151,10 +151,9 @@ class GoogleWallet:
         response = await self.client.post(self.account.token_uri, data={
             "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion})
         _check(response)
-        answer = response.json()
-        lifetime = float(answer.get("expires_in", 3600))
-        self._token = (answer["access_token"], time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN))
-        return self._token[0]
+        token, lifetime = _access_token_of(response)
+        self._token = (token, time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN))
+        return token
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -164,6 +163,16 @@ def _check(response: httpx.Response) -> None:
     if response.status_code >= 400:
         raise GoogleWalletError(f"Google Wallet answered {response.status_code}: "
                                 f"{response.text[:300]}")
+
+
+def _access_token_of(response: httpx.Response) -> tuple[str, float]:
+    """The access token and its lifetime in seconds from the token endpoint's answer."""
+    try:
+        answer = response.json()
+        return str(answer["access_token"]), float(answer.get("expires_in", 3600))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        # its text is not quoted: it may hold a token after all
+        raise GoogleWalletError("Google's token endpoint answered without a usable access token") from None
 
 
 def _retry_after(response: httpx.Response) -> float:

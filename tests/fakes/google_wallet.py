@@ -33,6 +33,7 @@ class FakeGoogleWallet:
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     tokens_issued: int = 0
     failures: list[int] = field(default_factory=list)  # statuses for the next API calls
+    token_answer: str | None = None  # the token endpoint's body instead of a token (a broken one)
     base: str = ""
     _tokens: set[str] = field(default_factory=set)
     _runner: web.AppRunner | None = None
@@ -74,6 +75,8 @@ class FakeGoogleWallet:
             return web.json_response({"error": "invalid_grant", "detail": str(error)}, status=400)
         if claims.get("iss") != SERVICE_ACCOUNT or claims.get("scope") != SCOPE:
             return web.json_response({"error": "invalid_scope"}, status=400)
+        if self.token_answer is not None:
+            return web.Response(text=self.token_answer, content_type="application/json")
         token = secrets.token_urlsafe(16)
         self._tokens.add(token)
         self.tokens_issued += 1
