@@ -14,11 +14,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.app import Application, build
-from bot.config import Settings, WalletSettings
+from bot.config import Settings
 from bot.core.replies import Picture
 from tests.chat import TELEGRAM_LIKE, ChatUser
 from tests.fakes.google_wallet import FakeGoogleWallet
-from tests.support.wallet_pki import ISSUER_ID, SERVICE_ACCOUNT, WalletPki
+from tests.support.wallet_pki import ISSUER_ID, SERVICE_ACCOUNT, WalletPki, with_wallet
 from tests.till import Till, new_key
 
 SAVE_URL = "https://pay.google.com/gp/v/save/"
@@ -36,10 +36,7 @@ async def google(tmp_path: Path) -> AsyncIterator[tuple[WalletPki, FakeGoogleWal
 @pytest.fixture
 async def google_app(settings: Settings, clock, google) -> AsyncIterator[Application]:  # type: ignore[no-untyped-def]
     pki, server = google
-    configured = settings.model_copy(update={
-        "wallet": WalletSettings.model_validate({"google": pki.google(server.api_base)}),
-        "web": settings.web.model_copy(update={"public_url": "https://shop.example"})})
-    application = await build(configured, clock)
+    application = await build(with_wallet(settings, google=pki.google(server.api_base)), clock)
     yield application
     await application.close()
 

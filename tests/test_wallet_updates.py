@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot.app import Application, build
-from bot.config import Settings, WalletSettings
+from bot.config import Settings
 from bot.loyalty.ledger import Ledger
 from bot.marketing.triggers import ORDER, run_pass
 from bot.scheduler import build_scheduler
@@ -22,7 +22,7 @@ from bot.scheduler.housekeeping import expire_points
 from bot.storage.models import OutboxMessage
 from bot.wallet.updates import renew_old_cards
 from tests.fakes.apns import FakeApns
-from tests.support.wallet_pki import PASS_TYPE_ID
+from tests.support.wallet_pki import PASS_TYPE_ID, with_wallet
 from tests.test_wallet_apple import (  # noqa: F401 - apns, apple_app, client, pki are fixtures
     PUSH_TOKEN,
     apns,
@@ -197,11 +197,9 @@ async def test_on_sqlite_and_postgresql_a_refund_updates_the_card(app_on_each_da
 @pytest.fixture
 async def holding_app(settings: Settings, clock, pki, apns) -> AsyncIterator[Application]:  # type: ignore[no-untyped-def]
     """Purchase points can be spent only 14 days after the purchase."""
-    configured = settings.model_copy(update={
-        "wallet": WalletSettings.model_validate({"apple": pki.apple(apns.url)}),
-        "web": settings.web.model_copy(update={"public_url": "https://shop.example"}),
+    holding = settings.model_copy(update={
         "program": settings.program.model_copy(update={"purchase_points_hold_days": 14})})
-    application = await build(configured, clock)
+    application = await build(with_wallet(holding, apple=pki.apple(apns.url)), clock)
     yield application
     await application.close()
 
