@@ -130,6 +130,20 @@ async def test_a_busy_apple_is_tried_again(client, apple_app, apns, clock) -> No
     assert len(apns.pushes) == 2 and await wallet_rows(apple_app, "sent") == 1
 
 
+async def test_apple_refusing_the_certificate_fails_the_update_after_its_attempts(  # type: ignore[no-untyped-def]
+        client, apple_app, apns, clock) -> None:
+    """A refusal that waiting won't mend (a wrong certificate or topic) is an attempt like any
+    failure, not a «later» that would keep the row and the whole wallet channel waiting."""
+    card = await wallet_card(client, apple_app)
+    apns.answers[PUSH_TOKEN] = (403, "BadCertificate")
+    till = Till(apple_app, client, await new_key(apple_app))
+    await till.buy(card=fields(card)["card"][1].replace(" ", ""), amount="100.00", receipt_id="R1")
+    for _ in range(8):
+        await apple_app.outbox.send_due()
+        clock.advance(minutes=10)
+    assert len(apns.pushes) == 5 and await wallet_rows(apple_app, "failed") == 1
+
+
 async def test_an_idle_card_gets_a_fresh_barcode(client, apple_app, apns, clock) -> None:  # type: ignore[no-untyped-def]
     card = await wallet_card(client, apple_app)
     scanner = apple_app.core.services.scanner

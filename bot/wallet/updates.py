@@ -10,7 +10,8 @@ within seconds, with its retries, backoff and crash recovery:
    changed pass from the web service (apple_service.py); a token Apple calls gone is forgotten;
 3. Google: the loyalty object is patched with the card as it is now.
 
-A failure raises, and the outbox tries again later (after 5 attempts the row is failed)."""
+A failure raises, and the outbox tries again later (after 5 attempts the row is failed); APNs
+asking to slow down or being unavailable is a wait that is not an attempt."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ from bot.wallet.setup import Wallet
 
 APNS_PAUSE = 30.0  # seconds before the next try when APNs asks to slow down
 RENEW_BATCH = 500
+
+
+class ApplePushRefused(RuntimeError):
+    """APNs refused a push for a reason waiting won't mend (logged by apple_push.py)."""
 
 
 class WalletUpdates(Channel):
@@ -69,18 +74,17 @@ class WalletUpdates(Channel):
         push = self.wallet.push
         if push is None:
             return
-        gone, later = [], False
-        for token in tokens:
-            result = await push.push(token)
-            gone += [token] if result is Pushed.GONE else []
-            later = later or result is Pushed.LATER
+        results = {token: await push.push(token) for token in tokens}
+        gone = [token for token, result in results.items() if result is Pushed.GONE]
         if gone:
             async with self.wallet.unit_of_work() as uow:
                 for token in gone:
                     await uow.wallet_passes.forget_push_token(token)
                 await uow.commit()
-        if later:
+        if Pushed.LATER in results.values():
             raise RetryLater(APNS_PAUSE)
+        if Pushed.REFUSED in results.values():
+            raise ApplePushRefused("APNs refused the push; the outbox tries again, then gives up")
 
 
 async def renew_old_cards(core: Core) -> int:
