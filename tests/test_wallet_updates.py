@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from bot.app import Application, build
 from bot.config import Settings
+from bot.core.replies import Picture
 from bot.loyalty.ledger import Ledger
 from bot.marketing.triggers import ORDER, run_pass
 from bot.scheduler import build_scheduler
@@ -22,7 +23,8 @@ from bot.scheduler.housekeeping import expire_points
 from bot.storage.models import OutboxMessage
 from bot.wallet.updates import renew_old_cards
 from tests.fakes.apns import FakeApns
-from tests.support.wallet_pki import PASS_TYPE_ID, with_wallet
+from tests.fakes.google_wallet import FakeGoogleWallet
+from tests.support.wallet_pki import PASS_TYPE_ID, PUBLIC_URL, with_wallet
 from tests.test_wallet_apple import (  # noqa: F401 - apns, apple_app, client, pki are fixtures
     PUSH_TOKEN,
     apns,
@@ -235,3 +237,38 @@ async def test_points_that_become_spendable_later_update_the_card_then(holding_a
         assert len(apns.pushes) == 2
         assert fields(await latest(client, card))["balance"][1] == 130
         assert await renew_old_cards(holding_app.core) == 0  # told once
+
+
+@pytest.fixture
+async def google_server(pki) -> AsyncIterator[FakeGoogleWallet]:  # type: ignore[no-untyped-def]
+    server = await FakeGoogleWallet(pki.google_public).start()
+    pki.point_google_at(server.token_uri)
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def both_wallets(settings: Settings, clock, pki, apns, google_server) -> AsyncIterator[Application]:  # type: ignore[no-untyped-def]
+    application = await build(with_wallet(settings, apple=pki.apple(apns.url),
+                                          google=pki.google(google_server.api_base)), clock)
+    yield application
+    await application.close()
+
+
+async def test_a_busy_apple_does_not_hold_back_the_google_card(  # type: ignore[no-untyped-def]
+        both_wallets, apns, google_server, clock) -> None:
+    async with TestClient(TestServer(both_wallets.web)) as client:
+        person = await member(both_wallets)
+        card = pass_json(await download(client, person))
+        await register(client, card)
+        [picture] = [r for r in await person.send("/card") if isinstance(r, Picture)]
+        [google_link] = [b.url for row in picture.buttons for b in row if b.url and "/google/" in b.url]
+        saved = await client.get(google_link.removeprefix(PUBLIC_URL), allow_redirects=False)
+        assert saved.status == 302
+        apns.answers[PUSH_TOKEN] = (503, "ServiceUnavailable")
+        till = Till(both_wallets, client, await new_key(both_wallets))
+        await till.buy(card=fields(card)["card"][1].replace(" ", ""), amount="1000.00", receipt_id="R1")
+        await both_wallets.outbox.send_due()
+        [stored] = google_server.objects.values()
+        assert stored["loyaltyPoints"]["balance"] == {"int": 130}
+        assert await wallet_rows(both_wallets, "pending") == 1  # Apple's push is tried again

@@ -66,9 +66,11 @@ class WalletUpdates(Channel):
                 face = await read_face(uow, services, wallet_pass,
                                        self.wallet.deep_link(wallet_pass.channel))
             await uow.commit()
-        await self._push(tokens)
-        if face is not None and self.wallet.google is not None:
-            await self.wallet.google.update(face)
+        try:
+            await self._push(tokens)
+        finally:  # a busy or refusing Apple does not hold back the Google card
+            if face is not None and self.wallet.google is not None:
+                await self.wallet.google.update(face)
 
     async def _push(self, tokens: list[str]) -> None:
         push = self.wallet.push
