@@ -146,6 +146,24 @@ async def test_apple_refusing_the_certificate_fails_the_update_after_its_attempt
     assert len(apns.pushes) == 5 and await wallet_rows(apple_app, "failed") == 1
 
 
+async def test_two_changes_within_one_second_both_reach_the_device(client, apple_app, apns) -> None:  # type: ignore[no-untyped-def]
+    """Last-Modified has whole seconds: each update must fall in a later second, or the
+    device's If-Modified-Since of the first would hide the second (a 304)."""
+    card = await wallet_card(client, apple_app)
+    latest_pass = f"/wallet/apple/v1/passes/{PASS_TYPE_ID}/{card['serialNumber']}"
+    till = Till(apple_app, client, await new_key(apple_app))
+    number = fields(card)["card"][1].replace(" ", "")
+    await till.buy(card=number, amount="1000.00", receipt_id="R1")
+    await apple_app.outbox.send_due()
+    first = await client.get(latest_pass, headers=auth(card))
+    await till.buy(card=number, amount="1000.00", receipt_id="R2")  # the clock has not moved
+    await apple_app.outbox.send_due()
+    second = await client.get(latest_pass, headers={
+        **auth(card), "If-Modified-Since": first.headers["Last-Modified"]})
+    assert second.status == 200
+    assert fields(pass_json(unzip(await second.read())))["balance"][1] == 160
+
+
 async def test_an_idle_card_gets_a_fresh_barcode(client, apple_app, apns, clock) -> None:  # type: ignore[no-untyped-def]
     card = await wallet_card(client, apple_app)
     scanner = apple_app.core.services.scanner

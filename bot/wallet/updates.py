@@ -59,7 +59,7 @@ class WalletUpdates(Channel):
             wallet_pass = await uow.wallet_passes.of_customer(int(recipient))
             if wallet_pass is None:
                 return  # the customer left since
-            await uow.wallet_passes.touch(wallet_pass.id, services.clock.now())
+            uow.wallet_passes.touch(wallet_pass, services.clock.now())
             tokens = await uow.wallet_passes.push_tokens(wallet_pass.id) if self.wallet.push else []
             face = None
             if self.wallet.google is not None and wallet_pass.google_saved:

@@ -4,7 +4,7 @@ updates, and the updates queued in the outbox when a customer's points change.""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +13,11 @@ from bot.storage.models import OutboxMessage, PointLot, WalletPass, WalletRegist
 from bot.storage.repositories._sql import IN_CHUNK, insert_ignoring_duplicates
 
 WALLET_CHANNEL = "wallet"  # the outbox's channel of wallet updates; external_id: the customer id
+
+
+def changed_after(moment: datetime) -> datetime:
+    """The first whole second after ``moment``'s."""
+    return moment.replace(microsecond=0) + timedelta(seconds=1)
 
 
 class WalletPasses:
@@ -31,7 +36,8 @@ class WalletPasses:
             select(WalletPass).where(WalletPass.customer_id == customer_id)
             .execution_options(populate_existing=True))).scalar_one()
         if (found.channel, found.locale) != (channel, locale):
-            found.channel, found.locale, found.updated_at = channel, locale, now
+            found.channel, found.locale = channel, locale
+            self.touch(found, now)
             await self.queue_updates({customer_id: now})
         return found
 
@@ -82,9 +88,12 @@ class WalletPasses:
         await self.session.execute(delete(WalletRegistration).where(
             WalletRegistration.push_token == push_token))
 
-    async def touch(self, pass_id: int, now: datetime) -> None:
-        await self.session.execute(
-            update(WalletPass).where(WalletPass.id == pass_id).values(updated_at=now))
+    @staticmethod
+    def touch(wallet_pass: WalletPass, now: datetime) -> None:
+        """The card changed now: ``updated_at`` moves to now, and at least into the next
+        whole second (Last-Modified has whole seconds: a device that fetched the card earlier
+        in the same second must see this change as newer)."""
+        wallet_pass.updated_at = max(now, changed_after(wallet_pass.updated_at))
 
     async def mark_google_saved(self, pass_id: int) -> None:
         await self.session.execute(
