@@ -90,10 +90,10 @@ class GoogleWallet:
         else:
             _check(response)
 
-    def save_link(self, face: CardFace, now: float | None = None) -> str:
+    def save_link(self, face: CardFace) -> str:
         """The «Add to Google Wallet» page of the customer's (inserted) object."""
         claims = {"iss": self.account.email, "aud": "google", "typ": "savetowallet",
-                  "iat": int(now if now is not None else time.time()),
+                  "iat": int(time.time()),  # Google checks it against its own clock
                   "origins": [self.shop.web.base_url()],
                   "payload": {"loyaltyObjects": [{"id": self.object_id(face)}]}}
         return SAVE_URL + self.account.sign(claims)
