@@ -6,7 +6,7 @@ the Card screen's download links (garbage, tampered, another customer's, expired
 from __future__ import annotations
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from tests.support.wallet_pki import PASS_TYPE_ID
 from tests.test_wallet_apple import (  # noqa: F401 - apns, apple_app, client, pki are fixtures
@@ -22,6 +22,7 @@ from tests.test_wallet_apple import (  # noqa: F401 - apns, apple_app, client, p
     pass_json,
     pki,
 )
+from tests.test_wallet_updates import app_on_each_database  # noqa: F401 - a fixture
 
 DEVICES = f"/wallet/apple/v1/devices/{DEVICE}/registrations/{PASS_TYPE_ID}"
 NESTED = "[" * 200_000  # json.loads gives up with a RecursionError
@@ -121,3 +122,16 @@ async def test_a_link_for_one_customer_never_opens_anothers_card(client, apple_a
     for spliced in (f"{anna_body}.{boris_signature}", f"{boris_body}.{anna_signature}",
                     f"{anna_body[:-1]}B.{anna_signature}"):
         assert (await client.get(f"/wallet/apple/{spliced}")).status == 410
+
+
+async def test_a_nul_in_the_device_is_refused_on_every_database(app_on_each_database) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL's text can't hold a NUL: such a device must never reach the database."""
+    async with TestClient(TestServer(app_on_each_database.web)) as client:
+        card = pass_json(await download(client, await member(app_on_each_database)))
+        nul = "a1%00b2"
+        listing = f"/wallet/apple/v1/devices/{nul}/registrations/{PASS_TYPE_ID}"
+        assert (await client.get(listing)).status == 204
+        registration = f"{listing}/{card['serialNumber']}"
+        assert (await client.post(registration, json={"pushToken": PUSH_TOKEN},
+                                  headers=auth(card))).status == 400
+        assert (await client.delete(registration, headers=auth(card))).status == 200

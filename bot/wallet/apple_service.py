@@ -39,6 +39,8 @@ PREFIX = "/wallet/apple/v1"
 MAX_LOG_LINES = 20
 # an APNs device token is hex; it becomes part of the push's URL path (apple_push.py)
 PUSH_TOKEN = re.compile(r"[0-9A-Fa-f]{1,255}")
+# a device library identifier: printable ASCII (a NUL would fail PostgreSQL's text)
+DEVICE = re.compile(r"[!-~]{1,128}")
 
 
 def install(app: web.Application, wallet: Wallet) -> None:
@@ -100,7 +102,8 @@ class AppleService:
         device = request.match_info["device"]
         async with self.wallet.unit_of_work() as uow:
             wallet_pass = await self._authorised(uow, request)
-            if not isinstance(push_token, str) or not PUSH_TOKEN.fullmatch(push_token) or len(device) > 128:
+            if not isinstance(push_token, str) or not PUSH_TOKEN.fullmatch(push_token) \
+                    or not DEVICE.fullmatch(device):
                 raise web.HTTPBadRequest()
             created = await uow.wallet_passes.register(wallet_pass.id, device, push_token,
                                                        self.wallet.services.clock.now())
@@ -110,12 +113,14 @@ class AppleService:
     async def unregister(self, request: web.Request) -> web.Response:
         async with self.wallet.unit_of_work() as uow:
             wallet_pass = await self._authorised(uow, request)
-            await uow.wallet_passes.unregister(wallet_pass.id, request.match_info["device"])
-            await uow.commit()
+            if DEVICE.fullmatch(request.match_info["device"]):  # else it holds nothing
+                await uow.wallet_passes.unregister(wallet_pass.id, request.match_info["device"])
+                await uow.commit()
         return web.Response(status=200)
 
     async def updated(self, request: web.Request) -> web.Response:
-        if request.match_info["pass_type"] != self.pass_type:
+        if request.match_info["pass_type"] != self.pass_type or not DEVICE.fullmatch(
+                request.match_info["device"]):
             return web.Response(status=204)
         since = from_tag(request.query.get("passesUpdatedSince"))
         async with self.wallet.unit_of_work() as uow:
