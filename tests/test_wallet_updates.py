@@ -17,6 +17,7 @@ from bot.app import Application, build
 from bot.config import Settings
 from bot.core.replies import Picture
 from bot.loyalty.ledger import Ledger
+from bot.loyalty.program_settings import set_value, value_at
 from bot.marketing.triggers import ORDER, run_pass
 from bot.scheduler import build_scheduler
 from bot.scheduler.housekeeping import expire_points
@@ -162,6 +163,27 @@ async def test_two_changes_within_one_second_both_reach_the_device(client, apple
         **auth(card), "If-Modified-Since": first.headers["Last-Modified"]})
     assert second.status == 200
     assert fields(pass_json(unzip(await second.read())))["balance"][1] == 160
+
+
+async def test_renamed_tiers_reach_the_cards_within_the_hour(client, apple_app, apns, clock) -> None:  # type: ignore[no-untyped-def]
+    """The owner renames a tier in /settings: no customer's points changed, yet every card
+    that shows the tier is out of date."""
+    card = await wallet_card(client, apple_app)
+    till = Till(apple_app, client, await new_key(apple_app))
+    await till.buy(card=fields(card)["card"][1].replace(" ", ""), amount="1000.00", receipt_id="R1")
+    await apple_app.outbox.send_due()
+    assert fields(await latest(client, card))["tier"][1] == "Silver"
+    base = apple_app.core.services.settings
+    tiers = value_at(base, "program.tiers")
+    tiers[0]["name"] = "Argent"
+    clock.advance(minutes=5)
+    async with apple_app.core.unit_of_work() as uow:
+        await set_value(uow, base, "program.tiers", tiers, actor=None, at=clock.now())
+        await uow.commit()
+    assert await renew_old_cards(apple_app.core) == 1
+    await apple_app.outbox.send_due()
+    assert fields(await latest(client, card))["tier"][1] == "Argent"
+    assert await renew_old_cards(apple_app.core) == 0  # told once
 
 
 async def test_an_idle_card_gets_a_fresh_barcode(client, apple_app, apns, clock) -> None:  # type: ignore[no-untyped-def]

@@ -92,15 +92,17 @@ class WalletUpdates(Channel):
 async def renew_old_cards(core: Core) -> int:
     """Queue an update of every wallet card unchanged for a third of ``barcode_days``, so
     that the barcode on it is always a fresh one (a card nobody uses would otherwise outlive
-    its barcode: the update carries a new one), and of every card whose held purchase points
-    became spendable since it changed (no write tells of those). Hourly, the oldest
-    ``RENEW_BATCH`` of each at a time. Returns how many were queued."""
+    its barcode: the update carries a new one), of every card whose held purchase points
+    became spendable since it changed, and of every card written before the owner changed
+    the tiers (no points write tells of those). Hourly, the oldest ``RENEW_BATCH`` of each
+    at a time. Returns how many were queued."""
     services = core.services
     now = services.clock.now()
     before = now - timedelta(days=services.settings.wallet.barcode_days / 3)
     async with core.unit_of_work() as uow:
         customers = [*await uow.wallet_passes.not_updated_since(before, RENEW_BATCH),
-                     *await uow.wallet_passes.with_points_freed(now, RENEW_BATCH)]
+                     *await uow.wallet_passes.with_points_freed(now, RENEW_BATCH),
+                     *await uow.wallet_passes.older_than_their_rules(RENEW_BATCH)]
         queued = await uow.wallet_passes.queue_updates(dict.fromkeys(customers, now))
         await uow.commit()
     return queued

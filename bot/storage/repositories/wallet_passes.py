@@ -9,10 +9,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.storage.models import OutboxMessage, PointLot, WalletPass, WalletRegistration
+from bot.storage.models import OutboxMessage, PointLot, SettingValue, WalletPass, WalletRegistration
 from bot.storage.repositories._sql import IN_CHUNK, insert_ignoring_duplicates
 
 WALLET_CHANNEL = "wallet"  # the outbox's channel of wallet updates; external_id: the customer id
+SHOWN_RULES = ("program.tiers",)  # the rules a wallet card shows (the tiers' names and thresholds)
 
 
 def changed_after(moment: datetime) -> datetime:
@@ -113,6 +114,15 @@ class WalletPasses:
                                PointLot.available_at <= now)
         return (await self.session.execute(
             select(WalletPass.customer_id).where(freed)
+            .order_by(WalletPass.updated_at).limit(limit))).scalars().all()
+
+    async def older_than_their_rules(self, limit: int) -> Sequence[int]:
+        """Customers whose wallet card was written before the owner last changed a rule the
+        card shows (``SHOWN_RULES``, changed in /settings)."""
+        changed = exists().where(SettingValue.path.in_(SHOWN_RULES),
+                                 SettingValue.updated_at > WalletPass.updated_at)
+        return (await self.session.execute(
+            select(WalletPass.customer_id).where(changed)
             .order_by(WalletPass.updated_at).limit(limit))).scalars().all()
 
     async def queue_updates(self, changed: Mapping[int, datetime]) -> int:
