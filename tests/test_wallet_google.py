@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from bot.app import Application, build
 from bot.config import Settings
 from bot.core.replies import Picture
-from tests.chat import TELEGRAM_LIKE, ChatUser
+from tests.chat import TELEGRAM_LIKE, ChatUser, text_of
 from tests.fakes.google_wallet import FakeGoogleWallet
 from tests.support.wallet_pki import ISSUER_ID, SERVICE_ACCOUNT, WalletPki, with_wallet
 from tests.till import Till, new_key
@@ -160,3 +160,22 @@ async def test_a_broken_token_answer_gets_the_polite_page(client, google_app, go
     response = await client.get(await google_link(await member(google_app)), allow_redirects=False)
     assert response.status == 503
     assert "Google Wallet can't be reached right now" in await response.text()
+
+
+async def test_a_customer_who_deletes_their_data_leaves_nothing_of_it_at_google(  # type: ignore[no-untyped-def]
+        client, google_app, google) -> None:
+    """The card row goes with the customer; the object at Google (which the API does not
+    delete) is emptied of the name, the card number, the points and the tier, and expired."""
+    _, server = google
+    person = await member(google_app)
+    await save(client, await google_link(person))
+    await person.press("settings:delete")
+    assert "Your data is deleted" in text_of(await person.press("settings:delete:confirm"))
+    await google_app.outbox.send_due()
+    [stored] = server.objects.values()
+    assert stored["state"] == "EXPIRED"
+    assert (stored["accountName"], stored["accountId"]) == ("", "")
+    assert stored["loyaltyPoints"]["balance"] == {"int": 0}
+    assert stored["textModulesData"] == []
+    assert stored["barcode"]["alternateText"] == ""  # the card number was there
+    assert "Ivan" not in str(stored)

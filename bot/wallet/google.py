@@ -66,8 +66,8 @@ class GoogleWallet:
         self._token: tuple[str, float] | None = None  # access token, its expiry (monotonic)
         self._class_ready = False
 
-    def object_id(self, face: CardFace) -> str:
-        return f"{self.settings.issuer_id}.{face.serial}"
+    def object_id(self, serial: str) -> str:
+        return f"{self.settings.issuer_id}.{serial}"
 
     # --- what the wallet asks -----------------------------------------------------------
 
@@ -84,10 +84,20 @@ class GoogleWallet:
     async def update(self, face: CardFace) -> None:
         """Patch the object to what the card shows now (inserted when Google has none)."""
         body = self.loyalty_object(face)
-        response = await self._call("PATCH", f"/loyaltyObject/{self.object_id(face)}", body)
+        response = await self._call("PATCH", f"/loyaltyObject/{self.object_id(face.serial)}", body)
         if response.status_code == 404:
             await self.create(face)
         else:
+            _check(response)
+
+    async def forget(self, serial: str) -> None:
+        """An erased customer's object emptied of what was theirs and expired (the API deletes
+        no objects); none at Google is fine."""
+        body = {"state": "EXPIRED", "accountName": "", "accountId": "", "textModulesData": [],
+                "loyaltyPoints": {"label": "", "balance": {"int": 0}},
+                "barcode": {"type": "QR_CODE", "value": self.shop.web.base_url(), "alternateText": ""}}
+        response = await self._call("PATCH", f"/loyaltyObject/{self.object_id(serial)}", body)
+        if response.status_code != 404:
             _check(response)
 
     def save_link(self, face: CardFace) -> str:
@@ -95,7 +105,7 @@ class GoogleWallet:
         claims = {"iss": self.account.email, "aud": "google", "typ": "savetowallet",
                   "iat": int(time.time()),  # Google checks it against its own clock
                   "origins": [self.shop.web.base_url()],
-                  "payload": {"loyaltyObjects": [{"id": self.object_id(face)}]}}
+                  "payload": {"loyaltyObjects": [{"id": self.object_id(face.serial)}]}}
         return SAVE_URL + self.account.sign(claims)
 
     # --- what Google is sent ------------------------------------------------------------
@@ -110,7 +120,7 @@ class GoogleWallet:
 
     def loyalty_object(self, face: CardFace) -> dict[str, Any]:
         return {
-            "id": self.object_id(face), "classId": self.class_id, "state": "ACTIVE",
+            "id": self.object_id(face.serial), "classId": self.class_id, "state": "ACTIVE",
             "accountId": face.card_number.replace(" ", ""), "accountName": face.name,
             "loyaltyPoints": {"label": face.label(POINTS), "balance": {"int": face.balance}},
             "barcode": {"type": "QR_CODE", "value": face.barcode,

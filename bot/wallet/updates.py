@@ -22,7 +22,7 @@ from bot.channels.base import Channel, RetryLater
 from bot.core.context import ChannelInfo
 from bot.core.conversation import Core
 from bot.core.replies import Reply, Text
-from bot.storage.repositories.wallet_passes import WALLET_CHANNEL
+from bot.storage.repositories.wallet_passes import ERASED, WALLET_CHANNEL
 from bot.wallet.apple_push import Pushed
 from bot.wallet.face import read_face
 from bot.wallet.setup import Wallet
@@ -54,6 +54,10 @@ class WalletUpdates(Channel):
 
     async def deliver(self, recipient: str, replies: Sequence[Reply],
                       message_id: int | None = None) -> None:
+        if recipient.startswith(ERASED):
+            if self.wallet.google is not None:
+                await self.wallet.google.forget(recipient.removeprefix(ERASED))
+            return
         services = self.wallet.services
         async with self.wallet.unit_of_work() as uow:
             wallet_pass = await uow.wallet_passes.of_customer(int(recipient))

@@ -11,8 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import OutboxMessage, PointLot, SettingValue, WalletPass, WalletRegistration
 from bot.storage.repositories._sql import IN_CHUNK, insert_ignoring_duplicates
+from bot.storage.session import WALLET
 
 WALLET_CHANNEL = "wallet"  # the outbox's channel of wallet updates; external_id: the customer id
+ERASED = "erased:"  # a wallet row's recipient for an erased customer: "erased:<serial>"
 SHOWN_RULES = ("program.tiers",)  # the rules a wallet card shows (the tiers' names and thresholds)
 
 
@@ -41,6 +43,19 @@ class WalletPasses:
             self.touch(found, now)
             await self.queue_updates({customer_id: now})
         return found
+
+    async def queue_erasure(self, customer_id: int, now: datetime) -> None:
+        """The customer is being erased and their card row goes with them: a wallet row names
+        the card's serial, so that the object Google keeps is emptied too (if it was made)."""
+        if not self.session.info.get(WALLET):
+            return  # the wallet is off: nothing would deliver it
+        wallet_pass = await self.of_customer(customer_id)
+        if wallet_pass is not None and wallet_pass.google_saved:
+            self.session.add(OutboxMessage(
+                channel=WALLET_CHANNEL, external_id=ERASED + wallet_pass.serial, identity_id=None,
+                category="service", payload=[], status="pending", attempts=0, not_before=now,
+                created_at=now))
+            await self.session.flush()  # written before the erasure clears the session
 
     async def by_serial(self, serial: str) -> WalletPass | None:
         return (await self.session.execute(
