@@ -645,3 +645,46 @@ async def test_settings_in_english_name_max_too(bot: Max):
     [settings] = await bot.step(updates.callback(IVAN, "settings", locale="en"))
     assert "Messages come to the messenger you choose below." in settings.text
     assert "MAX" in [b["text"] for b in settings.buttons()]
+
+
+def hostile_updates() -> list[Any]:
+    """Updates of shapes MAX never sends, as a forger who learnt the secret, or a change
+    of MAX's, might: wrong types everywhere, missing parts, absurd numbers."""
+    started = updates.bot_started(PETR)
+    message = updates.message(PETR, "hi")
+    return [
+        {}, [], "text", 42, None, {"update_type": None}, {"update_type": ["bot_started"]},
+        {**started, "user": None}, {**started, "user": {"user_id": 10 ** 30}},
+        {**started, "payload": {"ref": 1}}, {**started, "payload": 7}, {**started, "user_locale": 5},
+        {**started, "user": {"user_id": 7, "name": {"x": 1}}},
+        {**message, "message": None}, {**message, "message": {"sender": [], "body": []}},
+        {**message, "message": {**message["message"], "body": {"mid": 1, "text": {"a": 1}}}},
+        {**message, "message": {**message["message"], "body": {"mid": 2, "attachments": "x"}}},
+        {**message, "message": {**message["message"], "body": {"mid": 3, "attachments": [
+            {"type": "contact", "payload": {"vcf_info": 5, "max_info": "me"}}]}}},
+        {**message, "message": {**message["message"], "body": {"mid": 4, "attachments": [
+            {"type": "image", "payload": {"url": "file:///etc/passwd"}}]}}},
+        {**message, "user_locale": ["ru"]},
+        {**updates.callback(PETR, "x"), "callback": {"callback_id": None, "payload": ["menu"],
+                                                     "user": updates.user(PETR)}},
+        {**updates.callback(PETR, "x"), "callback": "pressed"},
+        {"update_type": "bot_stopped", "user": {"user_id": {"id": 1}}},
+    ]
+
+
+async def test_hostile_updates_are_answered_calmly_and_leave_no_traceback(bot: Max, caplog):
+    caplog.set_level("INFO")
+    for update in hostile_updates():
+        assert await bot.post(update) in (200, 400), update
+    response = await bot.client.post("/max/webhook", data=b"[" * 200_000,
+                                     headers={"X-Max-Bot-Api-Secret": SECRET})
+    assert response.status == 400
+    response = await bot.client.post("/max/webhook", data=b'{"a": "' + b"x" * 3_000_000 + b'"}',
+                                     headers={"X-Max-Bot-Api-Secret": SECRET})
+    assert response.status == 413
+    response = await bot.client.post("/max/webhook", data=b"{}",
+                                     headers={"X-Max-Bot-Api-Secret": "сек\u0440ет"})
+    assert response.status == 401
+    await bot.channel.idle()
+    assert [r.getMessage() for r in caplog.records if r.exc_info or r.levelname == "ERROR"] == []
+    assert [s.text for s in await bot.start(IVAN)]  # and the bot goes on answering

@@ -23,11 +23,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from bot.app import Application, build
-from bot.config import Settings, WalletSettings
+from bot.config import Settings
 from bot.core.replies import Picture
 from tests.chat import TELEGRAM_LIKE, ChatUser
 from tests.fakes.apns import FakeApns
-from tests.support.wallet_pki import PASS_TYPE_ID, TEAM_ID, WalletPki
+from tests.support.wallet_pki import PASS_TYPE_ID, TEAM_ID, WalletPki, with_wallet
 from tests.till import Till, new_key
 
 DEVICE = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
@@ -49,10 +49,7 @@ async def apns(pki: WalletPki) -> AsyncIterator[FakeApns]:
 @pytest.fixture
 async def apple_app(settings: Settings, clock, pki: WalletPki, apns: FakeApns  # type: ignore[no-untyped-def]
                     ) -> AsyncIterator[Application]:
-    configured = settings.model_copy(update={
-        "wallet": WalletSettings.model_validate({"apple": pki.apple(apns.url)}),
-        "web": settings.web.model_copy(update={"public_url": "https://shop.example"})})
-    application = await build(configured, clock)
+    application = await build(with_wallet(settings, apple=pki.apple(apns.url)), clock)
     yield application
     await application.close()
 

@@ -13,8 +13,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import Application, build
 from bot.config import Settings
 from bot.core.replies import Button, Picture, Reply
-from tests.chat import ChatUser, text_of
-from tests.support.wallet_pki import WalletPki
+from bot.wallet.setup import WalletConfigError
+from tests.chat import TELEGRAM_LIKE, ChatUser, text_of
+from tests.support.wallet_pki import WalletPki, with_wallet
 from tests.test_cashier_chat import customer, hire
 from tests.till import Till, new_key
 
@@ -31,18 +32,12 @@ def pki(tmp_path: Path) -> WalletPki:
 
 @pytest.fixture
 async def wallet_app(settings: Settings, clock, pki: WalletPki) -> AsyncIterator[Application]:  # type: ignore[no-untyped-def]
-    configured = settings.model_copy(update={
-        "wallet": settings.wallet.model_copy(update={
-            "apple": settings.wallet.model_validate({"apple": pki.apple()}).apple,
-            "google": settings.wallet.model_validate({"google": pki.google()}).google}),
-        "web": settings.web.model_copy(update={"public_url": "https://shop.example"})})
-    application = await build(configured, clock)
+    application = await build(with_wallet(settings, apple=pki.apple(), google=pki.google()), clock)
     yield application
     await application.close()
 
 
 def person(app: Application, external_id: str, **kw) -> ChatUser:  # type: ignore[no-untyped-def]
-    from tests.chat import TELEGRAM_LIKE
     return ChatUser(app.core, TELEGRAM_LIKE, external_id, flush=app.outbox.send_due, **kw)
 
 
@@ -121,9 +116,6 @@ async def test_the_pos_api_takes_a_wallet_barcode(wallet_app, clock) -> None:  #
 
 
 async def test_a_wallet_config_naming_a_missing_file_says_which(settings: Settings, clock, pki) -> None:  # type: ignore[no-untyped-def]
-    from bot.wallet.setup import WalletConfigError
-
     apple = {**pki.apple(), "certificate": str(pki.folder / "missing.pem")}
-    broken = settings.model_copy(update={"wallet": settings.wallet.model_validate({"apple": apple})})
     with pytest.raises(WalletConfigError, match=r"wallet\.apple's certificate"):
-        await build(broken, clock)
+        await build(with_wallet(settings, apple=apple), clock)

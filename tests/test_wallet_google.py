@@ -14,11 +14,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.app import Application, build
-from bot.config import Settings, WalletSettings
+from bot.config import Settings
 from bot.core.replies import Picture
-from tests.chat import TELEGRAM_LIKE, ChatUser
+from tests.chat import TELEGRAM_LIKE, ChatUser, text_of
 from tests.fakes.google_wallet import FakeGoogleWallet
-from tests.support.wallet_pki import ISSUER_ID, SERVICE_ACCOUNT, WalletPki
+from tests.support.wallet_pki import ISSUER_ID, SERVICE_ACCOUNT, WalletPki, with_wallet
 from tests.till import Till, new_key
 
 SAVE_URL = "https://pay.google.com/gp/v/save/"
@@ -36,10 +36,7 @@ async def google(tmp_path: Path) -> AsyncIterator[tuple[WalletPki, FakeGoogleWal
 @pytest.fixture
 async def google_app(settings: Settings, clock, google) -> AsyncIterator[Application]:  # type: ignore[no-untyped-def]
     pki, server = google
-    configured = settings.model_copy(update={
-        "wallet": WalletSettings.model_validate({"google": pki.google(server.api_base)}),
-        "web": settings.web.model_copy(update={"public_url": "https://shop.example"})})
-    application = await build(configured, clock)
+    application = await build(with_wallet(settings, google=pki.google(server.api_base)), clock)
     yield application
     await application.close()
 
@@ -153,3 +150,32 @@ async def test_google_is_not_called_for_a_customer_who_never_opened_the_link(  #
     await till.buy(card=customer.card_number, amount="1000.00", receipt_id="R1")
     await google_app.outbox.send_due()
     assert server.calls == []
+
+
+@pytest.mark.parametrize("answer", ['{"error": "temporarily_unavailable"}', "<html>busy</html>", "[]",
+                                    '{"access_token": "t", "expires_in": "soon"}'])
+async def test_a_broken_token_answer_gets_the_polite_page(client, google_app, google, answer) -> None:  # type: ignore[no-untyped-def]
+    _, server = google
+    server.token_answer = answer
+    response = await client.get(await google_link(await member(google_app)), allow_redirects=False)
+    assert response.status == 503
+    assert "Google Wallet can't be reached right now" in await response.text()
+
+
+async def test_a_customer_who_deletes_their_data_leaves_nothing_of_it_at_google(  # type: ignore[no-untyped-def]
+        client, google_app, google) -> None:
+    """The card row goes with the customer; the object at Google (which the API does not
+    delete) is emptied of the name, the card number, the points and the tier, and expired."""
+    _, server = google
+    person = await member(google_app)
+    await save(client, await google_link(person))
+    await person.press("settings:delete")
+    assert "Your data is deleted" in text_of(await person.press("settings:delete:confirm"))
+    await google_app.outbox.send_due()
+    [stored] = server.objects.values()
+    assert stored["state"] == "EXPIRED"
+    assert (stored["accountName"], stored["accountId"]) == ("", "")
+    assert stored["loyaltyPoints"]["balance"] == {"int": 0}
+    assert stored["textModulesData"] == []
+    assert stored["barcode"]["alternateText"] == ""  # the card number was there
+    assert "Ivan" not in str(stored)

@@ -15,14 +15,17 @@ from sqlalchemy import func, select
 
 from bot.app import Application, build
 from bot.config import Settings
+from bot.core.replies import Picture
 from bot.loyalty.ledger import Ledger
+from bot.loyalty.program_settings import set_value, value_at
 from bot.marketing.triggers import ORDER, run_pass
 from bot.scheduler import build_scheduler
 from bot.scheduler.housekeeping import expire_points
 from bot.storage.models import OutboxMessage
 from bot.wallet.updates import renew_old_cards
 from tests.fakes.apns import FakeApns
-from tests.support.wallet_pki import PASS_TYPE_ID
+from tests.fakes.google_wallet import FakeGoogleWallet
+from tests.support.wallet_pki import PASS_TYPE_ID, PUBLIC_URL, with_wallet
 from tests.test_wallet_apple import (  # noqa: F401 - apns, apple_app, client, pki are fixtures
     PUSH_TOKEN,
     apns,
@@ -130,6 +133,59 @@ async def test_a_busy_apple_is_tried_again(client, apple_app, apns, clock) -> No
     assert len(apns.pushes) == 2 and await wallet_rows(apple_app, "sent") == 1
 
 
+async def test_apple_refusing_the_certificate_fails_the_update_after_its_attempts(  # type: ignore[no-untyped-def]
+        client, apple_app, apns, clock) -> None:
+    """A refusal that waiting won't mend (a wrong certificate or topic) is an attempt like any
+    failure, not a «later» that would keep the row and the whole wallet channel waiting."""
+    card = await wallet_card(client, apple_app)
+    apns.answers[PUSH_TOKEN] = (403, "BadCertificate")
+    till = Till(apple_app, client, await new_key(apple_app))
+    await till.buy(card=fields(card)["card"][1].replace(" ", ""), amount="100.00", receipt_id="R1")
+    for _ in range(8):
+        await apple_app.outbox.send_due()
+        clock.advance(minutes=10)
+    assert len(apns.pushes) == 5 and await wallet_rows(apple_app, "failed") == 1
+
+
+async def test_two_changes_within_one_second_both_reach_the_device(client, apple_app, apns) -> None:  # type: ignore[no-untyped-def]
+    """Last-Modified has whole seconds: each update must fall in a later second, or the
+    device's If-Modified-Since of the first would hide the second (a 304)."""
+    card = await wallet_card(client, apple_app)
+    latest_pass = f"/wallet/apple/v1/passes/{PASS_TYPE_ID}/{card['serialNumber']}"
+    till = Till(apple_app, client, await new_key(apple_app))
+    number = fields(card)["card"][1].replace(" ", "")
+    await till.buy(card=number, amount="1000.00", receipt_id="R1")
+    await apple_app.outbox.send_due()
+    first = await client.get(latest_pass, headers=auth(card))
+    await till.buy(card=number, amount="1000.00", receipt_id="R2")  # the clock has not moved
+    await apple_app.outbox.send_due()
+    second = await client.get(latest_pass, headers={
+        **auth(card), "If-Modified-Since": first.headers["Last-Modified"]})
+    assert second.status == 200
+    assert fields(pass_json(unzip(await second.read())))["balance"][1] == 160
+
+
+async def test_renamed_tiers_reach_the_cards_within_the_hour(client, apple_app, apns, clock) -> None:  # type: ignore[no-untyped-def]
+    """The owner renames a tier in /settings: no customer's points changed, yet every card
+    that shows the tier is out of date."""
+    card = await wallet_card(client, apple_app)
+    till = Till(apple_app, client, await new_key(apple_app))
+    await till.buy(card=fields(card)["card"][1].replace(" ", ""), amount="1000.00", receipt_id="R1")
+    await apple_app.outbox.send_due()
+    assert fields(await latest(client, card))["tier"][1] == "Silver"
+    base = apple_app.core.services.settings
+    tiers = value_at(base, "program.tiers")
+    tiers[0]["name"] = "Argent"
+    clock.advance(minutes=5)
+    async with apple_app.core.unit_of_work() as uow:
+        await set_value(uow, base, "program.tiers", tiers, actor=None, at=clock.now())
+        await uow.commit()
+    assert await renew_old_cards(apple_app.core) == 1
+    await apple_app.outbox.send_due()
+    assert fields(await latest(client, card))["tier"][1] == "Argent"
+    assert await renew_old_cards(apple_app.core) == 0  # told once
+
+
 async def test_an_idle_card_gets_a_fresh_barcode(client, apple_app, apns, clock) -> None:  # type: ignore[no-untyped-def]
     card = await wallet_card(client, apple_app)
     scanner = apple_app.core.services.scanner
@@ -192,3 +248,67 @@ async def test_on_sqlite_and_postgresql_a_refund_updates_the_card(app_on_each_da
         assert len(apns.pushes) == 2
         assert fields(await latest(client, card))["balance"] == ("Points", 100)
         assert fields(await latest(client, card))["tier"] == ("Tier", "Member")
+
+
+@pytest.fixture
+async def holding_app(settings: Settings, clock, pki, apns) -> AsyncIterator[Application]:  # type: ignore[no-untyped-def]
+    """Purchase points can be spent only 14 days after the purchase."""
+    holding = settings.model_copy(update={
+        "program": settings.program.model_copy(update={"purchase_points_hold_days": 14})})
+    application = await build(with_wallet(holding, apple=pki.apple(apns.url)), clock)
+    yield application
+    await application.close()
+
+
+async def test_points_that_become_spendable_later_update_the_card_then(holding_app, apns, clock) -> None:  # type: ignore[no-untyped-def]
+    """Held points join the balance with no write at all: the hourly job sees them."""
+    async with TestClient(TestServer(holding_app.web)) as client:
+        card = await wallet_card(client, holding_app)
+        till = Till(holding_app, client, await new_key(holding_app))
+        number = fields(card)["card"][1].replace(" ", "")
+        assert (await till.buy(card=number, amount="1000.00", receipt_id="R1"))[0] == 201
+        await holding_app.outbox.send_due()
+        assert fields(await latest(client, card))["balance"][1] == 100  # the 30 are held
+        clock.advance(days=13)
+        assert await renew_old_cards(holding_app.core) == 0
+        clock.advance(days=1, hours=1)
+        assert await renew_old_cards(holding_app.core) == 1
+        await holding_app.outbox.send_due()
+        assert len(apns.pushes) == 2
+        assert fields(await latest(client, card))["balance"][1] == 130
+        assert await renew_old_cards(holding_app.core) == 0  # told once
+
+
+@pytest.fixture
+async def google_server(pki) -> AsyncIterator[FakeGoogleWallet]:  # type: ignore[no-untyped-def]
+    server = await FakeGoogleWallet(pki.google_public).start()
+    pki.point_google_at(server.token_uri)
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def both_wallets(settings: Settings, clock, pki, apns, google_server) -> AsyncIterator[Application]:  # type: ignore[no-untyped-def]
+    application = await build(with_wallet(settings, apple=pki.apple(apns.url),
+                                          google=pki.google(google_server.api_base)), clock)
+    yield application
+    await application.close()
+
+
+async def test_a_busy_apple_does_not_hold_back_the_google_card(  # type: ignore[no-untyped-def]
+        both_wallets, apns, google_server, clock) -> None:
+    async with TestClient(TestServer(both_wallets.web)) as client:
+        person = await member(both_wallets)
+        card = pass_json(await download(client, person))
+        await register(client, card)
+        [picture] = [r for r in await person.send("/card") if isinstance(r, Picture)]
+        [google_link] = [b.url for row in picture.buttons for b in row if b.url and "/google/" in b.url]
+        saved = await client.get(google_link.removeprefix(PUBLIC_URL), allow_redirects=False)
+        assert saved.status == 302
+        apns.answers[PUSH_TOKEN] = (503, "ServiceUnavailable")
+        till = Till(both_wallets, client, await new_key(both_wallets))
+        await till.buy(card=fields(card)["card"][1].replace(" ", ""), amount="1000.00", receipt_id="R1")
+        await both_wallets.outbox.send_due()
+        [stored] = google_server.objects.values()
+        assert stored["loyaltyPoints"]["balance"] == {"int": 130}
+        assert await wallet_rows(both_wallets, "pending") == 1  # Apple's push is tried again

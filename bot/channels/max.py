@@ -211,10 +211,17 @@ def event_id(kind: str, platform_id: str) -> str:
     return f"{kind}#" + hashlib.sha256(plain.encode()).hexdigest()[:EVENT_ID_LENGTH - len(kind) - 1]
 
 
-def user_ref(user: dict[str, Any], locale: str | None) -> UserRef:
-    name = " ".join(str(part) for part in (user.get("first_name"), user.get("last_name")) if part)
-    return UserRef(CHANNEL, str(user["user_id"]), display_name=name or user.get("name") or None,
-                   language_code=locale or None)
+def string(value: Any) -> str | None:
+    """A field MAX documents as a string; None for anything else (an update of another shape
+    must not carry a number or a dict into the core)."""
+    return value if isinstance(value, str) and value else None
+
+
+def user_ref(user: dict[str, Any], locale: Any) -> UserRef:
+    name = " ".join(part for part in (string(user.get("first_name")), string(user.get("last_name")))
+                    if part)
+    return UserRef(CHANNEL, str(user["user_id"]), display_name=name or string(user.get("name")),
+                   language_code=string(locale))
 
 
 def vcf_phone(vcf: str) -> str | None:
@@ -255,12 +262,13 @@ def message_event(message: dict[str, Any], locale: str | None,
     if contact is not None:
         return contact_event(user, contact.get("payload") or {}, event)
     image = next((a for a in attachments if a.get("type") == "image"), None)
+    text = string(body.get("text"))
     if image is not None and (image.get("payload") or {}).get("url"):
         url = str(image["payload"]["url"])
-        return Event(user, EventKind.PHOTO, text=body.get("text") or "",
+        return Event(user, EventKind.PHOTO, text=text or "",
                      fetch_image=lambda: fetch_image(url), event_id=event)
-    if body.get("text"):
-        return Event.from_text(user, str(body["text"]), event_id=event)
+    if text:
+        return Event.from_text(user, text, event_id=event)
     return Event(user, EventKind.UNSUPPORTED, event_id=event)
 
 
@@ -268,14 +276,15 @@ def started_event(update: dict[str, Any]) -> Event:
     """Opening the bot (a deep link's payload with it) is /start."""
     user = user_ref(update["user"], update.get("user_locale"))
     return Event(user, EventKind.COMMAND, text="/start", command="start",
-                 payload=update.get("payload") or None,
+                 payload=string(update.get("payload")),
                  event_id=event_id("s", f"{user.external_id}:{update.get('timestamp')}"))
 
 
 def callback_event(update: dict[str, Any]) -> Event:
     callback = update["callback"]
     return Event(user_ref(callback["user"], update.get("user_locale")), EventKind.BUTTON,
-                 payload=callback.get("payload"), event_id=event_id("c", str(callback["callback_id"])))
+                 payload=string(callback.get("payload")),
+                 event_id=event_id("c", str(callback["callback_id"])))
 
 
 # --- core → platform ---------------------------------------------------------------------

@@ -21,6 +21,7 @@ class Pushed(Enum):
     SENT = "sent"
     GONE = "gone"  # the token no longer names a device with the pass: forget it
     LATER = "later"  # APNs asks to slow down or is unavailable: try again later
+    REFUSED = "refused"  # waiting won't mend it (the certificate, the topic): a failed attempt
 
 
 class ApplePush:
@@ -46,7 +47,7 @@ class ApplePush:
             return Pushed.LATER
         log.error("APNs refused a wallet push (%s %s): check wallet.apple's certificate and "
                   "pass_type_id", response.status_code, reason)
-        return Pushed.LATER
+        return Pushed.REFUSED
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
 
 from aiohttp import web
 
@@ -35,6 +37,10 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/wallet/apple/v1"
 MAX_LOG_LINES = 20
+# an APNs device token is hex; it becomes part of the push's URL path (apple_push.py)
+PUSH_TOKEN = re.compile(r"[0-9A-Fa-f]{1,255}")
+# a device library identifier: printable ASCII (a NUL would fail PostgreSQL's text)
+DEVICE = re.compile(r"[!-~]{1,128}")
 
 
 def install(app: web.Application, wallet: Wallet) -> None:
@@ -52,9 +58,22 @@ def tag(moment: datetime) -> str:
 
 
 def from_tag(text: str | None) -> datetime | None:
+    """A tag this service gave; None for anything else (a device then gets every serial)."""
     if not text or not text.isdecimal() or len(text) > 20:
         return None
-    return datetime.fromtimestamp(int(text) / 1_000_000, UTC)
+    try:
+        return datetime.fromtimestamp(int(text) / 1_000_000, UTC)
+    except (OverflowError, OSError, ValueError):  # beyond the years a datetime holds
+        return None
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object; ``{}`` for anything else (not JSON, too deep, a list)."""
+    try:
+        body = json.loads(await request.read())
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 class AppleService:
@@ -79,15 +98,12 @@ class AppleService:
         return wallet_pass
 
     async def register(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-            push_token = body["pushToken"]
-        except (ValueError, KeyError, TypeError):
-            push_token = None
+        push_token = (await json_body(request)).get("pushToken")
         device = request.match_info["device"]
         async with self.wallet.unit_of_work() as uow:
             wallet_pass = await self._authorised(uow, request)
-            if not isinstance(push_token, str) or not 0 < len(push_token) <= 255 or len(device) > 128:
+            if not isinstance(push_token, str) or not PUSH_TOKEN.fullmatch(push_token) \
+                    or not DEVICE.fullmatch(device):
                 raise web.HTTPBadRequest()
             created = await uow.wallet_passes.register(wallet_pass.id, device, push_token,
                                                        self.wallet.services.clock.now())
@@ -97,12 +113,14 @@ class AppleService:
     async def unregister(self, request: web.Request) -> web.Response:
         async with self.wallet.unit_of_work() as uow:
             wallet_pass = await self._authorised(uow, request)
-            await uow.wallet_passes.unregister(wallet_pass.id, request.match_info["device"])
-            await uow.commit()
+            if DEVICE.fullmatch(request.match_info["device"]):  # else it holds nothing
+                await uow.wallet_passes.unregister(wallet_pass.id, request.match_info["device"])
+                await uow.commit()
         return web.Response(status=200)
 
     async def updated(self, request: web.Request) -> web.Response:
-        if request.match_info["pass_type"] != self.pass_type:
+        if request.match_info["pass_type"] != self.pass_type or not DEVICE.fullmatch(
+                request.match_info["device"]):
             return web.Response(status=204)
         since = from_tag(request.query.get("passesUpdatedSince"))
         async with self.wallet.unit_of_work() as uow:
@@ -127,10 +145,7 @@ class AppleService:
                             headers={"Last-Modified": format_datetime(modified, usegmt=True)})
 
     async def log(self, request: web.Request) -> web.Response:
-        try:
-            logs = (await request.json()).get("logs", [])
-        except (ValueError, AttributeError):
-            logs = []
+        logs = (await json_body(request)).get("logs")
         for line in logs[:MAX_LOG_LINES] if isinstance(logs, list) else []:
             log.warning("Apple Wallet: %s", json.dumps(line, ensure_ascii=False)[:500])
         return web.Response(status=200)

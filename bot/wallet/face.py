@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from bot.core.context import Services
 from bot.core.i18n import N_, Translator
@@ -27,14 +26,12 @@ NAME = N_("Name")
 @dataclass(frozen=True, slots=True)
 class CardFace:
     serial: str
-    locale: str
     shop: str
     name: str
     card_number: str  # as printed: four digits at a time
     tier: str
     balance: int
     barcode: str  # what the code holds: a deep link, else the bare pass- token
-    updated_at: datetime
     t: Translator
 
     def label(self, msgid: str) -> str:
@@ -57,9 +54,8 @@ async def read_face(uow: UnitOfWork, services: Services, wallet_pass: WalletPass
     tier = current_tier(customer.purchase_count, settings.program, customer.total_spent)
     token = WALLET_PREFIX + services.scanner.wallet.issue(customer.id, now)
     return CardFace(
-        serial=wallet_pass.serial, locale=t.locale, shop=settings.shop.name,
+        serial=wallet_pass.serial, shop=settings.shop.name,
         name=customer.name or "", card_number=format_card_number(customer.card_number),
         tier=tier_label(tier, t.gettext),
         balance=await uow.lots.available_balance(customer.id, now),
-        barcode=deep_link(token) if deep_link else token,
-        updated_at=wallet_pass.updated_at, t=t)
+        barcode=deep_link(token) if deep_link else token, t=t)

@@ -66,8 +66,8 @@ class GoogleWallet:
         self._token: tuple[str, float] | None = None  # access token, its expiry (monotonic)
         self._class_ready = False
 
-    def object_id(self, face: CardFace) -> str:
-        return f"{self.settings.issuer_id}.{face.serial}"
+    def object_id(self, serial: str) -> str:
+        return f"{self.settings.issuer_id}.{serial}"
 
     # --- what the wallet asks -----------------------------------------------------------
 
@@ -84,18 +84,28 @@ class GoogleWallet:
     async def update(self, face: CardFace) -> None:
         """Patch the object to what the card shows now (inserted when Google has none)."""
         body = self.loyalty_object(face)
-        response = await self._call("PATCH", f"/loyaltyObject/{self.object_id(face)}", body)
+        response = await self._call("PATCH", f"/loyaltyObject/{self.object_id(face.serial)}", body)
         if response.status_code == 404:
             await self.create(face)
         else:
             _check(response)
 
-    def save_link(self, face: CardFace, now: float | None = None) -> str:
+    async def forget(self, serial: str) -> None:
+        """An erased customer's object emptied of what was theirs and expired (the API deletes
+        no objects); none at Google is fine."""
+        body = {"state": "EXPIRED", "accountName": "", "accountId": "", "textModulesData": [],
+                "loyaltyPoints": {"label": "", "balance": {"int": 0}},
+                "barcode": {"type": "QR_CODE", "value": self.shop.web.base_url(), "alternateText": ""}}
+        response = await self._call("PATCH", f"/loyaltyObject/{self.object_id(serial)}", body)
+        if response.status_code != 404:
+            _check(response)
+
+    def save_link(self, face: CardFace) -> str:
         """The «Add to Google Wallet» page of the customer's (inserted) object."""
         claims = {"iss": self.account.email, "aud": "google", "typ": "savetowallet",
-                  "iat": int(now if now is not None else time.time()),
+                  "iat": int(time.time()),  # Google checks it against its own clock
                   "origins": [self.shop.web.base_url()],
-                  "payload": {"loyaltyObjects": [{"id": self.object_id(face)}]}}
+                  "payload": {"loyaltyObjects": [{"id": self.object_id(face.serial)}]}}
         return SAVE_URL + self.account.sign(claims)
 
     # --- what Google is sent ------------------------------------------------------------
@@ -110,7 +120,7 @@ class GoogleWallet:
 
     def loyalty_object(self, face: CardFace) -> dict[str, Any]:
         return {
-            "id": self.object_id(face), "classId": self.class_id, "state": "ACTIVE",
+            "id": self.object_id(face.serial), "classId": self.class_id, "state": "ACTIVE",
             "accountId": face.card_number.replace(" ", ""), "accountName": face.name,
             "loyaltyPoints": {"label": face.label(POINTS), "balance": {"int": face.balance}},
             "barcode": {"type": "QR_CODE", "value": face.barcode,
@@ -151,10 +161,9 @@ class GoogleWallet:
         response = await self.client.post(self.account.token_uri, data={
             "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion})
         _check(response)
-        answer = response.json()
-        lifetime = float(answer.get("expires_in", 3600))
-        self._token = (answer["access_token"], time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN))
-        return self._token[0]
+        token, lifetime = _access_token_of(response)
+        self._token = (token, time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN))
+        return token
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -164,6 +173,16 @@ def _check(response: httpx.Response) -> None:
     if response.status_code >= 400:
         raise GoogleWalletError(f"Google Wallet answered {response.status_code}: "
                                 f"{response.text[:300]}")
+
+
+def _access_token_of(response: httpx.Response) -> tuple[str, float]:
+    """The access token and its lifetime in seconds from the token endpoint's answer."""
+    try:
+        answer = response.json()
+        return str(answer["access_token"]), float(answer.get("expires_in", 3600))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        # its text is not quoted: it may hold a token after all
+        raise GoogleWalletError("Google's token endpoint answered without a usable access token") from None
 
 
 def _retry_after(response: httpx.Response) -> float:

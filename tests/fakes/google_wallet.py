@@ -33,6 +33,7 @@ class FakeGoogleWallet:
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     tokens_issued: int = 0
     failures: list[int] = field(default_factory=list)  # statuses for the next API calls
+    token_answer: str | None = None  # the token endpoint's body instead of a token (a broken one)
     base: str = ""
     _tokens: set[str] = field(default_factory=set)
     _runner: web.AppRunner | None = None
@@ -55,7 +56,7 @@ class FakeGoogleWallet:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = self._runner.addresses[0][1]  # the port the system chose
         self.base = f"http://127.0.0.1:{port}"
         return self
 
@@ -74,6 +75,8 @@ class FakeGoogleWallet:
             return web.json_response({"error": "invalid_grant", "detail": str(error)}, status=400)
         if claims.get("iss") != SERVICE_ACCOUNT or claims.get("scope") != SCOPE:
             return web.json_response({"error": "invalid_scope"}, status=400)
+        if self.token_answer is not None:
+            return web.Response(text=self.token_answer, content_type="application/json")
         token = secrets.token_urlsafe(16)
         self._tokens.add(token)
         self.tokens_issued += 1

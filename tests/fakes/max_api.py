@@ -115,7 +115,7 @@ class FakeMaxAPI:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._tls)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = self._runner.addresses[0][1]  # the port the system chose
         self.base_url = f"{'https' if self._tls else 'http'}://127.0.0.1:{port}"
         return self
 

@@ -15,10 +15,21 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from bot.config import Settings, WalletSettings
+
 PASS_TYPE_ID = "pass.test.coffee-point"
 TEAM_ID = "TEAMID1234"
 ISSUER_ID = "3388000000012345678"
 SERVICE_ACCOUNT = "wallet@coffee-point.iam.gserviceaccount.com"
+PUBLIC_URL = "https://shop.example"
+
+
+def with_wallet(settings: Settings, **wallets: object) -> Settings:
+    """The test's settings with these wallets (``apple=pki.apple(...)``, ``google=...``) and
+    the public URL the wallet's links and web service need."""
+    return settings.model_copy(update={
+        "wallet": WalletSettings.model_validate(wallets),
+        "web": settings.web.model_copy(update={"public_url": PUBLIC_URL})})
 
 
 def _key() -> rsa.RSAPrivateKey:

@@ -28,6 +28,7 @@ from bot.storage.models import (
     WelcomedPhone,
 )
 from bot.storage.repositories._sql import insert_ignoring_duplicates
+from bot.storage.repositories.wallet_passes import WalletPasses
 from bot.storage.session import COUNTED
 
 _Twinned = TypeVar("_Twinned", TriggerSend, BroadcastRecipient)  # one row per customer and episode
@@ -142,6 +143,7 @@ class Customers:
         objects leave the session. Their receipts stay in the shop's revenue."""
         await self.lock(customer_id)  # the day book reads them as they are until the commit
         await self.book.erasing(customer_id)
+        await WalletPasses(self.session).queue_erasure(customer_id, now)
         staff = select(Staff.identity_id)
         await self.session.execute(
             delete(Identity).where(Identity.customer_id == customer_id, Identity.id.not_in(staff)))

@@ -4,15 +4,23 @@ updates, and the updates queued in the outbox when a customer's points change.""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.storage.models import OutboxMessage, WalletPass, WalletRegistration
+from bot.storage.models import OutboxMessage, PointLot, SettingValue, WalletPass, WalletRegistration
 from bot.storage.repositories._sql import IN_CHUNK, insert_ignoring_duplicates
+from bot.storage.session import WALLET
 
 WALLET_CHANNEL = "wallet"  # the outbox's channel of wallet updates; external_id: the customer id
+ERASED = "erased:"  # a wallet row's recipient for an erased customer: "erased:<serial>"
+SHOWN_RULES = ("program.tiers",)  # the rules a wallet card shows (the tiers' names and thresholds)
+
+
+def changed_after(moment: datetime) -> datetime:
+    """The first whole second after ``moment``'s."""
+    return moment.replace(microsecond=0) + timedelta(seconds=1)
 
 
 class WalletPasses:
@@ -31,9 +39,23 @@ class WalletPasses:
             select(WalletPass).where(WalletPass.customer_id == customer_id)
             .execution_options(populate_existing=True))).scalar_one()
         if (found.channel, found.locale) != (channel, locale):
-            found.channel, found.locale, found.updated_at = channel, locale, now
+            found.channel, found.locale = channel, locale
+            self.touch(found, now)
             await self.queue_updates({customer_id: now})
         return found
+
+    async def queue_erasure(self, customer_id: int, now: datetime) -> None:
+        """The customer is being erased and their card row goes with them: a wallet row names
+        the card's serial, so that the object Google keeps is emptied too (if it was made)."""
+        if not self.session.info.get(WALLET):
+            return  # the wallet is off: nothing would deliver it
+        wallet_pass = await self.of_customer(customer_id)
+        if wallet_pass is not None and wallet_pass.google_saved:
+            self.session.add(OutboxMessage(
+                channel=WALLET_CHANNEL, external_id=ERASED + wallet_pass.serial, identity_id=None,
+                category="service", payload=[], status="pending", attempts=0, not_before=now,
+                created_at=now))
+            await self.session.flush()  # written before the erasure clears the session
 
     async def by_serial(self, serial: str) -> WalletPass | None:
         return (await self.session.execute(
@@ -82,9 +104,12 @@ class WalletPasses:
         await self.session.execute(delete(WalletRegistration).where(
             WalletRegistration.push_token == push_token))
 
-    async def touch(self, pass_id: int, now: datetime) -> None:
-        await self.session.execute(
-            update(WalletPass).where(WalletPass.id == pass_id).values(updated_at=now))
+    @staticmethod
+    def touch(wallet_pass: WalletPass, now: datetime) -> None:
+        """The card changed now: ``updated_at`` moves to now, and at least into the next
+        whole second (Last-Modified has whole seconds: a device that fetched the card earlier
+        in the same second must see this change as newer)."""
+        wallet_pass.updated_at = max(now, changed_after(wallet_pass.updated_at))
 
     async def mark_google_saved(self, pass_id: int) -> None:
         await self.session.execute(
@@ -94,6 +119,25 @@ class WalletPasses:
         """Customers whose wallet card has not changed since ``moment`` (to renew its barcode)."""
         return (await self.session.execute(
             select(WalletPass.customer_id).where(WalletPass.updated_at < moment)
+            .order_by(WalletPass.updated_at).limit(limit))).scalars().all()
+
+    async def with_points_freed(self, now: datetime, limit: int) -> Sequence[int]:
+        """Customers with held points that became spendable after their wallet card last
+        changed (``purchase_points_hold_days``: the balance grows with no write at all)."""
+        freed = exists().where(PointLot.customer_id == WalletPass.customer_id, PointLot.remaining > 0,
+                               PointLot.available_at > WalletPass.updated_at,
+                               PointLot.available_at <= now)
+        return (await self.session.execute(
+            select(WalletPass.customer_id).where(freed)
+            .order_by(WalletPass.updated_at).limit(limit))).scalars().all()
+
+    async def older_than_their_rules(self, limit: int) -> Sequence[int]:
+        """Customers whose wallet card was written before the owner last changed a rule the
+        card shows (``SHOWN_RULES``, changed in /settings)."""
+        changed = exists().where(SettingValue.path.in_(SHOWN_RULES),
+                                 SettingValue.updated_at > WalletPass.updated_at)
+        return (await self.session.execute(
+            select(WalletPass.customer_id).where(changed)
             .order_by(WalletPass.updated_at).limit(limit))).scalars().all()
 
     async def queue_updates(self, changed: Mapping[int, datetime]) -> int:
