@@ -2,6 +2,7 @@
 # Install (with apt-get, only when missing) the system packages the test suite needs:
 #   - PostgreSQL server binaries (initdb/pg_ctl), used by tests/support/postgres.py
 #   - Chromium and chromedriver (/usr/bin/chromium, /usr/bin/chromedriver)
+#   - the openssl command, which checks a wallet pass's signature (tests/test_wallet_apple.py)
 # Prints one line and does nothing when everything is already present.
 # Exit status: 0 when everything is (now) present; 1 when something is missing
 # and this script cannot install it (not root, or no apt-get).
@@ -25,9 +26,10 @@ have_chromium() {
 missing=()
 have_postgres || missing+=(postgresql)
 have_chromium || missing+=(chromium chromium-driver)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 
 if ((${#missing[@]} == 0)); then
-    echo "ensure-system-deps: all system dependencies present (postgresql, chromium, chromedriver)."
+    echo "ensure-system-deps: all system dependencies present (postgresql, chromium, chromedriver, openssl)."
     exit 0
 fi
 
