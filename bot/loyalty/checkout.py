@@ -211,14 +211,12 @@ class Checkout:
             request_hash=fingerprint, source=source, actor_identity_id=actor, pos_key_id=till,
             occurred_at=occurred, created_at=now,
         ))
-        # their lots' rows go in the flush below, with the customer's counts: fewer flushes
         if spend:
             await self.ledger.spend(customer_id, spend, "purchase", reference=receipt_id,
-                                    purchase_id=purchase.id, actor=actor, flush=False)
+                                    purchase_id=purchase.id, actor=actor)
         if earned:
             await self.ledger.earn(customer_id, earned, "purchase", lifetime, hold=hold,
-                                   reference=receipt_id, purchase_id=purchase.id, actor=actor,
-                                   flush=False)
+                                   reference=receipt_id, purchase_id=purchase.id, actor=actor)
         customer.purchase_count += 1
         customer.total_spent += amount
         referrer = await self._reward_referral(customer, purchase.id) if bonus else None

@@ -58,7 +58,7 @@ class UnitOfWork:
         self.identities = Identities(self.session)
         self.customers = Customers(self.session, self.book)
         self.conversations = Conversations(self.session)
-        self.lots = Lots(self.session)
+        self.lots = Lots(self.session, self.book)
         self.purchases = Purchases(self.session)
         self.outlets = Outlets(self.session)
         self.staff = StaffMembers(self.session)
