@@ -5,24 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import CursorResult, Executable
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import Base
 
 IN_CHUNK = 5000  # ids in one IN (...) list: under every database's parameter limit
-
-
-async def plain(session: AsyncSession, stmt: Executable,
-                params: dict[str, Any] | Sequence[dict[str, Any]] | None = None
-                ) -> CursorResult[Any]:
-    """Run a Core statement on the session's transaction as it is: no ORM execution around
-    it (no autoflush, no identity map, no ``do_orm_execute`` checks), a third of the time
-    of ``session.execute`` for a small write. A list of ``params``: one statement for all
-    (executemany). Whoever writes rows the day book counts this way tells it themselves."""
-    connection = await session.connection()
-    return await connection.execute(stmt, params)
 
 
 def insert_ignoring_duplicates(session: AsyncSession, table: type[Base]

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.day_book import DayBook
 from bot.storage.models import PointLot, PointOperation, PointSpend
-from bot.storage.repositories._sql import plain
+from bot.storage.session import plain
 
 
 class LotRow(NamedTuple):
