@@ -248,7 +248,8 @@ class DayBook:
     async def _stored(self, customer_id: int) -> tuple[datetime | None, Purchases]:
         """One query: when the customer joined and their counted purchases by id (an erased
         customer: nothing)."""
-        rows = (await self._session.execute(STORED, {"customer_id": customer_id})).all()
+        # plain: the callers flushed first (``flush``, ``erasing``, ``merging``)
+        rows = (await plain(self._session, STORED, {"customer_id": customer_id})).all()
         joined = rows[0][0] if rows else None
         return joined, {pid: (at, int(net)) for _joined, pid, at, net in rows if pid is not None}
 

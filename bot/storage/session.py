@@ -50,7 +50,7 @@ class BookedSession(Session):
 
 async def plain(session: AsyncSession, stmt: Executable,
                 params: dict[str, Any] | Sequence[dict[str, Any]] | None = None
-                ) -> CursorResult[Any]:
+                ) -> CursorResult[*tuple[Any, ...]]:
     """Run a Core statement on the session's transaction as it is: no ORM execution around
     it (no autoflush, no identity map, none of the checks below), a third of the time of
     ``session.execute`` for a small write. A list of ``params``: one statement for all

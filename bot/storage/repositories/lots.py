@@ -100,7 +100,8 @@ class Lots:
     The ledger (bot/loyalty/ledger.py) writes them here and only here, with plain
     statements built once (no unit-of-work flush: every purchase writes them), and
     ``record`` tells the day book each operation as it writes it, as the session tells it
-    of rows written through the ORM (bot/storage/session.py)."""
+    of rows written through the ORM (bot/storage/session.py). Nothing about them waits in
+    the session, so the hot reads (a balance, the live lots) are plain statements too."""
 
     def __init__(self, session: AsyncSession, book: DayBook) -> None:
         self.session, self.book = session, book
@@ -140,14 +141,14 @@ class Lots:
     async def live_lots(self, customer_id: int, now: datetime, *, spendable_only: bool = False
                         ) -> list[LiveLot]:
         """Unexpired lots with points left, those that expire first first."""
-        rows = await self.session.execute(_LIVE_LOTS[spendable_only], {
+        rows = await plain(self.session, _LIVE_LOTS[spendable_only], {
             "customer_id": customer_id, "now": now})
         return [LiveLot(lot_id, remaining, available_at, expires_at)
                 for lot_id, remaining, available_at, expires_at in rows]
 
     async def available_balance(self, customer_id: int, now: datetime) -> int:
-        return int((await self.session.execute(
-            _BALANCE, {"customer_id": customer_id, "now": now})).scalar_one())
+        return int((await plain(
+            self.session, _BALANCE, {"customer_id": customer_id, "now": now})).scalar_one())
 
     async def available_balances(self, customer_ids: Sequence[int], now: datetime,
                                  chunk: int = 5000) -> dict[int, int]:
@@ -222,8 +223,8 @@ class Lots:
         in one statement (``_HOLDINGS``)."""
         lots: list[LotRow] = []
         history: list[OperationRow] = []
-        rows = await self.session.execute(
-            _HOLDINGS, {"customer_id": customer_id, "now": now, "recent": recent})
+        rows = await plain(
+            self.session, _HOLDINGS, {"customer_id": customer_id, "now": now, "recent": recent})
         for row_id, number, first, expires_at, kind, reason, note in rows:
             if row_id is None:
                 lots.append(LotRow(number, first, expires_at))

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import Purchase, Refund
 from bot.storage.repositories.lots import CUSTOMER, balance_query
+from bot.storage.session import plain
 
 
 class DayTotals(NamedTuple):
@@ -67,7 +68,7 @@ class Purchases:
                        day_start: datetime) -> Standing:
         """``Standing`` in one statement (read after the customer's lock, so what it sees is
         what the purchase changes)."""
-        row = (await self.session.execute(_STANDING, {
+        row = (await plain(self.session, _STANDING, {
             "outlet_id": outlet_id, "receipt_id": receipt_id, "customer_id": customer_id,
             "now": now, "day_start": day_start})).one()
         return Standing(bool(row[0]), int(row[1]), DayTotals(*map(int, row[2:])))
