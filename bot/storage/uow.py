@@ -59,7 +59,7 @@ class UnitOfWork:
         self.customers = Customers(self.session, self.book)
         self.conversations = Conversations(self.session)
         self.lots = Lots(self.session, self.book)
-        self.purchases = Purchases(self.session)
+        self.purchases = Purchases(self.session, self.book)
         self.outlets = Outlets(self.session)
         self.staff = StaffMembers(self.session)
         self.secrets = Secrets(self.session)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, bindparam, func, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.storage.day_book import DayBook
 from bot.storage.models import Purchase, Refund
 from bot.storage.repositories.lots import CUSTOMER, balance_query
 from bot.storage.session import plain
@@ -32,8 +33,8 @@ class Standing(NamedTuple):
 
 
 class Purchases:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, session: AsyncSession, book: DayBook) -> None:
+        self.session, self.book = session, book
 
     async def by_receipt(self, outlet_id: int, receipt_id: str, *, lock: bool = False) -> Purchase | None:
         """The purchase; with ``lock``, row-locked and re-read (after waiting for the lock,
@@ -48,10 +49,14 @@ class Purchases:
     async def get(self, purchase_id: int) -> Purchase | None:
         return await self.session.get(Purchase, purchase_id)
 
-    async def add(self, purchase: Purchase) -> Purchase:
-        self.session.add(purchase)
-        await self.session.flush()
-        return purchase
+    async def add(self, purchase: Purchase) -> int:
+        """Record a new purchase (``purchase`` holds its values, and then its id): a plain
+        insert, since every purchase runs it, told to the day book here as the session
+        tells it of the purchases written through the ORM."""
+        values = {key: value for key, value in inspect(purchase).dict.items() if key in _COLUMNS}
+        purchase.id = (await plain(self.session, _ADD, values)).scalar_one()
+        self.book.saw_purchase(purchase)
+        return purchase.id
 
     async def refund_by_key(self, purchase_id: int, refund_key: str) -> Refund | None:
         stmt = select(Refund).where(Refund.purchase_id == purchase_id, Refund.refund_key == refund_key)
@@ -95,3 +100,5 @@ def _standing() -> Select[Any]:
 
 
 _STANDING = _standing()
+_ADD = insert(Purchase).returning(Purchase.id)
+_COLUMNS = frozenset(Purchase.__table__.columns.keys())
