@@ -89,6 +89,26 @@ async def test_a_writer_adds_into_a_shard_no_running_writer_holds(sessions):
     assert await shards(sessions) == {0, 1}  # one writer alone: shard 0
 
 
+async def test_a_writer_that_finds_every_shard_taken_waits_for_one_and_loses_nothing(
+        sessions, pg_database_url):
+    first, second = await customers(sessions, 2)
+    await buy(sessions, first, "before", 100_00)
+    async with UnitOfWork(sessions) as folding:  # the nightly fold holds every shard
+        await folding.book.fold()
+        waiting = asyncio.create_task(buy(sessions, second, "during the fold", 200_00))
+        await asyncio.sleep(0.5)
+        assert not waiting.done()  # no shard to add into until the fold commits
+        await folding.commit()
+    await waiting
+    async with UnitOfWork(sessions) as uow:
+        today = NOW.astimezone(ZONE).date()
+        purchases, revenue = (await uow.session.execute(
+            select(func.sum(StatsDay.purchases), func.sum(StatsDay.revenue))
+            .where(StatsDay.day == today))).one()
+    assert (purchases, revenue) == (2, 300_00)
+    assert (await day_book.check_database(pg_database_url)).holds
+
+
 async def test_concurrent_purchases_keep_the_book_exact_and_the_fold_keeps_it(
         sessions, pg_database_url):
     people = await customers(sessions, CUSTOMERS)

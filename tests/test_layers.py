@@ -218,3 +218,50 @@ def test_a_field_typed_with_a_table_is_found():
     assert fields_typed_with_tables(LeakyContext) == {
         "identity": {models.Identity}, "customer": {models.Customer},
         "rows": {models.Review}, "reread": {models.Customer}}
+
+
+# Modules that run statements past the session's checks (bot/storage/session.py ``plain``),
+# each because it is on a hot path; those that write rows the day book counts tell it
+# themselves through session.saw_operation / saw_purchase, as the flush does.
+PLAIN_WRITERS = {
+    "storage/repositories/lots.py": "saw_operation",  # the ledger's operations, lots, spends
+    "storage/repositories/purchases.py": "saw_purchase",  # a new purchase
+    "storage/repositories/customers.py": None,  # a purchase's counts on the customer
+    "storage/repositories/events.py": None,  # an inbound event's claim
+    "storage/repositories/identities.py": None,  # last seen, messenger language
+    "storage/day_book.py": None,  # the book's own rows
+}
+COUNTED_TABLES = ("PointOperation", "Purchase")
+
+
+def _imports_plain(tree: ast.Module) -> bool:
+    return any(isinstance(node, ast.ImportFrom) and node.module == "bot.storage.session"
+               and any(alias.name == "plain" for alias in node.names) for node in ast.walk(tree))
+
+
+def _core_inserts(tree: ast.Module) -> set[str]:
+    """The counted tables a module builds ``insert(Table)`` statements for."""
+    return {node.args[0].id for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "insert"
+            and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in COUNTED_TABLES}
+
+
+def _calls(tree: ast.Module, name: str) -> bool:
+    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name
+               for node in ast.walk(tree))
+
+
+def test_only_the_listed_modules_write_past_the_session_and_the_writers_of_facts_tell_the_book():
+    """A purchase or a points operation written with a plain statement skips the flush that
+    tells the day book and the wallet: only Lots.record and Purchases.add may, and they call
+    the same functions the flush calls. A new module using ``plain`` must be listed here."""
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = path.relative_to(PACKAGE).as_posix()
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if _imports_plain(tree):
+            assert name in PLAIN_WRITERS, f"{name} runs plain statements but is not listed"
+        inserted = _core_inserts(tree)
+        if inserted and not name.startswith("storage/migrations/"):
+            teller = PLAIN_WRITERS.get(name)
+            assert teller is not None, f"{name} inserts {inserted} past the day book"
+            assert _calls(tree, teller), f"{name} inserts {inserted} without {teller}()"

@@ -112,13 +112,12 @@ class Core:
             if event.event_id and not await uow.processed_events.claim(channel.name, event.event_id, now):
                 log.info("skipping redelivered %s event %s", channel.name, event.event_id)
                 return REDELIVERED
-            identity = await uow.identities.claim(event.user.channel, event.user.external_id, now)
+            reported = (event.user.language_code or "")[:16] or None  # the program's messages use it too
+            identity = await uow.identities.claim(event.user.channel, event.user.external_id, now,
+                                                  messenger_locale=reported)
             conversation = identity.conversation
             state = (ConversationState(conversation.state, dict(conversation.data or {}))
                      if conversation else ConversationState())
-            reported = (event.user.language_code or "")[:16] or None
-            if reported and identity.messenger_locale != reported:
-                identity.messenger_locale = reported  # messages the program starts use it too
             locale = services.i18n.for_person(chosen_locale(identity), identity.messenger_locale)
             person, card = person_and_card(identity)
             ctx = Context(

@@ -301,15 +301,15 @@ async def confirm_points(event: Event, ctx: Context) -> list[Reply]:
     signed = data["amount"] if data["op"] == "add" else -data["amount"]
     lifetime = timedelta(days=ctx.settings.program.purchase_points_days)
     try:
-        operation = await ctx.ledger.adjust(customer.id, signed, note=data["reason"],
-                                            actor=ctx.identity.id, lifetime=lifetime,
-                                            reference=reference)
+        operation_id = await ctx.ledger.adjust(customer.id, signed, note=data["reason"],
+                                               actor=ctx.identity.id, lifetime=lifetime,
+                                               reference=reference)
     except InsufficientPoints as error:
         return [Text(ctx._("The balance has changed: only {points} available now. Nothing was "
                            "taken.").format(points=ctx.t.points(error.available)))]
     balance = await ctx.ledger.balance(customer.id)
     await audit.record(ctx.uow, ctx.identity.id, "points", customer.id, at=ctx.now,
-                       points=signed, reason=data["reason"], operation_id=operation.id,
+                       points=signed, reason=data["reason"], operation_id=operation_id,
                        balance_after=balance)
     ctx.notify(points_notice(customer.id, signed, balance))
     return await card_screen(ctx, customer, ctx._("✅ Done: {sign}{points}. The customer is "

@@ -204,31 +204,28 @@ class Checkout:
         # what is earned counts once spendable now and alive (as Ledger.balance counts lots)
         balance_after = (balance - spend + (earned if spendable_now(hold, lifetime) else 0)
                          + (bonus if spendable_now(timedelta(0), self._referral_lifetime) else 0))
-        purchase = await self.uow.purchases.add(Purchase(
+        tier_after = tier.code if tier else None
+        purchase_id = await self.uow.purchases.add(Purchase(
             outlet_id=outlet_id, receipt_id=receipt_id, customer_id=customer_id, amount=amount,
             points_spent=spend, points_earned=earned, refunded_amount=0, points_returned=0,
-            points_reversed=0, balance_after=balance_after, tier_after=tier.code if tier else None,
+            points_reversed=0, balance_after=balance_after, tier_after=tier_after,
             request_hash=fingerprint, source=source, actor_identity_id=actor, pos_key_id=till,
             occurred_at=occurred, created_at=now,
         ))
-        # their lots' rows go in the flush below, with the customer's counts: fewer flushes
         if spend:
             await self.ledger.spend(customer_id, spend, "purchase", reference=receipt_id,
-                                    purchase_id=purchase.id, actor=actor, flush=False)
+                                    purchase_id=purchase_id, actor=actor)
         if earned:
             await self.ledger.earn(customer_id, earned, "purchase", lifetime, hold=hold,
-                                   reference=receipt_id, purchase_id=purchase.id, actor=actor,
-                                   flush=False)
-        customer.purchase_count += 1
-        customer.total_spent += amount
-        referrer = await self._reward_referral(customer, purchase.id) if bonus else None
-        await self.uow.flush()  # the cashier's figures in the flags count this purchase
+                                   reference=receipt_id, purchase_id=purchase_id, actor=actor)
+        await self.uow.customers.count_purchase(customer, amount)
+        referrer = await self._reward_referral(customer, purchase_id) if bonus else None
         today = standing.today
         if occurred >= since:  # the card's purchases today, this one too
             today = DayTotals(today.purchases + 1, today.amount + amount,
                               today.earned + earned, today.spent + spend)
-        return PurchaseResult(purchase.id, receipt_id, customer_id, amount, earned, spend,
-                              balance_after, purchase.tier_after,
+        return PurchaseResult(purchase_id, receipt_id, customer_id, amount, earned, spend,
+                              balance_after, tier_after,
                               tier_before.code if tier_before else None, replayed=False,
                               referrer_rewarded=referrer, referral_bonus=bonus,
                               backdated=now - occurred > BACKDATED,

@@ -2,7 +2,9 @@
 
 Rules that always hold: the balance is the sum of the live lots; it is never negative;
 spending takes the lots that expire first; every change is an operation row with a reason,
-written in the caller's transaction (the ledger never commits).
+written in the caller's transaction (the ledger never commits). The rows are written at
+once (``uow.lots``: plain statements, no flush to wait for), so a balance read right after a
+change counts it.
 """
 
 from __future__ import annotations
@@ -13,8 +15,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Protocol
 
 from bot.core.clock import Clock
-from bot.storage.models import PointLot, PointOperation
-from bot.storage.repositories.lots import OperationRow
+from bot.storage.repositories.lots import LiveLot, NewLot, NewOperation, OperationRow
 from bot.storage.uow import UnitOfWork
 
 
@@ -52,7 +53,7 @@ class BalanceSummary:
 
 
 class Burnable(Protocol):
-    """A lot as ``burning_days`` reads it (a ``PointLot`` or a ``LotRow``)."""
+    """A lot as ``burning_days`` reads it (a ``LiveLot`` or a ``LotRow``)."""
 
     @property
     def remaining(self) -> int: ...
@@ -84,44 +85,34 @@ class Ledger:
         purchase_id: int | None = None,
         actor: int | None = None,
         kind: str = "earn",
-        flush: bool = True,
-    ) -> PointOperation:
-        """Add a lot of ``points`` that burns after ``lifetime`` (spendable after ``hold``).
-        ``flush=False``: the lot waits for the caller's next flush (a purchase, which writes
-        more first), and no balance may be read before it."""
+    ) -> int:
+        """Add a lot of ``points`` that burns after ``lifetime`` (spendable after ``hold``);
+        the operation's id."""
         if points <= 0:
             raise ValueError("points to earn must be positive")
         now = self.clock.now()
-        operation = await self.uow.lots.add_operation(
-            PointOperation(customer_id=customer_id, kind=kind, reason=reason, amount=points,
-                           reference=reference, note=note, purchase_id=purchase_id,
-                           actor_identity_id=actor, created_at=now)
-        )
-        self.uow.lots.add_lot(
-            PointLot(customer_id=customer_id, operation_id=operation.id, reason=reason,
-                     amount=points, remaining=points, created_at=now,
-                     available_at=now + hold, expires_at=now + lifetime)
-        )
-        if flush:
-            await self.uow.flush()  # the new lot counts in the balance at once
-        return operation
+        [operation_id] = await self.uow.lots.record([NewOperation(
+            customer_id, kind, reason, points, now, reference=reference, note=note,
+            purchase_id=purchase_id, actor_identity_id=actor)])
+        await self.uow.lots.add_lots([NewLot(customer_id, operation_id, reason, points, now,
+                                             available_at=now + hold, expires_at=now + lifetime)])
+        return operation_id
 
     async def earn_many(self, grants: Sequence[Grant], reason: str) -> None:
         """``earn`` for many customers at once (a trigger pass): one operation and one lot
         each, written with two batched inserts instead of two round trips per grant."""
         if any(grant.points <= 0 for grant in grants):
             raise ValueError("points to earn must be positive")
+        if not grants:
+            return
         now = self.clock.now()
-        operations = [PointOperation(customer_id=g.customer_id, kind="earn", reason=reason,
-                                     amount=g.points, reference=g.reference, created_at=now)
-                      for g in grants]
-        await self.uow.lots.add_operations(operations)  # flushed: their ids, for their lots
-        for grant, operation in zip(grants, operations, strict=True):
-            self.uow.lots.add_lot(
-                PointLot(customer_id=grant.customer_id, operation_id=operation.id, reason=reason,
-                         amount=grant.points, remaining=grant.points, created_at=now,
-                         available_at=now, expires_at=now + grant.lifetime))
-        await self.uow.flush()
+        operation_ids = await self.uow.lots.record([
+            NewOperation(g.customer_id, "earn", reason, g.points, now, reference=g.reference)
+            for g in grants])
+        await self.uow.lots.add_lots([
+            NewLot(grant.customer_id, operation_id, reason, grant.points, now,
+                   available_at=now, expires_at=now + grant.lifetime)
+            for grant, operation_id in zip(grants, operation_ids, strict=True)])
 
     async def spend(
         self,
@@ -134,10 +125,8 @@ class Ledger:
         purchase_id: int | None = None,
         actor: int | None = None,
         kind: str = "spend",
-        flush: bool = True,
-    ) -> PointOperation:
-        """Take ``points`` from the lots that expire first; all or nothing. ``flush=False``
-        as for ``earn``: the lots' changes wait for the caller's next flush."""
+    ) -> int:
+        """Take ``points`` from the lots that expire first; all or nothing. The operation's id."""
         if points <= 0:
             raise ValueError("points to spend must be positive")
         now = self.clock.now()
@@ -146,15 +135,11 @@ class Ledger:
         available = sum(lot.remaining for lot in lots)
         if points > available:
             raise InsufficientPoints(points, available)
-        operation = await self.uow.lots.add_operation(
-            PointOperation(customer_id=customer_id, kind=kind, reason=reason, amount=-points,
-                           reference=reference, note=note, purchase_id=purchase_id,
-                           actor_identity_id=actor, created_at=now)
-        )
-        self._take(operation, lots, points)
-        if flush:
-            await self.uow.flush()
-        return operation
+        [operation_id] = await self.uow.lots.record([NewOperation(
+            customer_id, kind, reason, -points, now, reference=reference, note=note,
+            purchase_id=purchase_id, actor_identity_id=actor)])
+        await self._take(operation_id, lots, points)
+        return operation_id
 
     async def adjust(
         self,
@@ -166,10 +151,10 @@ class Ledger:
         lifetime: timedelta,
         reason: str = "manual",
         reference: str | None = None,
-    ) -> PointOperation:
+    ) -> int:
         """A change made by hand (an admin's), kind "adjust": ``points`` > 0 adds a lot that
         burns after ``lifetime``; ``points`` < 0 takes them from the spendable lots that
-        expire first, all or nothing (``InsufficientPoints``)."""
+        expire first, all or nothing (``InsufficientPoints``). The operation's id."""
         if points > 0:
             return await self.earn(customer_id, points, reason, lifetime, reference=reference,
                                    note=note, actor=actor, kind="adjust")
@@ -199,26 +184,23 @@ class Ledger:
         taken = min(points, sum(lot.remaining for lot in lots))
         if taken <= 0:
             return 0
-        operation = await self.uow.lots.add_operation(
-            PointOperation(customer_id=customer_id, kind="spend", reason=reason, amount=-taken,
-                           reference=reference, purchase_id=purchase_id,
-                           actor_identity_id=actor, created_at=now)
-        )
-        self._take(operation, lots, taken)
-        await self.uow.flush()
+        [operation_id] = await self.uow.lots.record([NewOperation(
+            customer_id, "spend", reason, -taken, now, reference=reference,
+            purchase_id=purchase_id, actor_identity_id=actor)])
+        await self._take(operation_id, lots, taken)
         return taken
 
-    def _take(self, operation: PointOperation, lots: Sequence[PointLot], points: int) -> None:
-        """Take ``points`` from ``lots`` in their order, in the session (not flushed)."""
+    async def _take(self, operation_id: int, lots: Sequence[LiveLot], points: int) -> None:
+        """Take ``points`` from ``lots`` in their order."""
+        taken: list[tuple[int, int]] = []
         left = points
         for lot in lots:
-            taken = min(lot.remaining, left)
-            if taken:
-                lot.remaining -= taken
-                self.uow.lots.add_spend(operation.id, lot.id, taken)
-                left -= taken
             if left == 0:
                 break
+            if lot.remaining:
+                taken.append((lot.id, min(lot.remaining, left)))
+                left -= taken[-1][1]
+        await self.uow.lots.take(operation_id, taken)
 
     async def expire_due(self, limit: int = 1_000) -> int:
         """Burn lots whose time has come: one "expire" operation per customer. Returns the
@@ -227,14 +209,10 @@ class Ledger:
         burnt = 0
         for customer_id in await self.uow.lots.customers_with_due_lots(now, limit):
             await self.uow.customers.lock(customer_id)  # a spend in flight finishes first
-            lots = await self.uow.lots.due_lots_of(customer_id, now)
-            points = sum(lot.remaining for lot in lots)
-            for lot in lots:
-                lot.remaining = 0
+            points = await self.uow.lots.burn_due(customer_id, now)
             if points:
-                await self.uow.lots.add_operation(
-                    PointOperation(customer_id=customer_id, kind="expire", reason="expiry",
-                                   amount=-points, created_at=now))
+                await self.uow.lots.record([NewOperation(customer_id, "expire", "expiry", -points,
+                                                         now)])
                 burnt += points
         return burnt
 

@@ -27,7 +27,8 @@ transaction adds into the first shard no other running transaction is adding int
 advisory lock taken without waiting, held to its commit), so concurrent purchases never
 queue on today's row lock; one writer alone always gets shard 0. SQLite has one writer
 anyway: shard 0. Readers sum over the shards; ``fold`` (the nightly upkeep) moves the
-other shards into shard 0 again.
+other shards into shard 0 again. On PostgreSQL a commit's rows and the choice of its shard
+are one statement (``_add_to_free_shard``): every purchase runs it.
 
 ``rebuild`` computes the same from the receipts, the ledger and the customers: the app
 calls it at start when the book is missing or the shop's time zone changed, the demo after
@@ -47,7 +48,7 @@ from datetime import date, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Select, and_, bindparam, delete, func, select, text
+from sqlalchemy import Row, Select, TextClause, and_, bindparam, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,6 +64,7 @@ from bot.storage.models import (
     StatsDay,
     StatsGap,
 )
+from bot.storage.session import plain
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +77,9 @@ KEYS = {"days": ("day",), "gaps": ("day", "previous_day", "nth"), "cohorts": ("c
 ROWS_PER_INSERT = 5_000
 SHARDS = 8  # writers that add into the book at once without waiting for each other
 SHARD_LOCKS = 0x626F6F6B  # "book": pg_try_advisory_xact_lock(SHARD_LOCKS, shard)
-FREE_SHARD = text("SELECT shard FROM generate_series(0, :last) AS shard "
-                  "WHERE pg_try_advisory_xact_lock(:locks, shard) LIMIT 1")
+FIRST_FREE = ("SELECT shard FROM generate_series(0, :last) AS shard "
+              "WHERE pg_try_advisory_xact_lock(:locks, shard) LIMIT 1")
+FREE_SHARD = text(FIRST_FREE)
 TAKE_SHARD = text("SELECT pg_advisory_xact_lock(:locks, :shard)::text")
 TAKE_ALL_SHARDS = text("SELECT pg_advisory_xact_lock(:locks, shard)::text "
                        "FROM generate_series(0, :last) AS shard ORDER BY shard")
@@ -245,7 +248,8 @@ class DayBook:
     async def _stored(self, customer_id: int) -> tuple[datetime | None, Purchases]:
         """One query: when the customer joined and their counted purchases by id (an erased
         customer: nothing)."""
-        rows = (await self._session.execute(STORED, {"customer_id": customer_id})).all()
+        # plain: the callers flushed first (``flush``, ``erasing``, ``merging``)
+        rows = (await plain(self._session, STORED, {"customer_id": customer_id})).all()
         joined = rows[0][0] if rows else None
         return joined, {pid: (at, int(net)) for _joined, pid, at, net in rows if pid is not None}
 
@@ -284,7 +288,7 @@ class DayBook:
                             else self._of(*undo.applied(joined, purchases)))
         self._changed.clear()
         if any(deltas.values()):
-            await _add(self._session, deltas, await _free_shard(self._session))
+            await _add_to_free_shard(self._session, deltas)
 
     # --- the whole book, for the start, the command line and the upkeep --------------------
 
@@ -361,6 +365,42 @@ async def _free_shard(session: AsyncSession) -> int:
     return shard
 
 
+async def _add_to_free_shard(session: AsyncSession, totals: Totals) -> None:
+    """``_add`` into ``_free_shard``: on PostgreSQL, when a shard is free, both in one
+    statement (``_upsert_into_free_shard``)."""
+    if _on_postgresql(session):
+        free = {"last": SHARDS - 1, "locks": SHARD_LOCKS, **_arrays(_rows(totals))}
+        if (await plain(session, _upsert_into_free_shard(), free)).first() is not None:
+            return
+    await _add(session, totals, await _free_shard(session))
+
+
+def _arrays(rows: dict[str, list[dict]]) -> dict[str, list]:
+    """The rows of each table as one array per column (``:days_day``, ``:days_revenue``…)."""
+    return {f"{table}_{column}": [row.get(column, 0) for row in rows.get(table, [])]
+            for table in TABLES for column in (*KEYS[table], *_counters(TABLES[table]))}
+
+
+@functools.cache
+def _upsert_into_free_shard() -> TextClause:
+    """PostgreSQL: take the first free shard (as ``_free_shard``) and add each table's rows,
+    given as arrays per column (``_arrays``), into it; returns the shard, or no row when
+    none was free (then nothing was added)."""
+    dialect = postgresql.dialect()
+    parts = [f"free AS MATERIALIZED ({FIRST_FREE})"]
+    for table, model in TABLES.items():
+        keys, counters = list(KEYS[table]), _counters(model)
+        columns = [*keys, *counters]
+        types = {c.name: c.type.compile(dialect=dialect) for c in model.__table__.columns}
+        arrays = ", ".join(f"CAST(:{table}_{c} AS {types[c]}[])" for c in columns)
+        added = ", ".join(f"{c} = {model.__tablename__}.{c} + excluded.{c}" for c in counters)
+        parts.append(
+            f"{table} AS (INSERT INTO {model.__tablename__} ({', '.join(columns)}, shard) "
+            f"SELECT given.*, free.shard FROM free, unnest({arrays}) AS given({', '.join(columns)}) "
+            f"ON CONFLICT ({', '.join(keys)}, shard) DO UPDATE SET {added})")
+    return text(f"WITH {', '.join(parts)} SELECT shard FROM free")
+
+
 @functools.cache
 def _upsert(dialect: str, table: str) -> Any:
     """The statement that adds rows into ``table`` (built once per dialect: every commit
@@ -384,7 +424,7 @@ async def _add(session: AsyncSession, totals: Totals, shard: int = 0) -> None:
                 row.setdefault(column, 0)
         stmt = _upsert(dialect, table)
         for start in range(0, len(rows), ROWS_PER_INSERT):
-            await session.execute(stmt, rows[start:start + ROWS_PER_INSERT])
+            await plain(session, stmt, rows[start:start + ROWS_PER_INSERT])
 
 
 # --- building it from what is stored -----------------------------------------------------------

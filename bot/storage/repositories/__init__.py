@@ -11,6 +11,13 @@ One way to the database, everywhere:
   need ids, lock where the method says so, and never commit: the unit of work commits, in
   one place, and flushes for a service that needs its writes seen (``uow.flush``). The day
   book's whole-book work goes through ``uow.book`` (ensure, rebuild, repair).
+- **The hot paths skip the ORM's unit of work.** What every purchase and every /balance
+  runs (the ledger's rows, the purchase, the customer's counts, the event's claim and
+  last-seen moment, the standing and balance reads) are statements built once and run
+  with ``session.plain`` on the transaction's connection. A repository that writes rows
+  the day book counts that way tells the book itself, in the same method
+  (``Lots.record``, ``Purchases.add``); everything else still goes through the session,
+  which tells the book and refuses bulk writes that would bypass it.
 - **Set-based reads and reports over many rows are query modules.** The console's figures
   (bot/console/stats.py), the export's pages (console/export.py), the segments, their
   snapshot and the triggers' report (marketing/segments.py, segment_snapshot.py,

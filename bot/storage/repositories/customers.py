@@ -10,6 +10,7 @@ from sqlalchemy import Select, bindparam, delete, exists, func, or_, select, upd
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.storage.day_book import DayBook
 from bot.storage.models import (
@@ -29,7 +30,7 @@ from bot.storage.models import (
 )
 from bot.storage.repositories._sql import insert_ignoring_duplicates
 from bot.storage.repositories.wallet_passes import WalletPasses
-from bot.storage.session import COUNTED
+from bot.storage.session import COUNTED, plain
 
 _Twinned = TypeVar("_Twinned", TriggerSend, BroadcastRecipient)  # one row per customer and episode
 
@@ -158,6 +159,16 @@ class Customers:
         await self.session.execute(delete(Customer).where(Customer.id == customer_id)
                                    .execution_options(day_book=COUNTED))  # told above
         self.session.expunge_all()
+
+    async def count_purchase(self, customer: Customer, amount: int) -> None:
+        """One more purchase of ``amount`` on the customer's card (they are locked): a
+        plain update built once, since every purchase runs it; the loaded row shows it too.
+        What the session still holds for the row (a refund's recount) is written first:
+        the loaded row's values then are the stored ones."""
+        await self.session.flush()
+        await plain(self.session, _COUNT_PURCHASE, {"customer_id": customer.id, "amount": amount})
+        set_committed_value(customer, "purchase_count", customer.purchase_count + 1)
+        set_committed_value(customer, "total_spent", customer.total_spent + amount)
 
     async def register(self, customer_id: int, now: datetime) -> None:
         """The customer finished signing up: a member from now on."""
@@ -309,3 +320,6 @@ def _locking(stmt: Select[Customer]) -> Select[Customer]:
 _BY_CARD = select(Customer).where(Customer.card_number == bindparam("card_number"))
 _BY_CARD_LOCKING = _locking(_BY_CARD)
 _BY_ID_LOCKING = _locking(select(Customer).where(Customer.id == bindparam("customer_id")))
+_COUNT_PURCHASE = (update(Customer).where(Customer.id == bindparam("customer_id"))
+                   .values(purchase_count=Customer.purchase_count + 1,
+                           total_spent=Customer.total_spent + bindparam("amount")))

@@ -8,9 +8,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.storage.models import Customer, Identity, Staff
 from bot.storage.repositories._sql import insert_ignoring_duplicates
+from bot.storage.session import plain
 
 # "Last seen" is kept to the minute: no write on every message just for it.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
@@ -24,16 +26,20 @@ _IDENTITY = (
              joinedload(Identity.staff))
     .with_for_update(of=Identity)
 )
+_SEEN = (update(Identity).where(Identity.id == bindparam("identity_id"))
+         .values(last_seen_at=bindparam("seen"), messenger_locale=bindparam("messenger_locale")))
 
 
 class Identities:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def claim(self, channel: str, external_id: str, now: datetime) -> Identity:
+    async def claim(self, channel: str, external_id: str, now: datetime,
+                    messenger_locale: str | None = None) -> Identity:
         """The identity with its customer, conversation and staff role, created on first
         contact and locked for this transaction, so two events of one person are handled
-        one after the other (on PostgreSQL; SQLite transactions are serialized anyway)."""
+        one after the other (on PostgreSQL; SQLite transactions are serialized anyway).
+        Seen now (to the minute), with the language their messenger reports, if any."""
         key = {"channel": channel, "external_id": external_id}
         identity = (await self.session.execute(_IDENTITY, key)).unique().scalar_one_or_none()
         if identity is None:
@@ -42,9 +48,20 @@ class Identities:
                     **key, reachable=True, created_at=now, last_seen_at=now)
             )
             identity = (await self.session.execute(_IDENTITY, key)).unique().scalar_one()
-        if now - identity.last_seen_at >= LAST_SEEN_RESOLUTION:
-            identity.last_seen_at = now
+        await self._seen(identity, now, messenger_locale or identity.messenger_locale)
         return identity
+
+    async def _seen(self, identity: Identity, now: datetime, messenger_locale: str | None) -> None:
+        """Record when the person was last seen and their messenger's language, when either
+        changed: one plain update built once (most events make it), the loaded row kept in
+        step."""
+        seen = now if now - identity.last_seen_at >= LAST_SEEN_RESOLUTION else identity.last_seen_at
+        if seen == identity.last_seen_at and messenger_locale == identity.messenger_locale:
+            return
+        await plain(self.session, _SEEN, {"identity_id": identity.id, "seen": seen,
+                                          "messenger_locale": messenger_locale})
+        set_committed_value(identity, "last_seen_at", seen)
+        set_committed_value(identity, "messenger_locale", messenger_locale)
 
     async def lock_of(self, customer_ids: Sequence[int]) -> None:
         """Lock these customers' identities (in id order) before the customers, the order

@@ -15,19 +15,57 @@ from sqlalchemy import (
     Text,
     bindparam,
     func,
+    insert,
     literal,
     null,
     select,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import PointLot, PointOperation, PointSpend
+from bot.storage.session import plain, saw_operation
 
 
 class LotRow(NamedTuple):
     """What a balance shows of a live lot."""
 
     remaining: int
+    available_at: datetime
+    expires_at: datetime
+
+
+class LiveLot(NamedTuple):
+    """A lot points can be taken from (``Lots.live_lots``), as read under the customer's lock."""
+
+    id: int
+    remaining: int
+    available_at: datetime
+    expires_at: datetime
+
+
+class NewOperation(NamedTuple):
+    """A points operation to record (``Lots.record``)."""
+
+    customer_id: int
+    kind: str
+    reason: str
+    amount: int  # signed: + earned, - spent or expired
+    created_at: datetime
+    reference: str | None = None
+    note: str | None = None
+    purchase_id: int | None = None
+    actor_identity_id: int | None = None
+
+
+class NewLot(NamedTuple):
+    """Points earned together (``Lots.add_lots``): all of ``amount`` remains at first."""
+
+    customer_id: int
+    operation_id: int
+    reason: str
+    amount: int
+    created_at: datetime
     available_at: datetime
     expires_at: datetime
 
@@ -56,21 +94,39 @@ def balance_query() -> Select[int]:
 
 
 class Lots:
-    """The points ledger's rows: lots and the operations that change them."""
+    """The points ledger's rows: lots and the operations that change them.
+
+    The ledger (bot/loyalty/ledger.py) writes them here and only here, with plain
+    statements built once (no unit-of-work flush: every purchase writes them), and
+    ``record`` tells the day book each operation as it writes it, as the session tells it
+    of rows written through the ORM (bot/storage/session.py). Nothing about them waits in
+    the session, so the hot reads (a balance, the live lots) are plain statements too."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add_operation(self, operation: PointOperation) -> PointOperation:
-        self.session.add(operation)
-        await self.session.flush()
-        return operation
+    async def record(self, operations: Sequence[NewOperation]) -> list[int]:
+        """Insert the operations in one statement; their ids, in their order."""
+        rows = [operation._asdict() for operation in operations]
+        result = await plain(self.session, _RECORD, rows[0] if len(rows) == 1 else rows)
+        ids = list(result.scalars())
+        for operation in operations:
+            saw_operation(self.session, operation.customer_id, operation.created_at,
+                          operation.kind, operation.amount)
+        return ids
 
-    def add_lot(self, lot: PointLot) -> None:
-        self.session.add(lot)
+    async def add_lots(self, lots: Sequence[NewLot]) -> None:
+        rows = [dict(lot._asdict(), remaining=lot.amount) for lot in lots]
+        await plain(self.session, _ADD_LOT, rows[0] if len(rows) == 1 else rows)
 
-    def add_spend(self, operation_id: int, lot_id: int, amount: int) -> None:
-        self.session.add(PointSpend(operation_id=operation_id, lot_id=lot_id, amount=amount))
+    async def take(self, operation_id: int, taken: Sequence[tuple[int, int]]) -> None:
+        """The operation takes ``points`` from each (lot id, points): the lots shrink and
+        each take is recorded."""
+        shrink = [{"lot_id": lot_id, "points": points} for lot_id, points in taken]
+        spends = [{"operation_id": operation_id, "lot_id": lot_id, "amount": points}
+                  for lot_id, points in taken]
+        await plain(self.session, _SHRINK, shrink[0] if len(shrink) == 1 else shrink)
+        await plain(self.session, _ADD_SPEND, spends[0] if len(spends) == 1 else spends)
 
     @staticmethod
     def _live(customer_id: int | BindParameter[Any], now: datetime | BindParameter[Any],
@@ -83,14 +139,16 @@ class Lots:
         return conditions
 
     async def live_lots(self, customer_id: int, now: datetime, *, spendable_only: bool = False
-                        ) -> Sequence[PointLot]:
+                        ) -> list[LiveLot]:
         """Unexpired lots with points left, those that expire first first."""
-        return (await self.session.execute(_LIVE_LOTS[spendable_only], {
-            "customer_id": customer_id, "now": now})).scalars().all()
+        rows = await plain(self.session, _LIVE_LOTS[spendable_only], {
+            "customer_id": customer_id, "now": now})
+        return [LiveLot(lot_id, remaining, available_at, expires_at)
+                for lot_id, remaining, available_at, expires_at in rows]
 
     async def available_balance(self, customer_id: int, now: datetime) -> int:
-        return int((await self.session.execute(
-            _BALANCE, {"customer_id": customer_id, "now": now})).scalar_one())
+        return int((await plain(
+            self.session, _BALANCE, {"customer_id": customer_id, "now": now})).scalar_one())
 
     async def available_balances(self, customer_ids: Sequence[int], now: datetime,
                                  chunk: int = 5000) -> dict[int, int]:
@@ -150,11 +208,14 @@ class Lots:
                 .distinct().order_by(PointLot.customer_id).limit(limit))
         return (await self.session.execute(stmt)).scalars().all()
 
-    async def due_lots_of(self, customer_id: int, now: datetime) -> Sequence[PointLot]:
-        stmt = (select(PointLot).where(PointLot.customer_id == customer_id, PointLot.remaining > 0,
-                                       PointLot.expires_at <= now)
-                .execution_options(populate_existing=True))
-        return (await self.session.execute(stmt)).scalars().all()
+    async def burn_due(self, customer_id: int, now: datetime) -> int:
+        """Empty the customer's lots whose time has come; the points they held."""
+        due = (PointLot.customer_id == customer_id, PointLot.remaining > 0,
+               PointLot.expires_at <= now)
+        points = int(await self.session.scalar(
+            select(func.coalesce(func.sum(PointLot.remaining), 0)).where(*due)) or 0)
+        await plain(self.session, update(PointLot).where(*due).values(remaining=0))
+        return points
 
     async def holdings(self, customer_id: int, now: datetime, recent: int
                        ) -> tuple[list[LotRow], list[OperationRow]]:
@@ -162,8 +223,8 @@ class Lots:
         in one statement (``_HOLDINGS``)."""
         lots: list[LotRow] = []
         history: list[OperationRow] = []
-        rows = await self.session.execute(
-            _HOLDINGS, {"customer_id": customer_id, "now": now, "recent": recent})
+        rows = await plain(
+            self.session, _HOLDINGS, {"customer_id": customer_id, "now": now, "recent": recent})
         for row_id, number, first, expires_at, kind, reason, note in rows:
             if row_id is None:
                 lots.append(LotRow(number, first, expires_at))
@@ -186,11 +247,6 @@ class Lots:
         stmt = select(PointOperation.id).where(PointOperation.customer_id == customer_id,
                                                PointOperation.reference == reference).limit(1)
         return (await self.session.execute(stmt)).first() is not None
-
-    async def add_operations(self, operations: Sequence[PointOperation]) -> None:
-        """Add many operations in one batched insert, flushed: their ids are known after."""
-        self.session.add_all(operations)
-        await self.session.flush()
 
     async def earned_by(self, actor_identity_id: int, since: datetime) -> tuple[int, int]:
         """The points earned on purchases ``actor_identity_id`` recorded since ``since``,
@@ -229,11 +285,17 @@ _BALANCE = balance_query()
 _HOLDINGS = _holdings()
 
 
-def _live_lots(spendable_only: bool) -> Select[PointLot]:
+def _live_lots(spendable_only: bool) -> Select[int, int, datetime, datetime]:
     """``Lots.live_lots``, built once each way (every purchase that spends reads them)."""
-    return (select(PointLot).where(*Lots._live(CUSTOMER, NOW, spendable_only))
-            .order_by(PointLot.expires_at, PointLot.id)
-            .execution_options(populate_existing=True))  # fresh after the customer lock
+    return (select(PointLot.id, PointLot.remaining, PointLot.available_at, PointLot.expires_at)
+            .where(*Lots._live(CUSTOMER, NOW, spendable_only))
+            .order_by(PointLot.expires_at, PointLot.id))
 
 
 _LIVE_LOTS = {spendable: _live_lots(spendable) for spendable in (False, True)}
+# the ledger's writes (``Lots.record``, ``add_lots``, ``take``), built once
+_RECORD = insert(PointOperation).returning(PointOperation.id, sort_by_parameter_order=True)
+_ADD_LOT = insert(PointLot)
+_SHRINK = (update(PointLot).where(PointLot.id == bindparam("lot_id"))
+           .values(remaining=PointLot.remaining - bindparam("points")))
+_ADD_SPEND = insert(PointSpend)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, bindparam, func, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.storage.models import Purchase, Refund
 from bot.storage.repositories.lots import CUSTOMER, balance_query
+from bot.storage.session import plain, saw_purchase
 
 
 class DayTotals(NamedTuple):
@@ -47,10 +48,14 @@ class Purchases:
     async def get(self, purchase_id: int) -> Purchase | None:
         return await self.session.get(Purchase, purchase_id)
 
-    async def add(self, purchase: Purchase) -> Purchase:
-        self.session.add(purchase)
-        await self.session.flush()
-        return purchase
+    async def add(self, purchase: Purchase) -> int:
+        """Record a new purchase (``purchase`` holds its values, and then its id): a plain
+        insert, since every purchase runs it, told to the day book here as the session
+        tells it of the purchases written through the ORM."""
+        values = {key: value for key, value in inspect(purchase).dict.items() if key in _COLUMNS}
+        purchase.id = (await plain(self.session, _ADD, values)).scalar_one()
+        saw_purchase(self.session, purchase)
+        return purchase.id
 
     async def refund_by_key(self, purchase_id: int, refund_key: str) -> Refund | None:
         stmt = select(Refund).where(Refund.purchase_id == purchase_id, Refund.refund_key == refund_key)
@@ -67,7 +72,7 @@ class Purchases:
                        day_start: datetime) -> Standing:
         """``Standing`` in one statement (read after the customer's lock, so what it sees is
         what the purchase changes)."""
-        row = (await self.session.execute(_STANDING, {
+        row = (await plain(self.session, _STANDING, {
             "outlet_id": outlet_id, "receipt_id": receipt_id, "customer_id": customer_id,
             "now": now, "day_start": day_start})).one()
         return Standing(bool(row[0]), int(row[1]), DayTotals(*map(int, row[2:])))
@@ -94,3 +99,5 @@ def _standing() -> Select[Any]:
 
 
 _STANDING = _standing()
+_ADD = insert(Purchase).returning(Purchase.id)
+_COLUMNS = frozenset(Purchase.__table__.columns.keys())
