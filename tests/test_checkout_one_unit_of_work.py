@@ -20,9 +20,10 @@ from sqlalchemy import func, select
 from bot.config import ProgramSettings
 from bot.core.clock import FrozenClock
 from bot.loyalty.checkout import Checkout
-from bot.loyalty.ledger import InsufficientPoints
+from bot.loyalty.ledger import InsufficientPoints, Ledger
 from bot.storage import database, day_book
 from bot.storage.models import PointLot, PointOperation, PointSpend, Purchase
+from bot.storage.session import WALLET, WALLET_CHANGED
 from bot.storage.uow import UnitOfWork
 from tests.test_day_book import START, ZONE
 from tests.test_ledger import new_customer
@@ -175,5 +176,70 @@ async def test_many_changes_in_one_unit_of_work_keep_every_figure(any_db_url, un
                     await play(uow, clock, customer, card, one)
                 await uow.commit()
             await the_card_was_stored(sessions, customer, card)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_referred_first_purchase_refunded_and_bought_again_in_one_unit_of_work(any_db_url):
+    engine = database.create_engine(any_db_url)
+    sessions = database.session_factory(engine)
+    clock = FrozenClock(START)
+    program = ProgramSettings(referral_bonus=100)
+    try:
+        async with UnitOfWork(sessions) as uow:
+            await day_book.ensure(uow.session, ZONE, clock.now())
+            await uow.commit()
+        friend, invited = await new_customer(sessions, clock), await new_customer(sessions, clock)
+        async with UnitOfWork(sessions) as uow:
+            await uow.customers.set_referrer(invited, friend)
+            await uow.commit()
+        async with UnitOfWork(sessions) as uow:
+            checkout = Checkout(uow, clock, program, ZONE)
+            outlet = (await uow.outlets.default()).id
+            first = await checkout.purchase(customer_id=invited, outlet_id=outlet,
+                                            receipt_id="i1", amount=1000_00)
+            assert (first.referral_bonus, first.referrer_rewarded) == (100, friend)
+            await checkout.purchase(customer_id=friend, outlet_id=outlet, receipt_id="f1",
+                                    amount=500_00, spend=10)
+            await checkout.refund(outlet_id=outlet, receipt_id="i1")
+            again = await checkout.purchase(customer_id=invited, outlet_id=outlet,
+                                            receipt_id="i2", amount=200_00)
+            assert again.referral_bonus == 0  # paid once, taken back with the refund
+            await uow.commit()
+        invited_card, friend_card = Card(), Card()
+        invited_card.bought = [Bought("i1", 1000_00, 1000_00), Bought("i2", 200_00)]
+        friend_card.bought = [Bought("f1", 500_00)]
+        await the_card_was_stored(sessions, invited, invited_card)
+        await the_card_was_stored(sessions, friend, friend_card)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_unit_of_work_rolled_back_forgets_its_purchase(any_db_url):
+    """Its plain writes go with the transaction, and so do the day book's and the wallet's
+    notes of them (bot/storage/session.py ``_forget_rolled_back_facts``)."""
+    engine = database.create_engine(any_db_url)
+    sessions = database.session_factory(engine)
+    clock = FrozenClock(START)
+    try:
+        async with UnitOfWork(sessions) as uow:
+            await day_book.ensure(uow.session, ZONE, clock.now())
+            await uow.commit()
+        customer = await new_customer(sessions, clock)
+        async with UnitOfWork(sessions) as uow:
+            uow.session.info[WALLET] = True
+            checkout = Checkout(uow, clock, PROGRAM, ZONE)
+            await checkout.purchase(customer_id=customer, outlet_id=(await uow.outlets.default()).id,
+                                    receipt_id="gone", amount=1000_00)
+            assert uow.book.pending and uow.session.info.get(WALLET_CHANGED)
+            await uow.session.rollback()
+            assert not uow.book.pending and not uow.session.info.get(WALLET_CHANGED)
+            await checkout.ledger.earn(customer, 50, "gift", timedelta(days=30))
+            await uow.commit()
+        await the_card_was_stored(sessions, customer, Card())
+        async with UnitOfWork(sessions) as uow:
+            assert await uow.session.scalar(select(func.count()).select_from(Purchase)
+                                            .where(Purchase.receipt_id == "gone")) == 0
+            assert await Ledger(uow, clock).balance(customer) == 50
     finally:
         await engine.dispose()
