@@ -133,3 +133,46 @@ async def test_concurrent_purchases_keep_the_book_exact_and_the_fold_keeps_it(
     assert await shards(sessions) == {0}
     assert await kept(sessions) == before
     assert (await day_book.check_database(pg_database_url)).holds
+
+
+async def test_the_fold_running_while_tills_buy_and_refund_loses_nothing(sessions, pg_database_url):
+    """The fold holds every shard while it runs; a commit meanwhile (one statement picks a
+    free shard and adds into it, or none is free and it waits) is counted exactly once."""
+    people = await customers(sessions, 6)
+    tills_done = asyncio.Event()
+
+    async def refund(receipt: str, partly: bool) -> None:
+        async with UnitOfWork(sessions) as uow:
+            await Checkout(uow, FrozenClock(NOW), PROGRAM, ZONE).refund(
+                outlet_id=(await uow.outlets.default()).id, receipt_id=receipt,
+                amount=100 if partly else None, refund_key="part" if partly else None)
+            await uow.commit()
+
+    async def till(number: int) -> None:
+        for i in range(12):
+            await buy(sessions, people[(number + i) % 6], f"till{number}-{i}", 10_00 + 13 * i,
+                      back_days=(i % 3) * 5)
+            if i % 3 == 2:
+                await refund(f"till{number}-{i - 1}", partly=i % 2 == 0)
+
+    async def nightly() -> None:
+        while not tills_done.is_set():
+            async with UnitOfWork(sessions) as uow:
+                await uow.book.fold()
+                await uow.commit()
+            await asyncio.sleep(0.01)
+
+    folding = asyncio.create_task(nightly())
+    await asyncio.gather(*(till(n) for n in range(6)))
+    tills_done.set()
+    await folding
+    check = await day_book.check_database(pg_database_url)
+    assert check.holds, check.lines()
+    async with UnitOfWork(sessions) as uow:
+        for customer in people:
+            row = await uow.customers.get(customer)
+            assert row is not None
+            counted, net = (await uow.session.execute(
+                select(func.count(), func.coalesce(func.sum(Purchase.amount - Purchase.refunded_amount), 0))
+                .where(Purchase.customer_id == customer, Purchase.refunded_amount < Purchase.amount))).one()
+            assert (row.purchase_count, row.total_spent) == (counted, net)
