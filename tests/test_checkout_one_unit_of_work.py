@@ -10,6 +10,8 @@ overwrite them at the flush."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -22,6 +24,7 @@ from bot.core.clock import FrozenClock
 from bot.loyalty.checkout import Checkout
 from bot.loyalty.ledger import InsufficientPoints, Ledger
 from bot.storage import database, day_book
+from bot.storage.database import Sessions
 from bot.storage.models import PointLot, PointOperation, PointSpend, Purchase
 from bot.storage.session import WALLET, WALLET_CHANGED
 from bot.storage.uow import UnitOfWork
@@ -41,6 +44,20 @@ step = st.one_of(
     st.tuples(st.just("expire"),),
 )
 units = st.lists(st.lists(step, min_size=1, max_size=6), min_size=1, max_size=6)
+
+
+@asynccontextmanager
+async def booked(url: str) -> AsyncIterator[Sessions]:
+    """Sessions on the test's database, with the day book started at ``START``."""
+    engine = database.create_engine(url)
+    sessions = database.session_factory(engine)
+    try:
+        async with UnitOfWork(sessions) as uow:
+            await day_book.ensure(uow.session, ZONE, START)
+            await uow.commit()
+        yield sessions
+    finally:
+        await engine.dispose()
 
 
 @dataclass
@@ -162,13 +179,8 @@ async def the_card_was_stored(sessions, customer: int, card: Card) -> None:  # t
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(units=units)
 async def test_many_changes_in_one_unit_of_work_keep_every_figure(any_db_url, units):
-    engine = database.create_engine(any_db_url)
-    sessions = database.session_factory(engine)
     clock = FrozenClock(START)
-    try:
-        async with UnitOfWork(sessions) as uow:
-            await day_book.ensure(uow.session, ZONE, clock.now())
-            await uow.commit()
+    async with booked(any_db_url) as sessions:
         customer, card = await new_customer(sessions, clock), Card()
         for unit in units:
             async with UnitOfWork(sessions) as uow:
@@ -176,19 +188,12 @@ async def test_many_changes_in_one_unit_of_work_keep_every_figure(any_db_url, un
                     await play(uow, clock, customer, card, one)
                 await uow.commit()
             await the_card_was_stored(sessions, customer, card)
-    finally:
-        await engine.dispose()
 
 
 async def test_a_referred_first_purchase_refunded_and_bought_again_in_one_unit_of_work(any_db_url):
-    engine = database.create_engine(any_db_url)
-    sessions = database.session_factory(engine)
     clock = FrozenClock(START)
     program = ProgramSettings(referral_bonus=100)
-    try:
-        async with UnitOfWork(sessions) as uow:
-            await day_book.ensure(uow.session, ZONE, clock.now())
-            await uow.commit()
+    async with booked(any_db_url) as sessions:
         friend, invited = await new_customer(sessions, clock), await new_customer(sessions, clock)
         async with UnitOfWork(sessions) as uow:
             await uow.customers.set_referrer(invited, friend)
@@ -211,20 +216,13 @@ async def test_a_referred_first_purchase_refunded_and_bought_again_in_one_unit_o
         friend_card.bought = [Bought("f1", 500_00)]
         await the_card_was_stored(sessions, invited, invited_card)
         await the_card_was_stored(sessions, friend, friend_card)
-    finally:
-        await engine.dispose()
 
 
 async def test_a_unit_of_work_rolled_back_forgets_its_purchase(any_db_url):
     """Its plain writes go with the transaction, and so do the day book's and the wallet's
     notes of them (bot/storage/session.py ``_forget_rolled_back_facts``)."""
-    engine = database.create_engine(any_db_url)
-    sessions = database.session_factory(engine)
     clock = FrozenClock(START)
-    try:
-        async with UnitOfWork(sessions) as uow:
-            await day_book.ensure(uow.session, ZONE, clock.now())
-            await uow.commit()
+    async with booked(any_db_url) as sessions:
         customer = await new_customer(sessions, clock)
         async with UnitOfWork(sessions) as uow:
             uow.session.info[WALLET] = True
@@ -241,5 +239,3 @@ async def test_a_unit_of_work_rolled_back_forgets_its_purchase(any_db_url):
             assert await uow.session.scalar(select(func.count()).select_from(Purchase)
                                             .where(Purchase.receipt_id == "gone")) == 0
             assert await Ledger(uow, clock).balance(customer) == 50
-    finally:
-        await engine.dispose()

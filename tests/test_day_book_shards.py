@@ -69,6 +69,15 @@ async def kept(sessions):  # type: ignore[no-untyped-def]
         return await day_book.kept_rows(uow.session)
 
 
+async def today_in_the_book(sessions) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """Today's purchases and revenue, summed over the day book's shards."""
+    async with UnitOfWork(sessions) as uow:
+        purchases, revenue = (await uow.session.execute(
+            select(func.sum(StatsDay.purchases), func.sum(StatsDay.revenue))
+            .where(StatsDay.day == NOW.astimezone(ZONE).date()))).one()
+    return purchases, revenue
+
+
 async def test_a_writer_adds_into_a_shard_no_running_writer_holds(sessions):
     first, second = await customers(sessions, 2)
     async with UnitOfWork(sessions) as uow:  # holds shard 0 until its commit
@@ -79,12 +88,7 @@ async def test_a_writer_adds_into_a_shard_no_running_writer_holds(sessions):
         await buy(sessions, second, "meanwhile", 200_00)  # does not wait for the first
         await uow.commit()
     assert await shards(sessions) == {0, 1}
-    async with UnitOfWork(sessions) as uow:
-        today = NOW.astimezone(ZONE).date()
-        purchases, revenue = (await uow.session.execute(
-            select(func.sum(StatsDay.purchases), func.sum(StatsDay.revenue))
-            .where(StatsDay.day == today))).one()
-    assert (purchases, revenue) == (2, 300_00)
+    assert await today_in_the_book(sessions) == (2, 300_00)
     await buy(sessions, first, "alone", 50_00)
     assert await shards(sessions) == {0, 1}  # one writer alone: shard 0
 
@@ -100,12 +104,7 @@ async def test_a_writer_that_finds_every_shard_taken_waits_for_one_and_loses_not
         assert not waiting.done()  # no shard to add into until the fold commits
         await folding.commit()
     await waiting
-    async with UnitOfWork(sessions) as uow:
-        today = NOW.astimezone(ZONE).date()
-        purchases, revenue = (await uow.session.execute(
-            select(func.sum(StatsDay.purchases), func.sum(StatsDay.revenue))
-            .where(StatsDay.day == today))).one()
-    assert (purchases, revenue) == (2, 300_00)
+    assert await today_in_the_book(sessions) == (2, 300_00)
     assert (await day_book.check_database(pg_database_url)).holds
 
 

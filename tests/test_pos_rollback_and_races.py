@@ -6,30 +6,22 @@ day book untouched, and purchases and refunds of one card from several tills at 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
-from bot.app import build
-from bot.config import Settings
 from bot.loyalty import checkout
 from bot.storage import day_book
 from bot.storage.models import Customer, PointLot, PointOperation, Purchase
-from tests.till import Till, count, member, new_key
+from tests.test_pos_api import shared_till  # noqa: F401 - a fixture
+from tests.till import Till, count, member
 
 
 @pytest.fixture
-async def till(any_db_url: str, clock) -> AsyncIterator[Till]:  # type: ignore[no-untyped-def]
-    settings = Settings(database={"url": any_db_url}, card={"secret": "test-signing-key-0123456789"})
-    application = await build(settings, clock)
-    try:
-        async with TestClient(TestServer(application.web)) as client:
-            yield Till(application, client, await new_key(application))
-    finally:
-        await application.close()
+def till(shared_till: Till) -> Till:
+    """A till on SQLite and on PostgreSQL (tests/test_pos_api.py's)."""
+    return shared_till
 
 
 async def card_figures(till: Till, card_number: str) -> tuple[int, int, int, int]:
