@@ -9,7 +9,9 @@ floor of any durable write), all through the same client in the same run.
 Judged at each concurrency: purchases/s >= 40 % of the one-transaction floor's (measured in
 the same run), and on PostgreSQL purchases/s at the highest concurrency >= 2x at the lowest
 (the day book's rows must not serialise the tills); also printed: purchases/s against the
-bare endpoint, p99, and the SQL statements one purchase runs (one counted pass).
+bare endpoint, p99, the SQL statements one purchase runs, and what a purchase and the floor
+spend in their statements and outside them (one metered pass each, bench/statements.py): the
+ceiling a purchase would reach if the database cost nothing.
 The test PostgreSQL runs with fsync off (tests/support/postgres.py), so its commits are
 cheaper than on a production server. The exit code is 0 either way.
 """
@@ -36,8 +38,9 @@ if str(ROOT) not in sys.path:
 
 from aiohttp import ClientSession, web  # noqa: E402
 from aiohttp.test_utils import TestServer  # noqa: E402
-from sqlalchemy import event, insert, text  # noqa: E402
+from sqlalchemy import insert, text  # noqa: E402
 
+from bench.statements import Split, StatementMeter, ceiling  # noqa: E402
 from bot.api.keys import create_key  # noqa: E402
 from bot.app import build  # noqa: E402
 from bot.config import Settings  # noqa: E402
@@ -49,7 +52,7 @@ from tests.support.postgres import TemporaryPostgres  # noqa: E402
 
 CHUNK = 5_000
 TARGET_FLOOR_PERCENT, TARGET_SCALING = 40.0, 2.0
-COUNTED_PURCHASES = 200
+COUNTED = 200  # requests of each metered pass
 Call = Callable[[ClientSession, int], Awaitable[int]]  # (session, n) -> HTTP status
 
 
@@ -170,30 +173,19 @@ def calls(pos_url: str, base_url: str, key: str, cards: list[str], run: str) -> 
     }
 
 
-class StatementCounter:
-    """The SQL statements the engine runs while ``on``, by their text."""
-
-    def __init__(self, engine) -> None:  # type: ignore[no-untyped-def]
-        self.counts: Counter[str] = Counter()
-        self.on = False
-
-        @event.listens_for(engine.sync_engine, "before_cursor_execute")
-        def count(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
-            if self.on:
-                self.counts[" ".join(statement.split())[:100]] += 1
-
-
-async def count_statements(application, session: ClientSession, call: Call,  # type: ignore[no-untyped-def]
-                           numbers: itertools.count) -> Counter[str]:
-    counter = StatementCounter(application.engine)
-    counter.on = True
-    await measure("counted", session, call, COUNTED_PURCHASES, 1, numbers)
-    counter.on = False
-    return counter.counts
+async def metered(meter: StatementMeter, name: str, session: ClientSession, call: Call,
+                  numbers: itertools.count) -> Split:
+    """One pass of ``COUNTED`` requests at concurrency 1 with the statements metered (apart
+    from the measured runs, which the meter would slow down)."""
+    meter.reset()
+    meter.record(True)
+    result = await measure("counted", session, call, COUNTED, 1, numbers)
+    meter.record(False)
+    return meter.split(name, COUNTED, result.seconds)
 
 
 async def bench(url: str, cards: list[str], args: argparse.Namespace
-                ) -> tuple[list[Result], Counter[str]]:
+                ) -> tuple[list[Result], Counter[str], list[Split]]:
     settings = Settings(database={"url": url}, card={"secret": "bench-signing-key-0123456789"})
     application = await build(settings)
     async with application.core.unit_of_work() as uow:
@@ -209,8 +201,10 @@ async def bench(url: str, cards: list[str], args: argparse.Namespace
             scenarios = calls(str(pos.make_url("")), str(base.make_url("")), key, cards,
                               run=f"{time.time_ns()}")
             numbers = itertools.count()
-            statements = await count_statements(application, session, scenarios["POS purchase"],
-                                                numbers)
+            meter = StatementMeter(application.engine)
+            splits = [await metered(meter, name, session, scenarios[name], numbers)
+                      for name in ("1 transaction", "POS purchase")]
+            statements = meter.counts.copy()  # the purchases': the last pass
             for concurrency in args.concurrency:
                 for name, call in scenarios.items():
                     await measure(name, session, call, args.warmup, concurrency, numbers)
@@ -220,14 +214,15 @@ async def bench(url: str, cards: list[str], args: argparse.Namespace
         await pos.close()  # waits for the customers' notices too
         await base.close()
         await application.close()
-    return results, statements
+    return results, statements, splits
 
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def report(database_name: str, results: list[Result], statements: Counter[str]) -> None:
+def report(database_name: str, results: list[Result], statements: Counter[str],
+           splits: list[Split]) -> None:
     print(f"\n== {database_name} ==")
     print(f"{'endpoint':<20} {'conc':>4} {'requests':>8} {'req/s':>8} {'p50 ms':>7} "
           f"{'p99 ms':>7} {'failed':>6}")
@@ -248,10 +243,14 @@ def report(database_name: str, results: list[Result], statements: Counter[str]) 
         scaling = purchases[highest].rate / purchases[lowest].rate
         print(f"purchases at concurrency {highest} / at {lowest}: {scaling:.2f}x "
               f"(target >= {TARGET_SCALING:.0f}x) {verdict(scaling >= TARGET_SCALING)}")
-    print(f"SQL statements per purchase: {sum(statements.values()) / COUNTED_PURCHASES:.1f} "
+    print(f"per request at concurrency 1 (a pass of {COUNTED} each, statements timed):")
+    for split in splits:
+        print(f"  {split.line()}")
+    print(f"  {ceiling(*splits, TARGET_FLOOR_PERCENT)}")
+    print(f"SQL statements per purchase: {sum(statements.values()) / COUNTED:.1f} "
           f"(BEGIN included, COMMIT not)")
     for statement, n in statements.most_common():
-        print(f"  {n / COUNTED_PURCHASES:5.2f}  {statement}")
+        print(f"  {n / COUNTED:5.2f}  {statement}")
 
 
 async def main() -> int:
