@@ -312,7 +312,8 @@ async def test_a_typed_phone_is_verified_later_with_the_request_contact_button(b
     assert "phone.verify" in settings.payloads()
     [ask] = await bot.press("phone.verify")
     assert ask.buttons() == [{"type": "request_contact", "text": "📱 Поделиться номером"}]
-    await bot.step(updates.contact(IVAN, "+79990000000", owner=PETR))  # not theirs: nothing
+    [refused] = await bot.step(updates.contact(IVAN, "+79990000000", owner=PETR))
+    assert refused.text.startswith("Это не ваш контакт: подтвердить можно только свой номер.")
     assert not (await customers(bot.app))[0].phone_verified
     [done] = await bot.step(updates.contact(IVAN, PHONE, owner=IVAN))
     assert done.text.startswith("Спасибо, номер телефона подтверждён")

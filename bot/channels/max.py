@@ -237,15 +237,14 @@ def vcf_phone(vcf: str) -> str | None:
 def contact_event(user: UserRef, payload: dict[str, Any], event: str) -> Event:
     """A contact the ``request_contact`` button shared names the sender in ``max_info``
     (``tam_info`` in older answers): their own number, vouched for. Any other contact is
-    a number the person typed, in effect: taken unverified where typed numbers are."""
+    not theirs (sign-up takes it as a typed number, unverified, since MAX takes those)."""
     phone = vcf_phone(str(payload.get("vcf_info") or ""))
     if phone is None:
         return Event(user, EventKind.UNSUPPORTED, event_id=event)
     owner = payload.get("max_info") or payload.get("tam_info") or {}
-    if str(owner.get("user_id", "")) == user.external_id:
-        return Event(user, EventKind.CONTACT, contact=SharedContact(phone, is_own=True),
-                     event_id=event)
-    return Event.from_text(user, phone, event_id=event)
+    is_own = isinstance(owner, dict) and str(owner.get("user_id", "")) == user.external_id
+    return Event(user, EventKind.CONTACT, contact=SharedContact(phone, is_own=is_own),
+                 event_id=event)
 
 
 def message_event(message: dict[str, Any], locale: str | None,

@@ -97,10 +97,11 @@ async def accept_phone(event: Event, ctx: Context) -> list[Reply]:
     _ = ctx._
     region = ctx.settings.shop.phone_region
     if event.kind is EventKind.CONTACT and event.contact is not None:
-        if not event.contact.is_own:
+        verified = event.contact.is_own
+        if not verified and not ctx.channel.takes_typed_phone:
             return [Text(_("This contact is not yours. Please share your own number with the "
                            "button."))] + phone_prompt(ctx)
-        phone, verified = normalize_phone(event.contact.phone, region), True
+        phone = normalize_phone(event.contact.phone, region)  # not theirs: as if typed
     elif event.kind is EventKind.TEXT and ctx.channel.takes_typed_phone:
         phone, verified = normalize_phone(event.text, region), False
     elif event.kind is EventKind.TEXT:
