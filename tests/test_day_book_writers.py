@@ -367,3 +367,30 @@ async def test_the_nightly_upkeep_logs_and_repairs_a_difference(app, chat, caplo
         assert await check_day_book(app.core) == 1
     assert f"days {day} points_issued: kept 93, counted 100" in caplog.text
     assert await check_day_book(app.core) == 0
+
+
+async def test_a_purchase_and_an_erasure_of_the_same_person_in_one_unit_of_work_keep_the_book(fresh_db):
+    """The erasure takes back what the person contributed before the transaction, whatever
+    it did to them first (a refund, a purchase, points by hand)."""
+    shop = await open_shop(fresh_db())
+    try:
+        await shop.join(0, None)
+        await shop.join(1, 0)
+        await shop.buy(0, 300, 2, with_points=False)
+        customer = await shop.customer_of(0)
+        assert customer is not None
+        async with shop.app.core.unit_of_work() as uow:
+            checkout = Checkout(uow, shop.clock, shop.app.settings.program)
+            outlet = (await uow.outlets.default()).id
+            [earlier] = (await uow.session.execute(select(Purchase.receipt_id).where(
+                Purchase.customer_id == customer.id))).scalars().all()
+            await checkout.refund(outlet_id=outlet, receipt_id=earlier, amount=10_000)
+            await checkout.purchase(customer_id=customer.id, outlet_id=outlet, receipt_id="same-unit",
+                                    amount=45_000, spend=10, occurred_at=shop.clock.now())
+            await Ledger(uow, shop.clock).adjust(customer.id, 7, note="test", actor=None,
+                                                 lifetime=timedelta(days=30))
+            await uow.customers.erase(customer.id, None, shop.clock.now())
+            await uow.commit()
+        await the_book_holds(shop)
+    finally:
+        await shop.app.close()

@@ -221,10 +221,8 @@ class DayBook:
         their points operations, are read now."""
         if not await self.kept():
             return
-        undo = self._undo(customer_id)
-        if undo.before is None:
-            await self._session.flush()
-            undo.before = await self._contributions(customer_id)
+        await self._session.flush()  # what this transaction wrote so far is told and stored
+        await self._remember_before(customer_id)
         stmt = (select(PointOperation.created_at, PointOperation.kind, PointOperation.amount)
                 .where(PointOperation.customer_id == customer_id))
         for at, kind, amount in await self._session.execute(stmt):
@@ -239,9 +237,14 @@ class DayBook:
             return
         await self._session.flush()
         for customer_id in sorted((survivor_id, merged_id)):
-            undo = self._undo(customer_id)
-            if undo.before is None:
-                undo.before = self._of(*undo.applied(*await self._stored(customer_id)))
+            await self._remember_before(customer_id)
+
+    async def _remember_before(self, customer_id: int) -> None:
+        """What the customer contributed before this transaction (the caller flushed): read
+        now, with what this transaction did to them taken back, before their rows go."""
+        undo = self._undo(customer_id)
+        if undo.before is None:
+            undo.before = self._of(*undo.applied(*await self._stored(customer_id)))
 
     # --- folding it in --------------------------------------------------------------------
 
@@ -257,9 +260,6 @@ class DayBook:
         ordered = sorted(purchases.items(), key=lambda item: (item[1][0], item[0]))
         return contributions(self._day(joined) if joined else None,
                              [(self._day(at), net) for _pid, (at, net) in ordered])
-
-    async def _contributions(self, customer_id: int) -> Totals:
-        return self._of(*await self._stored(customer_id))
 
     async def flush(self) -> None:
         """Fold this transaction's facts into the book's rows (the unit of work calls it
