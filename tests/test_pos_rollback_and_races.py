@@ -9,7 +9,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from bot.loyalty import checkout
 from bot.storage import day_book
@@ -93,3 +94,21 @@ async def test_purchases_and_refunds_of_one_card_from_several_tills_at_once_add_
     assert refunded == 3 * 300_00 + 100_00
     assert customer.purchase_count == purchases
     await the_book_holds(till)
+
+
+async def test_after_a_rollback_the_card_is_locked_again_before_its_points_change(till):
+    """A unit of work that rolled back and went on holds no row lock any more: locking the
+    card again must take it again, or another till would change the same card meanwhile."""
+    if till.app.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no row locks: its writers take turns for the whole database")
+    card = await member(till, points=50)
+    async with till.app.core.unit_of_work() as first:
+        customer = await first.customers.by_card_number(card["card_number"], lock=True)
+        assert customer is not None
+        customer_id = customer.id
+        await first.session.rollback()
+        await first.customers.hold(customer_id)
+        async with till.app.core.unit_of_work() as second:
+            await second.session.execute(text("SET LOCAL lock_timeout = '200ms'"))
+            with pytest.raises(DBAPIError, match="lock timeout"):
+                await second.customers.hold(customer_id)

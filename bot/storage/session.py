@@ -49,6 +49,7 @@ COUNTED = "counted"  # execution option value: the caller keeps the book for thi
 FACTS = {"purchases", "point_operations"}  # every row of these counts
 WALLET = "wallet"  # session.info flag: the wallet is on (bot/app.py sets it on the factory)
 WALLET_CHANGED = "wallet_changed"  # session.info: customer id -> when their points last changed
+ROW_LOCKS = "row_locks"  # session.info: the customers whose rows this transaction has locked
 DUE_AT_ONCE = datetime(2000, 1, 1, tzinfo=UTC)  # a change whose moment the session can't tell
 FROZEN = {PointOperation: ("customer_id", "kind", "amount", "created_at"),
           Purchase: ("customer_id", "amount", "occurred_at")}
@@ -186,9 +187,22 @@ def _refuse_unfolded_facts(session: Session) -> None:
                         "through the unit of work")
 
 
+def row_locks(session: Session | AsyncSession) -> set[int]:
+    """The customers whose rows the session's transaction holds locked (Customers.lock);
+    empty again when the transaction ends, which ends the locks."""
+    locks: set[int] = session.info.setdefault(ROW_LOCKS, set())
+    return locks
+
+
+@event.listens_for(BookedSession, "after_commit")
+def _locks_ended(session: Session) -> None:
+    session.info.pop(ROW_LOCKS, None)
+
+
 @event.listens_for(BookedSession, "after_rollback")
 def _forget_rolled_back_facts(session: Session) -> None:
     book = session.info.get(BOOK)
     if book is not None:
         book.discard()
     session.info.pop(WALLET_CHANGED, None)
+    session.info.pop(ROW_LOCKS, None)

@@ -104,4 +104,3 @@ class UnitOfWork:
             await self.wallet_passes.queue_updates(self.session.info.pop(WALLET_CHANGED, {}))
         await self.book.flush()  # last: its rows are locked after everything else
         await self.session.commit()
-        self.customers.release_locks()  # row locks end with the transaction

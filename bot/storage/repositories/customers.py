@@ -30,7 +30,7 @@ from bot.storage.models import (
 )
 from bot.storage.repositories._sql import insert_ignoring_duplicates
 from bot.storage.repositories.wallet_passes import WalletPasses
-from bot.storage.session import COUNTED, plain
+from bot.storage.session import COUNTED, plain, row_locks
 
 _Twinned = TypeVar("_Twinned", TriggerSend, BroadcastRecipient)  # one row per customer and episode
 
@@ -48,7 +48,6 @@ def _like(text: str) -> str:
 class Customers:
     def __init__(self, session: AsyncSession, book: DayBook) -> None:
         self.session, self.book = session, book
-        self._locked: set[int] = set()
 
     async def get(self, customer_id: int) -> Customer | None:
         return await self.session.get(Customer, customer_id)
@@ -108,23 +107,20 @@ class Customers:
         await self.session.flush()
         return customer
 
-    def release_locks(self) -> None:
-        self._locked.clear()
-
     async def lock(self, customer_id: int) -> Customer | None:
         """Serialize points changes of one customer (row lock on PostgreSQL; SQLite
         transactions are already serialized by BEGIN IMMEDIATE) and return the customer as
         it is now: what this session read before waiting for the lock may be stale. Once
         held, the lock lasts the transaction: locking again costs nothing."""
-        if customer_id in self._locked:
+        if customer_id in row_locks(self.session):
             return await self.session.get(Customer, customer_id)
         customer = await self._lock_found(_BY_ID_LOCKING, {"customer_id": customer_id})
-        self._locked.add(customer_id)
+        row_locks(self.session).add(customer_id)
         return customer
 
     async def hold(self, customer_id: int) -> None:
         """``lock`` without the customer: no statement when the lock is held already."""
-        if customer_id not in self._locked:
+        if customer_id not in row_locks(self.session):
             await self.lock(customer_id)
 
     async def _lock_found(self, locking: Select[Customer], params: dict[str, Any] | None = None
@@ -134,7 +130,7 @@ class Customers:
         await self.session.flush()  # our own pending changes survive the re-read
         customer = (await self.session.execute(locking, params)).scalar_one_or_none()
         if customer is not None:
-            self._locked.add(customer.id)
+            row_locks(self.session).add(customer.id)
         return customer
 
     async def erase(self, customer_id: int, phone_hash: str | None, now: datetime) -> None:
