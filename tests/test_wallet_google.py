@@ -179,3 +179,27 @@ async def test_a_customer_who_deletes_their_data_leaves_nothing_of_it_at_google(
     assert stored["textModulesData"] == []
     assert stored["barcode"]["alternateText"] == ""  # the card number was there
     assert "Ivan" not in str(stored)
+
+
+async def test_after_a_restart_with_a_new_name_and_colour_the_class_is_brought_up_to_date(  # type: ignore[no-untyped-def]
+        client, google_app, google, settings, clock) -> None:
+    pki, server = google
+    await save(client, await google_link(await member(google_app)))
+    [stored] = server.objects.values()
+    class_id = f"{ISSUER_ID}.loyalty"
+    renamed = with_wallet(settings, google=pki.google(server.api_base)).model_copy(deep=True)
+    renamed.shop.name, renamed.wallet.background_color = "Coffee Point Plus", "#112233"
+    restarted = await build(renamed, clock)
+    try:
+        async with TestClient(TestServer(restarted.web)) as restarted_client:
+            till = Till(restarted, restarted_client, await new_key(restarted))
+            status, body = await till.buy(card=stored["accountId"], amount="1000.00", receipt_id="R1")
+            assert status == 201, body
+            await restarted.outbox.send_due()
+    finally:
+        await restarted.close()
+    assert server.classes[class_id]["programName"] == "Coffee Point Plus"
+    assert server.classes[class_id]["issuerName"] == "Coffee Point Plus"
+    assert server.classes[class_id]["hexBackgroundColor"] == "#112233"
+    assert stored["hexBackgroundColor"] == "#112233"
+    assert stored["loyaltyPoints"]["balance"] == {"int": 130}

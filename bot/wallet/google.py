@@ -4,10 +4,10 @@ JWT exchanged for an access token at the key's ``token_uri``), and the «save» 
 ``https://pay.google.com/gp/v/save/<JWT>`` signed by the same key (``typ: savetowallet``).
 
 The object is inserted once, when the customer first opens the Google link (downloads.py),
-and patched when the card changes (updates.py). The class is inserted on first need (a 409
-means it is there). PyJWT with cryptography signs; httpx talks to Google; calls keep to
-``requests_per_second`` (the API's quota is per project); a 429 or a 5xx is retried later by
-the outbox.
+and patched when the card changes (updates.py). The class is written on a process's first
+call: inserted, or patched to the config's name, logo and colour when it is there (a 409).
+PyJWT with cryptography signs; httpx talks to Google; calls keep to ``requests_per_second``
+(the API's quota is per project); a 429 or a 5xx is retried later by the outbox.
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ class GoogleWallet:
 
     async def update(self, face: CardFace) -> None:
         """Patch the object to what the card shows now (inserted when Google has none)."""
+        await self._ensure_class()
         body = self.loyalty_object(face)
         response = await self._call("PATCH", f"/loyaltyObject/{self.object_id(face.serial)}", body)
         if response.status_code == 404:
@@ -132,11 +133,16 @@ class GoogleWallet:
     # --- the API --------------------------------------------------------------------------
 
     async def _ensure_class(self) -> None:
+        """The shop's class as the config describes it now, once a process: inserted, or
+        patched when Google has it (a 409), so a new name, logo or colour reaches every card
+        after the restart that brings it."""
         if self._class_ready:
             return
         response = await self._call("POST", "/loyaltyClass", self.loyalty_class())
-        if response.status_code != 409:
-            _check(response)
+        if response.status_code == 409:
+            response = await self._call("PATCH", f"/loyaltyClass/{self.class_id}",
+                                        self.loyalty_class())
+        _check(response)
         self._class_ready = True
 
     async def _call(self, method: str, path: str, body: dict[str, Any]) -> httpx.Response:
