@@ -31,7 +31,7 @@ from bot.delivery.outbox import OutboxSender
 from bot.delivery.pace import SharedPace
 from bot.handlers.registry import build_router
 from bot.loyalty.cards import CardTokens, QrImages
-from bot.marketing import broadcasts
+from bot.marketing import broadcasts, templates
 from bot.roles import Role
 from bot.scheduler.leading import lead_scheduler
 from bot.storage import database
@@ -185,6 +185,9 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
             channel.install(app)
             application.channels.append(channel)
     registry.update({channel.name: channel for channel in application.channels})
+    for channel in application.channels:
+        for problem in channel.template_problems(templates.catalogue()):
+            log.warning(problem)
     try:
         application.wallet = build_wallet(services, core.unit_of_work, registry)
     except Exception:

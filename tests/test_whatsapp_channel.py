@@ -5,6 +5,7 @@ posts shaped like the Cloud API's, and the real pywa client against a fake Graph
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from bot.core.events import EventKind
 from bot.core.replies import Button, Template, Text, keyboard
 from bot.loyalty.cards import format_card_number
 from bot.marketing import broadcasts
+from bot.marketing.templates import catalogue
 from bot.marketing.triggers import ORDER, run_pass
 from bot.storage.models import Customer, Identity, OutboxMessage, WhatsAppSend
 from tests.chat import OWNER, TELEGRAM_LIKE, ChatUser, text_of
@@ -477,6 +479,8 @@ def test_the_example_whatsapp_section_is_valid(tmp_path):  # type: ignore[no-unt
     assert section is not None and section.webhook_path == "/whatsapp/webhook"
     assert section.templates["win_back_30"].parameters == ["name", "balance"]
     assert section.templates["broadcast"].parameters == ["text"]
+    known = catalogue()
+    assert all(set(template.parameters) <= set(known[key]) for key, template in section.templates.items())
 
 
 async def test_a_photo_is_downloaded_only_when_asked_for(bot: Bot):
@@ -527,3 +531,23 @@ async def test_a_picture_broadcast_is_two_calls_here(bot: Bot):
     assert bot.channel.cost(copy) == 2
     assert bot.channel.cost(broadcasts.recipient_replies(
         broadcasts.Broadcast(id=2, text="Скидка"), Button("🔕 Отписаться", "unsub:2"))) == 1
+
+
+async def test_a_template_key_or_value_no_message_has_is_named_in_the_log_at_start(
+        settings: Settings, clock: FrozenClock, api: FakeGraphAPI, caplog):
+    caplog.set_level(logging.WARNING, logger="bot.app")
+    wrong = {"birthdya": BIRTHDAY_TEMPLATE,
+             "win_back_30": WhatsAppTemplate(name="miss_you", parameters=["name", "balanse"]),
+             "broadcast": WhatsAppTemplate(name="news", parameters=["text"]), "birthday": BIRTHDAY_TEMPLATE}
+    async for _bot in running(settings, clock, api, templates=wrong):
+        pass
+    warned = [r.getMessage() for r in caplog.records if r.name == "bot.app"]
+    assert len(warned) == 2, warned
+    assert warned[0].startswith("whatsapp.templates.birthdya: no message has this key")
+    assert "birthday" in warned[0] and "broadcast" in warned[0]
+    assert warned[1].startswith("whatsapp.templates.win_back_30.parameters: balanse is not among")
+    assert warned[1].endswith("(its values: name, balance, points, expires_on, holiday, tier)")
+    caplog.clear()
+    async for _bot in running(settings, clock, api, templates={"birthday": BIRTHDAY_TEMPLATE}):
+        pass
+    assert [r for r in caplog.records if r.name == "bot.app"] == []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +57,12 @@ class Channel(ABC):
 
     def install(self, app: web.Application) -> None:
         """Add its routes (a webhook, the web chat's pages) to the app's web server."""
+
+    def template_problems(self, catalogue: Mapping[str, Sequence[str]]) -> list[str]:
+        """What its configured message templates name that no message carries (``catalogue``:
+        each template key and its values, bot/marketing/templates.py); the app logs them at
+        start. A channel without templates has none."""
+        return []
 
     @abstractmethod
     async def send_text(self, recipient: str, reply: Text) -> None: ...

@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 import mimetypes
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -225,6 +225,20 @@ class WhatsAppChannel(Channel):
 
     def info(self) -> ChannelInfo:
         return self._info
+
+    def template_problems(self, catalogue: Mapping[str, Sequence[str]]) -> list[str]:
+        problems = []
+        for key, template in sorted(self.settings.templates.items()):
+            if key not in catalogue:
+                problems.append(f"whatsapp.templates.{key}: no message has this key, so the "
+                                f"template is never sent (the keys: {', '.join(sorted(catalogue))})")
+                continue
+            unknown = [name for name in template.parameters if name not in catalogue[key]]
+            if unknown:
+                problems.append(f"whatsapp.templates.{key}.parameters: {', '.join(unknown)} "
+                                f"is not among that message's values, so every send of the "
+                                f"template fails (its values: {', '.join(catalogue[key])})")
+        return problems
 
     def deep_link(self, payload: str) -> str:
         number = "".join(ch for ch in self.settings.number if ch.isdigit())

@@ -63,6 +63,8 @@ from bot.storage.uow import UnitOfWork
 from bot.storage.views import BroadcastView
 
 log = logging.getLogger(__name__)
+TEMPLATE = "broadcast"  # the key of a broadcast's messenger template (recipient_replies)
+TEMPLATE_VALUES = ("text",)  # what recipient_replies fills that template with
 
 MAX_TEXT = 1000  # characters; a picture's caption on Telegram takes up to 1024
 MAX_LABEL = 64
@@ -149,7 +151,7 @@ def recipient_replies(broadcast: BroadcastView, unsubscribe: Button) -> list[Rep
     """What each recipient's outbox message holds: the message with its «Unsubscribe» and,
     for WhatsApp outside its 24-hour window, the "broadcast" template it stands for (an
     approved template has no button of ours: they can unsubscribe in Settings)."""
-    return [*message(broadcast, unsubscribe), Template("broadcast", (("text", broadcast.text),))]
+    return [*message(broadcast, unsubscribe), Template(TEMPLATE, (("text", broadcast.text),))]
 
 
 async def stored_image(sessions: Sessions, ref: str) -> bytes | None:
