@@ -273,8 +273,9 @@ class OutboxSettings(Section):
 
 
 class SchedulerSettings(Section):
-    # PostgreSQL: how often a waiting process tries to take the scheduler over, and how often
-    # the leader checks it still holds it; a dead leader's jobs resume within this time
+    # PostgreSQL: how often a waiting process tries to take the scheduler (or a messenger's
+    # long polling) over, and how often the holder checks it still holds it; a dead
+    # leader's jobs, or a dead poller's polling, resume within this time
     takeover_seconds: float = Field(default=5, gt=0)
 
 

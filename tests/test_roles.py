@@ -3,7 +3,8 @@ serves /healthz and the POS API but runs no scheduler and sends nothing from the
 worker serves only its probes and metrics, never takes a messenger's inbound updates and
 sends the outbox; of two
 workers exactly one runs the scheduler, and when it is killed the other takes over within
-seconds (``scheduler.takeover_seconds``); a leader whose lock connection breaks learns it.
+seconds (``scheduler.takeover_seconds``); a leader whose lock connection breaks learns it;
+of two web processes exactly one polls Telegram, and the other takes over the same way.
 
 The processes run this checkout's code (``python -m bot.cli``), not an installed entry point."""
 
@@ -21,8 +22,8 @@ from bot.app import build
 from bot.config import Settings
 from bot.core.clock import SystemClock
 from bot.storage import database
-from bot.storage.leader import SCHEDULER_LOCK, Leadership
-from tests.fakes.telegram_api import FakeBotAPI
+from bot.storage.leader import SCHEDULER_LOCK, Leadership, in_turn, polling_lock
+from tests.fakes.telegram_api import FakeBotAPI, message_update
 from tests.support.process import BotProcess
 from tests.test_outbox import queue
 from tests.test_outbox_crash import statuses
@@ -34,6 +35,8 @@ TAKEOVER = 1.0  # scheduler.takeover_seconds of the workers here
 METRICS_TOKEN = "scrape-token-0123456789"
 LEADING = "scheduler: leading"
 WAITING = "scheduler: another process leads"
+POLLING = "telegram long polling started"
+POLL_WAITING = "telegram long polling: another process runs it"
 CHATS = [2001, 2002, 2003]
 
 
@@ -172,6 +175,33 @@ async def test_of_two_workers_one_leads_the_scheduler_and_the_other_takes_over(
     assert await lock_is_free(url)  # a graceful stop gives the lock back
 
 
+async def test_of_two_web_processes_one_polls_telegram_and_the_other_takes_over(
+        pg_settings: Settings, api: FakeBotAPI, tmp_path: Path, processes: list[BotProcess]):
+    first, second = (run_as("web", pg_settings, tmp_path, name, api) for name in ("first", "second"))
+    for process in (first, second):  # its calls reach the fake under /<name>: they tell who polls
+        process.env["LOYALTY_TELEGRAM__API_BASE"] = f"{api.base_url}/{process.name}"
+    processes += [first, second]
+    await first.start()
+    await first.until(lambda: POLLING in first.text(), "the first polling")
+    await second.start()
+    await second.until(lambda: POLL_WAITING in second.text(), "the second waiting")
+    api.push_update(message_update(1, 3001, "/start"))
+    [hello] = await api.wait_for("sendMessage", 1)
+    assert hello.params["text"].startswith("Здравствуйте") and hello.via == "first"
+    await asyncio.sleep(3 * TAKEOVER)  # the second tried again, several times, in vain
+    assert POLLING not in second.text()
+    assert {call.via for call in api.calls_to("getUpdates")} == {"first"}
+
+    await first.kill()  # SIGKILL: PostgreSQL releases its polling lock as its connection closes
+    took = await second.until(lambda: POLLING in second.text(), "the takeover")
+    assert took < TAKEOVER + 2.0, took
+    api.push_update(message_update(2, 3002, "/start"))
+    replies = await api.wait_for("sendMessage", 2)
+    assert [call.via for call in replies] == ["first", "second"]
+    assert len({call.params["chat_id"] for call in replies}) == 2  # each person answered once
+    await second.stop()
+
+
 async def test_a_worker_on_sqlite_runs_but_warns_that_sqlite_serves_one_process(
         settings: Settings, tmp_path: Path, processes: list[BotProcess]):
     worker = run_as("worker", settings, tmp_path, "sqlite")
@@ -218,3 +248,46 @@ async def test_a_leader_whose_connection_breaks_learns_it_and_another_takes_the_
     finally:
         await leader.release()
         await other.release()
+
+
+async def test_work_in_turn_stops_when_its_lock_is_lost_and_runs_in_one_place_at_a_time(
+        pg_settings: Settings):
+    """``in_turn`` (the messengers' polling): one runner at a time; the one whose lock's
+    connection breaks stops its work at once, and the next turn starts it again."""
+    url, key = pg_settings.database.url, polling_lock("test")
+    running: list[str] = []
+    started: list[str] = []
+
+    def work(name: str):  # type: ignore[no-untyped-def]
+        async def run() -> None:
+            started.append(name)
+            running.append(name)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                running.remove(name)
+        return run
+
+    first = asyncio.create_task(in_turn(url, key, work("first"), what="test", retry_seconds=0.2))
+    await asyncio.sleep(0.5)
+    second = asyncio.create_task(in_turn(url, key, work("second"), what="test", retry_seconds=0.2))
+    try:
+        await asyncio.sleep(1.0)
+        assert running == ["first"]
+        engine = database.create_engine(url)
+        try:
+            async with engine.begin() as connection:  # the first's lock connection is cut off
+                assert await connection.scalar(text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND objid = :low AND granted"), {"low": key & 0xFFFFFFFF})
+        finally:
+            await engine.dispose()
+        await asyncio.sleep(1.5)
+        # the first stopped at once, and one of the two took the next turn (the second, or
+        # the first again if it asked first): still one at a time
+        assert len(started) == 2 and len(running) == 1, (started, running)
+    finally:
+        for task in (first, second):
+            task.cancel()
+        await asyncio.gather(first, second, return_exceptions=True)
+    assert running == []

@@ -23,6 +23,8 @@ from tests.support.process import BotProcess
 from tests.test_outbox_crash import statuses
 from tests.test_roles import (  # noqa: F401 - the api fixture
     LEADING,
+    POLL_WAITING,
+    POLLING,
     WAITING,
     api,
     run_as,
@@ -80,8 +82,9 @@ async def test_two_workers_deliver_a_broadcast_once_each_within_one_shared_limit
         await workers[0].until(lambda: any(LEADING in w.text() for w in workers)
                                and any(WAITING in w.text() for w in workers), "both workers",
                                timeout=STARTING)
-        for web in webs:
-            await web.until(lambda w=web: "telegram long polling started" in w.text(), "polling",
+        polling = lambda: [POLLING in w.text() for w in webs]  # noqa: E731
+        await webs[0].until(lambda: sorted(polling()) == [False, True]  # one of them polls
+                            and any(POLL_WAITING in w.text() for w in webs), "the polling",
                             timeout=STARTING)
 
         assert await broadcast_to_everyone(setup) == RECIPIENTS

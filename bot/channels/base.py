@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.channels.kind import ChannelKind, default_cost
 from bot.core.context import ChannelInfo
 from bot.core.replies import AskContact, CommandMenu, Document, Picture, Reply, Template, Text
+from bot.storage.leader import in_turn, polling_lock
 
 if TYPE_CHECKING:
     from aiohttp import web
+
+    from bot.core.conversation import Core
 
 
 class RetryLater(Exception):
@@ -143,6 +146,16 @@ class BackgroundWork:
             return
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def poll_in_turn(core: Core, name: str, poll: Callable[[], Awaitable[None]]) -> None:
+    """A messenger's long polling (``poll``, until it is stopped) in one process at a time
+    of those sharing the database: a messenger hands its updates to one poller (Telegram
+    answers a second one with 409 Conflict), so the other processes wait, and one of them
+    takes over within ``scheduler.takeover_seconds`` when the polling process dies."""
+    settings = core.services.settings
+    await in_turn(settings.database.url, polling_lock(name), poll, what=f"{name} long polling",
+                  retry_seconds=settings.scheduler.takeover_seconds)
 
 
 def discard(reply: Document) -> None:

@@ -51,6 +51,7 @@ from bot.channels.base import (
     Unreachable,
     channel_info,
     discard,
+    poll_in_turn,
 )
 from bot.channels.kind import ChannelCommand, ChannelKind, default_reply_cost
 from bot.config import MaxSettings, OutboxSettings, Settings
@@ -375,8 +376,8 @@ class MaxChannel(Channel):
             log.info("max webhook set to %s", url)
             return
         await self._unsubscribe()  # updates are polled only while no webhook is subscribed
-        self._polling = asyncio.create_task(self._poll(), name="max-polling")
-        log.info("max long polling started as %s", self.username)
+        self._polling = asyncio.create_task(poll_in_turn(self.core, CHANNEL, self._poll),
+                                            name="max-polling")
 
     async def _publish_commands(self) -> None:
         """The command menu, in the shop's default language: MAX keeps one list per bot, not
@@ -414,6 +415,7 @@ class MaxChannel(Channel):
     async def _poll(self) -> None:
         """``GET /updates`` in a loop, each update handled in the background; the marker
         says which were taken. A failing poll waits longer each time."""
+        log.info("max long polling started as %s", self.username)
         marker: int | None = None
         failures = 0
         timeout = self.settings.poll_timeout

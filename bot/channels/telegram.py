@@ -48,7 +48,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.channels.base import Channel, RetryLater, Unreachable, channel_info, discard
+from bot.channels.base import Channel, RetryLater, Unreachable, channel_info, discard, poll_in_turn
 from bot.channels.kind import ChannelKind, default_reply_cost
 from bot.config import OutboxSettings, Settings, TelegramSettings
 from bot.core.context import ChannelInfo
@@ -247,10 +247,13 @@ class TelegramChannel(Channel):
             log.info("telegram webhook set to %s", url)
         else:
             await self.bot.delete_webhook()
-            self._polling = asyncio.create_task(self.dispatcher.start_polling(
-                self.bot, handle_signals=False, close_bot_session=False,
-                allowed_updates=["message", "callback_query"]))
-            log.info("telegram long polling started as @%s", self.username)
+            self._polling = asyncio.create_task(poll_in_turn(self.core, CHANNEL, self._poll),
+                                                name="telegram-polling")
+
+    async def _poll(self) -> None:
+        log.info("telegram long polling started as @%s", self.username)
+        await self.dispatcher.start_polling(self.bot, handle_signals=False, close_bot_session=False,
+                                            allowed_updates=["message", "callback_query"])
 
     async def _publish_commands(self) -> None:
         """The command menu in every language; the default one for everybody else. Then

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -23,6 +24,8 @@ SCHEDULER_LOCK = 0x6C6F79616C7479  # "loyalty"
 DAY_BOOK_LOCK = SCHEDULER_LOCK + 1
 # pg_advisory_lock's key for migrating the schema (`loyalty-bot db upgrade`)
 MIGRATION_LOCK = SCHEDULER_LOCK + 2
+# pg_advisory_lock's keys of the messengers' long polling: this plus the CRC-32 of the name
+POLLING_LOCKS = SCHEDULER_LOCK + 0x100
 
 
 async def take_turns(session: AsyncSession, key: int) -> None:
@@ -122,3 +125,38 @@ class Leadership:
             except Exception:  # the server is gone: nothing is held there any more
                 log.debug("leader lock: closing its connection failed", exc_info=True)
         await self._engine.dispose()
+
+
+def polling_lock(name: str) -> int:
+    """The lock of a messenger's long polling (``in_turn``)."""
+    return POLLING_LOCKS + zlib.crc32(name.encode())
+
+
+async def in_turn(url: str, key: int, work: Callable[[], Awaitable[None]], *, what: str,
+                  retry_seconds: float = 5.0) -> None:
+    """Run ``work`` in one process at a time of those sharing the database (``key`` is its
+    lock): the others wait, and one of them starts it within ``retry_seconds`` once the
+    process running it dies, or once its lock's connection breaks (its work is stopped then:
+    another process may run it by now). Returns when ``work`` does; on SQLite just runs it."""
+    if not shared(url):
+        await work()
+        return
+    turn = Leadership(url, key, retry_seconds)
+    try:
+        while True:
+            if not await turn.try_acquire():
+                log.info("%s: another process runs it; this one takes over when it stops", what)
+                await turn.acquire()
+            working, lost = asyncio.ensure_future(work()), asyncio.ensure_future(turn.lost())
+            try:
+                await asyncio.wait({working, lost}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (working, lost):
+                    task.cancel()  # a task done already ignores it
+                await asyncio.gather(working, lost, return_exceptions=True)
+            if not working.cancelled():
+                working.result()  # the work ended (stopped, or failed: its error goes on)
+                return
+            log.warning("%s: its lock was lost; waiting for another turn", what)
+    finally:
+        await turn.release()
