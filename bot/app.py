@@ -20,7 +20,7 @@ from bot.api import metrics as metrics_endpoint
 from bot.channels.base import Channel
 from bot.channels.registry import built_in, kinds
 from bot.config import Settings
-from bot.console.invites import create_invite
+from bot.console.invites import STARTED_TOGETHER, create_invite
 from bot.core.clock import Clock, SystemClock
 from bot.core.context import Services
 from bot.core.conversation import Core
@@ -200,15 +200,18 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
 
 
 async def admin_invite_links(application: Application) -> list[str]:
-    """While nobody administers the program, a fresh one-time admin link per start."""
+    """While nobody administers the program, a fresh one-time admin link per start. The
+    links of the processes started together (within ``STARTED_TOGETHER``) all work until
+    one of them is used; a later start retires the earlier ones."""
     settings = application.settings
     if settings.admins:
         return []
+    now = application.core.services.clock.now()
     async with application.core.unit_of_work() as uow:
         if await uow.staff.has_admin():
             return []
-        await uow.staff.revoke_bootstrap_invites()  # only the link printed last works
-        payload = await create_invite(uow, "admin", None, application.core.services.clock.now())
+        await uow.staff.revoke_bootstrap_invites(made_before=now - STARTED_TOGETHER)
+        payload = await create_invite(uow, "admin", None, now)
         await uow.commit()
     return [channel.info().deep_link(payload) for channel in application.channels
             if channel.name not in application.unreachable]  # a link needs the bot's name

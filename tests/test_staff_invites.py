@@ -30,11 +30,24 @@ async def test_forged_invite_is_refused(app, chat):
     assert "недействительна" in text_of(await chat("5").send("/start staff-forged"))
 
 
-async def test_only_the_admin_link_printed_last_works(app, chat):
+async def test_a_later_start_retires_the_admin_links_printed_before_it(app, chat, clock):
     [old] = await admin_invite_links(app)
+    clock.advance(minutes=6)
     [new] = await admin_invite_links(app)  # printed again at the next start
     assert "недействительна" in text_of(await chat("1").send("/start " + old.split("?start=")[1]))
     assert "администратор" in text_of(await chat("2").send("/start " + new.split("?start=")[1]))
+
+
+async def test_the_admin_links_of_processes_started_together_all_work_until_one_is_used(app, chat, clock):
+    """Two web processes start at once and each prints its link: the owner may open either
+    (the one in the log they read); once one is used, the other is dead."""
+    [first] = await admin_invite_links(app)
+    clock.advance(seconds=20)
+    [second] = await admin_invite_links(app)
+    assert first != second
+    replies = await chat("1").send("/start " + first.split("?start=")[1])
+    assert "Теперь вы администратор" in text_of(replies)
+    assert "недействительна" in text_of(await chat("2").send("/start " + second.split("?start=")[1]))
 
 
 async def test_invites_expire_after_a_day(app, chat, clock):

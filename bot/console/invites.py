@@ -12,6 +12,7 @@ from bot.storage.uow import UnitOfWork
 INVITE_PREFIX = "staff-"
 ROLES = ("admin", "cashier")
 INVITE_LIFETIME = timedelta(hours=24)
+STARTED_TOGETHER = timedelta(minutes=5)  # the admin links printed by processes started at once
 
 
 def hash_token(token: str) -> str:

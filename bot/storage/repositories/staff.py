@@ -45,11 +45,14 @@ class StaffMembers:
         await self.session.flush()
         return invite
 
-    async def revoke_bootstrap_invites(self) -> None:
-        """Forget the unused admin links printed at start (made by nobody)."""
-        await self.session.execute(delete(StaffInvite).where(
-            StaffInvite.role == "admin", StaffInvite.created_by.is_(None),
-            StaffInvite.used_at.is_(None)))
+    async def revoke_bootstrap_invites(self, made_before: datetime | None = None) -> None:
+        """Forget the unused admin links printed at start (made by nobody), or those of them
+        made before ``made_before``."""
+        stmt = delete(StaffInvite).where(StaffInvite.role == "admin", StaffInvite.created_by.is_(None),
+                                         StaffInvite.used_at.is_(None))
+        if made_before is not None:
+            stmt = stmt.where(StaffInvite.created_at < made_before)
+        await self.session.execute(stmt)
 
     async def set_blocked(self, identity_id: int, at: datetime | None) -> None:
         """Pause a cashier's access to the checkout from ``at``, or give it back (None)."""
