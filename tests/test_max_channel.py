@@ -275,6 +275,28 @@ async def test_a_cashier_in_max_scans_a_card_the_customer_is_told_and_rates_the_
     assert "Спасибо за оценку!\n+20 баллов за отзыв." in rated.text
 
 
+async def test_a_cashier_finds_the_customer_by_the_contact_they_share_at_the_checkout(
+        bot: Max, clock):
+    """At the checkout, a shared contact is the customer's number, as if typed: the cashier
+    (not a member herself) is not led into signing up, nor is a member told it is not theirs."""
+    await bot.sign_up()
+    async with bot.app.core.unit_of_work() as uow:
+        payload = await create_invite(uow, "cashier", None, clock.now())
+        await uow.commit()
+    await bot.start(KATE, payload)
+    for cashier in (KATE, OWNER):
+        if cashier == OWNER:  # a member, too
+            await bot.sign_up(OWNER, "+79005550000")
+            async with bot.app.core.unit_of_work() as uow:
+                payload = await create_invite(uow, "cashier", None, clock.now())
+                await uow.commit()
+            await bot.start(OWNER, payload)
+        await bot.send("/checkout", cashier)
+        [screen] = await bot.step(updates.contact(cashier, PHONE, owner=IVAN), cashier)
+        assert "Покупатель: Ivan Petrov" in screen.text, screen.text
+    assert len(await customers(bot.app)) == 2
+
+
 async def test_a_contact_that_is_not_the_senders_is_an_unverified_phone(bot: Max):
     await bot.start()
     await bot.press("consent:yes")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -137,6 +138,21 @@ async def test_start_connects_and_long_polls(bot: Bot):
     assert set(polls[0].params["allowed_updates"]) == {"message", "callback_query"}
     assert bot.channel.username == "loyalty_test_bot"
     assert bot.channel.info().deep_link("x") == "https://t.me/loyalty_test_bot?start=x"
+
+
+async def test_polling_cancelled_when_its_turn_is_lost_leaves_no_poll_behind(bot: Bot):
+    """``in_turn`` cancels the polling when its lock is lost (another process may poll by
+    now): no request of this process is left asking Telegram for updates."""
+    await bot.api.wait_for("getUpdates")
+    polling = bot.channel._polling
+    assert polling is not None
+    polling.cancel()
+    await asyncio.gather(polling, return_exceptions=True)
+    polls = len(bot.api.calls_to("getUpdates"))
+    bot.api.push_update(message_update(1, IVAN, "/start"))
+    with pytest.raises(TimeoutError):  # longer than a long poll of the fake: nobody takes it
+        await bot.api.wait_for("sendMessage", 1, timeout=2 * bot.api.max_poll_timeout)
+    assert len(bot.api.calls_to("getUpdates")) == polls
 
 
 async def test_sign_up_through_telegram_then_the_card_photo(bot: Bot):

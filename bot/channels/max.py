@@ -238,14 +238,15 @@ def vcf_phone(vcf: str) -> str | None:
 def contact_event(user: UserRef, payload: dict[str, Any], event: str) -> Event:
     """A contact the ``request_contact`` button shared names the sender in ``max_info``
     (``tam_info`` in older answers): their own number, vouched for. Any other contact is
-    not theirs (sign-up takes it as a typed number, unverified, since MAX takes those)."""
+    not theirs, and its number is also its text, as if typed (sign-up takes it unverified,
+    since MAX takes typed numbers; a cashier at the checkout finds the customer by it)."""
     phone = vcf_phone(str(payload.get("vcf_info") or ""))
     if phone is None:
         return Event(user, EventKind.UNSUPPORTED, event_id=event)
     owner = payload.get("max_info") or payload.get("tam_info") or {}
     is_own = isinstance(owner, dict) and str(owner.get("user_id", "")) == user.external_id
-    return Event(user, EventKind.CONTACT, contact=SharedContact(phone, is_own=is_own),
-                 event_id=event)
+    return Event(user, EventKind.CONTACT, text="" if is_own else phone,
+                 contact=SharedContact(phone, is_own=is_own), event_id=event)
 
 
 def message_event(message: dict[str, Any], locale: str | None,

@@ -251,9 +251,26 @@ class TelegramChannel(Channel):
                                                 name="telegram-polling")
 
     async def _poll(self) -> None:
+        """aiogram's polling until ``stop``. Cancelled (``in_turn`` lost its lock, or the
+        channel stops), it is stopped the way aiogram stops it: a cancelled ``start_polling``
+        leaves its polling task running, asking Telegram for updates."""
         log.info("telegram long polling started as @%s", self.username)
-        await self.dispatcher.start_polling(self.bot, handle_signals=False, close_bot_session=False,
-                                            allowed_updates=["message", "callback_query"])
+        polling = asyncio.ensure_future(self.dispatcher.start_polling(
+            self.bot, handle_signals=False, close_bot_session=False,
+            allowed_updates=["message", "callback_query"]))
+        try:
+            await asyncio.shield(polling)
+        except asyncio.CancelledError:
+            await self._stop_polling(polling)
+            raise
+
+    async def _stop_polling(self, polling: asyncio.Future[None]) -> None:
+        if not polling.done():
+            try:
+                await self.dispatcher.stop_polling()
+            except RuntimeError:  # "Polling is not started": it has not run yet
+                polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
 
     async def _publish_commands(self) -> None:
         """The command menu in every language; the default one for everybody else. Then
@@ -281,13 +298,9 @@ class TelegramChannel(Channel):
             scope=scope)
 
     async def stop(self) -> None:
-        if self._polling is not None:
-            if not self._polling.done():
-                try:
-                    await self.dispatcher.stop_polling()
-                except RuntimeError:  # "Polling is not started": the task has not run yet
-                    self._polling.cancel()
-            await asyncio.gather(self._polling, return_exceptions=True)
+        if self._polling is not None:  # waiting for its turn, or polling (_poll stops aiogram)
+            self._polling.cancel()  # not aiogram's stop_polling alone: a turn lost meanwhile
+            await asyncio.gather(self._polling, return_exceptions=True)  # would poll again
             self._polling = None
 
     async def close(self) -> None:

@@ -33,6 +33,12 @@ ROUTED = (EventKind.COMMAND, EventKind.BUTTON, EventKind.TEXT)
 STAFF_FLOWS = ("checkout.", "refund.", "customer.", "program.")  # states their buttons keep
 
 
+def routed(event: Event) -> bool:
+    """What the staff's routes take: commands, buttons, text, and a contact that is not the
+    sender's (a customer's, shared at the checkout: its number, read as typed)."""
+    return event.kind in ROUTED or (event.contact is not None and not event.contact.is_own)
+
+
 def refusal(ctx: Context, roles: tuple[str, ...]) -> str:
     staff = ctx.identity.staff
     if staff is not None and staff.blocked_at is not None:
@@ -44,9 +50,9 @@ def staff_only(routes: Router, roles: tuple[str, ...]) -> Gate:
     """A gate that serves ``routes`` (a module's own router) to these roles only."""
 
     async def gate(event: Event, ctx: Context) -> Sequence[Answer] | None:
-        handler = routes.resolve(event, ctx.state.name) if event.kind in ROUTED else None
-        if handler is None:
-            return None
+        handler = routes.resolve(event, ctx.state.name) if routed(event) else None
+        if handler is None or (event.kind is EventKind.CONTACT and ctx.role not in roles):
+            return None  # a contact is a staff flow's input for the staff alone
         if ctx.role not in roles:
             if event.kind is EventKind.TEXT:  # a flow left over from when they were staff
                 ctx.state.clear()
