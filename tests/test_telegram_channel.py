@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from bot.app import Application, build
 from bot.channels.telegram import TelegramChannel
 from bot.config import Settings, TelegramSettings
+from bot.console.invites import create_invite
 from bot.core.clock import FrozenClock
 from bot.loyalty.cards import format_card_number
 from bot.storage.models import Customer, Identity
@@ -446,3 +447,16 @@ async def test_an_unreachable_telegram_is_retried_while_the_rest_serves(settings
         assert application.unreachable == set()
     finally:
         await application.close()
+
+
+async def test_a_cashier_finds_the_customer_by_the_contact_they_share_at_the_checkout(bot: Bot, clock):
+    """Telegram, as MAX: a customer's contact shared at the checkout is their number."""
+    await sign_up(bot)
+    async with bot.app.core.unit_of_work() as uow:
+        payload = await create_invite(uow, "cashier", None, clock.now())
+        await uow.commit()
+    await bot.step(message_update(10, PETR, f"/start {payload}"), 2)
+    await bot.step(message_update(11, PETR, "/checkout"), 1)
+    [screen] = await bot.step(contact_update(12, PETR, "+79001234567", contact_user_id=IVAN), 1)
+    assert "Покупатель: Ivan" in screen.params["text"], screen.params["text"]
+    assert len(await customers(bot.app)) == 1  # the cashier was not led into signing up

@@ -97,7 +97,10 @@ def message_event(message: Message, update_id: int) -> Event:
             phone=phone if phone.startswith("+") else "+" + phone,  # Telegram omits the "+"
             is_own=message.contact.user_id == sender.id,
         )
-        return Event(user, EventKind.CONTACT, contact=contact, event_id=event_id)
+        # someone else's number is also the text, as if typed: a cashier at the checkout
+        # finds the customer by it (sign-up and phone checks refuse it as not the sender's)
+        return Event(user, EventKind.CONTACT, text="" if contact.is_own else contact.phone,
+                     contact=contact, event_id=event_id)
     if message.text is not None:
         return Event.from_text(user, message.text, event_id=event_id)
     return Event(user, EventKind.UNSUPPORTED, event_id=event_id)
