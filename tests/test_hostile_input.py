@@ -96,12 +96,16 @@ async def test_a_date_far_outside_the_calendar_is_a_422(shop):
         assert (await uow.session.execute(select(func.count()).select_from(Purchase))).scalar_one() == 0
 
 
-async def test_json_nested_a_thousand_deep_is_a_400(shop):
+@pytest.mark.parametrize("body", [DEEP, b"1" * 5000, b'{"spend_points": ' + b"9" * 5000 + b"}"],
+                         ids=["nested a thousand deep", "a number of 5000 digits", "one inside"])
+async def test_json_python_cannot_read_is_a_400(shop, body):
+    """Nested too deep, or a number longer than Python turns into an int (4300 digits)."""
     app, address = shop
     key = await new_key(app)
-    status, _, content = await raw(address, "POST", "/api/v1/purchases", {
-        "Authorization": f"Bearer {key}".encode(), "Content-Type": b"application/json"}, DEEP)
-    assert (status, json.loads(content)["error"]) == (400, "malformed_json")
+    for path in ("/api/v1/purchases", "/api/v1/customers", "/api/v1/purchases/R1/refund"):
+        status, _, content = await raw(address, "POST", path, {
+            "Authorization": f"Bearer {key}".encode(), "Content-Type": b"application/json"}, body)
+        assert (status, json.loads(content)["error"]) == (400, "malformed_json"), path
 
 
 async def test_malformed_bodies_behind_a_valid_signature_store_nothing(shop):
