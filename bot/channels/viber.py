@@ -297,6 +297,10 @@ class ViberChannel(Channel):
         except (ViberError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("could not read the viber account info: %s", exc)
 
+    async def idle(self) -> None:
+        """Until the messages taken so far are answered."""
+        await self._background.finish()
+
     async def stop(self) -> None:
         self._stopping = True
         await self._background.finish(timeout=10)
