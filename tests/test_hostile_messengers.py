@@ -183,3 +183,77 @@ async def test_an_event_id_too_long_to_keep_still_stops_a_redelivery(shop: Shop,
     assert (await shop.to_viber(started)) == 200  # the welcome, as the response body
     assert await shop.count(ProcessedEvent) == 5
     assert tracebacks(logs) == [] and shop.crashes == []
+
+
+@pytest.mark.parametrize("person", [*NOT_STORABLE, 1.5, {"id": 1}],
+                         ids=["nul", "surrogate", "too long", "a float", "an object"])
+async def test_viber_callbacks_from_an_id_the_database_cant_keep_are_ignored(
+        shop: Shop, logs, person: Any):
+    """Subscribing and unsubscribing were a 500; a message or an opened chat an apology."""
+    callbacks = [viber_callbacks.conversation_started(person), viber_callbacks.text(person, "/start"),
+                 {"event": "subscribed", "timestamp": 1, "message_token": 2,
+                  "user": viber_callbacks.user(person)},
+                 viber_callbacks.unsubscribed(person)]
+    for callback in callbacks + callbacks:  # and once more, redelivered
+        assert await shop.to_viber(callback) == 200, callback["event"]
+    assert shop.viber.sent() == []
+    assert await shop.count(Identity) == 0
+    assert tracebacks(logs) == [] and shop.crashes == []
+
+
+async def test_viber_fields_of_another_type_are_read_as_absent(shop: Shop, logs):
+    """viberbot checks no types: a number as the language, the text, the phone or the
+    picture's address is as if it were not there."""
+    response = await shop.client.post("/viber/webhook", data=(body := json.dumps(
+        viber_callbacks.conversation_started("viber-2", {"ref": 1}, language=5)).encode()),
+        headers={"X-Viber-Content-Signature": viber_sign("viber-token", body)})
+    assert response.status == 200 and greeted([(await response.json())["text"]], "ru")
+    for message in ({"type": "text", "text": 5}, {"type": "contact", "contact": {"phone_number": 7}},
+                    {"type": "picture", "media": {"url": "x"}, "text": []}):
+        assert await shop.to_viber(viber_callbacks.message("viber-2", message, name=5)) == 200
+    texts = [sent["text"] for sent in shop.viber.sent("viber-2")]
+    assert sum("Я понимаю текст и кнопки" in text for text in texts) == 3, texts
+    assert all("Я понимаю текст и кнопки" in text or greeted([text], "ru") for text in texts)
+    assert tracebacks(logs) == [] and shop.crashes == []
+
+
+@pytest.mark.parametrize("user_id", ["101", 1.5, True, None, [101], 10 ** 30, -5],
+                         ids=["a string", "a float", "true", "null", "a list", "10**30", "negative"])
+async def test_max_updates_from_what_is_no_max_user_id_are_ignored(shop: Shop, logs, user_id):
+    """A MAX user id is a positive 64-bit number: anything else named nobody the bot could
+    answer, yet made an identity (and PostgreSQL refused one too long for its column)."""
+    user = {**max_updates.user("101"), "user_id": user_id}
+    started = {**max_updates.bot_started("101"), "user": user}
+    stopped = {**max_updates.bot_stopped("101"), "user": user}
+    message = max_updates.message("101", "/start")
+    message["message"]["sender"] = user
+    for update in (started, stopped, message, started):
+        assert await shop.to_max(update) == 200
+    assert shop.max.sent() == []
+    assert await shop.count(Identity) == 0
+    assert tracebacks(logs) == [] and shop.crashes == []
+
+
+@pytest.mark.parametrize("text", NOT_STORABLE, ids=["nul", "surrogate", "too long"])
+async def test_max_starts_and_stops_from_an_unstorable_id_are_ignored(shop: Shop, logs, text):
+    """These ran in the background and died there: the webhook had answered already."""
+    for update in ({**max_updates.bot_started("101"), "user": {"user_id": text}},
+                   {**max_updates.bot_stopped("101"), "user": {"user_id": text}}):
+        assert await shop.to_max(update) == 200
+    assert await shop.count(Identity) == 0
+    assert tracebacks(logs) == [] and shop.crashes == []
+
+
+@pytest.mark.parametrize("person", NOT_STORABLE, ids=["nul", "surrogate", "too long"])
+async def test_whatsapp_messages_and_statuses_naming_what_the_database_cant_keep(
+        shop: Shop, logs, person: str):
+    """A sender the database can't keep is skipped like one without an id; a failed
+    status with such a message id is not ours."""
+    for body in (whatsapp_payloads.payload(person, whatsapp_payloads.text("/start")),
+                 whatsapp_payloads.payload(None, whatsapp_payloads.text("/start"), user_id=person),
+                 whatsapp_payloads.failed_status(person, 131047, "Re-engagement \u0000message")):
+        for _ in range(2):
+            assert await shop.to_whatsapp(body) == 200
+    assert shop.whatsapp.sent == []
+    assert await shop.count(Identity) == 0
+    assert tracebacks(logs) == [] and shop.crashes == []

@@ -206,6 +206,14 @@ def event_id(kind: str, platform_id: str) -> str:
     return f"{kind}:{platform_id}"
 
 
+def user_id(value: Any) -> str:
+    """A MAX user id (a positive 64-bit integer) as text; ValueError for anything else, so
+    that an update of another shape is ignored before any of it reaches a query."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2 ** 63:
+        raise ValueError(f"not a MAX user id: {str(value)[:80]!r}")
+    return str(value)
+
+
 def string(value: Any) -> str | None:
     """A field MAX documents as a string; None for anything else (an update of another shape
     must not carry a number or a dict into the core)."""
@@ -215,7 +223,7 @@ def string(value: Any) -> str | None:
 def user_ref(user: dict[str, Any], locale: Any) -> UserRef:
     name = " ".join(part for part in (string(user.get("first_name")), string(user.get("last_name")))
                     if part)
-    return UserRef(CHANNEL, str(user["user_id"]), display_name=name or string(user.get("name")),
+    return UserRef(CHANNEL, user_id(user["user_id"]), display_name=name or string(user.get("name")),
                    language_code=string(locale))
 
 
@@ -464,7 +472,7 @@ class MaxChannel(Channel):
                 await self._set_reachable(event.user.external_id, True)  # started again
                 return event
             case "bot_stopped":
-                await self._set_reachable(str(update["user"]["user_id"]), False)
+                await self._set_reachable(user_id(update["user"]["user_id"]), False)
                 return None
             case "message_created":
                 return message_event(update["message"], update.get("user_locale"), self._download)
