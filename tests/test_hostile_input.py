@@ -225,3 +225,29 @@ async def test_a_whole_number_written_as_2_0_is_an_integer(app):
         status, body = await till.buy(card=body["card_number"], amount="100.00",
                                       receipt_id="r1", spend_points=0.0)
         assert status == 201, body
+
+
+async def test_a_lone_surrogate_from_a_till_is_refused_on_every_database(any_db_url, clock):
+    """A JSON "\\ud800" escape is text no UTF-8 database can hold: a name with one is
+    refused like one with a NUL, and nothing of the request is stored."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.storage.models import Customer
+    from tests.till import Till
+
+    app = await build(owner_settings(any_db_url), clock)
+    try:
+        async with TestClient(TestServer(app.web)) as client:
+            till = Till(app, client, await new_key(app))
+            for body in ({"phone": "+79001112233", "name": "Ann\ud800a"},
+                         {"phone": "+79001112233", "birthday": "01.02.\ud800"}):
+                status, answer = await till.call("POST", "/api/v1/customers", body)
+                assert status == 422 and answer["error"].startswith("invalid_"), (body, answer)
+            status, answer = await till.buy(card="\ud800", amount="10.00", receipt_id="r1")
+            assert (status, answer["error"]) == (422, "invalid_card_token")
+            status, answer = await till.buy(phone="+79001112233", amount="10.00", receipt_id="r\udfff")
+            assert (status, answer["error"]) == (422, "invalid_receipt_id")
+        async with app.core.unit_of_work() as uow:
+            assert (await uow.session.execute(select(func.count()).select_from(Customer))).scalar_one() == 0
+    finally:
+        await app.close()
