@@ -251,3 +251,33 @@ async def test_a_lone_surrogate_from_a_till_is_refused_on_every_database(any_db_
             assert (await uow.session.execute(select(func.count()).select_from(Customer))).scalar_one() == 0
     finally:
         await app.close()
+
+
+async def test_the_web_chat_takes_bytes_no_browser_sends_calmly(any_db_url, clock, caplog):
+    """A language header with a byte that is no UTF-8 (the server reads it as a lone
+    surrogate) and a /start payload with a NUL and a surrogate: the visitor is greeted in
+    the language the rest of the header names, and nothing is logged as an error."""
+    import aiohttp
+
+    caplog.set_level("INFO")
+    app = await build(owner_settings(any_db_url), clock)
+    runner = web.AppRunner(app.web)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    try:
+        _, headers, _ = await raw(f"{host}:{port}", "GET", "/", {"Accept-Language": b"e\xffn"})
+        cookie = headers["Set-Cookie"].split(";")[0]
+        async with aiohttp.ClientSession() as session, session.ws_connect(
+                f"http://{host}:{port}/web/ws",
+                headers={"Cookie": cookie, "Accept-Language": "e\udcffn"}) as ws:
+            assert json.loads((await ws.receive(timeout=5)).data)["type"] == "history"
+            await ws.send_str('{"type": "text", "text": "/start ref\\u0000\\ud800"}')
+            reply = json.loads((await ws.receive(timeout=5)).data)
+            while reply.get("type") in ("seen", "mine", "ui"):
+                reply = json.loads((await ws.receive(timeout=5)).data)
+        assert "Hello! This is the loyalty program" in reply["text"]
+        assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+    finally:
+        await runner.cleanup()
+        await app.close()
