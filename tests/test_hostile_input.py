@@ -281,3 +281,29 @@ async def test_the_web_chat_takes_bytes_no_browser_sends_calmly(any_db_url, cloc
     finally:
         await runner.cleanup()
         await app.close()
+
+
+@pytest.mark.parametrize("number", [str(2 ** 63), "9" * 30])
+async def test_a_button_naming_a_row_past_the_databases_integers_is_answered(any_db_url, clock, caplog,
+                                                                            number):
+    """A button's payload is input too: a web chat page sends any, a Viber user can type
+    "btn:…". An id past 2**63 failed the query (an apology and a traceback); it names
+    nothing, as an unknown id does."""
+    from tests.chat import OWNER, TELEGRAM_LIKE, ChatUser, text_of
+
+    caplog.set_level("INFO")
+    app = await build(owner_settings(any_db_url), clock)
+    try:
+        owner = ChatUser(app.core, TELEGRAM_LIKE, OWNER, flush=app.outbox.send_due)
+        anna = ChatUser(app.core, TELEGRAM_LIKE, "7", flush=app.outbox.send_due)
+        await anna.sign_up()
+        answers = {payload: text_of(await owner.press(f"{payload}:{number}"))
+                   for payload in ("cu.show", "cu.ok", "bc.report", "bc.go", "blk.card", "merge.yes",
+                                   "fb.re", "ol.key", "staff.rm")}
+        assert answers["cu.show"] == text_of(await owner.press("cu.show:4242"))
+        assert "У нас что-то пошло не так" not in "".join(answers.values()), answers
+        assert all(answers.values()), answers
+        assert "больше не придут" in text_of(await anna.press(f"unsub:{number}"))
+        assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+    finally:
+        await app.close()
