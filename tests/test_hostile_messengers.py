@@ -160,6 +160,18 @@ async def test_a_surrogate_or_a_nul_in_what_a_messenger_reports_is_dropped(shop:
     assert tracebacks(logs) == []
 
 
+async def test_a_private_telegram_message_without_its_sender_is_ignored(shop: Shop, logs):
+    """Telegram always names the sender of a private chat's message; a body without one
+    failed an assertion in the background (a traceback each time it was redelivered)."""
+    update = message_update(9, 42, "/start")
+    del update["message"]["from"]
+    for _ in range(2):
+        assert await shop.to_telegram(update) == 200
+    assert shop.telegram.calls_to("sendMessage") == []
+    assert await shop.count(Identity) == 0
+    assert tracebacks(logs) == []
+
+
 async def test_an_event_id_too_long_to_keep_still_stops_a_redelivery(shop: Shop, logs):
     """Telegram's update_id is a number of any size to the parser; Viber's token, WhatsApp's
     and MAX's message ids strings of any length or content: kept as their hash."""
