@@ -25,7 +25,7 @@ async def shop(db_url, clock) -> AsyncIterator[tuple[Application, str]]:  # type
     """The app with every messenger's webhook installed (none is called: each request is
     refused before it would be), on 127.0.0.1."""
     settings = owner_settings(
-        db_url, web={"public_url": "https://shop.example"},
+        db_url, web={"public_url": "https://shop.example"}, metrics={"token": "metrics-token"},
         telegram={"token": "123:ABC", "mode": "webhook", "webhook_secret": "s3cret",
                   "api_base": "http://127.0.0.1:9"},
         viber={"token": "viber-token", "api_base": "http://127.0.0.1:9"},
@@ -79,6 +79,9 @@ async def test_non_ascii_secrets_are_refused_not_errors(shop):
     assert (await raw(address, "POST", "/telegram/webhook",
                       {"X-Telegram-Bot-Api-Secret-Token": "тест".encode(),
                        "Content-Type": b"application/json"}, b"{}"))[0] == 401
+    for key in (b"\xff", b"\xed\xa0\x80", "ключ".encode()):  # these two were 500s
+        for path in ("/api/v1/cards/1", "/api/v1/reports/triggers", "/metrics"):
+            assert (await raw(address, "GET", path, {"Authorization": b"Bearer " + key}))[0] == 401
     async with app.core.unit_of_work() as uow:
         assert (await uow.session.execute(select(func.count()).select_from(Identity))).scalar_one() == 0
 
