@@ -71,6 +71,9 @@ async def test_non_ascii_secrets_are_refused_not_errors(shop):
         "Upgrade": b"websocket", "Connection": b"Upgrade", "Sec-WebSocket-Version": b"13",
         "Sec-WebSocket-Key": b"dGhlIHNhbXBsZSBub25jZQ=="}))[0] == 401
     assert (await raw(address, "GET", "/web/download/x", cookie))[0] == 404
+    valid = {"Cookie": headers["Set-Cookie"].split(";")[0].encode()}
+    for name in ("Upgrade", "Connection", "Sec-WebSocket-Version"):  # Upgrade was a 500
+        assert (await raw(address, "GET", "/web/ws", valid | {name: b"\xff"}))[0] == 400, name
     assert (await raw(address, "GET", "/viber/media/" + "ab" * 32 + ".png?e=9999999999&s=%D1%8F"))[0] == 404
     assert (await raw(address, "POST", "/viber/webhook", {"X-Viber-Content-Signature": b"\xe9"},
                       b"{}"))[0] == 403
