@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from bot.app import Application, build
@@ -26,6 +28,8 @@ from bot.channels.max import MaxChannel
 from bot.channels.viber import ViberChannel
 from bot.channels.viber import sign as viber_sign
 from bot.channels.whatsapp import WhatsAppChannel
+from bot.core.conversation import clean
+from bot.core.events import Event, EventKind, UserRef, platform_id
 from bot.storage.models import Identity, ProcessedEvent
 from tests.chat import owner_settings
 from tests.fakes import max_api as max_updates
@@ -269,3 +273,23 @@ async def test_whatsapp_messages_and_statuses_naming_what_the_database_cant_keep
     assert shop.whatsapp.sent == []
     assert await shop.count(Identity) == 0
     assert tracebacks(logs) == [] and shop.crashes == []
+
+
+ANY_TEXT = st.text(st.characters(codec=None, categories=None), max_size=80)  # surrogates too
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(text=ANY_TEXT, payload=ANY_TEXT, name=ANY_TEXT, language=ANY_TEXT, event_id=ANY_TEXT)
+def test_what_the_core_keeps_of_an_event_any_database_can_store(text, payload, name, language,
+                                                                 event_id):
+    """Whatever a messenger reports: the cleaned event's text encodes as UTF-8 without a
+    NUL, and its event id fits its column (the same id always gives the same key)."""
+    event = Event(UserRef("telegram", "42", display_name=name, language_code=language),
+                  EventKind.BUTTON, text=text, payload=payload, event_id=event_id or None)
+    kept = clean(event)
+    for value in (kept.text, kept.payload or "", kept.user.display_name or "",
+                  kept.user.language_code or ""):
+        value.encode("utf-8")  # a lone surrogate would raise UnicodeEncodeError
+        assert "\x00" not in value
+    if event_id:
+        assert platform_id(kept.event_id) == kept.event_id == clean(event).event_id
