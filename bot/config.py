@@ -26,6 +26,13 @@ DEFAULT_CONFIG_PATH = Path("config.toml")
 CONFIG_ENV = "LOYALTY_CONFIG"
 
 
+# Upper bounds of the rules an admin may also change in the chat: a number past them would
+# not fit the ledger's columns, the calendar (a date that many days ahead) or the formatting
+MAX_POINTS = 1_000_000  # points given at once (a bonus, a gift, a reward's price)
+MAX_DAYS = 36_500  # a hundred years
+MAX_COUNT = 1_000_000_000  # thresholds and caps: purchases, points a day, messages a day
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a typo in config.toml is an error, not a default
 
@@ -179,8 +186,9 @@ class WalletSettings(Section):
 class Tier(Section):
     code: str
     name: str = Field(default="", max_length=32)  # shown to customers (translated when a default name)
-    min_purchases: int = Field(ge=0)
-    min_spend: int = Field(default=0, ge=0)  # in currency units; used when program.tier_basis = "spend"
+    min_purchases: int = Field(ge=0, le=MAX_COUNT)
+    # in currency units; used when program.tier_basis = "spend"
+    min_spend: int = Field(default=0, ge=0, le=MAX_COUNT)
     cashback_percent: int = Field(ge=0, le=100)
     spend_share_percent: int = Field(ge=0, le=100)
 
@@ -207,26 +215,26 @@ def _default_rewards() -> list[Reward]:
 
 
 class ProgramSettings(Section):
-    welcome_bonus: int = Field(default=100, ge=0)
-    welcome_bonus_days: int = Field(default=90, ge=1)
-    purchase_points_days: int = Field(default=365, ge=1)
-    purchase_points_hold_days: int = Field(default=0, ge=0)  # before they can be spent
+    welcome_bonus: int = Field(default=100, ge=0, le=MAX_POINTS)
+    welcome_bonus_days: int = Field(default=90, ge=1, le=MAX_DAYS)
+    purchase_points_days: int = Field(default=365, ge=1, le=MAX_DAYS)
+    purchase_points_hold_days: int = Field(default=0, ge=0, le=MAX_DAYS)  # before they can be spent
     max_discount_percent: int = Field(default=15, ge=0, le=100)
     tier_basis: Literal["purchases", "spend"] = "purchases"
     tiers: list[Tier] = Field(default_factory=_default_tiers)
-    profile_bonus: int = Field(default=50, ge=0)
-    profile_bonus_days: int = Field(default=365, ge=1)
-    review_bonus: int = Field(default=20, ge=0)
-    review_bonus_days: int = Field(default=90, ge=1)
+    profile_bonus: int = Field(default=50, ge=0, le=MAX_POINTS)
+    profile_bonus_days: int = Field(default=365, ge=1, le=MAX_DAYS)
+    review_bonus: int = Field(default=20, ge=0, le=MAX_POINTS)
+    review_bonus_days: int = Field(default=90, ge=1, le=MAX_DAYS)
     low_rating_alert: int = Field(default=3, ge=1, le=5)  # this rating or lower alerts admins
-    referral_bonus: int = Field(default=200, ge=0)
-    referral_bonus_days: int = Field(default=180, ge=1)
-    referral_daily_cap: int = Field(default=5, ge=0)  # bonuses one referrer may earn a day
-    refund_points_min_days: int = Field(default=30, ge=1)  # returned points live at least this
+    referral_bonus: int = Field(default=200, ge=0, le=MAX_POINTS)
+    referral_bonus_days: int = Field(default=180, ge=1, le=MAX_DAYS)
+    referral_daily_cap: int = Field(default=5, ge=0, le=MAX_COUNT)  # bonuses one referrer may earn a day
+    refund_points_min_days: int = Field(default=30, ge=1, le=MAX_DAYS)  # returned points live at least this
     # velocity flags (0 = off): more purchases on one card, or more points given by one
     # cashier, in a shop-local day alert every admin
-    velocity_card_purchases: int = Field(default=5, ge=0)
-    velocity_cashier_points: int = Field(default=5000, ge=0)
+    velocity_card_purchases: int = Field(default=5, ge=0, le=MAX_COUNT)
+    velocity_cashier_points: int = Field(default=5000, ge=0, le=MAX_COUNT)
     rewards: list[Reward] = Field(default_factory=_default_rewards)
 
     @model_validator(mode="after")
@@ -290,9 +298,9 @@ class Trigger(Section):
 
     placeholders: ClassVar[frozenset[str]] = frozenset()  # its own text's, beyond PLACEHOLDERS
     enabled: bool = True
-    days: int = Field(default=0, ge=0)  # the timing: days without a purchase / before the date
-    gift_points: int = Field(default=0, ge=0)
-    gift_days: int = Field(default=30, ge=1)  # how long the gift points live
+    days: int = Field(default=0, ge=0, le=MAX_DAYS)  # the timing: days without a purchase / before the date
+    gift_points: int = Field(default=0, ge=0, le=MAX_POINTS)
+    gift_days: int = Field(default=30, ge=1, le=MAX_DAYS)  # how long the gift points live
     text: dict[str, str] = Field(default_factory=dict)  # locale -> the shop's own message
 
     def own_text(self, locale: str) -> str | None:
@@ -308,28 +316,28 @@ def _unknown_placeholders(text: str, allowed: set[str] | frozenset[str]) -> list
 
 
 class WinBack30(Trigger):
-    days: int = Field(default=31, ge=1)  # days without a purchase
+    days: int = Field(default=31, ge=1, le=MAX_DAYS)  # days without a purchase
 
 
 class WinBack60(Trigger):
-    days: int = Field(default=61, ge=1)
-    gift_points: int = Field(default=300, ge=0)
-    gift_days: int = Field(default=60, ge=1)
+    days: int = Field(default=61, ge=1, le=MAX_DAYS)
+    gift_points: int = Field(default=300, ge=0, le=MAX_POINTS)
+    gift_days: int = Field(default=60, ge=1, le=MAX_DAYS)
 
 
 class WinBack90(Trigger):
-    days: int = Field(default=91, ge=1)
-    gift_points: int = Field(default=300, ge=0)
-    gift_days: int = Field(default=14, ge=1)
+    days: int = Field(default=91, ge=1, le=MAX_DAYS)
+    gift_points: int = Field(default=300, ge=0, le=MAX_POINTS)
+    gift_days: int = Field(default=14, ge=1, le=MAX_DAYS)
 
 
 class BirthdayTrigger(Trigger):
-    days: int = Field(default=3, ge=0)  # days before the birthday
-    gift_points: int = Field(default=500, ge=0)
+    days: int = Field(default=3, ge=0, le=MAX_DAYS)  # days before the birthday
+    gift_points: int = Field(default=500, ge=0, le=MAX_POINTS)
 
 
 class ExpiryWarning(Trigger):
-    days: int = Field(default=10, ge=0)  # days before a lot burns
+    days: int = Field(default=10, ge=0, le=MAX_DAYS)  # days before a lot burns
 
 
 class BalanceDigest(Trigger):
@@ -365,7 +373,7 @@ def _default_holidays() -> list[Holiday]:
 
 class Holidays(Trigger):
     placeholders = frozenset({"holiday"})
-    days: int = Field(default=0, ge=0)  # days before the holiday
+    days: int = Field(default=0, ge=0, le=MAX_DAYS)  # days before the holiday
     dates: list[Holiday] = Field(default_factory=_default_holidays)
 
 
@@ -375,14 +383,15 @@ class TierNudge(Trigger):
 
 class ReviewRequest(Trigger):
     placeholders = frozenset({"date", "amount"})
-    hours: int = Field(default=3, ge=0)  # after the purchase; purchases older than 2 days are left
+    # after the purchase; purchases older than 2 days are left
+    hours: int = Field(default=3, ge=0, le=MAX_DAYS * 24)
 
 
 class TriggersSettings(Section):
     holdout_percent: int = Field(default=10, ge=0, le=100)  # eligible customers who get nothing
     quiet_start: time = time(21, 0)  # messages wait from here ... (shop time zone)
     quiet_end: time = time(10, 0)  # ... until here
-    daily_marketing_cap: int = Field(default=1, ge=0)  # marketing messages a customer a day
+    daily_marketing_cap: int = Field(default=1, ge=0, le=MAX_COUNT)  # marketing messages a customer a day
     run_at: time = time(10, 5)  # when the daily pass runs (shop time zone)
     win_back_30: WinBack30 = Field(default_factory=WinBack30)
     win_back_60: WinBack60 = Field(default_factory=WinBack60)
@@ -413,9 +422,11 @@ class TriggersSettings(Section):
 class ConsoleSettings(Section):
     """The owner's console: how its figures are counted."""
 
-    customer_days: int = Field(default=90, ge=1)  # a customer counts while they bought within this
+    # a customer counts while they bought within this
+    customer_days: int = Field(default=90, ge=1, le=MAX_DAYS)
     retention_spend: dict[str, float] = Field(default_factory=dict)  # "YYYY-MM" -> money spent
-    attribution_days: int = Field(default=14, ge=1)  # a purchase this soon after a broadcast counts
+    # a purchase this soon after a broadcast counts
+    attribution_days: int = Field(default=14, ge=1, le=MAX_DAYS)
 
     @field_validator("retention_spend")
     @classmethod

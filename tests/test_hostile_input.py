@@ -25,7 +25,7 @@ async def shop(db_url, clock) -> AsyncIterator[tuple[Application, str]]:  # type
     """The app with every messenger's webhook installed (none is called: each request is
     refused before it would be), on 127.0.0.1."""
     settings = owner_settings(
-        db_url, web={"public_url": "https://shop.example"},
+        db_url, web={"public_url": "https://shop.example"}, metrics={"token": "metrics-token"},
         telegram={"token": "123:ABC", "mode": "webhook", "webhook_secret": "s3cret",
                   "api_base": "http://127.0.0.1:9"},
         viber={"token": "viber-token", "api_base": "http://127.0.0.1:9"},
@@ -71,6 +71,9 @@ async def test_non_ascii_secrets_are_refused_not_errors(shop):
         "Upgrade": b"websocket", "Connection": b"Upgrade", "Sec-WebSocket-Version": b"13",
         "Sec-WebSocket-Key": b"dGhlIHNhbXBsZSBub25jZQ=="}))[0] == 401
     assert (await raw(address, "GET", "/web/download/x", cookie))[0] == 404
+    valid = {"Cookie": headers["Set-Cookie"].split(";")[0].encode()}
+    for name in ("Upgrade", "Connection", "Sec-WebSocket-Version"):  # Upgrade was a 500
+        assert (await raw(address, "GET", "/web/ws", valid | {name: b"\xff"}))[0] == 400, name
     assert (await raw(address, "GET", "/viber/media/" + "ab" * 32 + ".png?e=9999999999&s=%D1%8F"))[0] == 404
     assert (await raw(address, "POST", "/viber/webhook", {"X-Viber-Content-Signature": b"\xe9"},
                       b"{}"))[0] == 403
@@ -79,6 +82,9 @@ async def test_non_ascii_secrets_are_refused_not_errors(shop):
     assert (await raw(address, "POST", "/telegram/webhook",
                       {"X-Telegram-Bot-Api-Secret-Token": "тест".encode(),
                        "Content-Type": b"application/json"}, b"{}"))[0] == 401
+    for key in (b"\xff", b"\xed\xa0\x80", "ключ".encode()):  # these two were 500s
+        for path in ("/api/v1/cards/1", "/api/v1/reports/triggers", "/metrics"):
+            assert (await raw(address, "GET", path, {"Authorization": b"Bearer " + key}))[0] == 401
     async with app.core.unit_of_work() as uow:
         assert (await uow.session.execute(select(func.count()).select_from(Identity))).scalar_one() == 0
 
@@ -96,12 +102,16 @@ async def test_a_date_far_outside_the_calendar_is_a_422(shop):
         assert (await uow.session.execute(select(func.count()).select_from(Purchase))).scalar_one() == 0
 
 
-async def test_json_nested_a_thousand_deep_is_a_400(shop):
+@pytest.mark.parametrize("body", [DEEP, b"1" * 5000, b'{"spend_points": ' + b"9" * 5000 + b"}"],
+                         ids=["nested a thousand deep", "a number of 5000 digits", "one inside"])
+async def test_json_python_cannot_read_is_a_400(shop, body):
+    """Nested too deep, or a number longer than Python turns into an int (4300 digits)."""
     app, address = shop
     key = await new_key(app)
-    status, _, content = await raw(address, "POST", "/api/v1/purchases", {
-        "Authorization": f"Bearer {key}".encode(), "Content-Type": b"application/json"}, DEEP)
-    assert (status, json.loads(content)["error"]) == (400, "malformed_json")
+    for path in ("/api/v1/purchases", "/api/v1/customers", "/api/v1/purchases/R1/refund"):
+        status, _, content = await raw(address, "POST", path, {
+            "Authorization": f"Bearer {key}".encode(), "Content-Type": b"application/json"}, body)
+        assert (status, json.loads(content)["error"]) == (400, "malformed_json"), path
 
 
 async def test_malformed_bodies_behind_a_valid_signature_store_nothing(shop):
@@ -221,3 +231,85 @@ async def test_a_whole_number_written_as_2_0_is_an_integer(app):
         status, body = await till.buy(card=body["card_number"], amount="100.00",
                                       receipt_id="r1", spend_points=0.0)
         assert status == 201, body
+
+
+async def test_a_lone_surrogate_from_a_till_is_refused_on_every_database(any_db_url, clock):
+    """A JSON "\\ud800" escape is text no UTF-8 database can hold: a name with one is
+    refused like one with a NUL, and nothing of the request is stored."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.storage.models import Customer
+    from tests.till import Till
+
+    app = await build(owner_settings(any_db_url), clock)
+    try:
+        async with TestClient(TestServer(app.web)) as client:
+            till = Till(app, client, await new_key(app))
+            for body in ({"phone": "+79001112233", "name": "Ann\ud800a"},
+                         {"phone": "+79001112233", "birthday": "01.02.\ud800"}):
+                status, answer = await till.call("POST", "/api/v1/customers", body)
+                assert status == 422 and answer["error"].startswith("invalid_"), (body, answer)
+            status, answer = await till.buy(card="\ud800", amount="10.00", receipt_id="r1")
+            assert (status, answer["error"]) == (422, "invalid_card_token")
+            status, answer = await till.buy(phone="+79001112233", amount="10.00", receipt_id="r\udfff")
+            assert (status, answer["error"]) == (422, "invalid_receipt_id")
+        async with app.core.unit_of_work() as uow:
+            assert (await uow.session.execute(select(func.count()).select_from(Customer))).scalar_one() == 0
+    finally:
+        await app.close()
+
+
+async def test_the_web_chat_takes_bytes_no_browser_sends_calmly(any_db_url, clock, caplog):
+    """A language header with a byte that is no UTF-8 (the server reads it as a lone
+    surrogate) and a /start payload with a NUL and a surrogate: the visitor is greeted in
+    the language the rest of the header names, and nothing is logged as an error."""
+    import aiohttp
+
+    caplog.set_level("INFO")
+    app = await build(owner_settings(any_db_url), clock)
+    runner = web.AppRunner(app.web)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    try:
+        _, headers, _ = await raw(f"{host}:{port}", "GET", "/", {"Accept-Language": b"e\xffn"})
+        cookie = headers["Set-Cookie"].split(";")[0]
+        async with aiohttp.ClientSession() as session, session.ws_connect(
+                f"http://{host}:{port}/web/ws",
+                headers={"Cookie": cookie, "Accept-Language": "e\udcffn"}) as ws:
+            assert json.loads((await ws.receive(timeout=5)).data)["type"] == "history"
+            await ws.send_str('{"type": "text", "text": "/start ref\\u0000\\ud800"}')
+            reply = json.loads((await ws.receive(timeout=5)).data)
+            while reply.get("type") in ("seen", "mine", "ui"):
+                reply = json.loads((await ws.receive(timeout=5)).data)
+        assert "Hello! This is the loyalty program" in reply["text"]
+        assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+    finally:
+        await runner.cleanup()
+        await app.close()
+
+
+@pytest.mark.parametrize("number", [str(2 ** 63), "9" * 30])
+async def test_a_button_naming_a_row_past_the_databases_integers_is_answered(any_db_url, clock, caplog,
+                                                                            number):
+    """A button's payload is input too: a web chat page sends any, a Viber user can type
+    "btn:…". An id past 2**63 failed the query (an apology and a traceback); it names
+    nothing, as an unknown id does."""
+    from tests.chat import OWNER, TELEGRAM_LIKE, ChatUser, text_of
+
+    caplog.set_level("INFO")
+    app = await build(owner_settings(any_db_url), clock)
+    try:
+        owner = ChatUser(app.core, TELEGRAM_LIKE, OWNER, flush=app.outbox.send_due)
+        anna = ChatUser(app.core, TELEGRAM_LIKE, "7", flush=app.outbox.send_due)
+        await anna.sign_up()
+        answers = {payload: text_of(await owner.press(f"{payload}:{number}"))
+                   for payload in ("cu.show", "cu.ok", "bc.report", "bc.go", "blk.card", "merge.yes",
+                                   "fb.re", "ol.key", "staff.rm")}
+        assert answers["cu.show"] == text_of(await owner.press("cu.show:4242"))
+        assert "У нас что-то пошло не так" not in "".join(answers.values()), answers
+        assert all(answers.values()), answers
+        assert "больше не придут" in text_of(await anna.press(f"unsub:{number}"))
+        assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+    finally:
+        await app.close()

@@ -193,3 +193,18 @@ async def test_the_text_editor_names_the_wrong_placeholder(app, chat):
     answer = text_of(await owner.send("Hello {nmae}, you have {balance}"))
     assert "{nmae} is not a placeholder of this message" in answer
     assert "Placeholders you can use: {balance}, {expires_on}, {name}, {points}." in answer
+
+
+@pytest.mark.parametrize(("key", "typed", "most"), [
+    ("welcome_bonus", "9" * 30, "1000000"), ("referral_bonus", "3000000000", "1000000"),
+    ("welcome_bonus_days", "999999999", "36500"), ("purchase_points_days", "9" * 20, "36500"),
+    ("triggers.daily_marketing_cap", "9" * 30, "1000000000"),
+    ("tiers.gold.min_purchases", "9" * 30, "1000000000")])
+async def test_a_number_too_big_for_the_ledger_or_the_calendar_is_refused(app, chat, key, typed, most):
+    """Such a number failed the preview (an apology and a traceback), or was taken though
+    no ledger row (a 32-bit amount) or date that many days ahead could hold it."""
+    owner = chat(OWNER)
+    answer = text_of(await change(owner, key, typed))
+    assert f"Пожалуйста, отправьте целое число от 0 до {most}." in answer or \
+        f"Пожалуйста, отправьте целое число от 1 до {most}." in answer, answer
+    assert await stored(app, SettingValue) == []

@@ -5,6 +5,8 @@ the Card screen's download links (garbage, tampered, another customer's, expired
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -135,3 +137,20 @@ async def test_a_nul_in_the_device_is_refused_on_every_database(app_on_each_data
         assert (await client.post(registration, json={"pushToken": PUSH_TOKEN},
                                   headers=auth(card))).status == 400
         assert (await client.delete(registration, headers=auth(card))).status == 200
+
+
+async def test_a_serial_of_another_shape_is_a_401_on_every_database_even_with_its_token(
+        app_on_each_database) -> None:  # type: ignore[no-untyped-def]
+    """Whoever holds the installation secret can make a token for any serial: one with a
+    NUL was looked up, and PostgreSQL failed the request (a 500)."""
+    apple = app_on_each_database.wallet.apple
+    async with TestClient(TestServer(app_on_each_database.web)) as client:
+        await download(client, await member(app_on_each_database))
+        for serial in ("a\u0000b", "\u0000" * 32, "A" * 32):
+            token = {"Authorization": f"ApplePass {apple.auth_token(serial)}"}
+            path = quote(serial)
+            for method, url in (("GET", f"/wallet/apple/v1/passes/{PASS_TYPE_ID}/{path}"),
+                                ("POST", f"{DEVICES}/{path}"), ("DELETE", f"{DEVICES}/{path}")):
+                response = await client.request(method, url, json={"pushToken": PUSH_TOKEN},
+                                                headers=token)
+                assert response.status == 401, (method, serial)

@@ -79,7 +79,9 @@ def json_object(raw: bytes, *, empty_ok: bool = False) -> dict[str, Any]:
         return {}
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # nested too deep too
+    # ValueError: not UTF-8, not JSON, or a number of more digits than Python converts
+    # (4300); RecursionError: nested too deep
+    except (ValueError, RecursionError):
         raise ApiError(400, "malformed_json", "the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise bad_request("the body must be a JSON object")

@@ -26,9 +26,11 @@ def _unauthorized(message: str) -> ApiError:
 
 
 def bearer_key(authorization: str | None) -> str:
-    """The key from ``Authorization: Bearer <key>`` (checked against the database later)."""
+    """The key from ``Authorization: Bearer <key>`` (checked against the database later).
+    A key is URL-safe base64: anything else (a byte no UTF-8 reader can read comes as a lone
+    surrogate, which no hash takes) is no key."""
     scheme, _, key = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    if scheme.lower() != "bearer" or not key.strip() or not key.isascii():
         raise _unauthorized("send the outlet's API key as Authorization: Bearer <key>")
     return key.strip()
 

@@ -10,7 +10,6 @@ global one: several applications in one process (the tests) do not mix their cou
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Callable
 
@@ -18,6 +17,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
+from bot.core.keys import same_secret
 from bot.core.metrics import Outcome
 from bot.storage.uow import UnitOfWork
 
@@ -87,8 +87,7 @@ class PrometheusMetrics:
 
 def authorized(header: str | None, token: str) -> bool:
     scheme, _, given = (header or "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
-                                                              token.encode())
+    return scheme.lower() == "bearer" and same_secret(given.strip(), token)
 
 
 def install(app: web.Application, metrics: PrometheusMetrics,

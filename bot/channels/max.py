@@ -30,7 +30,6 @@ on Telegram: its id is kept in the database (``uow.channel_notes``) for any proc
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import mimetypes
@@ -78,7 +77,6 @@ NOT_READY = "attachment.not.ready"
 NOT_READY_WAITS = (0.5, 1.0, 2.0, 4.0)  # an uploaded attachment MAX is still processing
 POLL_ERROR_WAITS = (1.0, 2.0, 5.0, 10.0, 30.0)  # a failing long poll tries again after these
 KEYED_LIFETIME = timedelta(days=30)  # a broadcast's progress edits one message while it runs
-EVENT_ID_LENGTH = 64  # what processed_events keeps
 TIMEOUT = aiohttp.ClientTimeout(total=60)
 
 
@@ -205,11 +203,16 @@ async def set_webhook(settings: Settings) -> int:
 # --- platform → core ---------------------------------------------------------------------
 
 def event_id(kind: str, platform_id: str) -> str:
-    """An update's own id as the core keeps it (at most 64 characters)."""
-    plain = f"{kind}:{platform_id}"
-    if len(plain) <= EVENT_ID_LENGTH:
-        return plain
-    return f"{kind}#" + hashlib.sha256(plain.encode()).hexdigest()[:EVENT_ID_LENGTH - len(kind) - 1]
+    """An update's own id, told apart by its kind (the core hashes one too long to keep)."""
+    return f"{kind}:{platform_id}"
+
+
+def user_id(value: Any) -> str:
+    """A MAX user id (a positive 64-bit integer) as text; ValueError for anything else, so
+    that an update of another shape is ignored before any of it reaches a query."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2 ** 63:
+        raise ValueError(f"not a MAX user id: {str(value)[:80]!r}")
+    return str(value)
 
 
 def string(value: Any) -> str | None:
@@ -221,7 +224,7 @@ def string(value: Any) -> str | None:
 def user_ref(user: dict[str, Any], locale: Any) -> UserRef:
     name = " ".join(part for part in (string(user.get("first_name")), string(user.get("last_name")))
                     if part)
-    return UserRef(CHANNEL, str(user["user_id"]), display_name=name or string(user.get("name")),
+    return UserRef(CHANNEL, user_id(user["user_id"]), display_name=name or string(user.get("name")),
                    language_code=string(locale))
 
 
@@ -471,7 +474,7 @@ class MaxChannel(Channel):
                 await self._set_reachable(event.user.external_id, True)  # started again
                 return event
             case "bot_stopped":
-                await self._set_reachable(str(update["user"]["user_id"]), False)
+                await self._set_reachable(user_id(update["user"]["user_id"]), False)
                 return None
             case "message_created":
                 return message_event(update["message"], update.get("user_locale"), self._download)

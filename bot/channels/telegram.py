@@ -196,7 +196,8 @@ class TelegramChannel(Channel):
 
     def _router(self) -> Router:
         router = Router(name="loyalty")
-        router.message.register(self._on_message, F.chat.type == "private")
+        # a private chat's message names its sender; a (forged) one without is not taken
+        router.message.register(self._on_message, F.chat.type == "private", F.from_user)
         router.callback_query.register(self._on_callback)
         return router
 

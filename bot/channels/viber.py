@@ -47,6 +47,7 @@ from viberbot.api.viber_requests import (
     ViberUnsubscribedRequest,
     create_request,
 )
+from viberbot.api.viber_requests.viber_request import ViberRequest
 
 from bot.channels.base import BackgroundWork, Channel, RetryLater, Unreachable, channel_info
 from bot.channels.kind import ChannelCommand, ChannelKind, default_reply_cost
@@ -54,7 +55,7 @@ from bot.channels.media import MediaLinks
 from bot.config import OutboxSettings, Settings, ViberSettings
 from bot.core.context import ChannelInfo
 from bot.core.conversation import Core
-from bot.core.events import Event, EventKind, SharedContact, UserRef
+from bot.core.events import Event, EventKind, SharedContact, UserRef, platform_id
 from bot.core.i18n import N_
 from bot.core.keys import derive, same_secret
 from bot.core.replies import AskContact, Button, Keyboard, Picture, Reply, Text
@@ -153,27 +154,48 @@ async def set_webhook(settings: Settings) -> int:
 
 # --- platform → core ---------------------------------------------------------------------
 
+def from_someone(request: ViberRequest) -> bool:
+    """The callback names its person with an id the database can keep (a signed callback
+    may still carry anything there), or names nobody (a failed delivery)."""
+    match request:
+        case ViberMessageRequest():
+            person: object = request.sender.id
+        case ViberConversationStartedRequest() | ViberSubscribedRequest():
+            person = request.user.id
+        case ViberUnsubscribedRequest():
+            person = request.user_id
+        case _:
+            return True
+    return platform_id(person) is not None
+
+
+def string(value: object) -> str | None:
+    """A field Viber documents as a string; None for anything else: viberbot checks no
+    types, and a signed callback may still carry a number or an object anywhere."""
+    return value if isinstance(value, str) and value else None
+
+
 def user_ref(profile: UserProfile) -> UserRef:
-    return UserRef(CHANNEL, str(profile.id), display_name=profile.name or None,
-                   language_code=profile.language or None)
+    return UserRef(CHANNEL, str(profile.id), display_name=string(profile.name),
+                   language_code=string(profile.language))
 
 
 def message_event(request: ViberMessageRequest,
                   fetch_image: Callable[[str], Awaitable[bytes | None]]) -> Event:
     user, message = user_ref(request.sender), request.message
     event_id = str(request.message_token)
-    if isinstance(message, ContactMessage) and message.contact and message.contact.phone_number:
-        phone = message.contact.phone_number
+    if isinstance(message, ContactMessage) and message.contact and \
+            (phone := string(message.contact.phone_number)):
         contact = SharedContact(phone if phone.startswith("+") else "+" + phone, is_own=True)
         return Event(user, EventKind.CONTACT, contact=contact, event_id=event_id)
-    if isinstance(message, TextMessage) and message.text is not None:
-        if message.text.startswith(BUTTON_PREFIX):
-            return Event(user, EventKind.BUTTON, payload=message.text.removeprefix(BUTTON_PREFIX),
+    if isinstance(message, TextMessage) and isinstance(text := message.text, str):
+        if text.startswith(BUTTON_PREFIX):
+            return Event(user, EventKind.BUTTON, payload=text.removeprefix(BUTTON_PREFIX),
                          event_id=event_id)
-        return Event.from_text(user, message.text, event_id=event_id)
-    if isinstance(message, PictureMessage) and message.media:
-        return Event(user, EventKind.PHOTO, text=message.text or "",
-                     fetch_image=lambda: fetch_image(message.media), event_id=event_id)
+        return Event.from_text(user, text, event_id=event_id)
+    if isinstance(message, PictureMessage) and (media := string(message.media)):
+        return Event(user, EventKind.PHOTO, text=string(message.text) or "",
+                     fetch_image=lambda: fetch_image(media), event_id=event_id)
     return Event(user, EventKind.UNSUPPORTED, event_id=event_id)
 
 
@@ -297,6 +319,10 @@ class ViberChannel(Channel):
         except (ViberError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("could not read the viber account info: %s", exc)
 
+    async def idle(self) -> None:
+        """Until the messages taken so far are answered."""
+        await self._background.finish()
+
     async def stop(self) -> None:
         self._stopping = True
         await self._background.finish(timeout=10)
@@ -318,6 +344,9 @@ class ViberChannel(Channel):
         except Exception as exc:  # an event type this viberbot does not know, or bad JSON
             log.info("ignoring a viber callback: %s", exc)
             return web.Response()
+        if not from_someone(viber_request):
+            log.info("ignoring a viber callback from a user id the database can't keep")
+            return web.Response()
         match viber_request:
             case ViberConversationStartedRequest():
                 return await self._conversation_started(viber_request)
@@ -337,7 +366,7 @@ class ViberChannel(Channel):
         """The welcome is the response body (the person is not subscribed yet); the deep
         link's context arrives as the /start payload and is remembered like Telegram's."""
         event = Event(user_ref(request.user), EventKind.COMMAND, text="/start", command="start",
-                      payload=request.context or None, event_id=f"start:{request.message_token}")
+                      payload=string(request.context), event_id=f"start:{request.message_token}")
         welcome = welcome_message(await self.core.handle(event, self._info))
         if welcome is None:
             return web.Response()

@@ -77,6 +77,8 @@ HISTORY = 100  # messages a connecting page gets back
 NEWCOMERS, NEWCOMERS_WINDOW = 30, 600.0  # new visitors (cookies) per address in that many seconds
 MINE = 500  # characters of a visitor's own message kept for the history
 STATIC_DIR = Path(__file__).with_name("web_static")
+# what aiohttp's handshake quotes in its own 400 (a byte no UTF-8 reader takes made that a 500)
+HANDSHAKE_HEADERS = ("Upgrade", "Connection", "Sec-WebSocket-Version")
 
 
 def _language(request: web.Request) -> str | None:
@@ -263,6 +265,9 @@ class WebChannel(Channel):
         return response
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
+        if not all(value.isascii() for name in HANDSHAKE_HEADERS
+                   for value in request.headers.getall(name, [])):
+            raise web.HTTPBadRequest(text="not a WebSocket handshake")
         if not self._same_origin(request):
             raise web.HTTPForbidden(text="cross-origin chat connections are not allowed")
         visitor = self.cookies.visitor(request.cookies.get(COOKIE, ""))

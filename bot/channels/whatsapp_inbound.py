@@ -14,13 +14,15 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.events import Event, EventKind, SharedContact, UserRef
+from bot.core.events import Event, EventKind, SharedContact, UserRef, platform_id
 from bot.core.keys import same_secret
+from bot.core.text import without_controls
 
 CHANNEL = "whatsapp"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 OWN_PHONE = "whatsapp:own-phone"  # the payload of the "share my number" reply button
 CONTACT_REQUEST = "contact_request"  # the origin of a number shared on the platform's request
+WAMID_LENGTH = 128  # what whatsapp_sends keeps of the ids of the messages sent
 
 FetchImage = Callable[[str], Awaitable[bytes | None]]
 
@@ -89,11 +91,13 @@ def failures(payload: object, phone_id: str) -> Iterator[Failure]:
     """The "failed" delivery statuses of a webhook payload for this business number."""
     for value in _for_number(payload, phone_id):
         for status in _objects(value.get("statuses")):
-            if status.get("status") == "failed" and _text(status.get("id")):
+            wamid = platform_id(status.get("id"), WAMID_LENGTH)
+            if status.get("status") == "failed" and wamid is not None:
                 error = (_objects(status.get("errors")) or [{}])[0]
                 code = error.get("code")
-                yield Failure(status["id"], code if isinstance(code, int) else None,
-                              str(error.get("title") or error.get("message") or "failed"))
+                yield Failure(wamid, code if isinstance(code, int) else None,
+                              without_controls(str(error.get("title") or error.get("message")
+                                                   or "failed")))
 
 
 def _sender(message: dict[str, Any], contacts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -107,10 +111,10 @@ def _sender(message: dict[str, Any], contacts: list[dict[str, Any]]) -> dict[str
 def _incoming(message: dict[str, Any], contact: dict[str, Any], fetch: FetchImage) -> Incoming | None:
     wa_id = _text(message.get("from")) or _text(contact.get("wa_id")) or None
     # keyed on the business-scoped id when there is one: it stays when the number is hidden
-    external_id = (_text(contact.get("user_id")) or _text(message.get("from_user_id"))
-                   or wa_id or "")
-    if not external_id or not _text(message.get("id")) or len(external_id) > 64:
-        return None  # nobody to answer, or nothing to recognise a redelivery by
+    external_id = platform_id(_text(contact.get("user_id")) or _text(message.get("from_user_id"))
+                              or wa_id)
+    if external_id is None or not _text(message.get("id")):
+        return None  # nobody (we could keep) to answer, or nothing to recognise a redelivery by
     name = _text(_object(contact.get("profile")).get("name")).strip()[:64] or None
     user = UserRef(CHANNEL, external_id, display_name=name)
     return Incoming(_event(user, message, wa_id, fetch), wa_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from bot.core.after_commit import settle
 from bot.core.clock import FrozenClock
 from bot.core.context import ChannelInfo, Context, ConversationState, Services
-from bot.core.events import Event
+from bot.core.events import ID_LENGTH, Event, platform_id
 from bot.core.i18n import Translator
 from bot.core.metrics import Metrics, NoMetrics, Outcome
 from bot.core.person import Member, Person, member_of, person_of
@@ -59,6 +60,10 @@ class Core:
         and the user is asked to try again. ``prepare`` is the channel's last look at the
         event, in the person's turn: what a message means may depend on what the answer to
         the one before showed (a numbered menu)."""
+        if platform_id(event.user.external_id) is None:  # the adapters refuse such ids first
+            log.warning("ignoring a %s event from an id the database can't keep: %r",
+                        channel.name, event.user.external_id[:80])
+            return []
         task = asyncio.current_task()
         if task is not None and task not in self._in_flight:
             # the whole task, so that sending the replies counts as in flight too
@@ -163,12 +168,27 @@ def chosen_locale(identity: Identity) -> str | None:
 
 
 def clean(event: Event) -> Event:
-    """The event without control characters in what a person typed or their messenger
-    reports (a NUL in a typed name would otherwise reach the database)."""
-    name = event.user.display_name
-    if not has_controls(event.text) and not (name and has_controls(name)) \
-            and not has_controls(event.payload or ""):
-        return event
-    user = replace(event.user, display_name=without_controls(name) if name else name)
-    return replace(event, user=user, text=without_controls(event.text),
-                   payload=without_controls(event.payload) if event.payload else event.payload)
+    """The event as the database can keep it: no control character nor lone surrogate in
+    what a person typed or their messenger reports (a NUL in a typed name, a surrogate in a
+    language code would otherwise reach a query), and an event id that fits."""
+    user = event.user
+    if any(has_controls(text) for text in (event.text, event.payload or "",
+                                           user.display_name or "", user.language_code or "")):
+        user = replace(user, display_name=_cleaned(user.display_name),
+                       language_code=_cleaned(user.language_code))
+        event = replace(event, user=user, text=without_controls(event.text),
+                        payload=_cleaned(event.payload))
+    if event.event_id is not None and platform_id(event.event_id) is None:
+        event = replace(event, event_id=_hashed(event.event_id))
+    return event
+
+
+def _cleaned(text: str | None) -> str | None:
+    return without_controls(text) if text else text
+
+
+def _hashed(event_id: str) -> str:
+    """An event id too long or with characters the database can't keep, as its hash: a
+    redelivery of the event has the same one."""
+    digest = hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return "#" + digest[:ID_LENGTH - 1]

@@ -6,6 +6,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from bot.core.text import has_controls
+
+ID_LENGTH = 64  # what identities.external_id and processed_events.event_id hold
+
 
 class EventKind(Enum):
     TEXT = "text"
@@ -14,6 +18,18 @@ class EventKind(Enum):
     CONTACT = "contact"  # a contact shared with the messenger's own button
     PHOTO = "photo"  # a picture (``image``), its caption in ``text``; only flows that take one use it
     UNSUPPORTED = "unsupported"  # sticker, voice, location, ...
+
+
+def platform_id(value: object, length: int = ID_LENGTH) -> str | None:
+    """A person's or a message's id as a platform sent it (a string, or an integer as
+    text), when the database can keep it: 1 to ``length`` characters, no control character
+    nor lone surrogate. None for anything else: a signed request can still carry any JSON,
+    and such an id must not reach a query."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value) if abs(value) < 10 ** length else ""
+    if not isinstance(value, str) or not 0 < len(value) <= length or has_controls(value):
+        return None
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from bot.core.context import Context
 from bot.core.events import Event
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.core.text import row_id
 from bot.handlers.desk import ADMIN, staff_only
 from bot.handlers.team import staff_block_button, who
 from bot.loyalty.cards import format_card_number
@@ -23,8 +24,7 @@ router.gate(staff_only(router, ADMIN))
 
 
 def named_id(event: Event) -> int | None:
-    typed = (event.payload or "").partition(":")[2]
-    return int(typed) if typed.isdecimal() else None
+    return row_id((event.payload or "").partition(":")[2])
 
 
 def card_of(card_number: str, name: str | None) -> str:

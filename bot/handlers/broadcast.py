@@ -20,6 +20,7 @@ from bot.core.events import Event, EventKind
 from bot.core.i18n import N_
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.core.text import row_id
 from bot.handlers.checkout import money
 from bot.handlers.desk import ADMIN, staff_only
 from bot.handlers.fallback import unsupported
@@ -62,8 +63,8 @@ def cancel_button(ctx: Context, draft_id: int | str = "") -> Button:
 
 async def own_draft(ctx: Context, raw: object) -> BroadcastView | None:
     """The caller's draft with this id, while it is a draft."""
-    text = str(raw)
-    draft = await ctx.uow.broadcasts.get(int(text)) if text.isdecimal() else None
+    draft_id = row_id(str(raw))
+    draft = await ctx.uow.broadcasts.get(draft_id) if draft_id is not None else None
     if draft is None or draft.status != "draft" or draft.author_identity_id != ctx.identity.id:
         return None
     return draft
@@ -308,8 +309,8 @@ async def unsubscribe_in_the_test(event: Event, ctx: Context) -> list[Reply]:
 @router.button("bc.go")
 async def confirm(event: Event, ctx: Context) -> list[Reply]:
     _ = ctx._
-    raw = id_of(event)
-    broadcast = await ctx.uow.broadcasts.get(int(raw)) if raw.isdecimal() else None
+    raw, broadcast_id = id_of(event), row_id(id_of(event))
+    broadcast = await ctx.uow.broadcasts.get(broadcast_id) if broadcast_id is not None else None
     if broadcast is not None and broadcast.status != "draft":  # a second tap
         return [Text(_("Broadcast #{id} has already been confirmed; nothing more is sent.").format(
             id=broadcast.id))]
@@ -342,7 +343,8 @@ async def cancel_draft(event: Event, ctx: Context) -> list[Reply]:
     if draft is not None:
         await broadcasts.cancel(ctx.uow, draft.id, ctx.now)
         return [Text(_("Cancelled; nothing was sent."))]
-    sent = await ctx.uow.broadcasts.get(int(raw)) if raw.isdecimal() else None
+    sent_id = row_id(raw)
+    sent = await ctx.uow.broadcasts.get(sent_id) if sent_id is not None else None
     if sent is not None and sent.status == "sending":  # «Cancel» under the test, after «Send»
         return [Text(_("Broadcast #{id} is already going out; «Stop» halts what has not gone "
                        "yet.").format(id=sent.id), keyboard([Button(_("⏹ Stop"), f"bc.stop:{sent.id}")]))]
@@ -354,8 +356,8 @@ async def cancel_draft(event: Event, ctx: Context) -> list[Reply]:
 @router.button("bc.stop")
 async def stop(event: Event, ctx: Context) -> list[Reply]:
     _ = ctx._
-    raw = id_of(event)
-    broadcast = await ctx.uow.broadcasts.get(int(raw)) if raw.isdecimal() else None
+    raw, broadcast_id = id_of(event), row_id(id_of(event))
+    broadcast = await ctx.uow.broadcasts.get(broadcast_id) if broadcast_id is not None else None
     if broadcast is None or broadcast.status != "sending":
         return [Text(_("This broadcast is not being sent any more."))] + (
             await report_of(ctx, raw) if broadcast is not None else [])
@@ -380,7 +382,8 @@ async def report_of(ctx: Context, raw: str | None) -> list[Reply]:
     """The report of broadcast ``raw``, or of the latest one sent."""
     _ = ctx._
     if raw is not None and raw.isdecimal():
-        broadcast = await ctx.uow.broadcasts.get(int(raw))
+        broadcast_id = row_id(raw)
+        broadcast = await ctx.uow.broadcasts.get(broadcast_id) if broadcast_id is not None else None
     elif raw is None:
         broadcast = await ctx.uow.broadcasts.latest_sent()
     else:

@@ -19,6 +19,7 @@ from bot.core.events import Event
 from bot.core.keys import signed_payload, verified_payload
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.core.text import row_id
 from bot.handlers.desk import STAFF, staff_only
 from bot.loyalty.cards import CARD_DIGITS, format_card_number, normalize_card_number
 from bot.loyalty.checkout import Checkout
@@ -164,8 +165,8 @@ async def customer_again(event: Event, ctx: Context) -> list[Reply]:
     payload = verified_payload(ctx.services.secret, ctx.identity.id, event.payload or "")
     if payload is None:
         return no_checkout(ctx)
-    customer_id = payload.partition(":")[2]
-    customer = await ctx.uow.customers.get(int(customer_id)) if customer_id.isdecimal() else None
+    customer_id = row_id(payload.partition(":")[2])
+    customer = await ctx.uow.customers.get(customer_id) if customer_id is not None else None
     if customer is None:
         return [Text(ctx._("This customer is no longer in the program."))]
     return await customer_screen(ctx, customer)

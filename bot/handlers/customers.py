@@ -25,6 +25,7 @@ from bot.core.events import Event
 from bot.core.i18n import Translator
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.core.text import row_id
 from bot.delivery.notify import Notification
 from bot.handlers.balance import OTHER, REASONS
 from bot.handlers.blocks import card_block_button
@@ -122,8 +123,8 @@ async def show(event: Event, ctx: Context) -> list[Reply]:
 
 async def customer_of(ctx: Context, event: Event) -> CustomerView | None:
     """The customer a button names (``cu.x:<id>``), if they are still in the program."""
-    typed = (event.payload or "").partition(":")[2]
-    return await ctx.uow.customers.get(int(typed)) if typed.isdecimal() else None
+    customer_id = row_id((event.payload or "").partition(":")[2])
+    return await ctx.uow.customers.get(customer_id) if customer_id is not None else None
 
 
 def gone(ctx: Context) -> Text:
@@ -285,14 +286,14 @@ async def take_reason(event: Event, ctx: Context) -> list[Reply]:
 @router.button("cu.ok")
 async def confirm_points(event: Event, ctx: Context) -> list[Reply]:
     """``cu.ok:<customer_id>:<draft>``."""
-    customer_id, _sep, draft = (event.payload or "").partition(":")[2].partition(":")
-    reference = f"manual:{draft}"
-    if customer_id.isdecimal() and draft and await ctx.uow.lots.has_operation(
-            int(customer_id), reference):  # a second tap
+    typed, _sep, draft = (event.payload or "").partition(":")[2].partition(":")
+    reference, customer_id = f"manual:{draft}", row_id(typed)
+    if customer_id is not None and draft and await ctx.uow.lots.has_operation(
+            customer_id, reference):  # a second tap
         return [Text(ctx._("This change is already recorded."))]
     data = ctx.state.data
     if (ctx.state.name != "customer.confirm" or data.get("draft") != draft
-            or str(data.get("customer_id")) != customer_id):
+            or data.get("customer_id") != customer_id):
         return stale(ctx)
     ctx.state.clear()
     customer = await ctx.uow.customers.lock(data["customer_id"])

@@ -19,6 +19,7 @@ from bot.core.events import Event
 from bot.core.i18n import Translator
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.core.text import row_id
 from bot.delivery.notify import Notification
 from bot.handlers.desk import ADMIN, staff_only
 from bot.loyalty.cards import format_card_number
@@ -42,8 +43,8 @@ def cancel_button(ctx: Context, draft: str) -> Button:
 async def ask_answer(event: Event, ctx: Context) -> list[Reply]:
     """``fb.re:<purchase_id>``: the rated purchase; the admin types the answer next."""
     _ = ctx._
-    typed = (event.payload or "").partition(":")[2]
-    review = await ctx.uow.reviews.of_purchase(int(typed)) if typed.isdecimal() else None
+    purchase_id = row_id((event.payload or "").partition(":")[2])
+    review = await ctx.uow.reviews.of_purchase(purchase_id) if purchase_id is not None else None
     customer = await ctx.uow.customers.get(review.customer_id) if review else None
     if review is None or customer is None:
         return [Text(_("This customer is no longer in the program; nothing was sent."))]

@@ -13,6 +13,7 @@ from bot.core.context import Context
 from bot.core.events import Event
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.core.text import row_id
 from bot.handlers.desk import ADMIN, staff_only
 from bot.loyalty import shared_phones
 from bot.loyalty.cards import format_card_number
@@ -23,8 +24,7 @@ router.gate(staff_only(router, ADMIN))
 
 
 def pair_id(event: Event) -> int | None:
-    typed = (event.payload or "").partition(":")[2]
-    return int(typed) if typed.isdecimal() else None
+    return row_id((event.payload or "").partition(":")[2])
 
 
 def decided(ctx: Context, status: str) -> list[Reply]:

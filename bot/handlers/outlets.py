@@ -17,6 +17,7 @@ from bot.core.events import Event
 from bot.core.i18n import N_
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.core.text import row_id
 from bot.handlers.desk import ADMIN, staff_only
 from bot.storage.views import KeyView, OutletView
 
@@ -40,7 +41,7 @@ def key_line(ctx: Context, key: KeyView) -> str:
 def id_in(event: Event) -> int | None:
     """The id a button's payload carries (``ol.x:<id>[:…]``), if it is a number."""
     typed = (event.payload or "").split(":")[1:2]
-    return int(typed[0]) if typed and typed[0].isdecimal() else None
+    return row_id(typed[0]) if typed else None
 
 
 def typed_name(event: Event) -> str:

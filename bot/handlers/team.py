@@ -8,6 +8,7 @@ from bot.core.events import Event
 from bot.core.i18n import N_, Translator
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.core.text import row_id
 from bot.delivery.notify import Notification
 from bot.handlers.command_menus import command_menu, configured_admins
 from bot.handlers.desk import ADMIN, staff_only
@@ -58,8 +59,8 @@ async def show_staff(event: Event, ctx: Context) -> list[Reply]:
 
 async def removable(ctx: Context, event: Event) -> StaffEntry | Text:
     """The staff member a «Remove» button names, or why they can't be removed."""
-    identity_id = (event.payload or "").partition(":")[2]
-    entry = await ctx.uow.roster.entry(int(identity_id)) if identity_id.isdecimal() else None
+    identity_id = row_id((event.payload or "").partition(":")[2])
+    entry = await ctx.uow.roster.entry(identity_id) if identity_id is not None else None
     if entry is None:
         return Text(ctx._("This person is not on the staff any more."))
     if entry.identity_id == ctx.identity.id:

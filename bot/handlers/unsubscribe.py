@@ -10,6 +10,7 @@ from bot.core.context import Context
 from bot.core.events import Event
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.core.text import row_id
 from bot.handlers.settings import TOPICS
 from bot.marketing import broadcasts
 
@@ -24,9 +25,9 @@ async def unsubscribe(event: Event, ctx: Context) -> list[Reply]:
     was_on = getattr(customer, FIELD)
     await ctx.uow.customers.set_topic(customer.id, FIELD, False)
     ctx.reread()
-    broadcast_id = (event.payload or "").partition(":")[2]
-    if broadcast_id.isdecimal():
-        await broadcasts.note_unsubscribed(ctx.uow, int(broadcast_id), customer.id, ctx.now)
+    broadcast_id = row_id((event.payload or "").partition(":")[2])
+    if broadcast_id is not None:
+        await broadcasts.note_unsubscribed(ctx.uow, broadcast_id, customer.id, ctx.now)
     done = (_("🔕 Done: no more «{topic}» from {shop}. Purchase confirmations still arrive.")
             if was_on else _("You are already unsubscribed from «{topic}»."))
     back = _("To get them again, switch on «{topic}» in Settings.")

@@ -41,6 +41,7 @@ MAX_LOG_LINES = 20
 PUSH_TOKEN = re.compile(r"[0-9A-Fa-f]{1,255}")
 # a device library identifier: printable ASCII (a NUL would fail PostgreSQL's text)
 DEVICE = re.compile(r"[!-~]{1,128}")
+SERIAL = re.compile(r"[0-9a-f]{32}")  # what downloads.new_serial makes
 
 
 def install(app: web.Application, wallet: Wallet) -> None:
@@ -90,8 +91,8 @@ class AppleService:
         if request.match_info["pass_type"] != self.pass_type or scheme != "ApplePass":
             raise web.HTTPUnauthorized()
         serial = request.match_info["serial"]
-        if not same_secret(token.strip(), self.apple.auth_token(serial)):
-            raise web.HTTPUnauthorized()
+        if not SERIAL.fullmatch(serial) or not same_secret(token.strip(), self.apple.auth_token(serial)):
+            raise web.HTTPUnauthorized()  # no serial of ours: never looked up
         wallet_pass = await uow.wallet_passes.by_serial(serial)
         if wallet_pass is None:
             raise web.HTTPUnauthorized()
