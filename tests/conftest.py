@@ -75,8 +75,7 @@ async def any_db_url(request: pytest.FixtureRequest, db_url: str) -> str:
     """The same test on SQLite and on a real PostgreSQL server."""
     if request.param == "sqlite":
         return db_url
-    url = request.getfixturevalue("pg_database_url")
-    await database.upgrade(url)
+    url: str = request.getfixturevalue("pg_migrated_url")
     return url
 
 
@@ -89,10 +88,9 @@ async def sessions(any_db_url: str) -> AsyncIterator:  # type: ignore[type-arg]
 
 
 @pytest.fixture
-async def pg_settings(pg_database_url: str) -> Settings:
+async def pg_settings(pg_migrated_url: str) -> Settings:
     """Settings of a migrated PostgreSQL database, for tests that run real processes on it."""
-    await database.upgrade(pg_database_url)
-    return Settings(database={"url": pg_database_url},
+    return Settings(database={"url": pg_migrated_url},
                     card={"secret": "test-signing-key-0123456789"}, shop={"name": "Coffee Point"})
 
 

@@ -17,7 +17,6 @@ from bot.handlers import checkout_confirm
 from bot.loyalty.cards import luhn_check_digit
 from bot.loyalty.checkout import Checkout
 from bot.loyalty.ledger import Ledger
-from bot.storage import database
 from bot.storage.models import (
     Customer,
     Identity,
@@ -284,13 +283,12 @@ async def test_cancel_records_nothing_and_old_buttons_are_stale(app, chat, clock
 
 
 async def test_a_receipt_a_till_takes_meanwhile_gets_the_draft_a_new_one_on_postgresql(
-        pg_database_url, clock, monkeypatch):
+        pg_migrated_url, clock, monkeypatch):
     """The confirmation checks the draft's receipt id, then records under the customer's lock.
     On PostgreSQL a till may record that receipt id in between (on SQLite the event's
     transaction holds the write lock from the start): the conflict reaches the handler, which
     gives the draft a new id and asks to confirm once more."""
-    await database.upgrade(pg_database_url)
-    settings = Settings(database={"url": pg_database_url}, shop={"name": "Coffee Point"},
+    settings = Settings(database={"url": pg_migrated_url}, shop={"name": "Coffee Point"},
                         card={"secret": "test-signing-key-0123456789"})
     app = await build(settings, clock)
     try:

@@ -167,9 +167,8 @@ async def test_the_same_full_refund_sent_10_times_at_once_refunds_once(
 
 
 @pytest.fixture
-async def pg_sessions(pg_database_url: str) -> AsyncIterator:  # type: ignore[type-arg]
-    await database.upgrade(pg_database_url)
-    engine = database.create_engine(pg_database_url)
+async def pg_sessions(pg_migrated_url: str) -> AsyncIterator:  # type: ignore[type-arg]
+    engine = database.create_engine(pg_migrated_url)
     yield database.session_factory(engine)
     await engine.dispose()
 

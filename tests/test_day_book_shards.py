@@ -26,9 +26,8 @@ TILLS, PURCHASES_EACH, CUSTOMERS = 8, 12, 10
 
 
 @pytest.fixture
-async def sessions(pg_database_url):  # type: ignore[no-untyped-def]
-    await database.upgrade(pg_database_url)
-    engine = database.create_engine(pg_database_url)
+async def sessions(pg_migrated_url):  # type: ignore[no-untyped-def]
+    engine = database.create_engine(pg_migrated_url)
     sessions = database.session_factory(engine)
     async with UnitOfWork(sessions) as uow:
         await day_book.ensure(uow.session, ZONE, NOW)
@@ -94,7 +93,7 @@ async def test_a_writer_adds_into_a_shard_no_running_writer_holds(sessions):
 
 
 async def test_a_writer_that_finds_every_shard_taken_waits_for_one_and_loses_nothing(
-        sessions, pg_database_url):
+        sessions, pg_migrated_url):
     first, second = await customers(sessions, 2)
     await buy(sessions, first, "before", 100_00)
     async with UnitOfWork(sessions) as folding:  # the nightly fold holds every shard
@@ -105,11 +104,11 @@ async def test_a_writer_that_finds_every_shard_taken_waits_for_one_and_loses_not
         await folding.commit()
     await waiting
     assert await today_in_the_book(sessions) == (2, 300_00)
-    assert (await day_book.check_database(pg_database_url)).holds
+    assert (await day_book.check_database(pg_migrated_url)).holds
 
 
 async def test_concurrent_purchases_keep_the_book_exact_and_the_fold_keeps_it(
-        sessions, pg_database_url):
+        sessions, pg_migrated_url):
     people = await customers(sessions, CUSTOMERS)
 
     async def till(number: int) -> None:
@@ -122,7 +121,7 @@ async def test_concurrent_purchases_keep_the_book_exact_and_the_fold_keeps_it(
     async with UnitOfWork(sessions) as uow:
         assert await uow.session.scalar(select(func.count(Purchase.id))) == TILLS * PURCHASES_EACH
     assert len(await shards(sessions)) > 1  # the tills did add at once
-    check = await day_book.check_database(pg_database_url)
+    check = await day_book.check_database(pg_migrated_url)
     assert check.holds, check.lines()
     before = await kept(sessions)
 
@@ -131,10 +130,10 @@ async def test_concurrent_purchases_keep_the_book_exact_and_the_fold_keeps_it(
         await uow.commit()
     assert await shards(sessions) == {0}
     assert await kept(sessions) == before
-    assert (await day_book.check_database(pg_database_url)).holds
+    assert (await day_book.check_database(pg_migrated_url)).holds
 
 
-async def test_the_fold_running_while_tills_buy_and_refund_loses_nothing(sessions, pg_database_url):
+async def test_the_fold_running_while_tills_buy_and_refund_loses_nothing(sessions, pg_migrated_url):
     """The fold holds every shard while it runs; a commit meanwhile (one statement picks a
     free shard and adds into it, or none is free and it waits) is counted exactly once."""
     people = await customers(sessions, 6)
@@ -165,7 +164,7 @@ async def test_the_fold_running_while_tills_buy_and_refund_loses_nothing(session
     await asyncio.gather(*(till(n) for n in range(6)))
     tills_done.set()
     await folding
-    check = await day_book.check_database(pg_database_url)
+    check = await day_book.check_database(pg_migrated_url)
     assert check.holds, check.lines()
     async with UnitOfWork(sessions) as uow:
         for customer in people:

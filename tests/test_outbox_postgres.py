@@ -15,7 +15,6 @@ from sqlalchemy import select
 from bot.app import Application, build
 from bot.config import OutboxSettings, Settings
 from bot.core.clock import SystemClock
-from bot.storage import database
 from bot.storage.models import OutboxMessage
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.test_outbox import messages, queue
@@ -32,9 +31,8 @@ def on(url: str, api: FakeBotAPI, **outbox: float) -> Settings:
 
 
 @pytest.fixture
-async def pg_url(pg_database_url: str) -> str:
-    await database.upgrade(pg_database_url)
-    return pg_database_url
+def pg_url(pg_migrated_url: str) -> str:
+    return pg_migrated_url
 
 
 @pytest.fixture

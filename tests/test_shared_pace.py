@@ -42,9 +42,8 @@ def busiest_second(times: list[float]) -> int:
 
 
 @pytest.fixture
-async def pg_url(pg_database_url: str) -> str:
-    await database.upgrade(pg_database_url)
-    return pg_database_url
+def pg_url(pg_migrated_url: str) -> str:
+    return pg_migrated_url
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import bot.marketing.triggers
 import bot.marketing.triggers.runner
 from bot.app import Application, build
 from bot.marketing.triggers import run_pass
-from bot.storage import database
 from bot.storage.models import OutboxMessage, PointLot
 from tests.test_cashier_chat import Outbox, outbox  # noqa: F401 - outbox is a fixture
 from tests.test_triggers import (  # noqa: F401 - collected again here, on PostgreSQL
@@ -35,10 +34,9 @@ from tests.test_triggers import (  # noqa: F401 - collected again here, on Postg
 
 
 @pytest.fixture
-async def db_url(pg_database_url: str) -> str:
+def db_url(pg_migrated_url: str) -> str:
     """Every ``app`` in this module lives on its own migrated PostgreSQL database."""
-    await database.upgrade(pg_database_url)
-    return pg_database_url
+    return pg_migrated_url
 
 
 @pytest.fixture
