@@ -154,8 +154,10 @@ async def in_turn(url: str, key: int, work: Callable[[], Awaitable[None]], *, wh
                 for task in (working, lost):
                     task.cancel()  # a task done already ignores it
                 await asyncio.gather(working, lost, return_exceptions=True)
-            if not working.cancelled():
-                working.result()  # the work ended (stopped, or failed: its error goes on)
+            if not working.cancelled():  # the work ended: stopped, or failed
+                if (error := working.exception()) is not None:
+                    log.error("%s failed (%s: %s)", what, type(error).__name__, error)
+                    raise error
                 return
             log.warning("%s: its lock was lost; waiting for another turn", what)
     finally:
