@@ -74,6 +74,10 @@ async def test_non_ascii_secrets_are_refused_not_errors(shop):
     valid = {"Cookie": headers["Set-Cookie"].split(";")[0].encode()}
     for name in ("Upgrade", "Connection", "Sec-WebSocket-Version"):  # Upgrade was a 500
         assert (await raw(address, "GET", "/web/ws", valid | {name: b"\xff"}))[0] == 400, name
+    handshake = valid | {"Upgrade": b"websocket", "Connection": b"Upgrade",
+                         "Sec-WebSocket-Version": b"13"}
+    for key in (b"dGhl\xffSBub25jZQ==", "dGhlIHNhbXBsZSBub25jZQ==é".encode()):  # base64 of str: a 500
+        assert (await raw(address, "GET", "/web/ws", handshake | {"Sec-WebSocket-Key": key}))[0] == 400
     assert (await raw(address, "GET", "/viber/media/" + "ab" * 32 + ".png?e=9999999999&s=%D1%8F"))[0] == 404
     assert (await raw(address, "POST", "/viber/webhook", {"X-Viber-Content-Signature": b"\xe9"},
                       b"{}"))[0] == 403
