@@ -74,6 +74,10 @@ async def test_non_ascii_secrets_are_refused_not_errors(shop):
     valid = {"Cookie": headers["Set-Cookie"].split(";")[0].encode()}
     for name in ("Upgrade", "Connection", "Sec-WebSocket-Version"):  # Upgrade was a 500
         assert (await raw(address, "GET", "/web/ws", valid | {name: b"\xff"}))[0] == 400, name
+    handshake = valid | {"Upgrade": b"websocket", "Connection": b"Upgrade",
+                         "Sec-WebSocket-Version": b"13"}
+    for key in (b"dGhl\xffSBub25jZQ==", "dGhlIHNhbXBsZSBub25jZQ==é".encode()):  # base64 of str: a 500
+        assert (await raw(address, "GET", "/web/ws", handshake | {"Sec-WebSocket-Key": key}))[0] == 400
     assert (await raw(address, "GET", "/viber/media/" + "ab" * 32 + ".png?e=9999999999&s=%D1%8F"))[0] == 404
     assert (await raw(address, "POST", "/viber/webhook", {"X-Viber-Content-Signature": b"\xe9"},
                       b"{}"))[0] == 403
@@ -313,3 +317,28 @@ async def test_a_button_naming_a_row_past_the_databases_integers_is_answered(any
         assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
     finally:
         await app.close()
+
+
+
+async def test_a_number_of_thousands_of_digits_from_the_staff_is_refused_calmly(app, chat, clock, caplog):
+    """Python reads at most 4300 digits as a number (a ValueError past that), and a web chat
+    or Viber message holds more: the till's amount, the points to pay, /stats, /triggers
+    and a program rule answered with an apology and a traceback. Each is now refused as
+    any number out of its range is."""
+    from tests.chat import text_of
+    from tests.test_cashier_chat import at_the_till, button, hire
+
+    caplog.set_level("INFO")
+    huge = "9" * 5000
+    _ivan, kate = await at_the_till(app, chat, clock)
+    assert "Это слишком много для одной покупки" in text_of(await kate.send(huge))
+    await kate.press(button(await kate.press(button(await kate.send("500"), "co.spend:")), "co.other:"))
+    assert "Введите целое число от 1 до" in text_of(await kate.send(huge))
+    owner = await hire(app, chat, clock, "1", role="admin")
+    answers = [text_of(await owner.send(f"/stats {huge}")), text_of(await owner.send(f"/triggers {huge}"))]
+    await owner.press("pr.e:welcome_bonus")
+    answers.append(text_of(await owner.send(huge)))
+    assert answers[0].startswith("Отправьте /stats — за последние 30 дней"), answers
+    assert answers[1].startswith("Отправьте /triggers или /triggers <дней>, от 1 до 366."), answers
+    assert answers[2].startswith("Пожалуйста, отправьте целое число от 0 до 1000000."), answers
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []

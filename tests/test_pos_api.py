@@ -420,6 +420,7 @@ def test_outlets_and_keys_from_the_command_line(db_url, tmp_path, monkeypatch, c
     assert stored == [(hash_key(key), 2, "till 1")]  # the key itself is not stored
     assert "active" in run("keys", "list")[1]
     assert run("keys", "revoke", key[:8])[0] == 1  # neither an id nor a whole key
+    assert run("keys", "revoke", "9" * 30)[0] == 1  # no id: past the database's integers
     assert run("keys", "revoke", "1")[0] == 0
     assert "revoked" in run("keys", "list")[1]
     assert database.execute("SELECT revoked_at IS NOT NULL FROM pos_keys").fetchone() == (1,)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.api.http import ApiError
+from bot.core.text import row_id
 from bot.storage.models import PosKey
 from bot.storage.uow import UnitOfWork
 
@@ -74,8 +75,9 @@ def new_key() -> str:
 async def revoke_key(uow: UnitOfWork, reference: str, now: datetime) -> PosKey | None:
     """Revoke a key given by its id (as ``keys list`` shows) or by the whole key."""
     pos_key = await uow.outlets.by_key_hash(hash_key(reference))
-    if pos_key is None and reference.isdecimal():
-        pos_key = await uow.outlets.key(int(reference))
+    key_id = row_id(reference)
+    if pos_key is None and key_id is not None:
+        pos_key = await uow.outlets.key(key_id)
     if pos_key is not None and pos_key.revoked_at is None:
         pos_key.revoked_at = now
     return pos_key

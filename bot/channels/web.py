@@ -77,8 +77,9 @@ HISTORY = 100  # messages a connecting page gets back
 NEWCOMERS, NEWCOMERS_WINDOW = 30, 600.0  # new visitors (cookies) per address in that many seconds
 MINE = 500  # characters of a visitor's own message kept for the history
 STATIC_DIR = Path(__file__).with_name("web_static")
-# what aiohttp's handshake quotes in its own 400 (a byte no UTF-8 reader takes made that a 500)
-HANDSHAKE_HEADERS = ("Upgrade", "Connection", "Sec-WebSocket-Version")
+# what aiohttp's handshake quotes in its own 400, or base64-decodes (the key): a byte no UTF-8
+# reader takes, or any non-ASCII in the key, made that a 500
+HANDSHAKE_HEADERS = ("Upgrade", "Connection", "Sec-WebSocket-Version", "Sec-WebSocket-Key")
 
 
 def _language(request: web.Request) -> str | None:

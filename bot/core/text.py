@@ -12,6 +12,7 @@ CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 MAX_ROW_ID = 2 ** 63 - 1  # a BIGINT on PostgreSQL, an INTEGER on SQLite
+MAX_DIGITS = 18  # of a typed count: any 18 digits fit MAX_ROW_ID too
 
 
 def row_id(text: str) -> int | None:
@@ -22,6 +23,13 @@ def row_id(text: str) -> int | None:
         return None
     number = int(text)
     return number if number <= MAX_ROW_ID else None
+
+
+def whole_number(text: str) -> int | None:
+    """A count a person typed ("500"): up to 18 digits, more than any range we take holds;
+    None for anything else. Python reads no more than 4300 digits (a ValueError past them),
+    and a web chat or Viber message can carry more."""
+    return int(text) if text.isdecimal() and len(text) <= MAX_DIGITS else None
 
 
 def has_controls(text: str) -> bool:

@@ -7,6 +7,7 @@ from bot.core.context import Context
 from bot.core.events import Event
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
+from bot.core.text import whole_number
 from bot.handlers.checkout import cancel_button, no_checkout
 from bot.handlers.checkout_draft import cap_of, draft_screen, open_draft, summary
 from bot.handlers.desk import STAFF, staff_only
@@ -38,8 +39,8 @@ async def choose_points(event: Event, ctx: Context) -> list[Reply]:
 @router.button("co.pay")
 async def pay(event: Event, ctx: Context) -> list[Reply]:
     customer = await open_draft(event, ctx)
-    points = (event.payload or "").split(":")[-1]
-    return await summary(ctx, customer, int(points)) if customer and points.isdecimal() else no_checkout(ctx)
+    points = whole_number((event.payload or "").split(":")[-1])
+    return await summary(ctx, customer, points) if customer and points is not None else no_checkout(ctx)
 
 
 @router.state("checkout.points")
@@ -49,8 +50,8 @@ async def typed_points(event: Event, ctx: Context) -> list[Reply]:
         ctx.state.clear()
         return [Text(ctx._("This customer is no longer in the program."))]
     _, cap = await cap_of(ctx, customer)
-    text = "".join(event.text.split())
-    if not text.isdecimal() or not 1 <= int(text) <= cap:
+    points = whole_number("".join(event.text.split()))
+    if points is None or not 1 <= points <= cap:
         return [Text(ctx._("Please type a whole number from 1 to {points}.").format(
             points=ctx.t.points(cap)))]
-    return await summary(ctx, customer, int(text))
+    return await summary(ctx, customer, points)

@@ -20,6 +20,7 @@ from bot.core.context import Context
 from bot.core.events import Event
 from bot.core.replies import Text
 from bot.core.routing import Router
+from bot.core.text import whole_number
 from bot.handlers.checkout import money
 from bot.handlers.desk import ADMIN, staff_only
 from bot.loyalty.money import MINOR_PER_UNIT
@@ -47,8 +48,8 @@ def period_of(typed: str, ctx: Context) -> Period | None:
     if not typed:
         typed = str(DEFAULT_DAYS)
     if typed.isdecimal():
-        days = int(typed)
-        if not 1 <= days <= MAX_DAYS:
+        days = whole_number(typed)
+        if days is None or not 1 <= days <= MAX_DAYS:
             return None
         return Period(today - timedelta(days=days - 1), today, ctx.now, days)
     match = MONTH.fullmatch(typed)

@@ -25,7 +25,7 @@ from bot.core.events import Event
 from bot.core.i18n import Translator
 from bot.core.replies import Button, Reply, Text, keyboard
 from bot.core.routing import Router
-from bot.core.text import row_id
+from bot.core.text import row_id, whole_number
 from bot.delivery.notify import Notification
 from bot.handlers.balance import OTHER, REASONS
 from bot.handlers.blocks import card_block_button
@@ -243,7 +243,7 @@ async def take_amount(event: Event, ctx: Context) -> list[Reply]:
         ctx.state.clear()
         return [gone(ctx)]
     typed = "".join(event.text.split())  # "1 000" too
-    amount = int(typed) if typed.isdecimal() else 0
+    amount = whole_number(typed) or 0
     cancel = keyboard([cancel_button(ctx, data["draft"])])
     if not 1 <= amount <= MAX_POINTS:
         return [Text(_("Please send a whole number of points from 1 to {max}.").format(

@@ -11,6 +11,7 @@ from bot.core.context import Context
 from bot.core.events import Event
 from bot.core.replies import Reply, Text
 from bot.core.routing import Router
+from bot.core.text import whole_number
 from bot.handlers.checkout import money
 from bot.handlers.desk import ADMIN, staff_only
 from bot.loyalty.people import channel_names
@@ -61,9 +62,9 @@ def block(ctx: Context, stats: TriggerStats) -> str:
 async def triggers_report(event: Event, ctx: Context) -> list[Reply]:
     _ = ctx._
     typed = event.argument
-    if typed and not (typed.isdecimal() and 1 <= int(typed) <= MAX_DAYS):
+    days = whole_number(typed) if typed else DEFAULT_DAYS
+    if days is None or not 1 <= days <= MAX_DAYS:
         return [Text(_("Send /triggers or /triggers <days>, from 1 to {max}.").format(max=MAX_DAYS))]
-    days = int(typed) if typed else DEFAULT_DAYS
     end = ctx.services.clock.now()
     report = await trigger_report(ctx.uow, end - timedelta(days=days), end, WINDOW_DAYS)
     head = ctx.t.ngettext(

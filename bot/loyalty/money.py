@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from bot.core.text import whole_number
+
 MINOR_PER_UNIT = 100
 MAX_AMOUNT = 10_000_000 * MINOR_PER_UNIT  # one purchase of ten million is surely a typo
 
@@ -53,6 +55,8 @@ def parse_typed_amount(text: str) -> int:
             raise InvalidAmount("format")
     if not _TYPED.fullmatch(whole):
         raise InvalidAmount("format")
+    if whole_number(whole.replace(" ", "")) is None:  # thousands of digits: no int() reads them
+        raise InvalidAmount("too_large")
     minor = int(whole.replace(" ", "")) * MINOR_PER_UNIT
     if fraction:
         minor += int(fraction.ljust(2, "0"))

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from bot.config import Holiday, ProgramSettings, Reward, Settings, Tier, TriggersSettings
 from bot.core.i18n import N_, Translator
+from bot.core.text import whole_number
 from bot.loyalty.program_settings import EDITABLE, value_at
 from bot.loyalty.tiers import tier_label
 
@@ -117,13 +118,13 @@ def read_value(key: Key, typed: str) -> Any:
         if not 1 <= len(typed) <= longest:
             raise Refused(N_("Please send a name of 1 to {max} characters."), max=longest)
         return typed
-    digits = typed.replace(" ", "").replace("\u00a0", "")
+    number = whole_number(typed.replace(" ", "").replace("\u00a0", ""))
     low, high = bounds(key)
-    if not digits.isdecimal() or int(digits) < low or (high is not None and int(digits) > high):
+    if number is None or number < low or (high is not None and number > high):
         if high is None:
             raise Refused(N_("Please send a whole number, {min} or more."), min=low)
         raise Refused(N_("Please send a whole number from {min} to {max}."), min=low, max=high)
-    return int(digits)
+    return number
 
 
 def _time(typed: str) -> str:
