@@ -28,6 +28,7 @@ from bot.storage.database import Sessions
 from bot.storage.models import PointLot, PointOperation, PointSpend, Purchase
 from bot.storage.session import WALLET, WALLET_CHANGED
 from bot.storage.uow import UnitOfWork
+from tests.test_checkout_properties import Model
 from tests.test_day_book import START, ZONE
 from tests.test_ledger import new_customer
 
@@ -67,21 +68,15 @@ class Bought:
     refunded: int = 0
 
 
-class Card:
-    """What the card's counts must be: the purchases not refunded in full, their net."""
+class Card(Model):
+    """What the card's counts must be (``Model``'s: the purchases not refunded in full,
+    their net), and the refunds made on it."""
 
     def __init__(self) -> None:
-        self.bought: list[Bought] = []
+        super().__init__()
+        self.bought: list[Bought] = []  # simpler purchases than Model's: count and net need no more
         self.last_refund: tuple[str, str, int] | None = None  # receipt, key, amount
         self.refunds = 0
-
-    @property
-    def count(self) -> int:
-        return sum(1 for b in self.bought if b.refunded < b.amount)
-
-    @property
-    def total(self) -> int:
-        return sum(b.amount - b.refunded for b in self.bought)
 
 
 async def play(uow: UnitOfWork, clock: FrozenClock, customer: int, card: Card, step: tuple) -> None:  # type: ignore[type-arg]
