@@ -185,8 +185,9 @@ async def build(settings: Settings, clock: Clock | None = None) -> Application:
             channel.install(app)
             application.channels.append(channel)
     registry.update({channel.name: channel for channel in application.channels})
+    catalogue = templates.catalogue()
     for channel in application.channels:
-        for problem in channel.template_problems(templates.catalogue()):
+        for problem in channel.template_problems(catalogue):
             log.warning(problem)
     try:
         application.wallet = build_wallet(services, core.unit_of_work, registry)
